@@ -1,0 +1,87 @@
+// Starts the built `bin/skiff server` in a temp dir for a benchmark and reads its memory use.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
+import https from 'node:https';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = join(ROOT, 'bin', 'skiff');
+
+export interface BenchServer {
+  proc: ChildProcess;
+  port: number;
+  dataDir: string;
+  kubeconfigPath: string;
+  /** Milliseconds from spawn to the first `/readyz` answering 200. */
+  startMs: number;
+  logPath: string;
+  stop(): Promise<void>;
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function readyz(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    // The CA is not known before the server writes it; readiness needs no trust.
+    const req = https.get({ host: '127.0.0.1', port, path: '/readyz', rejectUnauthorized: false, agent: false, timeout: 1000 }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode === 200));
+    });
+    req.on('error', () => resolve(false));
+    req.on('timeout', () => { req.destroy(); resolve(false); });
+  });
+}
+
+export async function startBenchServer(extraArgs: string[] = []): Promise<BenchServer> {
+  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('skiff is not built: run `npm run build` first');
+  const dataDir = mkdtempSync(join(tmpdir(), 'skiff-bench-'));
+  const port = await freePort();
+  const kubeconfigPath = join(dataDir, 'kubeconfig.yaml');
+  const logPath = join(dataDir, 'server.log');
+  const logFd = openSync(logPath, 'a');
+  const t0 = performance.now();
+  const proc = spawn(BIN, ['server', '--data-dir', dataDir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1',
+    '--write-kubeconfig', kubeconfigPath, '--disable-agent', ...extraArgs], { stdio: ['ignore', logFd, logFd] });
+  closeSync(logFd);
+  const exited = new Promise<void>((r) => proc.on('exit', () => r()));
+  const stop = async () => {
+    if (proc.exitCode === null && proc.signalCode === null) {
+      proc.kill('SIGTERM');
+      const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+      await exited;
+      clearTimeout(t);
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  };
+  for (;;) {
+    if (proc.exitCode !== null || proc.signalCode !== null) {
+      const log = readFileSync(logPath, 'utf8').split('\n').slice(-20).join('\n');
+      await stop();
+      throw new Error(`skiff server exited before ready:\n${log}`);
+    }
+    if (await readyz(port) && existsSync(kubeconfigPath)) break;
+    if (performance.now() - t0 > 30_000) { await stop(); throw new Error('skiff server not ready after 30 s'); }
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  return { proc, port, dataDir, kubeconfigPath, startMs: performance.now() - t0, logPath, stop };
+}
+
+/** Resident set size in MB (VmRSS of /proc/<pid>/status). */
+export function rssMb(pid: number): number {
+  const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+)\s+kB/m);
+  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
+  return Number(m[1]) / 1024;
+}

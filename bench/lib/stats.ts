@@ -1,0 +1,34 @@
+// Latency samples → percentiles and throughput, printed the same way by every phase.
+
+export interface PhaseResult {
+  name: string;
+  concurrency: number;
+  count: number;
+  errors: number;
+  seconds: number;
+  p50: number;       // ms
+  p99: number;       // ms
+  perSecond: number;
+}
+
+/** Nearest-rank percentile of samples already sorted ascending. */
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const rank = Math.ceil((p / 100) * sorted.length);
+  return sorted[Math.min(sorted.length, Math.max(1, rank)) - 1]!;
+}
+
+export function summarize(name: string, concurrency: number, samples: number[], errors: number, seconds: number): PhaseResult {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return {
+    name, concurrency, count: samples.length, errors, seconds,
+    p50: percentile(sorted, 50), p99: percentile(sorted, 99), perSecond: samples.length / seconds,
+  };
+}
+
+export function formatPhase(r: PhaseResult): string {
+  const pad = (s: string, n: number) => s.padEnd(n);
+  return `${pad(r.name, 14)} c=${pad(String(r.concurrency), 3)} n=${pad(String(r.count), 6)} ` +
+    `p50=${pad(r.p50.toFixed(2) + 'ms', 10)} p99=${pad(r.p99.toFixed(2) + 'ms', 10)} ` +
+    `${r.perSecond.toFixed(0)}/s${r.errors ? `  errors=${r.errors}` : ''}`;
+}

@@ -1,0 +1,30 @@
+// Everything a request handler needs, assembled once by the server.
+import type { Store } from '../storage/types.js';
+import type { KindInfo } from '../api/kinds.js';
+import type { ResourceRegistry } from './registry.js';
+import type { ObjectService } from './objects.js';
+import type { CrdManager } from './crds.js';
+import type { Authenticator } from './authn.js';
+import type { RbacAuthorizer } from './rbac.js';
+import type { OpenApiV3 } from './openapi.js';
+import type { ServiceAccountTokens } from './serviceaccount-tokens.js';
+
+export type Converter = (obj: Readonly<Record<string, any>>) => Record<string, any>;
+
+export interface ApiContext {
+  store: Store;
+  registry: ResourceRegistry;
+  objects: ObjectService;
+  crds: CrdManager;
+  authn: Authenticator;
+  authz: RbacAuthorizer;
+  openapi: OpenApiV3;
+  saTokens: ServiceAccountTokens;
+  caBundlePem: string;
+  /** Watchers that asked for bookmarks; called periodically with the current revision. */
+  bookmarks: Set<(revision: number, annotations?: Record<string, string>) => void>;
+  compactedRevision: () => number;
+  /** Conversion of stored objects into a kind's served version, when it is not the stored one. */
+  converter: (info: KindInfo) => Converter | undefined;
+  ready: () => boolean;
+}

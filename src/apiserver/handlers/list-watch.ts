@@ -1,0 +1,224 @@
+// GET on collections: list (paged, filtered, optionally as a Table) and watch (a chunked stream of
+// JSON events served from the watch cache, each object encoded once for all watchers).
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { KindInfo } from '../../api/kinds.js';
+import { apiVersionOf } from '../../api/kinds.js';
+import { CompactedError, type StoredObject, type WatchEvent } from '../../storage/types.js';
+import { collectionPrefix } from '../registry.js';
+import { errors, type ApiError } from '../status.js';
+import { fieldPredicate, labelPredicate, parseFieldSelector, parseLabelSelector } from '../selectors.js';
+import { isTrue } from '../request-info.js';
+import { sendRaw, type Negotiated } from '../http.js';
+import type { ApiContext } from '../context.js';
+import { tableFor, type TableView } from '../table-view.js';
+
+export interface Filter {
+  (o: StoredObject): boolean;
+}
+
+export function buildFilter(ctx: ApiContext, info: KindInfo, q: URLSearchParams, name?: string): Filter | undefined {
+  const lp = labelPredicate(parseLabelSelector(q.get('labelSelector') ?? ''));
+  const extra = info.crd ? ctx.crds.versionInfo(info)?.selectableFields ?? [] : [];
+  let fs = q.get('fieldSelector') ?? '';
+  if (name) fs = fs ? `${fs},metadata.name=${name}` : `metadata.name=${name}`;
+  const fp = fieldPredicate(parseFieldSelector(fs), `${info.group}/${info.plural}`, extra);
+  if (!lp && !fp) return undefined;
+  return (o) => (!lp || lp(o.obj.metadata?.labels)) && (!fp || fp(o.obj));
+}
+
+export function parseNonNegInt(q: URLSearchParams, name: string): number | undefined {
+  const v = q.get(name);
+  if (v === null || v === '') return undefined;
+  if (!/^\d+$/.test(v)) throw errors.badRequest(`invalid value for ${name}: "${v}": must be a non-negative integer`);
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw errors.badRequest(`invalid value for ${name}: "${v}": out of range`);
+  return n;
+}
+
+function parseResourceVersion(q: URLSearchParams): number | undefined {
+  const v = q.get('resourceVersion');
+  if (v === null || v === '') return undefined;
+  if (!/^\d+$/.test(v)) throw errors.badRequest(`invalid resource version "${v}"`);
+  return Number(v);
+}
+
+interface ContinueToken { v: 'meta.k8s.io/v1'; rv: number; start: string }
+
+function decodeContinue(token: string, compacted: number): ContinueToken {
+  let parsed: ContinueToken;
+  try {
+    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+    if (parsed.v !== 'meta.k8s.io/v1' || typeof parsed.start !== 'string' || typeof parsed.rv !== 'number') throw new Error('bad');
+  } catch {
+    throw errors.badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
+  }
+  if (parsed.rv < compacted) {
+    throw errors.gone('The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.');
+  }
+  return parsed;
+}
+
+function encodeContinue(rv: number, start: string): string {
+  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv, start })).toString('base64url');
+}
+
+export function serveList(ctx: ApiContext, res: ServerResponse, info: KindInfo, ns: string | undefined, q: URLSearchParams, neg: Negotiated): void {
+  const filter = buildFilter(ctx, info, q);
+  const limit = parseNonNegInt(q, 'limit');
+  parseResourceVersion(q);
+  parseNonNegInt(q, 'timeoutSeconds');
+  const prefix = collectionPrefix(info, info.namespaced ? ns || undefined : undefined);
+  const cont = q.get('continue');
+  let afterKey: string | undefined;
+  if (cont) afterKey = prefix + decodeContinue(cont, ctx.compactedRevision()).start;
+  const result = ctx.store.list(prefix, { afterKey, limit: limit || undefined, filter });
+  const metaOut: Record<string, unknown> = { resourceVersion: String(result.revision) };
+  if (result.lastKey !== undefined) {
+    metaOut.continue = encodeContinue(result.revision, result.lastKey.slice(prefix.length));
+    // With a filter the count is only an upper bound; Kubernetes omits it then too.
+    if (result.remaining !== undefined && !filter) metaOut.remainingItemCount = result.remaining;
+  }
+  if (neg.as === 'Table') {
+    const view = tableFor(ctx, info);
+    const includeObject = q.get('includeObject') ?? 'Metadata';
+    const now = Date.now();
+    const table = {
+      kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata: metaOut,
+      columnDefinitions: view.columns,
+      rows: result.items.map((o) => tableRowOf(view, o, includeObject, now)),
+    };
+    sendRaw(res, 200, JSON.stringify(table), 'application/json');
+    return;
+  }
+  if (neg.as === 'PartialObjectMetadataList' || neg.as === 'PartialObjectMetadata') {
+    const list = {
+      kind: 'PartialObjectMetadataList', apiVersion: 'meta.k8s.io/v1', metadata: metaOut,
+      items: result.items.map((o) => ({ kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.obj.metadata })),
+    };
+    sendRaw(res, 200, JSON.stringify(list), 'application/json');
+    return;
+  }
+  const conv = ctx.converter(info);
+  const head = `{"kind":${JSON.stringify(info.kind + 'List')},"apiVersion":${JSON.stringify(apiVersionOf(info))},"metadata":${JSON.stringify(metaOut)},"items":[`;
+  const body = head + result.items.map((o) => (conv ? JSON.stringify(conv(o.obj)) : o.json())).join(',') + ']}';
+  sendRaw(res, 200, body, 'application/json');
+}
+
+export function tableRowOf(view: TableView, o: StoredObject, includeObject: string, now: number): Record<string, unknown> {
+  const row: Record<string, unknown> = { cells: view.row(o.obj, now) };
+  if (includeObject === 'Object') row.object = o.obj;
+  else if (includeObject !== 'None') row.object = { kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.obj.metadata };
+  return row;
+}
+
+// ---- watch -----------------------------------------------------------------------------------
+
+const SLOW_WATCHER_BYTES = 16 * 1024 * 1024;
+
+export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, info: KindInfo,
+  ns: string | undefined, name: string | undefined, q: URLSearchParams, neg: Negotiated): void {
+  const filter = buildFilter(ctx, info, q, name);
+  const rv = parseResourceVersion(q);
+  const timeout = parseNonNegInt(q, 'timeoutSeconds');
+  const bookmarks = isTrue(q.get('allowWatchBookmarks'));
+  const sendInitial = q.get('sendInitialEvents');
+  const rvMatch = q.get('resourceVersionMatch');
+  const initialEvents = isTrue(sendInitial);
+  if (sendInitial !== null && rvMatch !== 'NotOlderThan') {
+    throw errors.invalid('ListOptions', 'meta.k8s.io', '', [{ reason: 'FieldValueForbidden', field: 'sendInitialEvents', message: "Forbidden: sendInitialEvents is forbidden for watch unless resourceVersionMatch is set to NotOlderThan" }]);
+  }
+  if (initialEvents && !bookmarks) {
+    throw errors.invalid('ListOptions', 'meta.k8s.io', '', [{ reason: 'FieldValueForbidden', field: 'allowWatchBookmarks', message: 'Forbidden: allowWatchBookmarks must be set to true when sendInitialEvents is set to true' }]);
+  }
+  if (rvMatch !== null && rvMatch !== 'NotOlderThan' && rvMatch !== 'Exact') {
+    throw errors.badRequest(`resourceVersionMatch: Unsupported value: "${rvMatch}"`);
+  }
+  const prefix = collectionPrefix(info, info.namespaced ? ns || undefined : undefined);
+  const table = neg.as === 'Table' ? tableFor(ctx, info) : undefined;
+  const includeObject = q.get('includeObject') ?? 'Metadata';
+  const conv = ctx.converter(info);
+  let firstTable = true;
+
+  res.writeHead(200, {
+    'Content-Type': table ? 'application/json;as=Table;v=v1;g=meta.k8s.io' : 'application/json',
+    'Cache-Control': 'no-cache, private',
+    'Transfer-Encoding': 'chunked',
+  });
+  res.flushHeaders();
+
+  const encode = (type: string, o: StoredObject): string => {
+    if (table) {
+      const t: Record<string, unknown> = { kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata: { resourceVersion: o.obj.metadata.resourceVersion } };
+      t.columnDefinitions = firstTable ? table.columns : [];
+      firstTable = false;
+      t.rows = [tableRowOf(table, o, includeObject, Date.now())];
+      return `{"type":"${type}","object":${JSON.stringify(t)}}\n`;
+    }
+    return `{"type":"${type}","object":${conv ? JSON.stringify(conv(o.obj)) : o.json()}}\n`;
+  };
+
+  let closed = false;
+  let watcher: { stop(): void } | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    watcher?.stop();
+    if (timer) clearTimeout(timer);
+    ctx.bookmarks.delete(sendBookmark);
+    res.end();
+  };
+  const write = (chunk: string) => {
+    if (closed) return;
+    res.write(chunk);
+    if (res.writableLength > SLOW_WATCHER_BYTES) close();   // a watcher that can't keep up is dropped; it re-lists
+  };
+  const sendBookmark = (revision: number, annotations?: Record<string, string>) => {
+    const obj: Record<string, any> = { kind: info.kind, apiVersion: apiVersionOf(info), metadata: { resourceVersion: String(revision) } };
+    if (annotations) obj.metadata.annotations = annotations;
+    write(`{"type":"BOOKMARK","object":${JSON.stringify(obj)}}\n`);
+  };
+  req.on('close', close);
+  res.on('error', close);
+
+  let from: number;
+  if (rv === undefined || rv === 0 || initialEvents) {
+    // No (or zero) resourceVersion: the current state as ADDED events first, then changes.
+    const listed = ctx.store.list(prefix, { filter });
+    from = listed.revision;
+    for (const o of listed.items) write(encode('ADDED', o));
+    if (initialEvents) sendBookmark(from, { 'k8s.io/initial-events-end': 'true' });
+    if (rv !== undefined && rv > from) from = rv;
+  } else {
+    from = rv;
+  }
+  try {
+    watcher = ctx.store.watch(prefix, from, (e: WatchEvent) => {
+      const now = !filter || filter(e.object);
+      const before = e.prevObject ? (!filter || filter(e.prevObject)) : false;
+      if (e.type === 'ADDED') { if (now) write(encode('ADDED', e.object)); return; }
+      if (e.type === 'DELETED') { if (before || now) write(encode('DELETED', e.object)); return; }
+      if (now && before) write(encode('MODIFIED', e.object));
+      else if (now) write(encode('ADDED', e.object));
+      else if (before) write(encode('DELETED', e.object));
+    });
+  } catch (e) {
+    if (e instanceof CompactedError) {
+      const st = errors.gone(`too old resource version: ${e.requested} (${e.compacted})`).toStatus();
+      write(`{"type":"ERROR","object":${JSON.stringify(st)}}\n`);
+      close();
+      return;
+    }
+    const st = (e as ApiError).toStatus ? (e as ApiError).toStatus() : errors.internal(String(e)).toStatus();
+    write(`{"type":"ERROR","object":${JSON.stringify(st)}}\n`);
+    close();
+    return;
+  }
+  if (bookmarks) ctx.bookmarks.add(sendBookmark);
+  // Kubernetes spreads watch lifetimes (30–60 min) so clients don't all re-list at once.
+  const seconds = timeout ?? 1800 + Math.floor(Math.random() * 1800);
+  timer = setTimeout(() => {
+    if (bookmarks) sendBookmark(ctx.store.revision());
+    close();
+  }, seconds * 1000);
+}

@@ -1,0 +1,75 @@
+// HTTP plumbing: bounded body reading, response writing, content negotiation.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ApiError, errors } from './status.js';
+
+/** Kubernetes refuses request bodies above 3 MiB. */
+export const MAX_BODY_BYTES = 3 * 1024 * 1024;
+
+export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(req.headers['content-length'] ?? NaN);
+    if (declared > limit) { drain(req); reject(errors.tooLarge()); return; }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let failed = false;
+    req.on('data', (c: Buffer) => {
+      if (failed) return;
+      size += c.length;
+      if (size > limit) { failed = true; drain(req); reject(errors.tooLarge()); return; }
+      chunks.push(c);
+    });
+    req.on('end', () => { if (!failed) resolve(Buffer.concat(chunks)); });
+    req.on('error', (e) => { if (!failed) { failed = true; reject(errors.badRequest(`error reading request body: ${e.message}`)); } });
+  });
+}
+
+function drain(req: IncomingMessage): void {
+  // Keep reading (and discarding) so the response can still be written on this connection.
+  req.removeAllListeners('data');
+  req.resume();
+}
+
+export function sendJson(res: ServerResponse, code: number, body: unknown, headers: Record<string, string | string[]> = {}): void {
+  sendRaw(res, code, typeof body === 'string' ? body : JSON.stringify(body), 'application/json', headers);
+}
+
+export function sendRaw(res: ServerResponse, code: number, text: string, contentType: string, headers: Record<string, string | string[]> = {}): void {
+  if (res.headersSent) { res.end(); return; }
+  const buf = Buffer.from(text);
+  res.writeHead(code, { 'Content-Type': contentType, 'Content-Length': buf.length, 'Cache-Control': 'no-cache, private', ...headers });
+  res.end(buf);
+}
+
+export function sendError(res: ServerResponse, err: unknown): void {
+  const e = err instanceof ApiError ? err : errors.internal(err instanceof Error ? err.message : String(err));
+  sendJson(res, e.code, e.toStatus());
+}
+
+/** The parts of an Accept header skiff cares about: Table / PartialObjectMetadata conversions. */
+export interface Negotiated {
+  as?: 'Table' | 'PartialObjectMetadata' | 'PartialObjectMetadataList';
+  yaml: boolean;
+}
+
+export function negotiate(accept: string | undefined): Negotiated {
+  if (!accept) return { yaml: false };
+  for (const part of accept.split(',')) {
+    const [type, ...params] = part.trim().split(';').map((s) => s.trim());
+    const p = Object.fromEntries(params.map((kv) => kv.split('=') as [string, string]));
+    if ((type === 'application/json' || type === 'application/vnd.kubernetes.protobuf') && p.as) {
+      if (p.g === 'meta.k8s.io' && (p.v === 'v1' || p.v === 'v1beta1')) {
+        if (p.as === 'Table' || p.as === 'PartialObjectMetadata' || p.as === 'PartialObjectMetadataList') return { as: p.as, yaml: false };
+      }
+      continue;   // an `as=` form we don't serve: try the next alternative
+    }
+    if (type === 'application/json' || type === '*/*' || type === 'application/*' || type === 'application/vnd.kubernetes.protobuf') return { yaml: false };
+    if (type === 'application/yaml') return { yaml: true };
+  }
+  return { yaml: false };
+}
+
+/** Warning headers as Kubernetes sends them (`299 - "text"`). */
+export function warningHeader(messages: string[]): Record<string, string[]> | undefined {
+  if (messages.length === 0) return undefined;
+  return { Warning: messages.map((m) => `299 - ${JSON.stringify(m)}`) };
+}

@@ -1,0 +1,211 @@
+// Sets of field paths, the unit of server-side apply ownership, and their wire form `FieldsV1`.
+// A path element is kept in its FieldsV1 spelling, which is canonical and doubles as a map key:
+//   `f:<name>` a field, `k:{"name":"app"}` the element of a map-list with those key values (keys
+//   sorted), `v:<json>` the element of a set, `i:<n>` a list index.
+// In FieldsV1 each element maps to the subset below it; `{}` marks a member without children and
+// `".": {}` marks a member that also has children.
+
+import { isPlainObject } from '../../api/object.js';
+
+export type PathElement = string;
+export type Path = readonly PathElement[];
+
+export const pathElement = {
+  field: (name: string): PathElement => `f:${name}`,
+  /** A map-list element, from its key fields (in any order). */
+  key: (fields: [string, unknown][]): PathElement =>
+    `k:{${[...fields].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([n, v]) => `${goJson(n)}:${goJson(v)}`).join(',')}}`,
+  value: (v: unknown): PathElement => `v:${goJson(v)}`,
+  index: (i: number): PathElement => `i:${i}`,
+};
+
+/** JSON as Go's encoder writes it (it escapes <, > and & and the JS line separators). */
+function goJson(v: unknown): string {
+  return JSON.stringify(v).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** One element as Kubernetes prints it in conflict messages: `.name`, `[name="app"]`, `[="x"]`, `[0]`. */
+export function pathElementString(pe: PathElement): string {
+  const body = pe.slice(2);
+  switch (pe[0]) {
+    case 'f': return `.${body}`;
+    case 'k': {
+      const fields = JSON.parse(body) as Record<string, unknown>;
+      return `[${Object.entries(fields).map(([k, v]) => `${k}=${scalarString(v)}`).join(',')}]`;
+    }
+    case 'v': return `[=${scalarString(JSON.parse(body))}]`;
+    default: return `[${body}]`;
+  }
+}
+
+export function pathString(path: Path): string {
+  return path.map(pathElementString).join('');
+}
+
+function scalarString(v: unknown): string {
+  return typeof v === 'string' ? JSON.stringify(v) : v === null ? 'null' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+}
+
+/** Kubernetes' order of path elements: fields, then keys, then values, then indices. */
+function comparePathElements(a: PathElement, b: PathElement): number {
+  const rank = (pe: PathElement) => 'fkvi'.indexOf(pe[0]);
+  const r = rank(a) - rank(b);
+  if (r !== 0) return r;
+  if (a[0] === 'i') return Number(a.slice(2)) - Number(b.slice(2));
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+/** An immutable-by-convention set of paths: members at this level and subsets below each element. */
+export class FieldSet {
+  readonly members = new Set<PathElement>();
+  readonly children = new Map<PathElement, FieldSet>();
+
+  static fromPaths(paths: Iterable<Path>): FieldSet {
+    const s = new FieldSet();
+    for (const p of paths) s.insert(p);
+    return s;
+  }
+
+  /** Adds a path (the empty path is not a member of anything and is ignored). */
+  insert(path: Path): void {
+    if (path.length === 0) return;
+    let cur: FieldSet = this;
+    for (const pe of path.slice(0, -1)) cur = cur.childOrCreate(pe);
+    cur.members.add(path[path.length - 1]);
+  }
+
+  private childOrCreate(pe: PathElement): FieldSet {
+    let c = this.children.get(pe);
+    if (!c) {
+      c = new FieldSet();
+      this.children.set(pe, c);
+    }
+    return c;
+  }
+
+  has(path: Path): boolean {
+    if (path.length === 0) return false;
+    let cur: FieldSet | undefined = this;
+    for (const pe of path.slice(0, -1)) {
+      cur = cur.children.get(pe);
+      if (!cur) return false;
+    }
+    return cur.members.has(path[path.length - 1]);
+  }
+
+  get empty(): boolean {
+    return this.members.size === 0 && this.children.size === 0;
+  }
+
+  union(o: FieldSet): FieldSet {
+    const s = this.clone();
+    for (const m of o.members) s.members.add(m);
+    for (const [pe, c] of o.children) s.children.set(pe, s.children.get(pe)?.union(c) ?? c.clone());
+    return s;
+  }
+
+  /** Paths of this set not in `o` (a member of `o` removes only that path, not those below it). */
+  difference(o: FieldSet): FieldSet {
+    const s = new FieldSet();
+    for (const m of this.members) if (!o.members.has(m)) s.members.add(m);
+    for (const [pe, c] of this.children) {
+      const oc = o.children.get(pe);
+      const d = oc ? c.difference(oc) : c.clone();
+      if (!d.empty) s.children.set(pe, d);
+    }
+    return s;
+  }
+
+  intersection(o: FieldSet): FieldSet {
+    const s = new FieldSet();
+    for (const m of this.members) if (o.members.has(m)) s.members.add(m);
+    for (const [pe, c] of this.children) {
+      const oc = o.children.get(pe);
+      if (!oc) continue;
+      const i = c.intersection(oc);
+      if (!i.empty) s.children.set(pe, i);
+    }
+    return s;
+  }
+
+  /** Paths of this set that neither are in `prefixes` nor lie below one of its members. */
+  withoutPrefixes(prefixes: FieldSet): FieldSet {
+    const s = new FieldSet();
+    for (const m of this.members) if (!prefixes.members.has(m)) s.members.add(m);
+    for (const [pe, c] of this.children) {
+      if (prefixes.members.has(pe)) continue;
+      const pc = prefixes.children.get(pe);
+      const d = pc ? c.withoutPrefixes(pc) : c.clone();
+      if (!d.empty) s.children.set(pe, d);
+    }
+    return s;
+  }
+
+  clone(): FieldSet {
+    const s = new FieldSet();
+    for (const m of this.members) s.members.add(m);
+    for (const [pe, c] of this.children) s.children.set(pe, c.clone());
+    return s;
+  }
+
+  /** Every member path, members of a level before the levels below it, each level in Kubernetes' order. */
+  paths(prefix: Path = []): Path[] {
+    const out: Path[] = [...this.members].sort(comparePathElements).map((m) => [...prefix, m]);
+    for (const pe of [...this.children.keys()].sort(comparePathElements)) {
+      out.push(...this.children.get(pe)!.paths([...prefix, pe]));
+    }
+    return out;
+  }
+
+  toFieldsV1(): Record<string, unknown> {
+    return this.encode(false);
+  }
+
+  private encode(self: boolean): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    if (self && !this.empty) out['.'] = {};
+    const all = new Set([...this.members, ...this.children.keys()]);
+    for (const pe of [...all].sort(comparePathElements)) {
+      const c = this.children.get(pe);
+      out[pe] = c ? c.encode(this.members.has(pe)) : {};
+    }
+    return out;
+  }
+
+  /** Decodes FieldsV1; throws an Error naming what is wrong. */
+  static fromFieldsV1(v: unknown): FieldSet {
+    if (!isPlainObject(v)) throw new Error('FieldsV1 must be an object');
+    const s = new FieldSet();
+    for (const [raw, sub] of Object.entries(v)) {
+      if (raw === '.') continue;
+      const pe = canonical(raw);
+      if (!isPlainObject(sub)) throw new Error(`FieldsV1 entry ${JSON.stringify(pe)} must be an object`);
+      const keys = Object.keys(sub);
+      if (keys.length === 0 || Object.hasOwn(sub, '.')) s.members.add(pe);
+      if (keys.some((k) => k !== '.')) s.children.set(pe, FieldSet.fromFieldsV1(sub));
+    }
+    return s;
+  }
+}
+
+/** A path element as this module spells it (clients may order key fields differently). */
+function canonical(pe: string): PathElement {
+  const body = pe.slice(2);
+  try {
+    switch (pe.slice(0, 2)) {
+      case 'f:': return pe;
+      case 'i:':
+        if (/^\d+$/.test(body)) return pe;
+        break;
+      case 'v:': return pathElement.value(JSON.parse(body));
+      case 'k:': {
+        const fields: unknown = JSON.parse(body);
+        if (isPlainObject(fields)) return pathElement.key(Object.entries(fields));
+        break;
+      }
+    }
+  } catch {
+    // reported below
+  }
+  throw new Error(`invalid path element ${JSON.stringify(pe)}`);
+}

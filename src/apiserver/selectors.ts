@@ -1,0 +1,185 @@
+// Label selectors (`app=web,tier!=db,env in (a,b),!canary`) and field selectors (`spec.nodeName=n1`),
+// parsed once per request into predicates over objects. Syntax and messages follow apimachinery.
+import { errors } from './status.js';
+
+export type Requirement =
+  | { key: string; op: 'in' | 'notin'; values: string[] }
+  | { key: string; op: 'exists' | '!' };
+
+export type LabelPredicate = (labels: Record<string, string> | undefined) => boolean;
+
+export function parseLabelSelector(s: string): Requirement[] {
+  const reqs: Requirement[] = [];
+  const src = s.trim();
+  if (src === '') return reqs;
+  let i = 0;
+  const fail = (why: string): never => { throw errors.badRequest(`unable to parse requirement: ${why}`); };
+  const ws = () => { while (i < src.length && src[i] === ' ') i++; };
+  const ident = () => {
+    ws();
+    const m = /^[A-Za-z0-9._\-/]+/.exec(src.slice(i));
+    if (!m) fail(`found '${src[i] ?? ''}', expected: identifier`);
+    i += m![0].length;
+    return m![0];
+  };
+  const value = () => {
+    ws();
+    const m = /^[A-Za-z0-9._-]*/.exec(src.slice(i))!;
+    i += m[0].length;
+    return m[0];
+  };
+  while (i < src.length) {
+    ws();
+    if (src[i] === '!') {
+      i++;
+      reqs.push({ key: checkKey(ident()), op: '!' });
+    } else {
+      const key = checkKey(ident());
+      ws();
+      const rest = src.slice(i);
+      if (rest.startsWith('==') || rest.startsWith('!=') || rest.startsWith('=')) {
+        const op = rest.startsWith('!=') ? 'notin' : 'in';
+        i += rest.startsWith('=') && !rest.startsWith('==') ? 1 : 2;
+        reqs.push({ key, op, values: [checkValue(value())] });
+      } else if (/^(in|notin)\s*\(/.test(rest)) {
+        const op = rest.startsWith('in') ? 'in' : 'notin';
+        i += op.length;
+        ws();
+        i++; // (
+        const values: string[] = [];
+        for (;;) {
+          values.push(checkValue(value()));
+          ws();
+          if (src[i] === ',') { i++; continue; }
+          if (src[i] === ')') { i++; break; }
+          fail(`found '${src[i] ?? ''}', expected: ',', or ')'`);
+        }
+        reqs.push({ key, op, values });
+      } else if (rest === '' || rest.startsWith(',')) {
+        reqs.push({ key, op: 'exists' });
+      } else {
+        fail(`found '${rest.split(/[ ,]/)[0]}', expected: in, notin, =, ==, !=, gt, lt`);
+      }
+    }
+    ws();
+    if (i < src.length) {
+      if (src[i] !== ',') fail(`found '${src[i]}', expected: ','`);
+      i++;
+    }
+  }
+  return reqs;
+}
+
+const KEY_NAME = /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)$/;
+function checkKey(k: string): string {
+  const name = k.includes('/') ? k.slice(k.indexOf('/') + 1) : k;
+  if (!KEY_NAME.test(name) || name.length > 63) {
+    throw errors.badRequest(`unable to parse requirement: invalid label key "${k}": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`);
+  }
+  return k;
+}
+function checkValue(v: string): string {
+  if (v !== '' && (!KEY_NAME.test(v) || v.length > 63)) {
+    throw errors.badRequest(`unable to parse requirement: invalid label value: "${v}": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character`);
+  }
+  return v;
+}
+
+export function labelPredicate(reqs: Requirement[]): LabelPredicate | undefined {
+  if (reqs.length === 0) return undefined;
+  return (labels) => reqs.every((r) => matchRequirement(r, labels));
+}
+
+function matchRequirement(r: Requirement, labels: Record<string, string> | undefined): boolean {
+  const has = labels !== undefined && Object.prototype.hasOwnProperty.call(labels, r.key);
+  switch (r.op) {
+    case 'exists': return has;
+    case '!': return !has;
+    case 'in': return has && r.values.includes(labels![r.key]);
+    case 'notin': return !has || !r.values.includes(labels![r.key]);
+  }
+}
+
+/** Matches a metav1.LabelSelector object (matchLabels + matchExpressions), as workloads use. */
+export function matchLabelSelectorObject(sel: any, labels: Record<string, string> | undefined): boolean {
+  if (!sel) return false;
+  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels?.[k] !== v) return false;
+  for (const e of sel.matchExpressions ?? []) {
+    const has = labels !== undefined && Object.prototype.hasOwnProperty.call(labels, e.key);
+    const val = labels?.[e.key];
+    switch (e.operator) {
+      case 'In': if (!has || !(e.values ?? []).includes(val)) return false; break;
+      case 'NotIn': if (has && (e.values ?? []).includes(val)) return false; break;
+      case 'Exists': if (!has) return false; break;
+      case 'DoesNotExist': if (has) return false; break;
+      default: return false;
+    }
+  }
+  return true;
+}
+
+export interface FieldRequirement { field: string; op: '=' | '!='; value: string }
+
+export function parseFieldSelector(s: string): FieldRequirement[] {
+  const out: FieldRequirement[] = [];
+  if (s.trim() === '') return out;
+  for (const term of splitTerms(s)) {
+    const m = /^\s*([^!=\s]+)\s*(==|=|!=)\s*(.*?)\s*$/.exec(term);
+    if (!m) throw errors.badRequest(`invalid selector: '${s}'; can't understand '${term}'`);
+    out.push({ field: m[1], op: m[2] === '!=' ? '!=' : '=', value: unescapeField(m[3]) });
+  }
+  return out;
+}
+
+function splitTerms(s: string): string[] {
+  const terms: string[] = [];
+  let cur = '';
+  for (let i = 0; i < s.length; i++) {
+    if (s[i] === '\\' && i + 1 < s.length) { cur += s[i] + s[i + 1]; i++; continue; }
+    if (s[i] === ',') { terms.push(cur); cur = ''; continue; }
+    cur += s[i];
+  }
+  terms.push(cur);
+  return terms;
+}
+function unescapeField(v: string): string {
+  return v.replace(/\\(.)/g, '$1');
+}
+
+/** Field selectors each kind supports beyond metadata.name/metadata.namespace (Kubernetes' field label conversions). */
+export const SELECTABLE_FIELDS: Record<string, string[]> = {
+  '/pods': ['spec.nodeName', 'spec.restartPolicy', 'spec.schedulerName', 'spec.serviceAccountName', 'spec.hostNetwork', 'status.phase', 'status.podIP', 'status.nominatedNodeName'],
+  '/events': ['involvedObject.kind', 'involvedObject.namespace', 'involvedObject.name', 'involvedObject.uid', 'involvedObject.apiVersion', 'involvedObject.resourceVersion', 'involvedObject.fieldPath', 'reason', 'reportingComponent', 'source', 'type'],
+  'events.k8s.io/events': ['regarding.kind', 'regarding.namespace', 'regarding.name', 'regarding.uid', 'reason', 'type', 'reportingController'],
+  '/nodes': ['spec.unschedulable'],
+  '/secrets': ['type'],
+  '/namespaces': ['status.phase'],
+  '/replicationcontrollers': ['status.replicas'],
+  'apps/replicasets': ['status.replicas'],
+  'batch/jobs': ['status.successful'],
+  'certificates.k8s.io/certificatesigningrequests': ['spec.signerName'],
+};
+
+export function fieldPredicate(reqs: FieldRequirement[], groupResource: string, extraFields: string[] = []):
+  ((obj: any) => boolean) | undefined {
+  if (reqs.length === 0) return undefined;
+  const allowed = new Set(['metadata.name', 'metadata.namespace', ...(SELECTABLE_FIELDS[groupResource] ?? []), ...extraFields]);
+  for (const r of reqs) {
+    if (!allowed.has(r.field)) throw errors.badRequest(`field label not supported: ${r.field}`);
+  }
+  return (obj) => reqs.every((r) => {
+    const v = fieldValue(obj, r.field);
+    return r.op === '=' ? v === r.value : v !== r.value;
+  });
+}
+
+function fieldValue(obj: any, path: string): string {
+  let cur = obj;
+  for (const p of path.split('.')) { cur = cur?.[p]; if (cur === undefined) break; }
+  if (cur === undefined || cur === null) {
+    // Kubernetes renders absent booleans as "false" and absent strings as "".
+    if (path === 'spec.unschedulable' || path === 'spec.hostNetwork') return 'false';
+    return '';
+  }
+  return String(cur);
+}

@@ -1,0 +1,146 @@
+// The HTTPS front door: health and CA endpoints, authentication, discovery and OpenAPI, then
+// authorization and the resource handlers. Every failure leaves as a Kubernetes Status.
+import https from 'node:https';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { parseRequestInfo, type RequestInfo } from './request-info.js';
+import { ApiError, errors } from './status.js';
+import { negotiate, sendError, sendJson, sendRaw } from './http.js';
+import { Discovery, aggregatedContentType, wantsAggregated } from './discovery.js';
+import { handleResource } from './handlers/resources.js';
+import type { ApiContext } from './context.js';
+import type { UserInfo } from './authn.js';
+import { VERSION } from '../version.js';
+import { logger } from '../util/log.js';
+
+const log = logger('apiserver');
+
+export interface ApiServerOptions {
+  cert: string;
+  key: string;
+  clientCa: string;
+  /** Extra non-resource routes mounted by other components (e.g. the agent tunnel). */
+  extraRoutes?: (req: IncomingMessage, res: ServerResponse, user: UserInfo | null) => boolean | Promise<boolean>;
+}
+
+/** Paths served without credentials (health checks and the CA that joining nodes pin). */
+const PUBLIC_PATHS = new Set(['/cacerts', '/ping', '/healthz', '/livez', '/readyz']);
+
+export function createApiServer(ctx: ApiContext, opts: ApiServerOptions): https.Server {
+  const discovery = new Discovery(ctx.registry);
+  const server = https.createServer({
+    cert: opts.cert, key: opts.key, ca: opts.clientCa,
+    requestCert: true, rejectUnauthorized: false,
+    keepAliveTimeout: 65_000,
+    // Kubernetes serves HTTP/1.1 and h2; Node's https module speaks 1.1, which every client accepts.
+  }, (req, res) => {
+    handle(ctx, discovery, opts, req, res).catch((err) => {
+      if (!(err instanceof ApiError)) log.error({ err, method: req.method, url: req.url }, 'request failed');
+      sendError(res, err);
+    });
+  });
+  server.on('clientError', (err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
+    log.debug({ err: err.message }, 'client error');
+  });
+  server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
+  // Bookmarks to every watcher that asked for them, once a minute (Kubernetes' cadence).
+  const bookmarkTimer = setInterval(() => {
+    const rev = ctx.store.revision();
+    for (const send of ctx.bookmarks) send(rev);
+  }, 60_000);
+  bookmarkTimer.unref();
+  server.on('close', () => clearInterval(bookmarkTimer));
+  return server;
+}
+
+async function handle(ctx: ApiContext, discovery: Discovery, opts: ApiServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'https://x');
+  const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
+  const method = req.method ?? 'GET';
+
+  if (PUBLIC_PATHS.has(path) || path.startsWith('/livez/') || path.startsWith('/readyz/') || path.startsWith('/healthz/')) {
+    return servePublic(ctx, path, url, res);
+  }
+  const user = await ctx.authn.authenticate(req);
+  if (opts.extraRoutes && await opts.extraRoutes(req, res, user)) return;
+  if (!user) throw errors.unauthorized();
+
+  const ri = parseRequestInfo(method, path, url.searchParams);
+  if (!ri.isResourceRequest) {
+    authorize(ctx, ri, user, method);
+    return serveNonResource(ctx, discovery, ri, path, url, req, res);
+  }
+  const info = ctx.registry.lookup(ri.group, ri.version, ri.resource);
+  if (!info) throw errors.notFoundPath();
+  authorize(ctx, ri, user, method);
+  const started = Date.now();
+  await handleResource(ctx, req, res, ri, info, url.searchParams, negotiate(req.headers.accept), user);
+  if (ri.verb !== 'watch') log.trace({ verb: ri.verb, resource: ri.resource, ns: ri.namespace, name: ri.name, ms: Date.now() - started, user: user.name }, 'request');
+}
+
+function authorize(ctx: ApiContext, ri: RequestInfo, user: UserInfo, method: string): void {
+  const d = ctx.authz.authorize(ri.isResourceRequest ? {
+    user, verb: ri.verb, apiGroup: ri.group, resource: ri.resource, subresource: ri.subresource || undefined,
+    namespace: ri.namespace || undefined, name: ri.name || undefined, path: ri.path, resourceRequest: true,
+  } : {
+    user, verb: method.toLowerCase(), apiGroup: '', resource: '', path: ri.path, resourceRequest: false,
+  });
+  if (d.allowed) return;
+  if (!ri.isResourceRequest) {
+    throw new ApiError(403, 'Forbidden', `forbidden: User "${user.name}" cannot ${method.toLowerCase()} path "${ri.path}"`);
+  }
+  throw errors.forbidden(user.name, ri.verb, ri.resource, ri.group, ri.namespace || undefined, ri.name || undefined, ri.subresource || undefined);
+}
+
+function servePublic(ctx: ApiContext, path: string, url: URL, res: ServerResponse): void {
+  if (path === '/cacerts') return sendRaw(res, 200, ctx.caBundlePem, 'text/plain');
+  if (path === '/ping') return sendRaw(res, 200, 'pong', 'text/plain');
+  const ready = ctx.ready();
+  if (path.startsWith('/readyz') && !ready) return sendRaw(res, 503, '[-]storage not ready\nreadyz check failed', 'text/plain');
+  if (url.searchParams.has('verbose')) {
+    const name = path.slice(1);
+    return sendRaw(res, 200, `[+]ping ok\n[+]log ok\n[+]etcd ok\n[+]poststarthook/start-apiextensions-controllers ok\n${name} check passed`, 'text/plain');
+  }
+  sendRaw(res, 200, 'ok', 'text/plain');
+}
+
+function serveNonResource(ctx: ApiContext, discovery: Discovery, ri: RequestInfo, path: string, url: URL,
+  req: IncomingMessage, res: ServerResponse): void {
+  if (req.method !== 'GET' && req.method !== 'HEAD') throw errors.methodNotAllowed(req.method ?? '');
+  const accept = req.headers.accept;
+  if (path === '/version') return sendJson(res, 200, VERSION);
+  if (path === '/api') {
+    const agg = wantsAggregated(accept);
+    if (agg) return sendRaw(res, 200, discovery.aggregated('api', agg), aggregatedContentType(agg), { Vary: 'Accept' });
+    return sendRaw(res, 200, discovery.apiVersions(), 'application/json', { Vary: 'Accept' });
+  }
+  if (path === '/apis') {
+    const agg = wantsAggregated(accept);
+    if (agg) return sendRaw(res, 200, discovery.aggregated('apis', agg), aggregatedContentType(agg), { Vary: 'Accept' });
+    return sendRaw(res, 200, discovery.apiGroupList(), 'application/json', { Vary: 'Accept' });
+  }
+  if (ri.apiPrefix === 'api' && path === `/api/${ri.version}`) {
+    const rl = discovery.resourceList('', ri.version);
+    if (rl) return sendRaw(res, 200, rl, 'application/json');
+  }
+  if (ri.apiPrefix === 'apis') {
+    if (path === `/apis/${ri.group}`) {
+      const g = discovery.apiGroup(ri.group);
+      if (g) return sendRaw(res, 200, g, 'application/json');
+    } else if (path === `/apis/${ri.group}/${ri.version}`) {
+      const rl = discovery.resourceList(ri.group, ri.version);
+      if (rl) return sendRaw(res, 200, rl, 'application/json');
+    }
+  }
+  if (path === '/openapi/v3') return sendJson(res, 200, ctx.openapi.index());
+  if (path.startsWith('/openapi/v3/')) {
+    const doc = ctx.openapi.get(path.slice('/openapi/v3/'.length));
+    if (doc) {
+      return sendRaw(res, 200, doc.json, 'application/json', {
+        ETag: `"${doc.hash}"`,
+        'Cache-Control': url.searchParams.has('hash') ? 'public, immutable' : 'no-cache, private',
+      });
+    }
+  }
+  throw errors.notFoundPath();
+}

@@ -1,0 +1,54 @@
+// Flag tables shared by the subcommands. Every flag has an environment twin `SKIFF_<FLAG>` (k3s habit:
+// `K3S_URL` → `SKIFF_URL`), so systemd units and containers can configure skiff without arguments.
+import { Option, type Command } from 'commander';
+
+export function envName(flag: string): string {
+  return 'SKIFF_' + flag.replace(/^--/, '').replace(/-/g, '_').toUpperCase();
+}
+
+function collect(value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+}
+
+export interface FlagSpec {
+  flags: string;            // commander syntax, e.g. '-t, --token <secret>'
+  description: string;
+  default?: string | boolean | string[];
+  repeatable?: boolean;
+  envOverride?: string;     // when the env twin is not the derived one (SKIFF_URL)
+}
+
+export function addFlags(cmd: Command, specs: FlagSpec[]): Command {
+  for (const spec of specs) {
+    const opt = new Option(spec.flags, spec.description);
+    const long = spec.flags.match(/--[a-z0-9-]+/)![0];
+    opt.env(spec.envOverride ?? envName(long));
+    if (spec.repeatable) opt.argParser(collect).default([]);
+    else if (spec.default !== undefined) opt.default(spec.default);
+    cmd.addOption(opt);
+  }
+  return cmd;
+}
+
+export const COMMON_FLAGS: FlagSpec[] = [
+  { flags: '-d, --data-dir <dir>', description: 'folder for state, certificates and images', default: '/var/lib/skiff' },
+  { flags: '--log-level <level>', description: 'trace, debug, info, warn or error', default: 'info' },
+];
+
+export const SERVER_FLAGS: FlagSpec[] = [
+  { flags: '--bind-address <ip>', description: 'address the API server listens on', default: '0.0.0.0' },
+  { flags: '--https-listen-port <port>', description: 'HTTPS port of the API server', default: '6443' },
+  { flags: '--advertise-address <ip>', description: 'address agents and the kubeconfig use to reach this server' },
+  { flags: '--tls-san <name>', description: 'extra hostname or IP for the serving certificate (repeatable)', repeatable: true },
+  { flags: '-t, --token <secret>', description: 'shared secret used to join nodes (generated if absent)' },
+  { flags: '--token-file <file>', description: 'file holding the token' },
+  { flags: '-o, --write-kubeconfig <file>', description: 'where to write the admin kubeconfig', default: '/etc/skiff/skiff.yaml' },
+  { flags: '--write-kubeconfig-mode <mode>', description: 'file mode of the kubeconfig (octal)', default: '0600' },
+  { flags: '--cluster-cidr <cidr>', description: 'pod network', default: '10.42.0.0/16' },
+  { flags: '--service-cidr <cidr>', description: 'service cluster IP range', default: '10.43.0.0/16' },
+  { flags: '--service-node-port-range <range>', description: 'NodePort range', default: '30000-32767' },
+  { flags: '--cluster-dns <ip>', description: 'cluster DNS service IP', default: '10.43.0.10' },
+  { flags: '--cluster-domain <domain>', description: 'cluster domain', default: 'cluster.local' },
+  { flags: '--disable-agent', description: 'run the control plane only, no embedded agent', default: false },
+  { flags: '--watch-cache-size <n>', description: 'events kept per resource for watch resume', default: '10000' },
+];

@@ -1,0 +1,268 @@
+// The ApiClient over HTTPS, for agents and hollow nodes (and any loop run outside the server):
+// JSON bodies, one keep-alive connection pool per client, client-certificate or bearer-token
+// credentials. Failures the server answers with a Status become ApiErrors with the same code,
+// reason and message; transport failures (refused, reset, timed out) reject with Node's own errors,
+// which callers treat as "try again later".
+import https from 'node:https';
+import type { IncomingMessage } from 'node:http';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parse as parseYaml } from 'yaml';
+import type { KObject } from '../api/object.js';
+import { ApiError, type StatusDetails } from '../apiserver/status.js';
+import type {
+  ApiClient, ClientWatchEvent, DeleteOptions, ListOptions, ListResult, PatchOptions, PatchType, ResourceRef,
+  WatchHandle, WatchOptions, WriteOptions,
+} from './types.js';
+
+export interface HttpClientOptions {
+  /** e.g. https://127.0.0.1:6443 */
+  server: string;
+  caPem: string;
+  certPem?: string;
+  keyPem?: string;
+  token?: string;
+  /** Its first word is the default field manager the server records (as for client-go programs). */
+  userAgent?: string;
+  /** For every request but watches (default 30 s). */
+  timeoutMs?: number;
+}
+
+const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
+  merge: 'application/merge-patch+json',
+  strategic: 'application/strategic-merge-patch+json',
+  json: 'application/json-patch+json',
+  // JSON is YAML, so the apply body needs no YAML encoder.
+  apply: 'application/apply-patch+yaml',
+};
+
+/** Reasons Kubernetes gives each code, for replies that carry no Status (e.g. from a proxy). */
+const REASONS: Record<number, string> = {
+  400: 'BadRequest', 401: 'Unauthorized', 403: 'Forbidden', 404: 'NotFound', 405: 'MethodNotAllowed',
+  409: 'Conflict', 410: 'Expired', 415: 'UnsupportedMediaType', 422: 'Invalid', 429: 'TooManyRequests',
+  500: 'InternalError', 503: 'ServiceUnavailable', 504: 'Timeout',
+};
+
+/** Silence on a watch for this long past its own timeout means the connection is dead. */
+const WATCH_IDLE_GRACE_MS = 30_000;
+
+interface Reply { status: number; body: string; what: string }
+
+export class HttpClient implements ApiClient {
+  private readonly agent: https.Agent;
+  private readonly base: URL;
+  private readonly headers: Record<string, string>;
+  private readonly timeoutMs: number;
+
+  constructor(opts: HttpClientOptions) {
+    this.base = new URL(opts.server);
+    if (this.base.protocol !== 'https:') throw new Error(`server must be an https URL: ${opts.server}`);
+    this.agent = new https.Agent({ keepAlive: true, ca: opts.caPem, cert: opts.certPem, key: opts.keyPem });
+    this.headers = { accept: 'application/json', 'user-agent': opts.userAgent ?? 'skiff' };
+    if (opts.token) this.headers.authorization = `Bearer ${opts.token}`;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+  }
+
+  /** From a kubeconfig's current context (embedded `*-data` or file paths, relative to the file). */
+  static fromKubeconfig(path: string, opts: Pick<HttpClientOptions, 'userAgent' | 'timeoutMs'> = {}): HttpClient {
+    const kc = parseYaml(readFileSync(path, 'utf8')) as any;
+    const ctxName = kc?.['current-context'] || kc?.contexts?.[0]?.name;
+    const ctx = kc?.contexts?.find((c: any) => c.name === ctxName)?.context;
+    const cluster = kc?.clusters?.find((c: any) => c.name === ctx?.cluster)?.cluster;
+    const user = kc?.users?.find((u: any) => u.name === ctx?.user)?.user ?? {};
+    if (!cluster?.server) throw new Error(`${path}: no cluster for the current context "${ctxName}"`);
+    const base = dirname(path);
+    const pem = (data: string | undefined, file: string | undefined): string | undefined =>
+      data ? Buffer.from(data, 'base64').toString('utf8') : file ? readFileSync(resolve(base, file), 'utf8') : undefined;
+    const caPem = pem(cluster['certificate-authority-data'], cluster['certificate-authority']);
+    if (!caPem) throw new Error(`${path}: the cluster has no certificate authority`);
+    return new HttpClient({
+      ...opts,
+      server: cluster.server,
+      caPem,
+      certPem: pem(user['client-certificate-data'], user['client-certificate']),
+      keyPem: pem(user['client-key-data'], user['client-key']),
+      token: user.token ?? (user.tokenFile ? readFileSync(resolve(base, user.tokenFile), 'utf8').trim() : undefined),
+    });
+  }
+
+  async get<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, name: string): Promise<T | undefined> {
+    const r = await this.send('GET', objectPath(ref, ns, name));
+    if (r.status === 404) return undefined;
+    return this.decode<T>(r);
+  }
+
+  async list<T extends KObject = KObject>(ref: ResourceRef, ns?: string, opts: ListOptions = {}): Promise<ListResult<T>> {
+    const q = new URLSearchParams();
+    if (opts.labelSelector) q.set('labelSelector', opts.labelSelector);
+    if (opts.fieldSelector) q.set('fieldSelector', opts.fieldSelector);
+    if (opts.limit) q.set('limit', String(opts.limit));
+    if (opts.continue) q.set('continue', opts.continue);
+    const list = this.decode<any>(await this.send('GET', collectionPath(ref, ns), q));
+    const out: ListResult<T> = { items: list.items ?? [], resourceVersion: String(list.metadata?.resourceVersion ?? '') };
+    if (list.metadata?.continue) out.continue = list.metadata.continue;
+    return out;
+  }
+
+  watch<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, resourceVersion: string | undefined,
+    onEvent: (e: ClientWatchEvent<T>) => void, opts: WatchOptions = {}): WatchHandle {
+    const q = new URLSearchParams({ watch: 'true', allowWatchBookmarks: 'true' });
+    if (resourceVersion) q.set('resourceVersion', resourceVersion);
+    if (opts.labelSelector) q.set('labelSelector', opts.labelSelector);
+    if (opts.fieldSelector) q.set('fieldSelector', opts.fieldSelector);
+    // As client-go: 5 to 10 minutes, spread so that many watchers don't all come back at once.
+    const timeoutSeconds = opts.timeoutSeconds ?? 300 + Math.floor(Math.random() * 300);
+    q.set('timeoutSeconds', String(timeoutSeconds));
+    const path = `${collectionPath(ref, ns)}?${q}`;
+
+    let ended = false;
+    let finish!: (err: Error | undefined) => void;
+    const done = new Promise<Error | undefined>((res) => { finish = (err) => { if (!ended) { ended = true; res(err); } }; });
+    const req = https.request(this.url(path), { method: 'GET', agent: this.agent, headers: this.headers });
+    const end = (err: Error | undefined) => { finish(err); req.destroy(); };
+    req.setTimeout(timeoutSeconds * 1000 + WATCH_IDLE_GRACE_MS, () => end(new Error(`watch ${path}: no data for ${timeoutSeconds + WATCH_IDLE_GRACE_MS / 1000} s`)));
+    req.on('error', (err) => end(err));
+    req.on('response', (res: IncomingMessage) => {
+      res.setEncoding('utf8');
+      if (res.statusCode !== 200) {
+        let text = '';
+        res.on('data', (c: string) => { text += c; });
+        res.on('end', () => end(replyError({ status: res.statusCode ?? 0, body: text, what: `watch ${path}` })));
+        res.on('error', (err) => end(err));
+        return;
+      }
+      let buf = '';
+      res.on('data', (chunk: string) => {
+        buf += chunk;
+        let nl: number;
+        while (!ended && (nl = buf.indexOf('\n')) >= 0) {
+          const line = buf.slice(0, nl).trim();
+          buf = buf.slice(nl + 1);
+          if (line === '') continue;
+          let e: { type: string; object: any };
+          try {
+            e = JSON.parse(line);
+          } catch {
+            end(new Error(`watch ${path}: undecodable event: ${line.slice(0, 200)}`));
+            return;
+          }
+          if (e.type === 'ERROR') { end(statusError(e.object, 500)); return; }
+          try {
+            onEvent(e as ClientWatchEvent<T>);
+          } catch (err) {
+            end(err instanceof Error ? err : new Error(String(err)));
+            return;
+          }
+        }
+      });
+      res.on('error', (err) => end(err));
+      // A stream that closes before its end (server killed, connection reset) is a failure; a
+      // complete one is the server ending the watch, after which the caller resumes.
+      res.on('close', () => end(res.complete ? undefined : new Error(`watch ${path}: connection lost`)));
+    });
+    req.end();
+    return { stop: () => end(undefined), done };
+  }
+
+  async create<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, body: KObject, opts: WriteOptions = {}): Promise<T> {
+    return this.decode<T>(await this.send('POST', collectionPath(ref, ns), writeQuery(opts), body));
+  }
+
+  async update<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, body: KObject, opts: WriteOptions = {}): Promise<T> {
+    return this.decode<T>(await this.send('PUT', objectPath(ref, ns, nameOf(body)), writeQuery(opts), body));
+  }
+
+  async updateStatus<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, body: KObject, opts: WriteOptions = {}): Promise<T> {
+    return this.decode<T>(await this.send('PUT', `${objectPath(ref, ns, nameOf(body))}/status`, writeQuery(opts), body));
+  }
+
+  async patch<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, name: string, type: PatchType,
+    body: unknown, opts: PatchOptions = {}): Promise<T> {
+    const q = writeQuery(opts);
+    if (opts.force !== undefined) q.set('force', String(opts.force));
+    const path = objectPath(ref, ns, name) + (opts.subresource ? `/${opts.subresource}` : '');
+    return this.decode<T>(await this.send('PATCH', path, q, body, PATCH_CONTENT_TYPES[type]));
+  }
+
+  async delete<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, name: string, opts: DeleteOptions = {}): Promise<T> {
+    const body: Record<string, unknown> = { kind: 'DeleteOptions', apiVersion: 'v1' };
+    if (opts.propagationPolicy) body.propagationPolicy = opts.propagationPolicy;
+    if (opts.gracePeriodSeconds !== undefined) body.gracePeriodSeconds = opts.gracePeriodSeconds;
+    if (opts.preconditions) body.preconditions = opts.preconditions;
+    if (opts.dryRun) body.dryRun = ['All'];
+    return this.decode<T>(await this.send('DELETE', objectPath(ref, ns, name), undefined, body));
+  }
+
+  close(): void {
+    this.agent.destroy();
+  }
+
+  private url(pathAndQuery: string): URL {
+    return new URL(this.base.pathname.replace(/\/$/, '') + pathAndQuery, this.base);
+  }
+
+  private send(method: string, path: string, q?: URLSearchParams, body?: unknown, contentType = 'application/json'): Promise<Reply> {
+    const qs = q && [...q.keys()].length ? `?${q}` : '';
+    const headers = { ...this.headers };
+    let payload: Buffer | undefined;
+    if (body !== undefined) {
+      payload = Buffer.from(JSON.stringify(body));
+      headers['content-type'] = contentType;
+      headers['content-length'] = String(payload.length);
+    }
+    return new Promise<Reply>((resolveReply, reject) => {
+      const req = https.request(this.url(path + qs), { method, agent: this.agent, headers }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolveReply({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), what: `${method} ${path}` }));
+        res.on('error', reject);
+      });
+      req.setTimeout(this.timeoutMs, () => req.destroy(new Error(`${method} ${path}: no answer within ${this.timeoutMs} ms`)));
+      req.on('error', reject);
+      req.end(payload);
+    });
+  }
+
+  private decode<T>(r: Reply): T {
+    if (r.status < 200 || r.status > 299) throw replyError(r);
+    try {
+      return JSON.parse(r.body) as T;
+    } catch {
+      throw new ApiError(500, 'InternalError', `${r.what}: undecodable reply: ${r.body.slice(0, 200)}`);
+    }
+  }
+}
+
+function collectionPath(ref: ResourceRef, ns: string | undefined): string {
+  const base = ref.group ? `/apis/${ref.group}/${ref.version}` : `/api/${ref.version}`;
+  return ns ? `${base}/namespaces/${encodeURIComponent(ns)}/${ref.resource}` : `${base}/${ref.resource}`;
+}
+
+function objectPath(ref: ResourceRef, ns: string | undefined, name: string): string {
+  if (!name) throw new ApiError(400, 'BadRequest', 'resource name may not be empty');
+  return `${collectionPath(ref, ns)}/${encodeURIComponent(name)}`;
+}
+
+function nameOf(body: KObject): string {
+  return body.metadata?.name ?? '';
+}
+
+function writeQuery(opts: WriteOptions): URLSearchParams {
+  const q = new URLSearchParams();
+  if (opts.fieldManager) q.set('fieldManager', opts.fieldManager);
+  if (opts.dryRun) q.set('dryRun', 'All');
+  return q;
+}
+
+/** A Status object as the error it describes. */
+function statusError(s: any, fallbackCode: number): ApiError {
+  const code = typeof s?.code === 'number' ? s.code : fallbackCode;
+  return new ApiError(code, s?.reason ?? REASONS[code] ?? 'Unknown', s?.message ?? `status ${code}`, s?.details as StatusDetails | undefined);
+}
+
+function replyError(r: Reply): ApiError {
+  let parsed: any;
+  try { parsed = JSON.parse(r.body); } catch { /* not JSON: described below */ }
+  if (parsed?.kind === 'Status') return statusError(parsed, r.status);
+  return new ApiError(r.status, REASONS[r.status] ?? 'Unknown', `${r.what}: ${r.status} ${r.body.slice(0, 200).trim()}`);
+}

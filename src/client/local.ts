@@ -1,0 +1,222 @@
+// The in-process ApiClient for the control loops inside `skiff server`: the same REST semantics as
+// the HTTP API (it calls the ObjectService the handlers call), without sockets or JSON round trips.
+//
+// Objects it returns are the watch cache's own: deep-frozen and shared with every other reader.
+// Never mutate them; `structuredClone` one before changing it and sending it back.
+//
+// Writes are made as the actor given at construction (user, groups, field manager), as the HTTP
+// path makes them as the authenticated user. Authorization is not checked in process: the server's
+// own loops hold system:masters-equivalent rights, as kube-controller-manager's do in practice.
+import type { KindInfo } from '../api/kinds.js';
+import { apiVersionOf } from '../api/kinds.js';
+import type { KObject } from '../api/object.js';
+import { loadSchemaSet } from '../api/schema.js';
+import type { Actor, ObjectService, WriteOptions as ServiceWriteOptions } from '../apiserver/objects.js';
+import { collectionPrefix } from '../apiserver/registry.js';
+import { converterFor } from '../apiserver/conversion.js';
+import { fieldPredicate, labelPredicate, parseFieldSelector, parseLabelSelector } from '../apiserver/selectors.js';
+import { ApiError, errors } from '../apiserver/status.js';
+import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, serverSideApply } from '../apiserver/patch/index.js';
+import { nowRfc3339 } from '../apiserver/time.js';
+import { CompactedError, type StoredObject, type WatchEvent } from '../storage/types.js';
+import {
+  refName, type ApiClient, type ClientWatchEvent, type DeleteOptions, type ListOptions, type ListResult, type PatchOptions, type PatchType,
+  type ResourceRef, type WatchHandle, type WatchOptions, type WriteOptions,
+} from './types.js';
+
+type Filter = (o: StoredObject) => boolean;
+
+export class LocalClient implements ApiClient {
+  private closed = false;
+
+  constructor(private readonly objects: ObjectService, private readonly actor: Actor) {}
+
+  /** The same service as another actor (e.g. one client per controller, each its own field manager). */
+  as(actor: Actor): LocalClient {
+    return new LocalClient(this.objects, actor);
+  }
+
+  async get<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, name: string): Promise<T | undefined> {
+    const info = this.info(ref);
+    return this.objects.tryGet(info, ns, name)?.obj as T | undefined;
+  }
+
+  async list<T extends KObject = KObject>(ref: ResourceRef, ns?: string, opts: ListOptions = {}): Promise<ListResult<T>> {
+    const info = this.info(ref);
+    const filter = selectorFilter(info, opts);
+    const prefix = collectionPrefix(info, info.namespaced ? ns : undefined);
+    // Continue tokens are opaque to callers; in process the key after which to go on is enough.
+    const afterKey = opts.continue ? prefix + Buffer.from(opts.continue, 'base64url').toString('utf8') : undefined;
+    const r = this.objects.store.list(prefix, { filter, limit: opts.limit || undefined, afterKey });
+    const out: ListResult<T> = { items: r.items.map((o) => o.obj as T), resourceVersion: String(r.revision) };
+    if (r.lastKey !== undefined) out.continue = Buffer.from(r.lastKey.slice(prefix.length)).toString('base64url');
+    return out;
+  }
+
+  watch<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, resourceVersion: string | undefined,
+    onEvent: (e: ClientWatchEvent<T>) => void, opts: WatchOptions = {}): WatchHandle {
+    let stopped = false;
+    let finish!: (err: Error | undefined) => void;
+    const done = new Promise<Error | undefined>((resolve) => { finish = resolve; });
+    let watcher: { stop(): void } | undefined;
+    const handle: WatchHandle = {
+      stop: () => {
+        if (stopped) return;
+        stopped = true;
+        watcher?.stop();
+        finish(undefined);
+      },
+      done,
+    };
+    const fail = (err: Error) => { stopped = true; watcher?.stop(); finish(err); };
+    const emit = (type: ClientWatchEvent['type'], o: StoredObject) => {
+      if (!stopped) onEvent({ type, object: o.obj as T });
+    };
+
+    try {
+      const info = this.info(ref);
+      const filter = selectorFilter(info, opts);
+      const prefix = collectionPrefix(info, info.namespaced ? ns : undefined);
+      let from: number;
+      if (resourceVersion === undefined || resourceVersion === '' || resourceVersion === '0') {
+        // As the HTTP watch: the current state first, as ADDED events.
+        const listed = this.objects.store.list(prefix, { filter });
+        for (const o of listed.items) emit('ADDED', o);
+        from = listed.revision;
+      } else {
+        if (!/^\d+$/.test(resourceVersion)) throw errors.badRequest(`invalid resource version "${resourceVersion}"`);
+        from = Number(resourceVersion);
+      }
+      // An object entering the filter is ADDED for this watcher, one leaving it DELETED, as the API does.
+      watcher = this.objects.store.watch(prefix, from, (e: WatchEvent) => {
+        const now = !filter || filter(e.object);
+        const before = e.prevObject !== undefined && (!filter || filter(e.prevObject));
+        if (e.type === 'ADDED') { if (now) emit('ADDED', e.object); return; }
+        if (e.type === 'DELETED') { if (before || now) emit('DELETED', e.object); return; }
+        if (now && before) emit('MODIFIED', e.object);
+        else if (now) emit('ADDED', e.object);
+        else if (before) emit('DELETED', e.object);
+      });
+      if (stopped) watcher.stop();    // stop() called from inside a replayed event
+    } catch (e) {
+      if (e instanceof CompactedError) fail(errors.gone(`too old resource version: ${e.requested} (${e.compacted})`));
+      else fail(e instanceof Error ? e : new Error(String(e)));
+    }
+    return handle;
+  }
+
+  async create<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, body: KObject, opts: WriteOptions = {}): Promise<T> {
+    const info = this.info(ref);
+    const r = await this.objects.create(info, ns, asSent(body), this.writeOptions(opts));
+    return r.obj as T;
+  }
+
+  async update<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, body: KObject, opts: WriteOptions = {}): Promise<T> {
+    return this.put(ref, ns, body, opts, undefined);
+  }
+
+  async updateStatus<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, body: KObject, opts: WriteOptions = {}): Promise<T> {
+    return this.put(ref, ns, body, opts, 'status');
+  }
+
+  async patch<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, name: string, type: PatchType,
+    body: unknown, opts: PatchOptions = {}): Promise<T> {
+    const info = this.info(ref);
+    const sub = opts.subresource;
+    if (sub && !(info.subresources ?? []).includes(sub)) throw errors.notFoundPath();
+    const schemas = loadSchemaSet();
+    const schema = info.crd ? undefined : schemas.type(info.modelType);
+    const wopts = this.writeOptions(opts);
+    if (type === 'apply') {
+      if (!opts.fieldManager) throw errors.badRequest('PATCH requests of type application/apply-patch+yaml must have a fieldManager');
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw errors.badRequest('the body of an apply patch must be an object');
+    } else if (opts.force) {
+      throw errors.badRequest('force: Forbidden: may not be specified for non-apply patch');
+    }
+    const r = await this.objects.update(info, ns, name, (current) => {
+      const live = current ? structuredClone(current.obj) as Record<string, any> : undefined;
+      // Each retry after a conflict patches the then-current object, so the patch body is reused.
+      const patch = asSent(body);
+      let out: Record<string, any>;
+      switch (type) {
+        case 'json': out = applyJsonPatch(live ?? missing(info, name), patch) as Record<string, any>; break;
+        case 'merge': out = applyMergePatch(live ?? missing(info, name), patch) as Record<string, any>; break;
+        case 'strategic': out = applyStrategicMergePatch(live ?? missing(info, name), patch, schema, schemas) as Record<string, any>; break;
+        case 'apply': {
+          const applied = patch as Record<string, any>;
+          applied.metadata ??= {};
+          if (ns && info.namespaced) applied.metadata.namespace ??= ns;
+          applied.metadata.name ??= name;
+          out = serverSideApply(live as KObject | undefined, applied, {
+            manager: wopts.actor.manager, force: opts.force ?? false, apiVersion: apiVersionOf(info), kind: info.kind,
+            schema, schemas, subresource: sub, time: nowRfc3339(),
+          }) as Record<string, any>;
+          break;
+        }
+        default: throw errors.unsupportedMediaType(String(type));
+      }
+      // A patch that leaves resourceVersion as it was is no precondition: conflicts are retried.
+      if (live && out?.metadata?.resourceVersion === live.metadata.resourceVersion) delete out.metadata.resourceVersion;
+      return out;
+    }, { ...wopts, subresource: sub, allowCreate: type === 'apply', operation: type === 'apply' ? 'Apply' : 'Update', preManaged: type === 'apply' });
+    return r.obj as T;
+  }
+
+  async delete<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, name: string, opts: DeleteOptions = {}): Promise<T> {
+    const info = this.info(ref);
+    const r = await this.objects.delete(info, ns, name, opts, this.actor);
+    return r.obj as T;
+  }
+
+  close(): void {
+    this.closed = true;
+  }
+
+  private async put<T extends KObject>(ref: ResourceRef, ns: string | undefined, body: KObject, opts: WriteOptions, subresource: 'status' | undefined): Promise<T> {
+    const info = this.info(ref);
+    if (subresource && !(info.subresources ?? []).includes(subresource)) throw errors.notFoundPath();
+    const name = body.metadata?.name;
+    if (!name) throw errors.badRequest('name is required for update');
+    // The service may retry the write; each try must start from the caller's object, untouched.
+    const r = await this.objects.update(info, ns, name, () => asSent(body), { ...this.writeOptions(opts), subresource });
+    return r.obj as T;
+  }
+
+  private writeOptions(opts: WriteOptions): ServiceWriteOptions {
+    const actor = opts.fieldManager ? { ...this.actor, manager: opts.fieldManager } : this.actor;
+    return { actor, dryRun: opts.dryRun };
+  }
+
+  private info(ref: ResourceRef): KindInfo {
+    if (this.closed) throw new Error('client is closed');
+    const info = this.objects.registry.lookup(ref.group, ref.version, ref.resource);
+    if (!info || info.virtual) throw errors.notFoundPath();
+    // Versions served by conversion (autoscaling/v1) would need converting both ways; the loops use
+    // the stored version instead.
+    if (converterFor(info)) {
+      throw new ApiError(400, 'BadRequest', `${refName(ref)}/${ref.version} is served by conversion; use the stored version in process`);
+    }
+    return info;
+  }
+}
+
+/** Label and field selectors as the HTTP list and watch apply them. */
+function selectorFilter(info: KindInfo, opts: { labelSelector?: string; fieldSelector?: string }): Filter | undefined {
+  const lp = labelPredicate(parseLabelSelector(opts.labelSelector ?? ''));
+  const fp = fieldPredicate(parseFieldSelector(opts.fieldSelector ?? ''), `${info.group}/${info.plural}`);
+  if (!lp && !fp) return undefined;
+  return (o) => (!lp || lp(o.obj.metadata?.labels)) && (!fp || fp(o.obj));
+}
+
+/**
+ * A request body as the server would receive it over HTTP: a private copy (the service mutates
+ * what it is given) without the `undefined` members that JSON cannot carry, so that an object
+ * built with `{ labels: maybe }` means the same in process as on the wire.
+ */
+function asSent<V>(body: V): V {
+  return JSON.parse(JSON.stringify(body)) as V;
+}
+
+function missing(info: KindInfo, name: string): never {
+  throw errors.notFound(info.plural, info.group, name);
+}

@@ -1,0 +1,107 @@
+// The work queue between informers and reconcilers, with client-go's guarantees:
+//  - a key is in the queue at most once, however often it is added (events coalesce);
+//  - a key is never handed to two workers at once: added while being processed, it is queued
+//    again when that processing is done(), so the latest state is always reconciled after;
+//  - failures back off per key (addRateLimited), success resets it (forget);
+//  - addAfter delays a key (an earlier request for the same key wins);
+//  - after shutDown no key is handed out and no timer is left running.
+import { defaultControllerRateLimiter, type RateLimiter } from './rate-limit.js';
+
+export class WorkQueue<K = string> {
+  private queue: K[] = [];
+  private head = 0;
+  private dirty = new Set<K>();
+  private processing = new Set<K>();
+  private waiters: ((key: K | undefined) => void)[] = [];
+  private delayed = new Map<K, { at: number; timer: NodeJS.Timeout }>();
+  private shutdown = false;
+
+  constructor(private readonly limiter: RateLimiter<K> = defaultControllerRateLimiter<K>()) {}
+
+  add(key: K): void {
+    if (this.shutdown || this.dirty.has(key)) return;
+    this.dirty.add(key);
+    if (this.processing.has(key)) return;   // done() queues it again
+    const waiter = this.waiters.shift();
+    if (waiter) this.hand(key, waiter);
+    else this.queue.push(key);
+  }
+
+  /** Adds `key` once `ms` have passed. */
+  addAfter(key: K, ms: number): void {
+    if (this.shutdown) return;
+    if (ms <= 0) { this.add(key); return; }
+    const at = Date.now() + ms;
+    const pending = this.delayed.get(key);
+    if (pending) {
+      if (pending.at <= at) return;
+      clearTimeout(pending.timer);
+    }
+    const timer = setTimeout(() => { this.delayed.delete(key); this.add(key); }, ms);
+    this.delayed.set(key, { at, timer });
+  }
+
+  /** Adds `key` after its backoff: call it when processing `key` failed. */
+  addRateLimited(key: K): void {
+    this.addAfter(key, this.limiter.when(key));
+  }
+
+  /** Processing `key` succeeded: its backoff starts over. */
+  forget(key: K): void {
+    this.limiter.forget(key);
+  }
+
+  numRequeues(key: K): number {
+    return this.limiter.numRequeues(key);
+  }
+
+  /** The next key to process, or undefined once the queue is shut down. Call done(key) after. */
+  get(): Promise<K | undefined> {
+    if (this.shutdown) return Promise.resolve(undefined);
+    if (this.head < this.queue.length) {
+      const key = this.queue[this.head++];
+      if (this.head > 1024 && this.head * 2 > this.queue.length) { this.queue = this.queue.slice(this.head); this.head = 0; }
+      return Promise.resolve(this.take(key));
+    }
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  done(key: K): void {
+    this.processing.delete(key);
+    if (this.shutdown || !this.dirty.has(key)) return;
+    const waiter = this.waiters.shift();
+    if (waiter) this.hand(key, waiter);
+    else this.queue.push(key);
+  }
+
+  /** Keys waiting to be handed out (not those being processed or delayed). */
+  len(): number {
+    return this.queue.length - this.head;
+  }
+
+  isShutDown(): boolean {
+    return this.shutdown;
+  }
+
+  /** Stops handing out keys (waiting get() calls resolve undefined) and cancels delayed adds. */
+  shutDown(): void {
+    if (this.shutdown) return;
+    this.shutdown = true;
+    for (const d of this.delayed.values()) clearTimeout(d.timer);
+    this.delayed.clear();
+    this.queue = [];
+    this.head = 0;
+    this.dirty.clear();
+    for (const w of this.waiters.splice(0)) w(undefined);
+  }
+
+  private take(key: K): K {
+    this.dirty.delete(key);
+    this.processing.add(key);
+    return key;
+  }
+
+  private hand(key: K, waiter: (key: K | undefined) => void): void {
+    waiter(this.take(key));
+  }
+}

@@ -1,0 +1,163 @@
+// Inter-pod affinity and anti-affinity: required terms as a filter (including the symmetric rule that an
+// existing pod's anti-affinity can refuse the incoming pod) and preferred terms as a score. Like
+// kube-scheduler, matches are counted once per scheduling cycle into (topologyKey, value) tallies, so
+// the per-node check is a few map lookups.
+import { compileLabelSelector, matchEverything, withLabelKeys, type LabelMatcher, type Labels } from './selectors.js';
+import type { NodeInfo, PodInfo } from './node-info.js';
+import type { NamespaceLabels, Pod, PodAffinityTerm, WeightedPodAffinityTerm } from './types.js';
+
+export interface AffinityTerm {
+  selector: LabelMatcher;
+  /** Namespaces named outright; the pod's own namespace when neither list nor selector is given. */
+  namespaces: Set<string>;
+  namespaceSelector: LabelMatcher | undefined;
+  topologyKey: string;
+}
+export interface WeightedAffinityTerm { term: AffinityTerm; weight: number }
+
+export function compileAffinityTerm(t: PodAffinityTerm, owner: Pod): AffinityTerm {
+  const ns = owner.metadata.namespace ?? 'default';
+  const namespaces = new Set(t.namespaces ?? []);
+  const namespaceSelector = t.namespaceSelector ? compileLabelSelector(t.namespaceSelector) : undefined;
+  if (namespaces.size === 0 && !namespaceSelector) namespaces.add(ns);
+  const selector = compileLabelSelector(withLabelKeys(t.labelSelector, owner.metadata.labels, t.matchLabelKeys, t.mismatchLabelKeys));
+  return { selector, namespaces, namespaceSelector, topologyKey: t.topologyKey };
+}
+
+export function compileWeighted(terms: WeightedPodAffinityTerm[] | undefined, owner: Pod): WeightedAffinityTerm[] {
+  return (terms ?? []).map((w) => ({ term: compileAffinityTerm(w.podAffinityTerm, owner), weight: w.weight }));
+}
+
+/** Caches namespace labels for one scheduling cycle; namespaceSelector terms read them often. */
+export class NamespaceLabelCache {
+  private readonly seen = new Map<string, Labels>();
+  constructor(private readonly lookup: NamespaceLabels | undefined) {}
+  get(ns: string): Labels {
+    if (!this.seen.has(ns)) this.seen.set(ns, this.lookup?.(ns));
+    return this.seen.get(ns);
+  }
+}
+
+export function termMatches(term: AffinityTerm, pod: PodInfo, nsLabels: NamespaceLabelCache): boolean {
+  if (!term.namespaces.has(pod.namespace)) {
+    if (!term.namespaceSelector) return false;
+    // An empty namespaceSelector means every namespace, whether or not its labels are known.
+    if (term.namespaceSelector !== matchEverything && !term.namespaceSelector(nsLabels.get(pod.namespace))) return false;
+  }
+  return term.selector(pod.labels);
+}
+
+const pairKey = (key: string, value: string) => `${key}\u0000${value}`;
+
+function bump(counts: Map<string, number>, key: string, value: string | undefined, by: number): void {
+  if (value === undefined) return;
+  const k = pairKey(key, value);
+  counts.set(k, (counts.get(k) ?? 0) + by);
+}
+
+/** The tallies the required-terms filter checks nodes against. */
+export class AffinityFilterState {
+  /** (key, value) domains holding pods that match all of the incoming pod's required affinity terms. */
+  readonly affinityCounts = new Map<string, number>();
+  /** Domains holding pods matching one of the incoming pod's required anti-affinity terms. */
+  readonly antiAffinityCounts = new Map<string, number>();
+  /** Domains whose existing pods' required anti-affinity refuses the incoming pod. */
+  readonly existingAntiAffinityCounts = new Map<string, number>();
+  private selfMatch = false;
+
+  constructor(private readonly pod: PodInfo, nodes: Iterable<NodeInfo>, nodesWithAntiAffinityPods: Iterable<NodeInfo>, nsLabels: NamespaceLabelCache) {
+    for (const node of nodesWithAntiAffinityPods) {
+      for (const existing of node.pods.values()) {
+        for (const term of existing.requiredAntiAffinity) {
+          if (termMatches(term, pod, nsLabels)) bump(this.existingAntiAffinityCounts, term.topologyKey, node.labels?.[term.topologyKey], 1);
+        }
+      }
+    }
+    const aff = pod.requiredAffinity;
+    const anti = pod.requiredAntiAffinity;
+    if (aff.length || anti.length) {
+      for (const node of nodes) {
+        for (const existing of node.pods.values()) {
+          if (aff.length && aff.every((t) => termMatches(t, existing, nsLabels))) {
+            for (const t of aff) bump(this.affinityCounts, t.topologyKey, node.labels?.[t.topologyKey], 1);
+          }
+          for (const t of anti) {
+            if (termMatches(t, existing, nsLabels)) bump(this.antiAffinityCounts, t.topologyKey, node.labels?.[t.topologyKey], 1);
+          }
+        }
+      }
+      // The first pod of a group that wants to be near its own kind may go anywhere its topology exists.
+      this.selfMatch = aff.length > 0 && aff.every((t) => termMatches(t, pod, nsLabels));
+    }
+  }
+
+  /** Which rule refuses the node, or undefined if it passes. */
+  check(node: NodeInfo): 'affinity' | 'antiAffinity' | 'existingAntiAffinity' | undefined {
+    const labels = node.labels;
+    const aff = this.pod.requiredAffinity;
+    if (aff.length) {
+      let podsExist = true;
+      for (const t of aff) {
+        const v = labels?.[t.topologyKey];
+        if (v === undefined) return 'affinity';
+        if (!((this.affinityCounts.get(pairKey(t.topologyKey, v)) ?? 0) > 0)) podsExist = false;
+      }
+      if (!podsExist && !(this.affinityCounts.size === 0 && this.selfMatch)) return 'affinity';
+    }
+    if (this.antiAffinityCounts.size) {
+      for (const t of this.pod.requiredAntiAffinity) {
+        const v = labels?.[t.topologyKey];
+        if (v !== undefined && (this.antiAffinityCounts.get(pairKey(t.topologyKey, v)) ?? 0) > 0) return 'antiAffinity';
+      }
+    }
+    if (this.existingAntiAffinityCounts.size && labels) {
+      for (const k in labels) {
+        if ((this.existingAntiAffinityCounts.get(pairKey(k, labels[k]!)) ?? 0) > 0) return 'existingAntiAffinity';
+      }
+    }
+    return undefined;
+  }
+}
+
+// The weight an existing pod's required affinity toward the incoming pod adds to its domain
+// (kube-scheduler's hardPodAffinityWeight default).
+const HARD_POD_AFFINITY_WEIGHT = 1;
+
+/**
+ * Preferred-term scoring: each domain gains or loses the weights of terms linking the incoming pod and
+ * the pods already there, in both directions. Raw scores; normalize with `normalizeAffinityScores`.
+ */
+export class AffinityScoreState {
+  private readonly byKey = new Map<string, Map<string, number>>();
+
+  constructor(pod: PodInfo, nodes: Iterable<NodeInfo>, nsLabels: NamespaceLabelCache) {
+    const add = (term: AffinityTerm, weight: number, target: PodInfo, node: NodeInfo) => {
+      const v = node.labels?.[term.topologyKey];
+      if (v === undefined || !termMatches(term, target, nsLabels)) return;
+      let m = this.byKey.get(term.topologyKey);
+      if (!m) this.byKey.set(term.topologyKey, (m = new Map()));
+      m.set(v, (m.get(v) ?? 0) + weight);
+    };
+    for (const node of nodes) {
+      for (const existing of node.pods.values()) {
+        for (const w of pod.preferredAffinity) add(w.term, w.weight, existing, node);
+        for (const w of pod.preferredAntiAffinity) add(w.term, -w.weight, existing, node);
+        if (!existing.hasAffinity) continue;
+        for (const t of existing.requiredAffinity) add(t, HARD_POD_AFFINITY_WEIGHT, pod, node);
+        for (const w of existing.preferredAffinity) add(w.term, w.weight, pod, node);
+        for (const w of existing.preferredAntiAffinity) add(w.term, -w.weight, pod, node);
+      }
+    }
+  }
+
+  get empty(): boolean { return this.byKey.size === 0; }
+
+  score(node: NodeInfo): number {
+    let s = 0;
+    for (const [key, values] of this.byKey) {
+      const v = node.labels?.[key];
+      if (v !== undefined) s += values.get(v) ?? 0;
+    }
+    return s;
+  }
+}

@@ -1,0 +1,86 @@
+// The scheduler's picture of the cluster: every node with the pods bound (or assumed) to it and their
+// running totals. The watch loop keeps it current with add/update/remove calls as events arrive, so a
+// scheduling attempt never re-reads or re-parses the whole cluster.
+import { scheduleOn } from './algorithm.js';
+import { NodeInfo, PodInfo, podKey } from './node-info.js';
+import type { Node, Pod, ScheduleOptions, ScheduleResult } from './types.js';
+
+export class ClusterSnapshot {
+  private readonly infos = new Map<string, NodeInfo>();
+  private readonly placed = new Map<string, { pod: PodInfo; node: NodeInfo }>();
+  /** Nodes that exist, in the order the feasibility search rotates through. */
+  readonly nodes: NodeInfo[] = [];
+  /** Where the next search starts, so successive pods look at different nodes first. */
+  nextStartNodeIndex = 0;
+  /** Cluster-wide counts that let a cycle skip inter-pod affinity work when nobody uses it. */
+  podsWithAffinity = 0;
+  podsWithRequiredAntiAffinity = 0;
+
+  constructor(readonly options: ScheduleOptions = {}) {}
+
+  /** Adds or replaces a node (same as updateNode). */
+  addNode(node: Node): void {
+    const name = node.metadata.name ?? '';
+    let info = this.infos.get(name);
+    if (!info) this.infos.set(name, (info = new NodeInfo(name)));
+    if (!info.node) this.nodes.push(info);
+    info.setNode(node);
+  }
+
+  updateNode(node: Node): void { this.addNode(node); }
+
+  removeNode(name: string): void {
+    const info = this.infos.get(name);
+    if (!info?.node) return;
+    this.nodes.splice(this.nodes.indexOf(info), 1);
+    // Pods still bound to a vanished node stay accounted until they are deleted, as in kube-scheduler's cache.
+    if (info.pods.size) info.setNode(undefined);
+    else this.infos.delete(name);
+  }
+
+  node(name: string): NodeInfo | undefined {
+    const info = this.infos.get(name);
+    return info?.node ? info : undefined;
+  }
+
+  /** Records a pod on a node: one bound by the API, or one just scheduled there (assumed). */
+  addPod(pod: Pod, nodeName = pod.spec?.nodeName): void {
+    if (!nodeName) return;
+    this.removePod(pod);
+    let info = this.infos.get(nodeName);
+    if (!info) this.infos.set(nodeName, (info = new NodeInfo(nodeName)));
+    const p = new PodInfo(pod);
+    info.addPod(p);
+    this.placed.set(p.key, { pod: p, node: info });
+    if (p.hasAffinity) this.podsWithAffinity++;
+    if (p.requiredAntiAffinity.length) this.podsWithRequiredAntiAffinity++;
+  }
+
+  updatePod(pod: Pod, nodeName = pod.spec?.nodeName): void { this.addPod(pod, nodeName); }
+
+  removePod(pod: Pod | string): void {
+    const key = typeof pod === 'string' ? pod : podKey(pod);
+    const entry = this.placed.get(key);
+    if (!entry) return;
+    this.placed.delete(key);
+    entry.node.removePod(entry.pod);
+    if (entry.pod.hasAffinity) this.podsWithAffinity--;
+    if (entry.pod.requiredAntiAffinity.length) this.podsWithRequiredAntiAffinity--;
+    if (!entry.node.node && entry.node.pods.size === 0) this.infos.delete(entry.node.name);
+  }
+
+  *nodesWithRequiredAntiAffinity(): Iterable<NodeInfo> {
+    if (this.podsWithRequiredAntiAffinity === 0) return;
+    for (const n of this.nodes) if (n.podsWithRequiredAntiAffinity > 0) yield n;
+  }
+
+  *nodesWithAffinity(): Iterable<NodeInfo> {
+    if (this.podsWithAffinity === 0) return;
+    for (const n of this.nodes) if (n.podsWithAffinity > 0) yield n;
+  }
+
+  /** Picks a node for the pod, or explains why none fits. Does not record the pod: call addPod once bound. */
+  schedule(pod: Pod): ScheduleResult {
+    return scheduleOn(this, pod);
+  }
+}

@@ -1,0 +1,51 @@
+// Objects every cluster has from its first start: the system namespaces, the `kubernetes` Service and
+// its Endpoints, and the default RBAC roles. Created if missing on every start (idempotent), so a
+// deleted default comes back on restart, as with Kubernetes' bootstrap controllers.
+import { BUILTIN_KINDS, type KindInfo } from '../api/kinds.js';
+import type { ObjectService, Actor } from '../apiserver/objects.js';
+import { bootstrapRbacObjects } from '../apiserver/rbac-bootstrap.js';
+import { logger } from '../util/log.js';
+
+const log = logger('bootstrap');
+
+export const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
+
+function kind(group: string, plural: string): KindInfo {
+  return BUILTIN_KINDS.find((k) => k.group === group && k.plural === plural)!;
+}
+
+export interface BootstrapOptions {
+  kubernetesServiceIp: string;
+  advertiseAddress: string;
+  port: number;
+}
+
+export async function bootstrapObjects(objects: ObjectService, opts: BootstrapOptions): Promise<void> {
+  const actor: Actor = { user: 'system:apiserver', groups: ['system:masters'], manager: 'skiff-bootstrap' };
+  const ensure = async (info: KindInfo, obj: Record<string, any>) => {
+    if (objects.tryGet(info, obj.metadata.namespace, obj.metadata.name)) return;
+    try {
+      await objects.create(info, obj.metadata.namespace, obj, { actor });
+    } catch (e: any) {
+      if (e?.code !== 409) throw e;
+    }
+  };
+  const ns = kind('', 'namespaces');
+  for (const name of SYSTEM_NAMESPACES) await ensure(ns, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
+  await ensure(kind('', 'services'), {
+    apiVersion: 'v1', kind: 'Service',
+    metadata: { name: 'kubernetes', namespace: 'default', labels: { component: 'apiserver', provider: 'kubernetes' } },
+    spec: { type: 'ClusterIP', clusterIP: opts.kubernetesServiceIp, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: opts.port }], sessionAffinity: 'None' },
+  });
+  await ensure(kind('', 'endpoints'), {
+    apiVersion: 'v1', kind: 'Endpoints',
+    metadata: { name: 'kubernetes', namespace: 'default', labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } },
+    subsets: [{ addresses: [{ ip: opts.advertiseAddress }], ports: [{ name: 'https', port: opts.port, protocol: 'TCP' }] }],
+  });
+  let created = 0;
+  for (const obj of bootstrapRbacObjects()) {
+    const info = kind('rbac.authorization.k8s.io', obj.kind === 'ClusterRole' ? 'clusterroles' : obj.kind === 'ClusterRoleBinding' ? 'clusterrolebindings' : obj.kind === 'Role' ? 'roles' : 'rolebindings');
+    if (!objects.tryGet(info, obj.metadata.namespace, obj.metadata.name!)) { await ensure(info, structuredClone(obj)); created++; }
+  }
+  if (created) log.info({ created }, 'created default RBAC objects');
+}

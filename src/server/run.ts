@@ -1,0 +1,153 @@
+// `skiff server`: wires storage, PKI, the API server and the control loops together, in that order,
+// and tears them down on SIGTERM. Each piece lives in its own module; this file only composes them.
+import { mkdirSync } from 'node:fs';
+import { hostname, networkInterfaces } from 'node:os';
+import { join } from 'node:path';
+import { openStore } from '../storage/index.js';
+import { ensureServerPki } from '../pki/certs.js';
+import { ensureServerToken } from '../pki/token.js';
+import { writeKubeconfig } from '../pki/kubeconfig.js';
+import { ResourceRegistry } from '../apiserver/registry.js';
+import { CrdManager } from '../apiserver/crds.js';
+import { Admission } from '../apiserver/admission.js';
+import { ServiceAllocator, firstServiceIp } from '../apiserver/allocators.js';
+import { ObjectService } from '../apiserver/objects.js';
+import { Authenticator } from '../apiserver/authn.js';
+import { RbacAuthorizer } from '../apiserver/rbac.js';
+import { ServiceAccountTokens } from '../apiserver/serviceaccount-tokens.js';
+import { OpenApiV3 } from '../apiserver/openapi.js';
+import { loadSchemaSet } from '../api/schema.js';
+import { createApiServer } from '../apiserver/server.js';
+import type { ApiContext } from '../apiserver/context.js';
+import { storeRbacSource } from '../apiserver/rbac-source.js';
+import { converterFor } from '../apiserver/conversion.js';
+import { bootstrapObjects } from './bootstrap.js';
+import { NamespaceController } from '../controllers/namespace.js';
+import { logger } from '../util/log.js';
+
+const log = logger('server');
+
+export interface ServerConfig {
+  dataDir: string;
+  bindAddress: string;
+  httpsListenPort: number;
+  advertiseAddress?: string;
+  tlsSan: string[];
+  token?: string;
+  writeKubeconfig: string;
+  writeKubeconfigMode: number;
+  clusterCidr: string;
+  serviceCidr: string;
+  serviceNodePortRange: string;
+  clusterDns: string;
+  clusterDomain: string;
+  disableAgent: boolean;
+  watchCacheSize: number;
+}
+
+export interface RunningServer {
+  ctx: ApiContext;
+  close(): Promise<void>;
+}
+
+export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  const t0 = performance.now();
+  mkdirSync(join(config.dataDir, 'server'), { recursive: true, mode: 0o700 });
+
+  const { store, backend } = await openStore(config.dataDir, { ringSize: config.watchCacheSize });
+  log.info({ revision: store.revision(), ms: Math.round(performance.now() - t0) }, 'datastore loaded');
+
+  const ips = hostIps();
+  const advertise = config.advertiseAddress ?? (isWildcard(config.bindAddress) ? ips[0] ?? '127.0.0.1' : config.bindAddress);
+  const sanIps = new Set<string>(['127.0.0.1', ...ips, advertise]);
+  const sanDns = new Set<string>(['localhost', hostname()]);
+  for (const s of config.tlsSan) (/^[\d.]+$|:/.test(s) ? sanIps : sanDns).add(s);
+  if (!isWildcard(config.bindAddress)) sanIps.add(config.bindAddress);
+  const pki = await ensureServerPki({ dataDir: config.dataDir, sans: { dns: [...sanDns], ips: [...sanIps] } });
+  const caBundlePem = pki.caBundlePem();
+  await ensureServerToken(config.dataDir, caBundlePem, config.token);
+
+  const registry = new ResourceRegistry();
+  const crds = new CrdManager(store, registry);
+  const admission = new Admission(store, crds);
+  const [lo, hi] = config.serviceNodePortRange.split('-').map(Number);
+  const services = new ServiceAllocator(store, { serviceCidr: config.serviceCidr, nodePortRange: [lo, hi] });
+  const objects = new ObjectService(store, registry, services, admission);
+  const saTokens = await ServiceAccountTokens.open(config.dataDir);
+  const authn = new Authenticator({ saTokens });
+  const authz = new RbacAuthorizer(storeRbacSource(store));
+  const schemas = loadSchemaSet();
+  const openapi = new OpenApiV3(() => registry.all(), schemas, (g, v, k) => crds.schemaFor(g, v, k));
+  registry.onChange(() => openapi.invalidate());
+  crds.start();
+
+  let ready = false;
+  const ctx: ApiContext = {
+    store, registry, objects, crds, authn, authz, openapi, saTokens, caBundlePem,
+    bookmarks: new Set(),
+    compactedRevision: () => backend.compactedRevision(),
+    converter: converterFor,
+    ready: () => ready,
+  };
+
+  await bootstrapObjects(objects, { kubernetesServiceIp: firstServiceIp(config.serviceCidr), advertiseAddress: advertise, port: config.httpsListenPort });
+  const nsController = new NamespaceController(objects, registry);
+  nsController.start();
+  backend.startAutoCompact();
+
+  const server = createApiServer(ctx, { cert: pki.servingCertPem, key: pki.servingKeyPem, clientCa: pki.clientCaPem });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.httpsListenPort, config.bindAddress, () => { server.off('error', reject); resolve(); });
+  });
+  ready = true;
+
+  const kubeHost = isWildcard(config.bindAddress) ? '127.0.0.1' : config.bindAddress;
+  await writeKubeconfig(config.writeKubeconfig, {
+    server: `https://${kubeHost.includes(':') ? `[${kubeHost}]` : kubeHost}:${config.httpsListenPort}`,
+    caPem: pki.serverCaPem, certPem: pki.adminCertPem, keyPem: pki.adminKeyPem, mode: config.writeKubeconfigMode,
+  });
+  log.info({ address: `${config.bindAddress}:${config.httpsListenPort}`, kubeconfig: config.writeKubeconfig, startupMs: Math.round(performance.now() - t0) }, 'skiff server ready');
+
+  return {
+    ctx,
+    async close() {
+      ready = false;
+      nsController.stop();
+      await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
+      await store.close();
+    },
+  };
+}
+
+/** Runs until SIGTERM/SIGINT. */
+export async function runServer(config: ServerConfig): Promise<void> {
+  if (!config.disableAgent) {
+    log.warn('the embedded agent is not available yet in this build; running the control plane only (as --disable-agent)');
+  }
+  const running = await startServer(config);
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    await running.close();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void stop('SIGTERM'));
+  process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+function isWildcard(addr: string): boolean {
+  return addr === '0.0.0.0' || addr === '::' || addr === '';
+}
+
+function hostIps(): string[] {
+  const out: string[] = [];
+  for (const list of Object.values(networkInterfaces())) {
+    for (const a of list ?? []) if (!a.internal && a.family === 'IPv4') out.push(a.address);
+  }
+  return out;
+}

@@ -1,0 +1,242 @@
+// The watch cache: every live object in memory, grouped by resource (`/<group>/<resource>/`), plus a
+// ring of recent events per resource. All reads and watches are served from here; the backend is read
+// only at start. Writes go to the backend and resolve once their committed event has been applied here.
+import type {
+  Backend, BackendEvent, KeyValue, ListOptions, ListResult, Store, StoredObject, WatchEvent, Watcher,
+} from './types.js';
+import { CompactedError } from './types.js';
+import { EventRing } from './ring.js';
+import { prefixEnd, resourceOf } from './keys.js';
+import { encodeForStorage, storedAtRevision, storedFromKv } from './stored.js';
+
+export interface CacheStoreOptions {
+  /** Events kept per resource for watch resumption (default 1000). */
+  ringSize?: number;
+  log?: (msg: string, fields?: object) => void;
+}
+
+interface WatchEntry {
+  prefix: string;
+  from: number;
+  onEvent: (e: WatchEvent) => void;
+}
+
+class Resource {
+  readonly objects = new Map<string, StoredObject>();
+  readonly watchers = new Set<WatchEntry>();
+  /** Sorted keys of `objects`; dropped on create/delete and rebuilt by the next list. */
+  private sorted?: string[];
+
+  constructor(readonly prefix: string, readonly ring: EventRing) {}
+
+  keys(): string[] {
+    return (this.sorted ??= [...this.objects.keys()].sort());
+  }
+
+  membershipChanged(): void {
+    this.sorted = undefined;
+  }
+}
+
+/** First index in sorted `keys` whose key is > `key` (strict) or >= `key`. */
+function bound(keys: string[], key: string, strict: boolean): number {
+  let lo = 0;
+  let hi = keys.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (keys[mid] < key || (strict && keys[mid] === key)) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+export class CacheStore implements Store {
+  private readonly resources = new Map<string, Resource>();
+  private readonly ringSize: number;
+  private readonly log: (msg: string, fields?: object) => void;
+  private rev = 0;
+  /** Rings are complete after this revision (where history prefill began). */
+  private ringBase = 0;
+  /** Commits that arrive while start() is loading, applied once the load is done. */
+  private backlog?: BackendEvent[][];
+  /** Objects of the last applied commit by revision, so a write hands back the exact object it made. */
+  private lastApplied = new Map<number, StoredObject>();
+
+  constructor(private readonly backend: Backend, opts: CacheStoreOptions = {}) {
+    this.ringSize = opts.ringSize ?? 1000;
+    this.log = opts.log ?? (() => {});
+  }
+
+  async start(): Promise<void> {
+    await this.backend.start();
+    this.backlog = [];
+    this.backend.onCommit((events) => (this.backlog ? this.backlog.push(events) : this.apply(events)));
+    const { revision, kvs } = await this.backend.listLatest('/');
+    for (const kv of kvs) this.resourceFor(kv.key).objects.set(kv.key, storedFromKv(kv));
+    this.rev = revision;
+    this.ringBase = Math.max(0, revision - this.ringSize, this.backend.compactedRevision());
+    await this.prefillRings(revision);
+    const backlog = this.backlog;
+    this.backlog = undefined;
+    for (const events of backlog) this.apply(events.filter((e) => e.kv.modRevision > this.rev));
+    this.log('watch cache loaded', { revision: this.rev, objects: kvs.length, resources: this.resources.size });
+  }
+
+  /** Recent history into the rings, so a watch resuming across a server restart can replay. */
+  private async prefillRings(upTo: number): Promise<void> {
+    for (const r of this.resources.values()) r.ring.completeAfter = this.ringBase;
+    const history = await this.backend.history(this.ringBase, this.ringSize);
+    // Each key's newest state as the replay walks forward; ends equal to the live objects.
+    const seen = new Map<string, StoredObject>();
+    for (const e of history) {
+      const revision = e.kv.modRevision;
+      if (revision > upTo) break;
+      const r = this.resourceFor(e.kv.key);
+      const live = r.objects.get(e.kv.key);
+      const before = seen.get(e.kv.key) ?? (e.prev && storedFromKv(e.prev));
+      let object: StoredObject;
+      if (e.type === 'delete') object = before ? storedAtRevision(before, revision) : storedFromKv(e.kv);
+      else object = live?.modRevision === revision ? live : storedFromKv(e.kv);
+      seen.set(e.kv.key, object);
+      r.ring.push(this.watchEvent(e.type, object, before, revision));
+    }
+  }
+
+  revision(): number {
+    return this.rev;
+  }
+
+  get(key: string): StoredObject | undefined {
+    const res = resourceOf(key);
+    return res === undefined ? undefined : this.resources.get(res)?.objects.get(key);
+  }
+
+  list(prefix: string, opts: ListOptions = {}): ListResult {
+    const res = resourceOf(prefix);
+    if (res !== undefined) return this.listIn([this.resources.get(res)], prefix, opts);
+    // A prefix above resource level: the resources' key ranges do not interleave, so their sorted
+    // key lists concatenated in prefix order are sorted too.
+    const covered = [...this.resources.keys()].filter((p) => p.startsWith(prefix)).sort();
+    return this.listIn(covered.map((p) => this.resources.get(p)), prefix, opts);
+  }
+
+  private listIn(resources: (Resource | undefined)[], prefix: string, opts: ListOptions): ListResult {
+    const { afterKey, filter } = opts;
+    const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
+    const items: StoredObject[] = [];
+    for (let ri = 0; ri < resources.length; ri++) {
+      const r = resources[ri];
+      if (!r) continue;
+      const keys = r.keys();
+      let i = bound(keys, prefix, false);
+      if (afterKey !== undefined && afterKey >= prefix) i = Math.max(i, bound(keys, afterKey, true));
+      for (; i < keys.length && keys[i].startsWith(prefix); i++) {
+        const o = r.objects.get(keys[i])!;
+        if (filter && !filter(o)) continue;
+        items.push(o);
+        if (items.length === limit) {
+          const remaining = this.countAfter(resources, ri, i, prefix);
+          // With a filter, `remaining` counts keys not yet examined (an upper bound), as Kubernetes
+          // leaves remainingItemCount unset for filtered lists.
+          if (remaining > 0) return { items, revision: this.rev, lastKey: keys[i], remaining };
+          return { items, revision: this.rev };
+        }
+      }
+    }
+    return { items, revision: this.rev };
+  }
+
+  /** Keys under `prefix` after position `i` of resource `ri`. */
+  private countAfter(resources: (Resource | undefined)[], ri: number, i: number, prefix: string): number {
+    const keys = resources[ri]!.keys();
+    const upper = prefixEnd(prefix);
+    let n = (upper === undefined ? keys.length : bound(keys, upper, false)) - i - 1;
+    for (let j = ri + 1; j < resources.length; j++) n += resources[j]?.objects.size ?? 0;
+    return n;
+  }
+
+  watch(prefix: string, fromRevision: number, onEvent: (e: WatchEvent) => void): Watcher {
+    const res = resourceOf(prefix);
+    if (res === undefined) throw new Error(`watch prefix must name a resource: ${prefix}`);
+    const r = this.resourceFor(res);
+    const from = fromRevision > 0 ? fromRevision : this.rev;
+    if (from < r.ring.completeAfter) throw new CompactedError(from, r.ring.completeAfter);
+    for (let i = r.ring.firstAfter(from); i < r.ring.size; i++) {
+      const e = r.ring.at(i);
+      if (e.object.key.startsWith(prefix)) onEvent(e);
+    }
+    const entry: WatchEntry = { prefix, from, onEvent };
+    r.watchers.add(entry);
+    return { stop: () => r.watchers.delete(entry) };
+  }
+
+  async create(key: string, obj: Record<string, any>): Promise<StoredObject> {
+    return this.applied(await this.backend.create(key, encodeForStorage(obj)));
+  }
+
+  async update(key: string, obj: Record<string, any>, expectedModRevision: number): Promise<StoredObject> {
+    return this.applied(await this.backend.update(key, encodeForStorage(obj), expectedModRevision));
+  }
+
+  async delete(key: string, expectedModRevision?: number): Promise<StoredObject> {
+    return this.applied(await this.backend.delete(key, expectedModRevision));
+  }
+
+  async close(): Promise<void> {
+    for (const r of this.resources.values()) r.watchers.clear();
+    await this.backend.close();
+  }
+
+  /** The backend calls onCommit before resolving the write, so the cache already holds its result. */
+  private applied(kv: KeyValue): StoredObject {
+    return this.lastApplied.get(kv.modRevision) ?? storedFromKv(kv);
+  }
+
+  private resourceFor(key: string): Resource {
+    const prefix = resourceOf(key);
+    if (prefix === undefined) throw new Error(`storage key has no resource: ${key}`);
+    let r = this.resources.get(prefix);
+    if (!r) {
+      // A resource first seen now had no events since ringBase, so its empty ring is complete.
+      r = new Resource(prefix, new EventRing(this.ringSize, this.ringBase));
+      this.resources.set(prefix, r);
+    }
+    return r;
+  }
+
+  private apply(events: BackendEvent[]): void {
+    this.lastApplied = new Map();
+    for (const e of events) {
+      const { key, modRevision: revision } = e.kv;
+      const r = this.resourceFor(key);
+      const before = r.objects.get(key) ?? (e.prev && storedFromKv(e.prev));
+      let object: StoredObject;
+      if (e.type === 'delete') {
+        object = before ? storedAtRevision(before, revision) : storedFromKv(e.kv);
+        r.objects.delete(key);
+        r.membershipChanged();
+      } else {
+        object = storedFromKv(e.kv);
+        if (!r.objects.has(key)) r.membershipChanged();
+        r.objects.set(key, object);
+      }
+      this.rev = revision;
+      this.lastApplied.set(revision, object);
+      const we = this.watchEvent(e.type, object, before, revision);
+      r.ring.push(we);
+      for (const w of r.watchers) {
+        if (revision <= w.from || !key.startsWith(w.prefix)) continue;
+        try {
+          w.onEvent(we);
+        } catch (err) {
+          this.log('watch handler failed', { key, err: String(err) });
+        }
+      }
+    }
+  }
+
+  private watchEvent(type: BackendEvent['type'], object: StoredObject, before: StoredObject | undefined, revision: number): WatchEvent {
+    if (type === 'create') return { type: 'ADDED', object, revision };
+    return { type: type === 'update' ? 'MODIFIED' : 'DELETED', object, prevObject: before, revision };
+  }
+}

@@ -1,0 +1,101 @@
+// runController: failures retried with backoff, success forgets, requeueAfter, one worker per key
+// while several keys run in parallel, and a stop() that waits for reconciles in flight.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { WorkQueue } from '../../src/controllers/framework/workqueue.js';
+import { ExponentialFailureRateLimiter } from '../../src/controllers/framework/rate-limit.js';
+import { runController } from '../../src/controllers/framework/controller.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function until(cond: () => boolean, ms = 2000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await sleep(2);
+  }
+}
+
+test('a failing key is retried with growing delays until it succeeds, then forgotten', async (t) => {
+  const queue = new WorkQueue<string>(new ExponentialFailureRateLimiter<string>(10, 1000));
+  const times: number[] = [];
+  let failuresLeft = 3;
+  const c = runController({
+    name: 'test-retry', queue,
+    async reconcile(key) {
+      assert.equal(key, 'ns/a');
+      times.push(Date.now());
+      if (failuresLeft-- > 0) throw new Error('not yet');
+    },
+  });
+  t.after(() => c.stop());
+  queue.add('ns/a');
+  await until(() => times.length === 4);
+  const gaps = times.slice(1).map((x, i) => x - times[i]);
+  // 10, 20, 40 ms of backoff (timers may fire a little late, never early).
+  assert.ok(gaps[0] >= 9 && gaps[1] >= 19 && gaps[2] >= 39, `gaps ${gaps}`);
+  assert.ok(gaps[2] > gaps[0], `backoff grows: ${gaps}`);
+  await until(() => queue.numRequeues('ns/a') === 0);
+  await sleep(60);
+  assert.equal(times.length, 4, 'no retry after success');
+});
+
+test('requeueAfterMs reconciles a key again after success', async (t) => {
+  const queue = new WorkQueue<string>();
+  let calls = 0;
+  const c = runController({
+    name: 'test-requeue', queue,
+    async reconcile() { calls++; return calls < 3 ? { requeueAfterMs: 5 } : undefined; },
+  });
+  t.after(() => c.stop());
+  queue.add('k');
+  await until(() => calls === 3);
+  await sleep(30);
+  assert.equal(calls, 3);
+});
+
+test('workers run different keys in parallel but never one key twice at once', async (t) => {
+  const queue = new WorkQueue<string>();
+  const active = new Set<string>();
+  let maxParallel = 0;
+  let overlapSameKey = false;
+  let done = 0;
+  const c = runController({
+    name: 'test-workers', queue, workers: 3,
+    async reconcile(key) {
+      if (active.has(key)) overlapSameKey = true;
+      active.add(key);
+      maxParallel = Math.max(maxParallel, active.size);
+      await sleep(15);
+      active.delete(key);
+      done++;
+    },
+  });
+  t.after(() => c.stop());
+  for (const k of ['a', 'b', 'c', 'd']) queue.add(k);
+  await sleep(5);
+  queue.add('a');   // changed while being reconciled: once more, after
+  queue.add('a');
+  await until(() => done === 5);
+  await sleep(40);
+  assert.equal(done, 5);
+  assert.equal(maxParallel, 3);
+  assert.equal(overlapSameKey, false);
+});
+
+test('stop() waits for the reconcile in flight and nothing runs after it', async () => {
+  const queue = new WorkQueue<string>();
+  let finished = false;
+  let calls = 0;
+  const c = runController({
+    name: 'test-stop', queue,
+    async reconcile() { calls++; await sleep(30); finished = true; throw new Error('fails, so it would be retried'); },
+  });
+  queue.add('k');
+  await until(() => calls === 1);
+  await c.stop();
+  assert.equal(finished, true);
+  queue.add('k');
+  await sleep(40);
+  assert.equal(calls, 1);
+});
