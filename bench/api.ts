@@ -138,7 +138,7 @@ async function watchPhase(api: ApiClient): Promise<PhaseResult> {
 
 async function main(): Promise<void> {
   const began = performance.now();
-  console.log(`skiff API benchmark ${new Date().toISOString()} on ${os.cpus().length}× ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GB, Node ${process.version}`);
+  console.log(`skiff API benchmark ${new Date().toISOString()} on ${os.cpus().length}× ${os.cpus()[0]?.model ?? 'cpu'}, ${(os.totalmem() / 2 ** 30).toFixed(0)} GB, Node ${process.version}, load average ${os.loadavg()[0]!.toFixed(1)}`);
   let server: BenchServer | undefined;
   const cleanup = () => { if (server) server.proc.kill('SIGKILL'); };
   process.on('SIGINT', () => { cleanup(); process.exit(130); });
@@ -158,8 +158,9 @@ async function main(): Promise<void> {
     await createNamespace(api, 'bench-bulk');
     const fillStart = performance.now();
     const toAdd = Math.max(0, STORED_TARGET - stored);
-    stored += await fill(api, 'bench-bulk', 'bulk', toAdd);
-    console.log(`fill           ${toAdd} creates in ${((performance.now() - fillStart) / 1000).toFixed(1)} s, ${stored} ConfigMaps stored`);
+    const added = await fill(api, 'bench-bulk', 'bulk', toAdd);
+    stored += added;
+    console.log(`fill           ${added} of ${toAdd} creates in ${((performance.now() - fillStart) / 1000).toFixed(1)} s, ${stored} ConfigMaps stored`);
     api.close();
     await new Promise((r) => setTimeout(r, 1000));
     const rss10k = rssMb(pid);

@@ -7,17 +7,18 @@ import { errors } from './status.js';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 
-export function parseFieldValidation(v: string | null): FieldValidation {
+/** `optionsKind` names the options object in the 422, as Kubernetes does (CreateOptions, PatchOptions, ...). */
+export function parseFieldValidation(v: string | null, optionsKind = 'CreateOptions'): FieldValidation {
   if (v === null || v === '') return 'Warn';
   if (v === 'Strict' || v === 'Warn' || v === 'Ignore') return v;
-  throw errors.badRequest(`fieldValidation must be one of "Ignore", "Warn", or "Strict", got "${v}"`);
+  throw errors.invalid(optionsKind, 'meta.k8s.io', '', [{ reason: 'FieldValueNotSupported', field: 'fieldValidation', message: `Unsupported value: "${v}": supported values: "Ignore", "Strict", "Warn"` }]);
 }
 
 /**
  * Finds the fields the kind's schema does not declare (built-ins: the API types; custom resources:
  * their CRD's structural schema, pruned as the apiextensions server prunes), and applies the mode.
  */
-export function checkFields(info: KindInfo, obj: Record<string, any>, mode: FieldValidation, crdSchema?: OpenApiSchema): string[] {
+export function checkFields(info: KindInfo, obj: Record<string, any>, mode: FieldValidation, crdSchema?: OpenApiSchema, isPatch = false): string[] {
   let unknown: string[];
   if (info.crd) {
     // Pruning drops the fields as it finds them: exactly what Warn and Ignore want.
@@ -28,7 +29,11 @@ export function checkFields(info: KindInfo, obj: Record<string, any>, mode: Fiel
     if (!type) return [];
     const problems = schemaProblems(obj, type, schemas);
     // A wrong JSON type is a decoding error whatever the mode, as with Kubernetes' decoder.
-    if (problems.typeErrors.length) throw errors.badRequest(decodeErrorMessage(info.kind, info.version, problems.typeErrors[0]));
+    if (problems.typeErrors.length) {
+      // A patched object that does not decode is the patch's fault: Kubernetes answers 422 on `patch`.
+      if (isPatch) throw errors.invalid(info.kind, info.group, String(obj.metadata?.name ?? ''), [{ reason: 'FieldValueInvalid', field: 'patch', message: `Invalid value: "<patched object>": ${problems.typeErrors[0].message}` }]);
+      throw errors.badRequest(decodeErrorMessage(info.kind, info.version, problems.typeErrors[0]));
+    }
     unknown = problems.unknown;
     if (mode !== 'Strict') for (const p of unknown) removePath(obj, p);
   }

@@ -33,6 +33,8 @@ export interface WriteOptions {
   subresource?: string;
   /** managedFields were already computed (server-side apply). */
   preManaged?: boolean;
+  /** The new object came from a patch (decoding errors are then 422 on `patch`). */
+  isPatch?: boolean;
 }
 
 export interface WriteResult {
@@ -165,7 +167,7 @@ export class ObjectService {
     if (meta.name !== undefined && meta.name !== name) throw errors.badRequest(`the name of the object (${meta.name}) does not match the name on the URL (${name})`);
     meta.name = name;
     this.checkNamespace(info, ns, meta);
-    warnings.push(...checkFields(info, obj, opts.fieldValidation ?? 'Warn', this.admission.crdSchema(info)));
+    warnings.push(...checkFields(info, obj, opts.fieldValidation ?? 'Warn', this.admission.crdSchema(info), opts.isPatch));
 
     const pinned = meta.resourceVersion !== undefined && meta.resourceVersion !== '';
     if (pinned && String(meta.resourceVersion) !== old.metadata.resourceVersion) {

@@ -10,6 +10,7 @@ import { handleResource } from './handlers/resources.js';
 import type { ApiContext } from './context.js';
 import type { UserInfo } from './authn.js';
 import { VERSION } from '../version.js';
+import { impersonate } from './impersonation.js';
 import { logger } from '../util/log.js';
 
 const log = logger('apiserver');
@@ -61,9 +62,10 @@ async function handle(ctx: ApiContext, discovery: Discovery, opts: ApiServerOpti
   if (PUBLIC_PATHS.has(path) || path.startsWith('/livez/') || path.startsWith('/readyz/') || path.startsWith('/healthz/')) {
     return servePublic(ctx, path, url, res);
   }
-  const user = await ctx.authn.authenticate(req);
-  if (opts.extraRoutes && await opts.extraRoutes(req, res, user)) return;
-  if (!user) throw errors.unauthorized();
+  const authenticated = await ctx.authn.authenticate(req);
+  if (opts.extraRoutes && await opts.extraRoutes(req, res, authenticated)) return;
+  if (!authenticated) throw errors.unauthorized();
+  const user = impersonate(req, authenticated, ctx.authz);
 
   const ri = parseRequestInfo(method, path, url.searchParams);
   if (!ri.isResourceRequest) {

@@ -57,7 +57,9 @@ export class HttpClient implements ApiClient {
   constructor(opts: HttpClientOptions) {
     this.base = new URL(opts.server);
     if (this.base.protocol !== 'https:') throw new Error(`server must be an https URL: ${opts.server}`);
-    this.agent = new https.Agent({ keepAlive: true, ca: opts.caPem, cert: opts.certPem, key: opts.keyPem });
+    // Idle pooled connections are closed after 30 s, before the server's 65 s keep-alive timeout
+    // could close one under a request being sent on it.
+    this.agent = new https.Agent({ keepAlive: true, timeout: 30_000, ca: opts.caPem, cert: opts.certPem, key: opts.keyPem });
     this.headers = { accept: 'application/json', 'user-agent': opts.userAgent ?? 'skiff' };
     if (opts.token) this.headers.authorization = `Bearer ${opts.token}`;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
@@ -89,7 +91,7 @@ export class HttpClient implements ApiClient {
   async get<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, name: string): Promise<T | undefined> {
     const r = await this.send('GET', objectPath(ref, ns, name));
     if (r.status === 404) return undefined;
-    return this.decode<T>(r);
+    return decode<T>(r);
   }
 
   async list<T extends KObject = KObject>(ref: ResourceRef, ns?: string, opts: ListOptions = {}): Promise<ListResult<T>> {
@@ -98,7 +100,7 @@ export class HttpClient implements ApiClient {
     if (opts.fieldSelector) q.set('fieldSelector', opts.fieldSelector);
     if (opts.limit) q.set('limit', String(opts.limit));
     if (opts.continue) q.set('continue', opts.continue);
-    const list = this.decode<any>(await this.send('GET', collectionPath(ref, ns), q));
+    const list = decode<any>(await this.send('GET', collectionPath(ref, ns), q));
     const out: ListResult<T> = { items: list.items ?? [], resourceVersion: String(list.metadata?.resourceVersion ?? '') };
     if (list.metadata?.continue) out.continue = list.metadata.continue;
     return out;
@@ -165,15 +167,15 @@ export class HttpClient implements ApiClient {
   }
 
   async create<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, body: KObject, opts: WriteOptions = {}): Promise<T> {
-    return this.decode<T>(await this.send('POST', collectionPath(ref, ns), writeQuery(opts), body));
+    return decode<T>(await this.send('POST', collectionPath(ref, ns), writeQuery(opts), body));
   }
 
   async update<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, body: KObject, opts: WriteOptions = {}): Promise<T> {
-    return this.decode<T>(await this.send('PUT', objectPath(ref, ns, nameOf(body)), writeQuery(opts), body));
+    return decode<T>(await this.send('PUT', objectPath(ref, ns, nameOf(body)), writeQuery(opts), body));
   }
 
   async updateStatus<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, body: KObject, opts: WriteOptions = {}): Promise<T> {
-    return this.decode<T>(await this.send('PUT', `${objectPath(ref, ns, nameOf(body))}/status`, writeQuery(opts), body));
+    return decode<T>(await this.send('PUT', `${objectPath(ref, ns, nameOf(body))}/status`, writeQuery(opts), body));
   }
 
   async patch<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, name: string, type: PatchType,
@@ -181,7 +183,7 @@ export class HttpClient implements ApiClient {
     const q = writeQuery(opts);
     if (opts.force !== undefined) q.set('force', String(opts.force));
     const path = objectPath(ref, ns, name) + (opts.subresource ? `/${opts.subresource}` : '');
-    return this.decode<T>(await this.send('PATCH', path, q, body, PATCH_CONTENT_TYPES[type]));
+    return decode<T>(await this.send('PATCH', path, q, body, PATCH_CONTENT_TYPES[type]));
   }
 
   async delete<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, name: string, opts: DeleteOptions = {}): Promise<T> {
@@ -190,7 +192,7 @@ export class HttpClient implements ApiClient {
     if (opts.gracePeriodSeconds !== undefined) body.gracePeriodSeconds = opts.gracePeriodSeconds;
     if (opts.preconditions) body.preconditions = opts.preconditions;
     if (opts.dryRun) body.dryRun = ['All'];
-    return this.decode<T>(await this.send('DELETE', objectPath(ref, ns, name), undefined, body));
+    return decode<T>(await this.send('DELETE', objectPath(ref, ns, name), undefined, body));
   }
 
   close(): void {
@@ -222,14 +224,15 @@ export class HttpClient implements ApiClient {
       req.end(payload);
     });
   }
+}
 
-  private decode<T>(r: Reply): T {
-    if (r.status < 200 || r.status > 299) throw replyError(r);
-    try {
-      return JSON.parse(r.body) as T;
-    } catch {
-      throw new ApiError(500, 'InternalError', `${r.what}: undecodable reply: ${r.body.slice(0, 200)}`);
-    }
+/** The reply's object, or the ApiError its status stands for. */
+function decode<T>(r: Reply): T {
+  if (r.status < 200 || r.status > 299) throw replyError(r);
+  try {
+    return JSON.parse(r.body) as T;
+  } catch {
+    throw new ApiError(500, 'InternalError', `${r.what}: undecodable reply: ${r.body.slice(0, 200)}`);
   }
 }
 

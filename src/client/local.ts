@@ -1,8 +1,10 @@
 // The in-process ApiClient for the control loops inside `skiff server`: the same REST semantics as
-// the HTTP API (it calls the ObjectService the handlers call), without sockets or JSON round trips.
+// the HTTP API (it calls the ObjectService the handlers call), without sockets or encoding.
 //
-// Objects it returns are the watch cache's own: deep-frozen and shared with every other reader.
-// Never mutate them; `structuredClone` one before changing it and sending it back.
+// Objects it returns are the watch cache's own: deep-frozen and shared with every other reader, never
+// copied. Never mutate them; `structuredClone` one before changing it and sending it back.
+// Watch events are delivered synchronously from the store's commit path (for resourceVersion '0',
+// the initial ADDED events even before watch() returns).
 //
 // Writes are made as the actor given at construction (user, groups, field manager), as the HTTP
 // path makes them as the authenticated user. Authorization is not checked in process: the server's

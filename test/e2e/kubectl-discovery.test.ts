@@ -61,6 +61,20 @@ test('kubectl api-versions lists group versions', async () => {
   }
 });
 
+test('legacy per-group-version discovery documents are served', async () => {
+  // `auth can-i` and older clients read these instead of the aggregated form.
+  const core = JSON.parse(ok(await server.kubectl(['get', '--raw', '/api/v1'])));
+  assert.equal(core.kind, 'APIResourceList');
+  assert.equal(core.groupVersion, 'v1');
+  const pods = core.resources.find((r: any) => r.name === 'pods');
+  assert.deepEqual([pods?.kind, pods?.namespaced, pods?.shortNames], ['Pod', true, ['po']]);
+  assert.ok(core.resources.some((r: any) => r.name === 'pods/status'), 'subresources are listed as pods/status');
+
+  const apps = JSON.parse(ok(await server.kubectl(['get', '--raw', '/apis/apps/v1'])));
+  assert.equal(apps.groupVersion, 'apps/v1');
+  assert.ok(apps.resources.some((r: any) => r.name === 'deployments/scale' && r.kind === 'Scale'));
+});
+
 test('kubectl explain deployment.spec describes replicas and template', async () => {
   const out = ok(await server.kubectl(['explain', 'deployment.spec']));
   assert.match(out, /^GROUP:\s+apps$/m);

@@ -55,12 +55,13 @@ test('requests without credentials get 401 Unauthorized', async () => {
   const bad = await server.request('GET', '/api/v1/namespaces', { token: 'not-a-token' });
   assert.equal(bad.status, 401);
 
-  // kubectl with a kubeconfig that has the CA but no credentials.
-  const anon = join(server.dataDir, 'anonymous.kubeconfig');
+  // kubectl with a kubeconfig whose token the server does not know. (With no credentials at all
+  // kubectl would prompt for a username on stdin instead of asking the server.)
+  const anon = join(server.dataDir, 'bad-token.kubeconfig');
   writeFileSync(anon, toYaml({
     apiVersion: 'v1', kind: 'Config', 'current-context': 'anon',
     clusters: [{ name: 'c', cluster: { server: server.url, 'certificate-authority-data': Buffer.from(server.caPem).toString('base64') } }],
-    users: [{ name: 'nobody', user: {} }],
+    users: [{ name: 'nobody', user: { token: 'not-a-token' } }],
     contexts: [{ name: 'anon', context: { cluster: 'c', user: 'nobody' } }],
   }));
   const r2 = await server.kubectl(['get', 'pods', '--kubeconfig', anon]);

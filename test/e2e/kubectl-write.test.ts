@@ -320,7 +320,8 @@ test('invalid input is rejected with Kubernetes validation errors', async () => 
   const ns = await namespace('invalid');
   await k(['create', '-n', ns, '-f', '-'], fixture('web-deployment.yaml'));
   const negative = await server.kubectl(['patch', 'deployment', 'web', '-n', ns, '--type=merge', '-p', '{"spec":{"replicas":-1}}']);
-  fails(negative, /Deployment\.apps "web" is invalid: spec\.replicas: Invalid value: -1: must be greater than or equal to 0/);
+  // kubectl rewrites an Invalid Status as "The <details.kind> <name> is invalid: <causes>".
+  fails(negative, /The Deployment "web" is invalid: spec\.replicas: Invalid value: -1: must be greater than or equal to 0/);
 
   // Strict field validation: kubectl sends fieldValidation=Strict and the server names the field.
   const unknown = fixture('pod.yaml').replace('  nodeName: edge-1', '  nodeName: edge-1\n  bogusField: 1');

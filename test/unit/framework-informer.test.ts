@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { startLocalApi } from '../helpers/local-api.js';
 import { Resources, type ApiClient, type WatchHandle } from '../../src/client/types.js';
 import { Informer, keyOf, splitKey, type InformerOptions } from '../../src/controllers/framework/informer.js';
+import { InformerFactory } from '../../src/controllers/framework/informer-factory.js';
 import type { KObject } from '../../src/api/object.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -109,11 +110,12 @@ test('syncs the existing objects, then follows changes with add/update/delete ha
 
 test('custom indexes follow every change (pods by node, by owner uid)', async (t) => {
   const { client } = await startLocalApi(t);
-  const inf = informer(t, {
+  const inf = informer<KObject>(t, {
     client, resource: Resources.pods, namespace: 'default',
     indexers: {
-      node: (p: any) => (p.spec?.nodeName ? [p.spec.nodeName] : []),
+      node: (p) => ((p.spec as any)?.nodeName ? [(p.spec as any).nodeName] : []),
       owner: (p) => (p.metadata.ownerReferences ?? []).map((r) => r.uid),
+      app: (p) => (p.metadata.labels?.app ? [p.metadata.labels.app] : []),
     },
   });
   inf.start();
@@ -126,17 +128,14 @@ test('custom indexes follow every change (pods by node, by owner uid)', async (t
   assert.deepEqual(names(inf.byIndex('node', 'n1')), ['a', 'b']);
   assert.deepEqual(names(inf.byIndex('owner', 'u1')), ['c']);
 
-  // Binding c moves it into the node index; deleting a removes it.
-  await client.patch(Resources.pods, 'default', 'c', 'merge', { spec: { nodeName: 'n2' } }).catch(async () => {
-    // nodeName is immutable once set, but may be set on an unbound pod; some validators refuse a
-    // merge patch of spec: fall back to a full update.
-    const cur = structuredClone(await client.get(Resources.pods, 'default', 'c')) as any;
-    cur.spec.nodeName = 'n2';
-    await client.update(Resources.pods, 'default', cur);
-  });
+  // A change of the indexed value moves the object; deleting removes it.
+  await client.patch(Resources.pods, 'default', 'b', 'merge', { metadata: { labels: { app: 'web' } } });
+  assert.deepEqual(names(inf.byIndex('app', 'web')), ['b']);
+  await client.patch(Resources.pods, 'default', 'b', 'merge', { metadata: { labels: { app: 'db' } } });
+  assert.deepEqual(inf.byIndex('app', 'web'), []);
+  assert.deepEqual(names(inf.byIndex('app', 'db')), ['b']);
   await client.delete(Resources.pods, 'default', 'a', { gracePeriodSeconds: 0 });
   assert.deepEqual(names(inf.byIndex('node', 'n1')), ['b']);
-  assert.deepEqual(names(inf.byIndex('node', 'n2')), ['c']);
   assert.deepEqual(inf.byIndex('node', 'nowhere'), []);
   assert.throws(() => inf.byIndex('missing', 'x'), /no index "missing"/);
 });
@@ -231,4 +230,25 @@ test('stop() ends it cleanly; waiting for sync on a stopped informer fails', asy
   await assert.rejects(waiting, /stopped before it synced/);
   await assert.rejects(inf.waitForSync(), /stopped/);
   await assert.rejects(new Informer({ client: api.client, resource: Resources.configMaps }).waitForSync(5), /not synced after 5 ms/);
+});
+
+test('the factory shares one informer per resource and selectors, indexes added by each user', async (t) => {
+  const { client } = await startLocalApi(t);
+  await client.create(Resources.pods, 'default', pod('a', 'n1'));
+  const factory = new InformerFactory(client);
+  t.after(() => factory.stop());
+  const forScheduler = factory.informerFor(Resources.pods, { indexers: { node: (p: any) => (p.spec?.nodeName ? [p.spec.nodeName] : []) } });
+  const forGc = factory.informerFor(Resources.pods, { indexers: { owner: (p) => (p.metadata.ownerReferences ?? []).map((r) => r.uid) } });
+  assert.equal(forScheduler, forGc);
+  assert.notEqual(factory.informerFor(Resources.pods, { namespace: 'kube-system' }), forGc);
+  assert.throws(() => factory.informerFor(Resources.pods, { indexers: { node: () => [] } }), /index "node" already exists/);
+  factory.start();
+  await factory.waitForSync(2000);
+  assert.deepEqual(forGc.byIndex('node', 'n1').map((p) => p.metadata.name), ['a']);
+  // An informer asked for after start starts at once.
+  const late = factory.informerFor(Resources.configMaps);
+  await late.waitForSync(2000);
+  // An index added after sync files the cached objects.
+  forGc.addIndexers({ name: (p) => [p.metadata.name!] });
+  assert.equal(forGc.byIndex('name', 'a').length, 1);
 });

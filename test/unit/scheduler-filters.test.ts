@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { schedulePod } from '../../src/controllers/scheduler/schedule.js';
-import type { Node, Pod, ScheduleOptions } from '../../src/controllers/scheduler/types.js';
+import type { Node, Pod, PodAffinityTerm, ScheduleOptions } from '../../src/controllers/scheduler/types.js';
 import { byNode, node, placed, pod } from './scheduler-objects.js';
 
 interface Case {
@@ -195,9 +195,9 @@ test('inter-pod affinity and anti-affinity, both directions, across namespaces',
     node('a1', { labels: { [ZONE]: 'a' } }), node('a2', { labels: { [ZONE]: 'a' } }),
     node('b1', { labels: { [ZONE]: 'b' } }), node('x', {}),
   ];
-  const term = (labels: Record<string, string>, topologyKey: string, extra: object = {}) => ({ labelSelector: { matchLabels: labels }, topologyKey, ...extra });
-  const podAffinity = (...terms: object[]) => ({ podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: terms } });
-  const podAnti = (...terms: object[]) => ({ podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: terms } });
+  const term = (labels: Record<string, string>, topologyKey: string, extra: Partial<PodAffinityTerm> = {}): PodAffinityTerm => ({ labelSelector: { matchLabels: labels }, topologyKey, ...extra });
+  const podAffinity = (...terms: PodAffinityTerm[]) => ({ podAffinity: { requiredDuringSchedulingIgnoredDuringExecution: terms } });
+  const podAnti = (...terms: PodAffinityTerm[]) => ({ podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: terms } });
   const db = [placed('db', 'a1', { labels: { app: 'db' } })];
   const HOST = 'kubernetes.io/hostname';
   run([

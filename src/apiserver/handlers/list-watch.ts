@@ -26,9 +26,10 @@ export function buildFilter(ctx: ApiContext, info: KindInfo, q: URLSearchParams,
   return (o) => (!lp || lp(o.obj.metadata?.labels)) && (!fp || fp(o.obj));
 }
 
-export function parseNonNegInt(q: URLSearchParams, name: string): number | undefined {
+export function parseNonNegInt(q: URLSearchParams, name: string, negativeMeansUnset = false): number | undefined {
   const v = q.get(name);
   if (v === null || v === '') return undefined;
+  if (negativeMeansUnset && /^-\d+$/.test(v)) return undefined;
   if (!/^\d+$/.test(v)) throw errors.badRequest(`invalid value for ${name}: "${v}": must be a non-negative integer`);
   const n = Number(v);
   if (!Number.isSafeInteger(n)) throw errors.badRequest(`invalid value for ${name}: "${v}": out of range`);
@@ -40,6 +41,16 @@ function parseResourceVersion(q: URLSearchParams): number | undefined {
   if (v === null || v === '') return undefined;
   if (!/^\d+$/.test(v)) throw errors.badRequest(`invalid resource version "${v}"`);
   return Number(v);
+}
+
+/** ListOptions validation, as Kubernetes answers it (422 on meta.k8s.io ListOptions). */
+function checkResourceVersionMatch(q: URLSearchParams, rv: number | undefined): void {
+  const m = q.get('resourceVersionMatch');
+  if (m === null || m === '') return;
+  const invalid = (message: string) => errors.invalid('ListOptions', 'meta.k8s.io', '', [{ reason: 'FieldValueInvalid', field: 'resourceVersionMatch', message }]);
+  if (m !== 'NotOlderThan' && m !== 'Exact') throw invalid(`Unsupported value: "${m}": supported values: "Exact", "NotOlderThan"`);
+  if (rv === undefined && q.get('sendInitialEvents') === null) throw invalid('Forbidden: resourceVersionMatch is forbidden unless resourceVersion is provided');
+  if (m === 'Exact' && rv === 0) throw invalid('Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"');
 }
 
 interface ContinueToken { v: 'meta.k8s.io/v1'; rv: number; start: string }
@@ -64,19 +75,33 @@ function encodeContinue(rv: number, start: string): string {
 
 export function serveList(ctx: ApiContext, res: ServerResponse, info: KindInfo, ns: string | undefined, q: URLSearchParams, neg: Negotiated): void {
   const filter = buildFilter(ctx, info, q);
-  const limit = parseNonNegInt(q, 'limit');
-  parseResourceVersion(q);
+  // Kubernetes treats a negative limit as no limit.
+  const limit = parseNonNegInt(q, 'limit', true);
+  const rv = parseResourceVersion(q);
+  checkResourceVersionMatch(q, rv);
   parseNonNegInt(q, 'timeoutSeconds');
   const prefix = collectionPrefix(info, info.namespaced ? ns || undefined : undefined);
   const cont = q.get('continue');
   let afterKey: string | undefined;
-  if (cont) afterKey = prefix + decodeContinue(cont, ctx.compactedRevision()).start;
-  const result = ctx.store.list(prefix, { afterKey, limit: limit || undefined, filter });
-  const metaOut: Record<string, unknown> = { resourceVersion: String(result.revision) };
+  let listRevision: number | undefined;
+  if (cont) {
+    const token = decodeContinue(cont, ctx.compactedRevision());
+    afterKey = prefix + token.start;
+    listRevision = token.rv;
+  }
+  // Later pages leave out objects created after the first page was served: the cache holds only the
+  // current state, but this keeps a paged list from growing under the reader (the common case).
+  const pageFilter = listRevision === undefined ? filter
+    : (o: StoredObject) => o.createRevision <= listRevision! && (!filter || filter(o));
+  const result = ctx.store.list(prefix, { afterKey, limit: limit || undefined, filter: pageFilter });
+  // Every page of a paged list reports the first page's revision, so a watch that follows it
+  // replays anything that changed while the pages were read.
+  const revision = listRevision ?? result.revision;
+  const metaOut: Record<string, unknown> = { resourceVersion: String(revision) };
   if (result.lastKey !== undefined) {
-    metaOut.continue = encodeContinue(result.revision, result.lastKey.slice(prefix.length));
+    metaOut.continue = encodeContinue(revision, result.lastKey.slice(prefix.length));
     // With a filter the count is only an upper bound; Kubernetes omits it then too.
-    if (result.remaining !== undefined && !filter) metaOut.remainingItemCount = result.remaining;
+    if (result.remaining !== undefined && !pageFilter) metaOut.remainingItemCount = result.remaining;
   }
   if (neg.as === 'Table') {
     const view = tableFor(ctx, info);
@@ -130,9 +155,7 @@ export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerRes
   if (initialEvents && !bookmarks) {
     throw errors.invalid('ListOptions', 'meta.k8s.io', '', [{ reason: 'FieldValueForbidden', field: 'allowWatchBookmarks', message: 'Forbidden: allowWatchBookmarks must be set to true when sendInitialEvents is set to true' }]);
   }
-  if (rvMatch !== null && rvMatch !== 'NotOlderThan' && rvMatch !== 'Exact') {
-    throw errors.badRequest(`resourceVersionMatch: Unsupported value: "${rvMatch}"`);
-  }
+  checkResourceVersionMatch(q, rv);
   const prefix = collectionPrefix(info, info.namespaced ? ns || undefined : undefined);
   const table = neg.as === 'Table' ? tableFor(ctx, info) : undefined;
   const includeObject = q.get('includeObject') ?? 'Metadata';

@@ -14,7 +14,7 @@ import type { Actor, DeleteOptions, WriteOptions, WriteResult } from '../objects
 import { parseFieldValidation } from '../fields.js';
 import { buildFilter, parseNonNegInt, serveList, serveWatch, tableRowOf } from './list-watch.js';
 import { tableFor } from '../table-view.js';
-import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, serverSideApply } from '../patch/index.js';
+import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, patchErrors, serverSideApply } from '../patch/index.js';
 import { loadSchemaSet } from '../../api/schema.js';
 import { handleScale } from './scale.js';
 import { handlePodAction, handleTokenRequest } from './actions.js';
@@ -72,13 +72,15 @@ export async function handleResource(ctx: ApiContext, req: IncomingMessage, res:
       return reply(res, 201, r);
     }
     case 'update': {
+      if (!ri.name) throw errors.methodNotAllowed('PUT');
       const body = decodeObject(await readBody(req), req.headers['content-type']);
-      const opts = { ...writeOptions(q, actor), subresource: sub || undefined, allowCreate: allowCreateOnUpdate(info) };
+      const opts = { ...writeOptions(q, actor, 'UpdateOptions'), subresource: sub || undefined, allowCreate: allowCreateOnUpdate(info) };
       const existed = ctx.objects.tryGet(info, ns, ri.name) !== undefined;
       const r = await ctx.objects.update(info, ns, ri.name, () => body, opts);
       return reply(res, existed ? 200 : 201, r);
     }
     case 'patch':
+      if (!ri.name) throw errors.methodNotAllowed('PATCH');
       return handlePatch(ctx, req, res, info, ns, ri.name, q, actor, sub || undefined);
     case 'delete': {
       const opts = await deleteOptions(req, q);
@@ -126,10 +128,12 @@ export function fieldManager(q: URLSearchParams, req: IncomingMessage): string {
   return ua.split('/')[0].slice(0, 128) || 'unknown';
 }
 
-export function writeOptions(q: URLSearchParams, actor: Actor): WriteOptions {
+export function writeOptions(q: URLSearchParams, actor: Actor, optionsKind = 'CreateOptions'): WriteOptions {
   const dry = q.getAll('dryRun');
-  for (const d of dry) if (d !== 'All') throw errors.badRequest(`dryRun: Unsupported value: "${d}": supported values: "All"`);
-  return { actor, dryRun: dry.length > 0, fieldValidation: parseFieldValidation(q.get('fieldValidation')) };
+  for (const d of dry) {
+    if (d !== 'All') throw errors.invalid(optionsKind, 'meta.k8s.io', '', [{ reason: 'FieldValueNotSupported', field: 'dryRun', message: `Unsupported value: "${d}": supported values: "All"` }]);
+  }
+  return { actor, dryRun: dry.length > 0, fieldValidation: parseFieldValidation(q.get('fieldValidation'), optionsKind) };
 }
 
 async function deleteOptions(req: IncomingMessage, q: URLSearchParams): Promise<DeleteOptions> {
@@ -168,9 +172,9 @@ async function handlePatch(ctx: ApiContext, req: IncomingMessage, res: ServerRes
   const schemas = loadSchemaSet();
   const schema = info.crd ? undefined : schemas.type(info.modelType);
   if (kind === 'strategic' && info.crd) {
-    throw errors.unsupportedMediaType(`${type}: strategic merge patch is not supported for custom resources; use a JSON merge patch`);
+    throw patchErrors.strategicMergeUnsupported();
   }
-  const opts = writeOptions(q, actor);
+  const opts = { ...writeOptions(q, actor, 'PatchOptions'), isPatch: kind !== 'apply' };
   const force = isTrue(q.get('force'));
   if (kind === 'apply') {
     if (q.get('fieldManager') === null) throw errors.badRequest('PATCH requests of type application/apply-patch+yaml must have a fieldManager');

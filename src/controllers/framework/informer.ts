@@ -51,6 +51,7 @@ const SHORT_WATCH_MS = 1000;
 
 export class Informer<T extends KObject = KObject> {
   private readonly items = new Map<string, T>();
+  private readonly indexers = new Map<string, IndexFunc<T>>();
   private readonly indices = new Map<string, Map<string, Set<string>>>();
   private readonly handlers: EventHandlers<T>[] = [];
   private readonly log: Logger;
@@ -70,10 +71,21 @@ export class Informer<T extends KObject = KObject> {
 
   constructor(private readonly opts: InformerOptions<T>) {
     this.log = logger('informer').child({ resource: refName(opts.resource), namespace: opts.namespace });
-    for (const name of Object.keys(opts.indexers ?? {})) this.indices.set(name, new Map());
+    this.addIndexers(opts.indexers ?? {});
     this.initialDelay = opts.backoff?.initialMs ?? 800;
     this.maxDelay = opts.backoff?.maxMs ?? 30_000;
     this.delay = this.initialDelay;
+  }
+
+  /** More indexes (e.g. another controller sharing this informer); existing objects are filed at once. */
+  addIndexers(indexers: Record<string, IndexFunc<T>>): void {
+    for (const [name, fn] of Object.entries(indexers)) {
+      if (this.indexers.has(name)) throw new Error(`index "${name}" already exists on the ${refName(this.opts.resource)} informer`);
+      this.indexers.set(name, fn);
+      const index = new Map<string, Set<string>>();
+      this.indices.set(name, index);
+      for (const [key, obj] of this.items) this.file(index, fn, key, obj);
+    }
   }
 
   /** Handlers added after the first sync first get an onAdd for every cached object. */
@@ -166,6 +178,7 @@ export class Informer<T extends KObject = KObject> {
 
   private async run(): Promise<void> {
     let needList = true;
+    let justListed = false;
     while (!this.stopped) {
       if (needList) {
         try {
@@ -174,6 +187,7 @@ export class Informer<T extends KObject = KObject> {
           if (this.stopped) return;
           this.replace(r.items, r.resourceVersion);
           needList = false;
+          justListed = true;
           this.delay = this.initialDelay;
         } catch (err) {
           this.log.warn({ err: describe(err) }, 'list failed; retrying');
@@ -189,9 +203,11 @@ export class Informer<T extends KObject = KObject> {
           { labelSelector, fieldSelector, timeoutSeconds: watchTimeoutSeconds });
         this.watch = h;
         void h.done.then(resolve);
-      });
+      }).catch((e: unknown) => (e instanceof Error ? e : new Error(String(e))));
       this.watch = undefined;
       if (this.stopped) return;
+      const listedThenExpired = justListed && events === 0;
+      justListed = false;
       if (events > 0) this.delay = this.initialDelay;
       if (err === undefined) {
         if (events === 0 && Date.now() - started < SHORT_WATCH_MS) await this.backoff();
@@ -201,6 +217,8 @@ export class Informer<T extends KObject = KObject> {
         // Too old to resume: what changed meanwhile can only be learned by listing again.
         this.log.info({ resourceVersion: this.rv }, 'watch expired; relisting');
         needList = true;
+        // A list's own version already expired means a tiny watch cache: don't spin on it.
+        if (listedThenExpired) await this.backoff();
         continue;
       }
       // The server went away or refused: resume from the last version once it answers again (a
@@ -256,13 +274,14 @@ export class Informer<T extends KObject = KObject> {
   private put(key: string, obj: T, old: T | undefined): void {
     if (old) this.unindex(key, old);
     this.items.set(key, obj);
-    for (const [name, fn] of Object.entries(this.opts.indexers ?? {})) {
-      const index = this.indices.get(name)!;
-      for (const v of this.indexValues(fn, obj)) {
-        let keys = index.get(v);
-        if (!keys) index.set(v, keys = new Set());
-        keys.add(key);
-      }
+    for (const [name, fn] of this.indexers) this.file(this.indices.get(name)!, fn, key, obj);
+  }
+
+  private file(index: Map<string, Set<string>>, fn: IndexFunc<T>, key: string, obj: T): void {
+    for (const v of this.indexValues(fn, obj)) {
+      let keys = index.get(v);
+      if (!keys) index.set(v, keys = new Set());
+      keys.add(key);
     }
   }
 
@@ -272,7 +291,7 @@ export class Informer<T extends KObject = KObject> {
   }
 
   private unindex(key: string, old: T): void {
-    for (const [name, fn] of Object.entries(this.opts.indexers ?? {})) {
+    for (const [name, fn] of this.indexers) {
       const index = this.indices.get(name)!;
       for (const v of this.indexValues(fn, old)) {
         const keys = index.get(v);

@@ -109,7 +109,9 @@ export function scheduleOn(snap: ClusterSnapshot, pod: Pod): ScheduleResult {
   const wantsAffinity = info.preferredAffinity.length > 0 || info.preferredAntiAffinity.length > 0;
   if (wantsAffinity || snap.podsWithAffinity > 0) {
     // Without preferences of its own, only pods with affinity terms can sway the incoming pod.
-    const affinityScore = new AffinityScoreState(info, wantsAffinity ? all : snap.nodesWithAffinity(), nsLabels);
+    const affinityScore = wantsAffinity
+      ? new AffinityScoreState(info, all, false, nsLabels)
+      : new AffinityScoreState(info, snap.nodesWithAffinity(), true, nsLabels);
     if (!affinityScore.empty) {
       feasible.forEach((node, i) => { scratch[i] = affinityScore.score(node); });
       normalizeAffinityScores(scratch);

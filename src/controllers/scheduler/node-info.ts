@@ -79,8 +79,9 @@ export class NodeInfo {
   nonZeroMemory = 0;
   /** "TCP/80" → host IPs using it, with a use count (several pods may bind distinct IPs). */
   private readonly usedPorts = new Map<string, Map<string, number>>();
-  podsWithAffinity = 0;
-  podsWithRequiredAntiAffinity = 0;
+  /** The few pods other pods' scheduling must look at, kept apart so the rest can be skipped. */
+  readonly podsWithAffinity = new Set<PodInfo>();
+  readonly podsWithRequiredAntiAffinity = new Set<PodInfo>();
   /** Live (not terminating) pods per owner uid, for spreading a controller's replicas. */
   readonly ownerCounts = new Map<string, number>();
 
@@ -101,8 +102,14 @@ export class NodeInfo {
     addResources(this.requested, p.requests, sign);
     this.nonZeroCPU += sign * p.nonZeroCPU;
     this.nonZeroMemory += sign * p.nonZeroMemory;
-    if (p.hasAffinity) this.podsWithAffinity += sign;
-    if (p.requiredAntiAffinity.length) this.podsWithRequiredAntiAffinity += sign;
+    if (p.hasAffinity) {
+      if (sign > 0) this.podsWithAffinity.add(p);
+      else this.podsWithAffinity.delete(p);
+    }
+    if (p.requiredAntiAffinity.length) {
+      if (sign > 0) this.podsWithRequiredAntiAffinity.add(p);
+      else this.podsWithRequiredAntiAffinity.delete(p);
+    }
     if (p.owner && !p.terminating) {
       const n = (this.ownerCounts.get(p.owner) ?? 0) + sign;
       if (n > 0) this.ownerCounts.set(p.owner, n);

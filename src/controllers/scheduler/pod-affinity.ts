@@ -47,29 +47,36 @@ export function termMatches(term: AffinityTerm, pod: PodInfo, nsLabels: Namespac
   return term.selector(pod.labels);
 }
 
-const pairKey = (key: string, value: string) => `${key}\u0000${value}`;
-
-function bump(counts: Map<string, number>, key: string, value: string | undefined, by: number): void {
-  if (value === undefined) return;
-  const k = pairKey(key, value);
-  counts.set(k, (counts.get(k) ?? 0) + by);
+/** Pod counts per topology domain, keyed by topology key then value (no string building per lookup). */
+class TopologyCounts {
+  readonly byKey = new Map<string, Map<string, number>>();
+  add(key: string, value: string | undefined, by: number): void {
+    if (value === undefined) return;
+    let m = this.byKey.get(key);
+    if (!m) this.byKey.set(key, (m = new Map()));
+    m.set(value, (m.get(value) ?? 0) + by);
+  }
+  get(key: string, value: string): number {
+    return this.byKey.get(key)?.get(value) ?? 0;
+  }
+  get empty(): boolean { return this.byKey.size === 0; }
 }
 
 /** The tallies the required-terms filter checks nodes against. */
 export class AffinityFilterState {
   /** (key, value) domains holding pods that match all of the incoming pod's required affinity terms. */
-  readonly affinityCounts = new Map<string, number>();
+  readonly affinityCounts = new TopologyCounts();
   /** Domains holding pods matching one of the incoming pod's required anti-affinity terms. */
-  readonly antiAffinityCounts = new Map<string, number>();
+  readonly antiAffinityCounts = new TopologyCounts();
   /** Domains whose existing pods' required anti-affinity refuses the incoming pod. */
-  readonly existingAntiAffinityCounts = new Map<string, number>();
+  readonly existingAntiAffinityCounts = new TopologyCounts();
   private selfMatch = false;
 
   constructor(private readonly pod: PodInfo, nodes: Iterable<NodeInfo>, nodesWithAntiAffinityPods: Iterable<NodeInfo>, nsLabels: NamespaceLabelCache) {
     for (const node of nodesWithAntiAffinityPods) {
-      for (const existing of node.pods.values()) {
+      for (const existing of node.podsWithRequiredAntiAffinity) {
         for (const term of existing.requiredAntiAffinity) {
-          if (termMatches(term, pod, nsLabels)) bump(this.existingAntiAffinityCounts, term.topologyKey, node.labels?.[term.topologyKey], 1);
+          if (termMatches(term, pod, nsLabels)) this.existingAntiAffinityCounts.add(term.topologyKey, node.labels?.[term.topologyKey], 1);
         }
       }
     }
@@ -79,10 +86,10 @@ export class AffinityFilterState {
       for (const node of nodes) {
         for (const existing of node.pods.values()) {
           if (aff.length && aff.every((t) => termMatches(t, existing, nsLabels))) {
-            for (const t of aff) bump(this.affinityCounts, t.topologyKey, node.labels?.[t.topologyKey], 1);
+            for (const t of aff) this.affinityCounts.add(t.topologyKey, node.labels?.[t.topologyKey], 1);
           }
           for (const t of anti) {
-            if (termMatches(t, existing, nsLabels)) bump(this.antiAffinityCounts, t.topologyKey, node.labels?.[t.topologyKey], 1);
+            if (termMatches(t, existing, nsLabels)) this.antiAffinityCounts.add(t.topologyKey, node.labels?.[t.topologyKey], 1);
           }
         }
       }
@@ -100,19 +107,20 @@ export class AffinityFilterState {
       for (const t of aff) {
         const v = labels?.[t.topologyKey];
         if (v === undefined) return 'affinity';
-        if (!((this.affinityCounts.get(pairKey(t.topologyKey, v)) ?? 0) > 0)) podsExist = false;
+        if (this.affinityCounts.get(t.topologyKey, v) <= 0) podsExist = false;
       }
-      if (!podsExist && !(this.affinityCounts.size === 0 && this.selfMatch)) return 'affinity';
+      if (!podsExist && !(this.affinityCounts.empty && this.selfMatch)) return 'affinity';
     }
-    if (this.antiAffinityCounts.size) {
+    if (!this.antiAffinityCounts.empty) {
       for (const t of this.pod.requiredAntiAffinity) {
         const v = labels?.[t.topologyKey];
-        if (v !== undefined && (this.antiAffinityCounts.get(pairKey(t.topologyKey, v)) ?? 0) > 0) return 'antiAffinity';
+        if (v !== undefined && this.antiAffinityCounts.get(t.topologyKey, v) > 0) return 'antiAffinity';
       }
     }
-    if (this.existingAntiAffinityCounts.size && labels) {
-      for (const k in labels) {
-        if ((this.existingAntiAffinityCounts.get(pairKey(k, labels[k]!)) ?? 0) > 0) return 'existingAntiAffinity';
+    if (!this.existingAntiAffinityCounts.empty) {
+      for (const [key, values] of this.existingAntiAffinityCounts.byKey) {
+        const v = labels?.[key];
+        if (v !== undefined && (values.get(v) ?? 0) > 0) return 'existingAntiAffinity';
       }
     }
     return undefined;
@@ -128,18 +136,16 @@ const HARD_POD_AFFINITY_WEIGHT = 1;
  * the pods already there, in both directions. Raw scores; normalize with `normalizeAffinityScores`.
  */
 export class AffinityScoreState {
-  private readonly byKey = new Map<string, Map<string, number>>();
+  private readonly counts = new TopologyCounts();
 
-  constructor(pod: PodInfo, nodes: Iterable<NodeInfo>, nsLabels: NamespaceLabelCache) {
+  /** With `onlyAffinityPods`, only existing pods' own terms are weighed (the incoming pod has no preferences). */
+  constructor(pod: PodInfo, nodes: Iterable<NodeInfo>, onlyAffinityPods: boolean, nsLabels: NamespaceLabelCache) {
     const add = (term: AffinityTerm, weight: number, target: PodInfo, node: NodeInfo) => {
       const v = node.labels?.[term.topologyKey];
-      if (v === undefined || !termMatches(term, target, nsLabels)) return;
-      let m = this.byKey.get(term.topologyKey);
-      if (!m) this.byKey.set(term.topologyKey, (m = new Map()));
-      m.set(v, (m.get(v) ?? 0) + weight);
+      if (v !== undefined && termMatches(term, target, nsLabels)) this.counts.add(term.topologyKey, v, weight);
     };
     for (const node of nodes) {
-      for (const existing of node.pods.values()) {
+      for (const existing of onlyAffinityPods ? node.podsWithAffinity : node.pods.values()) {
         for (const w of pod.preferredAffinity) add(w.term, w.weight, existing, node);
         for (const w of pod.preferredAntiAffinity) add(w.term, -w.weight, existing, node);
         if (!existing.hasAffinity) continue;
@@ -150,11 +156,11 @@ export class AffinityScoreState {
     }
   }
 
-  get empty(): boolean { return this.byKey.size === 0; }
+  get empty(): boolean { return this.counts.empty; }
 
   score(node: NodeInfo): number {
     let s = 0;
-    for (const [key, values] of this.byKey) {
+    for (const [key, values] of this.counts.byKey) {
       const v = node.labels?.[key];
       if (v !== undefined) s += values.get(v) ?? 0;
     }

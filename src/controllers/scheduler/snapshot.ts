@@ -71,12 +71,12 @@ export class ClusterSnapshot {
 
   *nodesWithRequiredAntiAffinity(): Iterable<NodeInfo> {
     if (this.podsWithRequiredAntiAffinity === 0) return;
-    for (const n of this.nodes) if (n.podsWithRequiredAntiAffinity > 0) yield n;
+    for (const n of this.nodes) if (n.podsWithRequiredAntiAffinity.size > 0) yield n;
   }
 
   *nodesWithAffinity(): Iterable<NodeInfo> {
     if (this.podsWithAffinity === 0) return;
-    for (const n of this.nodes) if (n.podsWithAffinity > 0) yield n;
+    for (const n of this.nodes) if (n.podsWithAffinity.size > 0) yield n;
   }
 
   /** Picks a node for the pod, or explains why none fits. Does not record the pod: call addPod once bound. */
