@@ -65,6 +65,7 @@ async function fill(api: ApiClient, ns: string, prefix: string, count: number): 
   return ok;
 }
 
+/** Runs the request phases; returns how many ConfigMaps they stored. */
 async function requestPhases(api: ApiClient, results: Map<string, PhaseResult>): Promise<number> {
   let stored = 0;
   await createNamespace(api, 'bench-list');
@@ -145,32 +146,37 @@ async function main(): Promise<void> {
   try {
     server = await startBenchServer();
     const pid = server.proc.pid!;
-    console.log(`start          ${server.startMs.toFixed(0)} ms from spawn to /readyz ok`);
+    const startMs = server.startMs;
+    console.log(`start          ${startMs.toFixed(0)} ms from spawn to /readyz ok`);
     await new Promise((r) => setTimeout(r, 2000));
     const idleRss = rssMb(pid);
     console.log(`idle RSS       ${idleRss.toFixed(1)} MB`);
 
     const api = ApiClient.fromKubeconfig(server.kubeconfigPath);
     const results = new Map<string, PhaseResult>();
-    let stored = await requestPhases(api, results);
+    const written = await requestPhases(api, results);
     const watch = await watchPhase(api);
-
-    await createNamespace(api, 'bench-bulk');
-    const fillStart = performance.now();
-    const toAdd = Math.max(0, STORED_TARGET - stored);
-    const added = await fill(api, 'bench-bulk', 'bulk', toAdd);
-    stored += added;
-    console.log(`fill           ${added} of ${toAdd} creates in ${((performance.now() - fillStart) / 1000).toFixed(1)} s, ${stored} ConfigMaps stored`);
     api.close();
+    console.log(`RSS after load ${rssMb(pid).toFixed(1)} MB (${written} ConfigMaps, after ${WATCHERS} watchers)`);
+    await server.stop();
+
+    // Memory per stored object, on a fresh server so the load above does not blur it.
+    server = await startBenchServer();
+    const api2 = ApiClient.fromKubeconfig(server.kubeconfigPath);
+    await createNamespace(api2, 'bench-bulk');
+    const fillStart = performance.now();
+    const added = await fill(api2, 'bench-bulk', 'bulk', STORED_TARGET);
+    console.log(`fill           ${added} of ${STORED_TARGET} creates in ${((performance.now() - fillStart) / 1000).toFixed(1)} s on a fresh server`);
+    api2.close();
     await new Promise((r) => setTimeout(r, 1000));
-    const rss10k = rssMb(pid);
-    console.log(`RSS @${stored}   ${rss10k.toFixed(1)} MB`);
+    const rss10k = rssMb(server.proc.pid!);
+    console.log(`RSS @${added}    ${rss10k.toFixed(1)} MB`);
 
     const f = (k: string, field: keyof PhaseResult, digits = 0) => {
       const v = results.get(k)?.[field];
       return typeof v === 'number' ? v.toFixed(digits) : '?';
     };
-    console.log(`\napi: start=${server.startMs.toFixed(0)}ms idleRSS=${idleRss.toFixed(0)}MB create_p99@16=${f('create@16', 'p99', 1)}ms ` +
+    console.log(`\napi: start=${startMs.toFixed(0)}ms idleRSS=${idleRss.toFixed(0)}MB create_p99@16=${f('create@16', 'p99', 1)}ms ` +
       `creates/s@64=${f('create@64', 'perSecond')} gets/s@64=${f('get@64', 'perSecond')} watch_p99@${WATCHERS}=${watch.p99.toFixed(1)}ms ` +
       `rss@10k=${rss10k.toFixed(0)}MB`);
     console.log(`goals: start<1000ms idleRSS<80MB create_p99@16<20ms creates/s@64>=3000 gets/s@64>=10000 watch_p99@1000<50ms; took ${((performance.now() - began) / 1000).toFixed(0)} s`);

@@ -5,7 +5,25 @@ import type { Store } from '../storage/types.js';
 import { ApiError, errors, type StatusCause } from './status.js';
 import type { CrdManager } from './crds.js';
 import type { OpenApiSchema } from './field-validation.js';
+import { NODES_GROUP } from './node-authorizer.js';
 import type { Actor, WriteOptions } from './objects.js';
+
+/**
+ * NodeRestriction: a node may create only its own Node and Lease (the authorizer cannot see the
+ * name of an object being created).
+ */
+function restrictNode(info: KindInfo, obj: Record<string, any>, opts: WriteOptions): void {
+  const a = opts.actor;
+  if (!a.groups.includes(NODES_GROUP) || !a.user.startsWith('system:node:')) return;
+  const node = a.user.slice('system:node:'.length);
+  const gr = `${info.group}/${info.plural}`;
+  if ((gr === '/nodes' || gr === 'coordination.k8s.io/leases') && obj.metadata?.name !== node) {
+    throw new ApiError(403, 'Forbidden', `${info.plural}${info.group ? '.' + info.group : ''} "${obj.metadata?.name}" is forbidden: node "${node}" is not allowed to modify ${info.kind.toLowerCase()} "${obj.metadata?.name}"`, { name: obj.metadata?.name, group: info.group, kind: info.plural });
+  }
+  if (gr === '/pods' && obj.spec?.nodeName !== node) {
+    throw new ApiError(403, 'Forbidden', `pods "${obj.metadata?.name}" is forbidden: node "${node}" can only modify pods bound to itself`, { name: obj.metadata?.name, kind: 'pods' });
+  }
+}
 
 /** Kinds that may be written in a terminating namespace (their controllers must finish the job). */
 const ALLOWED_IN_TERMINATING = new Set(['/events', 'events.k8s.io/events', 'authentication.k8s.io/tokenreviews', 'authorization.k8s.io/localsubjectaccessreviews']);
@@ -13,16 +31,17 @@ const ALLOWED_IN_TERMINATING = new Set(['/events', 'events.k8s.io/events', 'auth
 export class Admission {
   constructor(private readonly store: Store, private readonly crds: CrdManager) {}
 
-  async admitCreate(info: KindInfo, obj: Record<string, any>, _opts: WriteOptions): Promise<void> {
+  async admitCreate(info: KindInfo, obj: Record<string, any>, opts: WriteOptions): Promise<void> {
     if (info.namespaced) this.checkNamespace(info, obj.metadata.namespace);
+    restrictNode(info, obj, opts);
     if (info.group === '' && info.plural === 'pods') {
       obj.spec.serviceAccountName ??= obj.spec.serviceAccount ?? 'default';
       obj.spec.serviceAccount = obj.spec.serviceAccountName;
     }
   }
 
-  async admitUpdate(_info: KindInfo, _obj: Record<string, any>, _old: Readonly<Record<string, any>>, _opts: WriteOptions): Promise<void> {
-    // Nothing yet: quota and limit ranges arrive with the control loops.
+  async admitUpdate(info: KindInfo, obj: Record<string, any>, _old: Readonly<Record<string, any>>, opts: WriteOptions): Promise<void> {
+    restrictNode(info, obj, opts);
   }
 
   async afterDelete(info: KindInfo, obj: Readonly<Record<string, any>>, _actor: Actor): Promise<void> {

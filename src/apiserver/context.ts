@@ -5,7 +5,7 @@ import type { ResourceRegistry } from './registry.js';
 import type { ObjectService } from './objects.js';
 import type { CrdManager } from './crds.js';
 import type { Authenticator } from './authn.js';
-import type { RbacAuthorizer } from './rbac.js';
+import type { Authorizer } from './authorizer.js';
 import type { OpenApiV3 } from './openapi.js';
 import type { ServiceAccountTokens } from './serviceaccount-tokens.js';
 
@@ -17,7 +17,7 @@ export interface ApiContext {
   objects: ObjectService;
   crds: CrdManager;
   authn: Authenticator;
-  authz: RbacAuthorizer;
+  authz: Authorizer;
   openapi: OpenApiV3;
   saTokens: ServiceAccountTokens;
   caBundlePem: string;

@@ -2,12 +2,12 @@
 // identity after RBAC allows the requester the `impersonate` verb on each piece, as in Kubernetes.
 import type { IncomingMessage } from 'node:http';
 import type { UserInfo } from './authn.js';
-import type { RbacAuthorizer } from './rbac.js';
+import type { Authorizer } from './authorizer.js';
 import { ApiError } from './status.js';
 
 const SA_PREFIX = 'system:serviceaccount:';
 
-export function impersonate(req: IncomingMessage, user: UserInfo, authz: RbacAuthorizer): UserInfo {
+export function impersonate(req: IncomingMessage, user: UserInfo, authz: Authorizer): UserInfo {
   const h = req.headers;
   const name = header(h['impersonate-user']);
   const groups = list(h['impersonate-group']);

@@ -11,6 +11,7 @@ import type { ApiContext } from './context.js';
 import type { UserInfo } from './authn.js';
 import { VERSION } from '../version.js';
 import { impersonate } from './impersonation.js';
+import { OpenApiV2, serveOpenApiV2 } from './openapi-v2.js';
 import { logger } from '../util/log.js';
 
 const log = logger('apiserver');
@@ -28,13 +29,14 @@ const PUBLIC_PATHS = new Set(['/cacerts', '/ping', '/healthz', '/livez', '/ready
 
 export function createApiServer(ctx: ApiContext, opts: ApiServerOptions): https.Server {
   const discovery = new Discovery(ctx.registry);
+  const openapiV2 = new OpenApiV2(ctx.openapi);
   const server = https.createServer({
     cert: opts.cert, key: opts.key, ca: opts.clientCa,
     requestCert: true, rejectUnauthorized: false,
     keepAliveTimeout: 65_000,
     // Kubernetes serves HTTP/1.1 and h2; Node's https module speaks 1.1, which every client accepts.
   }, (req, res) => {
-    handle(ctx, discovery, opts, req, res).catch((err) => {
+    handle(ctx, discovery, openapiV2, opts, req, res).catch((err) => {
       if (!(err instanceof ApiError)) log.error({ err, method: req.method, url: req.url }, 'request failed');
       sendError(res, err);
     });
@@ -54,7 +56,7 @@ export function createApiServer(ctx: ApiContext, opts: ApiServerOptions): https.
   return server;
 }
 
-async function handle(ctx: ApiContext, discovery: Discovery, opts: ApiServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
+async function handle(ctx: ApiContext, discovery: Discovery, openapiV2: OpenApiV2, opts: ApiServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'https://x');
   const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
   const method = req.method ?? 'GET';
@@ -70,7 +72,7 @@ async function handle(ctx: ApiContext, discovery: Discovery, opts: ApiServerOpti
   const ri = parseRequestInfo(method, path, url.searchParams);
   if (!ri.isResourceRequest) {
     authorize(ctx, ri, user, method);
-    return serveNonResource(ctx, discovery, ri, path, url, req, res);
+    return serveNonResource(ctx, discovery, openapiV2, ri, path, url, req, res);
   }
   const info = ctx.registry.lookup(ri.group, ri.version, ri.resource);
   if (!info) throw errors.notFoundPath();
@@ -106,7 +108,7 @@ function servePublic(ctx: ApiContext, path: string, url: URL, res: ServerRespons
   sendRaw(res, 200, 'ok', 'text/plain');
 }
 
-function serveNonResource(ctx: ApiContext, discovery: Discovery, ri: RequestInfo, path: string, url: URL,
+function serveNonResource(ctx: ApiContext, discovery: Discovery, openapiV2: OpenApiV2, ri: RequestInfo, path: string, url: URL,
   req: IncomingMessage, res: ServerResponse): void {
   if (req.method !== 'GET' && req.method !== 'HEAD') throw errors.methodNotAllowed(req.method ?? '');
   const accept = req.headers.accept;
@@ -134,6 +136,7 @@ function serveNonResource(ctx: ApiContext, discovery: Discovery, ri: RequestInfo
       if (rl) return sendRaw(res, 200, rl, 'application/json');
     }
   }
+  if (path === '/openapi/v2') return serveOpenApiV2(openapiV2, req, res);
   if (path === '/openapi/v3') return sendJson(res, 200, ctx.openapi.index());
   if (path.startsWith('/openapi/v3/')) {
     const doc = ctx.openapi.get(path.slice('/openapi/v3/'.length));

@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { addFlags, COMMON_FLAGS, SERVER_FLAGS } from './flags.js';
-import { runServer, type ServerConfig } from '../server/run.js';
+import type { ServerConfig } from '../server/run.js';
 import { setLogLevel } from '../util/log.js';
 
 export function serverCommand(): Command {
@@ -29,6 +29,8 @@ export function serverCommand(): Command {
       watchCacheSize: parseInt(o.watchCacheSize, 10),
     };
     if (Number.isNaN(config.writeKubeconfigMode)) throw new Error(`--write-kubeconfig-mode: not an octal mode: ${o.writeKubeconfigMode}`);
+    // Loaded only when the server runs, so `--help` and other commands start fast.
+    const { runServer } = await import('../server/run.js');
     await runServer(config);
   });
   return cmd;

@@ -14,6 +14,7 @@ import type {
   ApiClient, ClientWatchEvent, DeleteOptions, ListOptions, ListResult, PatchOptions, PatchType, ResourceRef,
   WatchHandle, WatchOptions, WriteOptions,
 } from './types.js';
+import { Resources } from './types.js';
 
 export interface HttpClientOptions {
   /** e.g. https://127.0.0.1:6443 */
@@ -193,6 +194,16 @@ export class HttpClient implements ApiClient {
     if (opts.preconditions) body.preconditions = opts.preconditions;
     if (opts.dryRun) body.dryRun = ['All'];
     return decode<T>(await this.send('DELETE', objectPath(ref, ns, name), undefined, body));
+  }
+
+  async bind(ns: string, pod: string, node: string): Promise<void> {
+    const body = { apiVersion: 'v1', kind: 'Binding', metadata: { name: pod, namespace: ns }, target: { apiVersion: 'v1', kind: 'Node', name: node } };
+    decode(await this.send('POST', `${objectPath(Resources.pods, ns, pod)}/binding`, undefined, body));
+  }
+
+  async evict(ns: string, pod: string, opts: DeleteOptions = {}): Promise<void> {
+    const body = { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod, namespace: ns }, deleteOptions: opts };
+    decode(await this.send('POST', `${objectPath(Resources.pods, ns, pod)}/eviction`, undefined, body));
   }
 
   close(): void {

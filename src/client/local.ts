@@ -10,16 +10,14 @@
 // path makes them as the authenticated user. Authorization is not checked in process: the server's
 // own loops hold system:masters-equivalent rights, as kube-controller-manager's do in practice.
 import type { KindInfo } from '../api/kinds.js';
-import { apiVersionOf } from '../api/kinds.js';
 import type { KObject } from '../api/object.js';
-import { loadSchemaSet } from '../api/schema.js';
 import type { Actor, ObjectService, WriteOptions as ServiceWriteOptions } from '../apiserver/objects.js';
 import { collectionPrefix } from '../apiserver/registry.js';
 import { converterFor } from '../apiserver/conversion.js';
 import { fieldPredicate, labelPredicate, parseFieldSelector, parseLabelSelector } from '../apiserver/selectors.js';
 import { ApiError, errors } from '../apiserver/status.js';
-import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, serverSideApply } from '../apiserver/patch/index.js';
-import { nowRfc3339 } from '../apiserver/time.js';
+import { patchObject } from '../apiserver/patching.js';
+import { bindPod, evictPod } from '../apiserver/pod-actions.js';
 import { CompactedError, type StoredObject, type WatchEvent } from '../storage/types.js';
 import {
   refName, type ApiClient, type ClientWatchEvent, type DeleteOptions, type ListOptions, type ListResult, type PatchOptions, type PatchType,
@@ -126,42 +124,19 @@ export class LocalClient implements ApiClient {
     const info = this.info(ref);
     const sub = opts.subresource;
     if (sub && !(info.subresources ?? []).includes(sub)) throw errors.notFoundPath();
-    const schemas = loadSchemaSet();
-    const schema = info.crd ? undefined : schemas.type(info.modelType);
-    const wopts = this.writeOptions(opts);
-    if (type === 'apply') {
-      if (!opts.fieldManager) throw errors.badRequest('PATCH requests of type application/apply-patch+yaml must have a fieldManager');
-      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw errors.badRequest('the body of an apply patch must be an object');
-    } else if (opts.force) {
-      throw errors.badRequest('force: Forbidden: may not be specified for non-apply patch');
-    }
-    const r = await this.objects.update(info, ns, name, (current) => {
-      const live = current ? structuredClone(current.obj) as Record<string, any> : undefined;
-      // Each retry after a conflict patches the then-current object, so the patch body is reused.
-      const patch = asSent(body);
-      let out: Record<string, any>;
-      switch (type) {
-        case 'json': out = applyJsonPatch(live ?? missing(info, name), patch) as Record<string, any>; break;
-        case 'merge': out = applyMergePatch(live ?? missing(info, name), patch) as Record<string, any>; break;
-        case 'strategic': out = applyStrategicMergePatch(live ?? missing(info, name), patch, schema, schemas) as Record<string, any>; break;
-        case 'apply': {
-          const applied = patch as Record<string, any>;
-          applied.metadata ??= {};
-          if (ns && info.namespaced) applied.metadata.namespace ??= ns;
-          applied.metadata.name ??= name;
-          out = serverSideApply(live as KObject | undefined, applied, {
-            manager: wopts.actor.manager, force: opts.force ?? false, apiVersion: apiVersionOf(info), kind: info.kind,
-            schema, schemas, subresource: sub, time: nowRfc3339(),
-          }) as Record<string, any>;
-          break;
-        }
-        default: throw errors.unsupportedMediaType(String(type));
-      }
-      // A patch that leaves resourceVersion as it was is no precondition: conflicts are retried.
-      if (live && out?.metadata?.resourceVersion === live.metadata.resourceVersion) delete out.metadata.resourceVersion;
-      return out;
-    }, { ...wopts, subresource: sub, allowCreate: type === 'apply', operation: type === 'apply' ? 'Apply' : 'Update', preManaged: type === 'apply' });
-    return r.obj as T;
+    if (!['json', 'merge', 'strategic', 'apply'].includes(type)) throw errors.unsupportedMediaType(String(type));
+    const { result } = await patchObject(this.objects, info, ns, name, {
+      kind: type, body: asSent(body), force: opts.force, subresource: sub, fieldManagerGiven: Boolean(opts.fieldManager),
+    }, this.writeOptions(opts));
+    return result.obj as T;
+  }
+
+  async bind(ns: string, pod: string, node: string): Promise<void> {
+    await bindPod(this.objects, ns, pod, node, this.writeOptions({}));
+  }
+
+  async evict(ns: string, pod: string, opts: DeleteOptions = {}): Promise<void> {
+    await evictPod(this.objects, ns, pod, opts, this.actor);
   }
 
   async delete<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, name: string, opts: DeleteOptions = {}): Promise<T> {
@@ -219,6 +194,3 @@ function asSent<V>(body: V): V {
   return JSON.parse(JSON.stringify(body)) as V;
 }
 
-function missing(info: KindInfo, name: string): never {
-  throw errors.notFound(info.plural, info.group, name);
-}

@@ -140,6 +140,10 @@ export interface ApiClient {
    * while finalizers or graceful termination hold it. A missing object fails with code 404.
    */
   delete<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, name: string, opts?: DeleteOptions): Promise<T>;
+  /** pods/binding: assigns an unbound pod to a node (409 when it is already bound). */
+  bind(ns: string, pod: string, node: string): Promise<void>;
+  /** pods/eviction: a delete that PodDisruptionBudgets may refuse with 429. */
+  evict(ns: string, pod: string, opts?: DeleteOptions): Promise<void>;
   /** Releases connections; later calls fail. */
   close(): void;
 }

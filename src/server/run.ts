@@ -20,6 +20,9 @@ import { loadSchemaSet } from '../api/schema.js';
 import { createApiServer } from '../apiserver/server.js';
 import type { ApiContext } from '../apiserver/context.js';
 import { storeRbacSource } from '../apiserver/rbac-source.js';
+import { chainAuthorizer } from '../apiserver/authorizer.js';
+import { handleJoin, type JoinDeps } from '../apiserver/node-join.js';
+import { NODES_GROUP } from '../apiserver/node-authorizer.js';
 import { converterFor } from '../apiserver/conversion.js';
 import { bootstrapObjects } from './bootstrap.js';
 import { NamespaceController } from '../controllers/namespace.js';
@@ -65,7 +68,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   if (!isWildcard(config.bindAddress)) sanIps.add(config.bindAddress);
   const pki = await ensureServerPki({ dataDir: config.dataDir, sans: { dns: [...sanDns], ips: [...sanIps] } });
   const caBundlePem = pki.caBundlePem();
-  await ensureServerToken(config.dataDir, caBundlePem, config.token);
+  const token = ensureServerToken(config.dataDir, caBundlePem, config.token);
 
   const registry = new ResourceRegistry();
   const crds = new CrdManager(store, registry);
@@ -75,7 +78,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const objects = new ObjectService(store, registry, services, admission);
   const saTokens = await ServiceAccountTokens.open(config.dataDir);
   const authn = new Authenticator({ saTokens });
-  const authz = new RbacAuthorizer(storeRbacSource(store));
+  const authz = chainAuthorizer(store, new RbacAuthorizer(storeRbacSource(store)));
   const schemas = loadSchemaSet();
   const openapi = new OpenApiV3(() => registry.all(), schemas, (g, v, k) => crds.schemaFor(g, v, k));
   registry.onChange(() => openapi.invalidate());
@@ -95,7 +98,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   nsController.start();
   backend.startAutoCompact();
 
-  const server = createApiServer(ctx, { cert: pki.servingCertPem, key: pki.servingKeyPem, clientCa: pki.clientCaPem });
+  const joinDeps: JoinDeps = {
+    objects, tokenSecret: token.password, serverCaPem: pki.serverCaPem,
+    issueNodeCert: (name) => pki.issueClientCert(`system:node:${name}`, [NODES_GROUP]),
+  };
+  const server = createApiServer(ctx, {
+    cert: pki.servingCertPem, key: pki.servingKeyPem, clientCa: pki.clientCaPem,
+    extraRoutes: (req, res) => handleJoin(joinDeps, req, res),
+  });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.httpsListenPort, config.bindAddress, () => { server.off('error', reject); resolve(); });

@@ -8,7 +8,7 @@ import { ok, fails, tableHeader, tableRows } from '../helpers/kubectl.js';
 let server: TestServer;
 
 async function k(args: string[], input?: string): Promise<string> {
-  return ok(await server.kubectl(args, { input }), `kubectl ${args.join(' ')}`);
+  return ok(await server.kubectl(args, { input }));
 }
 
 /** Creates the CronTab CRD (optionally under another group) and waits until it is served. */

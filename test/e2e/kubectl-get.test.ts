@@ -11,7 +11,7 @@ let server: TestServer;
 
 before(async () => {
   server = await startServer();
-  const k = (args: string[], input?: string) => server.kubectl(args, { input }).then((r) => ok(r, args.join(' ')));
+  const k = (args: string[], input?: string) => server.kubectl(args, { input }).then((r) => ok(r));
   await k(['create', '-f', '-'], fixture('node.yaml'));
   await k(['create', 'namespace', NS]);
   await k(['create', '-n', NS, '-f', '-'], fixture('pod.yaml'));

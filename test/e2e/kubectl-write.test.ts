@@ -21,7 +21,7 @@ async function namespace(prefix: string): Promise<string> {
 }
 
 async function k(args: string[], input?: string): Promise<string> {
-  return ok(await server.kubectl(args, { input }), `kubectl ${args.join(' ')}`);
+  return ok(await server.kubectl(args, { input }));
 }
 
 async function getJson(args: string[]): Promise<any> {

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 export type KubectlVersion = '1.27' | '1.28' | '1.29' | '1.30' | '1.31' | '1.32' | '1.33';
 
 export interface KubectlResult {
+  args: string[];        // as given by the test (without --kubeconfig/--cache-dir), for messages
   code: number | null;   // null when killed (timeout)
   stdout: string;
   stderr: string;
@@ -50,7 +51,7 @@ export function runKubectl(baseArgs: string[], args: string[], opts: KubectlOpti
       child.kill('SIGKILL');
     }, timeoutMs);
     child.on('error', (err) => { clearTimeout(timer); reject(err); });
-    child.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+    child.on('close', (code) => { clearTimeout(timer); resolve({ args, code, stdout, stderr }); });
     child.stdin.on('error', () => { /* kubectl may exit before reading stdin; its exit code tells */ });
     child.stdin.end(opts.input ?? '');
   });
@@ -63,7 +64,7 @@ export class KubectlStream {
   stderr = '';
   private readonly exited: Promise<number | null>;
 
-  constructor(baseArgs: string[], args: string[], opts: KubectlOptions = {}) {
+  constructor(baseArgs: string[], readonly args: string[], opts: KubectlOptions = {}) {
     this.proc = spawn(kubectlBinary(opts.version), [...baseArgs, ...args], {
       env: kubectlEnv(opts.env),
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -91,28 +92,28 @@ export class KubectlStream {
     const timer = setTimeout(() => this.proc.kill('SIGKILL'), timeoutMs);
     const code = await this.exited;
     clearTimeout(timer);
-    return { code, stdout: this.stdout, stderr: this.stderr };
+    return { args: this.args, code, stdout: this.stdout, stderr: this.stderr };
   }
 
   async stop(): Promise<KubectlResult> {
     if (this.proc.exitCode === null && this.proc.signalCode === null) this.proc.kill('SIGKILL');
     const code = await this.exited;
-    return { code, stdout: this.stdout, stderr: this.stderr };
+    return { args: this.args, code, stdout: this.stdout, stderr: this.stderr };
   }
 }
 
 function describe(r: KubectlResult): string {
-  return `exit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+  return `kubectl ${r.args.join(' ')}\nexit ${r.code}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 }
 
 /** Asserts exit 0 and returns stdout; on failure the message carries kubectl's output. */
-export function ok(r: KubectlResult, what = 'kubectl'): string {
+export function ok(r: KubectlResult, what = 'command'): string {
   assert.equal(r.code, 0, `${what} failed: ${describe(r)}`);
   return r.stdout;
 }
 
 /** Asserts a non-zero exit whose stderr matches `pattern`. */
-export function fails(r: KubectlResult, pattern: RegExp, what = 'kubectl'): string {
+export function fails(r: KubectlResult, pattern: RegExp, what = 'command'): string {
   assert.notEqual(r.code, 0, `${what} should have failed: ${describe(r)}`);
   assert.match(r.stderr, pattern, `${what} failed differently: ${describe(r)}`);
   return r.stderr;

@@ -5,6 +5,10 @@ import assert from 'node:assert/strict';
 import { WorkQueue } from '../../src/controllers/framework/workqueue.js';
 import { ExponentialFailureRateLimiter } from '../../src/controllers/framework/rate-limit.js';
 import { runController } from '../../src/controllers/framework/controller.js';
+import { Informer, keyOf, splitKey } from '../../src/controllers/framework/informer.js';
+import { Resources, isNotFound } from '../../src/client/types.js';
+import type { KObject } from '../../src/api/object.js';
+import { startLocalApi } from '../helpers/local-api.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -98,4 +102,47 @@ test('stop() waits for the reconcile in flight and nothing runs after it', async
   queue.add('k');
   await sleep(40);
   assert.equal(calls, 1);
+});
+
+test('wired together: informer → queue → reconcile converges and repairs (a toy mirror controller)', async (t) => {
+  const { client } = await startLocalApi(t);
+  const informer = new Informer({ client, resource: Resources.configMaps, namespace: 'default' });
+  const queue = new WorkQueue<string>();
+  // Every ConfigMap labelled mirror=yes has a copy named <name>-mirror with the same data.
+  const enqueue = (o: KObject) => {
+    const name = o.metadata.name!;
+    queue.add(keyOf({ metadata: { namespace: o.metadata.namespace, name: name.endsWith('-mirror') ? name.slice(0, -7) : name } }));
+  };
+  informer.addHandlers({ onAdd: enqueue, onUpdate: (_o, n) => enqueue(n), onDelete: enqueue });
+  const c = runController({
+    name: 'mirror', queue, workers: 2,
+    async reconcile(key) {
+      const { namespace, name } = splitKey(key);
+      const source = informer.getByName(namespace, name) as any;
+      const mirror = informer.getByName(namespace, `${name}-mirror`) as any;
+      if (!source || source.metadata.labels?.mirror !== 'yes') {
+        if (mirror) await client.delete(Resources.configMaps, namespace, `${name}-mirror`).catch((e) => { if (!isNotFound(e)) throw e; });
+        return;
+      }
+      if (!mirror) {
+        await client.create(Resources.configMaps, namespace, { metadata: { name: `${name}-mirror` }, data: source.data });
+      } else if (JSON.stringify(mirror.data) !== JSON.stringify(source.data)) {
+        const next = structuredClone(mirror);
+        next.data = source.data;
+        await client.update(Resources.configMaps, namespace, next);   // a 409 from a stale cache is retried
+      }
+    },
+  });
+  t.after(async () => { await c.stop(); await informer.stop(); });
+  informer.start();
+  await informer.waitForSync(2000);
+
+  await client.create(Resources.configMaps, 'default', { metadata: { name: 'a', labels: { mirror: 'yes' } }, data: { v: '1' } });
+  await until(() => (informer.getByName('default', 'a-mirror') as any)?.data?.v === '1');
+  await client.patch(Resources.configMaps, 'default', 'a', 'merge', { data: { v: '2' } });
+  await until(() => (informer.getByName('default', 'a-mirror') as any)?.data?.v === '2');
+  await client.delete(Resources.configMaps, 'default', 'a-mirror');            // repaired
+  await until(() => (informer.getByName('default', 'a-mirror') as any)?.data?.v === '2');
+  await client.patch(Resources.configMaps, 'default', 'a', 'merge', { metadata: { labels: { mirror: 'no' } } });
+  await until(() => informer.getByName('default', 'a-mirror') === undefined);
 });

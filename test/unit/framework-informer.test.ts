@@ -27,6 +27,8 @@ const pod = (name: string, nodeName?: string, labels?: Record<string, string>): 
 class FaultyClient {
   readonly watches = new Set<{ inner: WatchHandle; fail: (e: Error) => void }>();
   listFailures = 0;
+  /** While set, new watches fail at once, as against a server that is down. */
+  refuseWatches = false;
   lists = 0;
   watchCalls: (string | undefined)[] = [];
 
@@ -44,6 +46,7 @@ class FaultyClient {
       },
       watch(ref, ns, rv, onEvent, opts) {
         self.watchCalls.push(rv);
+        if (self.refuseWatches) return { stop() {}, done: Promise.resolve(new Error('connect ECONNREFUSED')) };
         const inner = self.inner.watch(ref, ns, rv, onEvent, opts);
         let fail!: (e: Error) => void;
         const broken = new Promise<Error>((r) => { fail = r; });
@@ -166,9 +169,11 @@ test('a broken watch resumes from the last version seen, without a relist', asyn
   await api.client.create(Resources.configMaps, 'default', { metadata: { name: 'a' } });
   const seen = inf.lastSyncResourceVersion();
 
+  faulty.refuseWatches = true;
   faulty.breakWatches();
   // Written while no watch is open: the resumed watch replays them.
   await api.client.create(Resources.configMaps, 'default', { metadata: { name: 'b' } });
+  faulty.refuseWatches = false;
   await until(() => inf.get('default/b') !== undefined, 'b after the resumed watch');
   assert.equal(faulty.lists, 1, 'no relist');
   assert.equal(faulty.watchCalls.at(-1), seen);
@@ -193,10 +198,12 @@ test('a compacted version (410) makes it relist; the difference becomes events',
   assert.equal(faulty.lists, 3);
   log.length = 0;
 
+  faulty.refuseWatches = true;
   faulty.breakWatches();
   // More changes than the ring keeps, while disconnected: resuming is impossible.
   await api.client.delete(Resources.configMaps, 'default', 'doomed');
   for (let i = 0; i < 4; i++) await api.client.create(Resources.configMaps, 'default', { metadata: { name: `n${i}` } });
+  faulty.refuseWatches = false;
   await until(() => inf.keys().length === 5, 'relisted cache');
   assert.equal(faulty.lists, 4, 'relisted once');
   assert.deepEqual(log.sort(), ['add n0', 'add n1', 'add n2', 'add n3', 'delete doomed']);

@@ -245,6 +245,12 @@ test('inter-pod affinity and anti-affinity, both directions, across namespaces',
         + 'preemption: 0/4 nodes are available: 2 No preemption victims found for incoming pod, 2 Preemption is not helpful for scheduling.',
     },
     {
+      name: 'expression selectors (one value and several)',
+      nodes: zoned(), existing: [...db, placed('cache', 'a2', { labels: { app: 'cache' } })],
+      pod: pod('p', { affinity: podAnti({ labelSelector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['db'] }] }, topologyKey: HOST }, { labelSelector: { matchExpressions: [{ key: 'app', operator: 'In', values: ['cache', 'queue'] }] }, topologyKey: HOST }) }),
+      want: ['b1', 'x'],
+    },
+    {
       name: 'a term without labelSelector matches no pod',
       nodes: zoned(), existing: db, pod: pod('p', { affinity: podAnti({ topologyKey: ZONE }) }), want: ['a1', 'a2', 'b1', 'x'],
     },

@@ -169,4 +169,11 @@ test('the snapshot follows pods and nodes as they come and go', () => {
   snap.removePod(guard);
   assert.equal(snap.podsWithRequiredAntiAffinity, 0);
   assert.deepEqual(snap.schedule(pod('s')), { node: 'n3' });
+  // The label index forgets removed pods too.
+  const loner = pod('loner', { affinity: { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [{ labelSelector: { matchLabels: { app: 'db' } }, topologyKey: 'kubernetes.io/hostname' }] } } });
+  const db = placed('db', 'n3', { labels: { app: 'db' } });
+  snap.addPod(db);
+  assert.match((snap.schedule(loner) as { message: string }).message, /didn't match pod anti-affinity rules/);
+  snap.removePod(db);
+  assert.deepEqual(snap.schedule(loner), { node: 'n3' });
 });

@@ -14,15 +14,14 @@ import type { Actor, DeleteOptions, WriteOptions, WriteResult } from '../objects
 import { parseFieldValidation } from '../fields.js';
 import { buildFilter, parseNonNegInt, serveList, serveWatch, tableRowOf } from './list-watch.js';
 import { tableFor } from '../table-view.js';
-import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, patchErrors, serverSideApply } from '../patch/index.js';
-import { loadSchemaSet } from '../../api/schema.js';
+import { applyJsonPatch, applyMergePatch, patchErrors } from '../patch/index.js';
+import { patchObject, type PatchKind } from '../patching.js';
 import { handleScale } from './scale.js';
 import { handlePodAction, handleTokenRequest } from './actions.js';
 import { handleReview } from './reviews.js';
 import type { UserInfo } from '../authn.js';
 import { decodeProtobuf } from '../protobuf/decode.js';
 import { conversionFor, type VersionConversion } from '../conversion.js';
-import { nowRfc3339 } from '../time.js';
 
 export async function handleResource(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, ri: RequestInfo,
   info: KindInfo, q: URLSearchParams, neg: Negotiated, user: UserInfo): Promise<void> {
@@ -164,49 +163,14 @@ async function handlePatch(ctx: ApiContext, req: IncomingMessage, res: ServerRes
   name: string, q: URLSearchParams, actor: Actor, subresource: string | undefined): Promise<void> {
   const type = mediaType(req.headers['content-type']);
   const kind = (PATCH_TYPES as Record<string, string>)[type];
-  if (!kind || kind === 'apply-cbor') {
-    throw errors.unsupportedMediaType(type || '(none)');
-  }
+  if (!kind || kind === 'apply-cbor') throw errors.unsupportedMediaType(type || '(none)');
+  if (kind === 'strategic' && info.crd) throw patchErrors.strategicMergeUnsupported();
   const raw = await readBody(req);
-  const patch = kind === 'apply' ? parseYamlBody(raw) : parseJson(raw);
-  const schemas = loadSchemaSet();
-  const schema = info.crd ? undefined : schemas.type(info.modelType);
-  if (kind === 'strategic' && info.crd) {
-    throw patchErrors.strategicMergeUnsupported();
-  }
-  const opts = { ...writeOptions(q, actor, 'PatchOptions'), isPatch: kind !== 'apply' };
-  const force = isTrue(q.get('force'));
-  if (kind === 'apply') {
-    if (q.get('fieldManager') === null) throw errors.badRequest('PATCH requests of type application/apply-patch+yaml must have a fieldManager');
-    if (typeof patch !== 'object' || patch === null || Array.isArray(patch)) throw errors.badRequest('the body of an apply patch must be an object');
-  } else if (force) {
-    throw errors.badRequest('force: Forbidden: may not be specified for non-apply patch');
-  }
-  let created = false;
-  const r = await ctx.objects.update(info, ns, name, (current) => {
-    const live = current ? structuredClone(current.obj) as Record<string, any> : undefined;
-    let out: Record<string, any>;
-    switch (kind) {
-      case 'json': out = applyJsonPatch(live ?? missing(info, name), patch) as Record<string, any>; break;
-      case 'merge': out = applyMergePatch(live ?? missing(info, name), patch) as Record<string, any>; break;
-      case 'strategic': out = applyStrategicMergePatch(live ?? missing(info, name), patch, schema, schemas) as Record<string, any>; break;
-      default: {
-        created = !live;
-        const applied = patch as Record<string, any>;
-        applied.metadata ??= {};
-        if (ns && info.namespaced) applied.metadata.namespace ??= ns;
-        applied.metadata.name ??= name;
-        out = serverSideApply(live as any, applied, {
-          manager: actor.manager, force, apiVersion: apiVersionOf(info), kind: info.kind, schema, schemas, subresource,
-          time: nowRfc3339(), ...(info.crd && !(info.subresources ?? []).includes('status') ? { resetFields: [] } : {}),
-        }) as Record<string, any>;
-      }
-    }
-    // A patch that leaves resourceVersion as it was is not a precondition: let conflicts retry.
-    if (live && out?.metadata?.resourceVersion === live.metadata.resourceVersion) delete out.metadata.resourceVersion;
-    return out;
-  }, { ...opts, subresource, allowCreate: kind === 'apply', operation: kind === 'apply' ? 'Apply' : 'Update', preManaged: kind === 'apply' });
-  reply(res, created ? 201 : 200, r);
+  const body = kind === 'apply' ? parseYamlBody(raw) : parseJson(raw);
+  const { result, created } = await patchObject(ctx.objects, info, ns, name, {
+    kind: kind as PatchKind, body, force: isTrue(q.get('force')), subresource, fieldManagerGiven: q.get('fieldManager') !== null,
+  }, writeOptions(q, actor, 'PatchOptions'));
+  reply(res, created ? 201 : 200, result);
 }
 
 /** Writes through a served version that is not the stored one (HPA autoscaling/v1). */

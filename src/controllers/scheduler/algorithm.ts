@@ -5,7 +5,7 @@ import { filterContext, filterNode } from './filters.js';
 import { fitErrorMessage, NO_NODES_MESSAGE, prefilterExcludedReason, REASON, status, type Status } from './messages.js';
 import { NodeAffinity } from './node-affinity.js';
 import { PodInfo, type NodeInfo } from './node-info.js';
-import { AffinityFilterState, AffinityScoreState, NamespaceLabelCache } from './pod-affinity.js';
+import { AffinityFilterState, AffinityScoreState, NamespaceLabelCache, type AffinityTerm } from './pod-affinity.js';
 import { preemptionMessage } from './preemption.js';
 import { balancedAllocationScore, defaultNormalize, leastAllocatedScore, normalizeAffinityScores, normalizeSpreadScores, WEIGHTS } from './scores.js';
 import type { ClusterSnapshot } from './snapshot.js';
@@ -41,6 +41,7 @@ export function scheduleOn(snap: ClusterSnapshot, pod: Pod): ScheduleResult {
   const info = new PodInfo(pod);
   const nodeAffinity = new NodeAffinity(pod);
   const nsLabels = new NamespaceLabelCache(snap.options.namespaces);
+  const podsFor = (t: AffinityTerm) => snap.candidatesFor(t);
   const failures = new Map<NodeInfo, Status>();
   const fail = (preFilterMsg?: string): ScheduleResult => {
     const statusOf = (n: NodeInfo) => failures.get(n)!;
@@ -62,7 +63,7 @@ export function scheduleOn(snap: ClusterSnapshot, pod: Pod): ScheduleResult {
   }
   const spread = hasHardConstraints(pod) ? new SpreadFilterState(pod, info, nodeAffinity, all) : undefined;
   const interPod = info.requiredAffinity.length || info.requiredAntiAffinity.length || snap.podsWithRequiredAntiAffinity
-    ? new AffinityFilterState(info, all, snap.nodesWithRequiredAntiAffinity(), nsLabels)
+    ? new AffinityFilterState(info, podsFor, snap.nodesWithRequiredAntiAffinity(), nsLabels)
     : undefined;
   const ctx = filterContext(info, nodeAffinity, spread, interPod);
 
@@ -108,10 +109,7 @@ export function scheduleOn(snap: ClusterSnapshot, pod: Pod): ScheduleResult {
 
   const wantsAffinity = info.preferredAffinity.length > 0 || info.preferredAntiAffinity.length > 0;
   if (wantsAffinity || snap.podsWithAffinity > 0) {
-    // Without preferences of its own, only pods with affinity terms can sway the incoming pod.
-    const affinityScore = wantsAffinity
-      ? new AffinityScoreState(info, all, false, nsLabels)
-      : new AffinityScoreState(info, snap.nodesWithAffinity(), true, nsLabels);
+    const affinityScore = new AffinityScoreState(info, podsFor, snap.nodesWithAffinity(), nsLabels);
     if (!affinityScore.empty) {
       feasible.forEach((node, i) => { scratch[i] = affinityScore.score(node); });
       normalizeAffinityScores(scratch);

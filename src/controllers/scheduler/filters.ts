@@ -72,17 +72,21 @@ export function fitResources(node: NodeInfo, pod: PodInfo, without: PodInfo[] = 
     usedMem -= v.requests.memory;
     usedStorage -= v.requests.ephemeralStorage;
   }
+  // Written without closures: this runs for every node of every cycle.
   let reasons: string[] | undefined;
   let unresolvable = false;
-  const fail = (reason: string, tooBig: boolean) => {
-    (reasons ??= []).push(reason);
-    if (tooBig) unresolvable = true;
-  };
-  if (node.pods.size - without.length + 1 > alloc.pods) fail(REASON.tooManyPods, false);
-  if (req.milliCPU > 0 && req.milliCPU > alloc.milliCPU - usedCPU) fail(insufficientReason('cpu'), req.milliCPU > alloc.milliCPU);
-  if (req.memory > 0 && req.memory > alloc.memory - usedMem) fail(insufficientReason('memory'), req.memory > alloc.memory);
+  if (node.pods.size - without.length + 1 > alloc.pods) reasons = [REASON.tooManyPods];
+  if (req.milliCPU > 0 && req.milliCPU > alloc.milliCPU - usedCPU) {
+    (reasons ??= []).push(insufficientReason('cpu'));
+    unresolvable ||= req.milliCPU > alloc.milliCPU;
+  }
+  if (req.memory > 0 && req.memory > alloc.memory - usedMem) {
+    (reasons ??= []).push(insufficientReason('memory'));
+    unresolvable ||= req.memory > alloc.memory;
+  }
   if (req.ephemeralStorage > 0 && req.ephemeralStorage > alloc.ephemeralStorage - usedStorage) {
-    fail(insufficientReason('ephemeral-storage'), req.ephemeralStorage > alloc.ephemeralStorage);
+    (reasons ??= []).push(insufficientReason('ephemeral-storage'));
+    unresolvable ||= req.ephemeralStorage > alloc.ephemeralStorage;
   }
   if (req.scalar) {
     for (const name in req.scalar) {
@@ -91,7 +95,10 @@ export function fitResources(node: NodeInfo, pod: PodInfo, without: PodInfo[] = 
       const have = alloc.scalar?.[name] ?? 0;
       let used = node.requested.scalar?.[name] ?? 0;
       for (const v of without) used -= v.requests.scalar?.[name] ?? 0;
-      if (want > have - used) fail(insufficientReason(name), want > have);
+      if (want > have - used) {
+        (reasons ??= []).push(insufficientReason(name));
+        unresolvable ||= want > have;
+      }
     }
   }
   if (!reasons) return undefined;

@@ -4,10 +4,12 @@
 // the per-node check is a few map lookups.
 import { compileLabelSelector, matchEverything, withLabelKeys, type LabelMatcher, type Labels } from './selectors.js';
 import type { NodeInfo, PodInfo } from './node-info.js';
-import type { NamespaceLabels, Pod, PodAffinityTerm, WeightedPodAffinityTerm } from './types.js';
+import type { LabelSelector, NamespaceLabels, Pod, PodAffinityTerm, WeightedPodAffinityTerm } from './types.js';
 
 export interface AffinityTerm {
   selector: LabelMatcher;
+  /** One `key=value` every matching pod must carry, so candidates come from a label index. */
+  indexLabel: string | undefined;
   /** Namespaces named outright; the pod's own namespace when neither list nor selector is given. */
   namespaces: Set<string>;
   namespaceSelector: LabelMatcher | undefined;
@@ -21,8 +23,20 @@ export function compileAffinityTerm(t: PodAffinityTerm, owner: Pod): AffinityTer
   const namespaceSelector = t.namespaceSelector ? compileLabelSelector(t.namespaceSelector) : undefined;
   if (namespaces.size === 0 && !namespaceSelector) namespaces.add(ns);
   const selector = compileLabelSelector(withLabelKeys(t.labelSelector, owner.metadata.labels, t.matchLabelKeys, t.mismatchLabelKeys));
-  return { selector, namespaces, namespaceSelector, topologyKey: t.topologyKey };
+  return { selector, indexLabel: requiredLabel(t.labelSelector), namespaces, namespaceSelector, topologyKey: t.topologyKey };
 }
+
+function requiredLabel(sel: LabelSelector | null | undefined): string | undefined {
+  for (const k in sel?.matchLabels ?? {}) return `${k}=${sel!.matchLabels![k]}`;
+  for (const e of sel?.matchExpressions ?? []) if (e.operator === 'In' && e.values?.length === 1) return `${e.key}=${e.values[0]}`;
+  return undefined;
+}
+
+/** A pod bound to a node, as the snapshot records it. */
+export interface Placed { readonly pod: PodInfo; readonly node: NodeInfo }
+
+/** The pods on existing nodes that might match a term (a superset; callers still match each). */
+export type CandidatePods = (term: AffinityTerm) => Iterable<Placed>;
 
 export function compileWeighted(terms: WeightedPodAffinityTerm[] | undefined, owner: Pod): WeightedAffinityTerm[] {
   return (terms ?? []).map((w) => ({ term: compileAffinityTerm(w.podAffinityTerm, owner), weight: w.weight }));
@@ -72,7 +86,7 @@ export class AffinityFilterState {
   readonly existingAntiAffinityCounts = new TopologyCounts();
   private selfMatch = false;
 
-  constructor(private readonly pod: PodInfo, nodes: Iterable<NodeInfo>, nodesWithAntiAffinityPods: Iterable<NodeInfo>, nsLabels: NamespaceLabelCache) {
+  constructor(private readonly pod: PodInfo, candidates: CandidatePods, nodesWithAntiAffinityPods: Iterable<NodeInfo>, nsLabels: NamespaceLabelCache) {
     for (const node of nodesWithAntiAffinityPods) {
       for (const existing of node.podsWithRequiredAntiAffinity) {
         for (const term of existing.requiredAntiAffinity) {
@@ -81,20 +95,19 @@ export class AffinityFilterState {
       }
     }
     const aff = pod.requiredAffinity;
-    const anti = pod.requiredAntiAffinity;
-    if (aff.length || anti.length) {
-      for (const node of nodes) {
-        for (const existing of node.pods.values()) {
-          if (aff.length && aff.every((t) => termMatches(t, existing, nsLabels))) {
-            for (const t of aff) this.affinityCounts.add(t.topologyKey, node.labels?.[t.topologyKey], 1);
-          }
-          for (const t of anti) {
-            if (termMatches(t, existing, nsLabels)) this.antiAffinityCounts.add(t.topologyKey, node.labels?.[t.topologyKey], 1);
-          }
+    if (aff.length) {
+      for (const { pod: existing, node } of candidates(aff[0]!)) {
+        if (aff.every((t) => termMatches(t, existing, nsLabels))) {
+          for (const t of aff) this.affinityCounts.add(t.topologyKey, node.labels?.[t.topologyKey], 1);
         }
       }
       // The first pod of a group that wants to be near its own kind may go anywhere its topology exists.
-      this.selfMatch = aff.length > 0 && aff.every((t) => termMatches(t, pod, nsLabels));
+      this.selfMatch = aff.every((t) => termMatches(t, pod, nsLabels));
+    }
+    for (const t of pod.requiredAntiAffinity) {
+      for (const { pod: existing, node } of candidates(t)) {
+        if (termMatches(t, existing, nsLabels)) this.antiAffinityCounts.add(t.topologyKey, node.labels?.[t.topologyKey], 1);
+      }
     }
   }
 
@@ -138,17 +151,15 @@ const HARD_POD_AFFINITY_WEIGHT = 1;
 export class AffinityScoreState {
   private readonly counts = new TopologyCounts();
 
-  /** With `onlyAffinityPods`, only existing pods' own terms are weighed (the incoming pod has no preferences). */
-  constructor(pod: PodInfo, nodes: Iterable<NodeInfo>, onlyAffinityPods: boolean, nsLabels: NamespaceLabelCache) {
+  constructor(pod: PodInfo, candidates: CandidatePods, nodesWithAffinityPods: Iterable<NodeInfo>, nsLabels: NamespaceLabelCache) {
     const add = (term: AffinityTerm, weight: number, target: PodInfo, node: NodeInfo) => {
       const v = node.labels?.[term.topologyKey];
       if (v !== undefined && termMatches(term, target, nsLabels)) this.counts.add(term.topologyKey, v, weight);
     };
-    for (const node of nodes) {
-      for (const existing of onlyAffinityPods ? node.podsWithAffinity : node.pods.values()) {
-        for (const w of pod.preferredAffinity) add(w.term, w.weight, existing, node);
-        for (const w of pod.preferredAntiAffinity) add(w.term, -w.weight, existing, node);
-        if (!existing.hasAffinity) continue;
+    for (const w of pod.preferredAffinity) for (const e of candidates(w.term)) add(w.term, w.weight, e.pod, e.node);
+    for (const w of pod.preferredAntiAffinity) for (const e of candidates(w.term)) add(w.term, -w.weight, e.pod, e.node);
+    for (const node of nodesWithAffinityPods) {
+      for (const existing of node.podsWithAffinity) {
         for (const t of existing.requiredAffinity) add(t, HARD_POD_AFFINITY_WEIGHT, pod, node);
         for (const w of existing.preferredAffinity) add(w.term, w.weight, pod, node);
         for (const w of existing.preferredAntiAffinity) add(w.term, -w.weight, pod, node);

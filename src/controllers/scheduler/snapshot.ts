@@ -3,11 +3,14 @@
 // scheduling attempt never re-reads or re-parses the whole cluster.
 import { scheduleOn } from './algorithm.js';
 import { NodeInfo, PodInfo, podKey } from './node-info.js';
+import type { AffinityTerm, Placed } from './pod-affinity.js';
 import type { Node, Pod, ScheduleOptions, ScheduleResult } from './types.js';
 
 export class ClusterSnapshot {
   private readonly infos = new Map<string, NodeInfo>();
-  private readonly placed = new Map<string, { pod: PodInfo; node: NodeInfo }>();
+  private readonly placed = new Map<string, Placed>();
+  /** "key=value" → placed pods carrying that label, so affinity terms need not scan every pod. */
+  private readonly byLabel = new Map<string, Set<Placed>>();
   /** Nodes that exist, in the order the feasibility search rotates through. */
   readonly nodes: NodeInfo[] = [];
   /** Where the next search starts, so successive pods look at different nodes first. */
@@ -51,7 +54,14 @@ export class ClusterSnapshot {
     if (!info) this.infos.set(nodeName, (info = new NodeInfo(nodeName)));
     const p = new PodInfo(pod);
     info.addPod(p);
-    this.placed.set(p.key, { pod: p, node: info });
+    const entry = { pod: p, node: info };
+    this.placed.set(p.key, entry);
+    for (const k in p.labels) {
+      const label = `${k}=${p.labels[k]}`;
+      let set = this.byLabel.get(label);
+      if (!set) this.byLabel.set(label, (set = new Set()));
+      set.add(entry);
+    }
     if (p.hasAffinity) this.podsWithAffinity++;
     if (p.requiredAntiAffinity.length) this.podsWithRequiredAntiAffinity++;
   }
@@ -63,10 +73,23 @@ export class ClusterSnapshot {
     const entry = this.placed.get(key);
     if (!entry) return;
     this.placed.delete(key);
+    for (const k in entry.pod.labels) {
+      const label = `${k}=${entry.pod.labels[k]}`;
+      const set = this.byLabel.get(label);
+      set?.delete(entry);
+      if (set?.size === 0) this.byLabel.delete(label);
+    }
     entry.node.removePod(entry.pod);
     if (entry.pod.hasAffinity) this.podsWithAffinity--;
     if (entry.pod.requiredAntiAffinity.length) this.podsWithRequiredAntiAffinity--;
     if (!entry.node.node && entry.node.pods.size === 0) this.infos.delete(entry.node.name);
+  }
+
+  /** Pods on existing nodes that may match the term: those with its index label, else all. */
+  *candidatesFor(term: AffinityTerm): Iterable<Placed> {
+    const pool = term.indexLabel ? this.byLabel.get(term.indexLabel) : this.placed.values();
+    if (!pool) return;
+    for (const e of pool) if (e.node.node) yield e;
   }
 
   *nodesWithRequiredAntiAffinity(): Iterable<NodeInfo> {

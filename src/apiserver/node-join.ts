@@ -1,0 +1,76 @@
+// Node join: an agent that knows the cluster token trades it for node credentials (a client
+// certificate for `system:node:<name>` in group `system:nodes`). As with k3s, each node also proves a
+// per-node password on every join, kept hashed in a kube-system Secret, so another machine cannot
+// take over an existing node's name.
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { BUILTIN_KINDS } from '../api/kinds.js';
+import type { ObjectService, Actor } from './objects.js';
+import { ApiError, errors } from './status.js';
+import { readBody, sendJson } from './http.js';
+import { parseJson } from './decode.js';
+import { logger } from '../util/log.js';
+
+const log = logger('node-join');
+export const JOIN_PATH = '/v1-skiff/node-credentials';
+const SECRET = BUILTIN_KINDS.find((k) => k.group === '' && k.plural === 'secrets')!;
+const NAME_RE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
+const actor: Actor = { user: 'system:skiff-join', groups: ['system:masters'], manager: 'skiff-join' };
+
+export interface JoinDeps {
+  objects: ObjectService;
+  /** The cluster token's secret part (what follows `::server:` in K10 tokens). */
+  tokenSecret: string;
+  issueNodeCert(name: string): Promise<{ certPem: string; keyPem: string }>;
+  serverCaPem: string;
+}
+
+export interface JoinRequest { nodeName: string; nodePassword: string }
+
+/** Handles the join route; returns false for any other path. */
+export async function handleJoin(deps: JoinDeps, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
+  const path = (req.url ?? '').split('?')[0];
+  if (path !== JOIN_PATH) return false;
+  if (req.method !== 'POST') throw errors.methodNotAllowed(req.method ?? '');
+  const auth = String(req.headers.authorization ?? '');
+  const given = auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';
+  if (!given || !sameSecret(given, deps.tokenSecret)) throw errors.unauthorized('invalid join token');
+  const body = parseJson(await readBody(req, 64 * 1024)) as Partial<JoinRequest>;
+  const name = String(body?.nodeName ?? '');
+  const password = String(body?.nodePassword ?? '');
+  if (!NAME_RE.test(name) || name.length > 253) throw errors.badRequest(`invalid node name "${name}": must be a lowercase RFC 1123 subdomain`);
+  if (password.length < 16) throw errors.badRequest('nodePassword: must be at least 16 characters');
+  await checkNodePassword(deps.objects, name, password);
+  const cert = await deps.issueNodeCert(name);
+  log.info({ node: name }, 'issued node credentials');
+  sendJson(res, 200, { nodeName: name, certPem: cert.certPem, keyPem: cert.keyPem, caPem: deps.serverCaPem });
+  return true;
+}
+
+async function checkNodePassword(objects: ObjectService, node: string, password: string): Promise<void> {
+  const secretName = `${node}.node-password.skiff`;
+  const hash = createHash('sha256').update(password).digest('hex');
+  const existing = objects.tryGet(SECRET, 'kube-system', secretName);
+  if (existing) {
+    const stored = Buffer.from(existing.obj.data?.hash ?? '', 'base64').toString('utf8');
+    if (!sameSecret(stored, hash)) {
+      throw new ApiError(403, 'Forbidden', `Node password rejected, duplicate hostname or contents of the node password file may not match the server's entry for node "${node}": give this machine a unique --node-name, or delete the secret kube-system/${secretName} if the node was rebuilt`);
+    }
+    return;
+  }
+  try {
+    await objects.create(SECRET, 'kube-system', {
+      apiVersion: 'v1', kind: 'Secret', type: 'skiff.io/node-password',
+      metadata: { name: secretName, namespace: 'kube-system', labels: { 'skiff.io/node': node } },
+      data: { hash: Buffer.from(hash).toString('base64') },
+    }, { actor });
+  } catch (e: any) {
+    if (e?.code === 409) return checkNodePassword(objects, node, password);
+    throw e;
+  }
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const x = Buffer.from(a), y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
+}
