@@ -19,9 +19,12 @@ import { VERSION } from '../version.js';
 
 type Obj = Record<string, any>;
 
-/** The media type kubectl asks for; the dotted form is the newer spelling of the same thing. */
-export const OPENAPI_V2_PROTOBUF = 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf';
-export const OPENAPI_V2_PROTOBUF_DOTTED = 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf';
+/**
+ * The media type kubectl asks for. It is not a valid Content-Type ('@' is not a token character; Go's
+ * mime parser rejects it), so the reply is labelled with the dotted spelling, as Kubernetes does.
+ */
+export const OPENAPI_V2_PROTOBUF_ACCEPT = 'application/com.github.proto-openapi.spec.v2@v1.0+protobuf';
+export const OPENAPI_V2_PROTOBUF = 'application/com.github.proto-openapi.spec.v2.v1.0+protobuf';
 
 const V3_REF = '#/components/schemas/';
 const V2_REF = '#/definitions/';
@@ -32,7 +35,7 @@ interface Built {
   doc: Obj;
   json: string;
   etag: string;
-  protobuf?: Buffer;
+  protobuf?: { bytes: Buffer; etag: string };
 }
 
 /** Size and build time of the cached document, for logs and the report. */
@@ -62,19 +65,16 @@ export class OpenApiV2 {
 
   /** The document as gnostic's `openapi.v2.Document`, encoded once per document. */
   protobuf(): Buffer {
-    const b = this.current();
-    if (!b.protobuf) {
-      const started = performance.now();
-      const type = openApiV2DocumentType();
-      b.protobuf = Buffer.from(type.encode(documentMessage(b.doc)).finish());
-      this.lastStats = { ...this.lastStats!, protobufBytes: b.protobuf.length, protobufMs: Math.round(performance.now() - started) };
-    }
-    return b.protobuf;
+    return this.encoded().bytes;
   }
 
-  /** A strong ETag (quoted) of the current document; the same for both encodings. */
+  /** A strong ETag (quoted) of the JSON form; `protobufEtag()` is the protobuf form's. */
   etag(): string {
     return this.current().etag;
+  }
+
+  protobufEtag(): string {
+    return this.encoded().etag;
   }
 
   /** Forgets the cached document; the next request rebuilds it. */
@@ -86,6 +86,17 @@ export class OpenApiV2 {
     return this.lastStats;
   }
 
+  private encoded(): { bytes: Buffer; etag: string } {
+    const b = this.current();
+    if (!b.protobuf) {
+      const started = performance.now();
+      const bytes = Buffer.from(openApiV2DocumentType().encode(documentMessage(b.doc)).finish());
+      b.protobuf = { bytes, etag: quotedHash(bytes) };
+      this.lastStats = { ...this.lastStats!, protobufBytes: bytes.length, protobufMs: Math.round(performance.now() - started) };
+    }
+    return b.protobuf;
+  }
+
   private current(): Built {
     const index = this.v3.index().paths;
     const key = Object.values(index).map((p) => p.serverRelativeURL).join('\n');
@@ -93,8 +104,7 @@ export class OpenApiV2 {
     const started = performance.now();
     const doc = this.build(Object.keys(index));
     const json = JSON.stringify(doc);
-    const etag = `"${createHash('sha256').update(json).digest('hex').toUpperCase()}"`;
-    this.built = { key, doc, json, etag };
+    this.built = { key, doc, json, etag: quotedHash(json) };
     this.lastStats = {
       definitions: Object.keys(doc.definitions).length, paths: Object.keys(doc.paths).length,
       jsonBytes: Buffer.byteLength(json), buildMs: Math.round(performance.now() - started),
@@ -127,7 +137,7 @@ export class OpenApiV2 {
 /** Answers `GET /openapi/v2`: protobuf when asked for, else JSON; 304 for a matching If-None-Match. */
 export function serveOpenApiV2(v2: OpenApiV2, req: IncomingMessage, res: ServerResponse): void {
   const type = negotiateV2(req.headers.accept);
-  const etag = v2.etag();
+  const etag = type === OPENAPI_V2_PROTOBUF ? v2.protobufEtag() : v2.etag();
   const headers = { ETag: etag, Vary: 'Accept', 'Cache-Control': 'no-cache, private' };
   if (req.headers['if-none-match'] === etag) {
     res.writeHead(304, headers);
@@ -143,7 +153,7 @@ function negotiateV2(accept: string | undefined): string {
   if (!accept) return 'application/json';
   for (const part of accept.split(',')) {
     const type = part.split(';')[0].trim().toLowerCase();
-    if (type === OPENAPI_V2_PROTOBUF || type === OPENAPI_V2_PROTOBUF_DOTTED) return type;
+    if (type === OPENAPI_V2_PROTOBUF_ACCEPT || type === OPENAPI_V2_PROTOBUF) return OPENAPI_V2_PROTOBUF;
     if (type === 'application/json' || type === 'application/*' || type === '*/*') return 'application/json';
   }
   throw errors.notAcceptable(accept);
@@ -251,6 +261,10 @@ function dropDanglingRefs(definitions: Obj, paths: Obj): void {
   };
   visit(definitions);
   visit(paths);
+}
+
+function quotedHash(data: string | Buffer): string {
+  return `"${createHash('sha256').update(data).digest('hex').toUpperCase()}"`;
 }
 
 function sortKeys(o: Obj): Obj {

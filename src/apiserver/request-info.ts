@@ -28,8 +28,8 @@ export function parseRequestInfo(method: string, path: string, query: URLSearchP
   let i = 0;
   if (parts[0] === 'api') {
     info.apiPrefix = 'api';
+    info.version = parts[1] ?? '';
     if (parts.length < 3) return info;            // /api, /api/v1 are discovery
-    info.version = parts[1];
     i = 2;
   } else if (parts[0] === 'apis') {
     info.apiPrefix = 'apis';

@@ -27,6 +27,10 @@ export function serverCommand(): Command {
       clusterDomain: o.clusterDomain,
       disableAgent: Boolean(o.disableAgent),
       watchCacheSize: parseInt(o.watchCacheSize, 10),
+      disableScheduler: Boolean(o.disableScheduler),
+      nodeMonitorGracePeriodSeconds: parseNumber(o.nodeMonitorGracePeriod, '--node-monitor-grace-period'),
+      defaultNotReadyTolerationSeconds: parseNumber(o.defaultNotReadyTolerationSeconds, '--default-not-ready-toleration-seconds'),
+      defaultUnreachableTolerationSeconds: parseNumber(o.defaultUnreachableTolerationSeconds, '--default-unreachable-toleration-seconds'),
     };
     if (Number.isNaN(config.writeKubeconfigMode)) throw new Error(`--write-kubeconfig-mode: not an octal mode: ${o.writeKubeconfigMode}`);
     // Loaded only when the server runs, so `--help` and other commands start fast.
@@ -34,6 +38,12 @@ export function serverCommand(): Command {
     await runServer(config);
   });
   return cmd;
+}
+
+function parseNumber(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${flag}: not a non-negative number: ${v}`);
+  return n;
 }
 
 function parsePort(v: string, flag: string): number {

@@ -25,7 +25,7 @@ import { handleJoin, type JoinDeps } from '../apiserver/node-join.js';
 import { NODES_GROUP } from '../apiserver/node-authorizer.js';
 import { converterFor } from '../apiserver/conversion.js';
 import { bootstrapObjects } from './bootstrap.js';
-import { NamespaceController } from '../controllers/namespace.js';
+import { startControllerManager, type ControllerStarter } from '../controllers/manager.js';
 import { logger } from '../util/log.js';
 
 const log = logger('server');
@@ -46,7 +46,14 @@ export interface ServerConfig {
   clusterDomain: string;
   disableAgent: boolean;
   watchCacheSize: number;
+  disableScheduler: boolean;
+  nodeMonitorGracePeriodSeconds: number;
+  defaultNotReadyTolerationSeconds: number;
+  defaultUnreachableTolerationSeconds: number;
 }
+
+/** The control loops `skiff server` runs, by name (names are what --disable-* flags refer to). */
+const CONTROLLERS: Record<string, ControllerStarter> = {};
 
 export interface RunningServer {
   ctx: ApiContext;
@@ -94,8 +101,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   };
 
   await bootstrapObjects(objects, { kubernetesServiceIp: firstServiceIp(config.serviceCidr), advertiseAddress: advertise, port: config.httpsListenPort });
-  const nsController = new NamespaceController(objects, registry);
-  nsController.start();
+  const controllers = startControllerManager(objects, registry, CONTROLLERS, {
+    disabled: config.disableScheduler ? ['scheduler'] : [],
+    nodeMonitorGracePeriodMs: config.nodeMonitorGracePeriodSeconds * 1000,
+    defaultNotReadyTolerationSeconds: config.defaultNotReadyTolerationSeconds,
+    defaultUnreachableTolerationSeconds: config.defaultUnreachableTolerationSeconds,
+  });
   backend.startAutoCompact();
 
   const joinDeps: JoinDeps = {
@@ -123,7 +134,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ctx,
     async close() {
       ready = false;
-      nsController.stop();
+      await controllers.stop();
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
       await store.close();
     },

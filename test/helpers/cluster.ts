@@ -94,7 +94,7 @@ export class TestServer {
     try {
       this.proc = spawn(SKIFF_BIN, args, {
         cwd: REPO_ROOT,
-        env: { ...process.env, ...this.opts.env },
+        env: { ...inheritedEnv(), ...this.opts.env },
         stdio: ['ignore', logFd, logFd],
       });
     } finally {
@@ -259,6 +259,11 @@ export async function withServer<T>(fn: (s: TestServer) => Promise<T>, opts: Sta
 export async function cleanupAll(): Promise<void> {
   for (const s of streams) await s.stop();
   await Promise.all([...live].map((s) => s.dispose()));
+}
+
+// Every skiff flag has a SKIFF_* twin; one set in the developer's shell must not change test servers.
+function inheritedEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SKIFF_')));
 }
 
 function sleep(ms: number): Promise<void> {

@@ -27,7 +27,7 @@ export function kubectlBinary(version: KubectlVersion = '1.32'): string {
   return `${KUBECTL_DIR}/kubectl.${version}`;
 }
 
-export function kubectlEnv(extra?: Record<string, string>): NodeJS.ProcessEnv {
+function kubectlEnv(extra?: Record<string, string>): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env, ...extra };
   // A developer's own cluster must never be touched by a test; --kubeconfig wins anyway, this
   // also keeps plugins and `edit` from reading it.

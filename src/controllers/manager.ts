@@ -1,0 +1,53 @@
+// The server's controller manager: one in-process client, one set of shared informers, and every
+// control loop started on them. Loops see the API exactly as an external client would (LocalClient
+// applies the same REST semantics as HTTP), so any of them could run out of process.
+import type { ObjectService } from '../apiserver/objects.js';
+import type { ResourceRegistry } from '../apiserver/registry.js';
+import { LocalClient } from '../client/local.js';
+import { InformerFactory } from './framework/informer-factory.js';
+import { eventRecorder } from './events.js';
+import { DEFAULT_CONTROLLER_OPTIONS, type ControllerContext, type ControllerOptions, type RunningController } from './context.js';
+import { NamespaceController } from './namespace.js';
+import { logger } from '../util/log.js';
+
+const log = logger('controller-manager');
+
+export type ControllerStarter = (ctx: ControllerContext) => RunningController | RunningController[];
+
+export interface ManagerOptions extends Partial<ControllerOptions> {
+  /** Loop names to leave out (e.g. 'scheduler' for --disable-scheduler). */
+  disabled?: string[];
+}
+
+export interface ControllerManager {
+  stop(): Promise<void>;
+}
+
+export function startControllerManager(objects: ObjectService, registry: ResourceRegistry,
+  starters: Record<string, ControllerStarter>, opts: ManagerOptions = {}): ControllerManager {
+  const client = new LocalClient(objects, { user: 'system:kube-controller-manager', groups: ['system:masters'], manager: 'kube-controller-manager' });
+  const informers = new InformerFactory(client);
+  const { disabled = [], ...timing } = opts;
+  const ctx: ControllerContext = {
+    client, informers, events: eventRecorder(client, 'skiff-controller-manager'),
+    options: { ...DEFAULT_CONTROLLER_OPTIONS, ...timing },
+  };
+  const running: RunningController[] = [];
+  for (const [name, start] of Object.entries(starters)) {
+    if (disabled.includes(name)) { log.info({ controller: name }, 'disabled'); continue; }
+    const r = start(ctx);
+    running.push(...(Array.isArray(r) ? r : [r]));
+  }
+  informers.start();
+  const ns = new NamespaceController(objects, registry);
+  ns.start();
+  log.info({ controllers: running.map((r) => r.name) }, 'control loops started');
+  return {
+    async stop() {
+      ns.stop();
+      await Promise.all(running.map((r) => r.stop().catch(() => undefined)));
+      await informers.stop();
+      client.close();
+    },
+  };
+}
