@@ -16,6 +16,9 @@ import type { OpenApiV3 } from './openapi.js';
 import { openApiV2DocumentType } from './openapi-v2-proto.js';
 import { errors } from './status.js';
 import { VERSION } from '../version.js';
+import { logger } from '../util/log.js';
+
+const log = logger('openapi');
 
 type Obj = Record<string, any>;
 
@@ -34,11 +37,13 @@ interface Built {
   key: string;
   doc: Obj;
   json: string;
+  /** The JSON as sent, so a request does not re-encode a megabyte string. */
+  jsonBytes: Buffer;
   etag: string;
   protobuf?: { bytes: Buffer; etag: string };
 }
 
-/** Size and build time of the cached document, for logs and the report. */
+/** Size and build time of the cached document (logged at debug level when built). */
 export interface OpenApiV2Stats {
   definitions: number;
   paths: number;
@@ -61,6 +66,10 @@ export class OpenApiV2 {
 
   json(): string {
     return this.current().json;
+  }
+
+  jsonBytes(): Buffer {
+    return this.current().jsonBytes;
   }
 
   /** The document as gnostic's `openapi.v2.Document`, encoded once per document. */
@@ -93,6 +102,7 @@ export class OpenApiV2 {
       const bytes = Buffer.from(openApiV2DocumentType().encode(documentMessage(b.doc)).finish());
       b.protobuf = { bytes, etag: quotedHash(bytes) };
       this.lastStats = { ...this.lastStats!, protobufBytes: bytes.length, protobufMs: Math.round(performance.now() - started) };
+      log.debug(this.lastStats, 'encoded OpenAPI v2 document');
     }
     return b.protobuf;
   }
@@ -104,11 +114,12 @@ export class OpenApiV2 {
     const started = performance.now();
     const doc = this.build(Object.keys(index));
     const json = JSON.stringify(doc);
-    this.built = { key, doc, json, etag: quotedHash(json) };
+    this.built = { key, doc, json, jsonBytes: Buffer.from(json), etag: quotedHash(json) };
     this.lastStats = {
       definitions: Object.keys(doc.definitions).length, paths: Object.keys(doc.paths).length,
-      jsonBytes: Buffer.byteLength(json), buildMs: Math.round(performance.now() - started),
+      jsonBytes: this.built.jsonBytes.length, buildMs: Math.round(performance.now() - started),
     };
+    log.debug(this.lastStats, 'built OpenAPI v2 document');
     return this.built;
   }
 
@@ -144,7 +155,7 @@ export function serveOpenApiV2(v2: OpenApiV2, req: IncomingMessage, res: ServerR
     res.end();
     return;
   }
-  const body = type === 'application/json' ? Buffer.from(v2.json()) : v2.protobuf();
+  const body = type === 'application/json' ? v2.jsonBytes() : v2.protobuf();
   res.writeHead(200, { ...headers, 'Content-Type': type, 'Content-Length': body.length });
   res.end(req.method === 'HEAD' ? undefined : body);
 }

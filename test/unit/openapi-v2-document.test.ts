@@ -60,10 +60,9 @@ test('one Swagger 2.0 document names every kind by its Kubernetes definition nam
   assert.deepEqual(doc.definitions['com.example.stable.v1.CronTab']['x-kubernetes-group-version-kind'],
     [{ group: 'stable.example.com', version: 'v1', kind: 'CronTab' }]);
   // v3's `allOf: [{$ref}]` wrapper becomes a plain ref with its description or extensions beside it.
-  const spec = deployment.properties.spec;
-  assert.equal(spec.$ref, '#/definitions/io.k8s.api.apps.v1.DeploymentSpec');
-  assert.match(spec.description, /desired behavior/);
-  assert.equal(spec.allOf, undefined);
+  const divisor = doc.definitions['io.k8s.api.core.v1.ResourceFieldSelector'].properties.divisor;
+  assert.deepEqual(divisor, { $ref: '#/definitions/io.k8s.apimachinery.pkg.api.resource.Quantity', description: divisor.description });
+  assert.match(divisor.description, /output format/);
   assert.deepEqual(doc.definitions['io.k8s.api.apps.v1.DeploymentSpec'].properties.strategy,
     { $ref: '#/definitions/io.k8s.api.apps.v1.DeploymentStrategy', 'x-kubernetes-patch-strategy': 'retainKeys' });
 });
