@@ -26,6 +26,7 @@ import { NODES_GROUP } from '../apiserver/node-authorizer.js';
 import { converterFor } from '../apiserver/conversion.js';
 import { bootstrapObjects } from './bootstrap.js';
 import { startControllerManager, type ControllerStarter } from '../controllers/manager.js';
+import { startClusterRoleAggregationController } from '../controllers/clusterrole-aggregation.js';
 import { logger } from '../util/log.js';
 
 const log = logger('server');
@@ -53,7 +54,9 @@ export interface ServerConfig {
 }
 
 /** The control loops `skiff server` runs, by name (names are what --disable-* flags refer to). */
-const CONTROLLERS: Record<string, ControllerStarter> = {};
+const CONTROLLERS: Record<string, ControllerStarter> = {
+  'clusterrole-aggregation': startClusterRoleAggregationController,
+};
 
 export interface RunningServer {
   ctx: ApiContext;

@@ -1,0 +1,42 @@
+// ClusterRole aggregation: a ClusterRole with an aggregationRule (admin, edit, view and any a user
+// writes) gets, as its `rules`, the union of the rules of the ClusterRoles its selectors match, so
+// `kubectl get clusterrole admin -o yaml` shows what it grants (authorization already follows the
+// selectors at decision time; this keeps the stored object truthful, as Kubernetes' controller does).
+import type { KObject } from '../api/object.js';
+import { selectorMatches } from '../apiserver/rbac.js';
+import type { ResourceRef } from '../client/types.js';
+import type { ControllerContext, RunningController } from './context.js';
+import { runController } from './framework/controller.js';
+import { WorkQueue } from './framework/workqueue.js';
+
+const CLUSTER_ROLES: ResourceRef = { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles' };
+
+export function startClusterRoleAggregationController(ctx: ControllerContext): RunningController {
+  const informer = ctx.informers.informerFor(CLUSTER_ROLES);
+  const queue = new WorkQueue<string>();
+  // Any change may matter to every aggregating role: enqueue those (they are few).
+  const enqueueAggregators = () => { for (const r of informer.list()) if ((r as any).aggregationRule) queue.add(r.metadata.name!); };
+  informer.addHandlers({ onAdd: enqueueAggregators, onUpdate: enqueueAggregators, onDelete: enqueueAggregators });
+  const loop = runController({
+    name: 'clusterrole-aggregation', queue,
+    async reconcile(name) {
+      const role = informer.getByName(undefined, name) as (KObject & { aggregationRule?: any; rules?: any[] }) | undefined;
+      if (!role?.aggregationRule) return;
+      const rules: any[] = [];
+      const seen = new Set<string>();
+      const members = informer.list()
+        .filter((r) => r.metadata.name !== name)
+        .filter((r) => (role.aggregationRule.clusterRoleSelectors ?? []).some((s: any) => selectorMatches(s, r.metadata.labels ?? {})))
+        .sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!));
+      for (const m of members) {
+        for (const rule of (m as any).rules ?? []) {
+          const key = JSON.stringify(rule);
+          if (!seen.has(key)) { seen.add(key); rules.push(rule); }
+        }
+      }
+      if (JSON.stringify(role.rules ?? []) === JSON.stringify(rules)) return;
+      await ctx.client.patch(CLUSTER_ROLES, undefined, name, 'merge', { rules: rules.length ? rules : null });
+    },
+  });
+  return { name: 'clusterrole-aggregation', stop: () => loop.stop() };
+}
