@@ -6,6 +6,9 @@ import { ApiError, errors, type StatusCause } from './status.js';
 import type { CrdManager } from './crds.js';
 import type { OpenApiSchema } from './field-validation.js';
 import { NODES_GROUP } from './node-authorizer.js';
+import { addDefaultTolerations } from './default-tolerations.js';
+
+interface DefaultTolerationOptions { notReadySeconds: number; unreachableSeconds: number }
 import type { Actor, WriteOptions } from './objects.js';
 
 /**
@@ -29,7 +32,8 @@ function restrictNode(info: KindInfo, obj: Record<string, any>, opts: WriteOptio
 const ALLOWED_IN_TERMINATING = new Set(['/events', 'events.k8s.io/events', 'authentication.k8s.io/tokenreviews', 'authorization.k8s.io/localsubjectaccessreviews']);
 
 export class Admission {
-  constructor(private readonly store: Store, private readonly crds: CrdManager) {}
+  constructor(private readonly store: Store, private readonly crds: CrdManager,
+    private readonly tolerations: DefaultTolerationOptions = { notReadySeconds: 300, unreachableSeconds: 300 }) {}
 
   async admitCreate(info: KindInfo, obj: Record<string, any>, opts: WriteOptions): Promise<void> {
     if (info.namespaced) this.checkNamespace(info, obj.metadata.namespace);
@@ -37,6 +41,7 @@ export class Admission {
     if (info.group === '' && info.plural === 'pods') {
       obj.spec.serviceAccountName ??= obj.spec.serviceAccount ?? 'default';
       obj.spec.serviceAccount = obj.spec.serviceAccountName;
+      addDefaultTolerations(obj as any, this.tolerations);
     }
   }
 

@@ -189,7 +189,8 @@ export class ObjectService {
       // A status write changes status only (and nothing in metadata but what Kubernetes allows there).
       result = { ...structuredClone(old), status: obj.status };
       result.metadata = { ...structuredClone(old.metadata) };
-    } else if (hasStatusSubresource(info) && opts.subresource !== 'finalize') {
+    } else if (hasStatusSubresource(info) && opts.subresource !== 'finalize' && opts.subresource !== 'binding') {
+      // (finalize writes spec.finalizers; binding writes spec.nodeName and the PodScheduled condition)
       if (old.status !== undefined) result.status = structuredClone(old.status); else delete result.status;
     }
     if (info.group === '' && info.plural === 'services') keepServiceAllocations(result, old);

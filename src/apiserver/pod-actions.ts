@@ -18,6 +18,14 @@ export async function bindPod(objects: ObjectService, ns: string, name: string, 
     if (pod.metadata.deletionTimestamp) throw errors.conflict('pods', '', name, 'pod is being deleted, cannot be assigned to a host');
     if (pod.spec.nodeName) throw errors.conflict('pods', '', name, `pod ${name} is already assigned to node "${pod.spec.nodeName}"`);
     pod.spec.nodeName = node;
+    // Binding also marks the pod scheduled, in the same write (as Kubernetes' binding does).
+    const conditions: any[] = (pod.status ??= {}).conditions ??= [];
+    const cond = conditions.find((c) => c.type === 'PodScheduled');
+    if (!cond) conditions.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: nowRfc3339() });
+    else if (cond.status !== 'True') {
+      Object.assign(cond, { status: 'True', lastTransitionTime: nowRfc3339() });
+      delete cond.reason; delete cond.message;
+    }
     delete pod.metadata.resourceVersion;
     return pod;
   }, { ...opts, subresource: 'binding' });

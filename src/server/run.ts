@@ -27,6 +27,8 @@ import { converterFor } from '../apiserver/conversion.js';
 import { bootstrapObjects } from './bootstrap.js';
 import { startControllerManager, type ControllerStarter } from '../controllers/manager.js';
 import { startClusterRoleAggregationController } from '../controllers/clusterrole-aggregation.js';
+import { startSchedulerController } from '../controllers/scheduler-loop.js';
+import { startNodeLifecycleController, startTaintEvictionController } from '../controllers/node-lifecycle.js';
 import { logger } from '../util/log.js';
 
 const log = logger('server');
@@ -55,6 +57,9 @@ export interface ServerConfig {
 
 /** The control loops `skiff server` runs, by name (names are what --disable-* flags refer to). */
 const CONTROLLERS: Record<string, ControllerStarter> = {
+  scheduler: (ctx) => startSchedulerController(ctx),
+  'node-lifecycle': startNodeLifecycleController,
+  'taint-eviction': startTaintEvictionController,
   'clusterrole-aggregation': startClusterRoleAggregationController,
 };
 
@@ -82,7 +87,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 
   const registry = new ResourceRegistry();
   const crds = new CrdManager(store, registry);
-  const admission = new Admission(store, crds);
+  const admission = new Admission(store, crds, {
+    notReadySeconds: config.defaultNotReadyTolerationSeconds, unreachableSeconds: config.defaultUnreachableTolerationSeconds,
+  });
   const [lo, hi] = config.serviceNodePortRange.split('-').map(Number);
   const services = new ServiceAllocator(store, { serviceCidr: config.serviceCidr, nodePortRange: [lo, hi] });
   const objects = new ObjectService(store, registry, services, admission);
