@@ -51,10 +51,15 @@ async function addNode(e: ControllerEnv, t: TestContext, name: string, renewAt =
   return handle;
 }
 
+const IMMEDIATE = ['node.kubernetes.io/unreachable', 'node.kubernetes.io/not-ready']
+  .map((key) => ({ key, operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 0 }));
+
 async function boundPod(e: ControllerEnv, name: string, node: string, tolerations?: object[], ready = true): Promise<void> {
   await e.api.client.create(Resources.pods, 'default', {
     apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' },
-    spec: { nodeName: node, containers: [{ name: 'c', image: 'busybox' }], ...(tolerations ? { tolerations } : {}) },
+    // Admission gives every pod 300 s tolerations for not-ready/unreachable; a pod meant to be evicted
+    // at once says so with tolerationSeconds 0.
+    spec: { nodeName: node, containers: [{ name: 'c', image: 'busybox' }], tolerations: tolerations ?? IMMEDIATE },
   });
   if (ready) {
     await e.api.client.patch(Resources.pods, 'default', name, 'merge',
