@@ -1,0 +1,108 @@
+// The agent's own containerd: where it keeps its files and the config.toml (version 2, containerd 1.6)
+// it runs with. Everything lives under the data dir, so an agent never collides with a system
+// containerd or with another agent on the same host.
+import { join } from 'node:path';
+
+export interface ContainerdPaths {
+  /** `<dataDir>/agent/containerd` */
+  dir: string;
+  config: string;
+  /** Images, snapshots, container metadata (persistent). */
+  root: string;
+  /** Runtime state of tasks and shims. */
+  state: string;
+  /** The gRPC socket (also the CRI endpoint). Unix socket paths are limited to 107 bytes. */
+  socket: string;
+  log: string;
+  /** Written for operators and teardown; the supervisor itself finds containerd through /proc. */
+  pidFile: string;
+}
+
+export function containerdPaths(dataDir: string): ContainerdPaths {
+  const dir = join(dataDir, 'agent', 'containerd');
+  return {
+    dir,
+    config: join(dir, 'config.toml'),
+    root: join(dir, 'root'),
+    state: join(dir, 'state'),
+    socket: join(dir, 'containerd.sock'),
+    log: join(dir, 'containerd.log'),
+    pidFile: join(dir, 'containerd.pid'),
+  };
+}
+
+export interface ContainerdConfigOptions {
+  paths: ContainerdPaths;
+  /** The pod sandbox (pause) image; must be importable offline (see images.ts). */
+  sandboxImage: string;
+  cniBinDir: string;
+  cniConfDir: string;
+  /** A hosts.d-style directory of per-registry `hosts.toml` files (mirrors, auth, TLS); none by default. */
+  registryConfigDir?: string;
+  /** Address the CRI streaming server (exec/attach/port-forward URLs) binds to. */
+  streamServerAddress?: string;
+}
+
+/**
+ * Plugins this build of containerd registers but skiff never uses: snapshotters other than overlayfs
+ * (aufs/btrfs/zfs/devmapper only log errors on a plain ext4/xfs host) and OpenTelemetry tracing.
+ * Not the shim-v1 runtime (io.containerd.runtime.v1.linux), although CRI runs io.containerd.runc.v2:
+ * containerd 1.6's tasks service, and so CRI, refuses to load without it.
+ */
+export const DISABLED_PLUGINS = [
+  'io.containerd.snapshotter.v1.aufs',
+  'io.containerd.snapshotter.v1.btrfs',
+  'io.containerd.snapshotter.v1.devmapper',
+  'io.containerd.snapshotter.v1.zfs',
+  'io.containerd.tracing.processor.v1.otlp',
+  'io.containerd.internal.v1.tracing',
+];
+
+const q = (s: string): string => JSON.stringify(s);   // a TOML basic string uses JSON's escapes
+
+export function renderContainerdConfig(o: ContainerdConfigOptions): string {
+  const cri = '[plugins."io.containerd.grpc.v1.cri"';
+  return `# Written by skiff at every start; edits are overwritten.
+version = 2
+root = ${q(o.paths.root)}
+state = ${q(o.paths.state)}
+disabled_plugins = [${DISABLED_PLUGINS.map(q).join(', ')}]
+
+[grpc]
+  address = ${q(o.paths.socket)}
+
+[plugins."io.containerd.internal.v1.opt"]
+  path = ${q(join(o.paths.root, 'opt'))}
+
+${cri}]
+  sandbox_image = ${q(o.sandboxImage)}
+  # Some hosts (this one included) refuse negative oom_score_adj; CRI's default of -998 for sandboxes
+  # then makes runc fail with "can't get final child's PID from pipe". Clamp to the current value.
+  restrict_oom_score_adj = true
+  stream_server_address = ${q(o.streamServerAddress ?? '127.0.0.1')}
+  # 0: a free port, reported in the URLs Exec/Attach/PortForward return.
+  stream_server_port = "0"
+  enable_selinux = false
+  # Pod network namespaces are mounted under our state dir, not the host's /var/run/netns: two agents
+  # on one host never meet, and unmounting the data dir removes them all.
+  netns_mounts_under_state_dir = true
+
+${cri}.containerd]
+  snapshotter = "overlayfs"
+  default_runtime_name = "runc"
+
+${cri}.containerd.runtimes.runc]
+  runtime_type = "io.containerd.runc.v2"
+
+${cri}.containerd.runtimes.runc.options]
+  # cgroupfs driver: skiff manages no systemd slices (and cgroup v1 hosts have no unified hierarchy).
+  SystemdCgroup = false
+
+${cri}.cni]
+  bin_dir = ${q(o.cniBinDir)}
+  conf_dir = ${q(o.cniConfDir)}
+
+${cri}.registry]
+  config_path = ${q(o.registryConfigDir ?? '')}
+`;
+}
