@@ -28,6 +28,10 @@ import { bootstrapObjects } from './bootstrap.js';
 import { startControllerManager, type ControllerStarter } from '../controllers/manager.js';
 import { startClusterRoleAggregationController } from '../controllers/clusterrole-aggregation.js';
 import { startSchedulerController } from '../controllers/scheduler-loop.js';
+import { startDaemonSetController } from '../controllers/daemonset.js';
+import { startStatefulSetController } from '../controllers/statefulset.js';
+import { startJobController } from '../controllers/job.js';
+import { startCronJobController } from '../controllers/cronjob.js';
 import { startNodeLifecycleController, startTaintEvictionController } from '../controllers/node-lifecycle.js';
 import { logger } from '../util/log.js';
 
@@ -60,6 +64,10 @@ const CONTROLLERS: Record<string, ControllerStarter> = {
   scheduler: (ctx) => startSchedulerController(ctx),
   'node-lifecycle': startNodeLifecycleController,
   'taint-eviction': startTaintEvictionController,
+  daemonset: (ctx) => startDaemonSetController(ctx),
+  statefulset: (ctx) => startStatefulSetController(ctx),
+  job: (ctx) => startJobController(ctx),
+  cronjob: (ctx) => startCronJobController(ctx),
   'clusterrole-aggregation': startClusterRoleAggregationController,
 };
 
