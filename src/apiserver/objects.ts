@@ -97,6 +97,7 @@ export class ObjectService {
     meta.uid = randomUUID();
     meta.creationTimestamp = nowRfc3339();
     if (tracksGeneration(info)) meta.generation = 1; else delete meta.generation;
+    if (info.group === 'apps' && info.plural === 'daemonsets') stampDaemonSetTemplateGeneration(obj);
     resetStatusOnCreate(info, obj);
     if (!info.crd) {
       applyDefaults(info.group, info.plural, obj as any);
@@ -197,6 +198,7 @@ export class ObjectService {
     if (tracksGeneration(info) && opts.subresource !== 'status' && specChanged(result, old)) {
       result.metadata.generation = (old.metadata.generation ?? 0) + 1;
     }
+    if (info.group === 'apps' && info.plural === 'daemonsets') stampDaemonSetTemplateGeneration(result, old);
     if (!info.crd) applyDefaults(info.group, info.plural, result as any);
     // pods/binding is the one sanctioned change of an immutable pod field (spec.nodeName).
     const causes = opts.subresource === 'binding' ? [] : this.validate(info, result, old);
@@ -359,6 +361,18 @@ function managerOptions(info: KindInfo, opts: WriteOptions) {
     // Custom resources without a status subresource own their status through the main resource.
     ...(info.crd && !hasStatusSubresource(info) ? { resetFields: [] } : {}),
   };
+}
+
+/**
+ * DaemonSets carry the generation at which their pod template last changed (Kubernetes' strategy
+ * keeps it in this annotation; the DaemonSet controller labels pods with it).
+ */
+function stampDaemonSetTemplateGeneration(ds: Record<string, any>, old?: Readonly<Record<string, any>>): void {
+  const key = 'deprecated.daemonset.template.generation';
+  const ann = (ds.metadata.annotations ??= {});
+  if (!old) { ann[key] = String(ds.metadata.generation ?? 1); return; }
+  const changed = JSON.stringify(ds.spec?.template) !== JSON.stringify(old.spec?.template);
+  ann[key] = changed ? String(ds.metadata.generation) : (old.metadata.annotations?.[key] ?? String(ds.metadata.generation));
 }
 
 /** A Service update that omits its allocated IPs and ports keeps them (Kubernetes does the same). */
