@@ -52,6 +52,7 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { flags: '--disable-agent', description: 'run the control plane only, no embedded agent', default: false },
   { flags: '--watch-cache-size <n>', description: 'events kept per resource for watch resume', default: '10000' },
   { flags: '--disable-scheduler', description: 'do not run the scheduler', default: false },
+  { flags: '--disable-controller-manager', description: 'run no control loops (scheduler, workload controllers, garbage collector, ...): an API server only', default: false },
   { flags: '--node-monitor-grace-period <seconds>', description: 'a node whose Lease is not renewed for this long becomes NotReady/Unknown', default: '40' },
   { flags: '--default-not-ready-toleration-seconds <seconds>', description: 'tolerationSeconds added to pods for the not-ready taint', default: '300' },
   { flags: '--default-unreachable-toleration-seconds <seconds>', description: 'tolerationSeconds added to pods for the unreachable taint', default: '300' },

@@ -28,6 +28,7 @@ export function serverCommand(): Command {
       disableAgent: Boolean(o.disableAgent),
       watchCacheSize: parseInt(o.watchCacheSize, 10),
       disableScheduler: Boolean(o.disableScheduler),
+      disableControllerManager: Boolean(o.disableControllerManager),
       nodeMonitorGracePeriodSeconds: parseNumber(o.nodeMonitorGracePeriod, '--node-monitor-grace-period'),
       defaultNotReadyTolerationSeconds: parseNumber(o.defaultNotReadyTolerationSeconds, '--default-not-ready-toleration-seconds'),
       defaultUnreachableTolerationSeconds: parseNumber(o.defaultUnreachableTolerationSeconds, '--default-unreachable-toleration-seconds'),

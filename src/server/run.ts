@@ -28,6 +28,12 @@ import { bootstrapObjects } from './bootstrap.js';
 import { startControllerManager, type ControllerStarter } from '../controllers/manager.js';
 import { startClusterRoleAggregationController } from '../controllers/clusterrole-aggregation.js';
 import { startSchedulerController } from '../controllers/scheduler-loop.js';
+import { startReplicaSetController } from '../controllers/replicaset.js';
+import { startDeploymentController } from '../controllers/deployment/controller.js';
+import { garbageCollectorStarter } from '../controllers/garbage-collector.js';
+import { startEndpointsController } from '../controllers/endpoints.js';
+import { startDisruptionController } from '../controllers/disruption.js';
+import { startResourceQuotaController } from '../controllers/resourcequota.js';
 import { startDaemonSetController } from '../controllers/daemonset.js';
 import { startStatefulSetController } from '../controllers/statefulset.js';
 import { startJobController } from '../controllers/job.js';
@@ -54,6 +60,8 @@ export interface ServerConfig {
   disableAgent: boolean;
   watchCacheSize: number;
   disableScheduler: boolean;
+  /** Runs no control loop but the namespace lifecycle (API-only tests and debugging). */
+  disableControllerManager: boolean;
   nodeMonitorGracePeriodSeconds: number;
   defaultNotReadyTolerationSeconds: number;
   defaultUnreachableTolerationSeconds: number;
@@ -62,12 +70,17 @@ export interface ServerConfig {
 /** The control loops `skiff server` runs, by name (names are what --disable-* flags refer to). */
 const CONTROLLERS: Record<string, ControllerStarter> = {
   scheduler: (ctx) => startSchedulerController(ctx),
+  replicaset: (ctx) => startReplicaSetController(ctx),
+  deployment: (ctx) => startDeploymentController(ctx),
   'node-lifecycle': startNodeLifecycleController,
   'taint-eviction': startTaintEvictionController,
   daemonset: (ctx) => startDaemonSetController(ctx),
   statefulset: (ctx) => startStatefulSetController(ctx),
   job: (ctx) => startJobController(ctx),
   cronjob: (ctx) => startCronJobController(ctx),
+  endpoints: startEndpointsController,
+  disruption: startDisruptionController,
+  resourcequota: startResourceQuotaController,
   'clusterrole-aggregation': startClusterRoleAggregationController,
 };
 
@@ -119,7 +132,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   };
 
   await bootstrapObjects(objects, { kubernetesServiceIp: firstServiceIp(config.serviceCidr), advertiseAddress: advertise, port: config.httpsListenPort });
-  const controllers = startControllerManager(objects, registry, CONTROLLERS, {
+  const starters = config.disableControllerManager ? {} : { ...CONTROLLERS, 'garbage-collector': garbageCollectorStarter(registry) };
+  const controllers = startControllerManager(objects, registry, starters, {
     disabled: config.disableScheduler ? ['scheduler'] : [],
     nodeMonitorGracePeriodMs: config.nodeMonitorGracePeriodSeconds * 1000,
     defaultNotReadyTolerationSeconds: config.defaultNotReadyTolerationSeconds,
