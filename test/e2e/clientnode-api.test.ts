@@ -6,7 +6,7 @@ import {
   KubeConfig, CoreV1Api, AppsV1Api, Watch, makeInformer, ApiException, PatchStrategy, setHeaderOptions,
   type V1ConfigMap, type V1Deployment,
 } from '../helpers/client-node.js';
-import { startServer, type TestServer } from '../helpers/cluster.js';
+import { startServer, type TestServer, API_ONLY } from '../helpers/cluster.js';
 
 let server: TestServer;
 let kc: KubeConfig;
@@ -14,7 +14,7 @@ let core: CoreV1Api;
 let apps: AppsV1Api;
 
 before(async () => {
-  server = await startServer();
+  server = await startServer({ args: API_ONLY });
   kc = new KubeConfig();
   kc.loadFromFile(server.kubeconfigPath);
   core = kc.makeApiClient(CoreV1Api);

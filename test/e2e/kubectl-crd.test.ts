@@ -2,7 +2,7 @@
 // subresource and additionalPrinterColumns) and the life of its custom resources through kubectl.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, fixture, type TestServer } from '../helpers/cluster.js';
+import { startServer, fixture, type TestServer, API_ONLY } from '../helpers/cluster.js';
 import { ok, fails, tableHeader, tableRows } from '../helpers/kubectl.js';
 
 let server: TestServer;
@@ -20,7 +20,7 @@ async function createCrd(group = 'stable.example.com'): Promise<void> {
 }
 
 before(async () => {
-  server = await startServer();
+  server = await startServer({ args: API_ONLY });
   await createCrd();
 });
 

@@ -3,14 +3,14 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { parse as parseYaml } from 'yaml';
-import { startServer, fixture, type TestServer } from '../helpers/cluster.js';
+import { startServer, fixture, type TestServer, API_ONLY } from '../helpers/cluster.js';
 import { ok, tableHeader, tableRows } from '../helpers/kubectl.js';
 
 const NS = 'get-tests';
 let server: TestServer;
 
 before(async () => {
-  server = await startServer();
+  server = await startServer({ args: API_ONLY });
   const k = (args: string[], input?: string) => server.kubectl(args, { input }).then((r) => ok(r));
   await k(['create', '-f', '-'], fixture('node.yaml'));
   await k(['create', 'namespace', NS]);

@@ -2,7 +2,7 @@
 // a representative subset runs with the oldest and newest kubectl installed here.
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, fixture, type TestServer } from '../helpers/cluster.js';
+import { startServer, fixture, type TestServer, API_ONLY } from '../helpers/cluster.js';
 import { ok, fails, tableHeader, tableRows, type KubectlVersion } from '../helpers/kubectl.js';
 
 const VERSIONS: KubectlVersion[] = ['1.27', '1.33'];
@@ -10,7 +10,7 @@ const nsFor = (version: KubectlVersion) => `skew-${version.replace('.', '-')}`;
 
 let server: TestServer;
 before(async () => {
-  server = await startServer();
+  server = await startServer({ args: API_ONLY });
   // Namespaces are made here, by the kubectl under test (a protobuf create), so each test stands alone.
   for (const version of VERSIONS) {
     const ns = nsFor(version);

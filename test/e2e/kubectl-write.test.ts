@@ -6,11 +6,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, fixture, fixturePath, type TestServer } from '../helpers/cluster.js';
+import { startServer, fixture, fixturePath, type TestServer, API_ONLY } from '../helpers/cluster.js';
 import { ok, fails } from '../helpers/kubectl.js';
 
 let server: TestServer;
-before(async () => { server = await startServer(); });
+before(async () => { server = await startServer({ args: API_ONLY }); });
 
 let nsCount = 0;
 /** Each test works in a namespace of its own, so tests sharing the server stay independent. */

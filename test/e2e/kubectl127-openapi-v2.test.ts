@@ -5,7 +5,7 @@
 import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { request as httpsRequest } from 'node:https';
-import { startServer, fixture, type TestServer } from '../helpers/cluster.js';
+import { startServer, fixture, type TestServer, API_ONLY } from '../helpers/cluster.js';
 import { ok, fails, tableHeader, tableRows } from '../helpers/kubectl.js';
 import { openApiV2DocumentType } from '../../src/apiserver/openapi-v2-proto.js';
 
@@ -16,7 +16,7 @@ const k = async (args: string[], input?: string) =>
   ok(await server.kubectl(args, { input, version: '1.27' }), `kubectl 1.27 ${args.join(' ')}`);
 
 before(async () => {
-  server = await startServer();
+  server = await startServer({ args: API_ONLY });
   await k(['create', 'namespace', NS]);
 });
 

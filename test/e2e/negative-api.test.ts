@@ -6,7 +6,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { startServer, type TestServer } from '../helpers/cluster.js';
+import { startServer, type TestServer, API_ONLY } from '../helpers/cluster.js';
 import { ApiClient, assertStatus, json, type Reply } from '../helpers/api-client.js';
 
 // A small watch ring, so a handful of writes pushes the first revisions out of it (the too-old case).
@@ -53,7 +53,7 @@ const fresh = (r: Resource, tag: string) => `neg-new-${r.plural}-${tag}`;
 const baseline = new Map<string, string>();
 
 before(async () => {
-  server = await startServer({ args: ['--watch-cache-size', String(WATCH_CACHE)] });
+  server = await startServer({ args: [...API_ONLY, '--watch-cache-size', String(WATCH_CACHE)] });
   api = ApiClient.fromKubeconfig(server.kubeconfigPath);
   for (const r of RESOURCES) {
     const reply = await api.post(r.coll, r.make(existing(r)));

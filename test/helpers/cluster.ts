@@ -18,6 +18,12 @@ const SKIFF_BIN = join(REPO_ROOT, 'bin', 'skiff');
 const READY_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 10_000;
 
+/**
+ * Server flags for suites that test the API server alone (issue 2): no control loop touches their
+ * objects, so counts and resourceVersions stay exactly as the test wrote them.
+ */
+export const API_ONLY = ['--disable-controller-manager'];
+
 export interface StartOptions {
   args?: string[];                 // extra `skiff server` flags
   env?: Record<string, string>;
