@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { serverCommand } from './server-command.js';
 import { tokenCommand } from './token-command.js';
 import { kubectlCommand } from './kubectl-command.js';
+import { hollowCommand } from './hollow-command.js';
 import { VERSION } from '../version.js';
 
 const program = new Command('skiff')
@@ -14,6 +15,7 @@ const program = new Command('skiff')
 program.addCommand(serverCommand());
 program.addCommand(tokenCommand());
 program.addCommand(kubectlCommand());
+program.addCommand(hollowCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`skiff: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -1,0 +1,133 @@
+// The join flow a hollow node goes through, the same as a real agent's: download the CA bundle from
+// /cacerts without trusting anything, check it against the hash the token pins (refusing before any
+// secret is sent when it differs), then trade the token and the node's own password for a client
+// certificate. Password and credentials are kept under the data dir and reused on restart, so a
+// restarted hollow process keeps its node names.
+import https from 'node:https';
+import { X509Certificate, randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
+import { join } from 'node:path';
+import { caHashMatches, type ParsedToken } from '../pki/token.js';
+
+export const JOIN_PATH = '/v1-skiff/node-credentials';
+/** Renew (rejoin) when the certificate has less than this left. */
+const RENEW_BEFORE_MS = 24 * 3600 * 1000;
+
+export interface NodeCredentials {
+  nodeName: string;
+  nodePassword: string;
+  certPem: string;
+  keyPem: string;
+  /** The serving CA, which the node's HTTPS client trusts. */
+  caPem: string;
+}
+
+export class CaMismatchError extends Error {}
+
+/** One unauthenticated GET over TLS; `ca` undefined means no verification (only for /cacerts). */
+function request(url: URL, opts: { method: string; ca?: string; headers?: Record<string, string>; body?: string; agent?: https.Agent }): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = https.request(url, {
+      method: opts.method,
+      headers: opts.headers,
+      agent: opts.agent,
+      ...(opts.agent ? {} : opts.ca ? { ca: opts.ca } : { rejectUnauthorized: false }),
+      timeout: 30_000,
+    }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${opts.method} ${url.pathname}: no answer within 30 s`)));
+    req.on('error', reject);
+    req.end(opts.body);
+  });
+}
+
+/**
+ * The server's CA bundle, checked against the token's pin. A bare-password token has no pin: the
+ * bundle is then taken on trust (k3s allows that too; it is the insecure form).
+ */
+export async function fetchTrustedCaBundle(server: string, token: ParsedToken): Promise<string> {
+  const r = await request(new URL('/cacerts', server), { method: 'GET' });
+  if (r.status !== 200) throw new Error(`GET ${server}/cacerts: HTTP ${r.status} ${r.body.slice(0, 200)}`);
+  if (token.caHash && !caHashMatches(token.caHash, r.body)) {
+    throw new CaMismatchError(`the CA certificate served by ${server} does not match the hash in the token: wrong server address, `
+      + 'a rebuilt server (get its current token with `skiff token show`), or someone in between; refusing to send the token');
+  }
+  return r.body;
+}
+
+/**
+ * Joins through the server's join endpoint. `agent` (trusting the fetched bundle) lets many joins
+ * share connections; the token's password goes only to a server whose certificate chains to it.
+ */
+export async function requestNodeCredentials(server: string, caBundle: string, tokenPassword: string,
+  nodeName: string, nodePassword: string, agent?: https.Agent): Promise<NodeCredentials> {
+  const body = JSON.stringify({ nodeName, nodePassword });
+  const r = await request(new URL(JOIN_PATH, server), {
+    method: 'POST', ca: caBundle, agent, body,
+    headers: { authorization: `Bearer ${tokenPassword}`, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
+  });
+  if (r.status !== 200) {
+    let message = r.body.slice(0, 500);
+    try { message = JSON.parse(r.body).message ?? message; } catch { /* not a Status */ }
+    throw new Error(`node ${nodeName}: join refused (HTTP ${r.status}): ${message}`);
+  }
+  const reply = JSON.parse(r.body) as { certPem: string; keyPem: string; caPem: string };
+  return { nodeName, nodePassword, certPem: reply.certPem, keyPem: reply.keyPem, caPem: reply.caPem };
+}
+
+/** Where a node's password and credentials live: one 0600 JSON file per node. */
+export function credentialsPath(dataDir: string, nodeName: string): string {
+  return join(dataDir, 'hollow', 'nodes', `${nodeName}.json`);
+}
+
+function readStored(path: string): Partial<NodeCredentials> | undefined {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Partial<NodeCredentials>;
+  } catch {
+    return undefined;
+  }
+}
+
+function writeStored(path: string, creds: NodeCredentials): void {
+  mkdirSync(join(path, '..'), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.tmp`;
+  writeFileSync(tmp, JSON.stringify(creds) + '\n', { mode: 0o600 });
+  renameSync(tmp, path);
+}
+
+/** Whether stored credentials can be used as they are: complete, not near expiry, from this server's CA. */
+function usable(c: Partial<NodeCredentials>, caBundle: string, now: number): c is NodeCredentials {
+  if (!c.certPem || !c.keyPem || !c.caPem || !c.nodePassword) return false;
+  try {
+    const cert = new X509Certificate(c.certPem);
+    if (Date.parse(cert.validTo) - now < RENEW_BEFORE_MS) return false;
+    // The serving CA must still be one the server publishes, else the server was rebuilt.
+    return caBundle.includes(c.caPem.trim());
+  } catch {
+    return false;
+  }
+}
+
+export interface EnsureOptions {
+  server: string;
+  dataDir: string;
+  token: ParsedToken;
+  caBundle: string;
+  agent?: https.Agent;
+  now?: number;
+}
+
+/** Stored credentials when still good, else a (re)join with the stored or a new node password. */
+export async function ensureNodeCredentials(nodeName: string, o: EnsureOptions): Promise<NodeCredentials> {
+  const path = credentialsPath(o.dataDir, nodeName);
+  const stored = readStored(path) ?? {};
+  if (usable(stored, o.caBundle, o.now ?? Date.now())) return stored;
+  const nodePassword = stored.nodePassword ?? randomBytes(16).toString('hex');
+  const creds = await requestNodeCredentials(o.server, o.caBundle, o.token.password, nodeName, nodePassword, o.agent);
+  writeStored(path, creds);
+  return creds;
+}
