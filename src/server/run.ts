@@ -24,6 +24,9 @@ import { chainAuthorizer } from '../apiserver/authorizer.js';
 import { handleJoin, type JoinDeps } from '../apiserver/node-join.js';
 import { NODES_GROUP } from '../apiserver/node-authorizer.js';
 import { converterFor } from '../apiserver/conversion.js';
+import { TunnelServer } from '../apiserver/tunnel/registry.js';
+import { attachTunnels } from '../apiserver/tunnel/pod-streams.js';
+import { routeUpgradesAsRequests } from '../apiserver/tunnel/upgrade.js';
 import { bootstrapObjects } from './bootstrap.js';
 import { startControllerManager, type ControllerStarter } from '../controllers/manager.js';
 import { startClusterRoleAggregationController } from '../controllers/clusterrole-aggregation.js';
@@ -31,6 +34,7 @@ import { startSchedulerController } from '../controllers/scheduler-loop.js';
 import { startReplicaSetController } from '../controllers/replicaset.js';
 import { startDeploymentController } from '../controllers/deployment/controller.js';
 import { garbageCollectorStarter } from '../controllers/garbage-collector.js';
+import { startNodeIpamController } from '../controllers/node-ipam.js';
 import { startEndpointsController } from '../controllers/endpoints.js';
 import { startDisruptionController } from '../controllers/disruption.js';
 import { startResourceQuotaController } from '../controllers/resourcequota.js';
@@ -132,7 +136,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   };
 
   await bootstrapObjects(objects, { kubernetesServiceIp: firstServiceIp(config.serviceCidr), advertiseAddress: advertise, port: config.httpsListenPort });
-  const starters = config.disableControllerManager ? {} : { ...CONTROLLERS, 'garbage-collector': garbageCollectorStarter(registry) };
+  const starters: Record<string, ControllerStarter> = config.disableControllerManager ? {} : {
+    ...CONTROLLERS,
+    'garbage-collector': garbageCollectorStarter(registry),
+    'node-ipam': (ctx) => startNodeIpamController(ctx, { clusterCidr: config.clusterCidr, nodeMaskSize: 24 }),
+  };
   const controllers = startControllerManager(objects, registry, starters, {
     disabled: config.disableScheduler ? ['scheduler'] : [],
     nodeMonitorGracePeriodMs: config.nodeMonitorGracePeriodSeconds * 1000,
@@ -145,10 +153,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     objects, tokenSecret: token.password, serverCaPem: pki.serverCaPem,
     issueNodeCert: (name) => pki.issueClientCert(`system:node:${name}`, [NODES_GROUP]),
   };
+  const tunnels = new TunnelServer();
+  attachTunnels(ctx, tunnels);
   const server = createApiServer(ctx, {
     cert: pki.servingCertPem, key: pki.servingKeyPem, clientCa: pki.clientCaPem,
-    extraRoutes: (req, res) => handleJoin(joinDeps, req, res),
+    extraRoutes: (req, res, user) => tunnels.handleConnect(req, res, user) || handleJoin(joinDeps, req, res),
   });
+  routeUpgradesAsRequests(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(config.httpsListenPort, config.bindAddress, () => { server.off('error', reject); resolve(); });
@@ -167,6 +178,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     async close() {
       ready = false;
       await controllers.stop();
+      tunnels.close();
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
       await store.close();
     },
