@@ -1,51 +1,21 @@
 // What a hollow node writes, as pure functions: its Node (as a kubelet registers it), its Lease, and
 // the status of a pod it "runs". Field names, reasons and messages are the kubelet's, since kubectl,
 // the scheduler and the node lifecycle controller read them.
-import { arch as osArch, release } from 'node:os';
+import { release } from 'node:os';
 import { createHash, randomBytes } from 'node:crypto';
 import type { KObject } from '../api/object.js';
 import { VERSION } from '../version.js';
+import { goArch, leaseObject, microTime, nodeConditions, parseLabel, parseTaint, rfc3339, LEASE_DURATION_SECONDS, LEASE_NAMESPACE, type Taint } from '../agent/node-objects.js';
+
+export { goArch, leaseObject, microTime, nodeConditions, parseLabel, parseTaint, rfc3339, LEASE_DURATION_SECONDS, LEASE_NAMESPACE, type Taint };
 
 export const CONTAINER_RUNTIME_VERSION = 'hollow://1.0';
-export const LEASE_NAMESPACE = 'kube-node-lease';
-/** The kubelet's default: the node lifecycle controller's grace period. */
-export const LEASE_DURATION_SECONDS = 40;
-
 export const CAPACITY: Readonly<Record<string, string>> = Object.freeze({
   cpu: '4', memory: '16Gi', pods: '110', 'ephemeral-storage': '100Gi',
 });
 
-export interface Taint { key: string; value?: string; effect: string }
-
 /** A pod (or node) as plain JSON: the fields read here are checked where they are used. */
 export type Obj = KObject & { spec?: any; status?: any };
-
-const EFFECTS = new Set(['NoSchedule', 'PreferNoSchedule', 'NoExecute']);
-
-/** `k=v` (k3s's --node-label). */
-export function parseLabel(s: string): [string, string] {
-  const eq = s.indexOf('=');
-  if (eq <= 0) throw new Error(`--node-label ${JSON.stringify(s)}: expected key=value`);
-  return [s.slice(0, eq), s.slice(eq + 1)];
-}
-
-/** `key=value:Effect` or `key:Effect` (k3s's --node-taint). */
-export function parseTaint(s: string): Taint {
-  const colon = s.lastIndexOf(':');
-  const effect = colon > 0 ? s.slice(colon + 1) : '';
-  if (!EFFECTS.has(effect)) throw new Error(`--node-taint ${JSON.stringify(s)}: expected key[=value]:Effect with Effect one of ${[...EFFECTS].join(', ')}`);
-  const kv = s.slice(0, colon);
-  const eq = kv.indexOf('=');
-  const key = eq < 0 ? kv : kv.slice(0, eq);
-  if (!key) throw new Error(`--node-taint ${JSON.stringify(s)}: empty key`);
-  return eq < 0 ? { key, effect } : { key, value: kv.slice(eq + 1), effect };
-}
-
-/** Node's GOARCH spelling of this machine's architecture. */
-export function goArch(): string {
-  const a = osArch();
-  return a === 'x64' ? 'amd64' : a === 'ia32' ? '386' : a;
-}
 
 /** The nth IPv4 address after `base` (dotted quad). */
 export function ipv4Add(base: string, n: number): string {
@@ -68,30 +38,8 @@ export interface NodeSpecInput {
   taints: Taint[];
 }
 
-/** metav1.MicroTime: RFC 3339 with microseconds, as Lease times are written. */
-export function microTime(d = new Date()): string {
-  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
-
-/** metav1.Time: RFC 3339 with second precision. */
-export function rfc3339(d = new Date()): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 function stableId(name: string, salt: string): string {
   return createHash('sha256').update(`${salt}/${name}`).digest('hex').slice(0, 32);
-}
-
-/** The four node conditions a healthy kubelet posts, with Ready's transition at `readySince`. */
-export function nodeConditions(now: string, readySince: string): Record<string, unknown>[] {
-  const c = (type: string, status: string, reason: string, message: string, since: string) =>
-    ({ type, status, lastHeartbeatTime: now, lastTransitionTime: since, reason, message });
-  return [
-    c('MemoryPressure', 'False', 'KubeletHasSufficientMemory', 'kubelet has sufficient memory available', readySince),
-    c('DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'kubelet has no disk pressure', readySince),
-    c('PIDPressure', 'False', 'KubeletHasSufficientPID', 'kubelet has sufficient PID available', readySince),
-    c('Ready', 'True', 'KubeletReady', 'kubelet is posting ready status', readySince),
-  ];
 }
 
 /** The Node as a kubelet registers it: labels, taints, capacity, addresses, nodeInfo and Ready. */
@@ -131,20 +79,6 @@ export function nodeObject(input: NodeSpecInput, now = new Date()): Obj {
       },
       images: [],
     },
-  };
-}
-
-/** The node's Lease in kube-node-lease, owned by the Node so it goes when the Node is deleted. */
-export function leaseObject(node: string, nodeUid: string | undefined, renewTime: Date): KObject {
-  return {
-    apiVersion: 'coordination.k8s.io/v1',
-    kind: 'Lease',
-    metadata: {
-      name: node,
-      namespace: LEASE_NAMESPACE,
-      ...(nodeUid ? { ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: node, uid: nodeUid }] } : {}),
-    },
-    spec: { holderIdentity: node, leaseDurationSeconds: LEASE_DURATION_SECONDS, renewTime: microTime(renewTime) },
   };
 }
 

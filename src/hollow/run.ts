@@ -6,7 +6,7 @@ import { HttpClient } from '../client/http.js';
 import { parseToken } from '../pki/token.js';
 import { logger } from '../util/log.js';
 import { VERSION } from '../version.js';
-import { ensureNodeCredentials, fetchTrustedCaBundle } from './credentials.js';
+import { ensureNodeCredentials, fetchTrustedCaBundle } from '../agent/join.js';
 import { HollowFleet, type FleetTimings } from './fleet.js';
 import type { Taint } from './objects.js';
 

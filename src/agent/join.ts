@@ -1,4 +1,4 @@
-// The join flow a hollow node goes through, the same as a real agent's: download the CA bundle from
+// The join flow every node goes through (the agent's, and the hollow node's): download the CA bundle from
 // /cacerts without trusting anything, check it against the hash the token pins (refusing before any
 // secret is sent when it differs), then trade the token and the node's own password for a client
 // certificate. Password and credentials are kept under the data dir and reused on restart, so a
