@@ -79,9 +79,9 @@ export async function requestNodeCredentials(server: string, caBundle: string, t
   return { nodeName, nodePassword, certPem: reply.certPem, keyPem: reply.keyPem, caPem: reply.caPem };
 }
 
-/** Where a node's password and credentials live: one 0600 JSON file per node. */
-export function credentialsPath(dataDir: string, nodeName: string): string {
-  return join(dataDir, 'hollow', 'nodes', `${nodeName}.json`);
+/** Where a node's password and credentials live: one 0600 JSON file per node, in `dir`. */
+export function credentialsPath(dir: string, nodeName: string): string {
+  return join(dir, `${nodeName}.json`);
 }
 
 function readStored(path: string): Partial<NodeCredentials> | undefined {
@@ -114,7 +114,8 @@ function usable(c: Partial<NodeCredentials>, caBundle: string, now: number): c i
 
 export interface EnsureOptions {
   server: string;
-  dataDir: string;
+  /** Folder of the credential files (the agent's: <data-dir>/agent/credentials). */
+  credentialsDir: string;
   token: ParsedToken;
   caBundle: string;
   agent?: https.Agent;
@@ -123,7 +124,7 @@ export interface EnsureOptions {
 
 /** Stored credentials when still good, else a (re)join with the stored or a new node password. */
 export async function ensureNodeCredentials(nodeName: string, o: EnsureOptions): Promise<NodeCredentials> {
-  const path = credentialsPath(o.dataDir, nodeName);
+  const path = credentialsPath(o.credentialsDir, nodeName);
   const stored = readStored(path) ?? {};
   if (usable(stored, o.caBundle, o.now ?? Date.now())) return stored;
   const nodePassword = stored.nodePassword ?? randomBytes(16).toString('hex');

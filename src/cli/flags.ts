@@ -57,3 +57,21 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { flags: '--default-not-ready-toleration-seconds <seconds>', description: 'tolerationSeconds added to pods for the not-ready taint', default: '300' },
   { flags: '--default-unreachable-toleration-seconds <seconds>', description: 'tolerationSeconds added to pods for the unreachable taint', default: '300' },
 ];
+
+/** Node flags: on `skiff agent`, and on `skiff server` for its embedded agent. */
+export const NODE_FLAGS: FlagSpec[] = [
+  { flags: '--node-name <name>', description: 'node name (default: the hostname)' },
+  { flags: '--node-ip <ip>', description: 'IP address the node advertises (default: first non-loopback IPv4)' },
+  { flags: '--node-external-ip <ip>', description: 'external IP address the node advertises' },
+  { flags: '--node-label <k=v>', description: 'label at registration (repeatable)', repeatable: true },
+  { flags: '--node-taint <k=v:Effect>', description: 'taint at registration (repeatable)', repeatable: true },
+  { flags: '--container-runtime-endpoint <socket>', description: 'use this CRI socket instead of starting containerd' },
+];
+
+export const AGENT_FLAGS: FlagSpec[] = [
+  { flags: '-s, --server <url>', description: 'server to join, e.g. https://10.0.0.1:6443', envOverride: 'SKIFF_URL' },
+  { flags: '-t, --token <token>', description: 'join token (K10<ca hash>::server:<secret>)', envOverride: 'SKIFF_TOKEN' },
+  { flags: '--token-file <file>', description: 'file holding the join token' },
+  { flags: '--cluster-dns <ip>', description: 'cluster DNS service IP given to pods', default: '10.43.0.10' },
+  { flags: '--cluster-domain <domain>', description: 'cluster domain', default: 'cluster.local' },
+];

@@ -5,6 +5,7 @@ import { serverCommand } from './server-command.js';
 import { tokenCommand } from './token-command.js';
 import { kubectlCommand } from './kubectl-command.js';
 import { hollowCommand } from './hollow-command.js';
+import { agentCommand } from './agent-command.js';
 import { VERSION } from '../version.js';
 
 const program = new Command('skiff')
@@ -13,6 +14,7 @@ const program = new Command('skiff')
   .showHelpAfterError();
 
 program.addCommand(serverCommand());
+program.addCommand(agentCommand());
 program.addCommand(tokenCommand());
 program.addCommand(kubectlCommand());
 program.addCommand(hollowCommand());

@@ -1,12 +1,12 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { addFlags, COMMON_FLAGS, SERVER_FLAGS } from './flags.js';
+import { addFlags, COMMON_FLAGS, NODE_FLAGS, SERVER_FLAGS } from './flags.js';
 import type { ServerConfig } from '../server/run.js';
 import { setLogLevel } from '../util/log.js';
 
 export function serverCommand(): Command {
   const cmd = new Command('server').description('run the control plane (API server, datastore, control loops) and, unless --disable-agent, an agent');
-  addFlags(cmd, [...COMMON_FLAGS, ...SERVER_FLAGS]);
+  addFlags(cmd, [...COMMON_FLAGS, ...SERVER_FLAGS, ...NODE_FLAGS]);
   cmd.action(async (o: Record<string, any>) => {
     setLogLevel(o.logLevel);
     let token: string | undefined = o.token;
@@ -29,6 +29,10 @@ export function serverCommand(): Command {
       watchCacheSize: parseInt(o.watchCacheSize, 10),
       disableScheduler: Boolean(o.disableScheduler),
       disableControllerManager: Boolean(o.disableControllerManager),
+      node: {
+        nodeName: o.nodeName, nodeIp: o.nodeIp, nodeExternalIp: o.nodeExternalIp, nodeLabels: o.nodeLabel,
+        nodeTaints: o.nodeTaint, containerRuntimeEndpoint: o.containerRuntimeEndpoint,
+      },
       nodeMonitorGracePeriodSeconds: parseNumber(o.nodeMonitorGracePeriod, '--node-monitor-grace-period'),
       defaultNotReadyTolerationSeconds: parseNumber(o.defaultNotReadyTolerationSeconds, '--default-not-ready-toleration-seconds'),
       defaultUnreachableTolerationSeconds: parseNumber(o.defaultUnreachableTolerationSeconds, '--default-unreachable-toleration-seconds'),

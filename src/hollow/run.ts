@@ -6,6 +6,7 @@ import { HttpClient } from '../client/http.js';
 import { parseToken } from '../pki/token.js';
 import { logger } from '../util/log.js';
 import { VERSION } from '../version.js';
+import { join } from 'node:path';
 import { ensureNodeCredentials, fetchTrustedCaBundle } from '../agent/join.js';
 import { HollowFleet, type FleetTimings } from './fleet.js';
 import type { Taint } from './objects.js';
@@ -37,7 +38,7 @@ export async function runHollow(c: HollowConfig): Promise<HollowFleet> {
   const joiner = async (): Promise<void> => {
     for (let i = next++; i < c.count && !failed; i = next++) {
       const name = `${c.namePrefix}${i}`;
-      const creds = await ensureNodeCredentials(name, { server: c.server, dataDir: c.dataDir, token, caBundle, agent: joinAgent });
+      const creds = await ensureNodeCredentials(name, { server: c.server, credentialsDir: join(c.dataDir, 'hollow', 'nodes'), token, caBundle, agent: joinAgent });
       const client = new HttpClient({
         server: c.server, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
         userAgent: `kubelet/${VERSION.gitVersion} (linux/hollow) skiff-hollow`,

@@ -66,6 +66,11 @@ export interface ServerConfig {
   disableScheduler: boolean;
   /** Runs no control loop but the namespace lifecycle (API-only tests and debugging). */
   disableControllerManager: boolean;
+  /** The embedded agent's node flags (unset values take the agent's defaults). */
+  node?: {
+    nodeName?: string; nodeIp?: string; nodeExternalIp?: string; nodeLabels?: string[]; nodeTaints?: string[];
+    containerRuntimeEndpoint?: string;
+  };
   nodeMonitorGracePeriodSeconds: number;
   defaultNotReadyTolerationSeconds: number;
   defaultUnreachableTolerationSeconds: number;
@@ -90,6 +95,9 @@ const CONTROLLERS: Record<string, ControllerStarter> = {
 
 export interface RunningServer {
   ctx: ApiContext;
+  /** The join token (the embedded agent uses it like any other node). */
+  token: string;
+  url: string;
   close(): Promise<void>;
 }
 
@@ -174,7 +182,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   log.info({ address: `${config.bindAddress}:${config.httpsListenPort}`, kubeconfig: config.writeKubeconfig, startupMs: Math.round(performance.now() - t0) }, 'skiff server ready');
 
   return {
-    ctx,
+    ctx, token: token.token, url: `https://${kubeHost.includes(':') ? `[${kubeHost}]` : kubeHost}:${config.httpsListenPort}`,
     async close() {
       ready = false;
       await controllers.stop();
@@ -187,10 +195,21 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 
 /** Runs until SIGTERM/SIGINT. */
 export async function runServer(config: ServerConfig): Promise<void> {
-  if (!config.disableAgent) {
-    log.warn('the embedded agent is not available yet in this build; running the control plane only (as --disable-agent)');
-  }
   const running = await startServer(config);
+  let agent: { stop(): Promise<void> } | undefined;
+  if (!config.disableAgent) {
+    // The embedded agent joins this server like any other node (k3s does the same).
+    const { startAgent } = await import('../agent/run.js');
+    const { defaultNodeIp, defaultNodeName } = await import('../agent/node-status.js');
+    const n = config.node ?? {};
+    agent = await startAgent({
+      server: running.url, token: running.token, dataDir: config.dataDir,
+      nodeName: n.nodeName ?? defaultNodeName(), nodeIp: n.nodeIp ?? defaultNodeIp(), nodeExternalIp: n.nodeExternalIp,
+      nodeLabels: ['node-role.kubernetes.io/control-plane=true', 'node-role.kubernetes.io/master=true', ...(n.nodeLabels ?? [])],
+      nodeTaints: n.nodeTaints ?? [], containerRuntimeEndpoint: n.containerRuntimeEndpoint,
+      clusterDns: config.clusterDns, clusterDomain: config.clusterDomain,
+    });
+  }
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
@@ -198,6 +217,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
     log.info({ signal }, 'shutting down');
     const force = setTimeout(() => process.exit(1), 10_000);
     force.unref();
+    await agent?.stop();
     await running.close();
     process.exit(0);
   };

@@ -1,0 +1,174 @@
+// `skiff agent`: joins the cluster with a token, starts and supervises containerd, registers the
+// Node, renews its Lease, and runs the pods bound to it as real containers. Each concern lives in
+// its own module (join, runtime/, pods/, tunnel/); this file only composes them, in the order a node
+// comes up: credentials → Node → pod network → runtime → images → pods.
+import { join } from 'node:path';
+import { mkdirSync } from 'node:fs';
+import { parseToken } from '../pki/token.js';
+import { ensureNodeCredentials, fetchTrustedCaBundle } from './join.js';
+import { HttpClient } from '../client/http.js';
+import { Resources, isAlreadyExists, isNotFound } from '../client/types.js';
+import { Informer } from '../controllers/framework/informer.js';
+import { ContainerdSupervisor } from './runtime/containerd.js';
+import { CriClient } from './runtime/cri-client.js';
+import { ensurePauseImage, importImageDir } from './runtime/images.js';
+import { writeBridgeCniConfig } from './runtime/cni-config.js';
+import { PodManager } from './pods/pod-manager.js';
+import { ClientPodApi } from './pods/pod-api.js';
+import type { Obj } from './pods/pod-api.js';
+import type { KObject } from '../api/object.js';
+import { leaseObject, microTime, parseLabel, parseTaint, rfc3339 } from './node-objects.js';
+import { hostCapacity, nodeObject, nodeStatus, type NodeIdentity } from './node-status.js';
+import { VERSION } from '../version.js';
+import { logger } from '../util/log.js';
+
+const log = logger('agent');
+
+export interface AgentConfig {
+  server: string;
+  token: string;
+  dataDir: string;
+  nodeName: string;
+  nodeIp: string;
+  nodeExternalIp?: string;
+  nodeLabels: string[];
+  nodeTaints: string[];
+  containerRuntimeEndpoint?: string;
+  clusterDns: string;
+  clusterDomain: string;
+  /** Lease renewal and node status period (the kubelet's 10 s). */
+  heartbeatSeconds?: number;
+}
+
+export interface RunningAgent {
+  nodeName: string;
+  stop(): Promise<void>;
+}
+
+export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
+  const t0 = performance.now();
+  mkdirSync(join(c.dataDir, 'agent'), { recursive: true, mode: 0o700 });
+  const token = parseToken(c.token);
+  const caBundle = await fetchTrustedCaBundle(c.server, token);
+  const creds = await ensureNodeCredentials(c.nodeName, {
+    server: c.server, credentialsDir: join(c.dataDir, 'agent', 'credentials'), token, caBundle,
+  });
+  const client = new HttpClient({
+    server: c.server, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
+    userAgent: `kubelet/${VERSION.gitVersion} (linux) skiff-agent`,
+  });
+  log.info({ node: c.nodeName, server: c.server, ms: Math.round(performance.now() - t0) }, 'joined');
+
+  const supervisor = new ContainerdSupervisor({ dataDir: c.dataDir, runtimeEndpoint: c.containerRuntimeEndpoint });
+  const id: NodeIdentity = {
+    name: c.nodeName, internalIp: c.nodeIp, externalIp: c.nodeExternalIp,
+    labels: Object.fromEntries(c.nodeLabels.map(parseLabel)), taints: c.nodeTaints.map(parseTaint),
+    dataDir: c.dataDir, runtimeVersion: 'containerd://starting',
+  };
+  const readySince = new Date();
+  await registerNode(client, id, readySince);
+  const podCidr = await waitForPodCidr(client, c.nodeName);
+  if (!c.containerRuntimeEndpoint) writeBridgeCniConfig(supervisor.cniConfDir, podCidr, 'skiff0');
+  await supervisor.start();
+  const cri = new CriClient(supervisor.endpoint);
+  const v = await cri.version();
+  id.runtimeVersion = `${v.runtimeName}://${v.runtimeVersion}`;
+  const imageOpts = { dataDir: c.dataDir, containerdSocket: supervisor.paths.socket, cri };
+  await ensurePauseImage(imageOpts);
+  const imported = await importImageDir(imageOpts);
+  log.info({ files: imported.length, runtime: id.runtimeVersion, podCidr }, 'runtime ready');
+
+  const heartbeat = startHeartbeat(client, id, readySince, (c.heartbeatSeconds ?? 10) * 1000);
+  await heartbeat.beat();
+
+  const pods = new PodManager({
+    cri, dataDir: c.dataDir, nodeName: c.nodeName, nodeIp: c.nodeIp,
+    clusterDns: c.clusterDns, clusterDomain: c.clusterDomain, api: new ClientPodApi(client, c.nodeName),
+  });
+  await pods.adopt();
+  const informer = new Informer<KObject>({ client, resource: Resources.pods, fieldSelector: `spec.nodeName=${c.nodeName}` });
+  informer.addHandlers({
+    onAdd: (p) => pods.sync(p as Obj),
+    onUpdate: (_o, p) => pods.sync(p as Obj),
+    onDelete: (p) => { void pods.remove(p.metadata.uid!); },
+  });
+  informer.start();
+  await informer.waitForSync();
+  await pods.reconcile(informer.list() as Obj[]);
+  log.info({ node: c.nodeName, startupMs: Math.round(performance.now() - t0) }, 'skiff agent ready');
+
+  return {
+    nodeName: c.nodeName,
+    async stop() {
+      heartbeat.stop();
+      await informer.stop();
+      // Containers keep running: a restarted agent adopts them (and containerd keeps running too).
+      await pods.stop();
+      cri.close();
+      client.close();
+    },
+  };
+}
+
+async function registerNode(client: HttpClient, id: NodeIdentity, readySince: Date): Promise<void> {
+  const node = nodeObject(id, readySince);
+  try {
+    await client.create(Resources.nodes, undefined, node);
+    log.info({ node: id.name }, 'registered node');
+  } catch (e) {
+    if (!isAlreadyExists(e)) throw e;
+    // Labels and taints are applied at first registration only (k3s habit); status is refreshed.
+    await client.patch(Resources.nodes, undefined, id.name, 'merge', { status: node.status }, { subresource: 'status' });
+  }
+}
+
+/** The node IPAM controller gives every node a /24; without a controller manager, fall back to one. */
+async function waitForPodCidr(client: HttpClient, name: string): Promise<string> {
+  const deadline = Date.now() + 15_000;
+  while (Date.now() < deadline) {
+    const n = await client.get<any>(Resources.nodes, undefined, name);
+    if (n?.spec?.podCIDR) return n.spec.podCIDR;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  log.warn({ node: name }, 'no podCIDR assigned within 15 s; using 10.42.0.0/24');
+  return '10.42.0.0/24';
+}
+
+/** Lease renewal and node status, as the kubelet does them; failures are logged and retried next beat. */
+function startHeartbeat(client: HttpClient, id: NodeIdentity, readySince: Date, periodMs: number) {
+  let timer: NodeJS.Timeout | undefined;
+  let leaseRv: string | undefined;
+  let stopped = false;
+  const beat = async () => {
+    const now = new Date();
+    try {
+      if (leaseRv === undefined) {
+        const existing = await client.get<any>(Resources.leases, 'kube-node-lease', id.name);
+        if (existing) leaseRv = existing.metadata.resourceVersion;
+      }
+      if (leaseRv === undefined) {
+        const node = await client.get<any>(Resources.nodes, undefined, id.name);
+        const created = await client.create<any>(Resources.leases, 'kube-node-lease', leaseObject(id.name, node?.metadata.uid, now));
+        leaseRv = created.metadata.resourceVersion;
+      } else {
+        const updated = await client.patch<any>(Resources.leases, 'kube-node-lease', id.name, 'merge', { spec: { renewTime: microTime(now), holderIdentity: id.name } });
+        leaseRv = updated.metadata.resourceVersion;
+      }
+      await client.patch(Resources.nodes, undefined, id.name, 'merge',
+        { status: nodeStatus(id, hostCapacity(id.dataDir), readySince, rfc3339(now)) }, { subresource: 'status' });
+    } catch (err) {
+      if (isNotFound(err)) {
+        // The Node was deleted from the API: register again (as the kubelet does).
+        leaseRv = undefined;
+        await registerNode(client, id, readySince).catch(() => undefined);
+      }
+      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'heartbeat failed; retrying');
+    }
+  };
+  const loop = () => {
+    if (stopped) return;
+    timer = setTimeout(() => { void beat().finally(loop); }, periodMs);
+  };
+  loop();
+  return { beat, stop() { stopped = true; if (timer) clearTimeout(timer); } };
+}
