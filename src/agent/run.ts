@@ -38,6 +38,8 @@ export interface AgentConfig {
   clusterDomain: string;
   /** Lease renewal and node status period (the kubelet's 10 s). */
   heartbeatSeconds?: number;
+  /** Linux bridge of the pod network (one per network namespace). */
+  bridgeName?: string;
 }
 
 export interface RunningAgent {
@@ -68,7 +70,7 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   const readySince = new Date();
   await registerNode(client, id, readySince);
   const podCidr = await waitForPodCidr(client, c.nodeName);
-  if (!c.containerRuntimeEndpoint) writeBridgeCniConfig(supervisor.cniConfDir, podCidr, 'skiff0');
+  if (!c.containerRuntimeEndpoint) writeBridgeCniConfig(supervisor.cniConfDir, podCidr, c.bridgeName ?? 'skiff0');
   await supervisor.start();
   const cri = new CriClient(supervisor.endpoint);
   const v = await cri.version();

@@ -66,6 +66,7 @@ export const NODE_FLAGS: FlagSpec[] = [
   { flags: '--node-label <k=v>', description: 'label at registration (repeatable)', repeatable: true },
   { flags: '--node-taint <k=v:Effect>', description: 'taint at registration (repeatable)', repeatable: true },
   { flags: '--container-runtime-endpoint <socket>', description: 'use this CRI socket instead of starting containerd' },
+  { flags: '--bridge-name <name>', description: 'Linux bridge of the pod network', default: 'skiff0' },
 ];
 
 export const AGENT_FLAGS: FlagSpec[] = [

@@ -31,7 +31,7 @@ export function serverCommand(): Command {
       disableControllerManager: Boolean(o.disableControllerManager),
       node: {
         nodeName: o.nodeName, nodeIp: o.nodeIp, nodeExternalIp: o.nodeExternalIp, nodeLabels: o.nodeLabel,
-        nodeTaints: o.nodeTaint, containerRuntimeEndpoint: o.containerRuntimeEndpoint,
+        nodeTaints: o.nodeTaint, containerRuntimeEndpoint: o.containerRuntimeEndpoint, bridgeName: o.bridgeName,
       },
       nodeMonitorGracePeriodSeconds: parseNumber(o.nodeMonitorGracePeriod, '--node-monitor-grace-period'),
       defaultNotReadyTolerationSeconds: parseNumber(o.defaultNotReadyTolerationSeconds, '--default-not-ready-toleration-seconds'),
