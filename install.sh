@@ -20,7 +20,7 @@ for _ in $(seq 1 100); do
 ==> skiff is ready.
     kubectl --kubeconfig /etc/skiff/skiff.yaml get namespaces
     join token: $(cat /var/lib/skiff/server/node-token 2>/dev/null || echo "(see /var/lib/skiff/server/node-token)")
-    stop:       kill \$(cat $pidfile)
+    stop:       kill \$(cat $pidfile) && bin/skiff killall   (containers outlive the server until killall)
 MSG
     exit 0
   fi

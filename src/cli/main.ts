@@ -6,6 +6,7 @@ import { tokenCommand } from './token-command.js';
 import { kubectlCommand } from './kubectl-command.js';
 import { hollowCommand } from './hollow-command.js';
 import { agentCommand } from './agent-command.js';
+import { killallCommand } from './killall-command.js';
 import { VERSION } from '../version.js';
 
 const program = new Command('skiff')
@@ -17,6 +18,7 @@ program.addCommand(serverCommand());
 program.addCommand(agentCommand());
 program.addCommand(tokenCommand());
 program.addCommand(kubectlCommand());
+program.addCommand(killallCommand());
 program.addCommand(hollowCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
