@@ -70,12 +70,7 @@ export class NamespaceController {
   private async emptyNamespace(ns: StoredObject): Promise<void> {
     const name = ns.obj.metadata.name;
     let remaining = 0;
-    const seen = new Set<string>();
-    for (const info of this.registry.all()) {
-      if (!info.namespaced || info.virtual) continue;
-      const storeKey = `${info.group}/${info.storage?.resource ?? info.plural}`;
-      if (seen.has(storeKey)) continue;
-      seen.add(storeKey);
+    for (const info of this.namespacedKinds()) {
       for (const o of this.objects.list(info, name)) {
         remaining++;
         if (o.obj.metadata.deletionTimestamp) continue;
@@ -103,14 +98,19 @@ export class NamespaceController {
 
   private countRemaining(ns: string): number {
     let n = 0;
-    const seen = new Set<string>();
-    for (const info of this.registry.all()) {
-      if (!info.namespaced || info.virtual) continue;
-      const storeKey = `${info.group}/${info.storage?.resource ?? info.plural}`;
-      if (seen.has(storeKey)) continue;
-      seen.add(storeKey);
-      n += this.objects.list(info as KindInfo, ns).length;
-    }
+    for (const info of this.namespacedKinds()) n += this.objects.list(info, ns).length;
     return n;
+  }
+
+  /** One served version of every stored namespaced resource (built-ins and CRDs). */
+  private namespacedKinds(): KindInfo[] {
+    const seen = new Set<string>();
+    return this.registry.all().filter((info) => {
+      if (!info.namespaced || info.virtual) return false;
+      const storeKey = `${info.group}/${info.storage?.resource ?? info.plural}`;
+      if (seen.has(storeKey)) return false;
+      seen.add(storeKey);
+      return true;
+    });
   }
 }
