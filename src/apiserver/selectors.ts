@@ -167,19 +167,21 @@ export function fieldPredicate(reqs: FieldRequirement[], groupResource: string, 
   for (const r of reqs) {
     if (!allowed.has(r.field)) throw errors.badRequest(`field label not supported: ${r.field}`);
   }
-  return (obj) => reqs.every((r) => {
-    const v = fieldValue(obj, r.field);
-    return r.op === '=' ? v === r.value : v !== r.value;
-  });
+  // Paths are split once per request, not once per object: watches run this for every event.
+  const compiled = reqs.map((r) => ({ parts: r.field.split('.'), eq: r.op === '=', value: r.value, bool: r.field === 'spec.unschedulable' || r.field === 'spec.hostNetwork' }));
+  return (obj) => {
+    for (const r of compiled) {
+      const v = fieldValue(obj, r.parts, r.bool);
+      if ((v === r.value) !== r.eq) return false;
+    }
+    return true;
+  };
 }
 
-function fieldValue(obj: any, path: string): string {
+function fieldValue(obj: any, parts: string[], bool: boolean): string {
   let cur = obj;
-  for (const p of path.split('.')) { cur = cur?.[p]; if (cur === undefined) break; }
-  if (cur === undefined || cur === null) {
-    // Kubernetes renders absent booleans as "false" and absent strings as "".
-    if (path === 'spec.unschedulable' || path === 'spec.hostNetwork') return 'false';
-    return '';
-  }
-  return String(cur);
+  for (let i = 0; i < parts.length && cur !== undefined && cur !== null; i++) cur = cur[parts[i]];
+  // Kubernetes renders absent booleans as "false" and absent strings as "".
+  if (cur === undefined || cur === null) return bool ? 'false' : '';
+  return typeof cur === 'string' ? cur : String(cur);
 }

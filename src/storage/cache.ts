@@ -2,7 +2,7 @@
 // ring of recent events per resource. All reads and watches are served from here; the backend is read
 // only at start. Writes go to the backend and resolve once their committed event has been applied here.
 import type {
-  Backend, BackendEvent, KeyValue, ListOptions, ListResult, Store, StoredObject, WatchEvent, Watcher,
+  Backend, BackendEvent, KeyValue, ListOptions, ListResult, Store, StoredObject, WatchEvent, Watcher, WatchIndex,
 } from './types.js';
 import { CompactedError } from './types.js';
 import { EventRing } from './ring.js';
@@ -21,9 +21,16 @@ interface WatchEntry {
   onEvent: (e: WatchEvent) => void;
 }
 
+/** Watchers found by an index value instead of being offered every event of their resource. */
+interface IndexedWatchers {
+  extract: WatchIndex['extract'];
+  byValue: Map<string, Set<WatchEntry>>;
+}
+
 class Resource {
   readonly objects = new Map<string, StoredObject>();
   readonly watchers = new Set<WatchEntry>();
+  readonly indexed = new Map<string, IndexedWatchers>();
   /** Sorted keys of `objects`; dropped on create/delete and rebuilt by the next list. */
   private sorted?: string[];
 
@@ -155,19 +162,34 @@ export class CacheStore implements Store {
     return n;
   }
 
-  watch(prefix: string, fromRevision: number, onEvent: (e: WatchEvent) => void): Watcher {
+  watch(prefix: string, fromRevision: number, onEvent: (e: WatchEvent) => void, index?: WatchIndex): Watcher {
     const res = resourceOf(prefix);
     if (res === undefined) throw new Error(`watch prefix must name a resource: ${prefix}`);
     const r = this.resourceFor(res);
     const from = fromRevision > 0 ? fromRevision : this.rev;
     if (from < r.ring.completeAfter) throw new CompactedError(from, r.ring.completeAfter);
+    const carries = (e: WatchEvent) => !index || index.extract(e.object.obj) === index.value
+      || (e.prevObject !== undefined && index.extract(e.prevObject.obj) === index.value);
     for (let i = r.ring.firstAfter(from); i < r.ring.size; i++) {
       const e = r.ring.at(i);
-      if (e.object.key.startsWith(prefix)) onEvent(e);
+      if (e.object.key.startsWith(prefix) && carries(e)) onEvent(e);
     }
     const entry: WatchEntry = { prefix, from, onEvent };
-    r.watchers.add(entry);
-    return { stop: () => r.watchers.delete(entry) };
+    if (!index) {
+      r.watchers.add(entry);
+      return { stop: () => r.watchers.delete(entry) };
+    }
+    let ix = r.indexed.get(index.name);
+    if (!ix) r.indexed.set(index.name, ix = { extract: index.extract, byValue: new Map() });
+    let set = ix.byValue.get(index.value);
+    if (!set) ix.byValue.set(index.value, set = new Set());
+    set.add(entry);
+    return {
+      stop: () => {
+        set!.delete(entry);
+        if (set!.size === 0) ix!.byValue.delete(index.value);
+      },
+    };
   }
 
   async create(key: string, obj: Record<string, any>): Promise<StoredObject> {
@@ -183,7 +205,7 @@ export class CacheStore implements Store {
   }
 
   async close(): Promise<void> {
-    for (const r of this.resources.values()) r.watchers.clear();
+    for (const r of this.resources.values()) { r.watchers.clear(); r.indexed.clear(); }
     await this.backend.close();
   }
 
@@ -224,14 +246,22 @@ export class CacheStore implements Store {
       this.lastApplied.set(revision, object);
       const we = this.watchEvent(e.type, object, before, revision);
       r.ring.push(we);
-      for (const w of r.watchers) {
-        if (revision <= w.from || !key.startsWith(w.prefix)) continue;
-        try {
-          w.onEvent(we);
-        } catch (err) {
-          this.log('watch handler failed', { key, err: String(err) });
-        }
+      for (const w of r.watchers) this.deliver(w, we, key, revision);
+      for (const ix of r.indexed.values()) {
+        const now = ix.extract(object.obj);
+        const was = before ? ix.extract(before.obj) : undefined;
+        if (now !== undefined) for (const w of ix.byValue.get(now) ?? []) this.deliver(w, we, key, revision);
+        if (was !== undefined && was !== now) for (const w of ix.byValue.get(was) ?? []) this.deliver(w, we, key, revision);
       }
+    }
+  }
+
+  private deliver(w: WatchEntry, we: WatchEvent, key: string, revision: number): void {
+    if (revision <= w.from || !key.startsWith(w.prefix)) return;
+    try {
+      w.onEvent(we);
+    } catch (err) {
+      this.log('watch handler failed', { key, err: String(err) });
     }
   }
 

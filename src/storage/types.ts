@@ -99,6 +99,17 @@ export interface Watcher {
   stop(): void;
 }
 
+/**
+ * An index a watcher can be found by, so an event reaches only the watchers whose value it carries
+ * (e.g. 1,000 nodes each watching `spec.nodeName=<self>`: one pod event wakes one or two watchers, not
+ * all of them). Watchers on the same resource must use the same `extract` for the same `name`.
+ */
+export interface WatchIndex {
+  name: string;
+  extract: (obj: Readonly<Record<string, any>>) => string | undefined;
+  value: string;
+}
+
 export interface Store {
   start(): Promise<void>;
   revision(): number;
@@ -109,7 +120,7 @@ export interface Store {
    * per-resource ring), then live. Throws CompactedError when fromRevision is older than what the ring
    * still holds. `onEvent` is called synchronously from the commit path: it must not block.
    */
-  watch(prefix: string, fromRevision: number, onEvent: (e: WatchEvent) => void): Watcher;
+  watch(prefix: string, fromRevision: number, onEvent: (e: WatchEvent) => void, index?: WatchIndex): Watcher;
   /** obj is a plain object; its metadata.resourceVersion is ignored. */
   create(key: string, obj: Record<string, any>): Promise<StoredObject>;
   update(key: string, obj: Record<string, any>, expectedModRevision: number): Promise<StoredObject>;

@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KindInfo } from '../../api/kinds.js';
 import { apiVersionOf } from '../../api/kinds.js';
-import { CompactedError, type StoredObject, type WatchEvent } from '../../storage/types.js';
+import { CompactedError, type StoredObject, type WatchEvent, type WatchIndex } from '../../storage/types.js';
 import { collectionPrefix } from '../registry.js';
 import { errors, type ApiError } from '../status.js';
 import { fieldPredicate, labelPredicate, parseFieldSelector, parseLabelSelector } from '../selectors.js';
@@ -138,6 +138,19 @@ export function tableRowOf(view: TableView, o: StoredObject, includeObject: stri
 
 // ---- watch -----------------------------------------------------------------------------------
 
+/** One function for every watcher of the index (the store requires the same extract per name). */
+const podNodeName = (o: Readonly<Record<string, any>>): string => o.spec?.nodeName ?? '';
+
+/**
+ * A pod watch selecting `spec.nodeName=X` (every kubelet's, and the scheduler's `spec.nodeName=`) is
+ * registered under that value, so a pod event reaches its node's watcher only, not all of them.
+ */
+function nodeNameIndex(info: KindInfo, q: URLSearchParams): WatchIndex | undefined {
+  if (info.group !== '' || info.plural !== 'pods') return undefined;
+  const r = parseFieldSelector(q.get('fieldSelector') ?? '').find((f) => f.field === 'spec.nodeName' && f.op === '=');
+  return r ? { name: 'spec.nodeName', extract: podNodeName, value: r.value } : undefined;
+}
+
 const SLOW_WATCHER_BYTES = 16 * 1024 * 1024;
 
 export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, info: KindInfo,
@@ -224,7 +237,7 @@ export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerRes
       if (now && before) write(encode('MODIFIED', e.object));
       else if (now) write(encode('ADDED', e.object));
       else if (before) write(encode('DELETED', e.object));
-    });
+    }, nodeNameIndex(info, q));
   } catch (e) {
     if (e instanceof CompactedError) {
       const st = errors.gone(`too old resource version: ${e.requested} (${e.compacted})`).toStatus();
