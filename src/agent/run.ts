@@ -14,6 +14,7 @@ import { CriClient } from './runtime/cri-client.js';
 import { ensurePauseImage, importImageDir } from './runtime/images.js';
 import { writeBridgeCniConfig } from './runtime/cni-config.js';
 import { PodManager } from './pods/pod-manager.js';
+import { AgentTunnel, runtimeStreamHandler } from './tunnel/client.js';
 import { ClientPodApi } from './pods/pod-api.js';
 import type { Obj } from './pods/pod-api.js';
 import type { KObject } from '../api/object.js';
@@ -97,12 +98,19 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   informer.start();
   await informer.waitForSync();
   await pods.reconcile(informer.list() as Obj[]);
+  // logs/exec/attach/port-forward reach this node through one outbound tunnel (no inbound port: NAT-friendly).
+  const tunnel = new AgentTunnel({
+    serverUrl: c.server, nodeName: c.nodeName, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
+    serve: runtimeStreamHandler({ cri }),
+  });
+  tunnel.start();
   log.info({ node: c.nodeName, startupMs: Math.round(performance.now() - t0) }, 'skiff agent ready');
 
   return {
     nodeName: c.nodeName,
     async stop() {
       heartbeat.stop();
+      tunnel.stop();
       await informer.stop();
       // Containers keep running: a restarted agent adopts them (and containerd keeps running too).
       await pods.stop();

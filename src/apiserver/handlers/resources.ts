@@ -22,6 +22,7 @@ import { handleReview } from './reviews.js';
 import type { UserInfo } from '../authn.js';
 import { decodeProtobuf } from '../protobuf/decode.js';
 import { conversionFor, type VersionConversion } from '../conversion.js';
+import { handlePodStream, POD_STREAM_SUBRESOURCES } from '../tunnel/pod-streams.js';
 
 export async function handleResource(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, ri: RequestInfo,
   info: KindInfo, q: URLSearchParams, neg: Negotiated, user: UserInfo): Promise<void> {
@@ -39,9 +40,8 @@ export async function handleResource(ctx: ApiContext, req: IncomingMessage, res:
     if (sub === 'scale') return handleScale(ctx, req, res, ri, info, ns, q, actor);
     if (sub === 'token') return handleTokenRequest(ctx, req, res, ri, ns!, actor);
     if (sub === 'binding' || sub === 'eviction') return handlePodAction(ctx, req, res, ri, info, ns!, q, actor);
-    if (sub !== 'status' && sub !== 'finalize') {
-      throw errors.badRequest(`${sub} is not available yet: the pod's node has no connected agent`);
-    }
+    if (POD_STREAM_SUBRESOURCES.has(sub)) return handlePodStream(ctx, req, res, ri, q, user);
+    if (sub !== 'status' && sub !== 'finalize') throw errors.badRequest(`${sub} is not available yet`);
   }
 
   const conv = ri.verb !== 'get' && ri.verb !== 'list' && ri.verb !== 'watch'

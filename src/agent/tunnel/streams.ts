@@ -1,0 +1,128 @@
+// What the agent does with each stream the server opens on its tunnel. Logs are read from the
+// container's CRI log file. exec, attach and port-forward get a one-time URL from the runtime's
+// streaming server (containerd serves the kubelet's SPDY and WebSocket protocols itself); the agent
+// replays the client's upgrade request there and splices the connection into the tunnel stream.
+import { access } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { pipeline } from 'node:stream';
+import type { CriClient } from '../runtime/cri-client.js';
+import { isNotFound } from '../runtime/cri-client.js';
+import type { TunnelStream } from '../../apiserver/tunnel/mux.js';
+import type { ExecRequest, LogsRequest, PortForwardRequest, StreamRequest, UpgradeHead } from '../../apiserver/tunnel/protocol.js';
+import { containerLogStream } from '../logs.js';
+import { logger } from '../../util/log.js';
+
+const log = logger('tunnel-streams');
+const RUNNING = 'CONTAINER_RUNNING';
+
+export interface StreamDeps {
+  cri: CriClient;
+}
+
+/** Serves one stream; never throws (failures go back to the server as the stream's reset reason). */
+export async function serveStream(deps: StreamDeps, req: StreamRequest, stream: TunnelStream): Promise<void> {
+  try {
+    switch (req.op) {
+      case 'logs': return await serveLogs(deps, req, stream);
+      case 'exec':
+      case 'attach': return await serveExec(deps, req, stream);
+      case 'portforward': return await servePortForward(deps, req, stream);
+      default: stream.reject({ code: 400, message: `unknown stream operation ${(req as { op?: string }).op}` });
+    }
+  } catch (err) {
+    log.debug({ op: req.op, err: (err as Error).message }, 'stream failed');
+    stream.reject(isNotFound(err) ? { code: 404, message: `container not found: ${(err as Error).message}` }
+      : { code: 500, message: (err as Error).message });
+  }
+}
+
+async function serveLogs({ cri }: StreamDeps, req: LogsRequest, stream: TunnelStream): Promise<void> {
+  const st = await cri.containerStatus(req.containerId);
+  const path = st.status?.logPath;
+  // Checked before accepting, so a missing file is an error status rather than an empty body.
+  if (!path || !(await access(path).then(() => true, () => false))) {
+    return stream.reject({ code: 404, message: `container "${req.container}" in pod "${req.pod}" has no log file` });
+  }
+  const running = async () => {
+    try {
+      return (await cri.containerStatus(req.containerId)).status?.state === RUNNING;
+    } catch {
+      return false;
+    }
+  };
+  const source = containerLogStream(path, {
+    tailLines: req.tailLines,
+    since: req.sinceTime ? new Date(req.sinceTime) : undefined,
+    timestamps: req.timestamps,
+    limitBytes: req.limitBytes,
+    follow: req.follow && st.status?.state === RUNNING,
+    isRunning: running,
+  });
+  stream.accept();
+  pipeline(source, stream, () => undefined);
+}
+
+async function serveExec({ cri }: StreamDeps, req: ExecRequest, stream: TunnelStream): Promise<void> {
+  const flags = { stdin: req.stdin, stdout: req.stdout, stderr: req.stderr, tty: req.tty };
+  const url = req.op === 'exec'
+    ? await cri.exec({ containerId: req.containerId, cmd: req.cmd ?? [], ...flags })
+    : await cri.attach({ containerId: req.containerId, ...flags });
+  await proxy(url, req.head, stream);
+}
+
+async function servePortForward({ cri }: StreamDeps, req: PortForwardRequest, stream: TunnelStream): Promise<void> {
+  const sandboxId = await findSandbox(cri, req);
+  if (!sandboxId) return stream.reject({ code: 404, message: 'pod sandbox not found on this node' });
+  await proxy(await cri.portForward(sandboxId, req.ports), req.head, stream);
+}
+
+async function findSandbox(cri: CriClient, req: PortForwardRequest): Promise<string | undefined> {
+  if (req.containerId) {
+    const [c] = await cri.listContainers({ id: req.containerId });
+    if (c?.podSandboxId) return c.podSandboxId;
+  }
+  if (!req.podUid) return undefined;
+  const sandboxes = await cri.listPodSandbox({ labelSelector: { 'io.kubernetes.pod.uid': req.podUid } });
+  return sandboxes.find((s) => s.state === 'SANDBOX_READY')?.id;
+}
+
+/** Connects to the runtime's streaming URL, replays the upgrade request, then splices. */
+function proxy(rawUrl: string, head: UpgradeHead, stream: TunnelStream): Promise<void> {
+  const url = new URL(rawUrl);
+  if (url.protocol !== 'http:') {
+    // containerd serves plain HTTP on loopback unless configured with TLS, which skiff never does.
+    stream.reject({ code: 500, message: `unsupported streaming URL scheme ${url.protocol}` });
+    return Promise.resolve();
+  }
+  return new Promise((resolve) => {
+    const sock = connect(Number(url.port || 80), url.hostname);
+    sock.once('error', (err) => {
+      stream.reject({ code: 500, message: `error dialing the container runtime's streaming server: ${err.message}` });
+      resolve();
+    });
+    sock.once('connect', () => {
+      sock.removeAllListeners('error');
+      sock.write(requestHead(head, `${url.pathname}${url.search}`, url.host));
+      stream.accept();
+      sock.pipe(stream);
+      stream.pipe(sock);
+      const done = () => { sock.destroy(); stream.destroy(); };
+      sock.on('error', done);
+      sock.once('close', done);
+      stream.once('close', done);
+      resolve();
+    });
+  });
+}
+
+function requestHead(head: UpgradeHead, path: string, host: string): string {
+  let text = `${head.method} ${path} HTTP/1.1\r\nHost: ${host}\r\n`;
+  for (let i = 0; i + 1 < head.rawHeaders.length; i += 2) {
+    const name = head.rawHeaders[i]!;
+    const value = head.rawHeaders[i + 1]!;
+    // The server already dropped credentials; a header with a line break could smuggle a request.
+    if (/[\r\n]/.test(name) || /[\r\n]/.test(value) || name.toLowerCase() === 'host') continue;
+    text += `${name}: ${value}\r\n`;
+  }
+  return text + '\r\n';
+}
