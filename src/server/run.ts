@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 import { openStore } from '../storage/index.js';
-import { ensureServerPki } from '../pki/certs.js';
+import { ensureServerPkiIsolated, issueClientCertIsolated } from '../pki/isolated.js';
 import { ensureServerToken } from '../pki/token.js';
 import { writeKubeconfig } from '../pki/kubeconfig.js';
 import { ResourceRegistry } from '../apiserver/registry.js';
@@ -114,8 +114,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const sanDns = new Set<string>(['localhost', hostname()]);
   for (const s of config.tlsSan) (/^[\d.]+$|:/.test(s) ? sanIps : sanDns).add(s);
   if (!isWildcard(config.bindAddress)) sanIps.add(config.bindAddress);
-  const pki = await ensureServerPki({ dataDir: config.dataDir, sans: { dns: [...sanDns], ips: [...sanIps] } });
-  const caBundlePem = pki.caBundlePem();
+  const pkiOpts = { dataDir: config.dataDir, sans: { dns: [...sanDns], ips: [...sanIps] } };
+  const pki = await ensureServerPkiIsolated(pkiOpts);
+  const caBundlePem = pki.caBundle;
   const token = ensureServerToken(config.dataDir, caBundlePem, config.token);
 
   const registry = new ResourceRegistry();
@@ -159,7 +160,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 
   const joinDeps: JoinDeps = {
     objects, tokenSecret: token.password, serverCaPem: pki.serverCaPem,
-    issueNodeCert: (name) => pki.issueClientCert(`system:node:${name}`, [NODES_GROUP]),
+    issueNodeCert: (name) => issueClientCertIsolated(pkiOpts, `system:node:${name}`, [NODES_GROUP]),
   };
   const tunnels = new TunnelServer();
   attachTunnels(ctx, tunnels);

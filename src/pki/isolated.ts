@@ -1,0 +1,53 @@
+// The server's PKI operations, each run in a short-lived worker thread (pki-worker.ts) so the X.509
+// libraries never stay loaded in the long-running server (idle memory is a headline figure on small
+// boards). Same files, same results as calling certs.ts directly.
+import { Worker } from 'node:worker_threads';
+import type { EnsureServerPkiOptions, IssuedCert, ServerPki } from './certs.js';
+import type { PkiJob } from './pki-worker.js';
+
+export interface ServerPkiFiles {
+  dir: string;
+  serverCaPem: string;
+  clientCaPem: string;
+  servingCertPem: string;
+  servingKeyPem: string;
+  adminCertPem: string;
+  adminKeyPem: string;
+  caBundle: string;
+}
+
+/** What crosses the thread boundary: the PEMs (the CA keys stay on disk and in the worker). */
+export function pkiFiles(pki: ServerPki): ServerPkiFiles {
+  return {
+    dir: pki.dir, serverCaPem: pki.serverCaPem, clientCaPem: pki.clientCaPem, servingCertPem: pki.servingCertPem,
+    servingKeyPem: pki.servingKeyPem, adminCertPem: pki.adminCertPem, adminKeyPem: pki.adminKeyPem, caBundle: pki.caBundlePem(),
+  };
+}
+
+async function runJob<T>(job: PkiJob): Promise<T> {
+  // Run from source (tests under tsx, where workers cannot load .ts): the same job, in process.
+  if (import.meta.url.endsWith('.ts')) {
+    const { ensureServerPki } = await import('./certs.js');
+    const pki = await ensureServerPki(job.opts);
+    if (job.op === 'issue') return await pki.issueClientCert(job.cn, job.groups, job.days) as T;
+    return pkiFiles(pki) as T;
+  }
+  const worker = new Worker(new URL('./pki-worker.js', import.meta.url), { workerData: job });
+  return new Promise<T>((resolve, reject) => {
+    worker.once('message', (m: { ok: boolean; result?: T; error?: string }) => {
+      if (m.ok) resolve(m.result as T); else reject(new Error(m.error));
+    });
+    worker.once('error', reject);
+    worker.once('exit', (code) => { if (code !== 0) reject(new Error(`PKI worker exited with code ${code}`)); });
+  });
+}
+
+type Opts = Omit<EnsureServerPkiOptions, 'log' | 'now'>;
+
+export function ensureServerPkiIsolated(opts: Opts): Promise<ServerPkiFiles> {
+  return runJob({ op: 'ensure', opts });
+}
+
+export function issueClientCertIsolated(opts: Opts, cn: string, groups: string[], days?: number): Promise<IssuedCert> {
+  return runJob({ op: 'issue', opts, cn, groups, days });
+}
