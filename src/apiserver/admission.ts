@@ -7,6 +7,8 @@ import type { CrdManager } from './crds.js';
 import type { OpenApiSchema } from './field-validation.js';
 import { NODES_GROUP } from './node-authorizer.js';
 import { addDefaultTolerations } from './default-tolerations.js';
+import { admitLimitRanges } from './admission-limits.js';
+import { QuotaAdmission } from './admission-quota.js';
 
 interface DefaultTolerationOptions { notReadySeconds: number; unreachableSeconds: number }
 import type { Actor, WriteOptions } from './objects.js';
@@ -32,8 +34,12 @@ function restrictNode(info: KindInfo, obj: Record<string, any>, opts: WriteOptio
 const ALLOWED_IN_TERMINATING = new Set(['/events', 'events.k8s.io/events', 'authentication.k8s.io/tokenreviews', 'authorization.k8s.io/localsubjectaccessreviews']);
 
 export class Admission {
+  private readonly quota: QuotaAdmission;
+
   constructor(private readonly store: Store, private readonly crds: CrdManager,
-    private readonly tolerations: DefaultTolerationOptions = { notReadySeconds: 300, unreachableSeconds: 300 }) {}
+    private readonly tolerations: DefaultTolerationOptions = { notReadySeconds: 300, unreachableSeconds: 300 }) {
+    this.quota = new QuotaAdmission(store);
+  }
 
   async admitCreate(info: KindInfo, obj: Record<string, any>, opts: WriteOptions): Promise<void> {
     if (info.namespaced) this.checkNamespace(info, obj.metadata.namespace);
@@ -43,10 +49,19 @@ export class Admission {
       obj.spec.serviceAccount = obj.spec.serviceAccountName;
       addDefaultTolerations(obj as any, this.tolerations);
     }
+    // LimitRanger mutates before ResourceQuota counts, as in Kubernetes' plugin order.
+    if (info.namespaced && !opts.subresource) admitLimitRanges(this.store, info, obj);
+    this.quota.admitCreate(info, obj, opts);
   }
 
-  async admitUpdate(info: KindInfo, obj: Record<string, any>, _old: Readonly<Record<string, any>>, opts: WriteOptions): Promise<void> {
+  async admitUpdate(info: KindInfo, obj: Record<string, any>, old: Readonly<Record<string, any>>, opts: WriteOptions): Promise<void> {
     restrictNode(info, obj, opts);
+    if (info.namespaced && !opts.subresource) admitLimitRanges(this.store, info, obj, old);
+  }
+
+  /** After a create was stored or failed: drop its quota reservation (a stored one is then counted from the cache). */
+  afterCreate(obj: Record<string, any>): void {
+    if (obj.metadata?.uid) this.quota.release(obj.metadata.uid);
   }
 
   async afterDelete(info: KindInfo, obj: Readonly<Record<string, any>>, _actor: Actor): Promise<void> {

@@ -123,6 +123,7 @@ export class ObjectService {
       throw this.mapStoreError(e, info, meta.name);
     } finally {
       release();
+      this.admission.afterCreate(obj);
     }
   }
 

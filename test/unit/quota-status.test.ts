@@ -39,7 +39,7 @@ test('quota status follows pods, compute resources and object counts', async (t)
 
   await c.create(Resources.pods, NS, pod('a', { requests: { cpu: '250m', memory: '64Mi' }, limits: { cpu: '500m', memory: '128Mi' } }));
   await c.create(Resources.pods, NS, pod('b', { limits: { cpu: '1', memory: '1Gi' } }));
-  const done = await c.create<Obj>(Resources.pods, NS, pod('done', { requests: { cpu: '2' } }));
+  const done = await c.create<Obj>(Resources.pods, NS, pod('done', { requests: { cpu: '2', memory: '1Mi' }, limits: { cpu: '2', memory: '1Mi' } }));
   await c.updateStatus(Resources.pods, NS, { ...structuredClone(done), status: { phase: 'Succeeded' } });
   await c.create(Resources.configMaps, NS, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'cm' } });
   await c.create(Resources.deployments, NS, {
