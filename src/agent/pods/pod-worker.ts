@@ -103,8 +103,10 @@ export class PodWorker {
   /** A newer copy of the pod from the API. */
   update(pod: Obj): void {
     if (pod.metadata.uid !== this.uid) throw new Error(`pod ${pod.metadata.name}: worker of uid ${this.uid} got uid ${pod.metadata.uid}`);
+    const changed = desired(pod) !== desired(this.pod);
     this.pod = pod;
-    this.kick();
+    // Our own status writes come back as updates; only a change of what the pod asks for needs a sync.
+    if (changed) this.kick();
   }
 
   /** The pod is gone from the API (force-deleted, or an orphan): stop everything, no API calls. */
@@ -518,7 +520,8 @@ export class PodWorker {
     this.lastPullFailure.set(key, { at: Date.now(), message });
     this.event('Warning', 'Failed', `Failed to pull image "${image}": ${message}`, ref);
     this.event('Warning', 'Failed', 'Error: ErrImagePull', ref);
-    throw new WaitError('ErrImagePull', message, this.d.pullBackoff.delay(key));
+    // Look again well inside the back-off window, so the status moves on to ImagePullBackOff.
+    throw new WaitError('ErrImagePull', message, Math.min(RETRY_MS, this.d.pullBackoff.delay(key) / 2));
   }
 
   private probeTarget(c: Obj, id: string) {
@@ -604,18 +607,19 @@ export class PodWorker {
       .map((i) => this.killContainer(specOf(i), i.kind, i.id, `Stopping container ${i.name}`, graceSec)));
     for (const p of this.probes.values()) p.stop();
     this.probes.clear();
-    if (viaApi) {
-      // The last status the pod gets: every container terminated, the phase terminal.
-      await this.postStatus(await this.instances(), true)
-        .catch((err) => this.log.debug({ err: (err as Error).message }, 'final status not posted'));
-    }
+    // The last status the pod gets (every container terminated, the phase terminal), read before the
+    // sandbox takes the containers with it, posted after: a terminal pod may be deleted at once.
+    const final = viaApi ? this.computeStatus(await this.instances(), true) : undefined;
     for (const b of await this.sandboxes()) await this.removeSandbox(b.id);
     this.volumes.tearDown();
     rmSync(podLogDir(this.d.dataDir, pod), { recursive: true, force: true });
     removeCgroup(this.cgroupParent());
     this.d.crashBackoff.resetPrefix(`${this.uid}/`);
     this.d.pullBackoff.resetPrefix(`${this.uid}/`);
-    if (viaApi) await this.d.api.deletePod(pod);
+    if (final) {
+      await this.publish(final).catch((err) => this.log.debug({ err: (err as Error).message }, 'final status not posted'));
+      await this.d.api.deletePod(pod);
+    }
     this.finished = true;
     clearTimeout(this.timer);
     this.log.info(viaApi ? 'pod terminated and deleted' : 'pod removed');
@@ -624,7 +628,23 @@ export class PodWorker {
 
   // ── status ───────────────────────────────────────────────────────────────
 
-  private async postStatus(all: Instance[], final = false): Promise<Obj> {
+  private async postStatus(all: Instance[]): Promise<Obj> {
+    const status = this.computeStatus(all, false);
+    await this.publish(status);
+    return status;
+  }
+
+  /** Posts the status unless it is what was posted last. */
+  private async publish(status: Obj): Promise<void> {
+    const json = JSON.stringify(status);
+    if (json !== this.lastPosted) {
+      await this.d.api.updatePodStatus(this.pod, status);
+      this.lastPosted = json;
+    }
+    this.lastStatus = status;
+  }
+
+  private computeStatus(all: Instance[], final: boolean): Obj {
     const pod = this.pod;
     const toHistory = (kind: ContainerKind): Map<string, ContainerHistory> => {
       const m = new Map<string, ContainerHistory>();
@@ -652,12 +672,6 @@ export class PodWorker {
       const exits = (status.containerStatuses as Obj[]).map((s) => s.state.terminated?.exitCode ?? s.lastState?.terminated?.exitCode ?? 137);
       status.phase = exits.every((c) => c === 0) ? 'Succeeded' : 'Failed';
     }
-    const json = JSON.stringify(status);
-    if (json !== this.lastPosted) {
-      await this.d.api.updatePodStatus(pod, status);
-      this.lastPosted = json;
-    }
-    this.lastStatus = status;
     return status;
   }
 
@@ -670,6 +684,12 @@ export class PodWorker {
     if (!c) return undefined;
     return { ready: !c.readinessProbe && !c.startupProbe, started: !c.startupProbe };
   }
+}
+
+/** What a pod asks of its node: everything but its status and bookkeeping. */
+function desired(pod: Obj): string {
+  const { resourceVersion: _rv, managedFields: _mf, ...meta } = pod.metadata ?? {};
+  return JSON.stringify([meta, pod.spec]);
 }
 
 /** `<dataDir>/agent/logs/pods/<ns>_<name>_<uid>`: the kubelet's /var/log/pods layout, per agent. */
