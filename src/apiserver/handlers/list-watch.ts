@@ -138,6 +138,21 @@ export function tableRowOf(view: TableView, o: StoredObject, includeObject: stri
 
 // ---- watch -----------------------------------------------------------------------------------
 
+/**
+ * The line a watch event is sent as, built once per object and event type and shared by every
+ * watcher it goes to (1,000 watchers of one object would otherwise build 1,000 copies).
+ */
+const lineCache: Record<string, WeakMap<StoredObject, string>> = { ADDED: new WeakMap(), MODIFIED: new WeakMap(), DELETED: new WeakMap() };
+function eventLine(type: string, o: StoredObject): string {
+  const cache = lineCache[type];
+  let line = cache?.get(o);
+  if (line === undefined) {
+    line = `{"type":"${type}","object":${o.json()}}\n`;
+    cache?.set(o, line);
+  }
+  return line;
+}
+
 /** One function for every watcher of the index (the store requires the same extract per name). */
 const podNodeName = (o: Readonly<Record<string, any>>): string => o.spec?.nodeName ?? '';
 
@@ -190,7 +205,8 @@ export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerRes
       t.rows = [tableRowOf(table, o, includeObject, Date.now())];
       return `{"type":"${type}","object":${JSON.stringify(t)}}\n`;
     }
-    return `{"type":"${type}","object":${conv ? JSON.stringify(conv(o.obj)) : o.json()}}\n`;
+    if (conv) return `{"type":"${type}","object":${JSON.stringify(conv(o.obj))}}\n`;
+    return eventLine(type, o);
   };
 
   let closed = false;
