@@ -13,6 +13,7 @@ import { ContainerdSupervisor } from './runtime/containerd.js';
 import { CriClient } from './runtime/cri-client.js';
 import { ensurePauseImage, importImageDir } from './runtime/images.js';
 import { writeBridgeCniConfig } from './runtime/cni-config.js';
+import { loadRegistries, useRegistries, writeRegistryHosts } from './runtime/registries.js';
 import { PodManager } from './pods/pod-manager.js';
 import { AgentTunnel, runtimeStreamHandler } from './tunnel/client.js';
 import { ClientPodApi } from './pods/pod-api.js';
@@ -41,6 +42,8 @@ export interface AgentConfig {
   heartbeatSeconds?: number;
   /** Linux bridge of the pod network (one per network namespace). */
   bridgeName?: string;
+  /** `--private-registry`: a k3s-style registries.yaml; default /etc/skiff/registries.yaml when present. */
+  privateRegistry?: string;
 }
 
 export interface RunningAgent {
@@ -62,7 +65,13 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   });
   log.info({ node: c.nodeName, server: c.server, ms: Math.round(performance.now() - t0) }, 'joined');
 
-  const supervisor = new ContainerdSupervisor({ dataDir: c.dataDir, runtimeEndpoint: c.containerRuntimeEndpoint });
+  // The hosts.toml directory is always configured (empty without a registries.yaml): containerd reads
+  // it at every pull, so an adopted containerd picks up a changed registries.yaml too.
+  const registries = loadRegistries(c.privateRegistry);
+  const registryConfigDir = join(c.dataDir, 'agent', 'etc', 'containerd', 'certs.d');
+  writeRegistryHosts(registryConfigDir, registries ?? { mirrors: {}, configs: {} });
+  useRegistries(c.dataDir, registries);
+  const supervisor = new ContainerdSupervisor({ dataDir: c.dataDir, runtimeEndpoint: c.containerRuntimeEndpoint, registryConfigDir });
   const id: NodeIdentity = {
     name: c.nodeName, internalIp: c.nodeIp, externalIp: c.nodeExternalIp,
     labels: Object.fromEntries(c.nodeLabels.map(parseLabel)), taints: c.nodeTaints.map(parseTaint),
@@ -116,6 +125,7 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
       await pods.stop();
       cri.close();
       client.close();
+      useRegistries(c.dataDir, undefined);
     },
   };
 }

@@ -19,7 +19,7 @@ export function agentCommand(): Command {
       server: o.server, token, dataDir: o.dataDir,
       nodeName: o.nodeName ?? defaultNodeName(), nodeIp: o.nodeIp ?? defaultNodeIp(), nodeExternalIp: o.nodeExternalIp,
       nodeLabels: o.nodeLabel, nodeTaints: o.nodeTaint, containerRuntimeEndpoint: o.containerRuntimeEndpoint,
-      clusterDns: o.clusterDns, clusterDomain: o.clusterDomain, bridgeName: o.bridgeName,
+      clusterDns: o.clusterDns, clusterDomain: o.clusterDomain, bridgeName: o.bridgeName, privateRegistry: o.privateRegistry,
     });
     const stop = async (signal: string) => {
       logger('agent').info({ signal }, 'stopping (containers keep running)');

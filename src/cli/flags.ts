@@ -67,6 +67,7 @@ export const NODE_FLAGS: FlagSpec[] = [
   { flags: '--node-taint <k=v:Effect>', description: 'taint at registration (repeatable)', repeatable: true },
   { flags: '--container-runtime-endpoint <socket>', description: 'use this CRI socket instead of starting containerd' },
   { flags: '--bridge-name <name>', description: 'Linux bridge of the pod network', default: 'skiff0' },
+  { flags: '--private-registry <file>', description: 'registries.yaml with mirrors, auth and TLS for image pulls (default: /etc/skiff/registries.yaml when present)' },
 ];
 
 export const AGENT_FLAGS: FlagSpec[] = [

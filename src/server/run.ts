@@ -69,7 +69,7 @@ export interface ServerConfig {
   /** The embedded agent's node flags (unset values take the agent's defaults). */
   node?: {
     nodeName?: string; nodeIp?: string; nodeExternalIp?: string; nodeLabels?: string[]; nodeTaints?: string[];
-    containerRuntimeEndpoint?: string; bridgeName?: string;
+    containerRuntimeEndpoint?: string; bridgeName?: string; privateRegistry?: string;
   };
   nodeMonitorGracePeriodSeconds: number;
   defaultNotReadyTolerationSeconds: number;
@@ -209,6 +209,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
       nodeLabels: ['node-role.kubernetes.io/control-plane=true', 'node-role.kubernetes.io/master=true', ...(n.nodeLabels ?? [])],
       nodeTaints: n.nodeTaints ?? [], containerRuntimeEndpoint: n.containerRuntimeEndpoint,
       clusterDns: config.clusterDns, clusterDomain: config.clusterDomain, bridgeName: n.bridgeName,
+      privateRegistry: n.privateRegistry,
     });
   }
   let stopping = false;

@@ -64,7 +64,9 @@ export async function pullCredentials(pod: Obj, image: string, sources: PodSourc
         password = decoded.slice(colon + 1);
       }
       auths.push({
-        username: username ?? '', password: password ?? '', serverAddress: keyHost(key),
+        // No serverAddress, as the kubelet sends none: containerd would parse it as a URL (a bare
+        // `host:port` fails to parse and fails the pull) and withhold it from mirrors.
+        username: username ?? '', password: password ?? '',
         ...(e.identitytoken ? { identityToken: e.identitytoken } : {}),
         ...(e.registrytoken ? { registryToken: e.registrytoken } : {}),
       });

@@ -14,6 +14,7 @@ import { containerConfig, containerHash, containerMounts, qosClass, type Contain
 import { ContainerConfigError, containerEnv } from './env.js';
 import type { FieldContext, NodeResources } from './fields.js';
 import { defaultPullPolicy, pullCredentials } from './image-pull.js';
+import { registryCredentials } from '../runtime/registries.js';
 import {
   CONTAINER_HASH_ANNOTATION, CONTAINER_NAME_LABEL, CONTAINER_TYPE_ANNOTATION, NODE_LABEL, POD_UID_LABEL, RESTART_COUNT_ANNOTATION,
   podDescription,
@@ -497,6 +498,8 @@ export class PodWorker {
     this.event('Normal', 'Pulling', `Pulling image "${image}"`, ref);
     const t0 = Date.now();
     const { auths, missing } = await pullCredentials(this.pod, image, sources);
+    // registries.yaml's credentials apply only when no imagePullSecret names the registry.
+    if (!auths.length) auths.push(...registryCredentials(this.d.dataDir, image));
     for (const name of missing) {
       this.event('Warning', 'FailedToRetrieveImagePullSecret', `Unable to retrieve some image pull secrets (${name}); attempting to pull the image may not succeed.`);
     }
