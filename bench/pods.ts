@@ -6,7 +6,7 @@
 //   node --import tsx bench/pods.ts [--pods 100] [--timeout 120]
 // Everything it starts is torn down, even on failure or Ctrl-C.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
@@ -17,7 +17,7 @@ import { containerdPaths } from '../src/agent/runtime/containerd-config.js';
 import { findContainerd } from '../src/agent/runtime/containerd.js';
 import { findShims, teardownRuntime } from '../src/agent/runtime/teardown.js';
 import { writeBusyboxImage, TEST_IMAGE } from '../test/helpers/images.js';
-import { startBenchServer, rssMb, type BenchServer } from './lib/server.js';
+import { startBenchServer, rssMb, type BenchServer, stopProcess, sleep } from './lib/server.js';
 import { percentile } from './lib/stats.js';
 
 type Obj = KObject & { spec?: any; status?: any };
@@ -48,16 +48,7 @@ function requirements(): string[] {
   return missing;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function stopProcess(p: ChildProcess | undefined): Promise<void> {
-  if (!p || p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise((r) => p.on('exit', r));
-  p.kill('SIGTERM');
-  const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(t);
-}
 
 function logTail(path: string): string {
   try { return readFileSync(path, 'utf8').split('\n').slice(-25).join('\n'); } catch { return '(no log)'; }

@@ -8,8 +8,6 @@
 // round-robin (no scheduler: measures the API server and the hollow kubelets alone).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
-import https from 'node:https';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -17,7 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { HttpClient } from '../src/client/http.js';
 import { Resources, type ClientWatchEvent, type WatchHandle } from '../src/client/types.js';
 import type { KObject } from '../src/api/object.js';
-import { rssMb } from './lib/server.js';
+import { rssMb, freePort, readyz, stopProcess, sleep } from './lib/server.js';
 import { percentile } from './lib/stats.js';
 
 type Obj = KObject & { spec?: any; status?: any };
@@ -51,31 +49,10 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100;   // USER_HZ is 100 on Linux
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 interface BenchServer { proc: ChildProcess; port: number; dataDir: string; kubeconfigPath: string; stop(): Promise<void> }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createNetServer();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
-function readyz(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const req = https.get({ host: '127.0.0.1', port, path: '/readyz', rejectUnauthorized: false, agent: false, timeout: 1000 }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode === 200));
-    });
-    req.on('error', () => resolve(false));
-    req.on('timeout', () => { req.destroy(); resolve(false); });
-  });
-}
 
 /** `skiff server` from the same CLI entry as the hollow nodes (bench/lib/server.ts always runs bin/skiff). */
 async function startServer(o: Options): Promise<BenchServer> {
@@ -116,14 +93,6 @@ async function startHollow(o: Options, server: BenchServer): Promise<ChildProces
   return proc;
 }
 
-async function stopProcess(p: ChildProcess | undefined): Promise<void> {
-  if (!p || p.exitCode !== null || p.signalCode !== null) return;
-  const exited = new Promise((r) => p.on('exit', r));
-  p.kill('SIGTERM');
-  const t = setTimeout(() => p.kill('SIGKILL'), 10_000);
-  await exited;
-  clearTimeout(t);
-}
 
 const container = { name: 'app', image: 'registry.local/pause:3.9', resources: { requests: { cpu: '10m', memory: '16Mi' } } };
 
