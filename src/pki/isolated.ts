@@ -5,16 +5,8 @@ import { Worker } from 'node:worker_threads';
 import type { EnsureServerPkiOptions, IssuedCert, ServerPki } from './certs.js';
 import type { PkiJob } from './pki-worker.js';
 
-export interface ServerPkiFiles {
-  dir: string;
-  serverCaPem: string;
-  clientCaPem: string;
-  servingCertPem: string;
-  servingKeyPem: string;
-  adminCertPem: string;
-  adminKeyPem: string;
-  caBundle: string;
-}
+/** The PEMs of a ServerPki (plain data, so it can cross the thread boundary). */
+export type ServerPkiFiles = Omit<ServerPki, 'caBundlePem' | 'issueClientCert' | 'signCsr'> & { caBundle: string };
 
 /** What crosses the thread boundary: the PEMs (the CA keys stay on disk and in the worker). */
 export function pkiFiles(pki: ServerPki): ServerPkiFiles {
