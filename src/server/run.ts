@@ -21,6 +21,7 @@ import { createApiServer } from '../apiserver/server.js';
 import type { ApiContext } from '../apiserver/context.js';
 import { storeRbacSource } from '../apiserver/rbac-source.js';
 import { chainAuthorizer } from '../apiserver/authorizer.js';
+import { attachNodeProxy } from '../apiserver/tunnel/node-proxy.js';
 import { handleJoin, type JoinDeps } from '../apiserver/node-join.js';
 import { NODES_GROUP } from '../apiserver/node-authorizer.js';
 import { converterFor } from '../apiserver/conversion.js';
@@ -164,6 +165,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   };
   const tunnels = new TunnelServer();
   attachTunnels(ctx, tunnels);
+  attachNodeProxy(ctx, tunnels);
   const server = createApiServer(ctx, {
     cert: pki.servingCertPem, key: pki.servingKeyPem, clientCa: pki.clientCaPem,
     extraRoutes: (req, res, user) => tunnels.handleConnect(req, res, user) || handleJoin(joinDeps, req, res),

@@ -10,6 +10,7 @@ import { isNotFound } from '../runtime/cri-client.js';
 import type { TunnelStream } from '../../apiserver/tunnel/mux.js';
 import type { ExecRequest, LogsRequest, PortForwardRequest, StreamRequest, UpgradeHead } from '../../apiserver/tunnel/protocol.js';
 import { containerLogStream } from '../logs.js';
+import { serveNodeProxy } from '../stats.js';
 import { logger } from '../../util/log.js';
 
 const log = logger('tunnel-streams');
@@ -27,6 +28,7 @@ export async function serveStream(deps: StreamDeps, req: StreamRequest, stream: 
       case 'exec':
       case 'attach': return await serveExec(deps, req, stream);
       case 'portforward': return await servePortForward(deps, req, stream);
+      case 'proxy': return await serveNodeProxy(deps.cri, req, stream);
       default: stream.reject({ code: 400, message: `unknown stream operation ${(req as { op?: string }).op}` });
     }
   } catch (err) {

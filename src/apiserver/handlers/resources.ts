@@ -23,6 +23,7 @@ import type { UserInfo } from '../authn.js';
 import { decodeProtobuf } from '../protobuf/decode.js';
 import { conversionFor, type VersionConversion } from '../conversion.js';
 import { handlePodStream, POD_STREAM_SUBRESOURCES } from '../tunnel/pod-streams.js';
+import { handleNodeProxy } from '../tunnel/node-proxy.js';
 
 export async function handleResource(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, ri: RequestInfo,
   info: KindInfo, q: URLSearchParams, neg: Negotiated, user: UserInfo): Promise<void> {
@@ -41,6 +42,7 @@ export async function handleResource(ctx: ApiContext, req: IncomingMessage, res:
     if (sub === 'token') return handleTokenRequest(ctx, req, res, ri, ns!, actor);
     if (sub === 'binding' || sub === 'eviction') return handlePodAction(ctx, req, res, ri, info, ns!, q, actor);
     if (POD_STREAM_SUBRESOURCES.has(sub)) return handlePodStream(ctx, req, res, ri, q, user);
+    if (sub === 'proxy' && info.plural === 'nodes') return handleNodeProxy(ctx, req, res, ri);
     if (sub !== 'status' && sub !== 'finalize') throw errors.badRequest(`${sub} is not available yet`);
   }
 

@@ -99,4 +99,12 @@ export interface PortForwardRequest {
   head: UpgradeHead;
 }
 
-export type StreamRequest = LogsRequest | ExecRequest | PortForwardRequest;
+/** A GET of one of the node's own HTTP paths (`nodes/<node>/proxy/<path>`), e.g. `/stats/summary`. */
+export interface ProxyRequest {
+  op: 'proxy';
+  /** The node the server meant, which the agent reports as its name. */
+  node: string;
+  path: string;
+}
+
+export type StreamRequest = LogsRequest | ExecRequest | PortForwardRequest | ProxyRequest;
