@@ -21,6 +21,7 @@ import { KubeConfig, Exec, PortForward } from '../helpers/client-node.js';
 import type { V1Status } from '../helpers/client-node.js';
 import { parseToken } from '../../src/pki/token.js';
 import type { PodSandboxConfig } from '../../src/agent/runtime/cri-types.js';
+import { removeLabelled } from '../helpers/runtime-cleanup.js';
 
 process.env.SKIFF_LOG_LEVEL ??= 'warn';
 // After the log level is set: modules create their loggers when they load.
@@ -69,18 +70,7 @@ after(async () => {
   for (const s of streams) await s.stop();
   tunnel?.stop();
   await server?.close().catch(() => undefined);
-  try {
-    for (const c of await cri?.listContainers({ labelSelector: { 'skiff-e2e': run } }) ?? []) {
-      await cri!.stopContainer(c.id, 0).catch(() => undefined);
-      await cri!.removeContainer(c.id).catch(() => undefined);
-    }
-    for (const s of await cri?.listPodSandbox({ labelSelector: { 'skiff-e2e': run } }) ?? []) {
-      await cri!.stopPodSandbox(s.id).catch(() => undefined);
-      await cri!.removePodSandbox(s.id).catch(() => undefined);
-    }
-  } catch {
-    // containerd is gone: the teardown below does it the hard way
-  }
+  await removeLabelled(cri, 'skiff-e2e', run);
   cri?.close();
   await supervisor?.stop().catch(() => undefined);
   await teardownRuntime({ dataDir, cgroupParents: [CGROUP_PARENT], removeDataDir: true });
