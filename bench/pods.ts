@@ -3,7 +3,12 @@
 // idle and with 100 pods, and pod startup latency (create → first seen Running and Ready through a
 // watch). Needs root, containerd, runc, the CNI bridge plugin and /bin/busybox. Run after
 // `npm run build`:
-//   node --import tsx bench/pods.ts [--pods 100] [--timeout 120]
+//   node --import tsx bench/pods.ts [--pods 100] [--rate 0] [--timeout 120]
+// (BENCH_AGENT_NODE_ARGS="--cpu-prof --cpu-prof-dir=DIR" profiles the agent.)
+// --rate 0 creates all pods at once (a burst: the node's throughput decides the tail); --rate N
+// creates N pods per second (Kubernetes' pod-startup SLO is measured at a steady creation rate).
+// It also prints the CPU seconds the agent, containerd (with its CNI plugins), the shims (with runc)
+// and the server spent per pod, which tell where a burst's time goes on a small machine.
 // Everything it starts is torn down, even on failure or Ctrl-C.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
@@ -17,7 +22,7 @@ import { containerdPaths } from '../src/agent/runtime/containerd-config.js';
 import { findContainerd } from '../src/agent/runtime/containerd.js';
 import { findShims, teardownRuntime } from '../src/agent/runtime/teardown.js';
 import { writeBusyboxImage, TEST_IMAGE } from '../test/helpers/images.js';
-import { startBenchServer, rssMb, type BenchServer, stopProcess, sleep } from './lib/server.js';
+import { startBenchServer, cpuSeconds, rssMb, type BenchServer, stopProcess, sleep } from './lib/server.js';
 import { percentile } from './lib/stats.js';
 
 type Obj = KObject & { spec?: any; status?: any };
@@ -28,13 +33,14 @@ const NODE = 'bench-node';
 const BRIDGE = 'skbench0';
 const GOALS = { p99Ms: 2000, idleRssMb: 60, loadedRssMb: 120, joinMs: 3000 };
 
-interface Options { pods: number; timeoutS: number }
+interface Options { pods: number; rate: number; timeoutS: number }
 
 function options(argv: string[]): Options {
-  const o: Options = { pods: 100, timeoutS: 120 };
+  const o: Options = { pods: 100, rate: 0, timeoutS: 120 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, v] = [argv[i], Number(argv[i + 1])];
     if (flag === '--pods' && v > 0) o.pods = v;
+    else if (flag === '--rate' && v >= 0) o.rate = v;
     else if (flag === '--timeout' && v > 0) o.timeoutS = v;
     else throw new Error(`unknown or invalid option ${flag} ${argv[i + 1] ?? ''}`);
   }
@@ -73,6 +79,16 @@ async function forEachConcurrent(n: number, concurrency: number, fn: (i: number)
 const isReady = (o: Obj, type: string) => o.status?.conditions?.some((c: any) => c.type === type && c.status === 'True') === true;
 
 interface Memory { agent: number; containerd: number; shims: number; shimCount: number }
+interface Cpu { agent: number; containerd: number; shims: number; server: number }
+
+function cpu(agent: ChildProcess, agentDir: string, server: BenchServer): Cpu {
+  const paths = containerdPaths(agentDir);
+  const cd = findContainerd(paths.config);
+  return {
+    agent: cpuSeconds(agent.pid!), containerd: cd === undefined ? 0 : cpuSeconds(cd), server: cpuSeconds(server.proc.pid!),
+    shims: findShims(paths.socket).reduce((s, pid) => s + cpuSeconds(pid), 0),
+  };
+}
 
 function memory(agent: ChildProcess, agentDir: string): Memory {
   const paths = containerdPaths(agentDir);
@@ -95,6 +111,11 @@ async function main(): Promise<void> {
   let watch: WatchHandle | undefined;
   const teardown = async () => {
     watch?.stop();
+    // The agent stops first (its containers live on; teardownRuntime removes them), so that a profiled
+    // agent writes its profile on a clean exit.
+    const t = performance.now();
+    await stopProcess(agent);
+    console.error(`agent stopped in ${(performance.now() - t).toFixed(0)} ms (${agent?.exitCode ?? agent?.signalCode})`);
     if (client) {
       // Deleting first lets the agent stop its pods the ordinary way; teardownRuntime catches the rest.
       await client.list(Resources.pods, NS).then((l) => Promise.all(l.items.map((p) =>
@@ -126,7 +147,10 @@ async function main(): Promise<void> {
     // Join: agent spawn → the Node's Ready condition True, polled every 20 ms.
     const logFd = openSync(agentLog, 'a');
     const t0 = performance.now();
-    agent = spawn(join(ROOT, 'bin', 'skiff'), ['agent', '--server', `https://127.0.0.1:${server.port}`, '--token', token,
+    // BENCH_AGENT_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") runs the agent under node with those flags.
+    const nodeArgs = process.env.BENCH_AGENT_NODE_ARGS?.split(' ').filter(Boolean);
+    const [cmd, pre] = nodeArgs ? [process.execPath, [...nodeArgs, join(ROOT, 'dist', 'cli', 'main.js')]] : [join(ROOT, 'bin', 'skiff'), []];
+    agent = spawn(cmd, [...pre, 'agent', '--server', `https://127.0.0.1:${server.port}`, '--token', token,
       '--data-dir', agentDir, '--node-name', NODE, '--node-ip', '127.0.0.1', '--bridge-name', BRIDGE], { stdio: ['ignore', logFd, logFd] });
     closeSync(logFd);
     for (;;) {
@@ -157,8 +181,10 @@ async function main(): Promise<void> {
     }, { timeoutSeconds: o.timeoutS + 60 });
     void watch.done.then((err) => { watchError = err ?? new Error('the pod watch ended early'); });
 
+    const cpuBefore = cpu(agent, agentDir, server);
     const start = performance.now();
-    await forEachConcurrent(o.pods, 16, async (i) => {
+    await forEachConcurrent(o.pods, o.rate > 0 ? o.pods : 16, async (i) => {
+      if (o.rate > 0) await sleep(start + (i * 1000) / o.rate - performance.now());
       createdAt.set(`bench-${i}`, performance.now());
       await c.create(Resources.pods, NS, pod(i));
     });
@@ -173,6 +199,9 @@ async function main(): Promise<void> {
       }
     }
     const allRunningS = (Math.max(...runningAt.values()) - start) / 1000;
+    const cpuAfter = cpu(agent, agentDir, server);
+    const perPod = (k: keyof Cpu) => `${k} ${(((cpuAfter[k] - cpuBefore[k]) * 1000) / o.pods).toFixed(0)}`;
+    console.log(`CPU ms per pod until all Running: ${(['agent', 'containerd', 'shims', 'server'] as const).map(perPod).join(', ')}`);
     const latencies = [...runningAt].map(([name, t]) => t - createdAt.get(name)!).sort((a, b) => a - b);
     // Steady state with every pod running, as for idle.
     await sleep(5000);
@@ -186,7 +215,7 @@ async function main(): Promise<void> {
       + `${loaded.shimCount} shims ${loaded.shims.toFixed(0)} MB in all`);
     console.log(`goals: p99 < ${GOALS.p99Ms} ms ${mark(p99 < GOALS.p99Ms)}; agent RSS idle < ${GOALS.idleRssMb} MB ${mark(idle.agent < GOALS.idleRssMb)}, `
       + `with ${o.pods} pods < ${GOALS.loadedRssMb} MB ${mark(loaded.agent < GOALS.loadedRssMb)}; join < ${GOALS.joinMs} ms ${mark(joinMs < GOALS.joinMs)}`);
-    console.log(`pods: join=${joinMs.toFixed(0)}ms agentRSS(idle)=${idle.agent.toFixed(0)}MB agentRSS(${o.pods})=${loaded.agent.toFixed(0)}MB `
+    console.log(`pods(${o.rate > 0 ? `${o.rate}/s` : 'burst'}): join=${joinMs.toFixed(0)}ms agentRSS(idle)=${idle.agent.toFixed(0)}MB agentRSS(${o.pods})=${loaded.agent.toFixed(0)}MB `
       + `containerdRSS=${loaded.containerd.toFixed(0)}MB startup_p50=${p50.toFixed(0)}ms p99=${p99.toFixed(0)}ms`);
     if (runningAt.size < o.pods) {
       console.error(`not all pods Running: ${runningAt.size}/${o.pods}${watchError ? `; watch: ${watchError.message}` : ''}\n${logTail(agentLog)}`);

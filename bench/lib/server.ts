@@ -86,6 +86,18 @@ export function rssMb(pid: number): number {
   return Number(m[1]) / 1024;
 }
 
+/** CPU seconds a process has used, its reaped children included (runc, CNI plugins, iptables…). */
+export function cpuSeconds(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name (which may hold spaces): utime is the 12th, then stime, cutime, cstime.
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
+    return (f[11]! + f[12]! + f[13]! + f[14]!) / 100;
+  } catch {
+    return 0;   // the process is gone
+  }
+}
+
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** SIGTERM, then SIGKILL after 10 s; resolves when the process has exited. */

@@ -13,6 +13,7 @@ import { ContainerdSupervisor } from './runtime/containerd.js';
 import { CriClient } from './runtime/cri-client.js';
 import { ensurePauseImage, importImageDir } from './runtime/images.js';
 import { writeBridgeCniConfig } from './runtime/cni-config.js';
+import { ensurePodMasquerade } from './network/masquerade.js';
 import { loadRegistries, useRegistries, writeRegistryHosts } from './runtime/registries.js';
 import { PodManager } from './pods/pod-manager.js';
 import { AgentTunnel, runtimeStreamHandler } from './tunnel/client.js';
@@ -80,7 +81,10 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   const readySince = new Date();
   await registerNode(client, id, readySince);
   const podCidr = await waitForPodCidr(client, c.nodeName);
-  if (!c.containerRuntimeEndpoint) writeBridgeCniConfig(supervisor.cniConfDir, podCidr, c.bridgeName ?? 'skiff0');
+  if (!c.containerRuntimeEndpoint) {
+    writeBridgeCniConfig(supervisor.cniConfDir, podCidr, c.bridgeName ?? 'skiff0');
+    await ensurePodMasquerade(podCidr);
+  }
   await supervisor.start();
   const cri = new CriClient(supervisor.endpoint);
   const v = await cri.version();

@@ -1,5 +1,5 @@
 // A minimal pod network for containerd's CRI plugin: one Linux bridge per node, addresses from the
-// node's pod CIDR (host-local IPAM), optional masquerade and hostPort support. The agent's network
+// node's pod CIDR (host-local IPAM), hostPort support (outbound NAT is one node-wide rule, see network/masquerade.ts). The agent's network
 // layer owns the real config; this one is enough for sandboxes to get IPs on a single node.
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -10,7 +10,8 @@ export const CNI_CONFLIST_FILE = '10-skiff.conflist';
 export interface BridgeCniOptions {
   /** Where host-local records leased IPs. Default: `<dir>/../ipam` (host-local's own default is shared by every user of the host). */
   ipamDir?: string;
-  /** SNAT traffic leaving the pod CIDR (needs iptables). Default true. */
+  /** The plugin's own per-pod SNAT (iptables at every sandbox). Default false: the agent installs one
+   *  node-wide rule instead (network/masquerade.ts), which keeps bursts of pod starts off the xtables lock. */
   ipMasq?: boolean;
   /** Chain the portmap plugin so hostPort works (needs iptables). Default true. */
   portMap?: boolean;
@@ -24,7 +25,7 @@ export function bridgeCniConfig(podCidr: string, bridgeName: string, ipamDir: st
     type: 'bridge',
     bridge: bridgeName,
     isGateway: true,
-    ipMasq: o.ipMasq ?? true,
+    ipMasq: o.ipMasq ?? false,
     hairpinMode: true,
     ...(o.mtu ? { mtu: o.mtu } : {}),
     ipam: {
