@@ -15,6 +15,7 @@ import { ContainerConfigError, containerEnv } from './env.js';
 import type { FieldContext, NodeResources } from './fields.js';
 import { defaultPullPolicy, pullCredentials } from './image-pull.js';
 import { registryCredentials } from '../runtime/registries.js';
+import { pullImage } from '../runtime/rewrite-pull.js';
 import {
   CONTAINER_HASH_ANNOTATION, CONTAINER_NAME_LABEL, CONTAINER_TYPE_ANNOTATION, NODE_LABEL, POD_UID_LABEL, RESTART_COUNT_ANNOTATION,
   podDescription,
@@ -507,7 +508,7 @@ export class PodWorker {
     // Each matching credential in turn, then none (the registry may allow anonymous pulls).
     for (const auth of [...auths, undefined]) {
       try {
-        await this.d.cri.pullImage(image, auth, this.sandbox?.config);
+        await pullImage(this.d.cri, this.d.dataDir, image, auth, this.sandbox?.config);
         const ms = Date.now() - t0;
         this.event('Normal', 'Pulled', `Successfully pulled image "${image}" in ${goDuration(ms)} (${goDuration(ms)} including waiting)`, ref);
         this.lastPullFailure.delete(key);

@@ -3,6 +3,7 @@
 //   mirrors:
 //     docker.io:
 //       endpoint: ["https://mirror.example.com:5000"]
+//       rewrite: { "^rancher/(.*)": "mirrored/rancher/$1" }
 //   configs:
 //     mirror.example.com:5000:
 //       auth: { username: u, password: p }
@@ -11,6 +12,9 @@
 // Mirrors and TLS become containerd `hosts.toml` files (one directory per registry under containerd's
 // `config_path`). containerd 1.6's hosts.toml has no credentials, so `configs.<host>.auth` is handed to
 // CRI's PullImage as an AuthConfig when none of the pod's imagePullSecrets matches the image.
+// hosts.toml cannot express `rewrite` either (k3s patches its containerd for it): the agent pulls the
+// rewritten reference from each endpoint itself (`rewritePulls` here, `rewrite-pull.ts` does the pull),
+// so each endpoint of a mirror with rewrites also gets a hosts.toml of its own (scheme and TLS).
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
@@ -23,7 +27,10 @@ export const DEFAULT_REGISTRIES_FILE = '/etc/skiff/registries.yaml';
 export interface RegistryMirror {
   /** Endpoint URLs tried in order before the registry itself (`https://` when no scheme is written). */
   endpoint: string[];
-  /** Repository rewrites (regexp → replacement); parsed but not applied: containerd 1.6 cannot. */
+  /**
+   * Repository rewrites for pulls through the endpoints (never the registry itself): Go regexp →
+   * replacement with `$1`/`${name}` groups, applied to the repository path (`library/busybox`).
+   */
   rewrite?: Record<string, string>;
 }
 
@@ -102,7 +109,7 @@ export function parseRegistries(text: string, file = 'registries.yaml'): Registr
       mirror.rewrite = stringFields(file, `${where}.rewrite`, m.rewrite, Object.keys(isMap(m.rewrite) ? m.rewrite : {}));
       for (const re of Object.keys(mirror.rewrite!)) {
         try {
-          new RegExp(re);
+          goRegExp(re);
         } catch {
           fail(file, `${where}.rewrite: invalid regular expression ${JSON.stringify(re)}`);
         }
@@ -165,7 +172,7 @@ function tlsLines(tls: RegistryTls | undefined, indent: string): string[] {
 export function renderHostsToml(registry: string, cfg: RegistriesConfig): string {
   const lines = ['# Written by skiff from registries.yaml at every agent start; edits are overwritten.'];
   if (registry !== '*') {
-    const server = registry === DOCKER_HUB ? DOCKER_HUB_SERVER : `https://${registry}`;
+    const server = registry === DOCKER_HUB ? DOCKER_HUB_SERVER : `${rewriteEndpointSchemes(cfg).get(registry) ?? 'https:'}//${registry}`;
     lines.push(`server = ${q(server)}`, ...tlsLines(cfg.configs[registry]?.tls, ''));
   }
   for (const e of cfg.mirrors[registry]?.endpoint ?? []) {
@@ -175,7 +182,31 @@ export function renderHostsToml(registry: string, cfg: RegistriesConfig): string
     const url = `${u.protocol}//${u.host}${path === '' ? '' : path.endsWith('/v2') ? path : `${path}/v2`}`;
     lines.push('', `[host.${q(url)}]`, '  capabilities = ["pull", "resolve"]', ...tlsLines(cfg.configs[u.host]?.tls, '  '));
   }
+  // containerd 1.6 rejects a hosts.toml without a `host` table ("invalid `host` tree") and then ignores
+  // the whole file, TLS settings included (and speaks plain HTTP to localhost): an empty table is enough.
+  if (!cfg.mirrors[registry]?.endpoint.length) lines.push('', '[host]');
   return lines.join('\n') + '\n';
+}
+
+/** An endpoint whose API lives under a path (`https://host/prefix/v2/`) cannot be named in an image reference. */
+function hasPathPrefix(u: URL): boolean {
+  return u.pathname.replace(/\/+$/, '').replace(/\/v2$/, '') !== '';
+}
+
+/**
+ * The endpoint hosts of mirrors with rewrites, with their scheme: the agent pulls from them by name
+ * (`host/rewritten:tag`), so containerd must know whether to speak plain HTTP to them.
+ */
+function rewriteEndpointSchemes(cfg: RegistriesConfig): Map<string, string> {
+  const schemes = new Map<string, string>();
+  for (const m of Object.values(cfg.mirrors)) {
+    if (!m.rewrite || !Object.keys(m.rewrite).length) continue;
+    for (const e of m.endpoint) {
+      const u = endpointUrl(e);
+      if (!hasPathPrefix(u) && !schemes.has(u.host)) schemes.set(u.host, u.protocol);
+    }
+  }
+  return schemes;
 }
 
 /**
@@ -185,7 +216,9 @@ export function renderHostsToml(registry: string, cfg: RegistriesConfig): string
 export function writeRegistryHosts(dir: string, cfg: RegistriesConfig): string[] {
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true, mode: 0o700 });
-  const registries = new Set([...Object.keys(cfg.mirrors), ...Object.keys(cfg.configs).filter((h) => cfg.configs[h]!.tls && h !== '*')]);
+  const registries = new Set([
+    ...Object.keys(cfg.mirrors), ...Object.keys(cfg.configs).filter((h) => cfg.configs[h]!.tls && h !== '*'), ...rewriteEndpointSchemes(cfg).keys(),
+  ]);
   for (const registry of registries) {
     // containerd looks for `<host[:port]>/hosts.toml`, then `_default/hosts.toml`.
     const sub = join(dir, registry === '*' ? '_default' : registry);
@@ -193,6 +226,16 @@ export function writeRegistryHosts(dir: string, cfg: RegistriesConfig): string[]
     writeFileSync(join(sub, 'hosts.toml'), renderHostsToml(registry, cfg));
   }
   return [...registries];
+}
+
+function authConfig(host: string, a: RegistryAuth): AuthConfig {
+  return {
+    // containerd compares the URL's host with the host it is about to call.
+    serverAddress: `https://${host}`,
+    ...(a.username !== undefined ? { username: a.username, password: a.password ?? '' } : {}),
+    ...(a.auth ? { auth: a.auth } : {}),
+    ...(a.identitytoken ? { identityToken: a.identitytoken } : {}),
+  };
 }
 
 /**
@@ -208,16 +251,97 @@ export function configCredentials(cfg: RegistriesConfig | undefined, image: stri
   const auths: AuthConfig[] = [];
   for (const host of new Set(hosts)) {
     const a = cfg.configs[host]?.auth ?? (host === 'registry-1.docker.io' ? cfg.configs[DOCKER_HUB]?.auth : undefined);
-    if (!a) continue;
-    auths.push({
-      // containerd compares the URL's host with the host it is about to call.
-      serverAddress: `https://${host}`,
-      ...(a.username !== undefined ? { username: a.username, password: a.password ?? '' } : {}),
-      ...(a.auth ? { auth: a.auth } : {}),
-      ...(a.identitytoken ? { identityToken: a.identitytoken } : {}),
-    });
+    if (a) auths.push(authConfig(host, a));
   }
   return auths;
+}
+
+/**
+ * A Go regexp (RE2 syntax, which k3s's rewrites are written in) as a JS RegExp: `(?P<name>` becomes
+ * `(?<name>` and leading inline flags (`(?i)`, `(?s)`, `(?m)`) become flags; the rest of the common
+ * syntax means the same in both.
+ */
+export function goRegExp(pattern: string, flags = ''): RegExp {
+  let body = pattern.replace(/\(\?P</g, '(?<');
+  const lead = /^\(\?([ims]+)\)/.exec(body);
+  if (lead) {
+    body = body.slice(lead[0].length);
+    flags += [...new Set(lead[1])].join('');
+  }
+  return new RegExp(body, flags);
+}
+
+/**
+ * Go's Regexp.Expand: `$1`, `${1}`, `$name`, `${name}` take a group (empty when absent; a name is the
+ * longest run of letters, digits and `_`, so `$1x` is the group named `1x`), `$$` is a dollar, and a
+ * malformed `$` stays as it is.
+ */
+function expandGo(template: string, groups: (string | undefined)[], named: Record<string, string | undefined> | undefined): string {
+  return template.replace(/\$(?:\$|\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))?/g, (all, braced?: string, bare?: string) => {
+    if (all === '$$') return '$';
+    const name = braced ?? bare;
+    if (name === undefined) return '$';
+    return (/^[0-9]+$/.test(name) ? groups[Number(name)] : named?.[name]) ?? '';
+  });
+}
+
+/**
+ * The repository path under a mirror's rewrites: the first rule (in file order) whose expression
+ * matches replaces every match, as Go's ReplaceAllString; no match leaves it unchanged.
+ */
+export function rewriteRepository(rules: Record<string, string> | undefined, repository: string): string {
+  for (const [pattern, replacement] of Object.entries(rules ?? {})) {
+    const re = goRegExp(pattern, 'g');
+    if (!re.test(repository)) continue;
+    re.lastIndex = 0;
+    let previousEnd = -1;
+    return repository.replace(re, (...args: unknown[]) => {
+      const named = typeof args[args.length - 1] === 'object' ? args.pop() as Record<string, string | undefined> : undefined;
+      // args: the match, its groups, then offset and input.
+      const match = args[0] as string;
+      const offset = args[args.length - 2] as number;
+      // Go skips an empty match right after the previous match (`(.*)` matches `app` once, not twice).
+      if (match === '' && offset === previousEnd) return '';
+      previousEnd = offset + match.length;
+      return expandGo(replacement, args.slice(0, -2) as (string | undefined)[], named);
+    });
+  }
+  return repository;
+}
+
+/** One pull the agent makes itself: `ref` (on an endpoint, rewritten) in place of the image. */
+export interface RewritePull {
+  ref: string;
+  /** The endpoint's credentials from `configs`, if any. */
+  auth?: AuthConfig;
+}
+
+/**
+ * The rewritten pulls for `image`, one per endpoint of its registry's mirror in order, when a rewrite
+ * rule changes its repository; none otherwise (containerd's hosts.toml then does everything). Endpoints
+ * with a path prefix are left to hosts.toml (unrewritten).
+ */
+export function rewritePulls(cfg: RegistriesConfig | undefined, image: string): RewritePull[] {
+  if (!cfg) return [];
+  const name = normalizeImageRef(image);
+  const slash = name.indexOf('/');
+  const registry = name.slice(0, slash);
+  const mirror = cfg.mirrors[registry] ?? cfg.mirrors['*'];
+  if (!mirror?.rewrite) return [];
+  // The repository ends where the tag or digest begins (a port only appears before the first slash).
+  const rest = name.slice(slash + 1);
+  const end = rest.search(/[:@]/);
+  const repository = end < 0 ? rest : rest.slice(0, end);
+  const rewritten = rewriteRepository(mirror.rewrite, repository);
+  if (rewritten === repository) return [];
+  const pulls: RewritePull[] = [];
+  for (const e of mirror.endpoint) {
+    const u = endpointUrl(e);
+    if (hasPathPrefix(u)) continue;
+    const auth = cfg.configs[u.host]?.auth;
+    pulls.push({ ref: `${u.host}/${rewritten}${end < 0 ? '' : rest.slice(end)}`, ...(auth ? { auth: authConfig(u.host, auth) } : {}) });
+  }
+  return pulls;
 }
 
 /*
@@ -235,4 +359,9 @@ export function useRegistries(dataDir: string, cfg: RegistriesConfig | undefined
 /** `configCredentials` for the agent on `dataDir`. */
 export function registryCredentials(dataDir: string, image: string): AuthConfig[] {
   return configCredentials(active.get(dataDir), image);
+}
+
+/** `rewritePulls` for the agent on `dataDir`. */
+export function registryRewritePulls(dataDir: string, image: string): RewritePull[] {
+  return rewritePulls(active.get(dataDir), image);
 }
