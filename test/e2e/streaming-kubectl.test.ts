@@ -1,13 +1,15 @@
 // Streaming through the agent tunnel, end to end: a real API server (in this process), a node that
 // joined through /v1-skiff/node-credentials and dialled its tunnel with those credentials, a real
 // containerd running a busybox pod, and the real kubectl 1.32 and client-node against the server:
-// logs (tail, follow, timestamps), exec (output, exit code, stdin), attach, cp, port-forward to an
-// HTTP server in the pod, client-node's WebSocket v4 exec and port-forward. The pod object is bound
+// logs (tail, follow, timestamps), exec (output, exit code, stdin, a tty), attach, cp, port-forward to
+// an HTTP server in the pod. kubectl's first choices, WebSocket v5 exec/attach and SPDY tunnelled in a
+// WebSocket for port-forward, are translated by the server (its logs say kubectl did not fall back);
+// kubectl's SPDY and client-node's WebSocket v4 reach containerd spliced. The pod object is bound
 // to the node by name and its status names the container, as the agent's pod worker will write it.
 // Everything is torn down afterwards, also on failure.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { request as httpsRequest } from 'node:https';
@@ -15,7 +17,7 @@ import { get as httpGet } from 'node:http';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
 import { freePort } from '../helpers/cluster.js';
-import { runKubectl, KubectlStream, ok, fails, type KubectlResult } from '../helpers/kubectl.js';
+import { runKubectl, kubectlBinary, KubectlStream, ok, fails, type KubectlResult } from '../helpers/kubectl.js';
 import { TEST_IMAGE, writeBusyboxImage } from '../helpers/images.js';
 import { KubeConfig, Exec, PortForward } from '../helpers/client-node.js';
 import type { V1Status } from '../helpers/client-node.js';
@@ -48,6 +50,7 @@ function missingPrerequisites(): string[] {
   }
   if (!existsSync('/usr/lib/cni/bridge')) missing.push('/usr/lib/cni/bridge (containernetworking-plugins)');
   if (!existsSync('/bin/busybox')) missing.push('/bin/busybox (busybox-static)');
+  if (spawnSync('sh', ['-c', 'command -v script']).status !== 0) missing.push('script (util-linux), for a terminal');
   return missing;
 }
 
@@ -80,6 +83,9 @@ after(async () => {
 const kubectlBase = () => ['--kubeconfig', kubeconfig, '--cache-dir', join(dataDir, 'kubectl-cache')];
 const kubectl = (args: string[], input?: string, timeoutMs?: number): Promise<KubectlResult> =>
   runKubectl(kubectlBase(), args, { input, timeoutMs });
+/** kubectl with its WebSocket protocols switched off: the SPDY/3.1 upgrade of kubectl ≤ 1.29. */
+const kubectlSpdy = (args: string[], input?: string): Promise<KubectlResult> =>
+  runKubectl(kubectlBase(), args, { input, env: { KUBECTL_REMOTE_COMMAND_WEBSOCKETS: 'false', KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' } });
 function kubectlStream(args: string[]): KubectlStream {
   const s = new KubectlStream(kubectlBase(), args);
   streams.push(s);
@@ -251,14 +257,53 @@ test('kubectl logs errors: unknown container, --previous without one, a pod with
   fails(await kubectl(['logs', 'unbound']), /does not have a host assigned|waiting to start/);
 });
 
-test('kubectl exec: output, stderr and the exit code; stdin with -i', async () => {
+test('kubectl exec (WebSocket v5, translated): output, stderr and the exit code; stdin with -i until EOF', async () => {
+  const verbose = await kubectl(['-v=7', 'exec', 'web', '--', 'true']);
+  assert.equal(verbose.code, 0, verbose.stderr);
+  assert.match(verbose.stderr, /The subprotocol is v5\.channel\.k8s\.io/, 'kubectl negotiated v5');
+  assert.doesNotMatch(verbose.stderr, /POST https:\S+\/exec/, 'and did not fall back to SPDY');
+
   const r = await kubectl(['exec', 'web', '--', 'sh', '-c', 'echo out; echo err >&2; exit 3']);
   assert.equal(r.code, 3, `exit code passes through: ${r.stderr}`);
   assert.equal(r.stdout, 'out\n');
-  assert.equal(r.stderr, 'err\ncommand terminated with exit code 3\n', 'no noise from the WebSocket-to-SPDY fallback');
+  assert.equal(r.stderr, 'err\ncommand terminated with exit code 3\n');
   assert.equal(ok(await kubectl(['exec', 'web', '--', 'cat', '/www/index.html'])), 'hi-from-httpd\n');
+  // Ends only if stdin's EOF (v5's close signal) reaches the command.
   const piped = await kubectl(['exec', '-i', 'web', '--', 'sh', '-c', 'tr a-z A-Z; echo done'], 'piped input\n');
   assert.equal(ok(piped, 'exec -i'), 'PIPED INPUT\ndone\n');
+  // More than one SPDY window (64 KiB) each way: containerd's SPDY grants no window updates.
+  const big = 'x'.repeat(300_000);
+  assert.equal(ok(await kubectl(['exec', '-i', 'web', '--', 'wc', '-c'], big)).trim(), '300000');
+  const large = await kubectl(['exec', 'web', '--', 'sh', '-c', 'head -c 2000000 /dev/zero | tr "\\0" y; exit 6']);
+  assert.equal(large.code, 6, large.stderr);
+  assert.equal(large.stdout.length, 2_000_000);
+  assert.ok(/^y+$/.test(large.stdout), 'the output arrives whole, before the status');
+  // A runtime error (not an exit code) arrives as a Status too.
+  const missing = await kubectl(['exec', 'web', '--', '/nonexistent']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /Internal error occurred: .*\/nonexistent.*no such file or directory/);
+});
+
+test('kubectl exec -it: a terminal of the client\'s size (resize channel), exit code', async () => {
+  // `script` gives kubectl a terminal; busybox polls until containerd applied the first resize.
+  const cmd = `stty rows 31 cols 97; ${kubectlBinary()} ${kubectlBase().join(' ')} exec -it web -- `
+    + `sh -c 'for i in $(seq 50); do s=$(stty size); [ "$s" = "31 97" ] && break; sleep 0.1; done; echo "size=$s"; tty; exit 4'`;
+  const child = spawn('script', ['-qec', cmd, '/dev/null'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { out += d; });
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000);
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  clearTimeout(timer);
+  assert.equal(code, 4, out);
+  assert.match(out, /size=31 97\r\n\/dev\/pts\/\d+\r\ncommand terminated with exit code 4/);
+});
+
+test('kubectl exec over SPDY (no WebSocket) still reaches containerd directly', async () => {
+  const r = await kubectlSpdy(['-v=7', 'exec', '-i', 'web', '--', 'sh', '-c', 'cat; exit 5'], 'over spdy\n');
+  assert.equal(r.code, 5, r.stderr);
+  assert.equal(r.stdout, 'over spdy\n');
+  assert.match(r.stderr, /POST https:\S+\/exec/);
 });
 
 test('kubectl cp both ways (exec + tar)', async () => {
@@ -271,25 +316,40 @@ test('kubectl cp both ways (exec + tar)', async () => {
   assert.equal(readFileSync(back, 'utf8'), 'hi-from-httpd\n');
 });
 
-test('kubectl attach streams the running container\'s output', async () => {
+test('kubectl attach (WebSocket v5) streams the running container\'s output', async () => {
   const a = kubectlStream(['attach', 'web']);
   await a.waitFor(/tick \d+\n[\s\S]*tick \d+\n/, 10_000);
   await a.stop();
 });
 
-test('kubectl port-forward reaches the HTTP server in the pod', async () => {
-  const pf = kubectlStream(['port-forward', 'pod/web', ':8080']);
+function httpGetText(port: number, path: string): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    httpGet({ host: '127.0.0.1', port, path, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => { text += d; });
+      res.on('end', () => resolve(text));
+    }).on('error', reject);
+  });
+}
+
+test('kubectl port-forward (SPDY tunnelled in a WebSocket) reaches the HTTP server in the pod', async () => {
+  ok(await kubectl(['exec', 'web', '--', 'sh', '-c', 'head -c 1000000 /dev/zero | tr "\\0" z > /www/big']), 'a large file');
+  const pf = kubectlStream(['-v=7', 'port-forward', 'pod/web', ':8080']);
   const localPort = Number((await pf.waitFor(/Forwarding from 127\.0\.0\.1:(\d+) -> 8080/))[1]);
-  for (let i = 0; i < 3; i++) {
-    const body = await new Promise<string>((resolve, reject) => {
-      httpGet({ host: '127.0.0.1', port: localPort, path: '/index.html', agent: false }, (res) => {
-        let text = '';
-        res.setEncoding('utf8').on('data', (d: string) => { text += d; });
-        res.on('end', () => resolve(text));
-      }).on('error', reject);
-    });
-    assert.equal(body, 'hi-from-httpd\n');
-  }
+  for (let i = 0; i < 3; i++) assert.equal(await httpGetText(localPort, '/index.html'), 'hi-from-httpd\n');
+  const big = await httpGetText(localPort, '/big');
+  assert.equal(big.length, 1_000_000);
+  assert.match(big, /^z+$/);
+  assert.match(pf.stderr, /negotiated protocol: portforward\.k8s\.io/, 'kubectl tunnelled SPDY through a WebSocket');
+  assert.doesNotMatch(pf.stderr, /POST https:\S+\/portforward/, 'and did not fall back to SPDY');
+  await pf.stop();
+});
+
+test('kubectl port-forward over SPDY (no WebSocket) still works', async () => {
+  const pf = new KubectlStream(kubectlBase(), ['port-forward', 'pod/web', ':8080'], { env: { KUBECTL_PORT_FORWARD_WEBSOCKETS: 'false' } });
+  streams.push(pf);
+  const localPort = Number((await pf.waitFor(/Forwarding from 127\.0\.0\.1:(\d+) -> 8080/))[1]);
+  assert.equal(await httpGetText(localPort, '/index.html'), 'hi-from-httpd\n');
   await pf.stop();
 });
 

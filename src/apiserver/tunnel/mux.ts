@@ -125,6 +125,13 @@ export class TunnelStream extends Duplex {
         return;
       case FrameType.Reset: {
         this.silenced = true;
+        // After its END the peer has sent everything; its reset then only says it stopped listening
+        // (e.g. the runtime hung up). What our consumer has not read yet, often the end of the
+        // output, must still reach it.
+        if (this.remoteEnded && !this.readableEnded) {
+          this.once('end', () => this.destroy());
+          return;
+        }
         const r = parseReason(payload);
         this.destroy(new TunnelStreamError(r.code, r.message));
         return;

@@ -4,8 +4,10 @@
 // agent replays the client's upgrade request against the container runtime's streaming server, and
 // from then on the client's socket and the runtime's are spliced byte for byte, so the client and
 // containerd negotiate the protocol between themselves (SPDY, or WebSocket channel.k8s.io v4), as
-// with a kubelet behind the apiserver. kubectl 1.32 first offers WebSocket v5, which containerd 1.6
-// does not speak; its upgrade refusal makes kubectl fall back to SPDY, as it does with older kubelets.
+// with a kubelet behind the apiserver. The protocols containerd 1.6 does not speak, kubectl 1.32's
+// first choices, are served by the server itself over a SPDY session with containerd, as
+// kube-apiserver ≥ 1.30 does: WebSocket v5 exec/attach (exec-v5.ts) and SPDY tunnelled through a
+// WebSocket for port-forward (portforward-ws.ts).
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiContext } from '../context.js';
 import type { RequestInfo } from '../request-info.js';
@@ -16,7 +18,10 @@ import type { KObject } from '../../api/object.js';
 import type { TunnelServer } from './registry.js';
 import { splice } from './registry.js';
 import { upgradeHead } from './upgrade.js';
-import type { LogsRequest, StreamRequest, UpgradeHead } from './protocol.js';
+import type { ExecRequest, LogsRequest, PortForwardRequest, UpgradeHead } from './protocol.js';
+import { spdyUpgradeHead } from './runtime-spdy.js';
+import { offersV5, serveExecV5, V4_PROTOCOL } from './exec-v5.js';
+import { servePortForwardTunnel, tunnelledSpdyProtocols } from './portforward-ws.js';
 
 type Pod = KObject & { spec?: any; status?: any };
 
@@ -66,9 +71,23 @@ export async function handlePodStream(ctx: ApiContext, req: IncomingMessage, res
   } else if (ri.verb !== 'create') {
     throw errors.methodNotAllowed(ri.verb);
   }
+  const node = nodeOf(pod);
+  const tunnelled = sub === 'portforward' ? tunnelledSpdyProtocols(req) : [];
+  if (tunnelled.length) {
+    const stream = await tunnelsFor(ctx).open(node, portForwardRequest(pod, q, spdyUpgradeHead(tunnelled)));
+    req.socket.once('close', () => stream.destroy());
+    return servePortForwardTunnel(req, head, stream);
+  }
+  if (sub !== 'portforward' && offersV5(req)) {
+    const execReq = execRequest(sub as 'exec' | 'attach', pod, q, spdyUpgradeHead([V4_PROTOCOL]));
+    const stream = await tunnelsFor(ctx).open(node, execReq);
+    req.socket.once('close', () => stream.destroy());
+    return serveExecV5(req, head, stream, execReq);
+  }
+  // Everything else (SPDY, WebSocket v4 and older) the runtime serves itself.
   const replay: UpgradeHead = { method: req.method ?? 'GET', rawHeaders: forwardedHeaders(req.rawHeaders) };
-  const streamReq: StreamRequest = sub === 'portforward' ? portForwardRequest(pod, q, replay) : execRequest(sub as 'exec' | 'attach', pod, q, replay);
-  const stream = await tunnelsFor(ctx).open(nodeOf(pod), streamReq);
+  const streamReq = sub === 'portforward' ? portForwardRequest(pod, q, replay) : execRequest(sub as 'exec' | 'attach', pod, q, replay);
+  const stream = await tunnelsFor(ctx).open(node, streamReq);
   splice(req.socket, stream, head);
 }
 
@@ -164,7 +183,7 @@ function logsRequest(pod: Pod, q: URLSearchParams): LogsRequest {
   };
 }
 
-function execRequest(op: 'exec' | 'attach', pod: Pod, q: URLSearchParams, head: UpgradeHead): StreamRequest {
+function execRequest(op: 'exec' | 'attach', pod: Pod, q: URLSearchParams, head: UpgradeHead): ExecRequest {
   const stdin = isTrue(q.get('stdin'));
   // Kubernetes' ExecOptions default stdout and stderr to true when the client leaves them out.
   const stdout = q.has('stdout') ? isTrue(q.get('stdout')) : true;
@@ -179,7 +198,7 @@ function execRequest(op: 'exec' | 'attach', pod: Pod, q: URLSearchParams, head: 
   return { op, containerId, cmd: op === 'exec' ? cmd : undefined, stdin, stdout, stderr: tty ? false : stderr, tty, head };
 }
 
-function portForwardRequest(pod: Pod, q: URLSearchParams, head: UpgradeHead): StreamRequest {
+function portForwardRequest(pod: Pod, q: URLSearchParams, head: UpgradeHead): PortForwardRequest {
   const ports: number[] = [];
   for (const list of q.getAll('ports')) {
     for (const p of list.split(',')) {
