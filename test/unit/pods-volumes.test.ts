@@ -1,12 +1,13 @@
 // Volume files: the atomic `..data` swap (unchanged content touches nothing, removed keys disappear,
-// modes kept), path validation, hostPath type checks, and the pull-secret registry matching.
+// modes kept), path validation, hostPath type checks, memory-backed emptyDir sizes, and the pull-secret
+// registry matching.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { lstatSync, mkdtempSync, readFileSync, readlinkSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { validateFilePath, writeAtomic } from '../../src/agent/pods/atomic-writer.js';
-import { checkHostPath } from '../../src/agent/pods/volumes.js';
+import { checkHostPath, memoryVolumeSize, podMemoryLimit } from '../../src/agent/pods/volumes.js';
 import { registryMatches, imageRegistry, pullCredentials } from '../../src/agent/pods/image-pull.js';
 import { PodSources } from '../../src/agent/pods/sources.js';
 
@@ -69,4 +70,19 @@ test('pull credentials match the image registry (host, port, globs, Docker Hub a
   const r = await pullCredentials(pod, 'reg.local:5000/team/app:1', sources);
   assert.deepEqual(r.auths, [{ username: 'alice', password: 'pw:with:colons' }]);
   assert.deepEqual(r.missing, ['absent']);
+});
+
+test('a memory-backed emptyDir is sized like the kubelet: node memory, lowered to the pod limit and the sizeLimit', () => {
+  const Mi = 1024 * 1024;
+  const node = 4096 * Mi;
+  const c = (memory?: string) => ({ name: 'c', resources: memory ? { limits: { memory } } : {} });
+  const pod = (containers: object[], initContainers: object[] = []) => ({ spec: { containers, initContainers } });
+  assert.equal(podMemoryLimit(pod([c('64Mi'), c('32Mi')])), 96 * Mi);
+  assert.equal(podMemoryLimit(pod([c('64Mi')], [c('256Mi')])), 256 * Mi, 'an init container may need more than the app containers');
+  assert.equal(podMemoryLimit(pod([c('64Mi'), c()])), undefined, 'one container without a limit leaves the pod unbounded');
+  assert.equal(memoryVolumeSize(pod([c()]), undefined, node), node);
+  assert.equal(memoryVolumeSize(pod([c('64Mi')]), undefined, node), 64 * Mi);
+  assert.equal(memoryVolumeSize(pod([c('64Mi')]), '8Mi', node), 8 * Mi);
+  assert.equal(memoryVolumeSize(pod([c('64Mi')]), '1Gi', node), 64 * Mi, 'a sizeLimit above what the pod may use is capped');
+  assert.equal(memoryVolumeSize(pod([c()]), '8Gi', node), node);
 });

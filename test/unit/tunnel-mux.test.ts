@@ -128,6 +128,21 @@ test('a refusal before accept rejects open() with its status; a reset after acce
   assert.equal(err.message, 'runtime went away');
 });
 
+test('a reset after the peer ended its output still delivers what the reader had not read yet', async () => {
+  const { server } = await pair((_req, s) => {
+    s.accept();
+    s.end('the end of the output');
+    // The runtime hung up after sending everything: the agent resets the stream.
+    setTimeout(() => s.reject({ code: 500, message: 'runtime hung up' }), 20);
+  });
+  const s = await server.open(logsReq('ended'));
+  const all = readAll(s);
+  s.pause();
+  await new Promise((r) => setTimeout(r, 100));   // a slow reader: the reset arrives before it reads
+  s.resume();
+  assert.equal((await all).toString(), 'the end of the output');
+});
+
 test('destroying a stream on one side tells the other (kubectl went away → stop following)', async () => {
   let agentClosed!: Promise<void>;
   const { server } = await pair((_req, s) => {

@@ -58,6 +58,29 @@ function ensureTmpfs(dir: string, sizeBytes?: number): void {
   execFileSync('mount', ['-t', 'tmpfs', '-o', opts, 'tmpfs', dir], { stdio: ['ignore', 'ignore', 'pipe'] });
 }
 
+/** The memory a pod may use: its cgroup limit (app containers' sum, or the largest init container's), when every container sets one. */
+export function podMemoryLimit(pod: Obj): number | undefined {
+  const limit = (c: Obj) => parseQuantity(c.resources?.limits?.memory);
+  const apps: Obj[] = pod.spec.containers ?? [];
+  const inits: Obj[] = pod.spec.initContainers ?? [];
+  if ([...apps, ...inits].some((c) => !limit(c))) return undefined;
+  return Math.max(apps.reduce((sum, c) => sum + limit(c)!, 0), ...inits.map((c) => limit(c)!));
+}
+
+/**
+ * A memory-backed emptyDir's tmpfs size, as the kubelet sizes it: what the pod may use at most (its
+ * memory limit, else the node's memory), lowered to the volume's sizeLimit. Tmpfs pages count against
+ * the pod's memory cgroup, so a bigger volume could only ever end in an OOM kill, never in ENOSPC.
+ */
+export function memoryVolumeSize(pod: Obj, sizeLimit: unknown, nodeMemoryBytes: number): number {
+  let size = nodeMemoryBytes;
+  const podLimit = podMemoryLimit(pod);
+  if (podLimit && podLimit < size) size = podLimit;
+  const vol = parseQuantity(sizeLimit);
+  if (vol && vol < size) size = vol;
+  return size;
+}
+
 const HOST_PATH_KIND: Record<string, (st: Stats) => boolean> = {
   Directory: (st) => st.isDirectory(),
   DirectoryOrCreate: (st) => st.isDirectory(),
@@ -128,7 +151,7 @@ export class PodVolumes {
     }
     if (v.emptyDir) {
       const dir = this.dir('kubernetes.io~empty-dir', v.name);
-      if (v.emptyDir.medium === 'Memory') ensureTmpfs(dir, parseQuantity(v.emptyDir.sizeLimit) ?? this.o.node.memoryBytes);
+      if (v.emptyDir.medium === 'Memory') ensureTmpfs(dir, memoryVolumeSize(pod, v.emptyDir.sizeLimit, this.o.node.memoryBytes));
       else mkdirSync(dir, { recursive: true });
       // World-writable like the kubelet's: containers running as any user share it.
       chmodSync(dir, 0o777);

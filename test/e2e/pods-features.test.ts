@@ -1,0 +1,427 @@
+// The pod features of issue 4 item 3 on a real node, driven with the real kubectl: a `skiff server`
+// plus a `skiff agent` (own containerd, runc, bridge CNI) on this host. One batch of pods is created at
+// once and checked in place: resources as cgroup limits and QoS class, securityContext (user/group,
+// capabilities, read-only root, no_new_privs), hostNetwork/hostPID, emptyDir on tmpfs with a size
+// limit, claims bound to hostPath and local PVs, a projected service-account token that authenticates,
+// httpGet/tcpSocket/exec probes with startup gating liveness, env from resources and prefixed
+// configMaps, workingDir, and the events with their container fieldPath. Everything the test starts
+// is removed afterwards, also on failure.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { startServer, REPO_ROOT, type TestServer } from '../helpers/cluster.js';
+import { ok, runKubectl } from '../helpers/kubectl.js';
+import { writeBusyboxImage, TEST_IMAGE } from '../helpers/images.js';
+import { teardownRuntime } from '../../src/agent/runtime/teardown.js';
+
+const run = randomBytes(3).toString('hex');
+const NODE = `feat-${run}`;
+const BRIDGE = `skpf${run}`;
+// A pod network of its own, so routes never clash with other suites' agents on this host.
+const CLUSTER_CIDR = `10.${150 + (randomBytes(1)[0]! % 40)}.0.0/16`;
+const NODE_IP = '127.0.0.1';
+// Short: containerd's socket path must fit a unix socket address.
+const agentDir = mkdtempSync('/tmp/skiff-pf-');
+const hostDir = mkdtempSync('/tmp/skiff-pf-vol-');
+const cgroupV2 = existsSync('/sys/fs/cgroup/cgroup.controllers');
+let server: TestServer;
+let agent: ChildProcess | undefined;
+const podUids: string[] = [];
+
+function requirements(): string[] {
+  const missing: string[] = [];
+  if (process.getuid?.() !== 0) missing.push('root');
+  for (const bin of ['/usr/bin/containerd', '/usr/sbin/runc', '/usr/lib/cni/bridge', '/bin/busybox']) if (!existsSync(bin)) missing.push(bin);
+  return missing;
+}
+
+function agentLogTail(lines = 30): string {
+  try {
+    return readFileSync(join(agentDir, 'agent.log'), 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no agent log)';
+  }
+}
+
+async function eventually<T>(fn: () => Promise<T | undefined | false>, what: string, ms = 60_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let lastErr = '';
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) {
+      lastErr = (err as Error).message;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr ? ` (last error: ${lastErr})` : ''}\n--- agent log tail\n${agentLogTail()}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+const k = async (args: string[], input?: string) => ok(await server.kubectl(args, { input, timeoutMs: 60_000 }));
+const getPod = async (name: string): Promise<any> => JSON.parse(await k(['get', 'pod', name, '-o', 'json']));
+const sh = (pod: string, container: string, script: string) => server.kubectl(['exec', pod, '-c', container, '--', 'sh', '-c', script]);
+const shOk = async (pod: string, container: string, script: string) => ok(await sh(pod, container, script), `exec in ${pod}/${container}`);
+const condition = (pod: any, type: string) => pod.status?.conditions?.find((c: any) => c.type === type);
+const containerStatus = (pod: any, name: string) => pod.status?.containerStatuses?.find((c: any) => c.name === name);
+
+async function running(name: string): Promise<any> {
+  let last: any;
+  try {
+    return await eventually(async () => {
+      last = await getPod(name);
+      return last.status?.phase === 'Running' && last.status.containerStatuses?.every((c: any) => c.state?.running) ? last : undefined;
+    }, `pod ${name} Running`, 90_000);
+  } catch (err) {
+    const events = JSON.parse(await k(['get', 'events', '-o', 'json'])).items.filter((e: any) => e.involvedObject?.name === name);
+    (err as Error).message += `\n--- pod status\n${JSON.stringify(last?.status, null, 1)}\n--- events\n${events.map((e: any) => `${e.reason}: ${e.message}`).join('\n')}`;
+    throw err;
+  }
+}
+
+function yamlDocs(objs: object[]): string {
+  // kubectl reads JSON documents as YAML; one List keeps it a single apply.
+  return JSON.stringify({ apiVersion: 'v1', kind: 'List', items: objs });
+}
+
+const busybox = (name: string, script: string, extra: object = {}) => ({ name, image: TEST_IMAGE, command: ['sh', '-c', script], ...extra });
+const pod = (name: string, spec: object) => ({
+  apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { suite: 'pods-features' } },
+  spec: { nodeName: NODE, terminationGracePeriodSeconds: 1, ...spec },
+});
+
+before(async () => {
+  const missing = requirements();
+  if (missing.length) throw new Error(`the pod features end-to-end test needs: ${missing.join(', ')}`);
+  mkdirSync(join(agentDir, 'agent', 'images'), { recursive: true });
+  writeBusyboxImage(join(agentDir, 'agent', 'images'), 'busybox.tar');
+  server = await startServer({ args: ['--cluster-cidr', CLUSTER_CIDR] });
+  const token = readFileSync(join(server.dataDir, 'server', 'node-token'), 'utf8').trim();
+  const log = openSync(join(agentDir, 'agent.log'), 'a');
+  try {
+    agent = spawn(join(REPO_ROOT, 'bin', 'skiff'), ['agent', '--server', server.url, '--token', token, '--data-dir', agentDir,
+      '--node-name', NODE, '--node-ip', NODE_IP, '--bridge-name', BRIDGE], { stdio: ['ignore', log, log] });
+  } finally { closeSync(log); }
+  await eventually(async () => / Ready /.test(await k(['get', 'node', NODE, '--no-headers'])), 'the node Ready');
+  await k(['apply', '-f', '-'], yamlDocs(objects()));
+  // skiff has no PV binder yet: the claims are bound by hand, status included, as an admin would.
+  for (const name of ['claim-hostpath', 'claim-local']) {
+    await k(['patch', 'pv', `${name}-${run}`, '--subresource=status', '--type=merge', '-p', '{"status":{"phase":"Bound"}}']);
+    await k(['patch', 'pvc', name, '--subresource=status', '--type=merge', '-p',
+      '{"status":{"phase":"Bound","accessModes":["ReadWriteOnce"],"capacity":{"storage":"1Gi"}}}']);
+  }
+  for (const item of JSON.parse(await k(['get', 'pods', '-l', 'suite=pods-features', '-o', 'json'])).items) podUids.push(item.metadata.uid);
+});
+
+after(async () => {
+  agent?.kill('SIGKILL');
+  if (agent && agent.exitCode === null && agent.signalCode === null) await new Promise((r) => agent!.once('exit', r));
+  await teardownRuntime({ dataDir: agentDir, removeDataDir: true, cgroupParents: podUids.map((u) => `/kubepods/pod${u}`) });
+  spawnSync('ip', ['link', 'del', BRIDGE], { stdio: 'ignore' });
+  rmSync(hostDir, { recursive: true, force: true });
+});
+
+/** Everything the tests need, created in one apply so the pods start in parallel. */
+function objects(): object[] {
+  const localPath = join(hostDir, 'local');
+  mkdirSync(localPath);
+  const pv = (name: string, source: object, extra: object = {}) => ({
+    apiVersion: 'v1', kind: 'PersistentVolume', metadata: { name: `${name}-${run}` },
+    spec: {
+      capacity: { storage: '1Gi' }, accessModes: ['ReadWriteOnce'], storageClassName: 'manual', persistentVolumeReclaimPolicy: 'Retain',
+      // Pre-bound both ways (claimRef here, volumeName on the claim).
+      claimRef: { namespace: 'default', name },
+      ...source, ...extra,
+    },
+  });
+  const pvc = (name: string) => ({
+    apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name },
+    spec: { accessModes: ['ReadWriteOnce'], storageClassName: 'manual', volumeName: `${name}-${run}`, resources: { requests: { storage: '1Gi' } } },
+  });
+  return [
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'feat-env' }, data: { COLOR: 'blue', SIZE: 'xl' } },
+    // What Kubernetes' root-CA publisher puts in every namespace; the default service-account mount reads it.
+    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kube-root-ca.crt' }, data: { 'ca.crt': server.caPem } },
+    pv('claim-hostpath', { hostPath: { path: join(hostDir, 'hostpath'), type: 'DirectoryOrCreate' } }),
+    pv('claim-local', { local: { path: localPath } }, {
+      nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [NODE] }] }] } },
+    }),
+    pvc('claim-hostpath'),
+    pvc('claim-local'),
+    pod('res', {
+      containers: [busybox('main', 'exec sleep 3600', {
+        workingDir: '/var/www',
+        resources: { requests: { cpu: '250m', memory: '32Mi' }, limits: { cpu: '500m', memory: '64Mi' } },
+        env: [
+          { name: 'MEM_LIMIT', valueFrom: { resourceFieldRef: { resource: 'limits.memory' } } },
+          { name: 'MEM_LIMIT_MI', valueFrom: { resourceFieldRef: { resource: 'limits.memory', divisor: '1Mi' } } },
+          { name: 'CPU_REQ_M', valueFrom: { resourceFieldRef: { resource: 'requests.cpu', divisor: '1m' } } },
+        ],
+        envFrom: [{ configMapRef: { name: 'feat-env' }, prefix: 'CM_' }],
+      })],
+    }),
+    // Its memory emptyDir has no sizeLimit: the tmpfs gets the pod's memory limit.
+    pod('guaranteed', {
+      volumes: [{ name: 'mem', emptyDir: { medium: 'Memory' } }],
+      containers: [busybox('main', 'exec sleep 3600', {
+        resources: { limits: { cpu: '100m', memory: '32Mi' } }, volumeMounts: [{ name: 'mem', mountPath: '/mem' }],
+      })],
+    }),
+    pod('besteffort', { containers: [busybox('main', 'exec sleep 3600')] }),
+    pod('sec', {
+      // runAsGroup only together with runAsUser: CRI requires it (containerd refuses a group alone, as with the kubelet).
+      securityContext: { runAsUser: 1000, runAsGroup: 3000 },
+      volumes: [{ name: 'scratch', emptyDir: {} }, { name: 'mem', emptyDir: { medium: 'Memory', sizeLimit: '8Mi' } }],
+      containers: [
+        busybox('user', 'exec sleep 3600', {
+          securityContext: { runAsUser: 1001, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false },
+          volumeMounts: [{ name: 'scratch', mountPath: '/scratch' }, { name: 'mem', mountPath: '/mem' }],
+        }),
+        // Capabilities as root: a non-root user's effective set is emptied by execve (no ambient caps).
+        busybox('caps', 'exec sleep 3600', { securityContext: { runAsUser: 0, capabilities: { add: ['NET_ADMIN'], drop: ['ALL'] } } }),
+      ],
+    }),
+    pod('host', { hostNetwork: true, hostPID: true, containers: [busybox('main', 'exec sleep 3600')] }),
+    pod('claims', {
+      volumes: [
+        { name: 'hp', persistentVolumeClaim: { claimName: 'claim-hostpath' } },
+        { name: 'local', persistentVolumeClaim: { claimName: 'claim-local' } },
+      ],
+      containers: [busybox('main', 'echo from-pod > /hp/written; echo from-pod > /local/written; exec sleep 3600', {
+        volumeMounts: [{ name: 'hp', mountPath: '/hp' }, { name: 'local', mountPath: '/local' }],
+      })],
+    }),
+    pod('sa', {
+      volumes: [{
+        name: 'kube-api-access', projected: {
+          defaultMode: 0o644, sources: [
+            { serviceAccountToken: { path: 'token', expirationSeconds: 3607 } },
+            { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+            { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+          ],
+        },
+      }],
+      containers: [busybox('main', 'exec sleep 3600', {
+        volumeMounts: [{ name: 'kube-api-access', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }],
+      })],
+    }),
+    // httpd starts after 3 s; readiness (httpGet) must stay false until it answers.
+    pod('web', {
+      volumes: [{ name: 'www', emptyDir: {} }],
+      containers: [busybox('main', 'echo ok > /www/ready; sleep 3; exec httpd -f -p 8080 -h /www', {
+        volumeMounts: [{ name: 'www', mountPath: '/www' }],
+        readinessProbe: { httpGet: { path: '/ready', port: 8080 }, periodSeconds: 1, failureThreshold: 1 },
+      })],
+    }),
+    // tcpSocket readiness with initialDelaySeconds: not Ready before the delay although the port is open at once.
+    pod('tcp', {
+      containers: [busybox('main', 'exec httpd -f -p 9000 -h /', {
+        ports: [{ name: 'svc', containerPort: 9000 }],
+        readinessProbe: { tcpSocket: { port: 'svc' }, initialDelaySeconds: 4, periodSeconds: 1 },
+      })],
+    }),
+    // Liveness would fail at once (the file comes after 4 s); gated by the startup probe, it never runs before.
+    pod('startup', {
+      containers: [busybox('main', 'sleep 4; touch /tmp/started; exec sleep 3600', {
+        startupProbe: { exec: { command: ['test', '-f', '/tmp/started'] }, periodSeconds: 1, failureThreshold: 30 },
+        livenessProbe: { exec: { command: ['test', '-f', '/tmp/started'] }, periodSeconds: 1, failureThreshold: 1 },
+      })],
+    }),
+    pod('live', {
+      containers: [busybox('main', 'touch /tmp/alive; exec sleep 3600', {
+        livenessProbe: { exec: { command: ['test', '-f', '/tmp/alive'] }, periodSeconds: 1, failureThreshold: 2 },
+      })],
+    }),
+    // An exec probe slower than its timeoutSeconds fails, so the pod never becomes Ready.
+    pod('slowprobe', {
+      containers: [busybox('main', 'exec sleep 3600', {
+        readinessProbe: { exec: { command: ['sleep', '3'] }, timeoutSeconds: 1, periodSeconds: 1 },
+      })],
+    }),
+    pod('crash', { containers: [busybox('main', 'exit 3')] }),
+  ];
+}
+
+/** Reads a cgroup file of the container from inside it (v1: each hierarchy is the container's own). */
+async function cgroup(podName: string, v1: string, v2: string): Promise<string> {
+  return (await shOk(podName, 'main', `cat /sys/fs/cgroup/${cgroupV2 ? v2 : v1}`)).trim();
+}
+
+test('resources become cgroup limits and shares, and the QoS class is reported', async () => {
+  const res = await running('res');
+  assert.equal(res.status.qosClass, 'Burstable');
+  if (cgroupV2) {
+    assert.equal(await cgroup('res', '', 'cpu.max'), '50000 100000');
+    assert.equal(await cgroup('res', '', 'memory.max'), String(64 * 1024 * 1024));
+    // runc maps shares to weight: 1 + ((shares - 2) * 9999) / 262142, shares 256 for 250m.
+    assert.equal(await cgroup('res', '', 'cpu.weight'), String(1 + Math.floor(((256 - 2) * 9999) / 262142)));
+  } else {
+    assert.equal(await cgroup('res', 'cpu/cpu.cfs_quota_us', ''), '50000');
+    assert.equal(await cgroup('res', 'cpu/cpu.cfs_period_us', ''), '100000');
+    assert.equal(await cgroup('res', 'memory/memory.limit_in_bytes', ''), String(64 * 1024 * 1024));
+    assert.equal(await cgroup('res', 'cpu/cpu.shares', ''), '256');
+  }
+  const g = await running('guaranteed');
+  assert.equal(g.status.qosClass, 'Guaranteed');
+  assert.equal(await cgroup('guaranteed', 'cpu/cpu.shares', 'cpu.weight'), cgroupV2 ? String(1 + Math.floor(((102 - 2) * 9999) / 262142)) : '102');
+  const be = await running('besteffort');
+  assert.equal(be.status.qosClass, 'BestEffort');
+  assert.equal(await cgroup('besteffort', 'cpu/cpu.shares', 'cpu.weight'), cgroupV2 ? '1' : '2');
+  assert.match(await cgroup('besteffort', 'memory/memory.limit_in_bytes', 'memory.max'), /^(max|\d{16,})$/, 'no memory limit');
+});
+
+test('env from resourceFieldRef and a prefixed configMap, and workingDir', async () => {
+  await running('res');
+  const env = await shOk('res', 'main', 'env; echo "PWD=$(pwd)"');
+  const vars = new Map(env.trim().split('\n').map((l) => [l.slice(0, l.indexOf('=')), l.slice(l.indexOf('=') + 1)] as const));
+  assert.equal(vars.get('MEM_LIMIT'), String(64 * 1024 * 1024));
+  assert.equal(vars.get('MEM_LIMIT_MI'), '64');
+  assert.equal(vars.get('CPU_REQ_M'), '250');
+  assert.equal(vars.get('CM_COLOR'), 'blue');
+  assert.equal(vars.get('CM_SIZE'), 'xl');
+  assert.equal(vars.has('COLOR'), false, 'only prefixed names');
+  assert.equal(vars.get('PWD'), '/var/www');
+});
+
+test('securityContext: user and group, capabilities, read-only root, no_new_privs', async () => {
+  await running('sec');
+  // The container's runAsUser overrides the pod's; the pod's runAsGroup applies to both.
+  assert.equal((await shOk('sec', 'user', 'id -u; id -g')).trim(), '1001\n3000');
+  assert.equal((await shOk('sec', 'caps', 'id -u; id -g')).trim(), '0\n3000');
+  const write = await sh('sec', 'user', 'touch /rootfs-write');
+  assert.notEqual(write.code, 0, 'the root filesystem is read-only');
+  assert.match(write.stderr, /Read-only file system/);
+  assert.equal((await shOk('sec', 'user', 'echo hi > /scratch/f && cat /scratch/f')).trim(), 'hi', 'an emptyDir stays writable');
+  assert.match(await shOk('sec', 'user', 'cat /proc/self/status'), /^NoNewPrivs:\s+1$/m);
+  const status = await shOk('sec', 'caps', 'cat /proc/self/status');
+  // NET_ADMIN is capability 12: bit 0x1000 and nothing else.
+  assert.match(status, /^CapEff:\s+0000000000001000$/m);
+  assert.match(status, /^CapBnd:\s+0000000000001000$/m);
+  assert.match(await shOk('sec', 'caps', 'cat /proc/self/status'), /^NoNewPrivs:\s+0$/m);
+});
+
+test('emptyDir medium Memory is a tmpfs with the sizeLimit', async () => {
+  await running('sec');
+  const mounts = await shOk('sec', 'user', 'cat /proc/mounts');
+  const mem = mounts.split('\n').find((l) => l.split(' ')[1] === '/mem');
+  assert.ok(mem, `/mem is mounted:\n${mounts}`);
+  assert.equal(mem.split(' ')[2], 'tmpfs');
+  assert.match(mem, /size=8192k/);
+  const fill = await sh('sec', 'user', 'dd if=/dev/zero of=/mem/big bs=1M count=12');
+  assert.notEqual(fill.code, 0, 'writing past the size limit fails');
+  assert.match(fill.stderr, /No space left on device/);
+  // Without a sizeLimit the pod's memory limit bounds it (the kubelet's rule), not half the host's RAM.
+  await running('guaranteed');
+  const g = (await shOk('guaranteed', 'main', 'cat /proc/mounts')).split('\n').find((l) => l.split(' ')[1] === '/mem');
+  assert.match(g ?? '', /^tmpfs .*size=32768k/);
+});
+
+test('hostNetwork and hostPID: the host\'s interfaces and processes, podIP = hostIP', async () => {
+  const host = await running('host');
+  assert.equal(host.status.podIP, NODE_IP);
+  assert.equal(host.status.hostIP, NODE_IP);
+  assert.match(await shOk('host', 'main', 'cat /proc/net/dev'), new RegExp(`^\\s*${BRIDGE}:`, 'm'), 'the pod sees the host\'s pod bridge');
+  const cmdline = await shOk('host', 'main', `tr '\\0' ' ' < /proc/${agent!.pid}/cmdline`);
+  assert.match(cmdline, new RegExp(`agent .*--node-name ${NODE}`), 'the pod sees the agent process');
+  // A pod without hostPID sees only its own processes.
+  assert.equal((await sh('res', 'main', `test -e /proc/${agent!.pid}`)).code, 1);
+});
+
+test('claims bound to a hostPath PV and a local PV: the pod writes to the host path', async () => {
+  await running('claims');
+  assert.equal(readFileSync(join(hostDir, 'hostpath', 'written'), 'utf8'), 'from-pod\n');
+  assert.equal(readFileSync(join(hostDir, 'local', 'written'), 'utf8'), 'from-pod\n');
+  writeFileSync(join(hostDir, 'local', 'from-host'), 'hello');
+  assert.equal(await shOk('claims', 'main', 'cat /local/from-host'), 'hello');
+});
+
+test('a projected service-account token, CA and namespace; the token authenticates', async () => {
+  await running('sa');
+  const dir = '/var/run/secrets/kubernetes.io/serviceaccount';
+  assert.equal(await shOk('sa', 'main', `cat ${dir}/namespace`), 'default');
+  assert.equal(await shOk('sa', 'main', `cat ${dir}/ca.crt`), server.caPem);
+  const token = (await shOk('sa', 'main', `cat ${dir}/token`)).trim();
+  assert.match(token, /^[\w-]+\.[\w-]+\.[\w-]+$/);
+  assert.notEqual((await sh('sa', 'main', `touch ${dir}/x`)).code, 0, 'the volume is read-only');
+  const caFile = join(agentDir, 'sa-ca.crt');
+  writeFileSync(caFile, server.caPem);
+  // A kubeconfig of its own: the admin's client certificate must not be what authenticates.
+  const whoami = ok(await runKubectl(['--kubeconfig', '/dev/null', '--server', server.url, '--certificate-authority', caFile, '--token', token],
+    ['auth', 'whoami', '-o', 'json']), 'auth whoami with the pod token');
+  const user = JSON.parse(whoami).status.userInfo;
+  assert.equal(user.username, 'system:serviceaccount:default:default');
+  assert.ok(user.groups.includes('system:serviceaccounts:default'));
+  // Bound to the pod, as Kubernetes records it in the token's extra info.
+  assert.deepEqual(user.extra?.['authentication.kubernetes.io/pod-name'], ['sa']);
+});
+
+test('probes: httpGet readiness flips both ways, tcpSocket honours initialDelaySeconds, startup gates liveness', async () => {
+  // web: Running before httpd answers, so not Ready; Ready once it answers; unready when the file goes.
+  const early = await running('web');
+  const startedAt = Date.parse(containerStatus(early, 'main').state.running.startedAt);
+  const ready = await eventually(async () => {
+    const p = await getPod('web');
+    return condition(p, 'Ready')?.status === 'True' ? p : undefined;
+  }, 'web Ready');
+  assert.ok(Date.parse(condition(ready, 'Ready').lastTransitionTime) - startedAt >= 2000, 'not Ready before httpd answered');
+  assert.equal(containerStatus(ready, 'main').ready, true);
+  await shOk('web', 'main', 'rm /www/ready');
+  await eventually(async () => condition(await getPod('web'), 'Ready')?.status === 'False', 'web unready after the file went', 20_000);
+  assert.equal(containerStatus(await getPod('web'), 'main').restartCount, 0, 'readiness never restarts');
+
+  const tcp = await eventually(async () => {
+    const p = await getPod('tcp');
+    return condition(p, 'Ready')?.status === 'True' ? p : undefined;
+  }, 'tcp Ready');
+  const tcpStarted = Date.parse(containerStatus(tcp, 'main').state.running.startedAt);
+  // Conditions have second precision: at least 3 s of the 4 s delay is measurable.
+  assert.ok(Date.parse(condition(tcp, 'Ready').lastTransitionTime) - tcpStarted >= 3000, 'initialDelaySeconds honoured');
+
+  const s = await eventually(async () => {
+    const p = await getPod('startup');
+    return containerStatus(p, 'main')?.started === true ? p : undefined;
+  }, 'startup probe succeeded');
+  const sStarted = Date.parse(containerStatus(s, 'main').state.running.startedAt);
+  assert.equal(containerStatus(s, 'main').restartCount, 0, 'liveness did not run before the startup probe succeeded');
+  assert.ok(Date.parse(condition(s, 'ContainersReady').lastTransitionTime) - sStarted >= 3000, 'not started before the file existed');
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.equal(containerStatus(await getPod('startup'), 'main').restartCount, 0, 'liveness passes after start');
+
+  const slow = await running('slowprobe');
+  assert.ok(Date.now() - Date.parse(containerStatus(slow, 'main').state.running.startedAt) > 3000, 'the probe had time to succeed if it could');
+  assert.equal(condition(slow, 'Ready')?.status, 'False', 'an exec probe past its timeoutSeconds fails');
+  const unhealthy = JSON.parse(await k(['get', 'events', '-o', 'json'])).items
+    .find((e: any) => e.involvedObject?.name === 'slowprobe' && e.reason === 'Unhealthy');
+  assert.match(unhealthy?.message ?? '', /^Readiness probe failed: .*timed out/);
+});
+
+test('events: Pulled, Created, Started, Unhealthy, Killing, BackOff with the container fieldPath', async () => {
+  await running('live');
+  await shOk('live', 'main', 'rm /tmp/alive');
+  await eventually(async () => (containerStatus(await getPod('live'), 'main')?.restartCount ?? 0) >= 1, 'the liveness restart', 30_000);
+  await eventually(async () => containerStatus(await getPod('crash'), 'main')?.state?.waiting?.reason === 'CrashLoopBackOff', 'crash in CrashLoopBackOff');
+  const events = await eventually(async () => {
+    const items: any[] = JSON.parse(await k(['get', 'events', '-o', 'json'])).items;
+    const of = (podName: string) => items.filter((e) => e.involvedObject?.name === podName);
+    const reasons = (podName: string) => new Set(of(podName).map((e) => e.reason));
+    const live = reasons('live');
+    const crash = reasons('crash');
+    return ['Pulled', 'Created', 'Started', 'Unhealthy', 'Killing'].every((r) => live.has(r)) && crash.has('BackOff') ? { live: of('live'), crash: of('crash') } : undefined;
+  }, 'the pods\' events', 20_000);
+  for (const e of [...events.live, ...events.crash].filter((x) => ['Pulled', 'Created', 'Started', 'Unhealthy', 'Killing', 'BackOff'].includes(x.reason))) {
+    assert.equal(e.involvedObject.fieldPath, 'spec.containers{main}', `${e.reason} names its container`);
+    assert.equal(e.involvedObject.kind, 'Pod');
+    assert.equal(e.source?.host, NODE);
+  }
+  const byReason = (list: any[], r: string) => list.find((e) => e.reason === r);
+  assert.match(byReason(events.live, 'Pulled').message, /already present on machine/);
+  assert.match(byReason(events.live, 'Unhealthy').message, /^Liveness probe failed/);
+  assert.ok(byReason(events.live, 'Unhealthy').count >= 2, 'killed only after failureThreshold (2) failures');
+  assert.equal(byReason(events.live, 'Unhealthy').type, 'Warning');
+  assert.match(byReason(events.live, 'Killing').message, /failed liveness probe, will be restarted/);
+  assert.equal(byReason(events.crash, 'BackOff').type, 'Warning');
+  assert.match(byReason(events.crash, 'BackOff').message, /^Back-off restarting failed container main/);
+});
