@@ -3,7 +3,7 @@
 // types below follow upstream so any CRI runtime understands us; messages and fields we never use
 // (Windows, checkpointing, metrics streams, PSI) are left out — protobuf skips unknown fields on decode.
 import protobuf from 'protobufjs';
-import { fromJSON, type PackageDefinition } from '@grpc/proto-loader';
+import { packageDefinition, type PackageDefinition } from './grpc-services.js';
 
 export const CRI_PROTO = `
 syntax = "proto3";
@@ -546,8 +546,9 @@ message ImageFsInfoResponse {
 `;
 
 /**
- * How messages look in JS: camelCase fields, enums as their names, 64-bit integers as decimal
- * strings (nanosecond timestamps overflow a double), defaults filled in so absent means zero as in Go.
+ * How messages look in JS (protobufjs conversion options): camelCase fields, enums as their names,
+ * 64-bit integers as decimal strings (nanosecond timestamps overflow a double), defaults filled in so
+ * absent means zero as in Go.
  */
 export const CRI_LOADER_OPTIONS = { longs: String, enums: String, defaults: true, oneofs: true } as const;
 
@@ -555,7 +556,7 @@ let cached: PackageDefinition | undefined;
 
 /** The gRPC package definition of runtime.v1, parsed once. */
 export function criPackageDefinition(): PackageDefinition {
-  cached ??= fromJSON(protobuf.parse(CRI_PROTO, { keepCase: false }).root.toJSON(), CRI_LOADER_OPTIONS);
+  cached ??= packageDefinition(CRI_PROTO, CRI_LOADER_OPTIONS);
   return cached;
 }
 
