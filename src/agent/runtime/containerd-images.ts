@@ -3,8 +3,7 @@
 // descriptor, so a second name for the same descriptor is the same image; the CRI plugin learns of
 // new and deleted names from containerd's image events and updates its cache from them.
 import * as grpc from '@grpc/grpc-js';
-import protobuf from 'protobufjs';
-import { fromJSON } from '@grpc/proto-loader';
+import { packageDefinition } from './grpc-services.js';
 import { criTarget } from './cri-client.js';
 import { CRI_NAMESPACE } from './images.js';
 
@@ -80,7 +79,7 @@ export class ContainerdImages {
 
   /** `socket`: containerd's gRPC socket (for containerd, also its CRI endpoint). */
   constructor(readonly socket: string, private readonly namespace = CRI_NAMESPACE) {
-    const def = fromJSON(protobuf.parse(IMAGES_PROTO, { keepCase: false }).root.toJSON(), { longs: String, defaults: true });
+    const def = packageDefinition(IMAGES_PROTO, { longs: String, defaults: true });
     const pkg = grpc.loadPackageDefinition(def) as any;
     this.client = new pkg.containerd.services.images.v1.Images(criTarget(socket), grpc.credentials.createInsecure());
   }

@@ -17,11 +17,14 @@
 // so each endpoint of a mirror with rewrites also gets a hosts.toml of its own (scheme and TLS).
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse as parseYaml } from 'yaml';
+import { createRequire } from 'node:module';
 import type { AuthConfig } from './cri-types.js';
 import { normalizeImageRef } from './image-ref.js';
 
 /** k3s's default location; used when present and no `--private-registry` is given. */
+// The YAML parser is loaded only when a registries.yaml exists: most nodes have none.
+const requireOnDemand = createRequire(import.meta.url);
+
 export const DEFAULT_REGISTRIES_FILE = '/etc/skiff/registries.yaml';
 
 export interface RegistryMirror {
@@ -84,6 +87,7 @@ function stringFields<T>(file: string, where: string, v: unknown, fields: string
 
 /** Parses and checks a registries.yaml; `file` only names the source in error messages. */
 export function parseRegistries(text: string, file = 'registries.yaml'): RegistriesConfig {
+  const { parse: parseYaml } = requireOnDemand('yaml') as typeof import('yaml');
   let doc: unknown;
   try {
     doc = parseYaml(text);
