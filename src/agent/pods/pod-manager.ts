@@ -13,6 +13,7 @@ import { NODE_LABEL, POD_NAME_LABEL, POD_NAMESPACE_LABEL, POD_UID_LABEL } from '
 import type { Obj, PodApi } from './pod-api.js';
 import { PodWorker } from './pod-worker.js';
 import { PodVolumes } from './volumes.js';
+import { StartGate } from './start-gate.js';
 
 export interface PodManagerOptions {
   cri: CriClient;
@@ -37,6 +38,8 @@ export interface PodManagerOptions {
   resyncMs?: number;
   /** How often the runtime is relisted to notice exited containers (default 1 s, as the kubelet's PLEG). */
   relistMs?: number;
+  /** How many sandboxes may be created at once (default: the CPU count + 1). */
+  sandboxStarts?: number;
   /** Node capacity for unset resource limits in the downward API (default: this host's). */
   nodeResources?: Partial<NodeResources>;
 }
@@ -66,6 +69,7 @@ export class PodManager {
   private readonly crashBackoff: Backoff;
   private readonly pullBackoff: Backoff;
   private readonly node: NodeResources;
+  private readonly startGate: StartGate;
   private relistTimer?: NodeJS.Timeout;
   private lastRelist = new Map<string, string>();
   private stopped = false;
@@ -76,6 +80,8 @@ export class PodManager {
     this.crashBackoff = new Backoff(o.crashBackoff ?? DEFAULT_BACKOFF);
     this.pullBackoff = new Backoff(o.imagePullBackoff ?? DEFAULT_BACKOFF);
     this.node = { ...hostResources(o.dataDir), ...o.nodeResources };
+    // Creating a sandbox is CPU-bound (shim, runc, CNI plugins): a few more than the cores keep them busy.
+    this.startGate = new StartGate(o.sandboxStarts ?? cpus().length + 1);
     this.scheduleRelist();
   }
 
@@ -152,7 +158,7 @@ export class PodManager {
       cri: this.o.cri, api: this.o.api, log: this.log, nodeName: this.o.nodeName, nodeIPs, dataDir: this.o.dataDir,
       dns: { clusterDns: this.o.clusterDns, clusterDomain: this.o.clusterDomain, resolvConf: this.o.resolvConf },
       cgroupRoot: this.o.cgroupRoot ?? '/kubepods', node: this.node,
-      crashBackoff: this.crashBackoff, pullBackoff: this.pullBackoff,
+      crashBackoff: this.crashBackoff, pullBackoff: this.pullBackoff, startGate: this.startGate,
       resyncMs: this.o.resyncMs ?? 10_000,
       onDone: (id) => this.workerDone(id),
     });

@@ -24,6 +24,7 @@ import type { EventType, Obj, PodApi } from './pod-api.js';
 import { ContainerProbes, runHandler, type ProbeKind } from './probes.js';
 import { sandboxConfig, type DnsSettings } from './sandbox.js';
 import { PodSources } from './sources.js';
+import type { StartGate } from './start-gate.js';
 import { computePodStatus, rfc3339, type ContainerHistory, type ObservedContainer } from './status.js';
 import { PodVolumes, VolumeError, podDir, type PreparedVolume } from './volumes.js';
 
@@ -40,6 +41,8 @@ export interface WorkerDeps {
   node: NodeResources;
   crashBackoff: Backoff;
   pullBackoff: Backoff;
+  /** Admits sandbox creations a few at a time, first come first served (see start-gate.ts). */
+  startGate: StartGate;
   /** How often a pod is synced with nothing happening (configMap/secret volumes are refreshed then). */
   resyncMs: number;
   /** The worker is done: the pod is deleted and everything of it removed. */
@@ -108,7 +111,11 @@ export class PodWorker {
     const changed = desired(pod) !== desired(this.pod);
     this.pod = pod;
     // Our own status writes come back as updates; only a change of what the pod asks for needs a sync.
-    if (changed) this.kick();
+    // Or a status someone else rewrote (the node lifecycle controller marks the pods of an unreachable
+    // node not ready): post ours again, as the kubelet's status manager reconciles its pods.
+    const overwritten = this.lastStatus !== undefined && statusDigest(pod.status) !== statusDigest(this.lastStatus);
+    if (overwritten) this.lastPosted = undefined;
+    if (changed || overwritten) this.kick();
   }
 
   /** The pod is gone from the API (force-deleted, or an orphan): stop everything, no API calls. */
@@ -309,11 +316,14 @@ export class PodWorker {
     if (boxes.length) {
       this.event('Normal', 'SandboxChanged', 'Pod sandbox changed, it will be killed and re-created.');
       // Keep the newest old sandbox (its containers carry restart counts and previous logs); older go.
+      // The kept one is stopped all the same: that releases its IP, which a dead sandbox (after a
+      // reboot, say) still holds in IPAM. A failure costs an IP until the pod goes, not the pod's start.
+      await this.d.cri.stopPodSandbox(boxes[0]!.id).catch((err) => this.log.warn({ err: (err as Error).message, sandbox: boxes[0]!.id }, 'old sandbox not stopped'));
       for (const b of boxes.slice(1)) await this.removeSandbox(b.id);
     }
     mkdirSync(config.logDirectory!, { recursive: true });
     try {
-      const id = await this.d.cri.runPodSandbox(config);
+      const id = await this.d.startGate.run(() => this.d.cri.runPodSandbox(config));
       this.sandbox = { id, config, ips: await this.sandboxIPs(id) };
       this.d.crashBackoff.reset(key);
       this.log.debug({ sandbox: id }, 'sandbox running');
@@ -688,6 +698,13 @@ export class PodWorker {
     if (!c) return undefined;
     return { ready: !c.readinessProbe && !c.startupProbe, started: !c.startupProbe };
   }
+}
+
+/** The parts of a status only the agent writes and others may overwrite: phase, conditions, containers. */
+function statusDigest(status: Obj | undefined): string {
+  const conditions = ((status?.conditions ?? []) as Obj[]).map((c) => `${c.type}=${c.status}`).sort();
+  const containers = ((status?.containerStatuses ?? []) as Obj[]).map((c) => `${c.name}:${c.containerID}:${c.restartCount}:${c.ready}`).sort();
+  return JSON.stringify([status?.phase, conditions, containers]);
 }
 
 /** What a pod asks of its node: everything but its status and bookkeeping. */
