@@ -48,14 +48,18 @@ export function rfc3339(d = new Date()): string {
 }
 
 /** The four node conditions a healthy kubelet posts, with Ready's transition at `readySince`. */
-export function nodeConditions(now: string, readySince: string): Record<string, unknown>[] {
+/** What the kubelet says while its runtime is not up yet (pods cannot start, so the node is not Ready). */
+export const RUNTIME_NOT_READY = 'container runtime status check may not have completed yet';
+
+/** The node's conditions; `notReady` is why it is not Ready (the Ready condition's message), if it is not. */
+export function nodeConditions(now: string, readySince: string, notReady?: string): Record<string, unknown>[] {
   const c = (type: string, status: string, reason: string, message: string, since: string) =>
     ({ type, status, lastHeartbeatTime: now, lastTransitionTime: since, reason, message });
   return [
     c('MemoryPressure', 'False', 'KubeletHasSufficientMemory', 'kubelet has sufficient memory available', readySince),
     c('DiskPressure', 'False', 'KubeletHasNoDiskPressure', 'kubelet has no disk pressure', readySince),
     c('PIDPressure', 'False', 'KubeletHasSufficientPID', 'kubelet has sufficient PID available', readySince),
-    c('Ready', 'True', 'KubeletReady', 'kubelet is posting ready status', readySince),
+    notReady ? c('Ready', 'False', 'KubeletNotReady', notReady, readySince) : c('Ready', 'True', 'KubeletReady', 'kubelet is posting ready status', readySince),
   ];
 }
 

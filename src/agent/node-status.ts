@@ -13,6 +13,8 @@ export interface NodeIdentity {
   taints: Taint[];
   dataDir: string;
   runtimeVersion: string;         // e.g. containerd://1.6.20
+  /** Set while the node cannot run pods yet (runtime starting): the Ready condition's message. */
+  notReady?: string;
 }
 
 function readTrim(path: string): string {
@@ -70,7 +72,7 @@ export function nodeObject(id: NodeIdentity, readySince: Date, now = new Date())
 export function nodeStatus(id: NodeIdentity, capacity: Record<string, string>, readySince: Date, now: string): Record<string, unknown> {
   return {
     capacity, allocatable: capacity,
-    conditions: nodeConditions(now, rfc3339(readySince)),
+    conditions: nodeConditions(now, rfc3339(readySince), id.notReady),
     addresses: [
       { type: 'InternalIP', address: id.internalIp },
       ...(id.externalIp ? [{ type: 'ExternalIP', address: id.externalIp }] : []),

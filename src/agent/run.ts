@@ -20,7 +20,7 @@ import { AgentTunnel, runtimeStreamHandler } from './tunnel/client.js';
 import { ClientPodApi } from './pods/pod-api.js';
 import type { Obj } from './pods/pod-api.js';
 import type { KObject } from '../api/object.js';
-import { leaseObject, microTime, parseLabel, parseTaint, rfc3339 } from './node-objects.js';
+import { leaseObject, microTime, parseLabel, parseTaint, rfc3339, RUNTIME_NOT_READY } from './node-objects.js';
 import { hostCapacity, nodeObject, nodeStatus, type NodeIdentity } from './node-status.js';
 import { VERSION } from '../version.js';
 import { logger } from '../util/log.js';
@@ -77,6 +77,8 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
     name: c.nodeName, internalIp: c.nodeIp, externalIp: c.nodeExternalIp,
     labels: Object.fromEntries(c.nodeLabels.map(parseLabel)), taints: c.nodeTaints.map(parseTaint),
     dataDir: c.dataDir, runtimeVersion: 'containerd://starting',
+    // Registered not Ready, as the kubelet: the scheduler must not count on it before containerd runs.
+    notReady: RUNTIME_NOT_READY,
   };
   const readySince = new Date();
   await registerNode(client, id, readySince);
@@ -94,6 +96,8 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   const imported = await importImageDir(imageOpts);
   log.info({ files: imported.length, runtime: id.runtimeVersion, podCidr }, 'runtime ready');
 
+  delete id.notReady;
+  readySince.setTime(Date.now());
   const heartbeat = startHeartbeat(client, id, readySince, (c.heartbeatSeconds ?? 10) * 1000);
   await heartbeat.beat();
 
