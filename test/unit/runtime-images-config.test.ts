@@ -86,13 +86,16 @@ test('every file in the images folder is imported once, whatever its name and co
 test('containerd config: own paths, CRI settings this host needs, overlayfs, cgroupfs, CNI dirs', () => {
   const paths = containerdPaths('/var/lib/skiff');
   assert.equal(paths.socket, '/var/lib/skiff/agent/containerd/containerd.sock');
+  assert.notEqual(containerdPaths('/var/lib/skiff2').state, paths.state, 'two agents of one host never share runtime state');
   const toml = renderContainerdConfig({
     paths, sandboxImage: 'skiff.local/pause:3.9', cniBinDir: '/usr/lib/cni', cniConfDir: '/var/lib/skiff/agent/cni/conf',
   });
   const expect = [
     /^version = 2$/m,
     /^root = "\/var\/lib\/skiff\/agent\/containerd\/root"$/m,
-    /^state = "\/var\/lib\/skiff\/agent\/containerd\/state"$/m,
+    // Runtime state on /run (a tmpfs: a reboot clears it), one directory per data dir.
+    /^state = "\/run\/skiff\/containerd-[0-9a-f]{16}"$/m,
+    /^ {2}Root = "\/run\/skiff\/containerd-[0-9a-f]{16}\/runc"$/m,
     /^\[grpc\]\n {2}address = "\/var\/lib\/skiff\/agent\/containerd\/containerd.sock"$/m,
     /^ {2}restrict_oom_score_adj = true$/m,
     /^ {2}sandbox_image = "skiff.local\/pause:3.9"$/m,

@@ -1,7 +1,11 @@
 // The agent's own containerd: where it keeps its files and the config.toml (version 2, containerd 1.6)
-// it runs with. Everything lives under the data dir, so an agent never collides with a system
-// containerd or with another agent on the same host.
-import { join } from 'node:path';
+// it runs with. Persistent things (images, snapshots, container records, config, socket) live under
+// the data dir; runtime state (tasks, shims' bundles, runc's state, pod netns and shm mounts) lives
+// under /run, which is a tmpfs on real hosts, so a reboot clears it as it clears the processes it
+// describes (k3s uses /run/k3s/containerd the same way). Both are per data dir, so an agent never
+// collides with a system containerd or with another agent on the same host.
+import { createHash } from 'node:crypto';
+import { join, resolve } from 'node:path';
 
 export interface ContainerdPaths {
   /** `<dataDir>/agent/containerd` */
@@ -9,7 +13,7 @@ export interface ContainerdPaths {
   config: string;
   /** Images, snapshots, container metadata (persistent). */
   root: string;
-  /** Runtime state of tasks and shims. */
+  /** Runtime state of tasks, shims and runc, and the pods' netns mounts: `/run/skiff/containerd-<hash of the data dir>`. */
   state: string;
   /** The gRPC socket (also the CRI endpoint). Unix socket paths are limited to 107 bytes. */
   socket: string;
@@ -18,13 +22,18 @@ export interface ContainerdPaths {
   pidFile: string;
 }
 
+/** Where every agent's runtime state goes (a tmpfs on real hosts). */
+export const RUN_DIR = '/run/skiff';
+
 export function containerdPaths(dataDir: string): ContainerdPaths {
   const dir = join(dataDir, 'agent', 'containerd');
+  // The data dir's absolute path names the state dir: stable across restarts, distinct per agent.
+  const id = createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 16);
   return {
     dir,
     config: join(dir, 'config.toml'),
     root: join(dir, 'root'),
-    state: join(dir, 'state'),
+    state: join(RUN_DIR, `containerd-${id}`),
     socket: join(dir, 'containerd.sock'),
     log: join(dir, 'containerd.log'),
     pidFile: join(dir, 'containerd.pid'),
@@ -84,7 +93,7 @@ ${cri}]
   stream_server_port = "0"
   enable_selinux = false
   # Pod network namespaces are mounted under our state dir, not the host's /var/run/netns: two agents
-  # on one host never meet, and unmounting the data dir removes them all.
+  # on one host never meet, and a reboot (or teardown) of the state dir removes them all.
   netns_mounts_under_state_dir = true
 
 ${cri}.containerd]
@@ -97,6 +106,9 @@ ${cri}.containerd.runtimes.runc]
 ${cri}.containerd.runtimes.runc.options]
   # cgroupfs driver: skiff manages no systemd slices (and cgroup v1 hosts have no unified hierarchy).
   SystemdCgroup = false
+  # runc's own state next to the tasks' (its default, /run/containerd/runc, is shared by every
+  # containerd of the host), so that all an agent's runtime state is one directory.
+  Root = ${q(join(o.paths.state, 'runc'))}
 
 ${cri}.cni]
   bin_dir = ${q(o.cniBinDir)}

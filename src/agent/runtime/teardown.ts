@@ -1,7 +1,7 @@
 // Removes every trace of an agent's runtime from the host, whatever state it was left in (like k3s's
 // killall script): containers and their shims, the agent's containerd, and all mounts under the data
-// dir (overlay rootfs, shm, pod netns). Used by `skiff` uninstall paths and by tests, which must leave
-// nothing behind even when containerd is wedged or already gone.
+// dir and the runtime state dir (overlay rootfs, shm, pod netns, volumes). Used by `skiff killall` and
+// by tests, which must leave nothing behind even when containerd is wedged or already gone.
 import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
@@ -51,7 +51,7 @@ export interface TeardownOptions {
   dataDir: string;
   /** Cgroup parents pods were created under (cgroupfs driver), removed from every v1 hierarchy. */
   cgroupParents?: string[];
-  /** Also delete the data dir itself. */
+  /** Also delete the data dir itself, and the runtime state dir under /run. */
   removeDataDir?: boolean;
 }
 
@@ -77,7 +77,7 @@ export async function teardownRuntime(o: TeardownOptions): Promise<void> {
   for (const pid of [cd, ...findShims(paths.socket)]) {
     for (let i = 0; pid !== undefined && i < 100 && existsPid(pid); i++) await new Promise((r) => setTimeout(r, 20));
   }
-  for (const m of mountsUnder(o.dataDir)) {
+  for (const m of [...mountsUnder(o.dataDir), ...mountsUnder(paths.state)]) {
     try {
       execFileSync('umount', [m], { stdio: 'ignore' });
     } catch {
@@ -85,7 +85,10 @@ export async function teardownRuntime(o: TeardownOptions): Promise<void> {
     }
   }
   for (const parent of o.cgroupParents ?? []) removeCgroups(parent);
-  if (o.removeDataDir) rmSync(o.dataDir, { recursive: true, force: true });
+  if (o.removeDataDir) {
+    rmSync(o.dataDir, { recursive: true, force: true });
+    rmSync(paths.state, { recursive: true, force: true });
+  }
 }
 
 function existsPid(pid: number): boolean {
