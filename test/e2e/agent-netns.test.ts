@@ -5,6 +5,8 @@
 // (tolerating it for the default 300 s) is not evicted. After the link comes back: the node is Ready
 // and untainted, the pod's status in the API is current (restart count, Ready), and containerd holds
 // exactly the expected sandbox and containers, nothing duplicated or orphaned.
+// A second test drives kubectl's streaming commands (logs -f, exec with exit codes, port-forward) to a
+// pod on the other host: they reach it only through the agent's outbound tunnel, as behind NAT.
 // Needs root, iproute2 and containerd; everything it creates (namespaces, links, containerd
 // instances, mounts, temp dirs) is removed, also on failure.
 import { test, before, after } from 'node:test';
@@ -13,7 +15,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, REPO_ROOT, type TestServer } from '../helpers/cluster.js';
-import { ok } from '../helpers/kubectl.js';
+import { KubectlStream, ok } from '../helpers/kubectl.js';
 import { writeBusyboxImage, TEST_IMAGE } from '../helpers/images.js';
 import { teardownRuntime } from '../../src/agent/runtime/teardown.js';
 import { containerdPaths } from '../../src/agent/runtime/containerd-config.js';
@@ -247,4 +249,39 @@ spec:
   } finally {
     cri.close();
   }
+});
+
+test('kubectl logs -f, exec and port-forward reach a pod on a host behind its own network namespace', { timeout: 180_000 }, async () => {
+  await server.kubectl(['apply', '-f', '-'], { input: `
+apiVersion: v1
+kind: Pod
+metadata: { name: ticker }
+spec:
+  nodeName: netns-b
+  containers:
+  - name: tick
+    image: ${TEST_IMAGE}
+    command: [sh, -c, 'i=0; while true; do echo tick-$i; i=$((i+1)); sleep 1; done']
+  - name: web
+    image: ${TEST_IMAGE}
+    command: [sh, -c, 'echo behind-the-tunnel > /tmp/index.html; exec httpd -f -p 8080 -h /tmp']
+` }).then(ok);
+  ok(await server.kubectl(['wait', '--for=condition=Ready', 'pod/ticker', '--timeout=90s'], { timeoutMs: 100_000 }));
+  // The server's namespace has no route to host b's pod CIDR: every byte below goes through b's tunnel.
+  const base = ['--kubeconfig', server.kubeconfigPath];
+  const follow = new KubectlStream(base, ['logs', '-f', 'ticker', '-c', 'tick']);
+  try {
+    const first = Number((await follow.waitFor(/tick-(\d+)/, 20_000))[1]);
+    await follow.waitFor(new RegExp(`tick-${first + 2}`), 20_000);
+  } finally { await follow.stop(); }
+  const exec = await server.kubectl(['exec', 'ticker', '-c', 'web', '--', 'sh', '-c', 'echo out-$(hostname); echo err >&2; exit 7']);
+  assert.equal(exec.code, 7, `exit code through the tunnel: ${exec.stderr}`);
+  assert.equal(exec.stdout, 'out-ticker\n');
+  assert.match(exec.stderr, /err/);
+  const pf = new KubectlStream(base, ['port-forward', 'pod/ticker', ':8080']);
+  try {
+    const port = (await pf.waitFor(/Forwarding from 127\.0\.0\.1:(\d+) -> 8080/, 20_000))[1];
+    const page = spawnSync('curl', ['-s', '-m', '5', `http://127.0.0.1:${port}/index.html`], { encoding: 'utf8' });
+    assert.equal(page.stdout, 'behind-the-tunnel\n');
+  } finally { await pf.stop(); }
 });
