@@ -11,20 +11,22 @@
 // instances, mounts, temp dirs) is removed, also on failure.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, existsSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, REPO_ROOT, type TestServer } from '../helpers/cluster.js';
+import { startServer, type TestServer } from '../helpers/cluster.js';
+import {
+  createHostNetwork, eventually as waitFor, netnsAgentRequirements, prepareAgentDir, removeHostNetwork, sh, startNetnsAgent, type NetnsHost,
+} from '../helpers/netns-host.js';
 import { KubectlStream, ok } from '../helpers/kubectl.js';
-import { writeBusyboxImage, TEST_IMAGE } from '../helpers/images.js';
+import { TEST_IMAGE } from '../helpers/images.js';
 import { teardownRuntime } from '../../src/agent/runtime/teardown.js';
 import { containerdPaths } from '../../src/agent/runtime/containerd-config.js';
 import { CriClient } from '../../src/agent/runtime/cri-client.js';
 import { CONTAINER_NAME_LABEL, NODE_LABEL, POD_UID_LABEL, RESTART_COUNT_ANNOTATION } from '../../src/agent/pods/labels.js';
 
-interface Host { name: string; netns: string; hostIf: string; hostIp: string; ip: string; dir: string; proc?: ChildProcess }
 const run = process.pid % 1000;
-const hosts: Host[] = ['a', 'b'].map((n, i) => ({
+const hosts: NetnsHost[] = ['a', 'b'].map((n, i) => ({
   name: `netns-${n}`, netns: `skne2e${run}${n}`, hostIf: `skv${run}${n}`,
   hostIp: `10.199.${i + 1}.1`, ip: `10.199.${i + 1}.2`, dir: '',
 }));
@@ -34,58 +36,7 @@ const CUT_MS = 60_000;
 const PROBE_EVERY_MS = 3_000;
 let server: TestServer;
 
-function sh(cmd: string[], check = true): string {
-  const r = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8' });
-  if (check && r.status !== 0) throw new Error(`${cmd.join(' ')}: ${r.stderr || r.stdout}`);
-  return r.stdout;
-}
-
-function requirements(): string[] {
-  const missing: string[] = [];
-  if (process.getuid?.() !== 0) missing.push('root');
-  for (const bin of ['/usr/bin/containerd', '/usr/sbin/runc', '/usr/lib/cni/bridge', '/bin/busybox', '/usr/bin/nsenter', '/usr/bin/curl']) if (!existsSync(bin)) missing.push(bin);
-  if (spawnSync('ip', ['-V']).status !== 0) missing.push('iproute2 (ip)');
-  return missing;
-}
-
-function makeHost(h: Host): void {
-  sh(['ip', 'netns', 'add', h.netns]);
-  sh(['ip', 'link', 'add', h.hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', h.netns]);
-  sh(['ip', 'addr', 'add', `${h.hostIp}/24`, 'dev', h.hostIf]);
-  sh(['ip', 'link', 'set', h.hostIf, 'up']);
-  const inNs = (args: string[]) => sh(['ip', '-n', h.netns, ...args]);
-  inNs(['addr', 'add', `${h.ip}/24`, 'dev', 'eth0']);
-  inNs(['link', 'set', 'eth0', 'up']);
-  inNs(['link', 'set', 'lo', 'up']);
-  inNs(['route', 'add', 'default', 'via', h.hostIp]);
-  // Short: containerd's socket path must fit a unix socket address.
-  h.dir = mkdtempSync('/tmp/skiff-nh-');
-  mkdirSync(join(h.dir, 'agent', 'images'), { recursive: true });
-  writeBusyboxImage(join(h.dir, 'agent', 'images'), 'busybox.tar');
-}
-
-function startAgent(h: Host, token: string): void {
-  const log = openSync(join(h.dir, 'agent.log'), 'a');
-  try {
-    // nsenter --net only: `ip netns exec` would remount /sys and hide the cgroup mounts containerd needs.
-    h.proc = spawn('nsenter', [`--net=/var/run/netns/${h.netns}`, join(REPO_ROOT, 'bin', 'skiff'), 'agent',
-      '--server', `https://${h.hostIp}:${server.port}`, '--token', token, '--data-dir', h.dir,
-      '--node-name', h.name, '--node-ip', h.ip], { stdio: ['ignore', log, log] });
-  } finally { closeSync(log); }
-}
-
-async function eventually<T>(fn: () => Promise<T | undefined | false>, what: string, ms = 90_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) {
-      const tails = hosts.map((h) => { try { return `--- ${h.name}\n${readFileSync(join(h.dir, 'agent.log'), 'utf8').split('\n').slice(-15).join('\n')}`; } catch { return ''; } });
-      throw new Error(`timed out waiting for ${what}\n${tails.join('\n')}`);
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+const eventually = <T>(fn: () => Promise<T | undefined | false>, what: string, ms = 90_000) => waitFor(fn, what, ms, hosts);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const k = async (args: string[]) => ok(await server.kubectl(args));
@@ -109,9 +60,12 @@ async function runtimeView(cri: CriClient, node: string) {
 }
 
 before(async () => {
-  const missing = requirements();
+  const missing = netnsAgentRequirements();
   if (missing.length) throw new Error(`the network-namespace agent test needs: ${missing.join(', ')}`);
-  for (const h of hosts) makeHost(h);
+  for (const h of hosts) {
+    createHostNetwork(h);
+    prepareAgentDir(h, 'skiff-nh-');
+  }
   server = await startServer({ args: ['--bind-address', '0.0.0.0', '--node-monitor-grace-period', '15', ...hosts.flatMap((h) => ['--tls-san', h.hostIp])] });
 });
 
@@ -119,14 +73,13 @@ after(async () => {
   for (const h of hosts) h.proc?.kill('SIGKILL');
   for (const h of hosts) {
     if (h.dir) await teardownRuntime({ dataDir: h.dir, removeDataDir: true }).catch(() => undefined);
-    spawnSync('ip', ['netns', 'del', h.netns], { stdio: 'ignore' });
-    spawnSync('ip', ['link', 'del', h.hostIf], { stdio: 'ignore' });
+    removeHostNetwork(h);
   }
 });
 
 test('a host cut off from the server for a minute keeps serving and restarting, then reconciles without duplicates', { timeout: 480_000 }, async () => {
   const token = readFileSync(join(server.dataDir, 'server', 'node-token'), 'utf8').trim();
-  for (const h of hosts) startAgent(h, token);
+  for (const h of hosts) startNetnsAgent(h, server, token);
   for (const h of hosts) await eventually(async () => (await nodeReady(h.name)) === 'True', `${h.name} Ready`);
   const node = await getNode('netns-a');
   assert.deepEqual(node.status.addresses.find((a: any) => a.type === 'InternalIP'), { type: 'InternalIP', address: hosts[0].ip });

@@ -10,12 +10,15 @@
 // Needs root, iproute2 and containerd; everything it creates is removed, also on failure.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, openSync, closeSync, readFileSync, readdirSync, existsSync, rmSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync, readdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { startServer, REPO_ROOT, type TestServer } from '../helpers/cluster.js';
+import { startServer, type TestServer } from '../helpers/cluster.js';
+import {
+  createHostNetwork, eventually as waitFor, netnsAgentRequirements, prepareAgentDir, removeHostNetwork, startNetnsAgent, type NetnsHost,
+} from '../helpers/netns-host.js';
 import { ok } from '../helpers/kubectl.js';
-import { writeBusyboxImage, TEST_IMAGE } from '../helpers/images.js';
+import { TEST_IMAGE } from '../helpers/images.js';
 import { mountsUnder, teardownRuntime } from '../../src/agent/runtime/teardown.js';
 import { containerdPaths } from '../../src/agent/runtime/containerd-config.js';
 import { CriClient } from '../../src/agent/runtime/cri-client.js';
@@ -24,52 +27,13 @@ import { CONTAINER_NAME_LABEL, NODE_LABEL, POD_UID_LABEL, RESTART_COUNT_ANNOTATI
 
 const run = process.pid % 1000;
 const NODE = 'reboot-a';
-const host = { netns: `skrb${run}`, hostIf: `skrb${run}h`, hostIp: '10.198.1.1', ip: '10.198.1.2', dir: '' };
+const host: NetnsHost = { name: NODE, netns: `skrb${run}`, hostIf: `skrb${run}h`, hostIp: '10.198.1.1', ip: '10.198.1.2', dir: '' };
 let agent: ChildProcess | undefined;
 let server: TestServer;
 let token = '';
 
-function sh(cmd: string[], check = true): string {
-  const r = spawnSync(cmd[0], cmd.slice(1), { encoding: 'utf8' });
-  if (check && r.status !== 0) throw new Error(`${cmd.join(' ')}: ${r.stderr || r.stdout}`);
-  return r.stdout;
-}
-
-function requirements(): string[] {
-  const missing: string[] = [];
-  if (process.getuid?.() !== 0) missing.push('root');
-  for (const bin of ['/usr/bin/containerd', '/usr/sbin/runc', '/usr/lib/cni/bridge', '/bin/busybox', '/usr/bin/nsenter', '/usr/bin/curl']) if (!existsSync(bin)) missing.push(bin);
-  if (spawnSync('ip', ['-V']).status !== 0) missing.push('iproute2 (ip)');
-  return missing;
-}
-
-/** The host's network as it is after boot: a namespace with one link to the server's side. */
-function bootNetwork(): void {
-  sh(['ip', 'netns', 'add', host.netns]);
-  sh(['ip', 'link', 'add', host.hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', host.netns]);
-  sh(['ip', 'addr', 'add', `${host.hostIp}/24`, 'dev', host.hostIf]);
-  sh(['ip', 'link', 'set', host.hostIf, 'up']);
-  const inNs = (args: string[]) => sh(['ip', '-n', host.netns, ...args]);
-  inNs(['addr', 'add', `${host.ip}/24`, 'dev', 'eth0']);
-  inNs(['link', 'set', 'eth0', 'up']);
-  inNs(['link', 'set', 'lo', 'up']);
-  inNs(['route', 'add', 'default', 'via', host.hostIp]);
-}
-
-/** Everything in the namespace goes with it: the pod bridge, pod veths, iptables rules, the link. */
-function removeNetwork(): void {
-  spawnSync('ip', ['netns', 'del', host.netns], { stdio: 'ignore' });
-  spawnSync('ip', ['link', 'del', host.hostIf], { stdio: 'ignore' });
-}
-
 function startAgent(): void {
-  const log = openSync(join(host.dir, 'agent.log'), 'a');
-  try {
-    // nsenter --net only: `ip netns exec` would remount /sys and hide the cgroup mounts containerd needs.
-    agent = spawn('nsenter', [`--net=/var/run/netns/${host.netns}`, join(REPO_ROOT, 'bin', 'skiff'), 'agent',
-      '--server', `https://${host.hostIp}:${server.port}`, '--token', token, '--data-dir', host.dir,
-      '--node-name', NODE, '--node-ip', host.ip], { stdio: ['ignore', log, log] });
-  } finally { closeSync(log); }
+  agent = startNetnsAgent(host, server, token);
 }
 
 async function killAgent(): Promise<void> {
@@ -88,24 +52,12 @@ async function reboot(clearRunState: boolean, podUids: string[]): Promise<void> 
   const state = containerdPaths(host.dir).state;
   assert.deepEqual([...mountsUnder(host.dir), ...mountsUnder(state)], [], 'nothing of the old boot is mounted');
   if (clearRunState) rmSync(state, { recursive: true, force: true });
-  removeNetwork();
-  bootNetwork();
+  removeHostNetwork(host);
+  createHostNetwork(host);
   startAgent();
 }
 
-async function eventually<T>(fn: () => Promise<T | undefined | false>, what: string, ms = 90_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn().catch(() => undefined);
-    if (v) return v;
-    if (Date.now() > deadline) {
-      let tail = '';
-      try { tail = readFileSync(join(host.dir, 'agent.log'), 'utf8').split('\n').slice(-20).join('\n'); } catch { /* no log yet */ }
-      throw new Error(`timed out waiting for ${what}\n--- agent log\n${tail}`);
-    }
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
+const eventually = <T>(fn: () => Promise<T | undefined | false>, what: string, ms = 90_000) => waitFor(fn, what, ms, [host]);
 
 const k = async (args: string[]) => ok(await server.kubectl(args));
 const readyOf = (obj: any) => obj.status.conditions?.find((c: any) => c.type === 'Ready')?.status;
@@ -158,13 +110,10 @@ async function expectPodsBack(before: any[], restarts: number): Promise<any[]> {
 }
 
 before(async () => {
-  const missing = requirements();
+  const missing = netnsAgentRequirements();
   if (missing.length) throw new Error(`the agent reboot test needs: ${missing.join(', ')}`);
-  bootNetwork();
-  // Short: containerd's socket path must fit a unix socket address.
-  host.dir = mkdtempSync('/tmp/skiff-rb-');
-  mkdirSync(join(host.dir, 'agent', 'images'), { recursive: true });
-  writeBusyboxImage(join(host.dir, 'agent', 'images'), 'busybox.tar');
+  createHostNetwork(host);
+  prepareAgentDir(host, 'skiff-rb-');
   server = await startServer({ args: ['--bind-address', '0.0.0.0', '--tls-san', host.hostIp] });
   token = readFileSync(join(server.dataDir, 'server', 'node-token'), 'utf8').trim();
 });
@@ -172,7 +121,7 @@ before(async () => {
 after(async () => {
   await killAgent();
   if (host.dir) await teardownRuntime({ dataDir: host.dir, removeDataDir: true }).catch(() => undefined);
-  removeNetwork();
+  removeHostNetwork(host);
 });
 
 test('a rebooted host brings its pods back: new sandboxes, restart counts +1, nothing duplicated', { timeout: 300_000 }, async () => {
