@@ -112,25 +112,13 @@ async function main(): Promise<void> {
   let watch: WatchHandle | undefined;
   const teardown = async () => {
     watch?.stop();
-    // The agent stops first (its containers live on; teardownRuntime removes them), so that a profiled
-    // agent writes its profile on a clean exit.
-    const t = performance.now();
+    // The agent stops first (a profiled agent then writes its profile on a clean exit); its containers
+    // live on and teardownRuntime removes them, with the pods' cgroups named by their uids.
     await stopProcess(agent);
-    console.error(`agent stopped in ${(performance.now() - t).toFixed(0)} ms (${agent?.exitCode ?? agent?.signalCode})`);
-    if (client) {
-      // Deleting first lets the agent stop its pods the ordinary way; teardownRuntime catches the rest.
-      await client.list(Resources.pods, NS).then((l) => Promise.all(l.items.map((p) =>
-        client!.delete(Resources.pods, NS, p.metadata.name!, { gracePeriodSeconds: 0 }).catch(() => undefined)))).catch(() => undefined);
-      for (let i = 0; i < 150; i++) {
-        const left = await client.list(Resources.pods, NS).then((l) => l.items.length, () => 0);
-        if (left === 0) break;
-        await sleep(100);
-      }
-      client.close();
-    }
-    await stopProcess(agent);
+    const uids = client ? await client.list(Resources.pods, NS).then((l) => l.items.map((p) => p.metadata.uid!), () => []) : [];
+    client?.close();
     await server?.stop();
-    await teardownRuntime({ dataDir: agentDir, removeDataDir: true });
+    await teardownRuntime({ dataDir: agentDir, removeDataDir: true, cgroupParents: uids.map((uid) => `/kubepods/pod${uid}`) });
     spawnSync('ip', ['link', 'del', BRIDGE], { stdio: 'ignore' });
   };
   let tornDown: Promise<void> | undefined;
