@@ -9,6 +9,7 @@ import { NODES_GROUP } from './node-authorizer.js';
 import { addDefaultTolerations } from './default-tolerations.js';
 import { admitLimitRanges } from './admission-limits.js';
 import { QuotaAdmission } from './admission-quota.js';
+import { mountServiceAccountToken } from './admission-serviceaccount.js';
 
 interface DefaultTolerationOptions { notReadySeconds: number; unreachableSeconds: number }
 import type { Actor, WriteOptions } from './objects.js';
@@ -47,6 +48,7 @@ export class Admission {
     if (info.group === '' && info.plural === 'pods') {
       obj.spec.serviceAccountName ??= obj.spec.serviceAccount ?? 'default';
       obj.spec.serviceAccount = obj.spec.serviceAccountName;
+      mountServiceAccountToken(this.store, obj);
       addDefaultTolerations(obj as any, this.tolerations);
     }
     // LimitRanger mutates before ResourceQuota counts, as in Kubernetes' plugin order.

@@ -30,6 +30,7 @@ import { attachTunnels } from '../apiserver/tunnel/pod-streams.js';
 import { routeUpgradesAsRequests } from '../apiserver/tunnel/upgrade.js';
 import { bootstrapObjects } from './bootstrap.js';
 import { startControllerManager, type ControllerStarter } from '../controllers/manager.js';
+import { startRootCaPublisher } from '../controllers/root-ca-publisher.js';
 import { startClusterRoleAggregationController } from '../controllers/clusterrole-aggregation.js';
 import { startSchedulerController } from '../controllers/scheduler-loop.js';
 import { startReplicaSetController } from '../controllers/replicaset.js';
@@ -150,6 +151,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ...CONTROLLERS,
     'garbage-collector': garbageCollectorStarter(registry),
     'node-ipam': (ctx) => startNodeIpamController(ctx, { clusterCidr: config.clusterCidr, nodeMaskSize: 24 }),
+    'root-ca-publisher': (ctx) => startRootCaPublisher(ctx, pki.serverCaPem),
   };
   const controllers = startControllerManager(objects, registry, starters, {
     disabled: config.disableScheduler ? ['scheduler'] : [],

@@ -143,8 +143,6 @@ function objects(): object[] {
   });
   return [
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'feat-env' }, data: { COLOR: 'blue', SIZE: 'xl' } },
-    // What Kubernetes' root-CA publisher puts in every namespace; the default service-account mount reads it.
-    { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'kube-root-ca.crt' }, data: { 'ca.crt': server.caPem } },
     pv('claim-hostpath', { hostPath: { path: join(hostDir, 'hostpath'), type: 'DirectoryOrCreate' } }),
     pv('claim-local', { local: { path: localPath } }, {
       nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [NODE] }] }] } },
@@ -194,20 +192,9 @@ function objects(): object[] {
         volumeMounts: [{ name: 'hp', mountPath: '/hp' }, { name: 'local', mountPath: '/local' }],
       })],
     }),
-    pod('sa', {
-      volumes: [{
-        name: 'kube-api-access', projected: {
-          defaultMode: 0o644, sources: [
-            { serviceAccountToken: { path: 'token', expirationSeconds: 3607 } },
-            { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
-            { downwardAPI: { items: [{ path: 'namespace', fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
-          ],
-        },
-      }],
-      containers: [busybox('main', 'exec sleep 3600', {
-        volumeMounts: [{ name: 'kube-api-access', mountPath: '/var/run/secrets/kubernetes.io/serviceaccount', readOnly: true }],
-      })],
-    }),
+    // No volume of its own: ServiceAccount admission adds kube-api-access-*, the publisher kube-root-ca.crt.
+    pod('sa', { containers: [busybox('main', 'exec sleep 3600')] }),
+    pod('nosa', { automountServiceAccountToken: false, containers: [busybox('main', 'exec sleep 3600')] }),
     // httpd starts after 3 s; readiness (httpGet) must stay false until it answers.
     pod('web', {
       volumes: [{ name: 'www', emptyDir: {} }],
@@ -339,8 +326,13 @@ test('claims bound to a hostPath PV and a local PV: the pod writes to the host p
 });
 
 test('a projected service-account token, CA and namespace; the token authenticates', async () => {
-  await running('sa');
+  const saPod = await running('sa');
+  const volume = saPod.spec.volumes.find((v: any) => /^kube-api-access-[a-z0-9]{5}$/.test(v.name));
+  assert.ok(volume?.projected, `admission added the projected volume: ${JSON.stringify(saPod.spec.volumes)}`);
   const dir = '/var/run/secrets/kubernetes.io/serviceaccount';
+  assert.deepEqual(saPod.spec.containers[0].volumeMounts.find((m: any) => m.mountPath === dir), { name: volume.name, readOnly: true, mountPath: dir });
+  const noSa = await running('nosa');
+  assert.ok(!(noSa.spec.volumes ?? []).some((v: any) => v.name.startsWith('kube-api-access-')), 'automountServiceAccountToken: false opts out');
   assert.equal(await shOk('sa', 'main', `cat ${dir}/namespace`), 'default');
   assert.equal(await shOk('sa', 'main', `cat ${dir}/ca.crt`), server.caPem);
   const token = (await shOk('sa', 'main', `cat ${dir}/token`)).trim();
