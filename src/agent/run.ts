@@ -101,9 +101,14 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   const heartbeat = startHeartbeat(client, id, readySince, (c.heartbeatSeconds ?? 10) * 1000);
   await heartbeat.beat();
 
+  // Services, for the variables the kubelet gives containers (KUBERNETES_SERVICE_HOST, service links).
+  const services = new Informer<KObject>({ client, resource: Resources.services });
+  services.start();
+  await services.waitForSync();
   const pods = new PodManager({
     cri, dataDir: c.dataDir, nodeName: c.nodeName, nodeIp: c.nodeIp,
     clusterDns: c.clusterDns, clusterDomain: c.clusterDomain, api: new ClientPodApi(client, c.nodeName),
+    services: () => services.list() as Obj[],
   });
   await pods.adopt();
   const informer = new Informer<KObject>({ client, resource: Resources.pods, fieldSelector: `spec.nodeName=${c.nodeName}` });
@@ -129,6 +134,7 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
       heartbeat.stop();
       tunnel.stop();
       await informer.stop();
+      await services.stop();
       // Containers keep running: a restarted agent adopts them (and containerd keeps running too).
       await pods.stop();
       cri.close();

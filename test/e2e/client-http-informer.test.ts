@@ -23,19 +23,20 @@ test('informer over HTTPS survives a server restart and resumes without relistin
       list: (...args: Parameters<ApiClient['list']>) => { lists++; return http.list(...args); },
     });
     const log: string[] = [];
-    const inf = new Informer({ client: counting, resource: Resources.configMaps, namespace: 'default', backoff: { initialMs: 50, maxMs: 200 } });
+    // Only this test's ConfigMaps: the root CA publisher writes kube-root-ca.crt into `default` too.
+    const inf = new Informer({ client: counting, resource: Resources.configMaps, namespace: 'default', labelSelector: 'suite=informer', backoff: { initialMs: 50, maxMs: 200 } });
     inf.addHandlers({
       onAdd: (o) => log.push(`add ${keyOf(o)}`),
       onDelete: (o) => log.push(`delete ${keyOf(o)}`),
     });
     try {
-      await http.create(Resources.configMaps, 'default', { metadata: { name: 'before' } });
+      await http.create(Resources.configMaps, 'default', { metadata: { name: 'before', labels: { suite: 'informer' } } });
       inf.start();
       await inf.waitForSync(5000);
       assert.deepEqual(log, ['add default/before']);
 
       await server.restart();
-      await http.create(Resources.configMaps, 'default', { metadata: { name: 'after' } });
+      await http.create(Resources.configMaps, 'default', { metadata: { name: 'after', labels: { suite: 'informer' } } });
       await http.delete(Resources.configMaps, 'default', 'before');
       await until(() => inf.get('default/after') !== undefined && inf.get('default/before') === undefined, 'changes after the restart');
       assert.deepEqual(log, ['add default/before', 'add default/after', 'delete default/before']);

@@ -143,6 +143,8 @@ function objects(): object[] {
   });
   return [
     { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'feat-env' }, data: { COLOR: 'blue', SIZE: 'xl' } },
+    // Its variables (service links) reach containers started after it, as with the kubelet.
+    { apiVersion: 'v1', kind: 'Service', metadata: { name: 'feat-svc' }, spec: { selector: { app: 'none' }, ports: [{ name: 'http', port: 8080 }] } },
     pv('claim-hostpath', { hostPath: { path: join(hostDir, 'hostpath'), type: 'DirectoryOrCreate' } }),
     pv('claim-local', { local: { path: localPath } }, {
       nodeAffinity: { required: { nodeSelectorTerms: [{ matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: [NODE] }] }] } },
@@ -331,6 +333,11 @@ test('a projected service-account token, CA and namespace; the token authenticat
   assert.ok(volume?.projected, `admission added the projected volume: ${JSON.stringify(saPod.spec.volumes)}`);
   const dir = '/var/run/secrets/kubernetes.io/serviceaccount';
   assert.deepEqual(saPod.spec.containers[0].volumeMounts.find((m: any) => m.mountPath === dir), { name: volume.name, readOnly: true, mountPath: dir });
+  // The kubelet's service variables: the API server's Service always, the namespace's with service links.
+  const svcs = JSON.parse(await k(['get', 'services', '-o', 'json'])).items;
+  const ipOf = (name: string) => svcs.find((x: any) => x.metadata.name === name).spec.clusterIP;
+  assert.equal(await shOk('sa', 'main', 'echo $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT'), `${ipOf('kubernetes')}:443\n`);
+  assert.equal(await shOk('sa', 'main', 'echo $FEAT_SVC_SERVICE_HOST $FEAT_SVC_PORT_8080_TCP'), `${ipOf('feat-svc')} tcp://${ipOf('feat-svc')}:8080\n`);
   const noSa = await running('nosa');
   assert.ok(!(noSa.spec.volumes ?? []).some((v: any) => v.name.startsWith('kube-api-access-')), 'automountServiceAccountToken: false opts out');
   assert.equal(await shOk('sa', 'main', `cat ${dir}/namespace`), 'default');

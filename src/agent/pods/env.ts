@@ -1,9 +1,10 @@
-// A container's environment as the kubelet builds it: envFrom sources first (with their prefix),
+// A container's environment as the kubelet builds it: Service variables, envFrom sources (with their prefix),
 // then env entries in order, each of which may refer to earlier ones with $(NAME). A missing
 // non-optional source is a CreateContainerConfigError; the container waits until it appears.
 import { podFieldValue, resourceFieldValue, type FieldContext, type NodeResources } from './fields.js';
 import type { Obj } from './pod-api.js';
 import { PodSources } from './sources.js';
+import { serviceEnv } from './service-env.js';
 
 /** A container cannot be configured yet (its status shows CreateContainerConfigError with this message). */
 export class ContainerConfigError extends Error {
@@ -45,11 +46,14 @@ export function expandVars(s: string, vars: ReadonlyMap<string, string>): string
 export interface EnvContext extends FieldContext {
   sources: PodSources;
   node: NodeResources;
+  /** The Services the node knows, for the kubelet's service variables (none when not given). */
+  services?: readonly Obj[];
 }
 
 /** The env vars of `container` in `pod`, in the order the runtime should set them (later wins). */
 export async function containerEnv(pod: Obj, container: Obj, ctx: EnvContext): Promise<{ key: string; value: string }[]> {
-  const vars = new Map<string, string>();
+  // Service variables first: envFrom and env override them and may refer to them with $(NAME).
+  const vars = ctx.services ? serviceEnv(pod, ctx.services) : new Map<string, string>();
   const ns = pod.metadata.namespace;
   for (const from of container.envFrom ?? []) {
     const prefix: string = from.prefix ?? '';

@@ -38,6 +38,8 @@ export interface PodManagerOptions {
   resyncMs?: number;
   /** How often the runtime is relisted to notice exited containers (default 1 s, as the kubelet's PLEG). */
   relistMs?: number;
+  /** The Services the node knows, for containers' service variables (none when not given). */
+  services?: () => readonly Obj[];
   /** How many sandboxes may be created at once (default: the CPU count + 1). */
   sandboxStarts?: number;
   /** Node capacity for unset resource limits in the downward API (default: this host's). */
@@ -158,7 +160,7 @@ export class PodManager {
       cri: this.o.cri, api: this.o.api, log: this.log, nodeName: this.o.nodeName, nodeIPs, dataDir: this.o.dataDir,
       dns: { clusterDns: this.o.clusterDns, clusterDomain: this.o.clusterDomain, resolvConf: this.o.resolvConf },
       cgroupRoot: this.o.cgroupRoot ?? '/kubepods', node: this.node,
-      crashBackoff: this.crashBackoff, pullBackoff: this.pullBackoff, startGate: this.startGate,
+      crashBackoff: this.crashBackoff, pullBackoff: this.pullBackoff, startGate: this.startGate, services: this.o.services,
       resyncMs: this.o.resyncMs ?? 10_000,
       onDone: (id) => this.workerDone(id),
     });

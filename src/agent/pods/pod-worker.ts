@@ -41,6 +41,8 @@ export interface WorkerDeps {
   node: NodeResources;
   crashBackoff: Backoff;
   pullBackoff: Backoff;
+  /** The Services the node knows (for containers' service variables). */
+  services?: () => readonly Obj[];
   /** Admits sandbox creations a few at a time, first come first served (see start-gate.ts). */
   startGate: StartGate;
   /** How often a pod is synced with nothing happening (configMap/secret volumes are refreshed then). */
@@ -432,7 +434,7 @@ export class PodWorker {
       // A created-but-never-started instance (agent died between the two calls) is replaced.
       if (stale && stale.state !== 'CONTAINER_EXITED') await this.d.cri.removeContainer(stale.id).catch(() => undefined);
       const image = await this.ensureImage(c, kind, sources);
-      const envs = await containerEnv(this.pod, c, { ...this.fields(), sources, node: this.d.node });
+      const envs = await containerEnv(this.pod, c, { ...this.fields(), sources, node: this.d.node, services: this.d.services?.() });
       const vars = new Map(envs.map((e) => [e.key, e.value] as const));
       const mounts = containerMounts(c, this.prepared ?? new Map(), vars);
       const termFile = this.terminationFile(c.name, restartCount);
