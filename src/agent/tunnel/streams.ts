@@ -110,7 +110,10 @@ function proxy(rawUrl: string, head: UpgradeHead, stream: TunnelStream): Promise
       stream.pipe(sock);
       const done = () => { sock.destroy(); stream.destroy(); };
       sock.on('error', done);
-      sock.once('close', done);
+      // A runtime that hangs up cleanly has often written more than the server's credit let through
+      // yet (the end of a large output, then the exit status): the pipe ends the stream once that
+      // is sent. Destroying it here would reset the stream and drop the rest.
+      sock.once('close', (hadError) => { if (hadError) done(); });
       stream.once('close', done);
       resolve();
     });

@@ -18,6 +18,9 @@ export const V5_PROTOCOL = 'v5.channel.k8s.io';
 /** What the runtime is asked for: the last SPDY remotecommand version, the one v5 extends. */
 export const V4_PROTOCOL = 'v4.channel.k8s.io';
 
+/** How long a status may trail the tunnel stream's close (frames still in the SPDY parser). */
+const STATUS_GRACE_MS = 2000;
+
 const Channel = { Stdin: 0, Stdout: 1, Stderr: 2, Error: 3, Resize: 4, Close: 255 } as const;
 
 /** The channels the client asked for; the runtime expects exactly these streams. */
@@ -101,7 +104,12 @@ export async function serveExecV5(req: IncomingMessage, head: Buffer, upstream: 
     if (isJson(status)) finish('');
   });
   error.on('end', () => finish('the container runtime ended the session without a status'));
-  upstream.once('close', () => finish('the connection to the node closed'));
+  // The tunnel stream closes once spdy-transport has been handed every byte, but its parser may
+  // not have emitted the last frames yet (seen with 2 MB of output: the status came after 'close').
+  // So the connection's end is only the answer if no status follows shortly.
+  upstream.once('close', () => {
+    setTimeout(() => finish('the connection to the node closed'), STATUS_GRACE_MS).unref();
+  });
   ws.once('close', () => upstream.destroy());
 }
 
