@@ -10,6 +10,7 @@ import { addDefaultTolerations } from './default-tolerations.js';
 import { admitLimitRanges } from './admission-limits.js';
 import { QuotaAdmission } from './admission-quota.js';
 import { mountServiceAccountToken } from './admission-serviceaccount.js';
+import { setDefaultStorageClass } from './admission-storageclass.js';
 
 interface DefaultTolerationOptions { notReadySeconds: number; unreachableSeconds: number }
 import type { Actor, WriteOptions } from './objects.js';
@@ -51,6 +52,7 @@ export class Admission {
       mountServiceAccountToken(this.store, obj);
       addDefaultTolerations(obj as any, this.tolerations);
     }
+    if (info.group === '' && info.plural === 'persistentvolumeclaims') setDefaultStorageClass(this.store, obj);
     // LimitRanger mutates before ResourceQuota counts, as in Kubernetes' plugin order.
     if (info.namespaced && !opts.subresource) admitLimitRanges(this.store, info, obj);
     this.quota.admitCreate(info, obj, opts);

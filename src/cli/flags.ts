@@ -52,6 +52,8 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { flags: '--disable-agent', description: 'run the control plane only, no embedded agent', default: false },
   { flags: '--watch-cache-size <n>', description: 'events kept per resource for watch resume', default: '10000' },
   { flags: '--disable-scheduler', description: 'do not run the scheduler', default: false },
+  { flags: '--disable-local-storage', description: 'do not create the default `local-path` StorageClass', default: false },
+  { flags: '--default-local-storage-path <dir>', description: 'where local-path volumes live on each node (default: <data-dir>/storage)' },
   { flags: '--disable-controller-manager', description: 'run no control loops (scheduler, workload controllers, garbage collector, ...): an API server only', default: false },
   { flags: '--node-monitor-grace-period <seconds>', description: 'a node whose Lease is not renewed for this long becomes NotReady/Unknown', default: '40' },
   { flags: '--default-not-ready-toleration-seconds <seconds>', description: 'tolerationSeconds added to pods for the not-ready taint', default: '300' },

@@ -29,6 +29,8 @@ export function serverCommand(): Command {
       watchCacheSize: parseInt(o.watchCacheSize, 10),
       disableScheduler: Boolean(o.disableScheduler),
       disableControllerManager: Boolean(o.disableControllerManager),
+      disableLocalStorage: Boolean(o.disableLocalStorage),
+      defaultLocalStoragePath: o.defaultLocalStoragePath,
       node: {
         nodeName: o.nodeName, nodeIp: o.nodeIp, nodeExternalIp: o.nodeExternalIp, nodeLabels: o.nodeLabel,
         nodeTaints: o.nodeTaint, containerRuntimeEndpoint: o.containerRuntimeEndpoint, bridgeName: o.bridgeName,

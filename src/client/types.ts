@@ -30,6 +30,7 @@ export const Resources = {
   events: ref('', 'v1', 'events'),
   persistentVolumes: ref('', 'v1', 'persistentvolumes'),
   persistentVolumeClaims: ref('', 'v1', 'persistentvolumeclaims'),
+  storageClasses: ref('storage.k8s.io', 'v1', 'storageclasses'),
   resourceQuotas: ref('', 'v1', 'resourcequotas'),
   limitRanges: ref('', 'v1', 'limitranges'),
   replicationControllers: ref('', 'v1', 'replicationcontrollers'),

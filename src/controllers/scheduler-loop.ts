@@ -16,6 +16,8 @@ import type { ControllerContext, RunningController } from './context.js';
 import { keyOf, type Informer } from './framework/informer.js';
 import { ClusterSnapshot } from './scheduler/snapshot.js';
 import type { Node, Pod } from './scheduler/types.js';
+import { volumeDecision, type VolumeListers } from './scheduler/volume-binding.js';
+import { SELECTED_NODE_ANNOTATION, type PersistentVolume, type PersistentVolumeClaim, type StorageClass } from './volumes/claim-matching.js';
 import { logger } from '../util/log.js';
 
 const log = logger('scheduler');
@@ -139,7 +141,7 @@ class SchedulingLoop {
   private readonly tuning: SchedulerTuning & { unschedulableRetryMs: number };
 
   constructor(private readonly ctx: ControllerContext, private readonly pods: Informer<Pod>, private readonly nodes: Informer<Node>,
-    private readonly namespaces: Informer, tuning: Partial<SchedulerTuning>) {
+    private readonly namespaces: Informer, private readonly volumes: VolumeListers, tuning: Partial<SchedulerTuning>) {
     this.tuning = { ...DEFAULT_TUNING, unschedulableRetryMs: ctx.options.resyncMs, ...tuning };
     this.snapshot = new ClusterSnapshot({ namespaces: (name) => namespaces.getByName(undefined, name)?.metadata.labels });
     nodes.addHandlers({
@@ -238,6 +240,11 @@ class SchedulingLoop {
     else this.park(e, 'backoff');
   }
 
+  /** Claims, volumes or classes changed: pods that wait on volumes (or were refused for them) try again. */
+  volumesChanged(): void {
+    this.moveAllToActive();
+  }
+
   /** A change that may let parked pods fit: each gets another try once its backoff allows. */
   private moveAllToActive(): void {
     for (const e of this.parked) if (e.state === 'unschedulable') this.retryAfterBackoff(e);
@@ -276,11 +283,19 @@ class SchedulingLoop {
     const pod = this.pods.get(e.key);
     if (!pod || !wantsScheduling(pod)) { this.drop(e.key); return; }
     e.lastTried = Date.now();
-    const result = this.snapshot.schedule(pod);
+    const volumes = volumeDecision(pod, this.volumes, this.snapshot.nodes.length);
+    const result = volumes.kind === 'unschedulable' ? { node: undefined, message: volumes.message } : this.snapshot.schedule(volumes.pod);
     if (result.node === undefined) {
       e.attempts++;
       this.park(e, 'unschedulable');
       this.reportUnschedulable(e, pod, result.message);
+      return;
+    }
+    if (volumes.kind === 'schedule' && (volumes.delayed.length || volumes.waiting)) {
+      // WaitForFirstConsumer: the claims learn the node; the pod is bound once they are (a claim
+      // update moves it back to active).
+      this.park(e, 'unschedulable');
+      for (const pvc of volumes.delayed) this.selectNode(pvc, result.node);
       return;
     }
     e.state = 'binding';
@@ -309,6 +324,13 @@ class SchedulingLoop {
     this.ctx.events.record(pod, 'Normal', 'Scheduled', `Successfully assigned ${namespace}/${name} to ${node}`);
   }
 
+  private selectNode(pvc: PersistentVolumeClaim, node: string): void {
+    const { namespace, name } = pvc.metadata;
+    this.track(this.ctx.client.patch(Resources.persistentVolumeClaims, namespace, name ?? '', 'merge',
+      { metadata: { annotations: { [SELECTED_NODE_ANNOTATION]: node } } })
+      .catch((err: unknown) => log.debug({ pvc: `${namespace}/${name}`, err: err instanceof Error ? err.message : String(err) }, 'could not select a node for the claim')));
+  }
+
   /** PodScheduled=False with the message, and one FailedScheduling event per distinct message. */
   private reportUnschedulable(e: Entry, pod: Pod, message: string): void {
     const { namespace, name } = pod.metadata;
@@ -334,6 +356,20 @@ export function startSchedulerController(ctx: ControllerContext, tuning: Partial
   const pods = ctx.informers.informerFor<Pod>(Resources.pods);
   const nodes = ctx.informers.informerFor<Node>(Resources.nodes);
   const namespaces = ctx.informers.informerFor<KObject>(Resources.namespaces);
-  const loop = new SchedulingLoop(ctx, pods, nodes, namespaces, tuning);
+  const claims = ctx.informers.informerFor<PersistentVolumeClaim>(Resources.persistentVolumeClaims);
+  const pvs = ctx.informers.informerFor<PersistentVolume>(Resources.persistentVolumes);
+  const classes = ctx.informers.informerFor<StorageClass>(Resources.storageClasses);
+  const listers: VolumeListers = {
+    claim: (ns, name) => claims.getByName(ns, name),
+    volume: (name) => pvs.getByName(undefined, name),
+    volumes: () => pvs.list(),
+    storageClass: (name) => classes.getByName(undefined, name),
+  };
+  const loop = new SchedulingLoop(ctx, pods, nodes, namespaces, listers, tuning);
+  // A claim bound, created or given a volume may let waiting pods through.
+  const retry = () => loop.volumesChanged();
+  claims.addHandlers({ onAdd: retry, onUpdate: retry });
+  pvs.addHandlers({ onAdd: retry, onUpdate: retry });
+  classes.addHandlers({ onAdd: retry });
   return { name: 'scheduler', stop: () => loop.stop() };
 }

@@ -18,6 +18,8 @@ export interface BootstrapOptions {
   kubernetesServiceIp: string;
   advertiseAddress: string;
   port: number;
+  /** k3s's default `local-path` StorageClass (served by the PersistentVolume controller). */
+  localStorageClass?: boolean;
 }
 
 export async function bootstrapObjects(objects: ObjectService, opts: BootstrapOptions): Promise<void> {
@@ -42,6 +44,13 @@ export async function bootstrapObjects(objects: ObjectService, opts: BootstrapOp
     metadata: { name: 'kubernetes', namespace: 'default', labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } },
     subsets: [{ addresses: [{ ip: opts.advertiseAddress }], ports: [{ name: 'https', port: opts.port, protocol: 'TCP' }] }],
   });
+  if (opts.localStorageClass) {
+    await ensure(kind('storage.k8s.io', 'storageclasses'), {
+      apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass',
+      metadata: { name: 'local-path', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
+      provisioner: 'rancher.io/local-path', reclaimPolicy: 'Delete', volumeBindingMode: 'WaitForFirstConsumer',
+    });
+  }
   let created = 0;
   for (const obj of bootstrapRbacObjects()) {
     const info = kind('rbac.authorization.k8s.io', obj.kind === 'ClusterRole' ? 'clusterroles' : obj.kind === 'ClusterRoleBinding' ? 'clusterrolebindings' : obj.kind === 'Role' ? 'roles' : 'rolebindings');

@@ -2,7 +2,7 @@
 // and tears them down on SIGTERM. Each piece lives in its own module; this file only composes them.
 import { mkdirSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { openStore } from '../storage/index.js';
 import { ensureServerPkiIsolated, issueClientCertIsolated } from '../pki/isolated.js';
 import { ensureServerToken } from '../pki/token.js';
@@ -31,6 +31,8 @@ import { routeUpgradesAsRequests } from '../apiserver/tunnel/upgrade.js';
 import { bootstrapObjects } from './bootstrap.js';
 import { startControllerManager, type ControllerStarter } from '../controllers/manager.js';
 import { startRootCaPublisher } from '../controllers/root-ca-publisher.js';
+import { startPersistentVolumeController } from '../controllers/persistent-volume.js';
+import { removeLocalPath } from '../apiserver/tunnel/local-path.js';
 import { startClusterRoleAggregationController } from '../controllers/clusterrole-aggregation.js';
 import { startSchedulerController } from '../controllers/scheduler-loop.js';
 import { startReplicaSetController } from '../controllers/replicaset.js';
@@ -68,6 +70,10 @@ export interface ServerConfig {
   disableScheduler: boolean;
   /** Runs no control loop but the namespace lifecycle (API-only tests and debugging). */
   disableControllerManager: boolean;
+  /** No `local-path` StorageClass (k3s: --disable local-storage). */
+  disableLocalStorage?: boolean;
+  /** Where local-path volumes live on their nodes; default `<data dir>/storage`, as k3s. */
+  defaultLocalStoragePath?: string;
   /** The embedded agent's node flags (unset values take the agent's defaults). */
   node?: {
     nodeName?: string; nodeIp?: string; nodeExternalIp?: string; nodeLabels?: string[]; nodeTaints?: string[];
@@ -146,12 +152,20 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ready: () => ready,
   };
 
-  await bootstrapObjects(objects, { kubernetesServiceIp: firstServiceIp(config.serviceCidr), advertiseAddress: advertise, port: config.httpsListenPort });
+  await bootstrapObjects(objects, {
+    kubernetesServiceIp: firstServiceIp(config.serviceCidr), advertiseAddress: advertise, port: config.httpsListenPort,
+    localStorageClass: !config.disableLocalStorage,
+  });
+  const tunnels = new TunnelServer();
   const starters: Record<string, ControllerStarter> = config.disableControllerManager ? {} : {
     ...CONTROLLERS,
     'garbage-collector': garbageCollectorStarter(registry),
     'node-ipam': (ctx) => startNodeIpamController(ctx, { clusterCidr: config.clusterCidr, nodeMaskSize: 24 }),
     'root-ca-publisher': (ctx) => startRootCaPublisher(ctx, pki.serverCaPem),
+    persistentvolume: (ctx) => startPersistentVolumeController(ctx, {
+      localStoragePath: config.defaultLocalStoragePath ?? join(resolve(config.dataDir), 'storage'),
+      removeLocalPath: (node, path) => removeLocalPath(tunnels, node, path),
+    }),
   };
   const controllers = startControllerManager(objects, registry, starters, {
     disabled: config.disableScheduler ? ['scheduler'] : [],
@@ -165,7 +179,6 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     objects, tokenSecret: token.password, serverCaPem: pki.serverCaPem,
     issueNodeCert: (name) => issueClientCertIsolated(pkiOpts, `system:node:${name}`, [NODES_GROUP]),
   };
-  const tunnels = new TunnelServer();
   attachTunnels(ctx, tunnels);
   attachNodeProxy(ctx, tunnels);
   const server = createApiServer(ctx, {

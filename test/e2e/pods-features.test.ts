@@ -107,12 +107,6 @@ before(async () => {
   } finally { closeSync(log); }
   await eventually(async () => / Ready /.test(await k(['get', 'node', NODE, '--no-headers'])), 'the node Ready');
   await k(['apply', '-f', '-'], yamlDocs(objects()));
-  // skiff has no PV binder yet: the claims are bound by hand, status included, as an admin would.
-  for (const name of ['claim-hostpath', 'claim-local']) {
-    await k(['patch', 'pv', `${name}-${run}`, '--subresource=status', '--type=merge', '-p', '{"status":{"phase":"Bound"}}']);
-    await k(['patch', 'pvc', name, '--subresource=status', '--type=merge', '-p',
-      '{"status":{"phase":"Bound","accessModes":["ReadWriteOnce"],"capacity":{"storage":"1Gi"}}}']);
-  }
   for (const item of JSON.parse(await k(['get', 'pods', '-l', 'suite=pods-features', '-o', 'json'])).items) podUids.push(item.metadata.uid);
 });
 
@@ -151,6 +145,15 @@ function objects(): object[] {
     }),
     pvc('claim-hostpath'),
     pvc('claim-local'),
+    // No class named: the default `local-path` class provisions it on the node the pod is scheduled to.
+    { apiVersion: 'v1', kind: 'PersistentVolumeClaim', metadata: { name: 'claim-dynamic' },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '64Mi' } } } },
+    { ...pod('dynamic', {
+      nodeName: undefined,
+      securityContext: { runAsUser: 1000 },
+      volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'claim-dynamic' } }],
+      containers: [busybox('main', 'echo from-pod > /data/written; exec sleep 3600', { volumeMounts: [{ name: 'data', mountPath: '/data' }] })],
+    }) },
     pod('res', {
       containers: [busybox('main', 'exec sleep 3600', {
         workingDir: '/var/www',
@@ -319,12 +322,40 @@ test('hostNetwork and hostPID: the host\'s interfaces and processes, podIP = hos
   assert.equal((await sh('res', 'main', `test -e /proc/${agent!.pid}`)).code, 1);
 });
 
-test('claims bound to a hostPath PV and a local PV: the pod writes to the host path', async () => {
+test('claims pre-bound to a hostPath PV and a local PV: bound by the controller, the pod writes to the host path', async () => {
   await running('claims');
+  for (const name of ['claim-hostpath', 'claim-local']) {
+    const pvc = JSON.parse(await k(['get', 'pvc', name, '-o', 'json']));
+    assert.equal(pvc.status.phase, 'Bound');
+    const pv = JSON.parse(await k(['get', 'pv', `${name}-${run}`, '-o', 'json']));
+    assert.deepEqual([pv.status.phase, pv.spec.claimRef.uid], ['Bound', pvc.metadata.uid]);
+  }
   assert.equal(readFileSync(join(hostDir, 'hostpath', 'written'), 'utf8'), 'from-pod\n');
   assert.equal(readFileSync(join(hostDir, 'local', 'written'), 'utf8'), 'from-pod\n');
   writeFileSync(join(hostDir, 'local', 'from-host'), 'hello');
   assert.equal(await shOk('claims', 'main', 'cat /local/from-host'), 'hello');
+});
+
+test('a claim of the default local-path class: provisioned on the scheduled node, writable by any user, removed on release', async () => {
+  const p = await running('dynamic');
+  assert.equal(p.spec.nodeName, NODE, 'scheduled');
+  const pvc = JSON.parse(await k(['get', 'pvc', 'claim-dynamic', '-o', 'json']));
+  assert.equal(pvc.spec.storageClassName, 'local-path', 'the default class was set by admission');
+  assert.equal(pvc.metadata.annotations['volume.kubernetes.io/selected-node'], NODE);
+  assert.equal(pvc.status.phase, 'Bound');
+  const pv = JSON.parse(await k(['get', 'pv', pvc.spec.volumeName, '-o', 'json']));
+  assert.equal(pv.metadata.name, `pvc-${pvc.metadata.uid}`);
+  assert.deepEqual(pv.spec.nodeAffinity.required.nodeSelectorTerms[0].matchExpressions[0].values, [NODE]);
+  const dir = pv.spec.hostPath.path;
+  assert.equal(dir, join(server.dataDir, 'storage', `pvc-${pvc.metadata.uid}_default_claim-dynamic`));
+  assert.equal(readFileSync(join(dir, 'written'), 'utf8'), 'from-pod\n', 'written as uid 1000');
+  assert.match(await k(['get', 'pvc', 'claim-dynamic']), /claim-dynamic\s+Bound\s+pvc-\S+\s+64Mi\s+RWO\s+local-path/);
+
+  // Reclaim policy Delete: once the pod and the claim are gone, the agent removes the directory.
+  await k(['delete', 'pod', 'dynamic', '--wait=true']);
+  await k(['delete', 'pvc', 'claim-dynamic', '--wait=true']);
+  await eventually(async () => !existsSync(dir), 'the directory removed on its node');
+  await eventually(async () => (await server.kubectl(['get', 'pv', pv.metadata.name])).code !== 0, 'the PersistentVolume deleted');
 });
 
 test('a projected service-account token, CA and namespace; the token authenticates', async () => {

@@ -273,6 +273,12 @@ export class PodVolumes {
     if (!pv) throw new Error(`persistentvolume "${pvName}" not found`);
     const path: string | undefined = pv.spec?.hostPath?.path ?? pv.spec?.local?.path;
     if (!path) throw new Error(`persistentvolume "${pvName}" is neither hostPath nor local, which skiff cannot mount`);
+    // k3s's provisioner makes its directories world-writable, so that pods running as any user can
+    // use their volume; the directory is made here, on first use, as k3s's helper pod would.
+    if (pv.metadata?.annotations?.['pv.kubernetes.io/provisioned-by'] === 'rancher.io/local-path' && !existsSync(path)) {
+      mkdirSync(path, { recursive: true });
+      chmodSync(path, 0o777);
+    }
     if (pv.spec.hostPath) checkHostPath(path, pv.spec.hostPath.type);
     else if (!existsSync(path)) throw new Error(`local volume path ${path} does not exist`);
     return { hostPath: path, readOnly: ref.readOnly === true };

@@ -2,13 +2,17 @@
 // container's CRI log file. exec, attach and port-forward get a one-time URL from the runtime's
 // streaming server (containerd serves the kubelet's SPDY and WebSocket protocols itself); the agent
 // replays the client's upgrade request there and splices the connection into the tunnel stream.
-import { access } from 'node:fs/promises';
+import { access, rm } from 'node:fs/promises';
+import { basename, isAbsolute, normalize } from 'node:path';
 import { connect } from 'node:net';
 import { pipeline } from 'node:stream';
 import type { CriClient } from '../runtime/cri-client.js';
 import { isNotFound } from '../runtime/cri-client.js';
 import type { TunnelStream } from '../../apiserver/tunnel/mux.js';
 import type { ExecRequest, LogsRequest, PortForwardRequest, StreamRequest, UpgradeHead } from '../../apiserver/tunnel/protocol.js';
+
+/** What a local-path volume's directory is named: `pvc-<uid>_<namespace>_<claim>`. */
+const LOCAL_PATH_DIR = /^pvc-[0-9a-f-]{36}_[a-z0-9][a-z0-9.-]*_[a-z0-9][a-z0-9.-]*$/;
 import { containerLogStream } from '../logs.js';
 import { serveNodeProxy } from '../stats.js';
 import { logger } from '../../util/log.js';
@@ -29,6 +33,7 @@ export async function serveStream(deps: StreamDeps, req: StreamRequest, stream: 
       case 'attach': return await serveExec(deps, req, stream);
       case 'portforward': return await servePortForward(deps, req, stream);
       case 'proxy': return await serveNodeProxy(deps.cri, req, stream);
+      case 'remove-local-path': return await removeLocalPath(req.path, stream);
       default: stream.reject({ code: 400, message: `unknown stream operation ${(req as { op?: string }).op}` });
     }
   } catch (err) {
@@ -62,6 +67,20 @@ async function serveLogs({ cri }: StreamDeps, req: LogsRequest, stream: TunnelSt
   });
   stream.accept();
   pipeline(source, stream, () => undefined);
+}
+
+/**
+ * Removes a local-path volume's directory. Only a directory named as the provisioner names them is
+ * removed, so a confused or compromised caller cannot point this at anything else on the host.
+ */
+async function removeLocalPath(path: string, stream: TunnelStream): Promise<void> {
+  if (typeof path !== 'string' || !isAbsolute(path) || normalize(path) !== path || !LOCAL_PATH_DIR.test(basename(path))) {
+    return stream.reject({ code: 400, message: `not a local-path volume directory: ${JSON.stringify(path)}` });
+  }
+  await rm(path, { recursive: true, force: true });
+  log.info({ path }, 'removed local-path volume');
+  stream.accept();
+  stream.end();
 }
 
 async function serveExec({ cri }: StreamDeps, req: ExecRequest, stream: TunnelStream): Promise<void> {

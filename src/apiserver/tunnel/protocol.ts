@@ -107,4 +107,10 @@ export interface ProxyRequest {
   path: string;
 }
 
-export type StreamRequest = LogsRequest | ExecRequest | PortForwardRequest | ProxyRequest;
+/** Removes a local-path volume's directory (the PersistentVolume controller reclaiming it). */
+export interface RemoveLocalPathRequest {
+  op: 'remove-local-path';
+  path: string;
+}
+
+export type StreamRequest = LogsRequest | ExecRequest | PortForwardRequest | ProxyRequest | RemoveLocalPathRequest;
