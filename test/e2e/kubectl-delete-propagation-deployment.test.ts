@@ -8,19 +8,11 @@ import { test, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type TestServer } from '../helpers/cluster.js';
 import { ok } from '../helpers/kubectl.js';
+import { eventually } from '../helpers/wait.js';
 
 let server: TestServer;
 before(async () => { server = await startServer(); });
 
-async function eventually<T>(fn: () => Promise<T | undefined | false>, what: string, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 async function json(args: string[]): Promise<any> {
   return JSON.parse(ok(await server.kubectl([...args, '-o', 'json']), `kubectl ${args.join(' ')}`));

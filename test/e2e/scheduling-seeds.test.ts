@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, REPO_ROOT, type TestServer } from '../helpers/cluster.js';
 import { ok } from '../helpers/kubectl.js';
+import { eventually } from '../helpers/wait.js';
 
 let server: TestServer;
 const hollows: ChildProcess[] = [];
@@ -22,15 +23,6 @@ function hollow(args: string[]): ChildProcess {
   return p;
 }
 
-async function eventually<T>(fn: () => Promise<T | undefined | false>, what: string, ms = 30_000): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 const k = async (args: string[], input?: string) => ok(await server.kubectl(args, { input }));
 const podsOf = async (ns: string, sel: string) =>
