@@ -94,6 +94,9 @@ export const BUILTIN_KINDS: KindInfo[] = [
   k('authorization.k8s.io', 'v1', 'SubjectAccessReview', 'subjectaccessreviews', false, 'V1SubjectAccessReview', { verbs: CREATE_ONLY, virtual: true }),
   k('authorization.k8s.io', 'v1', 'LocalSubjectAccessReview', 'localsubjectaccessreviews', true, 'V1LocalSubjectAccessReview', { verbs: CREATE_ONLY, virtual: true }),
   k('authentication.k8s.io', 'v1', 'TokenReview', 'tokenreviews', false, 'V1TokenReview', { verbs: CREATE_ONLY, virtual: true }),
+  // Resource metrics (kubectl top), answered from the nodes' Summary API: read-only, never stored.
+  k('metrics.k8s.io', 'v1beta1', 'NodeMetrics', 'nodes', false, 'NodeMetrics', { verbs: ['get', 'list'], virtual: true }),
+  k('metrics.k8s.io', 'v1beta1', 'PodMetrics', 'pods', true, 'PodMetrics', { verbs: ['get', 'list'], virtual: true }),
   k('authentication.k8s.io', 'v1', 'SelfSubjectReview', 'selfsubjectreviews', false, 'V1SelfSubjectReview', { verbs: CREATE_ONLY, virtual: true }),
 ];
 
@@ -102,7 +105,7 @@ export const GROUP_ORDER = [
   '', 'apiregistration.k8s.io', 'apps', 'events.k8s.io', 'authentication.k8s.io', 'authorization.k8s.io',
   'autoscaling', 'batch', 'certificates.k8s.io', 'networking.k8s.io', 'policy', 'rbac.authorization.k8s.io',
   'storage.k8s.io', 'admissionregistration.k8s.io', 'apiextensions.k8s.io', 'scheduling.k8s.io',
-  'coordination.k8s.io', 'node.k8s.io', 'discovery.k8s.io', 'flowcontrol.apiserver.k8s.io',
+  'coordination.k8s.io', 'node.k8s.io', 'discovery.k8s.io', 'flowcontrol.apiserver.k8s.io', 'metrics.k8s.io',
 ];
 
 export function apiVersionOf(info: Pick<KindInfo, 'group' | 'version'>): string {

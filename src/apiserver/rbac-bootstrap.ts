@@ -102,6 +102,12 @@ function clusterRoles(): KObject[] {
         rule(WRITE, ['resource.k8s.io'], ['resourceclaims', 'resourceclaimtemplates']),
       ],
     }),
+    // What metrics-server's manifest adds (k3s ships it): resource metrics for view, edit and admin.
+    clusterRole({
+      name: 'system:aggregated-metrics-reader',
+      labels: { [AGGREGATE_TO_VIEW]: 'true', [AGGREGATE_TO_EDIT]: 'true', [AGGREGATE_TO_ADMIN]: 'true' },
+      rules: [rule(READ, ['metrics.k8s.io'], ['pods', 'nodes'])],
+    }),
     clusterRole({
       name: 'system:aggregate-to-view', labels: { [AGGREGATE_TO_VIEW]: 'true' }, rules: [
         rule(READ, [''], ['pods', 'replicationcontrollers', 'replicationcontrollers/scale', 'serviceaccounts', 'services', 'services/status',

@@ -158,6 +158,33 @@ test('kubectl get --raw .../proxy/stats/summary: the node and its running pod wi
   assert.ok(pod.memory.workingSetBytes > 0);
 });
 
+test('kubectl top node / pod: metrics.k8s.io answered from the node\'s Summary API', async () => {
+  // What kubectl top reads besides the metrics: the node's allocatable (percentages) and the API pod
+  // the runtime's pod stands for (metrics are reported for pods the API knows, by namespace/name).
+  ok(await kubectl(['patch', 'node', NODE, '--subresource=status', '--type=merge', '-p',
+    JSON.stringify({ status: { capacity: { cpu: '4', memory: '8Gi', pods: '110' }, allocatable: { cpu: '4', memory: '8Gi', pods: '110' } } })]));
+  ok(await kubectl(['apply', '-f', '-'], `apiVersion: v1\nkind: Pod\nmetadata: { name: busy, namespace: default, labels: { app: spin } }\nspec: { nodeName: ${NODE}, containers: [{ name: spin, image: x }] }\n`));
+
+  const nodes = ok(await kubectl(['top', 'node', NODE]), 'kubectl top node');
+  const [header, row] = nodes.trim().split('\n');
+  assert.match(header!.trimEnd(), /^NAME\s+CPU\(cores\)\s+CPU(\(%\))?\s+MEMORY\(bytes\)\s+MEMORY(\(%\))?$/);
+  const [, cpu, cpuPct, mem] = /^\S+\s+(\d+)m\s+(\d+)%\s+(\d+)Mi\s+\d+%$/.exec(row!.trimEnd()) ?? [];
+  assert.ok(cpu && Number(cpu) > 0 && Number(cpuPct) >= 0 && Number(mem) > 0, row);
+
+  // The busy loop uses most of a core.
+  const pods = ok(await kubectl(['top', 'pod', '--containers', '-l', 'app=spin']), 'kubectl top pod');
+  const m = /^busy\s+spin\s+(\d+)m\s+(\d+)Mi\s*$/m.exec(pods);
+  assert.ok(m && Number(m[1]) > 200, pods);
+
+  const list = JSON.parse(ok(await kubectl(['get', '--raw', '/apis/metrics.k8s.io/v1beta1/namespaces/default/pods'])));
+  assert.equal(list.kind, 'PodMetricsList');
+  assert.deepEqual(list.items.map((p: any) => [p.metadata.name, p.containers.map((c: any) => c.name)]), [['busy', ['spin']]]);
+  assert.match(list.items[0].containers[0].usage.cpu, /^\d+n$/);
+  assert.match(list.items[0].containers[0].usage.memory, /^\d+Ki$/);
+  fails(await kubectl(['top', 'pod', 'nope']), /podmetrics.metrics.k8s.io "default\/nope" not found/);
+  assert.equal(ok(await kubectl(['top', 'pod', '-l', 'app=none'])).trim(), '', 'no pods match');
+});
+
 test('other node paths are 404; a node without a tunnel is 503', async () => {
   fails(await kubectl(['get', '--raw', `/api/v1/nodes/${NODE}/proxy/configz`]), /NotFound|not found/i);
   ok(await kubectl(['apply', '-f', '-'], 'apiVersion: v1\nkind: Node\nmetadata: { name: lonely }\n'), 'create node');

@@ -19,12 +19,14 @@ after(async () => { for (const c of cleanups.reverse()) await c(); });
 const STATUS = '{"status":"Failure","code":6}';
 
 /** A streaming server that answers the upgrade, writes the output and the status, and hangs up. */
-async function hangingUpRuntime(outputBytes: number): Promise<string> {
+async function hangingUpRuntime(outputBytes: number, reset: boolean): Promise<string> {
   const srv = createServer((sock: Socket) => {
     sock.once('data', () => {
       sock.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n');
       sock.write(Buffer.alloc(outputBytes, 'y'));
-      sock.end(STATUS);
+      // A reset is what the agent sees when its last frames cross the runtime's close.
+      if (reset) sock.write(STATUS, () => setTimeout(() => sock.resetAndDestroy(), 50));
+      else sock.end(STATUS);
     });
   });
   await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
@@ -34,9 +36,9 @@ async function hangingUpRuntime(outputBytes: number): Promise<string> {
 
 // Just past one credit window, the rest waits in the agent's stream when the runtime's socket
 // closes; far past it, the socket itself is paused by the pipe.
-for (const outputBytes of [WINDOW_BYTES + 1000, 4 * WINDOW_BYTES + 12345]) {
-test(`a runtime that hangs up after ${outputBytes} bytes: every byte arrives, then a clean end`, { timeout: 20_000 }, async () => {
-  const url = await hangingUpRuntime(outputBytes);
+for (const [outputBytes, reset] of [[WINDOW_BYTES + 1000, false], [4 * WINDOW_BYTES + 12345, false], [WINDOW_BYTES + 1000, true]] as const) {
+test(`a runtime that ${reset ? 'resets the connection' : 'hangs up'} after ${outputBytes} bytes: every byte arrives, then a clean end`, { timeout: 20_000 }, async () => {
+  const url = await hangingUpRuntime(outputBytes, reset);
   const deps = { cri: { exec: async () => url } as unknown as CriClient } satisfies StreamDeps;
   const http = createHttpServer();
   const wss = new WebSocketServer({ server: http });

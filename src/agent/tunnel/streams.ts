@@ -127,13 +127,15 @@ function proxy(rawUrl: string, head: UpgradeHead, stream: TunnelStream): Promise
       stream.accept();
       sock.pipe(stream);
       stream.pipe(sock);
-      const done = () => { sock.destroy(); stream.destroy(); };
-      sock.on('error', done);
-      // A runtime that hangs up cleanly has often written more than the server's credit let through
-      // yet (the end of a large output, then the exit status): the pipe ends the stream once that
-      // is sent. Destroying it here would reset the stream and drop the rest.
-      sock.once('close', (hadError) => { if (hadError) done(); });
-      stream.once('close', done);
+      // When the runtime hangs up, it has often written more than the server's credit let through
+      // yet: the end of a large output, then the exit status. So the stream is ended, which sends
+      // what is queued first, never destroyed, which would reset it and drop the rest. That holds
+      // for a reset too: containerd closes right after the status, and frames we send as it closes
+      // (our half-closes) make its kernel answer with a reset.
+      const hungUp = () => { sock.destroy(); if (!stream.writableEnded) stream.end(); };
+      sock.on('error', hungUp);
+      sock.once('close', hungUp);
+      stream.once('close', () => sock.destroy());
       resolve();
     });
   });

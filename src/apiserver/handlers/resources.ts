@@ -24,6 +24,7 @@ import { decodeProtobuf } from '../protobuf/decode.js';
 import { conversionFor, type VersionConversion } from '../conversion.js';
 import { handlePodStream, POD_STREAM_SUBRESOURCES } from '../tunnel/pod-streams.js';
 import { handleNodeProxy } from '../tunnel/node-proxy.js';
+import { handleMetrics, METRICS_GROUP } from '../metrics.js';
 
 export async function handleResource(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, ri: RequestInfo,
   info: KindInfo, q: URLSearchParams, neg: Negotiated, user: UserInfo): Promise<void> {
@@ -33,6 +34,7 @@ export async function handleResource(ctx: ApiContext, req: IncomingMessage, res:
   const sub = ri.subresource;
 
   if (info.virtual) {
+    if (info.group === METRICS_GROUP) return handleMetrics(ctx, res, ri, info, ns, q);
     if (ri.verb !== 'create') throw errors.methodNotAllowed(ri.verb);
     return handleReview(ctx, req, res, info, ns, user);
   }

@@ -20,19 +20,21 @@ export function attachNodeProxy(ctx: ApiContext, tunnels: TunnelServer): void {
   tunnelsByContext.set(ctx, tunnels);
 }
 
+/** A node's Summary API document, fetched through its tunnel (the metrics API's source). */
+export async function fetchNodeSummary(ctx: ApiContext, node: string): Promise<string> {
+  const tunnels = tunnelsByContext.get(ctx);
+  if (!tunnels?.isConnected(node)) throw new ApiError(503, 'ServiceUnavailable', `no agent tunnel is connected for node "${node}"`);
+  return readAll(await tunnels.open(node, { op: 'proxy', node, path: '/stats/summary' }));
+}
+
 export async function handleNodeProxy(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, ri: RequestInfo): Promise<void> {
   if (ri.verb !== 'get') throw errors.methodNotAllowed(ri.verb);
   const path = '/' + ri.rest.join('/');
   if (!PROXIED_PATHS.has(path)) throw errors.notFoundPath();
   // A node that does not exist is a 404 for the node, as Kubernetes answers.
   ctx.objects.get(ctx.registry.lookup('', 'v1', 'nodes')!, undefined, ri.name);
-  const tunnels = tunnelsByContext.get(ctx);
-  if (!tunnels?.isConnected(ri.name)) {
-    throw new ApiError(503, 'ServiceUnavailable', `no agent tunnel is connected for node "${ri.name}"`);
-  }
-  const stream = await tunnels.open(ri.name, { op: 'proxy', node: ri.name, path });
-  if (req.socket.destroyed) { stream.destroy(); return; }
-  sendRaw(res, 200, await readAll(stream), 'application/json');
+  const body = await fetchNodeSummary(ctx, ri.name);
+  if (!req.socket.destroyed) sendRaw(res, 200, body, 'application/json');
 }
 
 function readAll(stream: TunnelStream): Promise<string> {
