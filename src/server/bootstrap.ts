@@ -4,6 +4,7 @@
 import { BUILTIN_KINDS, type KindInfo } from '../api/kinds.js';
 import type { ObjectService, Actor } from '../apiserver/objects.js';
 import { bootstrapRbacObjects } from '../apiserver/rbac-bootstrap.js';
+import { addonCrd } from '../controllers/manifests.js';
 import { logger } from '../util/log.js';
 
 const log = logger('bootstrap');
@@ -44,6 +45,8 @@ export async function bootstrapObjects(objects: ObjectService, opts: BootstrapOp
     metadata: { name: 'kubernetes', namespace: 'default', labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } },
     subsets: [{ addresses: [{ ip: opts.advertiseAddress }], ports: [{ name: 'https', port: opts.port, protocol: 'TCP' }] }],
   });
+  // The Addon kind the manifests deployer tracks files with (as k3s's `addons.k3s.cattle.io`).
+  await ensure(kind('apiextensions.k8s.io', 'customresourcedefinitions'), addonCrd());
   if (opts.localStorageClass) {
     await ensure(kind('storage.k8s.io', 'storageclasses'), {
       apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass',

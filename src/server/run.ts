@@ -32,6 +32,8 @@ import { bootstrapObjects } from './bootstrap.js';
 import { startControllerManager, type ControllerStarter } from '../controllers/manager.js';
 import { startRootCaPublisher } from '../controllers/root-ca-publisher.js';
 import { startPersistentVolumeController } from '../controllers/persistent-volume.js';
+import { startManifestDeployer } from '../controllers/manifests.js';
+import { apiVersionOf } from '../api/kinds.js';
 import { removeLocalPath } from '../apiserver/tunnel/local-path.js';
 import { startClusterRoleAggregationController } from '../controllers/clusterrole-aggregation.js';
 import { startSchedulerController } from '../controllers/scheduler-loop.js';
@@ -162,6 +164,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     'garbage-collector': garbageCollectorStarter(registry),
     'node-ipam': (ctx) => startNodeIpamController(ctx, { clusterCidr: config.clusterCidr, nodeMaskSize: 24 }),
     'root-ca-publisher': (ctx) => startRootCaPublisher(ctx, pki.serverCaPem),
+    manifests: (ctx) => startManifestDeployer(ctx, {
+      dir: join(config.dataDir, 'server', 'manifests'),
+      resolve: (apiVersion, kind) => {
+        const info = registry.all().find((k) => k.kind === kind && apiVersionOf(k) === apiVersion && !k.virtual);
+        return info && { ref: { group: info.group, version: info.version, resource: info.plural }, namespaced: info.namespaced };
+      },
+    }),
     persistentvolume: (ctx) => startPersistentVolumeController(ctx, {
       localStoragePath: config.defaultLocalStoragePath ?? join(resolve(config.dataDir), 'storage'),
       removeLocalPath: (node, path) => removeLocalPath(tunnels, node, path),
