@@ -80,30 +80,59 @@ async function nodeMetrics(ctx: ApiContext, node: Obj): Promise<Obj | undefined>
   };
 }
 
-async function podMetrics(ctx: ApiContext, pods: Obj[]): Promise<Obj[]> {
+/** The Summary entries of `pods` (by namespace/name), asking each of their nodes once. */
+async function podStats(ctx: ApiContext, pods: Obj[]): Promise<{ pod: Obj; stats: Summary['pods'][number]; nodeTime: string }[]> {
   const byNode = new Map<string, Obj[]>();
   for (const p of pods) {
     const n = p.spec?.nodeName;
     if (n && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed') byNode.set(n, [...(byNode.get(n) ?? []), p]);
   }
-  const out: Obj[] = [];
+  const out: { pod: Obj; stats: Summary['pods'][number]; nodeTime: string }[] = [];
   await Promise.all([...byNode].map(async ([node, onNode]) => {
     const s = await summaryOf(ctx, node);
     if (!s) return;
     const stats = new Map(s.pods.map((ps) => [`${ps.podRef.namespace}/${ps.podRef.name}`, ps]));
-    for (const p of onNode) {
-      const ps = stats.get(`${p.metadata.namespace}/${p.metadata.name}`);
-      if (!ps) continue;
-      const containers = ps.containers.map((c) => ({ name: c.name, usage: usage(c.cpu, c.memory) }));
-      // A pod is reported whole or not at all, as metrics-server does.
-      if (containers.length === 0 || containers.some((c) => !c.usage)) continue;
-      out.push({
-        metadata: { name: p.metadata.name, namespace: p.metadata.namespace, creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), labels: p.metadata.labels },
-        timestamp: ps.cpu?.time ?? s.node.cpu.time, window: WINDOW, containers,
-      });
+    for (const pod of onNode) {
+      const ps = stats.get(`${pod.metadata.namespace}/${pod.metadata.name}`);
+      if (ps) out.push({ pod, stats: ps, nodeTime: s.node.cpu.time });
     }
   }));
+  return out;
+}
+
+async function podMetrics(ctx: ApiContext, pods: Obj[]): Promise<Obj[]> {
+  const out: Obj[] = [];
+  for (const { pod: p, stats: ps, nodeTime } of await podStats(ctx, pods)) {
+    const containers = ps.containers.map((c) => ({ name: c.name, usage: usage(c.cpu, c.memory) }));
+    // A pod is reported whole or not at all, as metrics-server does.
+    if (containers.length === 0 || containers.some((c) => !c.usage)) continue;
+    out.push({
+      metadata: { name: p.metadata.name, namespace: p.metadata.namespace, creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), labels: p.metadata.labels },
+      timestamp: ps.cpu?.time ?? nodeTime, window: WINDOW, containers,
+    });
+  }
   return out.sort((a, b) => `${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.metadata.namespace}/${b.metadata.name}`));
+}
+
+/**
+ * What the HPA controller reads (what it would get from metrics.k8s.io): per pod `namespace/name`,
+ * CPU in millicores and memory working set in bytes, summed over containers; pods whose metrics
+ * are incomplete are left out, as in the API.
+ */
+export async function podUsage(ctx: ApiContext, pods: Obj[]): Promise<Map<string, { cpu: number; memory: number }>> {
+  const out = new Map<string, { cpu: number; memory: number }>();
+  for (const { pod, stats } of await podStats(ctx, pods)) {
+    let cpu = 0;
+    let memory = 0;
+    let complete = stats.containers.length > 0;
+    for (const c of stats.containers) {
+      if (c.cpu?.usageNanoCores === undefined || c.memory?.workingSetBytes === undefined) complete = false;
+      cpu += (c.cpu?.usageNanoCores ?? 0) / 1e6;
+      memory += c.memory?.workingSetBytes ?? 0;
+    }
+    if (complete) out.set(`${pod.metadata.namespace}/${pod.metadata.name}`, { cpu, memory });
+  }
+  return out;
 }
 
 /** GET and LIST of `nodes` and `pods` in metrics.k8s.io/v1beta1. */

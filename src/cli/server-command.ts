@@ -30,6 +30,7 @@ export function serverCommand(): Command {
       disableScheduler: Boolean(o.disableScheduler),
       disableControllerManager: Boolean(o.disableControllerManager),
       disableLocalStorage: Boolean(o.disableLocalStorage),
+      horizontalPodAutoscalerSyncPeriodSeconds: parseNumber(o.horizontalPodAutoscalerSyncPeriod, '--horizontal-pod-autoscaler-sync-period'),
       defaultLocalStoragePath: o.defaultLocalStoragePath,
       node: {
         nodeName: o.nodeName, nodeIp: o.nodeIp, nodeExternalIp: o.nodeExternalIp, nodeLabels: o.nodeLabel,

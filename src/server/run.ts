@@ -33,6 +33,8 @@ import { startControllerManager, type ControllerStarter } from '../controllers/m
 import { startRootCaPublisher } from '../controllers/root-ca-publisher.js';
 import { startPersistentVolumeController } from '../controllers/persistent-volume.js';
 import { startManifestDeployer } from '../controllers/manifests.js';
+import { startHorizontalPodAutoscaler } from '../controllers/hpa/controller.js';
+import { podUsage } from '../apiserver/metrics.js';
 import { apiVersionOf } from '../api/kinds.js';
 import { removeLocalPath } from '../apiserver/tunnel/local-path.js';
 import { startClusterRoleAggregationController } from '../controllers/clusterrole-aggregation.js';
@@ -72,6 +74,8 @@ export interface ServerConfig {
   disableScheduler: boolean;
   /** Runs no control loop but the namespace lifecycle (API-only tests and debugging). */
   disableControllerManager: boolean;
+  /** How often each HPA is evaluated (kube-controller-manager's flag of the same name; 15 s). */
+  horizontalPodAutoscalerSyncPeriodSeconds?: number;
   /** No `local-path` StorageClass (k3s: --disable local-storage). */
   disableLocalStorage?: boolean;
   /** Where local-path volumes live on their nodes; default `<data dir>/storage`, as k3s. */
@@ -164,6 +168,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     'garbage-collector': garbageCollectorStarter(registry),
     'node-ipam': (ctx) => startNodeIpamController(ctx, { clusterCidr: config.clusterCidr, nodeMaskSize: 24 }),
     'root-ca-publisher': (ctx) => startRootCaPublisher(ctx, pki.serverCaPem),
+    'horizontal-pod-autoscaler': (c) => startHorizontalPodAutoscaler(c, {
+      podUsage: (pods) => podUsage(ctx, pods),
+      syncPeriodMs: (config.horizontalPodAutoscalerSyncPeriodSeconds ?? 15) * 1000,
+    }),
     manifests: (ctx) => startManifestDeployer(ctx, {
       dir: join(config.dataDir, 'server', 'manifests'),
       resolve: (apiVersion, kind) => {

@@ -98,7 +98,7 @@ before(async () => {
   if (missing.length) throw new Error(`the pod features end-to-end test needs: ${missing.join(', ')}`);
   mkdirSync(join(agentDir, 'agent', 'images'), { recursive: true });
   writeBusyboxImage(join(agentDir, 'agent', 'images'), 'busybox.tar');
-  server = await startServer({ args: ['--cluster-cidr', CLUSTER_CIDR] });
+  server = await startServer({ args: ['--cluster-cidr', CLUSTER_CIDR, '--horizontal-pod-autoscaler-sync-period', '2'] });
   const token = readFileSync(join(server.dataDir, 'server', 'node-token'), 'utf8').trim();
   const log = openSync(join(agentDir, 'agent.log'), 'a');
   try {
@@ -356,6 +356,35 @@ test('a claim of the default local-path class: provisioned on the scheduled node
   await k(['delete', 'pvc', 'claim-dynamic', '--wait=true']);
   await eventually(async () => !existsSync(dir), 'the directory removed on its node');
   await eventually(async () => (await server.kubectl(['get', 'pv', pv.metadata.name])).code !== 0, 'the PersistentVolume deleted');
+});
+
+test('kubectl top, and a HorizontalPodAutoscaler that scales a CPU-bound Deployment from its pods\' metrics', async () => {
+  const labels = { app: 'burner' };
+  await k(['apply', '-f', '-'], yamlDocs([
+    { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'burner' }, spec: {
+      replicas: 1, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: {
+        nodeName: NODE, terminationGracePeriodSeconds: 1,
+        // 20m requested, up to 100m used: 500 % of the request.
+        containers: [busybox('spin', 'while :; do :; done', { resources: { requests: { cpu: '20m' }, limits: { cpu: '100m' } } })],
+      } } } },
+    { apiVersion: 'autoscaling/v2', kind: 'HorizontalPodAutoscaler', metadata: { name: 'burner' }, spec: {
+      scaleTargetRef: { apiVersion: 'apps/v1', kind: 'Deployment', name: 'burner' }, minReplicas: 1, maxReplicas: 3,
+      metrics: [{ type: 'Resource', resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: 50 } } }],
+    } },
+  ]));
+  try {
+    await eventually(async () => (await server.kubectl(['top', 'pod', '-l', 'app=burner', '--no-headers'])).stdout.match(/^burner-\S+\s+\d+m/m), 'kubectl top pod');
+    await eventually(async () => JSON.parse(await k(['get', 'deployment', 'burner', '-o', 'json'])).spec.replicas === 3, 'scaled up to the maximum', 90_000);
+    const hpa = JSON.parse(await k(['get', 'hpa', 'burner', '-o', 'json']));
+    assert.ok(hpa.status.currentMetrics[0].resource.current.averageUtilization > 100, JSON.stringify(hpa.status));
+    assert.equal(hpa.status.conditions.find((c: any) => c.type === 'ScalingLimited')?.reason, 'TooManyReplicas');
+    assert.match(await k(['get', 'hpa', 'burner']), /burner\s+Deployment\/burner\s+cpu: \d+%\/50%\s+1\s+3\s+\d/);
+    assert.match(await k(['describe', 'hpa', 'burner']), /SuccessfulRescale\s+.*New size: \d; reason: cpu resource utilization \(percentage of request\) above target/);
+    assert.match(await k(['top', 'node', NODE, '--no-headers']), new RegExp(`^${NODE}\\s+\\d+m\\s+\\d+%`));
+  } finally {
+    await k(['delete', 'hpa,deployment', 'burner', '--wait=true']);
+    await eventually(async () => (await k(['get', 'pods', '-l', 'app=burner', '-o', 'name'])).trim() === '', 'the burners gone');
+  }
 });
 
 test('a projected service-account token, CA and namespace; the token authenticates', async () => {
