@@ -95,6 +95,8 @@ function references(pod: Readonly<Record<string, any>>, resource: string, name: 
     if (resource === 'secrets' && v.secret?.secretName === name) return true;
     if (resource === 'configmaps' && v.configMap?.name === name) return true;
     if (resource === 'persistentvolumeclaims' && v.persistentVolumeClaim?.claimName === name) return true;
+    // A generic ephemeral volume's claim is named `<pod>-<volume>`.
+    if (resource === 'persistentvolumeclaims' && v.ephemeral && `${pod.metadata?.name}-${v.name}` === name) return true;
     for (const src of v.projected?.sources ?? []) {
       if (resource === 'secrets' && src.secret?.name === name) return true;
       if (resource === 'configmaps' && src.configMap?.name === name) return true;

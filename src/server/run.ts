@@ -33,6 +33,7 @@ import { startControllerManager, type ControllerStarter } from '../controllers/m
 import { startRootCaPublisher } from '../controllers/root-ca-publisher.js';
 import { startPersistentVolumeController } from '../controllers/persistent-volume.js';
 import { startManifestDeployer } from '../controllers/manifests.js';
+import { startEphemeralVolumeController } from '../controllers/ephemeral-volume.js';
 import { startHorizontalPodAutoscaler } from '../controllers/hpa/controller.js';
 import { podUsage } from '../apiserver/metrics.js';
 import { apiVersionOf } from '../api/kinds.js';
@@ -105,6 +106,7 @@ const CONTROLLERS: Record<string, ControllerStarter> = {
   disruption: startDisruptionController,
   resourcequota: startResourceQuotaController,
   'clusterrole-aggregation': startClusterRoleAggregationController,
+  'ephemeral-volume': startEphemeralVolumeController,
 };
 
 export interface RunningServer {

@@ -151,8 +151,13 @@ function objects(): object[] {
     { ...pod('dynamic', {
       nodeName: undefined,
       securityContext: { runAsUser: 1000 },
-      volumes: [{ name: 'data', persistentVolumeClaim: { claimName: 'claim-dynamic' } }],
-      containers: [busybox('main', 'echo from-pod > /data/written; exec sleep 3600', { volumeMounts: [{ name: 'data', mountPath: '/data' }] })],
+      volumes: [
+        { name: 'data', persistentVolumeClaim: { claimName: 'claim-dynamic' } },
+        { name: 'scratch', ephemeral: { volumeClaimTemplate: { spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '8Mi' } } } } } },
+      ],
+      containers: [busybox('main', 'echo from-pod > /data/written; echo scratch > /scratch/written; exec sleep 3600', {
+        volumeMounts: [{ name: 'data', mountPath: '/data' }, { name: 'scratch', mountPath: '/scratch' }],
+      })],
     }) },
     pod('res', {
       containers: [busybox('main', 'exec sleep 3600', {
@@ -350,11 +355,17 @@ test('a claim of the default local-path class: provisioned on the scheduled node
   assert.equal(dir, join(server.dataDir, 'storage', `pvc-${pvc.metadata.uid}_default_claim-dynamic`));
   assert.equal(readFileSync(join(dir, 'written'), 'utf8'), 'from-pod\n', 'written as uid 1000');
   assert.match(await k(['get', 'pvc', 'claim-dynamic']), /claim-dynamic\s+Bound\s+pvc-\S+\s+64Mi\s+RWO\s+local-path/);
+  // The generic ephemeral volume: a claim made for the pod, provisioned the same way.
+  const scratch = JSON.parse(await k(['get', 'pvc', 'dynamic-scratch', '-o', 'json']));
+  assert.equal(scratch.metadata.ownerReferences[0].uid, p.metadata.uid);
+  const scratchDir = JSON.parse(await k(['get', 'pv', scratch.spec.volumeName, '-o', 'json'])).spec.hostPath.path;
+  assert.equal(readFileSync(join(scratchDir, 'written'), 'utf8'), 'scratch\n');
 
   // Reclaim policy Delete: once the pod and the claim are gone, the agent removes the directory.
   await k(['delete', 'pod', 'dynamic', '--wait=true']);
   await k(['delete', 'pvc', 'claim-dynamic', '--wait=true']);
   await eventually(async () => !existsSync(dir), 'the directory removed on its node');
+  await eventually(async () => !existsSync(scratchDir), 'the ephemeral volume removed with its pod');
   await eventually(async () => (await server.kubectl(['get', 'pv', pv.metadata.name])).code !== 0, 'the PersistentVolume deleted');
 });
 

@@ -116,3 +116,18 @@ test('deleting a claim releases its Retain volume', async () => {
   await eventually(async () => (await json(['get', 'pvc', 'again', '-n', NS])).status?.phase === 'Bound', 'the new claim bound');
   assert.notEqual((await json(['get', 'pvc', 'again', '-n', NS])).spec.volumeName, 'vol-small');
 });
+
+test('a generic ephemeral volume gets a claim owned by its pod, bound on the pod\'s node, deleted with the pod', async () => {
+  await apply({ apiVersion: 'v1', kind: 'Pod', metadata: { name: 'eph', namespace: NS }, spec: {
+    containers: [{ name: 'c', image: 'busybox' }],
+    volumes: [{ name: 'scratch', ephemeral: { volumeClaimTemplate: { metadata: { labels: { use: 'scratch' } },
+      spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Mi' } } } } } }],
+  } });
+  const p = await eventually(async () => { const x = await json(['get', 'pod', 'eph', '-n', NS]); return x.spec.nodeName && x; }, 'the pod scheduled');
+  const claim = await json(['get', 'pvc', 'eph-scratch', '-n', NS]);
+  assert.deepEqual([claim.metadata.ownerReferences[0].uid, claim.metadata.labels.use, claim.spec.storageClassName, claim.status.phase],
+    [p.metadata.uid, 'scratch', 'local-path', 'Bound']);
+  assert.equal(claim.metadata.annotations['volume.kubernetes.io/selected-node'], p.spec.nodeName);
+  await k(['delete', 'pod', 'eph', '-n', NS, '--grace-period=0', '--force']);
+  await eventually(async () => (await server.kubectl(['get', 'pvc', 'eph-scratch', '-n', NS])).code !== 0, 'the claim deleted with its pod');
+});

@@ -89,3 +89,18 @@ test('scheduler: WaitForFirstConsumer claims are delayed; static local volumes l
   assert.ok(pinned.kind === 'schedule' && pinned.waiting && pinned.delayed.length === 0);
   assert.deepEqual(required(pinned.pod)![0]!.matchFields, [{ key: 'metadata.name', operator: 'In', values: ['b'] }]);
 });
+
+test('scheduler: a generic ephemeral volume waits for its claim, which must be owned by the pod', () => {
+  const pod: Pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p', namespace: 'ns', uid: 'pod-uid' },
+    spec: { volumes: [{ name: 'scratch', ephemeral: { volumeClaimTemplate: { spec: {} } } }] } as Pod['spec'] };
+  const lp = wffc('lp', 'rancher.io/local-path');
+  const waiting = volumeDecision(pod, listers([], [], [lp]), 1);
+  assert.match(waiting.kind === 'unschedulable' ? waiting.message : '', /waiting for ephemeral volume controller to create the persistentvolumeclaim "p-scratch"/);
+  const foreign = pvc('p-scratch', '1Gi', { storageClassName: 'lp' });
+  foreign.metadata.namespace = 'ns';
+  const refused = volumeDecision(pod, listers([foreign], [], [lp]), 1);
+  assert.match(refused.kind === 'unschedulable' ? refused.message : '', /PVC ns\/p-scratch was not created for pod ns\/p \(pod is not owner\)/);
+  foreign.metadata.ownerReferences = [{ apiVersion: 'v1', kind: 'Pod', name: 'p', uid: 'pod-uid' }];
+  const ok = volumeDecision(pod, listers([foreign], [], [lp]), 1);
+  assert.ok(ok.kind === 'schedule' && ok.delayed.length === 1);
+});

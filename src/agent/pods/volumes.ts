@@ -180,6 +180,8 @@ export class PodVolumes {
       return { hostPath: dir, readOnly: true };
     }
     if (v.persistentVolumeClaim) return this.claim(pod, v.persistentVolumeClaim);
+    // A generic ephemeral volume is the claim made for this pod, named `<pod>-<volume>`.
+    if (v.ephemeral) return this.claim(pod, { claimName: `${pod.metadata.name}-${v.name}` });
     const kind = Object.keys(v).find((k) => k !== 'name') ?? 'unknown';
     throw new VolumeError(v.name, `volume type ${kind} is not supported by skiff`);
   }

@@ -28,7 +28,7 @@ export type VolumeDecision =
    */
   | { kind: 'schedule'; pod: Pod; delayed: PersistentVolumeClaim[]; waiting: boolean };
 
-interface PodVolume { persistentVolumeClaim?: { claimName: string } }
+interface PodVolume { name: string; persistentVolumeClaim?: { claimName: string }; ephemeral?: object }
 
 const notHelpful = (n: number) => `preemption: 0/${n} nodes are available: ${n} Preemption is not helpful for scheduling.`;
 
@@ -40,10 +40,15 @@ export function volumeDecision(pod: Pod, listers: VolumeListers, nodeCount: numb
   const delayed: PersistentVolumeClaim[] = [];
   let waiting = false;
   for (const v of volumes) {
-    const claimName = v.persistentVolumeClaim?.claimName;
+    // A generic ephemeral volume's claim is `<pod>-<volume>`, made and owned by the pod's controller.
+    const claimName = v.ephemeral ? `${pod.metadata.name}-${v.name}` : v.persistentVolumeClaim?.claimName;
     if (!claimName) continue;
     const pvc = listers.claim(ns, claimName);
+    if (!pvc && v.ephemeral) return unschedulable(`waiting for ephemeral volume controller to create the persistentvolumeclaim "${claimName}"`);
     if (!pvc) return unschedulable(`persistentvolumeclaim "${claimName}" not found`);
+    if (v.ephemeral && !pvc.metadata.ownerReferences?.some((r) => r.uid === pod.metadata.uid)) {
+      return unschedulable(`PVC ${ns}/${claimName} was not created for pod ${ns}/${pod.metadata.name} (pod is not owner)`);
+    }
     if (pvc.metadata.deletionTimestamp) return unschedulable(`persistentvolumeclaim "${claimName}" is being deleted`);
     const bound = pvc.spec?.volumeName;
     if (bound && pvc.status?.phase === 'Bound') {
