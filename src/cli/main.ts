@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { serverCommand } from './server-command.js';
 import { tokenCommand } from './token-command.js';
+import { snapshotCommand } from './snapshot-command.js';
 import { kubectlCommand } from './kubectl-command.js';
 import { hollowCommand } from './hollow-command.js';
 import { agentCommand } from './agent-command.js';
@@ -20,6 +21,7 @@ program.addCommand(tokenCommand());
 program.addCommand(kubectlCommand());
 program.addCommand(killallCommand());
 program.addCommand(hollowCommand());
+program.addCommand(snapshotCommand());
 
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`skiff: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -233,6 +233,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 /** Runs until SIGTERM/SIGINT. */
 export async function runServer(config: ServerConfig): Promise<void> {
   const running = await startServer(config);
+  // `skiff snapshot restore` refuses to replace the datastore of a running server.
+  const { markServerRunning } = await import('./snapshot.js');
+  const unmark = markServerRunning(config.dataDir);
   let agent: { stop(): Promise<void> } | undefined;
   if (!config.disableAgent) {
     // The embedded agent joins this server like any other node (k3s does the same).
@@ -257,6 +260,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
     force.unref();
     await agent?.stop();
     await running.close();
+    unmark();
     process.exit(0);
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
