@@ -33,6 +33,7 @@ export function addFlags(cmd: Command, specs: FlagSpec[]): Command {
 export const COMMON_FLAGS: FlagSpec[] = [
   { flags: '-d, --data-dir <dir>', description: 'folder for state, certificates and images', default: '/var/lib/skiff' },
   { flags: '--log-level <level>', description: 'trace, debug, info, warn or error', default: 'info' },
+  { flags: '--config <file>', description: 'YAML file of flag values, keys named as the flags (and <file>.d/*.yaml)', default: '/etc/skiff/config.yaml', envOverride: 'SKIFF_CONFIG_FILE' },
 ];
 
 export const SERVER_FLAGS: FlagSpec[] = [
@@ -80,3 +81,12 @@ export const AGENT_FLAGS: FlagSpec[] = [
   { flags: '--cluster-dns <ip>', description: 'cluster DNS service IP given to pods', default: '10.43.0.10' },
   { flags: '--cluster-domain <domain>', description: 'cluster domain', default: 'cluster.local' },
 ];
+
+/** The environment variable that sets flag `name` (without dashes) on any command, if one has it. */
+export function envForFlag(name: string): string | undefined {
+  for (const spec of [...COMMON_FLAGS, ...SERVER_FLAGS, ...NODE_FLAGS, ...AGENT_FLAGS]) {
+    const long = spec.flags.match(/--[a-z0-9-]+/)![0];
+    if (long === `--${name}`) return spec.envOverride ?? envName(long);
+  }
+  return undefined;
+}

@@ -9,6 +9,8 @@ import { hollowCommand } from './hollow-command.js';
 import { agentCommand } from './agent-command.js';
 import { killallCommand } from './killall-command.js';
 import { VERSION } from '../version.js';
+import { applyConfig, configFileFrom, readConfig } from './config-file.js';
+import { envForFlag } from './flags.js';
 
 const program = new Command('skiff')
   .description('skiff: a lightweight Kubernetes for edge and IoT fleets')
@@ -23,7 +25,14 @@ program.addCommand(killallCommand());
 program.addCommand(hollowCommand());
 program.addCommand(snapshotCommand());
 
-program.parseAsync(process.argv).catch((err: unknown) => {
+// The config file fills in flags before they are parsed (through their environment twins).
+async function loadConfigFile(): Promise<void> {
+  const { file, explicit } = configFileFrom(process.argv.slice(2));
+  const unknown = applyConfig(await readConfig(file, explicit), envForFlag);
+  if (unknown.length) process.stderr.write(`skiff: ignoring unknown keys in ${file}: ${unknown.join(', ')}\n`);
+}
+
+loadConfigFile().then(() => program.parseAsync(process.argv)).catch((err: unknown) => {
   process.stderr.write(`skiff: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);
 });
