@@ -4,7 +4,7 @@
 // what is here adapts it to the Go server on the other end (moby/spdystream), which behaves unlike
 // the HTTP-over-SPDY peers spdy-transport was written for.
 import transport, { type SpdyConnection, type SpdyStream } from 'spdy-transport';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Readable } from 'node:stream';
 import { ApiError } from '../status.js';
 import type { TunnelStream } from './mux.js';
 import type { UpgradeHead } from './protocol.js';
@@ -44,8 +44,10 @@ export class SpdySession {
   private readonly conn: SpdyConnection;
 
   constructor(socket: Duplex) {
+    const before = new Set(socket.listeners('close'));
     // DATA frames of up to 64 KiB (spdy-transport's default is 8): fewer frames cost less.
     this.conn = transport.connection.create(socket, { protocol: 'spdy', isServer: false, maxChunk: 64 * 1024 });
+    deferCloseUntilParsed(socket, before, (this.conn as unknown as { _spdyState: { parser: Readable } })._spdyState.parser);
     // SPDY/3 rather than 3.1: spdystream speaks 3 framing and has no session-level flow control.
     this.conn.start(3);
     this.conn.on('error', () => this.conn.destroyStreams());
@@ -69,6 +71,31 @@ export class SpdySession {
     send.current = send.max = send.limit;
     return stream;
   }
+}
+
+/**
+ * spdy-transport destroys every stream when its socket closes, but its parser works through what it
+ * was given over later ticks: the runtime's last frames (the exit status, written just before it
+ * hangs up) arrived, yet were dropped when the close came first (seen under load: the output whole,
+ * the status lost). So its close handler runs only once the parser has delivered every frame, or
+ * 2 s later, or at once if the connection broke rather than ended.
+ */
+function deferCloseUntilParsed(socket: Duplex, before: Set<Function>, parser: Readable): void {
+  const handlers = socket.listeners('close').filter((l) => !before.has(l)) as ((hadError: boolean) => void)[];
+  for (const h of handlers) socket.off('close', h);
+  socket.once('close', (hadError: boolean) => {
+    let done = false;
+    const run = () => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      for (const h of handlers) h.call(socket, hadError);
+    };
+    const timer = setTimeout(run, 2000);
+    if (hadError || !socket.readableEnded || parser.readableEnded) { setImmediate(run); return; }
+    parser.once('end', () => setImmediate(run));
+    parser.once('error', run);
+  });
 }
 
 /** spdy-transport 3.0 internals touched above; the e2e tests catch a release that changes them. */
