@@ -14,6 +14,7 @@ import { CriClient } from './runtime/cri-client.js';
 import { ensurePauseImage, importImageDir } from './runtime/images.js';
 import { writeBridgeCniConfig } from './runtime/cni-config.js';
 import { ensurePodMasquerade } from './network/masquerade.js';
+import { endpointAnnotations, peersFrom, VXLAN_OVERHEAD, VxlanOverlay } from './network/overlay.js';
 import { loadRegistries, useRegistries, writeRegistryHosts } from './runtime/registries.js';
 import { PodManager } from './pods/pod-manager.js';
 import { AgentTunnel, runtimeStreamHandler } from './tunnel/client.js';
@@ -83,8 +84,10 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   const readySince = new Date();
   await registerNode(client, id, readySince);
   const podCidr = await waitForPodCidr(client, c.nodeName);
+  // The pod network: a bridge on this node (CNI), and a VXLAN overlay to the other nodes' pods.
+  const overlay = c.containerRuntimeEndpoint ? undefined : await VxlanOverlay.create({ dataDir: c.dataDir, nodeIp: c.nodeIp, podCidr });
   if (!c.containerRuntimeEndpoint) {
-    writeBridgeCniConfig(supervisor.cniConfDir, podCidr, c.bridgeName ?? 'skiff0');
+    writeBridgeCniConfig(supervisor.cniConfDir, podCidr, c.bridgeName ?? 'skiff0', overlay ? { mtu: 1500 - VXLAN_OVERHEAD } : {});
     await ensurePodMasquerade(podCidr);
   }
   await supervisor.start();
@@ -100,6 +103,8 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   readySince.setTime(Date.now());
   const heartbeat = startHeartbeat(client, id, readySince, (c.heartbeatSeconds ?? 10) * 1000);
   await heartbeat.beat();
+
+  const peers = overlay ? await followPeers(client, c, overlay, podCidr) : undefined;
 
   // Services, for the variables the kubelet gives containers (KUBERNETES_SERVICE_HOST, service links).
   const services = new Informer<KObject>({ client, resource: Resources.services });
@@ -135,6 +140,7 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
       tunnel.stop();
       await informer.stop();
       await services.stop();
+      await peers?.stop();
       // Containers keep running: a restarted agent adopts them (and containerd keeps running too).
       await pods.stop();
       cri.close();
@@ -154,6 +160,31 @@ async function registerNode(client: HttpClient, id: NodeIdentity, readySince: Da
     // Labels and taints are applied at first registration only (k3s habit); status is refreshed.
     await client.patch(Resources.nodes, undefined, id.name, 'merge', { status: node.status }, { subresource: 'status' });
   }
+}
+
+/**
+ * Publishes this node's overlay endpoint on its Node and keeps routes to every other node's pods,
+ * following the Nodes (only a change of some node's endpoint or pod CIDR reprograms anything).
+ */
+async function followPeers(client: HttpClient, c: AgentConfig, overlay: VxlanOverlay, podCidr: string): Promise<{ stop(): Promise<void> }> {
+  await client.patch(Resources.nodes, undefined, c.nodeName, 'merge', { metadata: { annotations: endpointAnnotations(overlay.mac, c.nodeIp) } });
+  const nodes = new Informer<KObject>({ client, resource: Resources.nodes });
+  let last = '';
+  let chain = Promise.resolve();
+  const resync = () => {
+    const peers = peersFrom(nodes.list(), c.nodeName);
+    const signature = JSON.stringify(peers);
+    if (signature === last) return;
+    last = signature;
+    chain = chain.then(async () => {
+      await overlay.sync(peers);
+      await ensurePodMasquerade(podCidr, overlay.peerCidrs());
+    }).catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'overlay sync failed'));
+  };
+  nodes.addHandlers({ onAdd: resync, onUpdate: resync, onDelete: resync });
+  nodes.start();
+  await nodes.waitForSync();
+  return { async stop() { await nodes.stop(); await chain; } };
 }
 
 /** The node IPAM controller gives every node a /24; without a controller manager, fall back to one. */

@@ -204,6 +204,29 @@ spec:
   }
 });
 
+test('pods on different hosts reach each other by pod IP over the VXLAN overlay, without NAT', { timeout: 120_000 }, async () => {
+  const nodes = await Promise.all(hosts.map((h) => getNode(h.name)));
+  for (const n of nodes) {
+    assert.equal(n.metadata.annotations['flannel.alpha.coreos.com/backend-type'], 'vxlan');
+    assert.match(JSON.parse(n.metadata.annotations['flannel.alpha.coreos.com/backend-data']).VtepMAC, /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/);
+  }
+  const [a, b] = nodes;
+  assert.equal(b.metadata.annotations['flannel.alpha.coreos.com/public-ip'], hosts[1].ip);
+  // Host a routes b's pod CIDR over the overlay, and does not masquerade traffic to it.
+  await eventually(async () => sh(['ip', '-n', hosts[0].netns, 'route', 'show', b.spec.podCIDR]).includes('dev flannel.1'), 'the route to b\'s pods on a', 20_000);
+  const nat = sh(['nsenter', `--net=/var/run/netns/${hosts[0].netns}`, 'iptables', '-t', 'nat', '-S', 'SKIFF-POSTROUTING']);
+  assert.match(nat, new RegExp(`-d ${b.spec.podCIDR.replace(/[./]/g, (c: string) => `\\${c}`)} -j RETURN`));
+  const pods = await webPods();
+  const onA = pods.find((p) => p.spec.nodeName === a.metadata.name);
+  const onB = pods.find((p) => p.spec.nodeName === b.metadata.name);
+  const get = (from: any, to: any) => server.kubectl(['exec', from.metadata.name, '-c', 'web', '--', 'sh', '-c',
+    `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${to.status.podIP} 8080`]);
+  const ab = await eventually(async () => { const r = await get(onA, onB); return r.code === 0 && r.stdout.includes('served-by-') && r; }, 'a pod on a reaching the pod on b', 30_000);
+  assert.match(ab.stdout, new RegExp(`served-by-${onB.metadata.name}`));
+  const ba = await get(onB, onA);
+  assert.match(ba.stdout, new RegExp(`served-by-${onA.metadata.name}`), ba.stderr);
+});
+
 test('kubectl logs -f, exec and port-forward reach a pod on a host behind its own network namespace', { timeout: 180_000 }, async () => {
   await server.kubectl(['apply', '-f', '-'], { input: `
 apiVersion: v1

@@ -14,10 +14,11 @@ export const MASQUERADE_CHAIN = 'SKIFF-POSTROUTING';
 const COMMENT = 'skiff: masquerade pod traffic leaving the pod network';
 
 /** The iptables arguments (after `-t nat`) of the chain's rules for a pod CIDR. */
-export function masqueradeRules(podCidr: string): string[][] {
+export function masqueradeRules(podCidr: string, podNetworks: string[] = []): string[][] {
   const v6 = podCidr.includes(':');
   return [
-    ['-A', MASQUERADE_CHAIN, '-s', podCidr, '-d', podCidr, '-j', 'RETURN'],
+    // Pod to pod, on this node or (over the overlay) on another, keeps its address.
+    ...[podCidr, ...podNetworks].map((dst) => ['-A', MASQUERADE_CHAIN, '-s', podCidr, '-d', dst, '-j', 'RETURN']),
     ['-A', MASQUERADE_CHAIN, '-s', podCidr, '-d', v6 ? 'ff00::/8' : '224.0.0.0/4', '-j', 'RETURN'],
     ['-A', MASQUERADE_CHAIN, '-s', podCidr, '-m', 'comment', '--comment', COMMENT, '-j', 'MASQUERADE'],
   ];
@@ -28,11 +29,11 @@ export function masqueradeRules(podCidr: string): string[][] {
  * POSTROUTING. Idempotent: rebuilt at every agent start (the pod CIDR may have changed).
  * Without iptables the node still runs pods; only their traffic off the node is not NATed.
  */
-export async function ensurePodMasquerade(podCidr: string, binary = podCidr.includes(':') ? 'ip6tables' : 'iptables'): Promise<boolean> {
+export async function ensurePodMasquerade(podCidr: string, podNetworks: string[] = [], binary = podCidr.includes(':') ? 'ip6tables' : 'iptables'): Promise<boolean> {
   const ipt = (...args: string[]) => run(binary, ['-w', '-t', 'nat', ...args]);
   try {
     await ipt('-N', MASQUERADE_CHAIN).catch(() => ipt('-F', MASQUERADE_CHAIN));
-    for (const rule of masqueradeRules(podCidr)) await ipt(...rule);
+    for (const rule of masqueradeRules(podCidr, podNetworks)) await ipt(...rule);
     const jump = ['POSTROUTING', '-j', MASQUERADE_CHAIN];
     await ipt('-C', ...jump).catch(() => ipt('-A', ...jump));
     log.info({ podCidr }, 'pod masquerade rules in place');

@@ -1,0 +1,171 @@
+// The pod network between nodes: a VXLAN overlay laid out as flannel's vxlan backend does (k3s's
+// default), so pods on different nodes reach each other by pod IP. Each node has a `flannel.1`
+// device (VNI 1, UDP 8472) holding the first address of its pod CIDR, and publishes its VTEP MAC and
+// underlay IP in flannel's Node annotations. For every other node the agent keeps three kernel
+// entries: a route to that node's pod CIDR via its `.0` address over the device, a permanent
+// neighbour entry for that address with the node's VTEP MAC, and a forwarding entry sending that MAC
+// to the node's IP. Nothing is learned on the wire (nolearning); the API is the source of truth.
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import type { KObject } from '../../api/object.js';
+import { logger } from '../../util/log.js';
+
+const run = promisify(execFile);
+const log = logger('overlay');
+
+export const VXLAN_DEVICE = 'flannel.1';
+export const VXLAN_VNI = 1;
+export const VXLAN_PORT = 8472;
+/** VXLAN over IPv4 adds 50 bytes to each packet; pods get an MTU that leaves room for it. */
+export const VXLAN_OVERHEAD = 50;
+
+export const ANNOTATIONS = {
+  backendType: 'flannel.alpha.coreos.com/backend-type',
+  backendData: 'flannel.alpha.coreos.com/backend-data',
+  publicIp: 'flannel.alpha.coreos.com/public-ip',
+  subnetManager: 'flannel.alpha.coreos.com/kube-subnet-manager',
+} as const;
+
+export interface Peer { name: string; podCidr: string; publicIp: string; vtepMac: string }
+
+/** The other nodes that published an overlay endpoint, from their Node objects. */
+export function peersFrom(nodes: KObject[], self: string): Peer[] {
+  const out: Peer[] = [];
+  for (const n of nodes) {
+    const a = n.metadata.annotations ?? {};
+    const podCidr = (n as { spec?: { podCIDR?: string } }).spec?.podCIDR;
+    if (n.metadata.name === self || !podCidr || a[ANNOTATIONS.backendType] !== 'vxlan' || !a[ANNOTATIONS.publicIp]) continue;
+    let mac: unknown;
+    try {
+      mac = (JSON.parse(a[ANNOTATIONS.backendData] ?? '{}') as { VtepMAC?: unknown }).VtepMAC;
+    } catch {
+      continue;
+    }
+    if (typeof mac !== 'string' || !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(mac)) continue;
+    out.push({ name: n.metadata.name!, podCidr, publicIp: a[ANNOTATIONS.publicIp]!, vtepMac: mac.toLowerCase() });
+  }
+  return out.sort((x, y) => x.name.localeCompare(y.name));
+}
+
+/** The `.0` address of a pod CIDR, which flannel gives the node's VXLAN device. */
+export const gatewayOf = (cidr: string) => cidr.split('/')[0]!;
+
+/** The Node annotations that publish this node's endpoint. */
+export function endpointAnnotations(mac: string, nodeIp: string): Record<string, string> {
+  return {
+    [ANNOTATIONS.backendType]: 'vxlan',
+    [ANNOTATIONS.backendData]: JSON.stringify({ VNI: VXLAN_VNI, VtepMAC: mac }),
+    [ANNOTATIONS.publicIp]: nodeIp,
+    [ANNOTATIONS.subnetManager]: 'true',
+  };
+}
+
+/** Where the agent records that it made the device, so that teardown removes only its own. */
+export const overlayMarker = (dataDir: string) => join(dataDir, 'agent', 'overlay-device');
+
+const ip = (...args: string[]) => run('ip', args);
+
+export class VxlanOverlay {
+  private applied = new Map<string, Peer>();
+
+  private constructor(readonly mac: string) {}
+
+  /**
+   * Creates (or, after an agent restart, adopts) the device. Returns undefined, with a warning, when
+   * another owner's device of that name is in the way: the node then runs its pods without an
+   * overlay, as a single node needs none.
+   */
+  static async create(o: { dataDir: string; nodeIp: string; podCidr: string }): Promise<VxlanOverlay | undefined> {
+    const marker = overlayMarker(o.dataDir);
+    // Asked of `ip`, not /sys: sysfs shows the network namespace it was mounted in, which need not
+    // be the agent's (a host made with `nsenter --net`).
+    const exists = await linkAddress(VXLAN_DEVICE).then(() => true, () => false);
+    const ours = existsSync(marker) && readFileSync(marker, 'utf8') === netnsId();
+    if (exists && !ours) {
+      log.warn({ device: VXLAN_DEVICE }, 'a VXLAN device of that name belongs to something else; no pod network to other nodes');
+      return undefined;
+    }
+    try {
+      if (exists) await ip('link', 'del', VXLAN_DEVICE);  // ours, but its settings may be stale
+      await ip('link', 'add', VXLAN_DEVICE, 'type', 'vxlan', 'id', String(VXLAN_VNI), 'local', o.nodeIp,
+        'dstport', String(VXLAN_PORT), 'nolearning');
+      mkdirSync(dirname(marker), { recursive: true });
+      writeFileSync(marker, netnsId());
+      await ip('link', 'set', VXLAN_DEVICE, 'mtu', String(1500 - VXLAN_OVERHEAD));
+      await ip('addr', 'replace', `${gatewayOf(o.podCidr)}/32`, 'dev', VXLAN_DEVICE);
+      await ip('link', 'set', VXLAN_DEVICE, 'up');
+    } catch (err) {
+      log.warn({ err: (err as Error).message }, 'could not create the VXLAN device; no pod network to other nodes');
+      return undefined;
+    }
+    const mac = await linkAddress(VXLAN_DEVICE);
+    log.info({ device: VXLAN_DEVICE, mac, local: o.nodeIp }, 'overlay device up');
+    return new VxlanOverlay(mac);
+  }
+
+  /** Makes the kernel's routes, neighbours and forwarding entries match `peers`. */
+  async sync(peers: Peer[]): Promise<void> {
+    const want = new Map(peers.map((p) => [p.name, p]));
+    for (const [name, old] of this.applied) {
+      const now = want.get(name);
+      if (now && JSON.stringify(now) === JSON.stringify(old)) continue;
+      await this.remove(old);
+      this.applied.delete(name);
+    }
+    for (const [name, p] of want) {
+      if (this.applied.has(name)) continue;
+      try {
+        await ip('neigh', 'replace', gatewayOf(p.podCidr), 'lladdr', p.vtepMac, 'dev', VXLAN_DEVICE, 'nud', 'permanent');
+        await run('bridge', ['fdb', 'replace', p.vtepMac, 'dev', VXLAN_DEVICE, 'dst', p.publicIp, 'self', 'permanent']);
+        await ip('route', 'replace', p.podCidr, 'via', gatewayOf(p.podCidr), 'dev', VXLAN_DEVICE, 'onlink');
+        this.applied.set(name, p);
+        log.info({ peer: name, podCidr: p.podCidr, ip: p.publicIp }, 'route to peer node');
+      } catch (err) {
+        log.warn({ peer: name, err: (err as Error).message }, 'could not route to peer node; retried on its next change');
+      }
+    }
+  }
+
+  private async remove(p: Peer): Promise<void> {
+    await ip('route', 'del', p.podCidr).catch(() => undefined);
+    await ip('neigh', 'del', gatewayOf(p.podCidr), 'dev', VXLAN_DEVICE).catch(() => undefined);
+    await run('bridge', ['fdb', 'del', p.vtepMac, 'dev', VXLAN_DEVICE, 'self']).catch(() => undefined);
+  }
+
+  /** The pod CIDRs of the peers routed now (traffic to them is not masqueraded). */
+  peerCidrs(): string[] {
+    return [...this.applied.values()].map((p) => p.podCidr);
+  }
+}
+
+/** This process's network namespace, e.g. `net:[4026531840]`. */
+function netnsId(): string {
+  try {
+    return readlinkSync('/proc/self/ns/net');
+  } catch {
+    return 'unknown';
+  }
+}
+
+/** A link's MAC address; rejects when there is no such link. */
+async function linkAddress(dev: string): Promise<string> {
+  const { stdout } = await ip('-j', 'link', 'show', 'dev', dev);
+  const address = (JSON.parse(stdout) as { address?: string }[])[0]?.address;
+  if (!address) throw new Error(`${dev} has no link-layer address`);
+  return address;
+}
+
+/** Removes the device if this data dir's agent made it (teardown, killall). */
+export function removeOverlayDevice(dataDir: string): void {
+  const marker = overlayMarker(dataDir);
+  if (!existsSync(marker)) return;
+  // Only from the network namespace the device was made in (a test tearing down an agent that ran
+  // as another host must not delete this namespace's device of the same name).
+  if (readFileSync(marker, 'utf8') !== netnsId()) { rmSync(marker, { force: true }); return; }
+  try {
+    execFileSync('ip', ['link', 'del', VXLAN_DEVICE], { stdio: 'ignore' });
+  } catch { /* already gone (its namespace may be too) */ }
+  rmSync(marker, { force: true });
+}
