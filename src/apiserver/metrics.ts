@@ -12,6 +12,7 @@ import { ApiError, errors } from './status.js';
 import { sendJson } from './http.js';
 import { fetchNodeSummary } from './tunnel/node-proxy.js';
 import { logger } from '../util/log.js';
+import { nowRfc3339 } from './time.js';
 
 const log = logger('metrics');
 export const METRICS_GROUP = 'metrics.k8s.io';
@@ -75,7 +76,7 @@ async function nodeMetrics(ctx: ApiContext, node: Obj): Promise<Obj | undefined>
   const u = s && usage(s.node.cpu, s.node.memory);
   if (!s || !u) return undefined;
   return {
-    metadata: { name: node.metadata.name, creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), labels: node.metadata.labels },
+    metadata: { name: node.metadata.name, creationTimestamp: nowRfc3339(), labels: node.metadata.labels },
     timestamp: s.node.cpu.time, window: WINDOW, usage: u,
   };
 }
@@ -107,7 +108,7 @@ async function podMetrics(ctx: ApiContext, pods: Obj[]): Promise<Obj[]> {
     // A pod is reported whole or not at all, as metrics-server does.
     if (containers.length === 0 || containers.some((c) => !c.usage)) continue;
     out.push({
-      metadata: { name: p.metadata.name, namespace: p.metadata.namespace, creationTimestamp: new Date().toISOString().replace(/\.\d+Z$/, 'Z'), labels: p.metadata.labels },
+      metadata: { name: p.metadata.name, namespace: p.metadata.namespace, creationTimestamp: nowRfc3339(), labels: p.metadata.labels },
       timestamp: ps.cpu?.time ?? nodeTime, window: WINDOW, containers,
     });
   }

@@ -4,6 +4,7 @@
 // one function decides, reading the watch cache for the pod↔node and pod↔secret relations.
 import type { Store } from '../storage/types.js';
 import type { Attributes, Decision } from './rbac.js';
+import { ephemeralClaimName } from '../api/ephemeral-volumes.js';
 
 export const NODES_GROUP = 'system:nodes';
 const NODE_PREFIX = 'system:node:';
@@ -96,7 +97,7 @@ function references(pod: Readonly<Record<string, any>>, resource: string, name: 
     if (resource === 'configmaps' && v.configMap?.name === name) return true;
     if (resource === 'persistentvolumeclaims' && v.persistentVolumeClaim?.claimName === name) return true;
     // A generic ephemeral volume's claim is named `<pod>-<volume>`.
-    if (resource === 'persistentvolumeclaims' && v.ephemeral && `${pod.metadata?.name}-${v.name}` === name) return true;
+    if (resource === 'persistentvolumeclaims' && v.ephemeral && ephemeralClaimName(pod.metadata?.name, v.name) === name) return true;
     for (const src of v.projected?.sources ?? []) {
       if (resource === 'secrets' && src.secret?.name === name) return true;
       if (resource === 'configmaps' && src.configMap?.name === name) return true;

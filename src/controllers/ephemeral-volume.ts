@@ -9,11 +9,10 @@ import type { ControllerContext, RunningController } from './context.js';
 import { runController } from './framework/controller.js';
 import { keyOf } from './framework/informer.js';
 import { WorkQueue } from './framework/workqueue.js';
+import { ephemeralClaimName } from '../api/ephemeral-volumes.js';
 
 type Obj = Record<string, any>;
 interface EphemeralVolume { name: string; ephemeral?: { volumeClaimTemplate?: { metadata?: Obj; spec?: Obj } } }
-
-export const ephemeralClaimName = (pod: string, volume: string) => `${pod}-${volume}`;
 
 export function startEphemeralVolumeController(ctx: ControllerContext): RunningController {
   const pods = ctx.informers.informerFor(Resources.pods);

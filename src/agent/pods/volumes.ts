@@ -12,6 +12,7 @@ import { writeAtomic, type FileEntry } from './atomic-writer.js';
 import { podFieldValue, resourceFieldValue, type FieldContext, type NodeResources } from './fields.js';
 import type { Obj, PodApi } from './pod-api.js';
 import { PodSources } from './sources.js';
+import { ephemeralClaimName } from '../../api/ephemeral-volumes.js';
 
 /** A volume as the runtime mounts it. */
 export interface PreparedVolume {
@@ -181,7 +182,7 @@ export class PodVolumes {
     }
     if (v.persistentVolumeClaim) return this.claim(pod, v.persistentVolumeClaim);
     // A generic ephemeral volume is the claim made for this pod, named `<pod>-<volume>`.
-    if (v.ephemeral) return this.claim(pod, { claimName: `${pod.metadata.name}-${v.name}` });
+    if (v.ephemeral) return this.claim(pod, { claimName: ephemeralClaimName(pod.metadata.name, v.name) });
     const kind = Object.keys(v).find((k) => k !== 'name') ?? 'unknown';
     throw new VolumeError(v.name, `volume type ${kind} is not supported by skiff`);
   }

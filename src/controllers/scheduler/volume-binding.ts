@@ -8,6 +8,7 @@
 // names node affinity rather than Kubernetes' "volume node affinity conflict".)
 import { fitErrorMessage } from './messages.js';
 import type { NodeSelectorTerm, Pod } from './types.js';
+import { ephemeralClaimName } from '../../api/ephemeral-volumes.js';
 import {
   findVolume, NO_PROVISIONER, SELECTED_NODE_ANNOTATION,
   type PersistentVolume, type PersistentVolumeClaim, type StorageClass,
@@ -41,7 +42,7 @@ export function volumeDecision(pod: Pod, listers: VolumeListers, nodeCount: numb
   let waiting = false;
   for (const v of volumes) {
     // A generic ephemeral volume's claim is `<pod>-<volume>`, made and owned by the pod's controller.
-    const claimName = v.ephemeral ? `${pod.metadata.name}-${v.name}` : v.persistentVolumeClaim?.claimName;
+    const claimName = v.ephemeral ? ephemeralClaimName(pod.metadata.name!, v.name) : v.persistentVolumeClaim?.claimName;
     if (!claimName) continue;
     const pvc = listers.claim(ns, claimName);
     if (!pvc && v.ephemeral) return unschedulable(`waiting for ephemeral volume controller to create the persistentvolumeclaim "${claimName}"`);
