@@ -8,7 +8,7 @@ import { parseToken } from '../pki/token.js';
 import { ensureNodeCredentials, fetchTrustedCaBundle } from './join.js';
 import { HttpClient } from '../client/http.js';
 import { Resources, isAlreadyExists, isNotFound } from '../client/types.js';
-import { Informer } from '../controllers/framework/informer.js';
+import { Informer } from '../client/informer.js';
 import { ContainerdSupervisor } from './runtime/containerd.js';
 import { CriClient } from './runtime/cri-client.js';
 import { ensurePauseImage, importImageDir } from './runtime/images.js';

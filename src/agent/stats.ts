@@ -7,8 +7,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CriClient } from './runtime/cri-client.js';
 import type { CpuUsage, MemoryUsage, UInt64Value } from './runtime/cri-types.js';
-import type { TunnelStream } from '../apiserver/tunnel/mux.js';
-import type { ProxyRequest } from '../apiserver/tunnel/protocol.js';
+import type { TunnelStream } from '../tunnel/mux.js';
+import type { ProxyRequest } from '../tunnel/protocol.js';
 import { NODE_LABEL } from './pods/labels.js';
 
 /** The node's HTTP paths the server may reach through the tunnel; only the Summary API so far. */

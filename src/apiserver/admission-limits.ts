@@ -6,7 +6,7 @@
 // Pods are not checked on update: their containers' resources cannot change there.
 import type { KindInfo } from '../api/kinds.js';
 import type { Store } from '../storage/types.js';
-import { ApiError, qualifiedResource } from './status.js';
+import { ApiError, qualifiedResource } from '../api/status.js';
 import { format, podUsage } from '../api/quota.js';
 import { parseQuantity } from '../api/quantity.js';
 

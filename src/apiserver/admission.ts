@@ -2,7 +2,7 @@
 // terminating; custom resources against their CRD schema; cleanup after a CRD is deleted).
 import type { KindInfo } from '../api/kinds.js';
 import type { Store } from '../storage/types.js';
-import { ApiError, errors, type StatusCause } from './status.js';
+import { ApiError, errors, type StatusCause } from '../api/status.js';
 import type { CrdManager } from './crds.js';
 import type { OpenApiSchema } from './field-validation.js';
 import { NODES_GROUP } from './node-authorizer.js';

@@ -1,8 +1,8 @@
 // Cluster IPs and node ports for Services. Allocation state is derived from the stored Services (the
 // cache holds them all), so there is no second source of truth to repair after a crash.
 import type { Store } from '../storage/types.js';
-import { cause } from './status.js';
-import type { StatusCause } from './status.js';
+import { cause } from '../api/status.js';
+import type { StatusCause } from '../api/status.js';
 
 export interface ServiceNetwork {
   serviceCidr: string;          // e.g. 10.43.0.0/16

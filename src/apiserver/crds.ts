@@ -6,9 +6,9 @@ import type { Store, StoredObject } from '../storage/types.js';
 import type { ResourceRegistry } from './registry.js';
 import { collectionPrefix } from './registry.js';
 import { validateAgainstOpenApiSchema } from './field-validation.js';
-import type { StatusCause } from './status.js';
+import type { StatusCause } from '../api/status.js';
 import { logger } from '../util/log.js';
-import { nowRfc3339 } from './time.js';
+import { nowRfc3339 } from '../util/time.js';
 
 const CRD_PREFIX = '/apiextensions.k8s.io/customresourcedefinitions/';
 const log = logger('crds');

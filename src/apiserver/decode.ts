@@ -1,6 +1,6 @@
 // Request bodies: JSON, YAML or Kubernetes protobuf in; a plain object out, or a 4xx Status.
 import { parse as parseYaml, parseAllDocuments } from 'yaml';
-import { errors } from './status.js';
+import { errors } from '../api/status.js';
 import { decodeProtobuf } from './protobuf/decode.js';
 import { isPlainObject } from '../api/object.js';
 

@@ -7,7 +7,7 @@
 
 import type { FieldSchema, SchemaSet, TypeSchema } from '../api/schema-types.js';
 import { isPlainObject } from '../api/object.js';
-import { cause, type StatusCause } from './status.js';
+import { cause, type StatusCause } from '../api/status.js';
 
 // ---------------------------------------------------------------------------------------------------
 // Built-in kinds

@@ -3,7 +3,7 @@
 import type { KindInfo } from '../api/kinds.js';
 import { loadSchemaSet } from '../api/schema.js';
 import { checkFields as schemaProblems, decodeErrorMessage, pruneUnknownFields, strictDecodingMessage, type OpenApiSchema } from './field-validation.js';
-import { errors } from './status.js';
+import { errors } from '../api/status.js';
 
 export type FieldValidation = 'Strict' | 'Warn' | 'Ignore';
 

@@ -1,6 +1,6 @@
 // HTTP plumbing: bounded body reading, response writing, content negotiation.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ApiError, errors } from './status.js';
+import { ApiError, errors } from '../api/status.js';
 
 /** Kubernetes refuses request bodies above 3 MiB. */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;

@@ -3,7 +3,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { UserInfo } from './authn.js';
 import type { Authorizer } from './authorizer.js';
-import { ApiError } from './status.js';
+import { ApiError } from '../api/status.js';
 
 const SA_PREFIX = 'system:serviceaccount:';
 

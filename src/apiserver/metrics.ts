@@ -7,12 +7,12 @@ import type { ServerResponse } from 'node:http';
 import type { KindInfo } from '../api/kinds.js';
 import type { ApiContext } from './context.js';
 import type { RequestInfo } from './request-info.js';
-import { labelPredicate, parseLabelSelector } from './selectors.js';
-import { ApiError, errors } from './status.js';
+import { labelPredicate, parseLabelSelector } from '../api/selectors.js';
+import { ApiError, errors } from '../api/status.js';
 import { sendJson } from './http.js';
 import { fetchNodeSummary } from './tunnel/node-proxy.js';
 import { logger } from '../util/log.js';
-import { nowRfc3339 } from './time.js';
+import { nowRfc3339 } from '../util/time.js';
 
 const log = logger('metrics');
 export const METRICS_GROUP = 'metrics.k8s.io';

@@ -6,7 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { BUILTIN_KINDS } from '../api/kinds.js';
 import type { ObjectService, Actor } from './objects.js';
-import { ApiError, errors } from './status.js';
+import { ApiError, errors } from '../api/status.js';
 import { readBody, sendJson } from './http.js';
 import { parseJson } from './decode.js';
 import { logger } from '../util/log.js';

@@ -7,7 +7,7 @@ import type { KindInfo } from '../api/kinds.js';
 import { apiVersionOf } from '../api/kinds.js';
 import type { Store, StoredObject } from '../storage/types.js';
 import { KeyExistsError, KeyNotFoundError, RevisionConflictError } from '../storage/types.js';
-import { ApiError, errors, type StatusCause } from './status.js';
+import { ApiError, errors, type StatusCause } from '../api/status.js';
 import { collectionPrefix, objectKey, type ResourceRegistry } from './registry.js';
 import { hasStatusSubresource, isNamespace, isPod, resetStatusOnCreate, specChanged, tracksGeneration } from './strategy.js';
 import type { ServiceAllocator } from './allocators.js';
@@ -17,7 +17,7 @@ import { updateManagedFields } from './patch/index.js';
 import { loadSchemaSet } from '../api/schema.js';
 import type { Admission } from './admission.js';
 import { checkFields, type FieldValidation } from './fields.js';
-import { nowRfc3339 } from './time.js';
+import { nowRfc3339 } from '../util/time.js';
 
 export interface Actor {
   user: string;

@@ -14,7 +14,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { stringify as toYaml } from 'yaml';
 import type { OpenApiV3 } from './openapi.js';
 import { openApiV2DocumentType } from './openapi-v2-proto.js';
-import { errors } from './status.js';
+import { errors } from '../api/status.js';
 import { VERSION } from '../version.js';
 import { logger } from '../util/log.js';
 

@@ -4,10 +4,10 @@ import type { KindInfo } from '../api/kinds.js';
 import { apiVersionOf } from '../api/kinds.js';
 import { loadSchemaSet } from '../api/schema.js';
 import type { KObject } from '../api/object.js';
-import { errors } from './status.js';
+import { errors } from '../api/status.js';
 import type { ObjectService, WriteOptions, WriteResult } from './objects.js';
 import { applyJsonPatch, applyMergePatch, applyStrategicMergePatch, patchErrors, serverSideApply } from './patch/index.js';
-import { nowRfc3339 } from './time.js';
+import { nowRfc3339 } from '../util/time.js';
 
 export type PatchKind = 'json' | 'merge' | 'strategic' | 'apply';
 

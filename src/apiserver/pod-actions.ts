@@ -1,10 +1,10 @@
 // What pods/binding and pods/eviction do, shared by the HTTP handlers and the in-process client
 // (the scheduler binds, drain evicts).
 import { BUILTIN_KINDS } from '../api/kinds.js';
-import { ApiError, errors } from './status.js';
+import { ApiError, errors } from '../api/status.js';
 import type { Actor, DeleteOptions, ObjectService, WriteOptions, WriteResult } from './objects.js';
-import { matchLabelSelectorObject } from './selectors.js';
-import { nowRfc3339 } from './time.js';
+import { matchLabelSelectorObject } from '../api/selectors.js';
+import { nowRfc3339 } from '../util/time.js';
 
 const POD = BUILTIN_KINDS.find((k) => k.group === '' && k.plural === 'pods')!;
 const PDB = BUILTIN_KINDS.find((k) => k.plural === 'poddisruptionbudgets')!;

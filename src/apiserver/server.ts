@@ -3,7 +3,7 @@
 import https from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseRequestInfo, type RequestInfo } from './request-info.js';
-import { ApiError, errors } from './status.js';
+import { ApiError, errors } from '../api/status.js';
 import { negotiate, sendError, sendJson, sendRaw } from './http.js';
 import { Discovery, aggregatedContentType, wantsAggregated } from './discovery.js';
 import { handleResource } from './handlers/resources.js';

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
 import type { KObject } from '../api/object.js';
-import { ApiError, type StatusDetails } from '../apiserver/status.js';
+import { ApiError, type StatusDetails } from '../api/status.js';
 import type {
   ApiClient, ClientWatchEvent, DeleteOptions, ListOptions, ListResult, PatchOptions, PatchType, ResourceRef,
   WatchHandle, WatchOptions, WriteOptions,

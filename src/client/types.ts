@@ -4,7 +4,7 @@
 // Objects are plain JSON values (`KObject`); failures are `ApiError`s carrying the Status code and
 // reason the API server answered, so callers branch on `code` exactly as with client-go.
 import type { KObject } from '../api/object.js';
-import { ApiError } from '../apiserver/status.js';
+import { ApiError } from '../api/status.js';
 
 /** A resource as it appears in URLs: `/apis/<group>/<version>/.../<resource>`. */
 export interface ResourceRef {

@@ -6,8 +6,8 @@ import type { KObject } from '../api/object.js';
 import { selectorMatches } from '../apiserver/rbac.js';
 import type { ResourceRef } from '../client/types.js';
 import type { ControllerContext, RunningController } from './context.js';
-import { runController } from './framework/controller.js';
-import { WorkQueue } from './framework/workqueue.js';
+import { runController } from '../client/controller.js';
+import { WorkQueue } from '../client/workqueue.js';
 
 const CLUSTER_ROLES: ResourceRef = { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles' };
 

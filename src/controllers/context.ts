@@ -2,7 +2,7 @@
 // informers, an event recorder, and the tunables. Loops talk to the API only through `client`, so any
 // of them could move out of process unchanged.
 import type { ApiClient } from '../client/types.js';
-import type { InformerFactory } from './framework/informer-factory.js';
+import type { InformerFactory } from '../client/informer-factory.js';
 import type { EventRecorder } from './events.js';
 
 export interface ControllerOptions {

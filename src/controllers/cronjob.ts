@@ -8,9 +8,9 @@
 import { CronExpressionParser } from 'cron-parser';
 import type { KObject } from '../api/object.js';
 import { Resources, isAlreadyExists, isNotFound } from '../client/types.js';
-import { runController } from './framework/controller.js';
-import { keyOf } from './framework/informer.js';
-import { WorkQueue } from './framework/workqueue.js';
+import { runController } from '../client/controller.js';
+import { keyOf } from '../client/informer.js';
+import { WorkQueue } from '../client/workqueue.js';
 import type { ControllerContext, RunningController } from './context.js';
 import { isJobFinished } from './job.js';
 import { controllerOf, controllerRef, controllerUidIndex, rfc3339 } from './workload-pods.js';

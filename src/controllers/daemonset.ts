@@ -10,9 +10,9 @@
 // and pods labelled `controller-revision-hash` and `pod-template-generation`.
 import type { KObject } from '../api/object.js';
 import { Resources, isNotFound } from '../client/types.js';
-import { runController } from './framework/controller.js';
-import { keyOf } from './framework/informer.js';
-import { WorkQueue } from './framework/workqueue.js';
+import { runController } from '../client/controller.js';
+import { keyOf } from '../client/informer.js';
+import { WorkQueue } from '../client/workqueue.js';
 import type { ControllerContext, RunningController } from './context.js';
 import { NodeAffinity } from './scheduler/node-affinity.js';
 import { tolerated } from './scheduler/taints.js';

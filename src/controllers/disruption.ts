@@ -7,12 +7,12 @@
 // When the expected count cannot be worked out the budget fails safe: no disruption allowed.
 import type { KObject } from '../api/object.js';
 import { Resources } from '../client/types.js';
-import { matchLabelSelectorObject } from '../apiserver/selectors.js';
+import { matchLabelSelectorObject } from '../api/selectors.js';
 import type { ControllerContext, RunningController } from './context.js';
 import { isPodReady } from './endpoints.js';
-import { runController } from './framework/controller.js';
-import { keyOf, type Informer } from './framework/informer.js';
-import { WorkQueue } from './framework/workqueue.js';
+import { runController } from '../client/controller.js';
+import { keyOf, type Informer } from '../client/informer.js';
+import { WorkQueue } from '../client/workqueue.js';
 
 type Obj = KObject & Record<string, any>;
 

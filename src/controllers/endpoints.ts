@@ -15,9 +15,9 @@ import { createHash } from 'node:crypto';
 import type { KObject } from '../api/object.js';
 import { isAlreadyExists, isNotFound, Resources } from '../client/types.js';
 import type { ControllerContext, RunningController } from './context.js';
-import { runController } from './framework/controller.js';
-import { keyOf, splitKey } from './framework/informer.js';
-import { WorkQueue } from './framework/workqueue.js';
+import { runController } from '../client/controller.js';
+import { keyOf, splitKey } from '../client/informer.js';
+import { WorkQueue } from '../client/workqueue.js';
 
 export const LABEL_SERVICE_NAME = 'kubernetes.io/service-name';
 export const LABEL_MANAGED_BY = 'endpointslice.kubernetes.io/managed-by';

@@ -6,9 +6,9 @@
 import type { KObject } from '../api/object.js';
 import { isAlreadyExists, Resources } from '../client/types.js';
 import type { ControllerContext, RunningController } from './context.js';
-import { runController } from './framework/controller.js';
-import { keyOf } from './framework/informer.js';
-import { WorkQueue } from './framework/workqueue.js';
+import { runController } from '../client/controller.js';
+import { keyOf } from '../client/informer.js';
+import { WorkQueue } from '../client/workqueue.js';
 import { ephemeralClaimName } from '../api/ephemeral-volumes.js';
 
 type Obj = Record<string, any>;

@@ -17,9 +17,9 @@ import type { KindInfo } from '../api/kinds.js';
 import type { KObject, OwnerReference } from '../api/object.js';
 import { isNotFound, type DeleteOptions, type ResourceRef } from '../client/types.js';
 import type { ControllerContext, RunningController } from './context.js';
-import { Informer } from './framework/informer.js';
-import { runController, type RunningController as Worker } from './framework/controller.js';
-import { WorkQueue } from './framework/workqueue.js';
+import { Informer } from '../client/informer.js';
+import { runController, type RunningController as Worker } from '../client/controller.js';
+import { WorkQueue } from '../client/workqueue.js';
 import { logger } from '../util/log.js';
 
 const log = logger('garbage-collector');

@@ -15,9 +15,9 @@
 // backoffLimitPerIndex, podReplacementPolicy Failed, managedBy, adopting orphan pods.
 import type { KObject } from '../api/object.js';
 import { Resources, isNotFound } from '../client/types.js';
-import { runController } from './framework/controller.js';
-import { keyOf } from './framework/informer.js';
-import { WorkQueue } from './framework/workqueue.js';
+import { runController } from '../client/controller.js';
+import { keyOf } from '../client/informer.js';
+import { WorkQueue } from '../client/workqueue.js';
 import type { ControllerContext, RunningController } from './context.js';
 import {
   Expectations, byCreation, controllerOf, controllerUidIndex, isPodReady, isPodTerminal, podFromTemplate, rfc3339, slowStartBatch,

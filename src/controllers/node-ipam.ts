@@ -4,8 +4,8 @@
 import type { KObject } from '../api/object.js';
 import { Resources } from '../client/types.js';
 import type { ControllerContext, RunningController } from './context.js';
-import { runController } from './framework/controller.js';
-import { WorkQueue } from './framework/workqueue.js';
+import { runController } from '../client/controller.js';
+import { WorkQueue } from '../client/workqueue.js';
 
 export interface NodeIpamOptions {
   clusterCidr: string;      // e.g. 10.42.0.0/16

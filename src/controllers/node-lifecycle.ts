@@ -18,12 +18,12 @@
 // that tolerates them for tolerationSeconds is deleted when that time has passed since the taint was
 // added (the taint's timeAdded, so a restarted loop keeps the same deadline).
 import type { KObject } from '../api/object.js';
-import { nowRfc3339 } from '../apiserver/time.js';
+import { nowRfc3339 } from '../util/time.js';
 import { Resources, isNotFound } from '../client/types.js';
 import type { ControllerContext, RunningController } from './context.js';
-import { runController, type RunningController as Worker } from './framework/controller.js';
-import { keyOf, type Informer } from './framework/informer.js';
-import { WorkQueue } from './framework/workqueue.js';
+import { runController, type RunningController as Worker } from '../client/controller.js';
+import { keyOf, type Informer } from '../client/informer.js';
+import { WorkQueue } from '../client/workqueue.js';
 import { toleratesTaint } from './scheduler/taints.js';
 import type { Node, Pod, Taint, Toleration } from './scheduler/types.js';
 import { logger } from '../util/log.js';

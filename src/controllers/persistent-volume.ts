@@ -15,9 +15,9 @@
 import type { KObject } from '../api/object.js';
 import { isAlreadyExists, isNotFound, Resources } from '../client/types.js';
 import type { ControllerContext, RunningController } from './context.js';
-import { runController } from './framework/controller.js';
-import { keyOf } from './framework/informer.js';
-import { WorkQueue } from './framework/workqueue.js';
+import { runController } from '../client/controller.js';
+import { keyOf } from '../client/informer.js';
+import { WorkQueue } from '../client/workqueue.js';
 import {
   classOf, findVolume, mismatch, NO_PROVISIONER, reservedFor, SELECTED_NODE_ANNOTATION,
   type PersistentVolume, type PersistentVolumeClaim, type StorageClass,

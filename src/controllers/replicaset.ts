@@ -10,13 +10,13 @@
 //    observedGeneration and the ReplicaFailure condition.
 // The helpers below (ownership, pod readiness, expectations) are shared with the Deployment controller.
 import type { KObject, OwnerReference } from '../api/object.js';
-import { matchLabelSelectorObject } from '../apiserver/selectors.js';
-import { ApiError } from '../apiserver/status.js';
+import { matchLabelSelectorObject } from '../api/selectors.js';
+import { ApiError } from '../api/status.js';
 import { isNotFound, Resources, type ApiClient, type ResourceRef } from '../client/types.js';
 import type { ControllerContext, RunningController } from './context.js';
-import { runController } from './framework/controller.js';
-import { keyOf, type Informer } from './framework/informer.js';
-import { WorkQueue } from './framework/workqueue.js';
+import { runController } from '../client/controller.js';
+import { keyOf, type Informer } from '../client/informer.js';
+import { WorkQueue } from '../client/workqueue.js';
 import { logger } from '../util/log.js';
 
 const log = logger('replicaset-controller');

@@ -13,9 +13,9 @@ import { BUILTIN_KINDS } from '../api/kinds.js';
 import type { KObject } from '../api/object.js';
 import { Resources, type ResourceRef } from '../client/types.js';
 import type { ControllerContext, RunningController } from './context.js';
-import { runController } from './framework/controller.js';
-import { keyOf, splitKey, type Informer } from './framework/informer.js';
-import { WorkQueue } from './framework/workqueue.js';
+import { runController } from '../client/controller.js';
+import { keyOf, splitKey, type Informer } from '../client/informer.js';
+import { WorkQueue } from '../client/workqueue.js';
 import { computeUsage } from '../api/quota.js';
 
 type Obj = KObject & Record<string, any>;

@@ -5,8 +5,8 @@
 import type { KObject } from '../api/object.js';
 import { isAlreadyExists, isNotFound, Resources, type ResourceRef } from '../client/types.js';
 import type { ControllerContext, RunningController } from './context.js';
-import { runController } from './framework/controller.js';
-import { WorkQueue } from './framework/workqueue.js';
+import { runController } from '../client/controller.js';
+import { WorkQueue } from '../client/workqueue.js';
 
 export const ROOT_CA_CONFIGMAP = 'kube-root-ca.crt';
 const DESCRIPTION = 'Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints '

@@ -9,11 +9,11 @@
 // per pod from 1 s to 10 s. Killed at any point, the loop starts over from the informers: binding is
 // refused for a pod already bound, so nothing is placed twice.
 import type { KObject } from '../api/object.js';
-import { ApiError } from '../apiserver/status.js';
-import { nowRfc3339 } from '../apiserver/time.js';
+import { ApiError } from '../api/status.js';
+import { nowRfc3339 } from '../util/time.js';
 import { Resources, isNotFound } from '../client/types.js';
 import type { ControllerContext, RunningController } from './context.js';
-import { keyOf, type Informer } from './framework/informer.js';
+import { keyOf, type Informer } from '../client/informer.js';
 import { ClusterSnapshot } from './scheduler/snapshot.js';
 import type { Node, Pod } from './scheduler/types.js';
 import { volumeDecision, type VolumeListers } from './scheduler/volume-binding.js';

@@ -10,9 +10,9 @@
 // create that races an earlier one fails with AlreadyExists and the next pass sees the pod.
 import type { KObject } from '../api/object.js';
 import { Resources, isAlreadyExists, isNotFound } from '../client/types.js';
-import { runController } from './framework/controller.js';
-import { keyOf } from './framework/informer.js';
-import { WorkQueue } from './framework/workqueue.js';
+import { runController } from '../client/controller.js';
+import { keyOf } from '../client/informer.js';
+import { WorkQueue } from '../client/workqueue.js';
 import type { ControllerContext, RunningController } from './context.js';
 import { REVISION_HASH_LABEL, ensureRevision, hashOf, revisionData, templateOf, truncateHistory } from './revision-hash.js';
 import {

@@ -2,9 +2,9 @@
 // 10,000 pods starting at once become a steady stream of status writes instead of 10,000 concurrent
 // requests; each node still writes with its own client (its own identity).
 import type { ApiClient } from '../client/types.js';
-import { WorkQueue } from '../controllers/framework/workqueue.js';
-import { ExponentialFailureRateLimiter } from '../controllers/framework/rate-limit.js';
-import { runController, type RunningController } from '../controllers/framework/controller.js';
+import { WorkQueue } from '../client/workqueue.js';
+import { ExponentialFailureRateLimiter } from '../client/rate-limit.js';
+import { runController, type RunningController } from '../client/controller.js';
 import { HollowKubelet, type HollowKubeletOptions } from './kubelet.js';
 
 export type FleetTimings = Pick<HollowKubeletOptions, 'podStartDelayMs' | 'heartbeatIntervalMs' | 'nodeStatusIntervalMs' | 'terminationDelayMs'>;

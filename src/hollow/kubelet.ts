@@ -5,9 +5,9 @@
 // simulated termination. Pod work is level-triggered: the owner's work queue hands it pod keys,
 // and each reconcile reads the pod from this node's informer, so a restart simply converges.
 import { isConflict, isNotFound, Resources, type ApiClient } from '../client/types.js';
-import { ApiError } from '../apiserver/status.js';
-import { Informer, keyOf } from '../controllers/framework/informer.js';
-import type { ReconcileResult } from '../controllers/framework/controller.js';
+import { ApiError } from '../api/status.js';
+import { Informer, keyOf } from '../client/informer.js';
+import type { ReconcileResult } from '../client/controller.js';
 import { logger, type Logger } from '../util/log.js';
 import {
   LEASE_NAMESPACE, exitedStatus, ipv4Add, leaseObject, microTime, nodeAddresses, nodeConditions, nodeObject, plannedExit, rfc3339,

@@ -29,7 +29,7 @@ import { TunnelServer } from '../apiserver/tunnel/registry.js';
 import { attachTunnels } from '../apiserver/tunnel/pod-streams.js';
 import { routeUpgradesAsRequests } from '../apiserver/tunnel/upgrade.js';
 import { bootstrapObjects } from './bootstrap.js';
-import { startControllerManager, type ControllerStarter } from '../controllers/manager.js';
+import { startControllerManager, type ControllerStarter } from './controller-manager.js';
 import { startRootCaPublisher } from '../controllers/root-ca-publisher.js';
 import { startPersistentVolumeController } from '../controllers/persistent-volume.js';
 import { startManifestDeployer } from '../controllers/manifests.js';

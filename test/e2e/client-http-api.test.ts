@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { startServer, type TestServer } from '../helpers/cluster.js';
 import { HttpClient } from '../../src/client/http.js';
 import { Resources, isConflict, isGone, isNotFound, type ClientWatchEvent } from '../../src/client/types.js';
-import { ApiError } from '../../src/apiserver/status.js';
+import { ApiError } from '../../src/api/status.js';
 import type { KObject } from '../../src/api/object.js';
 
 let server: TestServer;

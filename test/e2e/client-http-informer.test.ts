@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { withServer } from '../helpers/cluster.js';
 import { HttpClient } from '../../src/client/http.js';
 import { Resources, type ApiClient } from '../../src/client/types.js';
-import { Informer, keyOf } from '../../src/controllers/framework/informer.js';
+import { Informer, keyOf } from '../../src/client/informer.js';
 
 async function until(cond: () => boolean, what: string, ms = 10_000): Promise<void> {
   const deadline = Date.now() + ms;

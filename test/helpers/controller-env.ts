@@ -3,7 +3,7 @@
 // Everything started through it is stopped when the test ends, pass or fail.
 import type { TestContext } from 'node:test';
 import { startLocalApi, type LocalApi } from './local-api.js';
-import { InformerFactory } from '../../src/controllers/framework/informer-factory.js';
+import { InformerFactory } from '../../src/client/informer-factory.js';
 import { eventRecorder } from '../../src/controllers/events.js';
 import { DEFAULT_CONTROLLER_OPTIONS, type ControllerContext, type ControllerOptions, type RunningController } from '../../src/controllers/context.js';
 

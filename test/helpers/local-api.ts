@@ -13,7 +13,7 @@ import { CrdManager } from '../../src/apiserver/crds.js';
 import { Admission } from '../../src/apiserver/admission.js';
 import { ServiceAllocator } from '../../src/apiserver/allocators.js';
 import { ObjectService, type Actor } from '../../src/apiserver/objects.js';
-import { LocalClient } from '../../src/client/local.js';
+import { LocalClient } from '../../src/apiserver/local-client.js';
 import { Resources } from '../../src/client/types.js';
 
 export const TEST_ACTOR: Actor = { user: 'system:kube-controller-manager', groups: ['system:masters'], manager: 'kube-controller-manager' };

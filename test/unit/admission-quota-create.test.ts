@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KObject } from '../../src/api/object.js';
-import { ApiError } from '../../src/apiserver/status.js';
+import { ApiError } from '../../src/api/status.js';
 import { Resources } from '../../src/client/types.js';
 import { startLocalApi } from '../helpers/local-api.js';
 

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseRequestInfo } from '../../src/apiserver/request-info.js';
-import { parseLabelSelector, labelPredicate, parseFieldSelector, fieldPredicate, matchLabelSelectorObject } from '../../src/apiserver/selectors.js';
+import { parseLabelSelector, labelPredicate, parseFieldSelector, fieldPredicate, matchLabelSelectorObject } from '../../src/api/selectors.js';
 import { ResourceRegistry, compareVersions, objectKey, collectionPrefix } from '../../src/apiserver/registry.js';
-import { ApiError } from '../../src/apiserver/status.js';
+import { ApiError } from '../../src/api/status.js';
 import { selectorString } from '../../src/apiserver/label-selector-string.js';
 
 const q = (s = '') => new URLSearchParams(s);

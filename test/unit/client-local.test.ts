@@ -3,7 +3,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startLocalApi } from '../helpers/local-api.js';
 import { Resources, isConflict, isGone, isNotFound, type ClientWatchEvent } from '../../src/client/types.js';
-import { ApiError } from '../../src/apiserver/status.js';
+import { ApiError } from '../../src/api/status.js';
 import type { KObject } from '../../src/api/object.js';
 
 const cm = (name: string, labels?: Record<string, string>, data: Record<string, string> = { k: 'v' }): KObject =>

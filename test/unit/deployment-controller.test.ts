@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KObject } from '../../src/api/object.js';
 import { Resources } from '../../src/client/types.js';
-import { InformerFactory } from '../../src/controllers/framework/informer-factory.js';
+import { InformerFactory } from '../../src/client/informer-factory.js';
 import { startReplicaSetController } from '../../src/controllers/replicaset.js';
 import { startDeploymentController } from '../../src/controllers/deployment/controller.js';
 import type { ControllerContext, RunningController } from '../../src/controllers/context.js';

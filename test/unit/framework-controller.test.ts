@@ -2,10 +2,10 @@
 // while several keys run in parallel, and a stop() that waits for reconciles in flight.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WorkQueue } from '../../src/controllers/framework/workqueue.js';
-import { ExponentialFailureRateLimiter } from '../../src/controllers/framework/rate-limit.js';
-import { runController } from '../../src/controllers/framework/controller.js';
-import { Informer, keyOf, splitKey } from '../../src/controllers/framework/informer.js';
+import { WorkQueue } from '../../src/client/workqueue.js';
+import { ExponentialFailureRateLimiter } from '../../src/client/rate-limit.js';
+import { runController } from '../../src/client/controller.js';
+import { Informer, keyOf, splitKey } from '../../src/client/informer.js';
 import { Resources, isNotFound } from '../../src/client/types.js';
 import type { KObject } from '../../src/api/object.js';
 import { startLocalApi } from '../helpers/local-api.js';

@@ -4,8 +4,8 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { startLocalApi } from '../helpers/local-api.js';
 import { Resources, type ApiClient, type WatchHandle } from '../../src/client/types.js';
-import { Informer, keyOf, splitKey, type InformerOptions } from '../../src/controllers/framework/informer.js';
-import { InformerFactory } from '../../src/controllers/framework/informer-factory.js';
+import { Informer, keyOf, splitKey, type InformerOptions } from '../../src/client/informer.js';
+import { InformerFactory } from '../../src/client/informer-factory.js';
 import type { KObject } from '../../src/api/object.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -2,10 +2,10 @@
 // default rate limiter's numbers.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { WorkQueue } from '../../src/controllers/framework/workqueue.js';
+import { WorkQueue } from '../../src/client/workqueue.js';
 import {
   BucketRateLimiter, ExponentialFailureRateLimiter, MaxOfRateLimiter, defaultControllerRateLimiter, type RateLimiter,
-} from '../../src/controllers/framework/rate-limit.js';
+} from '../../src/client/rate-limit.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

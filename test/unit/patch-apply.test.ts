@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { KObject } from '../../src/api/object.js';
 import { loadSchemaSet } from '../../src/api/schema.js';
 import { FieldSet, pathString, serverSideApply, updateManagedFields, type ApplyOptions } from '../../src/apiserver/patch/index.js';
-import { ApiError } from '../../src/apiserver/status.js';
+import { ApiError } from '../../src/api/status.js';
 
 const schemas = loadSchemaSet();
 const schema = schemas.forKind('apps', 'v1', 'Deployment');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { applyJsonPatch, applyMergePatch, MAX_JSON_PATCH_OPERATIONS } from '../../src/apiserver/patch/index.js';
-import { ApiError } from '../../src/apiserver/status.js';
+import { ApiError } from '../../src/api/status.js';
 
 const doc = () => ({ metadata: { name: 'a', labels: { app: 'web' } }, spec: { replicas: 1, ports: [80, 443] } });
 

@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildSchemaSet, loadSchemaSet } from '../../src/api/schema.js';
 import { applyStrategicMergePatch, supportsStrategicMerge } from '../../src/apiserver/patch/index.js';
-import { ApiError } from '../../src/apiserver/status.js';
+import { ApiError } from '../../src/api/status.js';
 
 // A hand-built schema: a list merged by key, a merged scalar list, a replaced list, a retainKeys union.
 const fixture = buildSchemaSet({

@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
-import { ApiError } from '../../src/apiserver/status.js';
+import { ApiError } from '../../src/api/status.js';
 import { decodeProtobuf, supportedProtobufKinds, PROTOBUF_MAGIC } from '../../src/apiserver/protobuf/decode.js';
 import { encodeProtobuf } from '../../src/apiserver/protobuf/encode.js';
 import { protoRoot } from '../../src/apiserver/protobuf/root.js';

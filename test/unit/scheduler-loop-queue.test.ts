@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { startControllerEnv, eventually } from '../helpers/controller-env.js';
 import { startSchedulerController } from '../../src/controllers/scheduler-loop.js';
 import { Resources } from '../../src/client/types.js';
-import { ApiError } from '../../src/apiserver/status.js';
+import { ApiError } from '../../src/api/status.js';
 import type { KObject } from '../../src/api/object.js';
 
 function oneSlotNode(name: string): KObject {

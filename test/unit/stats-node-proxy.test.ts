@@ -10,7 +10,7 @@ import { routeUpgradesAsRequests } from '../../src/apiserver/tunnel/upgrade.js';
 import { attachNodeProxy, handleNodeProxy } from '../../src/apiserver/tunnel/node-proxy.js';
 import { AgentTunnel, runtimeStreamHandler } from '../../src/agent/tunnel/client.js';
 import { parseRequestInfo } from '../../src/apiserver/request-info.js';
-import { errors } from '../../src/apiserver/status.js';
+import { errors } from '../../src/api/status.js';
 import { sendError } from '../../src/apiserver/http.js';
 import type { ApiContext } from '../../src/apiserver/context.js';
 import type { CriClient } from '../../src/agent/runtime/cri-client.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nodeMemory, parseMeminfo, parseProcStat, serveNodeProxy, StatsCollector, type StatsRuntime } from '../../src/agent/stats.js';
 import type { Container, ContainerStats, PodSandbox, PodSandboxStats } from '../../src/agent/runtime/cri-types.js';
-import type { TunnelStream } from '../../src/apiserver/tunnel/mux.js';
+import type { TunnelStream } from '../../src/tunnel/mux.js';
 
 const STAT = (user: number, system: number, idle: number) =>
   `cpu  ${user} 0 ${system} ${idle} 50 0 10 0 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\nintr 1 2\nbtime 1700000000\n`;

@@ -7,10 +7,10 @@ import assert from 'node:assert/strict';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
-import { TunnelMux, TunnelStream, TunnelStreamError } from '../../src/apiserver/tunnel/mux.js';
+import { TunnelMux, TunnelStream, TunnelStreamError } from '../../src/tunnel/mux.js';
 import {
   decodeFrame, encodeFrame, FrameType, MAX_DATA_BYTES, WINDOW_BYTES, type LogsRequest, type StreamRequest,
-} from '../../src/apiserver/tunnel/protocol.js';
+} from '../../src/tunnel/protocol.js';
 
 const cleanups: (() => void | Promise<void>)[] = [];
 after(async () => { for (const c of cleanups.reverse()) await c(); });

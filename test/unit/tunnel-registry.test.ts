@@ -10,10 +10,10 @@ import WebSocket from 'ws';
 import { TunnelServer } from '../../src/apiserver/tunnel/registry.js';
 import { routeUpgradesAsRequests } from '../../src/apiserver/tunnel/upgrade.js';
 import { AgentTunnel, type StreamHandler } from '../../src/agent/tunnel/client.js';
-import { ApiError } from '../../src/apiserver/status.js';
+import { ApiError } from '../../src/api/status.js';
 import { sendError } from '../../src/apiserver/http.js';
 import type { UserInfo } from '../../src/apiserver/authn.js';
-import type { LogsRequest } from '../../src/apiserver/tunnel/protocol.js';
+import type { LogsRequest } from '../../src/tunnel/protocol.js';
 
 const tunnels = new TunnelServer();
 const sockets = new Set<Socket>();

@@ -8,8 +8,8 @@ import assert from 'node:assert/strict';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import WebSocket, { WebSocketServer } from 'ws';
-import { TunnelMux } from '../../src/apiserver/tunnel/mux.js';
-import { WINDOW_BYTES, type ExecRequest } from '../../src/apiserver/tunnel/protocol.js';
+import { TunnelMux } from '../../src/tunnel/mux.js';
+import { WINDOW_BYTES, type ExecRequest } from '../../src/tunnel/protocol.js';
 import { serveStream, type StreamDeps } from '../../src/agent/tunnel/streams.js';
 import type { CriClient } from '../../src/agent/runtime/cri-client.js';
 

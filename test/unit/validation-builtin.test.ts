@@ -6,7 +6,7 @@ import { applyCreateDefaults, applyDefaults } from '../../src/api/defaults/index
 import { BUILTIN_KINDS, type KindInfo } from '../../src/api/kinds.js';
 import type { KObject } from '../../src/api/object.js';
 import { validateObject } from '../../src/api/validation/index.js';
-import { errors, type StatusCause } from '../../src/apiserver/status.js';
+import { errors, type StatusCause } from '../../src/api/status.js';
 
 type Obj = Record<string, any>;
 

@@ -4,7 +4,7 @@
 // acting as system:node:<name>, which the node authorizer limits to exactly these reads and writes).
 import { randomBytes } from 'node:crypto';
 import type { KObject } from '../../api/object.js';
-import { ApiError } from '../../apiserver/status.js';
+import { ApiError } from '../../api/status.js';
 import { isNotFound, Resources, type ApiClient } from '../../client/types.js';
 import { logger, type Logger } from '../../util/log.js';
 

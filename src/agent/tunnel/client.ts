@@ -4,8 +4,8 @@
 // handed to `serve`.
 import { EventEmitter } from 'node:events';
 import WebSocket from 'ws';
-import { TunnelMux, type TunnelStream } from '../../apiserver/tunnel/mux.js';
-import { CONNECT_PATH, NODE_NAME_HEADER, type StreamRequest } from '../../apiserver/tunnel/protocol.js';
+import { TunnelMux, type TunnelStream } from '../../tunnel/mux.js';
+import { CONNECT_PATH, NODE_NAME_HEADER, type StreamRequest } from '../../tunnel/protocol.js';
 import { serveStream, type StreamDeps } from './streams.js';
 import { logger, type Logger } from '../../util/log.js';
 

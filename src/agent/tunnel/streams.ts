@@ -8,8 +8,8 @@ import { connect } from 'node:net';
 import { pipeline } from 'node:stream';
 import type { CriClient } from '../runtime/cri-client.js';
 import { isNotFound } from '../runtime/cri-client.js';
-import type { TunnelStream } from '../../apiserver/tunnel/mux.js';
-import type { ExecRequest, LogsRequest, PortForwardRequest, StreamRequest, UpgradeHead } from '../../apiserver/tunnel/protocol.js';
+import type { TunnelStream } from '../../tunnel/mux.js';
+import type { ExecRequest, LogsRequest, PortForwardRequest, StreamRequest, UpgradeHead } from '../../tunnel/protocol.js';
 
 /** What a local-path volume's directory is named: `pvc-<uid>_<namespace>_<claim>`. */
 const LOCAL_PATH_DIR = /^pvc-[0-9a-f-]{36}_[a-z0-9][a-z0-9.-]*_[a-z0-9][a-z0-9.-]*$/;

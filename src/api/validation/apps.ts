@@ -1,5 +1,5 @@
 // apps/v1 workloads (pkg/apis/apps/validation plus the selector immutability their strategies add).
-import type { StatusCause } from '../../apiserver/status.js';
+import type { StatusCause } from '../status.js';
 import type { KObject } from '../object.js';
 import { fe, goIntOrString, goLabelSelector, goStringMap, GoValue, IMMUTABLE, jsonValue, nonNegative, semanticEqual, isObj } from './field.js';
 import {

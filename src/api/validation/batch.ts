@@ -1,5 +1,5 @@
 // batch/v1 Jobs and CronJobs (pkg/apis/batch/validation).
-import type { StatusCause } from '../../apiserver/status.js';
+import type { StatusCause } from '../status.js';
 import type { KObject } from '../object.js';
 import { cronScheduleError, isKnownTimeZone } from './cron.js';
 import { fe, goLabelSelector, goStringMap, IMMUTABLE, jsonValue, nonNegative, semanticEqual, isObj } from './field.js';

@@ -1,6 +1,6 @@
 // core/v1 kinds other than the pod spec itself (pkg/apis/core/validation).
 import net from 'node:net';
-import type { StatusCause } from '../../apiserver/status.js';
+import type { StatusCause } from '../status.js';
 import type { KObject } from '../object.js';
 import {
   child, fe, goServicePortKey, goStringMap, goStringSlice, GoValue, IMMUTABLE, index, key, nonNegative, semanticEqual, isObj,

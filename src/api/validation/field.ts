@@ -1,7 +1,7 @@
 // Field errors as Kubernetes 1.32 renders them. Plain values go through the shared `cause` helpers;
 // structured values (maps, selectors, int-or-strings) are shown the way Go's `%#v` prints the internal
 // type, e.g. `map[string]string{"app":"x"}`, because that is the text kubectl users see in 1.32.
-import { cause, type StatusCause } from '../../apiserver/status.js';
+import { cause, type StatusCause } from '../status.js';
 
 /** A value already rendered the Go way. */
 export class GoValue {

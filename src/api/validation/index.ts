@@ -1,7 +1,7 @@
 // Validation of built-in kinds on create and update, dispatched on `group/resource`: each row names the
 // kind's metadata.name rule and its own checks, so adding a kind is adding a row. The apiserver wraps
 // the causes returned here in a 422 (`errors.invalid`).
-import type { StatusCause } from '../../apiserver/status.js';
+import type { StatusCause } from '../status.js';
 import type { KindInfo } from '../kinds.js';
 import type { KObject } from '../object.js';
 import { validateControllerRevision, validateDaemonSet, validateDeployment, validateReplicaSet, validateStatefulSet } from './apps.js';

@@ -1,6 +1,6 @@
 // ObjectMeta, labels, annotations and label selectors: the checks every kind shares
 // (apimachinery's api/validation and meta/v1/validation).
-import type { StatusCause } from '../../apiserver/status.js';
+import type { StatusCause } from '../status.js';
 import type { ObjectMeta } from '../object.js';
 import { child, fe, goLabelSelector, goStringSlice, IMMUTABLE, index, jsonValue, nonNegative, semanticEqual, type BadValue, isObj } from './field.js';
 import { isDNS1123Label, isQualifiedName, isValidLabelValue, type NameFn } from './names.js';

@@ -1,6 +1,6 @@
 // Kinds outside core, apps and batch that have a handful of rules each: RBAC, CRDs, autoscaling,
 // policy, coordination, discovery, events, networking, scheduling and storage.
-import type { StatusCause } from '../../apiserver/status.js';
+import type { StatusCause } from '../status.js';
 import type { KObject } from '../object.js';
 import { notMoreThan100Percent, validatePositiveIntOrPercent } from './apps.js';
 import { child, fe, GoValue, IMMUTABLE, index, jsonValue, nonNegative, semanticEqual, isObj } from './field.js';

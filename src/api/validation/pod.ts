@@ -2,7 +2,7 @@
 // relative to the caller's prefix (`spec` for a Pod, `spec.template.spec` for a Deployment, ...).
 // Rules and messages follow pkg/apis/core/validation (ValidatePodSpec and the functions it calls).
 import net from 'node:net';
-import type { StatusCause } from '../../apiserver/status.js';
+import type { StatusCause } from '../status.js';
 import { child, fe, index, IS_NEGATIVE, key, nonNegative, semanticEqual, isObj } from './field.js';
 import { validateAnnotations, validateLabelName, validateLabels } from './meta.js';
 import {

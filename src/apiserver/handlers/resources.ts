@@ -6,7 +6,7 @@ import type { KindInfo } from '../../api/kinds.js';
 import { apiVersionOf } from '../../api/kinds.js';
 import type { RequestInfo } from '../request-info.js';
 import { isTrue } from '../request-info.js';
-import { errors } from '../status.js';
+import { errors } from '../../api/status.js';
 import { readBody, sendJson, sendRaw, warningHeader, type Negotiated } from '../http.js';
 import { decodeObject, mediaType, PATCH_TYPES, parseJson, parseYamlBody } from '../decode.js';
 import type { ApiContext } from '../context.js';

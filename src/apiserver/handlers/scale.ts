@@ -3,7 +3,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KindInfo } from '../../api/kinds.js';
 import type { RequestInfo } from '../request-info.js';
-import { errors } from '../status.js';
+import { errors } from '../../api/status.js';
 import { readBody, sendJson } from '../http.js';
 import { decodeObject, mediaType, parseJson } from '../decode.js';
 import type { ApiContext } from '../context.js';

@@ -7,7 +7,7 @@
 import type { KObject } from '../../api/object.js';
 import { isPlainObject } from '../../api/object.js';
 import type { SchemaSet, TypeSchema } from '../../api/schema-types.js';
-import { ApiError } from '../status.js';
+import { ApiError } from '../../api/status.js';
 import { jsonKindWord, patchErrors } from './errors.js';
 import { FieldSet, pathString, type Path } from './fieldpath.js';
 import { FieldType } from './field-types.js';

@@ -2,7 +2,7 @@
 // kubectl prints the same text. Kubernetes passes some patch-library errors through unconverted; those
 // surface as 500 with an empty reason (its StatusReasonUnknown) and the library's message.
 
-import { ApiError, errors } from '../status.js';
+import { ApiError, errors } from '../../api/status.js';
 
 /** Media types a PATCH may use on a kind without strategic merge metadata (custom resources). */
 export const PATCH_TYPES_WITHOUT_STRATEGIC = [

@@ -3,7 +3,7 @@
 //
 // Wire form: the 4 bytes `k8s\0`, then a runtime.Unknown message whose typeMeta names the kind and
 // whose raw field holds the object's own protobuf encoding.
-import { ApiError, errors } from '../status.js';
+import { ApiError, errors } from '../../api/status.js';
 import { renderMessage, RenderError } from './go-json.js';
 import { protoRoot } from './root.js';
 import { KINDS } from './schema.js';

@@ -8,7 +8,7 @@ import type { IncomingMessage } from 'node:http';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { SpdyStream } from 'spdy-transport';
 import { logger } from '../../util/log.js';
-import type { TunnelStream } from './mux.js';
+import type { TunnelStream } from '../../tunnel/mux.js';
 import { awaitRuntimeUpgrade, SpdySession } from './runtime-spdy.js';
 import { relayBackpressure } from './ws-relay.js';
 

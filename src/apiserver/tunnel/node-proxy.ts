@@ -4,10 +4,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ApiContext } from '../context.js';
 import type { RequestInfo } from '../request-info.js';
-import { ApiError, errors } from '../status.js';
+import { ApiError, errors } from '../../api/status.js';
 import { sendRaw } from '../http.js';
 import type { TunnelServer } from './registry.js';
-import type { TunnelStream } from './mux.js';
+import type { TunnelStream } from '../../tunnel/mux.js';
 
 const PROXIED_PATHS = new Set(['/stats/summary']);
 /** A Summary is a few KiB per pod; anything far larger is not one. */

@@ -6,11 +6,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
 import type { UserInfo } from '../authn.js';
-import { ApiError, errors } from '../status.js';
+import { ApiError, errors } from '../../api/status.js';
 import { NODES_GROUP } from '../node-authorizer.js';
 import { logger } from '../../util/log.js';
-import { TunnelMux, TunnelStream, TunnelStreamError } from './mux.js';
-import { CONNECT_PATH, NODE_NAME_HEADER, type StreamRequest } from './protocol.js';
+import { TunnelMux, TunnelStream, TunnelStreamError } from '../../tunnel/mux.js';
+import { CONNECT_PATH, NODE_NAME_HEADER, type StreamRequest } from '../../tunnel/protocol.js';
 import { upgradeHead } from './upgrade.js';
 
 const log = logger('tunnel');

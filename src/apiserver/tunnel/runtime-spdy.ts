@@ -5,9 +5,9 @@
 // the HTTP-over-SPDY peers spdy-transport was written for.
 import transport, { type SpdyConnection, type SpdyStream } from 'spdy-transport';
 import type { Duplex, Readable } from 'node:stream';
-import { ApiError } from '../status.js';
-import type { TunnelStream } from './mux.js';
-import type { UpgradeHead } from './protocol.js';
+import { ApiError } from '../../api/status.js';
+import type { TunnelStream } from '../../tunnel/mux.js';
+import type { UpgradeHead } from '../../tunnel/protocol.js';
 import { readResponseHead, type ResponseHead } from './upgrade.js';
 
 export const SPDY_UPGRADE = 'SPDY/3.1';

@@ -4,11 +4,11 @@
 // (paused, or spec.replicas changed), or takes one step of its strategy. ReplicaSet names are
 // deterministic (`<deployment>-<pod-template-hash>`), so a restart mid-rollout finds the same sets
 // and carries on without creating any twice.
-import { matchLabelSelectorObject } from '../../apiserver/selectors.js';
+import { matchLabelSelectorObject } from '../../api/selectors.js';
 import { Resources } from '../../client/types.js';
 import type { ControllerContext, RunningController } from '../context.js';
-import { keyOf } from '../framework/informer.js';
-import { WorkQueue } from '../framework/workqueue.js';
+import { keyOf } from '../../client/informer.js';
+import { WorkQueue } from '../../client/workqueue.js';
 import {
   byControllerUid, byNamespace, claimObjects, controllerRefOf, orphansByNamespace, ownerRef, startWhenSynced,
 } from '../replicaset.js';

@@ -7,11 +7,11 @@
 import type { KObject } from '../../api/object.js';
 import { parseQuantity } from '../../api/quantity.js';
 import { isNotFound, Resources, type ResourceRef } from '../../client/types.js';
-import { nowRfc3339 } from '../../apiserver/time.js';
+import { nowRfc3339 } from '../../util/time.js';
 import type { ControllerContext, RunningController } from '../context.js';
-import { runController } from '../framework/controller.js';
-import { keyOf } from '../framework/informer.js';
-import { WorkQueue } from '../framework/workqueue.js';
+import { runController } from '../../client/controller.js';
+import { keyOf } from '../../client/informer.js';
+import { WorkQueue } from '../../client/workqueue.js';
 import { compileLabelSelector } from '../scheduler/selectors.js';
 import { bounded, replicasFor, type PodSample } from './recommend.js';
 

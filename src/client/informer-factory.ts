@@ -1,8 +1,8 @@
 // One informer per resource (and namespace and selectors) shared by every loop that asks for it, as
 // client-go's SharedInformerFactory: the scheduler, the ReplicaSet controller and the garbage
 // collector all follow pods through one list, one watch and one cache.
-import type { KObject } from '../../api/object.js';
-import type { ApiClient, ResourceRef } from '../../client/types.js';
+import type { KObject } from '../api/object.js';
+import type { ApiClient, ResourceRef } from './types.js';
 import { Informer, type IndexFunc, type InformerOptions } from './informer.js';
 
 export interface SharedInformerOptions<T> {

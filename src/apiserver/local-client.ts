@@ -11,18 +11,18 @@
 // own loops hold system:masters-equivalent rights, as kube-controller-manager's do in practice.
 import type { KindInfo } from '../api/kinds.js';
 import type { KObject } from '../api/object.js';
-import type { Actor, ObjectService, WriteOptions as ServiceWriteOptions } from '../apiserver/objects.js';
-import { collectionPrefix } from '../apiserver/registry.js';
-import { converterFor } from '../apiserver/conversion.js';
-import { fieldPredicate, labelPredicate, parseFieldSelector, parseLabelSelector } from '../apiserver/selectors.js';
-import { ApiError, errors } from '../apiserver/status.js';
-import { patchObject } from '../apiserver/patching.js';
-import { bindPod, evictPod } from '../apiserver/pod-actions.js';
+import type { Actor, ObjectService, WriteOptions as ServiceWriteOptions } from './objects.js';
+import { collectionPrefix } from './registry.js';
+import { converterFor } from './conversion.js';
+import { fieldPredicate, labelPredicate, parseFieldSelector, parseLabelSelector } from '../api/selectors.js';
+import { ApiError, errors } from '../api/status.js';
+import { patchObject } from './patching.js';
+import { bindPod, evictPod } from './pod-actions.js';
 import { CompactedError, type StoredObject, type WatchEvent } from '../storage/types.js';
 import {
   refName, type ApiClient, type ClientWatchEvent, type DeleteOptions, type ListOptions, type ListResult, type PatchOptions, type PatchType,
   type ResourceRef, type WatchHandle, type WatchOptions, type WriteOptions,
-} from './types.js';
+} from '../client/types.js';
 
 type Filter = (o: StoredObject) => boolean;
 

@@ -5,9 +5,9 @@
 // Handlers run synchronously as the change arrives and must only note the key (queue it).
 //
 // Cached objects are shared and deep-frozen: never mutate one, structuredClone it first.
-import type { KObject } from '../../api/object.js';
-import { isGone, refName, type ApiClient, type ClientWatchEvent, type ResourceRef, type WatchHandle } from '../../client/types.js';
-import { logger, type Logger } from '../../util/log.js';
+import type { KObject } from '../api/object.js';
+import { isGone, refName, type ApiClient, type ClientWatchEvent, type ResourceRef, type WatchHandle } from './types.js';
+import { logger, type Logger } from '../util/log.js';
 
 /** Values an object is filed under in one index (e.g. its `spec.nodeName`, its owners' uids). */
 export type IndexFunc<T> = (obj: T) => string[];

@@ -3,11 +3,11 @@
 // applies the same REST semantics as HTTP), so any of them could run out of process.
 import type { ObjectService } from '../apiserver/objects.js';
 import type { ResourceRegistry } from '../apiserver/registry.js';
-import { LocalClient } from '../client/local.js';
-import { InformerFactory } from './framework/informer-factory.js';
-import { eventRecorder } from './events.js';
-import { DEFAULT_CONTROLLER_OPTIONS, type ControllerContext, type ControllerOptions, type RunningController } from './context.js';
-import { NamespaceController } from './namespace.js';
+import { LocalClient } from '../apiserver/local-client.js';
+import { InformerFactory } from '../client/informer-factory.js';
+import { eventRecorder } from '../controllers/events.js';
+import { DEFAULT_CONTROLLER_OPTIONS, type ControllerContext, type ControllerOptions, type RunningController } from '../controllers/context.js';
+import { NamespaceController } from '../controllers/namespace.js';
 import { logger } from '../util/log.js';
 
 const log = logger('controller-manager');

@@ -2,7 +2,7 @@
 // forget its failures (success) or put it back with backoff (failure). Reconcilers are
 // level-triggered: they get only a key, read the current state themselves, and must be safe to run
 // again at any time, since a key is retried after errors and re-queued whenever it changes.
-import { logger } from '../../util/log.js';
+import { logger } from '../util/log.js';
 import type { WorkQueue } from './workqueue.js';
 
 export interface ReconcileResult {

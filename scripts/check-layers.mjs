@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+// Layering check, run by `npm test` and `npm run test:unit`: each top-level folder of src/ may import
+// only the folders listed for it below, so rules live in the lowest layer that needs them and plumbing
+// shared by the server and the agent (tunnel protocol, informers, work queues) stays in neutral
+// folders. Exits 1 and names every offending import.
+import fs from 'node:fs';
+import path from 'node:path';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const src = path.join(root, 'src');
+
+// Folder → folders it may import (besides itself). Lower layers first.
+const allowed = {
+  util: [],
+  api: ['util'],
+  pki: ['util', 'api'],
+  tunnel: ['util', 'api'],
+  storage: ['util', 'api'],
+  client: ['util', 'api'],
+  apiserver: ['util', 'api', 'pki', 'tunnel', 'storage', 'client'],
+  controllers: ['util', 'api', 'pki', 'client'],
+  agent: ['util', 'api', 'pki', 'tunnel', 'client'],
+  hollow: ['util', 'api', 'pki', 'tunnel', 'client', 'agent'],
+  server: ['util', 'api', 'pki', 'tunnel', 'storage', 'client', 'apiserver', 'controllers', 'agent'],
+  cli: ['util', 'api', 'pki', 'tunnel', 'storage', 'client', 'apiserver', 'controllers', 'agent', 'hollow', 'server'],
+};
+// Files directly under src/ (version.ts) are leaves anyone may import.
+
+// Known offenders being fixed (issue 8); each entry must go, none may be added.
+const pending = new Set([
+  'src/controllers/clusterrole-aggregation.ts -> apiserver',
+  'src/controllers/namespace.ts -> apiserver',
+  'src/controllers/namespace.ts -> storage',
+]);
+
+const importRe = /(?:^|[\s;])(?:import|export)\s[^'"]*?from\s*['"](\.{1,2}\/[^'"]+)['"]|import\(\s*['"](\.{1,2}\/[^'"]+)['"]\s*\)/g;
+
+function* walk(dir) {
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) yield* walk(p);
+    else if (/\.(ts|mts)$/.test(e.name) && !e.name.endsWith('.d.ts')) yield p;
+  }
+}
+
+const layerOf = (file) => {
+  const rel = path.relative(src, file).split(path.sep);
+  return rel.length > 1 ? rel[0] : null;
+};
+
+const problems = [];
+for (const file of walk(src)) {
+  const from = layerOf(file);
+  if (!from) continue;
+  if (!(from in allowed)) { problems.push(`${path.relative(root, file)}: folder src/${from} has no layer rule in scripts/check-layers.mjs`); continue; }
+  const text = fs.readFileSync(file, 'utf8');
+  for (const m of text.matchAll(importRe)) {
+    const spec = m[1] ?? m[2];
+    const to = layerOf(path.resolve(path.dirname(file), spec));
+    if (!to || to === from || allowed[from].includes(to)) continue;
+    if (pending.has(`${path.relative(root, file)} -> ${to}`)) continue;
+    problems.push(`${path.relative(root, file)}: src/${from} must not import src/${to} (${spec})`);
+  }
+}
+
+if (problems.length > 0) {
+  console.error(`layering: ${problems.length} import(s) point up or sideways:\n  ${problems.join('\n  ')}`);
+  process.exit(1);
+}
+console.log('layering: ok');
