@@ -12,19 +12,14 @@
 import type { KindInfo } from '../api/kinds.js';
 import type { KObject } from '../api/object.js';
 import type { Actor, ObjectService, WriteOptions as ServiceWriteOptions } from './objects.js';
-import { collectionPrefix } from './registry.js';
 import { converterFor } from './conversion.js';
-import { fieldPredicate, labelPredicate, parseFieldSelector, parseLabelSelector } from '../api/selectors.js';
 import { ApiError, errors } from '../api/status.js';
 import { patchObject } from './patching.js';
 import { bindPod, evictPod } from './pod-actions.js';
-import { CompactedError, type StoredObject, type WatchEvent } from '../storage/types.js';
 import {
   refName, type ApiClient, type ClientWatchEvent, type DeleteOptions, type ListOptions, type ListResult, type PatchOptions, type PatchType,
   type ResourceRef, type WatchHandle, type WatchOptions, type WriteOptions,
 } from '../client/types.js';
-
-type Filter = (o: StoredObject) => boolean;
 
 export class LocalClient implements ApiClient {
   private closed = false;
@@ -43,13 +38,9 @@ export class LocalClient implements ApiClient {
 
   async list<T extends KObject = KObject>(ref: ResourceRef, ns?: string, opts: ListOptions = {}): Promise<ListResult<T>> {
     const info = this.info(ref);
-    const filter = selectorFilter(info, opts);
-    const prefix = collectionPrefix(info, info.namespaced ? ns : undefined);
-    // Continue tokens are opaque to callers; in process the key after which to go on is enough.
-    const afterKey = opts.continue ? prefix + Buffer.from(opts.continue, 'base64url').toString('utf8') : undefined;
-    const r = this.objects.store.list(prefix, { filter, limit: opts.limit || undefined, afterKey });
-    const out: ListResult<T> = { items: r.items.map((o) => o.obj as T), resourceVersion: String(r.revision) };
-    if (r.lastKey !== undefined) out.continue = Buffer.from(r.lastKey.slice(prefix.length)).toString('base64url');
+    const page = this.objects.listPage(info, ns, { filter: this.objects.selectorFilter(info, opts), limit: opts.limit, continue: opts.continue });
+    const out: ListResult<T> = { items: page.items.map((o) => o.obj as T), resourceVersion: String(page.revision) };
+    if (page.continue !== undefined) out.continue = page.continue;
     return out;
   }
 
@@ -68,39 +59,20 @@ export class LocalClient implements ApiClient {
       },
       done,
     };
-    const fail = (err: Error) => { stopped = true; watcher?.stop(); finish(err); };
-    const emit = (type: ClientWatchEvent['type'], o: StoredObject) => {
-      if (!stopped) onEvent({ type, object: o.obj as T });
-    };
-
     try {
       const info = this.info(ref);
-      const filter = selectorFilter(info, opts);
-      const prefix = collectionPrefix(info, info.namespaced ? ns : undefined);
-      let from: number;
-      if (resourceVersion === undefined || resourceVersion === '' || resourceVersion === '0') {
-        // As the HTTP watch: the current state first, as ADDED events.
-        const listed = this.objects.store.list(prefix, { filter });
-        for (const o of listed.items) emit('ADDED', o);
-        from = listed.revision;
-      } else {
+      let rv: number | undefined;
+      if (resourceVersion !== undefined && resourceVersion !== '') {
         if (!/^\d+$/.test(resourceVersion)) throw errors.badRequest(`invalid resource version "${resourceVersion}"`);
-        from = Number(resourceVersion);
+        rv = Number(resourceVersion);
       }
-      // An object entering the filter is ADDED for this watcher, one leaving it DELETED, as the API does.
-      watcher = this.objects.store.watch(prefix, from, (e: WatchEvent) => {
-        const now = !filter || filter(e.object);
-        const before = e.prevObject !== undefined && (!filter || filter(e.prevObject));
-        if (e.type === 'ADDED') { if (now) emit('ADDED', e.object); return; }
-        if (e.type === 'DELETED') { if (before || now) emit('DELETED', e.object); return; }
-        if (now && before) emit('MODIFIED', e.object);
-        else if (now) emit('ADDED', e.object);
-        else if (before) emit('DELETED', e.object);
+      watcher = this.objects.watch(info, ns, { filter: this.objects.selectorFilter(info, opts), resourceVersion: rv }, (type, o) => {
+        if (!stopped) onEvent({ type, object: o.obj as T });
       });
       if (stopped) watcher.stop();    // stop() called from inside a replayed event
     } catch (e) {
-      if (e instanceof CompactedError) fail(errors.gone(`too old resource version: ${e.requested} (${e.compacted})`));
-      else fail(e instanceof Error ? e : new Error(String(e)));
+      stopped = true;
+      finish(e instanceof Error ? e : new Error(String(e)));
     }
     return handle;
   }
@@ -175,14 +147,6 @@ export class LocalClient implements ApiClient {
     }
     return info;
   }
-}
-
-/** Label and field selectors as the HTTP list and watch apply them. */
-function selectorFilter(info: KindInfo, opts: { labelSelector?: string; fieldSelector?: string }): Filter | undefined {
-  const lp = labelPredicate(parseLabelSelector(opts.labelSelector ?? ''));
-  const fp = fieldPredicate(parseFieldSelector(opts.fieldSelector ?? ''), `${info.group}/${info.plural}`);
-  if (!lp && !fp) return undefined;
-  return (o) => (!lp || lp(o.obj.metadata?.labels)) && (!fp || fp(o.obj));
 }
 
 /**

@@ -1,15 +1,16 @@
 // The generic object service: Kubernetes REST semantics for any kind (built-in or custom) on top of
 // the Store. HTTP handlers and in-process controllers both call it, so the rules live in one place:
 // metadata bookkeeping, defaults, validation, optimistic concurrency, generation, finalizers,
-// graceful deletion, dry run and managed fields.
+// graceful deletion, dry run and managed fields; and lists and watches through selectors, with the
+// filtered-watch translation (list-watch-filter.ts).
 import { randomUUID, randomInt } from 'node:crypto';
 import type { KindInfo } from '../api/kinds.js';
 import { apiVersionOf } from '../api/kinds.js';
-import type { Store, StoredObject } from '../storage/types.js';
-import { KeyExistsError, KeyNotFoundError, RevisionConflictError } from '../storage/types.js';
+import type { Store, StoredObject, WatchEvent, WatchIndex, Watcher } from '../storage/types.js';
+import { CompactedError, KeyExistsError, KeyNotFoundError, RevisionConflictError } from '../storage/types.js';
 import { ApiError, errors, type StatusCause } from '../api/status.js';
 import { collectionPrefix, objectKey, type ResourceRegistry } from './registry.js';
-import { hasStatusSubresource, isNamespace, isPod, resetStatusOnCreate, specChanged, tracksGeneration } from './strategy.js';
+import { hasStatusSubresource, resetStatusOnCreate, specChanged, strategyFor, tracksGeneration, type StrategyContext } from './strategy.js';
 import type { ServiceAllocator } from './allocators.js';
 import { applyDefaults, applyCreateDefaults } from '../api/defaults/index.js';
 import { validateObject } from '../api/validation/index.js';
@@ -18,6 +19,7 @@ import { loadSchemaSet } from '../api/schema.js';
 import type { Admission } from './admission.js';
 import { checkFields, type FieldValidation } from './fields.js';
 import { nowRfc3339 } from '../util/time.js';
+import { decodeContinue, encodeContinue, filteredEventType, selectorFilter, type ObjectFilter, type Selection, type WatchEventType } from './list-watch-filter.js';
 
 export interface Actor {
   user: string;
@@ -51,16 +53,55 @@ export interface DeleteOptions {
   dryRun?: boolean;
 }
 
+/** Where ObjectService finds what lives outside the store: a CRD's selectable fields, the compaction point. */
+export interface ObjectServiceOptions {
+  selectableFields?: (info: KindInfo) => readonly string[];
+  compactedRevision?: () => number;
+}
+
+export interface ListPageOptions {
+  filter?: ObjectFilter;
+  /** 0 or unset: no limit. */
+  limit?: number;
+  continue?: string;
+}
+
+export interface ListPage {
+  items: StoredObject[];
+  /** The revision the list reflects (the first page's, for every page of a paged list). */
+  revision: number;
+  continue?: string;
+  /** Objects after this page; only when no filter made the count uncertain (as Kubernetes). */
+  remainingItemCount?: number;
+}
+
+export interface WatchRequest {
+  filter?: ObjectFilter;
+  /** Changes after this revision; unset or 0: the current state first, as ADDED events. */
+  resourceVersion?: number;
+  /** sendInitialEvents: the current state first even with a resourceVersion. */
+  initialEvents?: boolean;
+  /** Registers the watcher under an index value (see WatchIndex). */
+  index?: WatchIndex;
+  /** Called after the initial ADDED events with the revision they reflect. */
+  onListed?: (revision: number) => void;
+}
+
 const GENERATE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 const MAX_CONFLICT_RETRIES = 8;
 
 export class ObjectService {
+  private readonly strategyContext: StrategyContext;
+
   constructor(
     readonly store: Store,
     readonly registry: ResourceRegistry,
-    private readonly services: ServiceAllocator,
+    services: ServiceAllocator,
     private readonly admission: Admission,
-  ) {}
+    private readonly options: ObjectServiceOptions = {},
+  ) {
+    this.strategyContext = { store, services };
+  }
 
   key(info: KindInfo, ns: string | undefined, name: string): string {
     return objectKey(info, info.namespaced ? ns : undefined, name);
@@ -80,6 +121,70 @@ export class ObjectService {
     return this.store.list(collectionPrefix(info, info.namespaced ? ns : undefined), { filter }).items;
   }
 
+  // ---- list and watch through selectors ----------------------------------------------------------
+
+  /** Label and field selectors (a CRD's selectableFields included) as one predicate. */
+  selectorFilter(info: KindInfo, sel: Selection): ObjectFilter | undefined {
+    return selectorFilter(info, sel, info.crd ? this.options.selectableFields?.(info) ?? [] : []);
+  }
+
+  /** One page of a collection; `continue` comes from the previous page. */
+  listPage(info: KindInfo, ns: string | undefined, opts: ListPageOptions = {}): ListPage {
+    const prefix = collectionPrefix(info, info.namespaced ? ns || undefined : undefined);
+    let afterKey: string | undefined;
+    let listRevision: number | undefined;
+    if (opts.continue) {
+      const token = decodeContinue(opts.continue, this.options.compactedRevision?.() ?? 0);
+      afterKey = prefix + token.start;
+      listRevision = token.rv;
+    }
+    const filter = opts.filter;
+    // Later pages leave out objects created after the first page was served: the cache holds only the
+    // current state, but this keeps a paged list from growing under the reader (the common case).
+    const pageFilter = listRevision === undefined ? filter
+      : (o: StoredObject) => o.createRevision <= listRevision! && (!filter || filter(o));
+    const result = this.store.list(prefix, { afterKey, limit: opts.limit || undefined, filter: pageFilter });
+    // Every page of a paged list reports the first page's revision, so a watch that follows it
+    // replays anything that changed while the pages were read.
+    const revision = listRevision ?? result.revision;
+    const page: ListPage = { items: result.items, revision };
+    if (result.lastKey !== undefined) {
+      page.continue = encodeContinue(revision, result.lastKey.slice(prefix.length));
+      // With a filter the count is only an upper bound; Kubernetes omits it then too.
+      if (result.remaining !== undefined && !pageFilter) page.remainingItemCount = result.remaining;
+    }
+    return page;
+  }
+
+  /**
+   * Watches a collection through `req.filter`, calling `emit` with each change as this watcher sees it
+   * (see filteredEventType). Events are delivered synchronously from the store's commit path; the
+   * initial ADDED events before this returns. A compacted resourceVersion is 410 Gone.
+   */
+  watch(info: KindInfo, ns: string | undefined, req: WatchRequest, emit: (type: WatchEventType, o: StoredObject) => void): Watcher {
+    const prefix = collectionPrefix(info, info.namespaced ? ns || undefined : undefined);
+    const { filter, resourceVersion: rv } = req;
+    let from: number;
+    if (rv === undefined || rv === 0 || req.initialEvents) {
+      const listed = this.store.list(prefix, { filter });
+      from = listed.revision;
+      for (const o of listed.items) emit('ADDED', o);
+      req.onListed?.(from);
+      if (rv !== undefined && rv > from) from = rv;
+    } else {
+      from = rv;
+    }
+    try {
+      return this.store.watch(prefix, from, (e: WatchEvent) => {
+        const type = filteredEventType(e, filter);
+        if (type) emit(type, e.object);
+      }, req.index);
+    } catch (e) {
+      if (e instanceof CompactedError) throw errors.gone(`too old resource version: ${e.requested} (${e.compacted})`);
+      throw e;
+    }
+  }
+
   // ---- create ----------------------------------------------------------------------------------
 
   async create(info: KindInfo, ns: string | undefined, body: Record<string, any>, opts: WriteOptions): Promise<WriteResult> {
@@ -97,7 +202,8 @@ export class ObjectService {
     meta.uid = randomUUID();
     meta.creationTimestamp = nowRfc3339();
     if (tracksGeneration(info)) meta.generation = 1; else delete meta.generation;
-    if (info.group === 'apps' && info.plural === 'daemonsets') stampDaemonSetTemplateGeneration(obj);
+    const strategy = strategyFor(info);
+    strategy.afterGeneration?.(obj);
     resetStatusOnCreate(info, obj);
     if (!info.crd) {
       applyDefaults(info.group, info.plural, obj as any);
@@ -108,12 +214,7 @@ export class ObjectService {
     if (causes.length) throw errors.invalid(info.kind, info.group, meta.name ?? '', causes);
 
     await this.admission.admitCreate(info, obj, opts);
-    let release = () => {};
-    if (info.group === '' && info.plural === 'services') {
-      const a = this.services.assign(obj);
-      release = a.release;
-      if (a.causes.length) { release(); throw errors.invalid(info.kind, info.group, meta.name, a.causes); }
-    }
+    const release = this.allocate(info, obj, undefined);
     if (!opts.preManaged) setManagedFields(obj, updateManagedFields(undefined, obj as any, managerOptions(info, opts)));
     try {
       if (opts.dryRun) return { obj, json: () => JSON.stringify(obj), warnings, created: true };
@@ -195,23 +296,20 @@ export class ObjectService {
       // (finalize writes spec.finalizers; binding writes spec.nodeName and the PodScheduled condition)
       if (old.status !== undefined) result.status = structuredClone(old.status); else delete result.status;
     }
-    if (info.group === '' && info.plural === 'services') keepServiceAllocations(result, old);
+    const strategy = strategyFor(info);
+    strategy.keepOnUpdate?.(result, old);
     if (tracksGeneration(info) && opts.subresource !== 'status' && specChanged(result, old)) {
       result.metadata.generation = (old.metadata.generation ?? 0) + 1;
     }
-    if (info.group === 'apps' && info.plural === 'daemonsets') stampDaemonSetTemplateGeneration(result, old);
+    strategy.afterGeneration?.(result, old);
     if (!info.crd) applyDefaults(info.group, info.plural, result as any);
     // pods/binding is the one sanctioned change of an immutable pod field (spec.nodeName).
     const causes = opts.subresource === 'binding' ? [] : this.validate(info, result, old);
     if (causes.length) throw errors.invalid(info.kind, info.group, name, causes);
     await this.admission.admitUpdate(info, result, old, opts);
 
-    let release = () => {};
-    if (info.group === '' && info.plural === 'services' && opts.subresource !== 'status') {
-      const a = this.services.assign(result, old);
-      release = a.release;
-      if (a.causes.length) { release(); throw errors.invalid(info.kind, info.group, name, a.causes); }
-    }
+    // A status write leaves the spec (and so the allocations) as stored.
+    const release = opts.subresource === 'status' ? () => {} : this.allocate(info, result, old);
     if (!opts.preManaged) {
       setManagedFields(result, updateManagedFields(old as any, result as any, managerOptions(info, opts)));
     }
@@ -220,11 +318,9 @@ export class ObjectService {
       if (sameContent(result, old)) return { obj: old, json: () => current.json(), warnings };
       if (opts.dryRun) return { obj: { ...result, metadata: { ...result.metadata, resourceVersion: old.metadata.resourceVersion } }, json: () => JSON.stringify(result), warnings };
       // A terminating object whose last finalizer is gone is deleted for real.
-      if (result.metadata.deletionTimestamp && !(result.metadata.finalizers?.length) && !this.waitsForKubelet(info, result)) {
-        if (!(isNamespace(info) && result.spec?.finalizers?.length)) {
-          const gone = await this.store.delete(current.key, current.modRevision);
-          return { obj: gone.obj, json: () => gone.json(), warnings };
-        }
+      if (result.metadata.deletionTimestamp && !(result.metadata.finalizers?.length) && !strategy.deletionPending?.(this.strategyContext, result)) {
+        const gone = await this.store.delete(current.key, current.modRevision);
+        return { obj: gone.obj, json: () => gone.json(), warnings };
       }
       const stored = await this.store.update(current.key, result, current.modRevision);
       return { obj: stored.obj, json: () => stored.json(), warnings };
@@ -254,27 +350,12 @@ export class ObjectService {
       }
       const next = structuredClone(old) as Record<string, any>;
       const meta = next.metadata;
-      let graceful = false;
       const finalizers = new Set<string>(meta.finalizers ?? []);
       // Propagation policies become finalizers the garbage collector acts on.
       if (opts.propagationPolicy === 'Orphan') finalizers.add('orphan');
       if (opts.propagationPolicy === 'Foreground') finalizers.add('foregroundDeletion');
       if (opts.propagationPolicy === 'Background') { finalizers.delete('orphan'); finalizers.delete('foregroundDeletion'); }
-      if (isPod(info) && this.waitsForKubelet(info, old)) {
-        const grace = opts.gracePeriodSeconds ?? old.spec?.terminationGracePeriodSeconds ?? 30;
-        if (grace > 0) {
-          graceful = true;
-          const prev = meta.deletionGracePeriodSeconds;
-          if (prev === undefined || grace < prev) {
-            meta.deletionGracePeriodSeconds = grace;
-            meta.deletionTimestamp = nowRfc3339(grace);
-          }
-        }
-      }
-      if (isNamespace(info) && (old.spec?.finalizers?.length ?? 0) > 0) {
-        graceful = true;
-        next.status = { ...(next.status ?? {}), phase: 'Terminating' };
-      }
+      const graceful = strategyFor(info).beginGracefulDeletion?.(this.strategyContext, next, old, opts) ?? false;
       if (finalizers.size > 0 || graceful) {
         meta.finalizers = finalizers.size ? [...finalizers] : undefined;
         if (meta.finalizers === undefined) delete meta.finalizers;
@@ -304,15 +385,15 @@ export class ObjectService {
     throw errors.conflict(info.plural, info.group, name);
   }
 
-  /** A pod bound to an existing node is deleted by that node's agent after its containers stop. */
-  private waitsForKubelet(info: KindInfo, pod: Readonly<Record<string, any>>): boolean {
-    if (!isPod(info) || !pod.spec?.nodeName) return false;
-    if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return false;
-    if (pod.metadata?.deletionGracePeriodSeconds === 0) return false;
-    return this.store.get(`/core/nodes/${pod.spec.nodeName}`) !== undefined;
-  }
-
   // ---- helpers ---------------------------------------------------------------------------------
+
+  /** The kind's reservations for a write (none for most kinds); returns their release. */
+  private allocate(info: KindInfo, obj: Record<string, any>, old: Readonly<Record<string, any>> | undefined): () => void {
+    const a = strategyFor(info).allocate?.(this.strategyContext, obj, old);
+    if (!a) return () => {};
+    if (a.causes.length) { a.release(); throw errors.invalid(info.kind, info.group, obj.metadata?.name ?? '', a.causes); }
+    return a.release;
+  }
 
   private validate(info: KindInfo, obj: Record<string, any>, old?: Readonly<Record<string, any>>): StatusCause[] {
     if (info.crd) return this.admission.validateCustom(info, obj, old);
@@ -362,34 +443,6 @@ function managerOptions(info: KindInfo, opts: WriteOptions) {
     // Custom resources without a status subresource own their status through the main resource.
     ...(info.crd && !hasStatusSubresource(info) ? { resetFields: [] } : {}),
   };
-}
-
-/**
- * DaemonSets carry the generation at which their pod template last changed (Kubernetes' strategy
- * keeps it in this annotation; the DaemonSet controller labels pods with it).
- */
-function stampDaemonSetTemplateGeneration(ds: Record<string, any>, old?: Readonly<Record<string, any>>): void {
-  const key = 'deprecated.daemonset.template.generation';
-  const ann = (ds.metadata.annotations ??= {});
-  if (!old) { ann[key] = String(ds.metadata.generation ?? 1); return; }
-  const changed = JSON.stringify(ds.spec?.template) !== JSON.stringify(old.spec?.template);
-  ann[key] = changed ? String(ds.metadata.generation) : (old.metadata.annotations?.[key] ?? String(ds.metadata.generation));
-}
-
-/** A Service update that omits its allocated IPs and ports keeps them (Kubernetes does the same). */
-function keepServiceAllocations(svc: Record<string, any>, old: Readonly<Record<string, any>>): void {
-  const spec = svc.spec ?? (svc.spec = {});
-  const o = old.spec ?? {};
-  if ((spec.type ?? 'ClusterIP') === 'ExternalName') return;
-  if (!spec.clusterIP && o.clusterIP) spec.clusterIP = o.clusterIP;
-  if (!spec.clusterIPs && o.clusterIPs) spec.clusterIPs = [...o.clusterIPs];
-  if (!spec.ipFamilies && o.ipFamilies) spec.ipFamilies = [...o.ipFamilies];
-  if (spec.healthCheckNodePort === undefined && o.healthCheckNodePort !== undefined) spec.healthCheckNodePort = o.healthCheckNodePort;
-  for (const p of spec.ports ?? []) {
-    if (p.nodePort) continue;
-    const prev = (o.ports ?? []).find((q: any) => q.port === p.port && (q.protocol ?? 'TCP') === (p.protocol ?? 'TCP'));
-    if (prev?.nodePort) p.nodePort = prev.nodePort;
-  }
 }
 
 function setManagedFields(obj: Record<string, any>, entries: unknown[] | undefined): void {

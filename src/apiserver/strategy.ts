@@ -1,7 +1,12 @@
 // What differs per kind on write, beyond defaults and validation: how status and spec are separated,
 // when `metadata.generation` moves, and how deletion proceeds. Kubernetes keeps these in each
-// registry's "strategy"; here they are small functions keyed by group/resource.
+// registry's "strategy"; here they are small functions keyed by group/resource, and the table of
+// per-kind hooks (KIND_STRATEGIES) ObjectService calls so that it names no kind itself.
 import type { KindInfo } from '../api/kinds.js';
+import type { StatusCause } from '../api/status.js';
+import type { Store } from '../storage/types.js';
+import type { ServiceAllocator } from './allocators.js';
+import { nowRfc3339 } from '../util/time.js';
 
 /** Kinds whose `metadata.generation` tracks spec changes (everything with a spec and a status subresource, and every CR). */
 export function tracksGeneration(info: KindInfo): boolean {
@@ -57,10 +62,109 @@ export function specChanged(a: Record<string, any>, b: Record<string, any>): boo
   return strip(a) !== strip(b);
 }
 
-/** Deletion mode of an object. Namespaces use spec.finalizers; pods on a node terminate gracefully. */
-export function isNamespace(info: KindInfo): boolean {
-  return info.group === '' && info.plural === 'namespaces';
+// ---- per-kind hooks ----------------------------------------------------------------------------
+
+/** What the hooks may consult: the watch cache and the Service IP/port pools. */
+export interface StrategyContext {
+  store: Store;
+  services: ServiceAllocator;
 }
-export function isPod(info: KindInfo): boolean {
-  return info.group === '' && info.plural === 'pods';
+
+/** Values reserved from a shared pool for one write; `release` once the write is stored or failed. */
+export interface Allocation {
+  causes: StatusCause[];
+  release: () => void;
+}
+
+export interface KindStrategy {
+  /** Fills in what an update may leave out and still keep (before spec changes are compared). */
+  keepOnUpdate?(obj: Record<string, any>, old: Readonly<Record<string, any>>): void;
+  /** Last touches once `metadata.generation` is settled (`old` on update). */
+  afterGeneration?(obj: Record<string, any>, old?: Readonly<Record<string, any>>): void;
+  /** Reserves cluster-wide values the object needs (`old` on update); runs after admission. */
+  allocate?(ctx: StrategyContext, obj: Record<string, any>, old?: Readonly<Record<string, any>>): Allocation;
+  /**
+   * On delete: starts a deletion that waits (for the node's agent, for spec.finalizers) by changing
+   * `next`, a copy of the stored object. True when the object must stay for now.
+   */
+  beginGracefulDeletion?(ctx: StrategyContext, next: Record<string, any>, old: Readonly<Record<string, any>>, opts: { gracePeriodSeconds?: number }): boolean;
+  /** A terminating object without metadata.finalizers that must still not be removed yet. */
+  deletionPending?(ctx: StrategyContext, obj: Readonly<Record<string, any>>): boolean;
+}
+
+/**
+ * DaemonSets carry the generation at which their pod template last changed (Kubernetes' strategy
+ * keeps it in this annotation; the DaemonSet controller labels pods with it).
+ */
+function stampDaemonSetTemplateGeneration(ds: Record<string, any>, old?: Readonly<Record<string, any>>): void {
+  const key = 'deprecated.daemonset.template.generation';
+  const ann = (ds.metadata.annotations ??= {});
+  if (!old) { ann[key] = String(ds.metadata.generation ?? 1); return; }
+  const changed = JSON.stringify(ds.spec?.template) !== JSON.stringify(old.spec?.template);
+  ann[key] = changed ? String(ds.metadata.generation) : (old.metadata.annotations?.[key] ?? String(ds.metadata.generation));
+}
+
+/** A Service update that omits its allocated IPs and ports keeps them (Kubernetes does the same). */
+function keepServiceAllocations(svc: Record<string, any>, old: Readonly<Record<string, any>>): void {
+  const spec = svc.spec ?? (svc.spec = {});
+  const o = old.spec ?? {};
+  if ((spec.type ?? 'ClusterIP') === 'ExternalName') return;
+  if (!spec.clusterIP && o.clusterIP) spec.clusterIP = o.clusterIP;
+  if (!spec.clusterIPs && o.clusterIPs) spec.clusterIPs = [...o.clusterIPs];
+  if (!spec.ipFamilies && o.ipFamilies) spec.ipFamilies = [...o.ipFamilies];
+  if (spec.healthCheckNodePort === undefined && o.healthCheckNodePort !== undefined) spec.healthCheckNodePort = o.healthCheckNodePort;
+  for (const p of spec.ports ?? []) {
+    if (p.nodePort) continue;
+    const prev = (o.ports ?? []).find((q: any) => q.port === p.port && (q.protocol ?? 'TCP') === (p.protocol ?? 'TCP'));
+    if (prev?.nodePort) p.nodePort = prev.nodePort;
+  }
+}
+
+/** A pod bound to an existing node is deleted by that node's agent after its containers stop. */
+function waitsForKubelet(ctx: StrategyContext, pod: Readonly<Record<string, any>>): boolean {
+  if (!pod.spec?.nodeName) return false;
+  if (pod.status?.phase === 'Succeeded' || pod.status?.phase === 'Failed') return false;
+  if (pod.metadata?.deletionGracePeriodSeconds === 0) return false;
+  return ctx.store.get(`/core/nodes/${pod.spec.nodeName}`) !== undefined;
+}
+
+const KIND_STRATEGIES: Record<string, KindStrategy> = {
+  '/services': {
+    keepOnUpdate: keepServiceAllocations,
+    allocate: (ctx, svc, old) => ctx.services.assign(svc, old),
+  },
+  'apps/daemonsets': {
+    afterGeneration: stampDaemonSetTemplateGeneration,
+  },
+  '/pods': {
+    // The grace period counts down on the node; a shorter one given later wins.
+    beginGracefulDeletion(ctx, next, old, opts) {
+      if (!waitsForKubelet(ctx, old)) return false;
+      const grace = opts.gracePeriodSeconds ?? old.spec?.terminationGracePeriodSeconds ?? 30;
+      if (grace <= 0) return false;
+      const meta = next.metadata;
+      const prev = meta.deletionGracePeriodSeconds;
+      if (prev === undefined || grace < prev) {
+        meta.deletionGracePeriodSeconds = grace;
+        meta.deletionTimestamp = nowRfc3339(grace);
+      }
+      return true;
+    },
+    deletionPending: waitsForKubelet,
+  },
+  '/namespaces': {
+    // spec.finalizers (kubernetes) hold a namespace while the namespace controller empties it.
+    beginGracefulDeletion(_ctx, next, old) {
+      if ((old.spec?.finalizers?.length ?? 0) === 0) return false;
+      next.status = { ...(next.status ?? {}), phase: 'Terminating' };
+      return true;
+    },
+    deletionPending: (_ctx, ns) => (ns.spec?.finalizers?.length ?? 0) > 0,
+  },
+};
+
+const NO_HOOKS: KindStrategy = {};
+
+export function strategyFor(info: KindInfo): KindStrategy {
+  return info.crd ? NO_HOOKS : KIND_STRATEGIES[`${info.group}/${info.plural}`] ?? NO_HOOKS;
 }

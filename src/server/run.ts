@@ -142,7 +142,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   const [lo, hi] = config.serviceNodePortRange.split('-').map(Number);
   const services = new ServiceAllocator(store, { serviceCidr: config.serviceCidr, nodePortRange: [lo, hi] });
-  const objects = new ObjectService(store, registry, services, admission);
+  const objects = new ObjectService(store, registry, services, admission, {
+    selectableFields: (info) => crds.versionInfo(info)?.selectableFields ?? [],
+    compactedRevision: () => backend.compactedRevision(),
+  });
   const saTokens = await ServiceAccountTokens.open(config.dataDir);
   const authn = new Authenticator({ saTokens });
   const authz = chainAuthorizer(store, new RbacAuthorizer(storeRbacSource(store)));

@@ -39,7 +39,10 @@ export async function startLocalApi(t: TestContext, opts: { ringSize?: number; n
   const crds = new CrdManager(store, registry);
   crds.start();
   const services = new ServiceAllocator(store, { serviceCidr: '10.43.0.0/16', nodePortRange: [30000, 32767] });
-  const objects = new ObjectService(store, registry, services, new Admission(store, crds));
+  const objects = new ObjectService(store, registry, services, new Admission(store, crds), {
+    selectableFields: (info) => crds.versionInfo(info)?.selectableFields ?? [],
+    compactedRevision: () => backend.compactedRevision(),
+  });
   const client = new LocalClient(objects, TEST_ACTOR);
   for (const name of opts.namespaces ?? ['default', 'kube-system']) {
     await client.create(Resources.namespaces, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });

@@ -197,3 +197,35 @@ test('watch from a compacted version ends with a 410', async (t) => {
   assert.match(err!.message, /too old resource version/);
   assert.equal(events.length, 0);
 });
+
+test('a CRD\'s selectableFields select in list and watch, as over HTTP', async (t) => {
+  const { client } = await startLocalApi(t);
+  const widgets = { group: 'example.com', version: 'v1', resource: 'widgets' };
+  await client.create(Resources.customResourceDefinitions, undefined, {
+    apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'widgets.example.com' },
+    spec: {
+      group: 'example.com', scope: 'Namespaced', names: { plural: 'widgets', singular: 'widget', kind: 'Widget', listKind: 'WidgetList' },
+      versions: [{
+        name: 'v1', served: true, storage: true, selectableFields: [{ jsonPath: '.spec.color' }],
+        schema: { openAPIV3Schema: { type: 'object', properties: { spec: { type: 'object', properties: { color: { type: 'string' }, size: { type: 'integer' } } } } } },
+      }],
+    },
+  } as KObject);
+  const widget = (name: string, color: string): KObject => ({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name }, spec: { color, size: 1 } } as KObject);
+  await client.create(widgets, 'default', widget('w1', 'red'));
+  await client.create(widgets, 'default', widget('w2', 'blue'));
+
+  const red = await client.list(widgets, 'default', { fieldSelector: 'spec.color=red' });
+  assert.deepEqual(red.items.map((o) => o.metadata.name), ['w1']);
+  const notRed = await client.list(widgets, 'default', { fieldSelector: 'spec.color!=red' });
+  assert.deepEqual(notRed.items.map((o) => o.metadata.name), ['w2']);
+  // A field the CRD does not declare selectable is refused, as the HTTP API refuses it.
+  await rejects(client.list(widgets, 'default', { fieldSelector: 'spec.size=1' }), 400);
+
+  const seen: string[] = [];
+  const w = client.watch(widgets, 'default', '0', (e) => seen.push(`${e.type} ${e.object.metadata.name}`), { fieldSelector: 'spec.color=red' });
+  t.after(() => w.stop());
+  await client.patch(widgets, 'default', 'w2', 'merge', { spec: { color: 'red' } });   // enters the selection
+  await client.patch(widgets, 'default', 'w1', 'merge', { spec: { color: 'green' } }); // leaves it
+  assert.deepEqual(seen, ['ADDED w1', 'ADDED w2', 'DELETED w1']);
+});

@@ -10,7 +10,7 @@ import { decodeObject } from '../decode.js';
 import type { ApiContext } from '../context.js';
 import type { Actor } from '../objects.js';
 import { bindPod, evictPod } from '../pod-actions.js';
-import { writeOptions } from './resources.js';
+import { writeOptions } from './request-options.js';
 
 const SA = BUILTIN_KINDS.find((k) => k.plural === 'serviceaccounts' && k.group === '')!;
 

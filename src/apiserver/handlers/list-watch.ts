@@ -3,37 +3,19 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { KindInfo } from '../../api/kinds.js';
 import { apiVersionOf } from '../../api/kinds.js';
-import { CompactedError, type StoredObject, type WatchEvent, type WatchIndex } from '../../storage/types.js';
-import { collectionPrefix } from '../registry.js';
-import { errors, type ApiError } from '../../api/status.js';
-import { fieldPredicate, labelPredicate, parseFieldSelector, parseLabelSelector } from '../../api/selectors.js';
+import type { StoredObject, WatchIndex } from '../../storage/types.js';
+import { ApiError, errors } from '../../api/status.js';
+import { parseFieldSelector } from '../../api/selectors.js';
+import type { ObjectFilter } from '../list-watch-filter.js';
 import { isTrue } from '../request-info.js';
+import { parseNonNegInt } from './request-options.js';
 import { sendRaw, type Negotiated } from '../http.js';
 import type { ApiContext } from '../context.js';
 import { tableFor, type TableView } from '../table-view.js';
 
-export interface Filter {
-  (o: StoredObject): boolean;
-}
-
-export function buildFilter(ctx: ApiContext, info: KindInfo, q: URLSearchParams, name?: string): Filter | undefined {
-  const lp = labelPredicate(parseLabelSelector(q.get('labelSelector') ?? ''));
-  const extra = info.crd ? ctx.crds.versionInfo(info)?.selectableFields ?? [] : [];
-  let fs = q.get('fieldSelector') ?? '';
-  if (name) fs = fs ? `${fs},metadata.name=${name}` : `metadata.name=${name}`;
-  const fp = fieldPredicate(parseFieldSelector(fs), `${info.group}/${info.plural}`, extra);
-  if (!lp && !fp) return undefined;
-  return (o) => (!lp || lp(o.obj.metadata?.labels)) && (!fp || fp(o.obj));
-}
-
-export function parseNonNegInt(q: URLSearchParams, name: string, negativeMeansUnset = false): number | undefined {
-  const v = q.get(name);
-  if (v === null || v === '') return undefined;
-  if (negativeMeansUnset && /^-\d+$/.test(v)) return undefined;
-  if (!/^\d+$/.test(v)) throw errors.badRequest(`invalid value for ${name}: "${v}": must be a non-negative integer`);
-  const n = Number(v);
-  if (!Number.isSafeInteger(n)) throw errors.badRequest(`invalid value for ${name}: "${v}": out of range`);
-  return n;
+/** The request's selectors (and, for a watch on `.../<name>`, that name) as one predicate. */
+export function filterOf(ctx: ApiContext, info: KindInfo, q: URLSearchParams, name?: string): ObjectFilter | undefined {
+  return ctx.objects.selectorFilter(info, { labelSelector: q.get('labelSelector') ?? undefined, fieldSelector: q.get('fieldSelector') ?? undefined, name });
 }
 
 function parseResourceVersion(q: URLSearchParams): number | undefined {
@@ -53,56 +35,17 @@ function checkResourceVersionMatch(q: URLSearchParams, rv: number | undefined): 
   if (m === 'Exact' && rv === 0) throw invalid('Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"');
 }
 
-interface ContinueToken { v: 'meta.k8s.io/v1'; rv: number; start: string }
-
-function decodeContinue(token: string, compacted: number): ContinueToken {
-  let parsed: ContinueToken;
-  try {
-    parsed = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
-    if (parsed.v !== 'meta.k8s.io/v1' || typeof parsed.start !== 'string' || typeof parsed.rv !== 'number') throw new Error('bad');
-  } catch {
-    throw errors.badRequest('continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)');
-  }
-  if (parsed.rv < compacted) {
-    throw errors.gone('The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter, or use the continue token in this response to retrieve the remainder of the results. Continuing with the provided token results in an inconsistent list - objects that were created, modified, or deleted between the time the first chunk was returned and now may show up in the list.');
-  }
-  return parsed;
-}
-
-function encodeContinue(rv: number, start: string): string {
-  return Buffer.from(JSON.stringify({ v: 'meta.k8s.io/v1', rv, start })).toString('base64url');
-}
-
 export function serveList(ctx: ApiContext, res: ServerResponse, info: KindInfo, ns: string | undefined, q: URLSearchParams, neg: Negotiated): void {
-  const filter = buildFilter(ctx, info, q);
+  const filter = filterOf(ctx, info, q);
   // Kubernetes treats a negative limit as no limit.
   const limit = parseNonNegInt(q, 'limit', true);
   const rv = parseResourceVersion(q);
   checkResourceVersionMatch(q, rv);
   parseNonNegInt(q, 'timeoutSeconds');
-  const prefix = collectionPrefix(info, info.namespaced ? ns || undefined : undefined);
-  const cont = q.get('continue');
-  let afterKey: string | undefined;
-  let listRevision: number | undefined;
-  if (cont) {
-    const token = decodeContinue(cont, ctx.compactedRevision());
-    afterKey = prefix + token.start;
-    listRevision = token.rv;
-  }
-  // Later pages leave out objects created after the first page was served: the cache holds only the
-  // current state, but this keeps a paged list from growing under the reader (the common case).
-  const pageFilter = listRevision === undefined ? filter
-    : (o: StoredObject) => o.createRevision <= listRevision! && (!filter || filter(o));
-  const result = ctx.store.list(prefix, { afterKey, limit: limit || undefined, filter: pageFilter });
-  // Every page of a paged list reports the first page's revision, so a watch that follows it
-  // replays anything that changed while the pages were read.
-  const revision = listRevision ?? result.revision;
-  const metaOut: Record<string, unknown> = { resourceVersion: String(revision) };
-  if (result.lastKey !== undefined) {
-    metaOut.continue = encodeContinue(revision, result.lastKey.slice(prefix.length));
-    // With a filter the count is only an upper bound; Kubernetes omits it then too.
-    if (result.remaining !== undefined && !pageFilter) metaOut.remainingItemCount = result.remaining;
-  }
+  const result = ctx.objects.listPage(info, ns, { filter, limit, continue: q.get('continue') ?? undefined });
+  const metaOut: Record<string, unknown> = { resourceVersion: String(result.revision) };
+  if (result.continue !== undefined) metaOut.continue = result.continue;
+  if (result.remainingItemCount !== undefined) metaOut.remainingItemCount = result.remainingItemCount;
   if (neg.as === 'Table') {
     const view = tableFor(ctx, info);
     const includeObject = q.get('includeObject') ?? 'Metadata';
@@ -170,7 +113,7 @@ const SLOW_WATCHER_BYTES = 16 * 1024 * 1024;
 
 export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, info: KindInfo,
   ns: string | undefined, name: string | undefined, q: URLSearchParams, neg: Negotiated): void {
-  const filter = buildFilter(ctx, info, q, name);
+  const filter = filterOf(ctx, info, q, name);
   const rv = parseResourceVersion(q);
   const timeout = parseNonNegInt(q, 'timeoutSeconds');
   const bookmarks = isTrue(q.get('allowWatchBookmarks'));
@@ -184,7 +127,6 @@ export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerRes
     throw errors.invalid('ListOptions', 'meta.k8s.io', '', [{ reason: 'FieldValueForbidden', field: 'allowWatchBookmarks', message: 'Forbidden: allowWatchBookmarks must be set to true when sendInitialEvents is set to true' }]);
   }
   checkResourceVersionMatch(q, rv);
-  const prefix = collectionPrefix(info, info.namespaced ? ns || undefined : undefined);
   const table = neg.as === 'Table' ? tableFor(ctx, info) : undefined;
   const includeObject = q.get('includeObject') ?? 'Metadata';
   const conv = ctx.converter(info);
@@ -233,35 +175,14 @@ export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerRes
   req.on('close', close);
   res.on('error', close);
 
-  let from: number;
-  if (rv === undefined || rv === 0 || initialEvents) {
-    // No (or zero) resourceVersion: the current state as ADDED events first, then changes.
-    const listed = ctx.store.list(prefix, { filter });
-    from = listed.revision;
-    for (const o of listed.items) write(encode('ADDED', o));
-    if (initialEvents) sendBookmark(from, { 'k8s.io/initial-events-end': 'true' });
-    if (rv !== undefined && rv > from) from = rv;
-  } else {
-    from = rv;
-  }
   try {
-    watcher = ctx.store.watch(prefix, from, (e: WatchEvent) => {
-      const now = !filter || filter(e.object);
-      const before = e.prevObject ? (!filter || filter(e.prevObject)) : false;
-      if (e.type === 'ADDED') { if (now) write(encode('ADDED', e.object)); return; }
-      if (e.type === 'DELETED') { if (before || now) write(encode('DELETED', e.object)); return; }
-      if (now && before) write(encode('MODIFIED', e.object));
-      else if (now) write(encode('ADDED', e.object));
-      else if (before) write(encode('DELETED', e.object));
-    }, nodeNameIndex(info, q));
+    watcher = ctx.objects.watch(info, ns, {
+      filter, resourceVersion: rv, initialEvents, index: nodeNameIndex(info, q),
+      onListed: (revision) => { if (initialEvents) sendBookmark(revision, { 'k8s.io/initial-events-end': 'true' }); },
+    }, (type, o) => write(encode(type, o)));
+    if (closed) watcher.stop();   // dropped while the initial events were written
   } catch (e) {
-    if (e instanceof CompactedError) {
-      const st = errors.gone(`too old resource version: ${e.requested} (${e.compacted})`).toStatus();
-      write(`{"type":"ERROR","object":${JSON.stringify(st)}}\n`);
-      close();
-      return;
-    }
-    const st = (e as ApiError).toStatus ? (e as ApiError).toStatus() : errors.internal(String(e)).toStatus();
+    const st = e instanceof ApiError ? e.toStatus() : errors.internal(String(e)).toStatus();
     write(`{"type":"ERROR","object":${JSON.stringify(st)}}\n`);
     close();
     return;

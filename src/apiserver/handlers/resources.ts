@@ -11,8 +11,8 @@ import { readBody, sendJson, sendRaw, warningHeader, type Negotiated } from '../
 import { decodeObject, mediaType, PATCH_TYPES, parseJson, parseYamlBody } from '../decode.js';
 import type { ApiContext } from '../context.js';
 import type { Actor, DeleteOptions, WriteOptions, WriteResult } from '../objects.js';
-import { parseFieldValidation } from '../fields.js';
-import { buildFilter, parseNonNegInt, serveList, serveWatch, tableRowOf } from './list-watch.js';
+import { filterOf, serveList, serveWatch, tableRowOf } from './list-watch.js';
+import { deleteOptions, fieldManager, writeOptions } from './request-options.js';
 import { tableFor } from '../table-view.js';
 import { applyJsonPatch, applyMergePatch, patchErrors } from '../patch/index.js';
 import { patchObject, type PatchKind } from '../patching.js';
@@ -20,7 +20,6 @@ import { handleScale } from './scale.js';
 import { handlePodAction, handleTokenRequest } from './actions.js';
 import { handleReview } from './reviews.js';
 import type { UserInfo } from '../authn.js';
-import { decodeProtobuf } from '../protobuf/decode.js';
 import { conversionFor, type VersionConversion } from '../conversion.js';
 import { handlePodStream, POD_STREAM_SUBRESOURCES } from '../tunnel/pod-streams.js';
 import { handleNodeProxy } from '../tunnel/node-proxy.js';
@@ -92,7 +91,7 @@ export async function handleResource(ctx: ApiContext, req: IncomingMessage, res:
     }
     case 'deletecollection': {
       const opts = await deleteOptions(req, q);
-      const filter = buildFilter(ctx, info, q);
+      const filter = filterOf(ctx, info, q);
       const items: string[] = [];
       for (const o of ctx.objects.list(info, ns, filter)) {
         try {
@@ -118,49 +117,6 @@ function reply(res: ServerResponse, code: number, r: WriteResult): void {
 function allowCreateOnUpdate(info: KindInfo): boolean {
   const gr = `${info.group}/${info.plural}`;
   return gr === '/endpoints' || gr === 'coordination.k8s.io/leases' || gr === '/events' || gr === 'events.k8s.io/events';
-}
-
-export function fieldManager(q: URLSearchParams, req: IncomingMessage): string {
-  const m = q.get('fieldManager');
-  if (m !== null) {
-    if (m.length > 128) throw errors.badRequest('fieldManager: Too long: may not be more than 128 bytes');
-    return m;
-  }
-  // Kubernetes derives the default manager from the User-Agent's program name.
-  const ua = String(req.headers['user-agent'] ?? 'unknown');
-  return ua.split('/')[0].slice(0, 128) || 'unknown';
-}
-
-export function writeOptions(q: URLSearchParams, actor: Actor, optionsKind = 'CreateOptions'): WriteOptions {
-  const dry = q.getAll('dryRun');
-  for (const d of dry) {
-    if (d !== 'All') throw errors.invalid(optionsKind, 'meta.k8s.io', '', [{ reason: 'FieldValueNotSupported', field: 'dryRun', message: `Unsupported value: "${d}": supported values: "All"` }]);
-  }
-  return { actor, dryRun: dry.length > 0, fieldValidation: parseFieldValidation(q.get('fieldValidation'), optionsKind) };
-}
-
-async function deleteOptions(req: IncomingMessage, q: URLSearchParams): Promise<DeleteOptions> {
-  const opts: DeleteOptions = {};
-  const body = await readBody(req);
-  if (body.length > 0) {
-    const type = mediaType(req.headers['content-type']);
-    const o = type === 'application/vnd.kubernetes.protobuf' ? decodeProtobuf(body).object : decodeObject(body, req.headers['content-type']);
-    if (o.gracePeriodSeconds !== undefined) opts.gracePeriodSeconds = Number(o.gracePeriodSeconds);
-    if (o.propagationPolicy) opts.propagationPolicy = o.propagationPolicy;
-    if (o.orphanDependents === true) opts.propagationPolicy = 'Orphan';
-    if (o.preconditions) opts.preconditions = o.preconditions;
-    if (Array.isArray(o.dryRun) && o.dryRun.length) opts.dryRun = true;
-  }
-  const g = parseNonNegInt(q, 'gracePeriodSeconds');
-  if (g !== undefined) opts.gracePeriodSeconds = g;
-  const p = q.get('propagationPolicy');
-  if (p !== null) opts.propagationPolicy = p as DeleteOptions['propagationPolicy'];
-  if (isTrue(q.get('orphanDependents'))) opts.propagationPolicy = 'Orphan';
-  if (q.getAll('dryRun').length) opts.dryRun = true;
-  if (opts.propagationPolicy && !['Orphan', 'Background', 'Foreground'].includes(opts.propagationPolicy)) {
-    throw errors.badRequest(`propagationPolicy: Unsupported value: "${opts.propagationPolicy}": supported values: "Foreground", "Background", "Orphan"`);
-  }
-  return opts;
 }
 
 async function handlePatch(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, info: KindInfo, ns: string | undefined,

@@ -9,7 +9,7 @@ import { decodeObject, mediaType, parseJson } from '../decode.js';
 import type { ApiContext } from '../context.js';
 import type { Actor } from '../objects.js';
 import { applyJsonPatch, applyMergePatch } from '../patch/index.js';
-import { writeOptions } from './resources.js';
+import { writeOptions } from './request-options.js';
 import { selectorString } from '../label-selector-string.js';
 
 interface ScalePaths { spec: string; status: string; selector?: string }
