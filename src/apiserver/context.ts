@@ -8,6 +8,7 @@ import type { Authenticator } from './authn.js';
 import type { Authorizer } from './authorizer.js';
 import type { OpenApiV3 } from './openapi.js';
 import type { ServiceAccountTokens } from './serviceaccount-tokens.js';
+import type { HealthChecks } from './health.js';
 
 export type Converter = (obj: Readonly<Record<string, any>>) => Record<string, any>;
 
@@ -26,5 +27,6 @@ export interface ApiContext {
   compactedRevision: () => number;
   /** Conversion of stored objects into a kind's served version, when it is not the stored one. */
   converter: (info: KindInfo) => Converter | undefined;
-  ready: () => boolean;
+  /** What /healthz, /livez and /readyz check. */
+  health: HealthChecks;
 }

@@ -13,6 +13,7 @@ import { VERSION } from '../version.js';
 import { impersonate } from './impersonation.js';
 import { OpenApiV2, serveOpenApiV2 } from './openapi-v2.js';
 import { logger } from '../util/log.js';
+import { serveHealth, type HealthEndpoint } from './health.js';
 
 const log = logger('apiserver');
 
@@ -96,16 +97,13 @@ function authorize(ctx: ApiContext, ri: RequestInfo, user: UserInfo, method: str
   throw errors.forbidden(user.name, ri.verb, ri.resource, ri.group, ri.namespace || undefined, ri.name || undefined, ri.subresource || undefined);
 }
 
-function servePublic(ctx: ApiContext, path: string, url: URL, res: ServerResponse): void {
+async function servePublic(ctx: ApiContext, path: string, url: URL, res: ServerResponse): Promise<void> {
   if (path === '/cacerts') return sendRaw(res, 200, ctx.caBundlePem, 'text/plain');
   if (path === '/ping') return sendRaw(res, 200, 'pong', 'text/plain');
-  const ready = ctx.ready();
-  if (path.startsWith('/readyz') && !ready) return sendRaw(res, 503, '[-]storage not ready\nreadyz check failed', 'text/plain');
-  if (url.searchParams.has('verbose')) {
-    const name = path.slice(1);
-    return sendRaw(res, 200, `[+]ping ok\n[+]log ok\n[+]etcd ok\n[+]poststarthook/start-apiextensions-controllers ok\n${name} check passed`, 'text/plain');
-  }
-  sendRaw(res, 200, 'ok', 'text/plain');
+  const m = /^\/(healthz|livez|readyz)(?:\/(.+))?$/.exec(path);
+  if (!m) throw errors.notFoundPath();
+  const endpoint = m[1] as HealthEndpoint;
+  return serveHealth(res, endpoint, ctx.health[endpoint], m[2] ?? '', url.searchParams);
 }
 
 function serveNonResource(ctx: ApiContext, discovery: Discovery, openapiV2: OpenApiV2, ri: RequestInfo, path: string, url: URL,

@@ -48,6 +48,11 @@ export class InformerFactory {
     await Promise.all([...this.informers.values()].map((inf) => inf.waitForSync(timeoutMs)));
   }
 
+  /** Informers made so far that have not synced yet (what the informer-sync health check reports). */
+  unsynced(): string[] {
+    return [...this.informers.entries()].filter(([, inf]) => !inf.hasSynced()).map(([id]) => id.replace(/\|+$/, ''));
+  }
+
   async stop(): Promise<void> {
     await Promise.all([...this.informers.values()].map((inf) => inf.stop()));
   }

@@ -20,6 +20,10 @@ export interface ManagerOptions extends Partial<ControllerOptions> {
 }
 
 export interface ControllerManager {
+  /** True from when every enabled loop has started until stop() (the health checks ask). */
+  running(): boolean;
+  /** The shared informers that have not synced yet. */
+  unsyncedInformers(): string[];
   stop(): Promise<void>;
 }
 
@@ -42,8 +46,12 @@ export function startControllerManager(objects: ObjectService, registry: Resourc
   const ns = new NamespaceController(objects, registry);
   ns.start();
   log.info({ controllers: running.map((r) => r.name) }, 'control loops started');
+  let stopping = false;
   return {
+    running: () => !stopping,
+    unsyncedInformers: () => informers.unsynced(),
     async stop() {
+      stopping = true;
       ns.stop();
       await Promise.all(running.map((r) => r.stop().catch(() => undefined)));
       await informers.stop();

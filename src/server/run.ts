@@ -29,7 +29,8 @@ import { TunnelServer } from '../apiserver/tunnel/registry.js';
 import { attachTunnels } from '../apiserver/tunnel/pod-streams.js';
 import { routeUpgradesAsRequests } from '../apiserver/tunnel/upgrade.js';
 import { bootstrapObjects } from './bootstrap.js';
-import { startControllerManager, type ControllerStarter } from './controller-manager.js';
+import { startControllerManager, type ControllerManager, type ControllerStarter } from './controller-manager.js';
+import { serverHealthChecks } from './health-checks.js';
 import { startRootCaPublisher } from '../controllers/root-ca-publisher.js';
 import { startPersistentVolumeController } from '../controllers/persistent-volume.js';
 import { startManifestDeployer } from '../controllers/manifests.js';
@@ -154,19 +155,22 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   registry.onChange(() => openapi.invalidate());
   crds.start();
 
-  let ready = false;
+  let bootstrapped = false;
+  let shuttingDown = false;
+  let controllers: ControllerManager | undefined;
   const ctx: ApiContext = {
     store, registry, objects, crds, authn, authz, openapi, saTokens, caBundlePem,
     bookmarks: new Set(),
     compactedRevision: () => backend.compactedRevision(),
     converter: converterFor,
-    ready: () => ready,
+    health: serverHealthChecks({ backend, bootstrapped: () => bootstrapped, controllers: () => controllers, shuttingDown: () => shuttingDown }),
   };
 
   await bootstrapObjects(objects, {
     kubernetesServiceIp: firstServiceIp(config.serviceCidr), advertiseAddress: advertise, port: config.httpsListenPort,
     localStorageClass: !config.disableLocalStorage,
   });
+  bootstrapped = true;
   const tunnels = new TunnelServer();
   const starters: Record<string, ControllerStarter> = config.disableControllerManager ? {} : {
     ...CONTROLLERS,
@@ -189,7 +193,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       removeLocalPath: (node, path) => removeLocalPath(tunnels, node, path),
     }),
   };
-  const controllers = startControllerManager(objects, registry, starters, {
+  controllers = startControllerManager(objects, registry, starters, {
     disabled: config.disableScheduler ? ['scheduler'] : [],
     nodeMonitorGracePeriodMs: config.nodeMonitorGracePeriodSeconds * 1000,
     defaultNotReadyTolerationSeconds: config.defaultNotReadyTolerationSeconds,
@@ -212,7 +216,6 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     server.once('error', reject);
     server.listen(config.httpsListenPort, config.bindAddress, () => { server.off('error', reject); resolve(); });
   });
-  ready = true;
 
   const kubeHost = isWildcard(config.bindAddress) ? '127.0.0.1' : config.bindAddress;
   await writeKubeconfig(config.writeKubeconfig, {
@@ -224,8 +227,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   return {
     ctx, token: token.token, url: `https://${kubeHost.includes(':') ? `[${kubeHost}]` : kubeHost}:${config.httpsListenPort}`,
     async close() {
-      ready = false;
-      await controllers.stop();
+      shuttingDown = true;
+      await controllers?.stop();
       tunnels.close();
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
       await store.close();

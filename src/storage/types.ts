@@ -60,6 +60,8 @@ export interface Backend {
   compact(revision: number): Promise<void>;
   compactedRevision(): number;
   dbSize(): Promise<number>;
+  /** Resolves when the datastore answers reads and takes writes (health checks; rate-limited by the backend). */
+  checkHealth(maxAgeMs?: number): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -5,6 +5,7 @@ import { pino, type Logger } from 'pino';
 export type { Logger };
 
 let root: Logger | undefined;
+let outputClosed = false;
 
 export function rootLogger(level = process.env.SKIFF_LOG_LEVEL ?? 'info'): Logger {
   if (!root) {
@@ -15,10 +16,21 @@ export function rootLogger(level = process.env.SKIFF_LOG_LEVEL ?? 'info'): Logge
         redact: { paths: ['token', 'password', 'secret', '*.token', '*.password', 'authorization', 'headers.authorization'], censor: '[redacted]' },
         timestamp: pino.stdTimeFunctions.isoTime,
       },
-      pino.destination({ fd: 2, sync: false }),
+      logDestination(),
     );
   }
   return root;
+}
+
+function logDestination() {
+  const d = pino.destination({ fd: 2, sync: false });
+  d.on('close', () => { outputClosed = true; });
+  return d;
+}
+
+/** Throws when log lines can no longer be written (the `log` health check). */
+export function checkLogOutput(): void {
+  if (outputClosed) throw new Error('log output is closed');
 }
 
 export function setLogLevel(level: string): void {

@@ -103,6 +103,28 @@ test('a failing commit rejects its whole batch and leaves the revision where it 
   assert.equal((await b.create('/x/y/ok', '{}')).modRevision, 2);
 });
 
+test('checkHealth probes with a real commit, answers from a fresh commit, and reports a failing one', async (t) => {
+  const file = dbFile(t);
+  const b = await openBackend(t, file);
+  await b.checkHealth(0);
+  // Stand-in for a disk that refuses writes, aimed at the probe's row only.
+  const other = new Database(file);
+  t.after(() => other.close());
+  other.exec(`CREATE TRIGGER no_probe BEFORE INSERT ON meta WHEN NEW.k = 'health-probe' BEGIN SELECT RAISE(ABORT, 'disk on fire'); END`);
+  await assert.rejects(b.checkHealth(0), /disk on fire/);
+  // A commit that just succeeded answers for the write side: no probe (which would fail) is made.
+  await b.create(K, '{}');
+  await b.checkHealth(60_000);
+  await assert.rejects(b.checkHealth(0), /disk on fire/);
+  // ... and a probe that just failed answers the next callers without another one.
+  other.exec('DROP TRIGGER no_probe');
+  await assert.rejects(b.checkHealth(60_000), /disk on fire/);
+  await b.checkHealth(0);
+  assert.equal(b.currentRevision(), 1, 'probes use no revision');
+  await b.close();
+  await assert.rejects(b.checkHealth(0), /not open/);
+});
+
 test('history returns events with their previous values', async (t) => {
   const b = await openBackend(t, dbFile(t));
   await b.create(K, '"1"');
