@@ -15,6 +15,11 @@ export interface Selection {
   name?: string;
 }
 
+/** The selectors of a request's query (`labelSelector`, `fieldSelector`). */
+export function selectionOf(q: URLSearchParams, name?: string): Selection {
+  return { labelSelector: q.get('labelSelector') ?? undefined, fieldSelector: q.get('fieldSelector') ?? undefined, name };
+}
+
 /** The selectors as one predicate; undefined when they select everything. */
 export function selectorFilter(info: KindInfo, sel: Selection, selectableFields: readonly string[] = []): ObjectFilter | undefined {
   const lp = labelPredicate(parseLabelSelector(sel.labelSelector ?? ''));

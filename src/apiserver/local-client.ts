@@ -38,7 +38,7 @@ export class LocalClient implements ApiClient {
 
   async list<T extends KObject = KObject>(ref: ResourceRef, ns?: string, opts: ListOptions = {}): Promise<ListResult<T>> {
     const info = this.info(ref);
-    const page = this.objects.listPage(info, ns, { filter: this.objects.selectorFilter(info, opts), limit: opts.limit, continue: opts.continue });
+    const page = this.objects.listPage(info, ns, { filter: this.objects.filterFor(info, opts), limit: opts.limit, continue: opts.continue });
     const out: ListResult<T> = { items: page.items.map((o) => o.obj as T), resourceVersion: String(page.revision) };
     if (page.continue !== undefined) out.continue = page.continue;
     return out;
@@ -66,7 +66,7 @@ export class LocalClient implements ApiClient {
         if (!/^\d+$/.test(resourceVersion)) throw errors.badRequest(`invalid resource version "${resourceVersion}"`);
         rv = Number(resourceVersion);
       }
-      watcher = this.objects.watch(info, ns, { filter: this.objects.selectorFilter(info, opts), resourceVersion: rv }, (type, o) => {
+      watcher = this.objects.watch(info, ns, { filter: this.objects.filterFor(info, opts), resourceVersion: rv }, (type, o) => {
         if (!stopped) onEvent({ type, object: o.obj as T });
       });
       if (stopped) watcher.stop();    // stop() called from inside a replayed event

@@ -7,7 +7,7 @@ import type { ServerResponse } from 'node:http';
 import type { KindInfo } from '../api/kinds.js';
 import type { ApiContext } from './context.js';
 import type { RequestInfo } from './request-info.js';
-import { labelPredicate, parseLabelSelector } from '../api/selectors.js';
+import { selectionOf } from './list-watch-filter.js';
 import { ApiError, errors } from '../api/status.js';
 import { sendJson } from './http.js';
 import { fetchNodeSummary } from './tunnel/node-proxy.js';
@@ -58,18 +58,6 @@ function usage(cpu: CpuStats | undefined, memory: MemoryStats | undefined): { cp
 }
 
 type Obj = Record<string, any>;
-
-function selectorFilter(q: URLSearchParams): (labels: Record<string, string> | undefined) => boolean {
-  const s = q.get('labelSelector');
-  if (!s) return () => true;
-  let pred;
-  try {
-    pred = labelPredicate(parseLabelSelector(s));
-  } catch (e) {
-    throw errors.badRequest(`unable to parse labelSelector: ${(e as Error).message}`);
-  }
-  return pred ?? (() => true);
-}
 
 async function nodeMetrics(ctx: ApiContext, node: Obj): Promise<Obj | undefined> {
   const s = await summaryOf(ctx, node.metadata.name);
@@ -153,8 +141,7 @@ export async function handleMetrics(ctx: ApiContext, res: ServerResponse, ri: Re
       if (!m) throw notFound();
       return sendJson(res, 200, { kind: 'NodeMetrics', apiVersion: API_VERSION, ...m });
     }
-    const match = selectorFilter(q);
-    const nodes = ctx.objects.list(coreKind, undefined).map((o) => o.obj).filter((n) => match(n.metadata.labels));
+    const nodes = ctx.objects.list(coreKind, undefined, ctx.objects.filterFor(coreKind, selectionOf(q))).map((o) => o.obj);
     const items = (await Promise.all(nodes.map((n) => nodeMetrics(ctx, n)))).filter((m): m is Obj => m !== undefined);
     return sendJson(res, 200, { kind: 'NodeMetricsList', apiVersion: API_VERSION, metadata: {}, items });
   }
@@ -164,7 +151,7 @@ export async function handleMetrics(ctx: ApiContext, res: ServerResponse, ri: Re
     if (!m) throw notFound();
     return sendJson(res, 200, { kind: 'PodMetrics', apiVersion: API_VERSION, ...m });
   }
-  const match = selectorFilter(q);
-  const pods = ctx.objects.list(coreKind, ns).map((o) => o.obj).filter((p) => match(p.metadata.labels));
+  // Selectors select the nodes and pods the metrics are of, as in metrics-server.
+  const pods = ctx.objects.list(coreKind, ns, ctx.objects.filterFor(coreKind, selectionOf(q))).map((o) => o.obj);
   return sendJson(res, 200, { kind: 'PodMetricsList', apiVersion: API_VERSION, metadata: {}, items: await podMetrics(ctx, pods) });
 }

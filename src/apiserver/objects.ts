@@ -124,7 +124,7 @@ export class ObjectService {
   // ---- list and watch through selectors ----------------------------------------------------------
 
   /** Label and field selectors (a CRD's selectableFields included) as one predicate. */
-  selectorFilter(info: KindInfo, sel: Selection): ObjectFilter | undefined {
+  filterFor(info: KindInfo, sel: Selection): ObjectFilter | undefined {
     return selectorFilter(info, sel, info.crd ? this.options.selectableFields?.(info) ?? [] : []);
   }
 

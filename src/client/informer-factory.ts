@@ -50,7 +50,11 @@ export class InformerFactory {
 
   /** Informers made so far that have not synced yet (what the informer-sync health check reports). */
   unsynced(): string[] {
-    return [...this.informers.entries()].filter(([, inf]) => !inf.hasSynced()).map(([id]) => id.replace(/\|+$/, ''));
+    return [...this.informers.entries()].filter(([, inf]) => !inf.hasSynced()).map(([id]) => {
+      const [group, version, resource, ns, ...selectors] = id.split('|');
+      const sel = selectors.filter(Boolean).join(',');
+      return `${resource}.${version}${group ? '.' + group : ''}${ns ? ` in ${ns}` : ''}${sel ? ` (${sel})` : ''}`;
+    });
   }
 
   async stop(): Promise<void> {

@@ -249,8 +249,10 @@ test('the factory shares one informer per resource and selectors, indexes added 
   assert.equal(forScheduler, forGc);
   assert.notEqual(factory.informerFor(Resources.pods, { namespace: 'kube-system' }), forGc);
   assert.throws(() => factory.informerFor(Resources.pods, { indexers: { node: () => [] } }), /index "node" already exists/);
+  assert.deepEqual(factory.unsynced(), ['pods.v1', 'pods.v1 in kube-system'], 'what the informer-sync health check reports before start');
   factory.start();
   await factory.waitForSync(2000);
+  assert.deepEqual(factory.unsynced(), []);
   assert.deepEqual(forGc.byIndex('node', 'n1').map((p) => p.metadata.name), ['a']);
   // An informer asked for after start starts at once.
   const late = factory.informerFor(Resources.configMaps);

@@ -6,17 +6,12 @@ import { apiVersionOf } from '../../api/kinds.js';
 import type { StoredObject, WatchIndex } from '../../storage/types.js';
 import { ApiError, errors } from '../../api/status.js';
 import { parseFieldSelector } from '../../api/selectors.js';
-import type { ObjectFilter } from '../list-watch-filter.js';
+import { selectionOf } from '../list-watch-filter.js';
 import { isTrue } from '../request-info.js';
 import { parseNonNegInt } from './request-options.js';
 import { sendRaw, type Negotiated } from '../http.js';
 import type { ApiContext } from '../context.js';
 import { tableFor, type TableView } from '../table-view.js';
-
-/** The request's selectors (and, for a watch on `.../<name>`, that name) as one predicate. */
-export function filterOf(ctx: ApiContext, info: KindInfo, q: URLSearchParams, name?: string): ObjectFilter | undefined {
-  return ctx.objects.selectorFilter(info, { labelSelector: q.get('labelSelector') ?? undefined, fieldSelector: q.get('fieldSelector') ?? undefined, name });
-}
 
 function parseResourceVersion(q: URLSearchParams): number | undefined {
   const v = q.get('resourceVersion');
@@ -36,7 +31,7 @@ function checkResourceVersionMatch(q: URLSearchParams, rv: number | undefined): 
 }
 
 export function serveList(ctx: ApiContext, res: ServerResponse, info: KindInfo, ns: string | undefined, q: URLSearchParams, neg: Negotiated): void {
-  const filter = filterOf(ctx, info, q);
+  const filter = ctx.objects.filterFor(info, selectionOf(q));
   // Kubernetes treats a negative limit as no limit.
   const limit = parseNonNegInt(q, 'limit', true);
   const rv = parseResourceVersion(q);
@@ -113,7 +108,7 @@ const SLOW_WATCHER_BYTES = 16 * 1024 * 1024;
 
 export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, info: KindInfo,
   ns: string | undefined, name: string | undefined, q: URLSearchParams, neg: Negotiated): void {
-  const filter = filterOf(ctx, info, q, name);
+  const filter = ctx.objects.filterFor(info, selectionOf(q, name));
   const rv = parseResourceVersion(q);
   const timeout = parseNonNegInt(q, 'timeoutSeconds');
   const bookmarks = isTrue(q.get('allowWatchBookmarks'));

@@ -11,7 +11,8 @@ import { readBody, sendJson, sendRaw, warningHeader, type Negotiated } from '../
 import { decodeObject, mediaType, PATCH_TYPES, parseJson, parseYamlBody } from '../decode.js';
 import type { ApiContext } from '../context.js';
 import type { Actor, DeleteOptions, WriteOptions, WriteResult } from '../objects.js';
-import { filterOf, serveList, serveWatch, tableRowOf } from './list-watch.js';
+import { serveList, serveWatch, tableRowOf } from './list-watch.js';
+import { selectionOf } from '../list-watch-filter.js';
 import { deleteOptions, fieldManager, writeOptions } from './request-options.js';
 import { tableFor } from '../table-view.js';
 import { applyJsonPatch, applyMergePatch, patchErrors } from '../patch/index.js';
@@ -91,7 +92,7 @@ export async function handleResource(ctx: ApiContext, req: IncomingMessage, res:
     }
     case 'deletecollection': {
       const opts = await deleteOptions(req, q);
-      const filter = filterOf(ctx, info, q);
+      const filter = ctx.objects.filterFor(info, selectionOf(q));
       const items: string[] = [];
       for (const o of ctx.objects.list(info, ns, filter)) {
         try {
