@@ -15,6 +15,13 @@ export interface Selection {
   name?: string;
 }
 
+/** A list or watch resourceVersion: unset, or a revision number (anything else is 400). */
+export function parseResourceVersion(v: string | null | undefined): number | undefined {
+  if (v === null || v === undefined || v === '') return undefined;
+  if (!/^\d+$/.test(v)) throw errors.badRequest(`invalid resource version "${v}"`);
+  return Number(v);
+}
+
 /** The selectors of a request's query (`labelSelector`, `fieldSelector`). */
 export function selectionOf(q: URLSearchParams, name?: string): Selection {
   return { labelSelector: q.get('labelSelector') ?? undefined, fieldSelector: q.get('fieldSelector') ?? undefined, name };

@@ -13,6 +13,7 @@ import type { KindInfo } from '../api/kinds.js';
 import type { KObject } from '../api/object.js';
 import type { Actor, ObjectService, WriteOptions as ServiceWriteOptions } from './objects.js';
 import { converterFor } from './conversion.js';
+import { parseResourceVersion } from './list-watch-filter.js';
 import { ApiError, errors } from '../api/status.js';
 import { patchObject } from './patching.js';
 import { bindPod, evictPod } from './pod-actions.js';
@@ -61,12 +62,8 @@ export class LocalClient implements ApiClient {
     };
     try {
       const info = this.info(ref);
-      let rv: number | undefined;
-      if (resourceVersion !== undefined && resourceVersion !== '') {
-        if (!/^\d+$/.test(resourceVersion)) throw errors.badRequest(`invalid resource version "${resourceVersion}"`);
-        rv = Number(resourceVersion);
-      }
-      watcher = this.objects.watch(info, ns, { filter: this.objects.filterFor(info, opts), resourceVersion: rv }, (type, o) => {
+      const filter = this.objects.filterFor(info, opts);
+      watcher = this.objects.watch(info, ns, { filter, resourceVersion: parseResourceVersion(resourceVersion) }, (type, o) => {
         if (!stopped) onEvent({ type, object: o.obj as T });
       });
       if (stopped) watcher.stop();    // stop() called from inside a replayed event

@@ -6,19 +6,12 @@ import { apiVersionOf } from '../../api/kinds.js';
 import type { StoredObject, WatchIndex } from '../../storage/types.js';
 import { ApiError, errors } from '../../api/status.js';
 import { parseFieldSelector } from '../../api/selectors.js';
-import { selectionOf } from '../list-watch-filter.js';
+import { parseResourceVersion, selectionOf } from '../list-watch-filter.js';
 import { isTrue } from '../request-info.js';
 import { parseNonNegInt } from './request-options.js';
 import { sendRaw, type Negotiated } from '../http.js';
 import type { ApiContext } from '../context.js';
 import { tableFor, type TableView } from '../table-view.js';
-
-function parseResourceVersion(q: URLSearchParams): number | undefined {
-  const v = q.get('resourceVersion');
-  if (v === null || v === '') return undefined;
-  if (!/^\d+$/.test(v)) throw errors.badRequest(`invalid resource version "${v}"`);
-  return Number(v);
-}
 
 /** ListOptions validation, as Kubernetes answers it (422 on meta.k8s.io ListOptions). */
 function checkResourceVersionMatch(q: URLSearchParams, rv: number | undefined): void {
@@ -34,7 +27,7 @@ export function serveList(ctx: ApiContext, res: ServerResponse, info: KindInfo, 
   const filter = ctx.objects.filterFor(info, selectionOf(q));
   // Kubernetes treats a negative limit as no limit.
   const limit = parseNonNegInt(q, 'limit', true);
-  const rv = parseResourceVersion(q);
+  const rv = parseResourceVersion(q.get('resourceVersion'));
   checkResourceVersionMatch(q, rv);
   parseNonNegInt(q, 'timeoutSeconds');
   const result = ctx.objects.listPage(info, ns, { filter, limit, continue: q.get('continue') ?? undefined });
@@ -109,7 +102,7 @@ const SLOW_WATCHER_BYTES = 16 * 1024 * 1024;
 export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, info: KindInfo,
   ns: string | undefined, name: string | undefined, q: URLSearchParams, neg: Negotiated): void {
   const filter = ctx.objects.filterFor(info, selectionOf(q, name));
-  const rv = parseResourceVersion(q);
+  const rv = parseResourceVersion(q.get('resourceVersion'));
   const timeout = parseNonNegInt(q, 'timeoutSeconds');
   const bookmarks = isTrue(q.get('allowWatchBookmarks'));
   const sendInitial = q.get('sendInitialEvents');
