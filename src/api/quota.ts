@@ -2,6 +2,7 @@
 // objects count, how pod requests and limits add up, scopes, and Kubernetes' quantity rendering.
 import type { KObject } from './object.js';
 import { parseQuantity } from './quantity.js';
+import { isPodTerminal } from './pod.js';
 
 type Obj = KObject & Record<string, any>;
 const LEGACY_COUNTS: Record<string, string> = {
@@ -80,8 +81,7 @@ function isComputeResource(name: string): boolean {
 
 /** A finished pod, or one past its deletion grace period, no longer holds quota. */
 export function countsAgainstQuota(pod: Obj, now: number): boolean {
-  const phase = pod.status?.phase;
-  if (phase === 'Succeeded' || phase === 'Failed') return false;
+  if (isPodTerminal(pod)) return false;
   const del = pod.metadata.deletionTimestamp;
   const grace = pod.metadata.deletionGracePeriodSeconds;
   if (del && grace !== undefined && now > Date.parse(del) + grace * 1000) return false;

@@ -2,6 +2,7 @@
 // when `metadata.generation` moves, and how deletion proceeds. Kubernetes keeps these in each
 // registry's "strategy"; here they are small functions keyed by group/resource.
 import type { KindInfo } from '../api/kinds.js';
+import { qosClass } from '../api/pod.js';
 
 /** Kinds whose `metadata.generation` tracks spec changes (everything with a spec and a status subresource, and every CR). */
 export function tracksGeneration(info: KindInfo): boolean {
@@ -31,24 +32,6 @@ export function resetStatusOnCreate(info: KindInfo, obj: Record<string, any>): v
   } else {
     delete obj.status;
   }
-}
-
-/** Kubernetes' QoS class of a pod from its containers' requests and limits. */
-export function qosClass(pod: Record<string, any>): 'Guaranteed' | 'Burstable' | 'BestEffort' {
-  const containers = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
-  let any = false;
-  let guaranteed = containers.length > 0;
-  for (const c of containers) {
-    const req = c.resources?.requests ?? {};
-    const lim = c.resources?.limits ?? {};
-    if (Object.keys(req).length || Object.keys(lim).length) any = true;
-    for (const r of ['cpu', 'memory']) {
-      if (lim[r] === undefined) guaranteed = false;
-      else if (req[r] !== undefined && req[r] !== lim[r]) guaranteed = false;
-    }
-  }
-  if (!any) return 'BestEffort';
-  return guaranteed ? 'Guaranteed' : 'Burstable';
 }
 
 /** Everything that counts as "spec" for generation: the object minus metadata and status. */

@@ -21,9 +21,10 @@ import {
   REVISION_HASH_LABEL, ensureRevision, hashOf, revisionData, truncateHistory,
 } from './revision-hash.js';
 import {
-  Expectations, byCreation, controllerOf, controllerUidIndex, isPodAvailable, isPodReady, msUntilAvailable,
+  Expectations, controllerOf, controllerUidIndex,
   podFromTemplate, scaledValue, slowStartBatch,
 } from './workload-pods.js';
+import { byCreation, isPodAvailable, isPodReady, msUntilAvailable } from '../api/pod.js';
 
 type Obj = Record<string, any>;
 

@@ -9,8 +9,9 @@ import type { KObject } from '../api/object.js';
 import { Resources } from '../client/types.js';
 import { matchLabelSelectorObject } from '../api/selectors.js';
 import type { ControllerContext, RunningController } from './context.js';
-import { isPodReady } from './endpoints.js';
+import { isPodReady } from '../api/pod.js';
 import { runController } from '../client/controller.js';
+import { nowRfc3339 } from '../util/time.js';
 import { keyOf, type Informer } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 
@@ -202,7 +203,7 @@ function failSafeStatus(pdb: Obj, message: string): Record<string, any> {
 function withCondition(conditions: any[] | undefined, c: { type: string; status: string; reason: string; message: string; observedGeneration: number }): any[] {
   const out = (conditions ?? []).filter((x) => x.type !== c.type).map((x) => ({ ...x }));
   const prev = (conditions ?? []).find((x) => x.type === c.type);
-  const lastTransitionTime = prev && prev.status === c.status ? prev.lastTransitionTime : new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const lastTransitionTime = prev && prev.status === c.status ? prev.lastTransitionTime : nowRfc3339();
   const { type, status, observedGeneration, reason, message } = c;
   out.push({ type, status, observedGeneration, lastTransitionTime, reason, message });
   return out;

@@ -20,8 +20,10 @@ import { keyOf } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 import type { ControllerContext, RunningController } from './context.js';
 import {
-  Expectations, byCreation, controllerOf, controllerUidIndex, isPodReady, isPodTerminal, podFromTemplate, rfc3339, slowStartBatch,
+  Expectations, controllerOf, controllerUidIndex, podFromTemplate, slowStartBatch,
 } from './workload-pods.js';
+import { byCreation, isPodReady, isPodTerminal } from '../api/pod.js';
+import { rfc3339 } from '../util/time.js';
 
 type Obj = Record<string, any>;
 

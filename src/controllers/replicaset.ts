@@ -10,7 +10,8 @@
 //    observedGeneration and the ReplicaFailure condition.
 // The helpers below (ownership, pod readiness, expectations) are shared with the Deployment controller.
 import type { KObject, OwnerReference } from '../api/object.js';
-import { matchLabelSelectorObject } from '../api/selectors.js';
+import { matchLabelSelectorObject, matchLabelSet } from '../api/selectors.js';
+import { isPodActive, isPodAvailable, isPodReady, podReadyCondition } from '../api/pod.js';
 import { ApiError } from '../api/status.js';
 import { isNotFound, Resources, type ApiClient, type ResourceRef } from '../client/types.js';
 import type { ControllerContext, RunningController } from './context.js';
@@ -18,6 +19,7 @@ import { runController } from '../client/controller.js';
 import { keyOf, type Informer } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { logger } from '../util/log.js';
+import { rfc3339 } from '../util/time.js';
 
 const log = logger('replicaset-controller');
 
@@ -115,28 +117,6 @@ export async function claimObjects<T extends KObject>(spec: ClaimSpec<T>): Promi
 
 // ---- pods ---------------------------------------------------------------------------------------
 
-/** Not finished and not being deleted (controller.IsPodActive). */
-export function isPodActive(p: Obj): boolean {
-  const phase = p.status?.phase;
-  return phase !== 'Succeeded' && phase !== 'Failed' && !p.metadata.deletionTimestamp;
-}
-
-function readyCondition(p: Obj): any {
-  return (p.status?.conditions ?? []).find((c: any) => c.type === 'Ready');
-}
-
-export function isPodReady(p: Obj): boolean {
-  return readyCondition(p)?.status === 'True';
-}
-
-/** Ready for at least `minReadySeconds` (podutil.IsPodAvailable). */
-export function isPodAvailable(p: Obj, minReadySeconds: number, nowMs: number): boolean {
-  if (!isPodReady(p)) return false;
-  if (!minReadySeconds) return true;
-  const since = Date.parse(readyCondition(p)?.lastTransitionTime ?? '');
-  return Number.isFinite(since) && since + minReadySeconds * 1000 < nowMs;
-}
-
 const PHASE_ORDINAL: Record<string, number> = { Pending: 0, Unknown: 1, Running: 2 };
 const DELETION_COST = 'controller.kubernetes.io/pod-deletion-cost';
 
@@ -148,7 +128,7 @@ function deletionCost(p: Obj): number {
 }
 
 function readyTime(p: Obj): number {
-  const c = readyCondition(p);
+  const c = podReadyCondition(p);
   return c?.status === 'True' ? Date.parse(c.lastTransitionTime ?? '') || 0 : 0;
 }
 
@@ -286,10 +266,6 @@ export class Expectations {
 
 // ---- status -------------------------------------------------------------------------------------
 
-function rfc3339(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
-}
-
 /** The status a ReplicaSet should report for the pods it owns (`manageError` from the last sync). */
 export function replicaSetStatus(rs: Obj, pods: Obj[], manageError: unknown, now = Date.now()): Record<string, any> {
   const templateLabels: Record<string, string> = rs.spec?.template?.metadata?.labels ?? {};
@@ -297,7 +273,7 @@ export function replicaSetStatus(rs: Obj, pods: Obj[], manageError: unknown, now
   let fullyLabeled = 0, ready = 0, available = 0;
   for (const p of pods) {
     const labels = p.metadata.labels ?? {};
-    if (Object.entries(templateLabels).every(([k, v]) => labels[k] === v)) fullyLabeled++;
+    if (matchLabelSet(templateLabels, labels)) fullyLabeled++;
     if (isPodReady(p)) {
       ready++;
       if (isPodAvailable(p, minReady, now)) available++;

@@ -16,8 +16,9 @@ import { WorkQueue } from '../client/workqueue.js';
 import type { ControllerContext, RunningController } from './context.js';
 import { REVISION_HASH_LABEL, ensureRevision, hashOf, revisionData, templateOf, truncateHistory } from './revision-hash.js';
 import {
-  controllerOf, controllerUidIndex, isPodAvailable, isPodReady, isTerminating, msUntilAvailable, podFromTemplate,
+  controllerOf, controllerUidIndex, isTerminating, podFromTemplate,
 } from './workload-pods.js';
+import { isPodAvailable, isPodReady, msUntilAvailable } from '../api/pod.js';
 
 type Obj = Record<string, any>;
 

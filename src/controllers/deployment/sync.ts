@@ -5,15 +5,16 @@
 // against what this sync last wrote.
 import type { ApiClient } from '../../client/types.js';
 import { isAlreadyExists, isNotFound, Resources } from '../../client/types.js';
-import type { EventRecorder } from '../events.js';
+import type { EventRecorder } from '../../client/events.js';
 import { controllerRefOf, ownerRef } from '../replicaset.js';
 import { canonicalJson, computeHash, equalIgnoreHash, POD_TEMPLATE_HASH_LABEL } from './hash.js';
 import { progressCheckDelayMs, rolloutStatus } from './progress.js';
 import {
   DESIRED_REPLICAS_ANNOTATION, maxRevision, replicaSetsToCleanUp, REVISION_ANNOTATION, setNewReplicaSetAnnotations, setReplicasAnnotations,
 } from './revisions.js';
+import { byCreation } from '../../api/pod.js';
 import {
-  byCreation, bySizeNewer, bySizeOlder, filterActive, findActiveOrLatest, isRollingUpdate, isSaturated, maxSurge, newRSNewReplicas,
+  bySizeNewer, bySizeOlder, filterActive, findActiveOrLatest, isRollingUpdate, isSaturated, maxSurge, newRSNewReplicas,
   proportion, replicaCount, specReplicas, type Obj,
 } from './sizes.js';
 import { calculateStatus, getCondition, hasProgressDeadline, newCondition, REASON, setCondition } from './status.js';
