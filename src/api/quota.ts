@@ -2,7 +2,7 @@
 // objects count, how pod requests and limits add up, scopes, and Kubernetes' quantity rendering.
 import type { KObject } from './object.js';
 import { parseQuantity } from './quantity.js';
-import { isPodTerminal } from './pod.js';
+import { isPodTerminal, podQosClass } from './pod.js';
 
 type Obj = KObject & Record<string, any>;
 const LEGACY_COUNTS: Record<string, string> = {
@@ -88,14 +88,9 @@ export function countsAgainstQuota(pod: Obj, now: number): boolean {
   return true;
 }
 
+/** The BestEffort quota scope is the pod's QoS class (GetPodQOS). */
 function isBestEffort(pod: Obj): boolean {
-  for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
-    for (const part of ['requests', 'limits']) {
-      const list = c.resources?.[part] ?? {};
-      if (list.cpu !== undefined || list.memory !== undefined) return false;
-    }
-  }
-  return true;
+  return podQosClass(pod) === 'BestEffort';
 }
 
 function scopeMatches(scope: string, op: string, values: string[] | undefined, pod: Obj): boolean {
