@@ -103,3 +103,37 @@ export function byCreation(a: KObject | Obj, b: KObject | Obj): number {
   const na = String((a as Obj).metadata?.name), nb = String((b as Obj).metadata?.name);
   return na < nb ? -1 : na > nb ? 1 : 0;
 }
+
+/** How a caller adds up one container's resources (scheduler Resources, quota amounts, ...). */
+export interface ResourceSum<R> {
+  empty(): R;
+  /** into += r */
+  add(into: R, r: R): void;
+  /** into = max(into, r), per resource */
+  max(into: R, r: R): void;
+}
+
+/**
+ * What a pod holds at its peak (resourcehelper.PodRequests, without overhead): app containers and
+ * restartable (sidecar) init containers summed, but at least what any ordinary init container needs
+ * together with the sidecars started before it, as init containers run one at a time.
+ */
+export function podResourceTotal<R>(spec: Obj | undefined, ofContainer: (c: Obj) => R, sum: ResourceSum<R>): R {
+  const total = sum.empty();
+  for (const c of spec?.containers ?? []) sum.add(total, ofContainer(c));
+  const sidecars = sum.empty();
+  const initPeak = sum.empty();
+  for (const c of spec?.initContainers ?? []) {
+    const r = ofContainer(c);
+    if (c.restartPolicy === 'Always') {
+      sum.add(total, r);
+      sum.add(sidecars, r);
+      sum.max(initPeak, sidecars);
+    } else {
+      sum.add(r, sidecars);
+      sum.max(initPeak, r);
+    }
+  }
+  sum.max(total, initPeak);
+  return total;
+}

@@ -2,7 +2,7 @@
 // objects count, how pod requests and limits add up, scopes, and Kubernetes' quantity rendering.
 import type { KObject } from './object.js';
 import { parseQuantity } from './quantity.js';
-import { isPodTerminal, podQosClass } from './pod.js';
+import { isPodTerminal, podQosClass, podResourceTotal, type ResourceSum } from './pod.js';
 
 type Obj = KObject & Record<string, any>;
 const LEGACY_COUNTS: Record<string, string> = {
@@ -147,6 +147,12 @@ function maxInto(into: Map<string, Amount>, from: Map<string, Amount>): void {
   }
 }
 
+const USAGE_SUM: ResourceSum<Map<string, Amount>> = {
+  empty: () => new Map(),
+  add: (into, from) => { for (const [n, a] of from) add(into, n, a); },
+  max: maxInto,
+};
+
 function containerUsage(c: any): Map<string, Amount> {
   const out = new Map<string, Amount>();
   const requests = c.resources?.requests ?? {};
@@ -162,21 +168,7 @@ function containerUsage(c: any): Map<string, Amount> {
 
 /** `requests.<r>` and `limits.<r>` of a pod: its containers and sidecars, at least its largest init step, plus overhead. */
 export function podUsage(pod: Obj): Map<string, Amount> {
-  const total = new Map<string, Amount>();
-  for (const c of pod.spec?.containers ?? []) for (const [n, a] of containerUsage(c)) add(total, n, a);
-  const sidecars = new Map<string, Amount>();
-  const initPeak = new Map<string, Amount>();
-  for (const c of pod.spec?.initContainers ?? []) {
-    const u = containerUsage(c);
-    if (c.restartPolicy === 'Always') {
-      for (const [n, a] of u) { add(total, n, a); add(sidecars, n, a); }
-      maxInto(initPeak, sidecars);
-    } else {
-      for (const [n, a] of sidecars) add(u, n, a);
-      maxInto(initPeak, u);
-    }
-  }
-  maxInto(total, initPeak);
+  const total = podResourceTotal(pod.spec, containerUsage, USAGE_SUM);
   for (const [name, q] of Object.entries(pod.spec?.overhead ?? {})) {
     add(total, `requests.${name}`, amountOf(q as string, name === 'cpu'));
     add(total, `limits.${name}`, amountOf(q as string, name === 'cpu'));

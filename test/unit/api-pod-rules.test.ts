@@ -2,7 +2,7 @@
 // disagreed with Kubernetes: QoS from parsed quantities, availability strictly after minReadySeconds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { byCreation, isPodActive, isPodAvailable, isPodReady, isPodTerminal, msUntilAvailable, podQosClass, qosClass } from '../../src/api/pod.js';
+import { byCreation, podResourceTotal, isPodActive, isPodAvailable, isPodReady, isPodTerminal, msUntilAvailable, podQosClass, qosClass } from '../../src/api/pod.js';
 
 const pod = (...containers: { requests?: Record<string, string>; limits?: Record<string, string> }[]) =>
   ({ spec: { containers: containers.map((resources, i) => ({ name: `c${i}`, resources })) } });
@@ -70,4 +70,16 @@ test('readiness, activity and creation order', () => {
   const o = (name: string, ts: string) => ({ metadata: { name, creationTimestamp: ts } });
   const sorted = [o('b', '2024-01-01T00:00:01Z'), o('c', '2024-01-01T00:00:00Z'), o('a', '2024-01-01T00:00:01Z')].sort(byCreation);
   assert.deepEqual(sorted.map((x) => x.metadata.name), ['c', 'a', 'b']);
+});
+
+test('a pod holds its containers and sidecars, at least its largest init step (PodRequests)', () => {
+  const c = (name: string, cpu: number, restartPolicy?: string) => ({ name, cpu, ...(restartPolicy ? { restartPolicy } : {}) });
+  const sum = { empty: () => ({ cpu: 0 }), add: (a: { cpu: number }, b: { cpu: number }) => { a.cpu += b.cpu; }, max: (a: { cpu: number }, b: { cpu: number }) => { a.cpu = Math.max(a.cpu, b.cpu); } };
+  const total = (spec: any) => podResourceTotal(spec, (x) => ({ cpu: x.cpu }), sum).cpu;
+  assert.equal(total({ containers: [c('a', 1), c('b', 2)] }), 3);
+  assert.equal(total({ containers: [c('a', 1)], initContainers: [c('i', 5)] }), 5, 'an init container alone needs more');
+  // The sidecar runs beside the app (1 + 2) and beside the later init step (2 + 2 = 4).
+  assert.equal(total({ containers: [c('a', 1)], initContainers: [c('s', 2, 'Always'), c('i', 2)] }), 4);
+  assert.equal(total({ containers: [c('a', 1)], initContainers: [c('i', 2), c('s', 2, 'Always')] }), 3, 'an init step before the sidecar does not overlap it');
+  assert.equal(total(undefined), 0);
 });
