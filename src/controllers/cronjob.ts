@@ -6,14 +6,14 @@
 // while one is active and Replace deletes the active ones first. Finished Jobs beyond the history
 // limits are deleted, oldest first. Times follow `spec.timeZone` (IANA), else the server's zone.
 import { CronExpressionParser } from 'cron-parser';
-import type { KObject } from '../api/object.js';
+import { controllerOf, controllerRef, type KObject } from '../api/object.js';
 import { Resources, isAlreadyExists, isNotFound } from '../client/types.js';
 import { runController } from '../client/controller.js';
 import { keyOf } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 import type { ControllerContext, RunningController } from './context.js';
 import { isJobFinished } from './job.js';
-import { controllerOf, controllerRef, controllerUidIndex } from './workload-pods.js';
+import { controllerUidIndex } from './workload-pods.js';
 import { isKnownTimeZone, rfc3339 } from '../util/time.js';
 
 type Obj = Record<string, any>;

@@ -5,7 +5,7 @@
 // (pods/eviction) reads `disruptionsAllowed` and records evicted pods in `disruptedPods`; this loop
 // drops those entries once the pod is terminating or gone, or after two minutes if it never went.
 // When the expected count cannot be worked out the budget fails safe: no disruption allowed.
-import type { KObject } from '../api/object.js';
+import { controllerOf, type KObject } from '../api/object.js';
 import { Resources } from '../client/types.js';
 import { matchLabelSelectorObject } from '../api/selectors.js';
 import type { ControllerContext, RunningController } from './context.js';
@@ -124,7 +124,7 @@ function expectedScale(pods: Obj[], lookup: ControllerLookup): { expectedCount: 
   const scaleByController = new Map<string, number>();
   const unmanagedPods: string[] = [];
   for (const pod of pods) {
-    const ref = (pod.metadata.ownerReferences ?? []).find((r) => r.controller);
+    const ref = controllerOf(pod);
     if (!ref) { unmanagedPods.push(pod.metadata.name!); continue; }
     if (scaleByController.has(ref.uid)) continue;
     const found = controllerScale(ref.kind, groupOf(ref.apiVersion), pod.metadata.namespace!, ref.name, ref.uid, lookup);
@@ -141,7 +141,7 @@ function controllerScale(kind: string, group: string, ns: string, name: string, 
   if (!c || c.metadata.uid !== uid) return undefined;
   if (kind === 'ReplicaSet') {
     // A Deployment's ReplicaSets come and go during a rollout; the Deployment's scale is the one that lasts.
-    const owner = (c.metadata.ownerReferences ?? []).find((r) => r.controller);
+    const owner = controllerOf(c);
     if (owner?.kind === 'Deployment') return controllerScale('Deployment', groupOf(owner.apiVersion), ns, owner.name, owner.uid, lookup);
   }
   return { uid, scale: c.spec?.replicas ?? 1 };

@@ -9,7 +9,7 @@
 //  - status: replicas, fullyLabeledReplicas, readyReplicas, availableReplicas (minReadySeconds),
 //    observedGeneration and the ReplicaFailure condition.
 // The helpers below (ownership, pod readiness, expectations) are shared with the Deployment controller.
-import type { KObject, OwnerReference } from '../api/object.js';
+import { controllerOf, controllerRef, type KObject, type OwnerReference } from '../api/object.js';
 import { matchLabelSelectorObject, matchLabelSet } from '../api/selectors.js';
 import { isPodActive, isPodAvailable, isPodReady, podReadyCondition } from '../api/pod.js';
 import { ApiError } from '../api/status.js';
@@ -37,22 +37,14 @@ type Obj = KObject & Record<string, any>;
 
 // ---- ownership ----------------------------------------------------------------------------------
 
-export function controllerRefOf(o: KObject): OwnerReference | undefined {
-  return o.metadata.ownerReferences?.find((r) => r.controller === true);
-}
-
-export function ownerRef(owner: KObject, apiVersion: string, kind: string): OwnerReference {
-  return { apiVersion, kind, name: owner.metadata.name!, uid: owner.metadata.uid!, controller: true, blockOwnerDeletion: true };
-}
-
 /** Index: an object's controller's uid. */
 export const byControllerUid = (o: KObject): string[] => {
-  const ref = controllerRefOf(o);
+  const ref = controllerOf(o);
   return ref ? [ref.uid] : [];
 };
 
 /** Index: the namespace of objects nobody controls (candidates for adoption). */
-export const orphansByNamespace = (o: KObject): string[] => (controllerRefOf(o) ? [] : [o.metadata.namespace ?? '']);
+export const orphansByNamespace = (o: KObject): string[] => (controllerOf(o) ? [] : [o.metadata.namespace ?? '']);
 
 export const byNamespace = (o: KObject): string[] => [o.metadata.namespace ?? ''];
 
@@ -86,7 +78,7 @@ export async function claimObjects<T extends KObject>(spec: ClaimSpec<T>): Promi
   })());
 
   for (const o of spec.candidates) {
-    const ref = controllerRefOf(o);
+    const ref = controllerOf(o);
     const ns = o.metadata.namespace;
     const name = o.metadata.name!;
     if (ref) {
@@ -329,7 +321,7 @@ export function startReplicaSetController(ctx: ControllerContext, opts: ReplicaS
   const queue = new WorkQueue<string>();
   const expectations = new Expectations();
 
-  const ownerOf = (pod: Obj, ref = controllerRefOf(pod)): Obj | undefined => {
+  const ownerOf = (pod: Obj, ref = controllerOf(pod)): Obj | undefined => {
     if (!ref || ref.kind !== 'ReplicaSet' || !ref.apiVersion.startsWith('apps/')) return undefined;
     const rs = rsInf.getByName(pod.metadata.namespace, ref.name);
     return rs && rs.metadata.uid === ref.uid ? rs : undefined;
@@ -355,7 +347,7 @@ export function startReplicaSetController(ctx: ControllerContext, opts: ReplicaS
   podInf.addHandlers({
     onAdd: (pod) => {
       if (pod.metadata.deletionTimestamp) { podDeleted(pod); return; }
-      if (controllerRefOf(pod)) {
+      if (controllerOf(pod)) {
         const rs = ownerOf(pod);
         if (!rs) return;
         expectations.creationObserved(keyOf(rs));
@@ -373,7 +365,7 @@ export function startReplicaSetController(ctx: ControllerContext, opts: ReplicaS
         if (labelsChanged) podDeleted(old);
         return;
       }
-      const oldRef = controllerRefOf(old), curRef = controllerRefOf(cur);
+      const oldRef = controllerOf(old), curRef = controllerOf(cur);
       const refChanged = oldRef?.uid !== curRef?.uid;
       if (refChanged && oldRef) {
         const rs = ownerOf(old, oldRef);
@@ -404,7 +396,7 @@ export function startReplicaSetController(ctx: ControllerContext, opts: ReplicaS
         labels: { ...(meta.labels ?? {}) },
         ...(meta.annotations ? { annotations: { ...meta.annotations } } : {}),
         ...(meta.finalizers ? { finalizers: [...meta.finalizers] } : {}),
-        ownerReferences: [ownerRef(rs, 'apps/v1', 'ReplicaSet')],
+        ownerReferences: [controllerRef(rs, 'apps/v1', 'ReplicaSet')],
       },
       spec: structuredClone(t.spec ?? {}),
     };
@@ -451,7 +443,7 @@ export function startReplicaSetController(ctx: ControllerContext, opts: ReplicaS
 
   /** Pods of every ReplicaSet sharing this one's controller (a Deployment's family), for node ranking. */
   const relatedPods = (rs: Obj, own: Obj[]): Obj[] => {
-    const ref = controllerRefOf(rs);
+    const ref = controllerOf(rs);
     if (!ref) return own;
     const out: Obj[] = [];
     for (const sibling of rsInf.byIndex(IDX_RS_BY_CONTROLLER, ref.uid)) out.push(...podInf.byIndex(IDX_PODS_BY_CONTROLLER, sibling.metadata.uid!));
@@ -483,7 +475,7 @@ export function startReplicaSetController(ctx: ControllerContext, opts: ReplicaS
     const matches = (p: Obj) => matchLabelSelectorObject(rs.spec?.selector, p.metadata.labels);
     const candidates = [...podInf.byIndex(IDX_PODS_BY_CONTROLLER, rs.metadata.uid!), ...podInf.byIndex(IDX_ORPHAN_PODS, ns)].filter(isPodActive);
     const pods = await claimObjects({
-      client, resource: Resources.pods, owner: rs, ownerRef: ownerRef(rs, 'apps/v1', 'ReplicaSet'),
+      client, resource: Resources.pods, owner: rs, ownerRef: controllerRef(rs, 'apps/v1', 'ReplicaSet'),
       candidates, matches, ownerResource: Resources.replicaSets,
     });
     let manageError: unknown;

@@ -2,21 +2,9 @@
 // references, pods stamped out of a template, and the create/delete expectations that keep a loop
 // from acting twice on a cache that has not caught up with its own writes (pkg/controller's
 // ControllerExpectations). Pod readiness, availability and order are in api/pod.ts.
-import type { KObject, OwnerReference } from '../api/object.js';
+import { controllerOf, controllerRef, type KObject } from '../api/object.js';
 
 type Obj = Record<string, any>;
-
-/** The owner reference a controller puts on what it creates (controller and blockOwnerDeletion set). */
-export function controllerRef(owner: KObject): OwnerReference {
-  return {
-    apiVersion: String(owner.apiVersion), kind: String(owner.kind), name: String(owner.metadata.name),
-    uid: String(owner.metadata.uid), controller: true, blockOwnerDeletion: true,
-  };
-}
-
-export function controllerOf(obj: KObject): OwnerReference | undefined {
-  return obj.metadata.ownerReferences?.find((r) => r.controller === true);
-}
 
 /** An IndexFunc filing objects under the uid of their controller, if it is of `kind`. */
 export function controllerUidIndex(kind: string): (obj: KObject) => string[] {

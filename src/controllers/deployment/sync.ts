@@ -6,7 +6,7 @@
 import type { ApiClient } from '../../client/types.js';
 import { isAlreadyExists, isNotFound, Resources } from '../../client/types.js';
 import type { EventRecorder } from '../../client/events.js';
-import { controllerRefOf, ownerRef } from '../replicaset.js';
+import { controllerOf, controllerRef } from '../../api/object.js';
 import { canonicalJson, computeHash, equalIgnoreHash, POD_TEMPLATE_HASH_LABEL } from './hash.js';
 import { progressCheckDelayMs, rolloutStatus } from './progress.js';
 import {
@@ -77,7 +77,7 @@ export class DeploymentSync {
       metadata: {
         name: `${d.metadata.name}-${hash}`, namespace: this.ns,
         labels: { ...template.metadata.labels },
-        ownerReferences: [ownerRef(d, 'apps/v1', 'Deployment')],
+        ownerReferences: [controllerRef(d, 'apps/v1', 'Deployment')],
       },
       spec: { replicas: 0, selector, template, ...(d.spec.minReadySeconds ? { minReadySeconds: d.spec.minReadySeconds } : {}) },
     };
@@ -102,7 +102,7 @@ export class DeploymentSync {
       // Ours from an earlier sync whose result the cache had not shown yet: carry on with it.
       const other = this.deps.cachedReplicaSet(this.ns, rs.metadata.name!) ??
         await this.deps.client.get<Obj>(Resources.replicaSets, this.ns, rs.metadata.name!);
-      if (other && controllerRefOf(other)?.uid === d.metadata.uid && equalIgnoreHash(d.spec.template, other.spec?.template)) {
+      if (other && controllerOf(other)?.uid === d.metadata.uid && equalIgnoreHash(d.spec.template, other.spec?.template)) {
         created = structuredClone(other);
         alreadyExisted = true;
       } else {
