@@ -1,12 +1,14 @@
-// Label selectors (`app=web,tier!=db,env in (a,b),!canary`) and field selectors (`spec.nodeName=n1`),
-// parsed once per request into predicates over objects. Syntax and messages follow apimachinery.
+// Label selectors (`app=web,tier!=db,env in (a,b),!canary`), metav1.LabelSelector objects and label
+// sets, and field selectors (`spec.nodeName=n1`), compiled once into predicates over objects. Every
+// label match in skiff goes through matchRequirement below. Syntax and messages follow apimachinery.
 import { errors } from './status.js';
 
 export type Requirement =
   | { key: string; op: 'in' | 'notin'; values: string[] }
   | { key: string; op: 'exists' | '!' };
 
-export type LabelPredicate = (labels: Record<string, string> | undefined) => boolean;
+export type Labels = Record<string, string> | undefined;
+export type LabelMatcher = (labels: Labels) => boolean;
 
 export function parseLabelSelector(s: string): Requirement[] {
   const reqs: Requirement[] = [];
@@ -85,7 +87,7 @@ function checkValue(v: string): string {
   return v;
 }
 
-export function labelPredicate(reqs: Requirement[]): LabelPredicate | undefined {
+export function labelPredicate(reqs: Requirement[]): LabelMatcher | undefined {
   if (reqs.length === 0) return undefined;
   if (reqs.length === 1) { const r = reqs[0]!; return (labels) => matchRequirement(r, labels); }
   return (labels) => reqs.every((r) => matchRequirement(r, labels));
@@ -105,8 +107,6 @@ function matchRequirement(r: Requirement, labels: Labels): boolean {
 
 // ---- metav1.LabelSelector objects (matchLabels + matchExpressions), as workloads and RBAC use them ----
 
-export type Labels = Record<string, string> | undefined;
-export type LabelMatcher = (labels: Labels) => boolean;
 export interface LabelSelectorRequirement { key: string; operator: string; values?: string[] }
 export interface LabelSelector { matchLabels?: Record<string, string>; matchExpressions?: LabelSelectorRequirement[] }
 
