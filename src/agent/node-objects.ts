@@ -3,6 +3,7 @@
 // kubelet's, since kubectl, the scheduler and the node lifecycle controller read them.
 import { arch as osArch } from 'node:os';
 import type { KObject } from '../api/object.js';
+import { microTime } from '../util/time.js';
 
 export const LEASE_NAMESPACE = 'kube-node-lease';
 /** The kubelet's default: the node lifecycle controller's grace period. */
@@ -35,16 +36,6 @@ export function parseTaint(s: string): Taint {
 export function goArch(): string {
   const a = osArch();
   return a === 'x64' ? 'amd64' : a === 'ia32' ? '386' : a;
-}
-
-/** metav1.MicroTime: RFC 3339 with microseconds, as Lease times are written. */
-export function microTime(d = new Date()): string {
-  return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
-}
-
-/** metav1.Time: RFC 3339 with second precision. */
-export function rfc3339(d = new Date()): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** The four node conditions a healthy kubelet posts, with Ready's transition at `readySince`. */

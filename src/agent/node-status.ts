@@ -3,7 +3,8 @@ import { cpus, hostname, networkInterfaces, release, totalmem } from 'node:os';
 import { readFileSync, statfsSync } from 'node:fs';
 import { VERSION } from '../version.js';
 import type { KObject } from '../api/object.js';
-import { goArch, nodeConditions, rfc3339, type Taint } from './node-objects.js';
+import { goArch, nodeConditions, type Taint } from './node-objects.js';
+import { rfc3339 } from '../util/time.js';
 
 export interface NodeIdentity {
   name: string;

@@ -51,3 +51,16 @@ export type Json = null | boolean | number | string | Json[] | { [k: string]: Js
 export function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
+
+/** The owner reference naming an object's controller (metav1.GetControllerOf). */
+export function controllerOf(obj: KObject): OwnerReference | undefined {
+  return obj.metadata.ownerReferences?.find((r) => r.controller === true);
+}
+
+/**
+ * The owner reference a controller puts on what it creates (metav1.NewControllerRef): controller and
+ * blockOwnerDeletion set. Objects from an informer may lack apiVersion/kind, so callers may name them.
+ */
+export function controllerRef(owner: KObject, apiVersion = String(owner.apiVersion), kind = String(owner.kind)): OwnerReference {
+  return { apiVersion, kind, name: String(owner.metadata.name), uid: String(owner.metadata.uid), controller: true, blockOwnerDeletion: true };
+}

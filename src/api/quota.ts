@@ -2,6 +2,7 @@
 // objects count, how pod requests and limits add up, scopes, and Kubernetes' quantity rendering.
 import type { KObject } from './object.js';
 import { parseQuantity } from './quantity.js';
+import { isPodTerminal, podQosClass, podResourceTotal, type ResourceSum } from './pod.js';
 
 type Obj = KObject & Record<string, any>;
 const LEGACY_COUNTS: Record<string, string> = {
@@ -80,22 +81,16 @@ function isComputeResource(name: string): boolean {
 
 /** A finished pod, or one past its deletion grace period, no longer holds quota. */
 export function countsAgainstQuota(pod: Obj, now: number): boolean {
-  const phase = pod.status?.phase;
-  if (phase === 'Succeeded' || phase === 'Failed') return false;
+  if (isPodTerminal(pod)) return false;
   const del = pod.metadata.deletionTimestamp;
   const grace = pod.metadata.deletionGracePeriodSeconds;
   if (del && grace !== undefined && now > Date.parse(del) + grace * 1000) return false;
   return true;
 }
 
+/** The BestEffort quota scope is the pod's QoS class (GetPodQOS). */
 function isBestEffort(pod: Obj): boolean {
-  for (const c of [...(pod.spec?.initContainers ?? []), ...(pod.spec?.containers ?? [])]) {
-    for (const part of ['requests', 'limits']) {
-      const list = c.resources?.[part] ?? {};
-      if (list.cpu !== undefined || list.memory !== undefined) return false;
-    }
-  }
-  return true;
+  return podQosClass(pod) === 'BestEffort';
 }
 
 function scopeMatches(scope: string, op: string, values: string[] | undefined, pod: Obj): boolean {
@@ -152,6 +147,12 @@ function maxInto(into: Map<string, Amount>, from: Map<string, Amount>): void {
   }
 }
 
+const USAGE_SUM: ResourceSum<Map<string, Amount>> = {
+  empty: () => new Map(),
+  add: (into, from) => { for (const [n, a] of from) add(into, n, a); },
+  max: maxInto,
+};
+
 function containerUsage(c: any): Map<string, Amount> {
   const out = new Map<string, Amount>();
   const requests = c.resources?.requests ?? {};
@@ -167,21 +168,7 @@ function containerUsage(c: any): Map<string, Amount> {
 
 /** `requests.<r>` and `limits.<r>` of a pod: its containers and sidecars, at least its largest init step, plus overhead. */
 export function podUsage(pod: Obj): Map<string, Amount> {
-  const total = new Map<string, Amount>();
-  for (const c of pod.spec?.containers ?? []) for (const [n, a] of containerUsage(c)) add(total, n, a);
-  const sidecars = new Map<string, Amount>();
-  const initPeak = new Map<string, Amount>();
-  for (const c of pod.spec?.initContainers ?? []) {
-    const u = containerUsage(c);
-    if (c.restartPolicy === 'Always') {
-      for (const [n, a] of u) { add(total, n, a); add(sidecars, n, a); }
-      maxInto(initPeak, sidecars);
-    } else {
-      for (const [n, a] of sidecars) add(u, n, a);
-      maxInto(initPeak, u);
-    }
-  }
-  maxInto(total, initPeak);
+  const total = podResourceTotal(pod.spec, containerUsage, USAGE_SUM);
   for (const [name, q] of Object.entries(pod.spec?.overhead ?? {})) {
     add(total, `requests.${name}`, amountOf(q as string, name === 'cpu'));
     add(total, `limits.${name}`, amountOf(q as string, name === 'cpu'));

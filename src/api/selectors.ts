@@ -1,12 +1,14 @@
-// Label selectors (`app=web,tier!=db,env in (a,b),!canary`) and field selectors (`spec.nodeName=n1`),
-// parsed once per request into predicates over objects. Syntax and messages follow apimachinery.
+// Label selectors (`app=web,tier!=db,env in (a,b),!canary`), metav1.LabelSelector objects and label
+// sets, and field selectors (`spec.nodeName=n1`), compiled once into predicates over objects. Every
+// label match in skiff goes through matchRequirement below. Syntax and messages follow apimachinery.
 import { errors } from './status.js';
 
 export type Requirement =
   | { key: string; op: 'in' | 'notin'; values: string[] }
   | { key: string; op: 'exists' | '!' };
 
-export type LabelPredicate = (labels: Record<string, string> | undefined) => boolean;
+export type Labels = Record<string, string> | undefined;
+export type LabelMatcher = (labels: Labels) => boolean;
 
 export function parseLabelSelector(s: string): Requirement[] {
   const reqs: Requirement[] = [];
@@ -85,36 +87,74 @@ function checkValue(v: string): string {
   return v;
 }
 
-export function labelPredicate(reqs: Requirement[]): LabelPredicate | undefined {
+export function labelPredicate(reqs: Requirement[]): LabelMatcher | undefined {
   if (reqs.length === 0) return undefined;
+  if (reqs.length === 1) { const r = reqs[0]!; return (labels) => matchRequirement(r, labels); }
   return (labels) => reqs.every((r) => matchRequirement(r, labels));
 }
 
-function matchRequirement(r: Requirement, labels: Record<string, string> | undefined): boolean {
-  const has = labels !== undefined && Object.prototype.hasOwnProperty.call(labels, r.key);
+/** The one place a label requirement is judged, for string selectors and LabelSelector objects alike. */
+function matchRequirement(r: Requirement, labels: Labels): boolean {
+  // Own keys only: a label named "constructor" must not be found on every object's prototype.
+  const has = labels !== undefined && labels !== null && Object.prototype.hasOwnProperty.call(labels, r.key);
   switch (r.op) {
     case 'exists': return has;
     case '!': return !has;
-    case 'in': return has && r.values.includes(labels![r.key]);
-    case 'notin': return !has || !r.values.includes(labels![r.key]);
+    case 'in': return has && r.values.includes(labels![r.key]!);
+    case 'notin': return !has || !r.values.includes(labels![r.key]!);
   }
 }
 
-/** Matches a metav1.LabelSelector object (matchLabels + matchExpressions), as workloads use. */
-export function matchLabelSelectorObject(sel: any, labels: Record<string, string> | undefined): boolean {
-  if (!sel) return false;
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) if (labels?.[k] !== v) return false;
+// ---- metav1.LabelSelector objects (matchLabels + matchExpressions), as workloads and RBAC use them ----
+
+export interface LabelSelectorRequirement { key: string; operator: string; values?: string[] }
+export interface LabelSelector { matchLabels?: Record<string, string>; matchExpressions?: LabelSelectorRequirement[] }
+
+export const matchNothing: LabelMatcher = () => false;
+export const matchEverything: LabelMatcher = () => true;
+
+const OPERATORS: Record<string, 'in' | 'notin' | 'exists' | '!'> = { In: 'in', NotIn: 'notin', Exists: 'exists', DoesNotExist: '!' };
+
+/**
+ * A LabelSelector as requirements (metav1.LabelSelectorAsSelector), or undefined when it cannot be
+ * one: an unknown operator, In/NotIn without values, Exists/DoesNotExist with values.
+ */
+export function labelSelectorRequirements(sel: LabelSelector): Requirement[] | undefined {
+  const reqs: Requirement[] = Object.entries(sel.matchLabels ?? {}).map(([key, v]) => ({ key, op: 'in', values: [v] }));
   for (const e of sel.matchExpressions ?? []) {
-    const has = labels !== undefined && Object.prototype.hasOwnProperty.call(labels, e.key);
-    const val = labels?.[e.key];
-    switch (e.operator) {
-      case 'In': if (!has || !(e.values ?? []).includes(val)) return false; break;
-      case 'NotIn': if (has && (e.values ?? []).includes(val)) return false; break;
-      case 'Exists': if (!has) return false; break;
-      case 'DoesNotExist': if (has) return false; break;
-      default: return false;
+    const op = OPERATORS[e?.operator];
+    const values = e?.values ?? [];
+    if (!op) return undefined;
+    if (op === 'in' || op === 'notin') {
+      if (values.length === 0) return undefined;
+      reqs.push({ key: e.key, op, values });
+    } else {
+      if (values.length > 0) return undefined;
+      reqs.push({ key: e.key, op });
     }
   }
+  return reqs;
+}
+
+/**
+ * A LabelSelector compiled once into a predicate: an absent selector matches nothing, an empty one
+ * everything, and one that cannot be parsed nothing (a controller whose selector errors owns no pods).
+ */
+export function compileLabelSelector(sel: LabelSelector | null | undefined): LabelMatcher {
+  if (!sel) return matchNothing;
+  const reqs = labelSelectorRequirements(sel);
+  if (!reqs) return matchNothing;
+  return labelPredicate(reqs) ?? matchEverything;
+}
+
+/** Whether a LabelSelector object selects `labels` (one-off; compile once when matching many). */
+export function matchLabelSelectorObject(sel: LabelSelector | null | undefined, labels: Labels): boolean {
+  return compileLabelSelector(sel)(labels);
+}
+
+/** Whether every key=value of `set` is among `labels` (labels.SelectorFromSet); an empty set selects everything. */
+export function matchLabelSet(set: Record<string, string> | undefined, labels: Labels): boolean {
+  for (const k in set) if (!matchRequirement({ key: k, op: 'in', values: [set[k]!] }, labels)) return false;
   return true;
 }
 

@@ -13,6 +13,7 @@ import { sendJson } from './http.js';
 import { fetchNodeSummary } from './tunnel/node-proxy.js';
 import { logger } from '../util/log.js';
 import { nowRfc3339 } from '../util/time.js';
+import { isPodTerminal } from '../api/pod.js';
 
 const log = logger('metrics');
 export const METRICS_GROUP = 'metrics.k8s.io';
@@ -74,7 +75,7 @@ async function podStats(ctx: ApiContext, pods: Obj[]): Promise<{ pod: Obj; stats
   const byNode = new Map<string, Obj[]>();
   for (const p of pods) {
     const n = p.spec?.nodeName;
-    if (n && p.status?.phase !== 'Succeeded' && p.status?.phase !== 'Failed') byNode.set(n, [...(byNode.get(n) ?? []), p]);
+    if (n && !isPodTerminal(p)) byNode.set(n, [...(byNode.get(n) ?? []), p]);
   }
   const out: { pod: Obj; stats: Summary['pods'][number]; nodeTime: string }[] = [];
   await Promise.all([...byNode].map(async ([node, onNode]) => {

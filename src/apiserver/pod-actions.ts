@@ -5,6 +5,7 @@ import { ApiError, errors } from '../api/status.js';
 import type { Actor, DeleteOptions, ObjectService, WriteOptions, WriteResult } from './objects.js';
 import { matchLabelSelectorObject } from '../api/selectors.js';
 import { nowRfc3339 } from '../util/time.js';
+import { isPodActive } from '../api/pod.js';
 
 const POD = BUILTIN_KINDS.find((k) => k.group === '' && k.plural === 'pods')!;
 const PDB = BUILTIN_KINDS.find((k) => k.plural === 'poddisruptionbudgets')!;
@@ -34,7 +35,7 @@ export async function bindPod(objects: ObjectService, ns: string, name: string, 
 /** Deletes a pod unless a PodDisruptionBudget forbids it now (429, as Kubernetes answers). */
 export async function evictPod(objects: ObjectService, ns: string, name: string, del: DeleteOptions, actor: Actor): Promise<void> {
   const pod = objects.get(POD, ns, name).obj;
-  if (!pod.metadata.deletionTimestamp && pod.status?.phase !== 'Succeeded' && pod.status?.phase !== 'Failed') {
+  if (isPodActive(pod)) {
     for (const pdb of objects.list(PDB, ns)) {
       if (!matchLabelSelectorObject(pdb.obj.spec?.selector, pod.metadata.labels)) continue;
       const allowed = pdb.obj.status?.disruptionsAllowed ?? 0;

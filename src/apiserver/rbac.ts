@@ -3,6 +3,7 @@
 // the first rule that allows wins. Aggregated ClusterRoles (admin/edit/view and anything a CRD author
 // labels into them) are resolved here at evaluation time instead of by a controller rewriting objects.
 import type { KObject } from '../api/object.js';
+import { matchLabelSelectorObject, type LabelSelector } from '../api/selectors.js';
 import type { UserInfo } from './authn.js';
 
 export interface RbacSource {
@@ -70,11 +71,6 @@ interface Subject {
 interface RoleRef {
   kind: string;
   name: string;
-}
-
-interface LabelSelector {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: { key: string; operator: string; values?: string[] }[];
 }
 
 /** Kubernetes' superuser group: its members pass every check, before and regardless of RBAC objects. */
@@ -186,7 +182,7 @@ class RoleResolver {
     for (const selector of selectors) {
       for (const other of this.all) {
         const otherName = other.metadata.name ?? '';
-        if (otherName === name || visiting.has(otherName) || !selectorMatches(selector, other.metadata.labels ?? {})) continue;
+        if (otherName === name || visiting.has(otherName) || !matchLabelSelectorObject(selector, other.metadata.labels)) continue;
         const rules = other.aggregationRule ? this.aggregate(other, visiting) : rulesOf(other) ?? [];
         for (const rule of rules) {
           const key = JSON.stringify(rule);
@@ -272,30 +268,6 @@ function missingRole(ref: RoleRef, namespace: string): string {
   if (ref.kind === 'Role') return `role.rbac.authorization.k8s.io "${ref.name}" not found in namespace "${namespace}"`;
   if (ref.kind === 'ClusterRole') return `clusterrole.rbac.authorization.k8s.io "${ref.name}" not found`;
   return `unsupported role reference kind: "${ref.kind}"`;
-}
-
-export function selectorMatches(selector: LabelSelector, labels: Record<string, string>): boolean {
-  for (const [k, v] of Object.entries(selector.matchLabels ?? {})) if (labels[k] !== v) return false;
-  for (const e of selector.matchExpressions ?? []) {
-    const has = Object.prototype.hasOwnProperty.call(labels, e.key);
-    switch (e.operator) {
-      case 'In':
-        if (!has || !(e.values ?? []).includes(labels[e.key])) return false;
-        break;
-      case 'NotIn':
-        if (has && (e.values ?? []).includes(labels[e.key])) return false;
-        break;
-      case 'Exists':
-        if (!has) return false;
-        break;
-      case 'DoesNotExist':
-        if (has) return false;
-        break;
-      default:
-        return false; // an operator we do not know selects nothing rather than everything
-    }
-  }
-  return true;
 }
 
 function subjectsOf(binding: KObject): Subject[] {

@@ -6,6 +6,7 @@ import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, ran
 import { join } from 'node:path';
 import { readIfExists, SECRET_MODE, writeFileAtomic } from '../pki/pem-files.js';
 import type { UserInfo } from './authn.js';
+import { rfc3339 } from '../util/time.js';
 
 export const DEFAULT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 /** go-jose's default clock-skew allowance, which Kubernetes' validator inherits. */
@@ -124,7 +125,7 @@ export class ServiceAccountTokens {
     };
     const signingInput = `${b64json({ alg: 'ES256', kid: this.keyId })}.${b64json(claims)}`;
     const signature = sign('sha256', Buffer.from(signingInput), { key: this.privateKey, dsaEncoding: 'ieee-p1363' });
-    return { token: `${signingInput}.${signature.toString('base64url')}`, expirationTimestamp: new Date(exp * 1000).toISOString().replace(/\.\d{3}Z$/, 'Z') };
+    return { token: `${signingInput}.${signature.toString('base64url')}`, expirationTimestamp: rfc3339(exp * 1000) };
   }
 
   /** The verified claims of a token this server issued for one of its audiences, or null. */

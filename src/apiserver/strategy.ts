@@ -7,6 +7,7 @@ import type { StatusCause } from '../api/status.js';
 import type { Store } from '../storage/types.js';
 import type { ServiceAllocator } from './allocators.js';
 import { nowRfc3339 } from '../util/time.js';
+import { qosClass } from '../api/pod.js';
 
 /** Kinds whose `metadata.generation` tracks spec changes (everything with a spec and a status subresource, and every CR). */
 export function tracksGeneration(info: KindInfo): boolean {
@@ -36,24 +37,6 @@ export function resetStatusOnCreate(info: KindInfo, obj: Record<string, any>): v
   } else {
     delete obj.status;
   }
-}
-
-/** Kubernetes' QoS class of a pod from its containers' requests and limits. */
-export function qosClass(pod: Record<string, any>): 'Guaranteed' | 'Burstable' | 'BestEffort' {
-  const containers = [...(pod.spec?.containers ?? []), ...(pod.spec?.initContainers ?? [])];
-  let any = false;
-  let guaranteed = containers.length > 0;
-  for (const c of containers) {
-    const req = c.resources?.requests ?? {};
-    const lim = c.resources?.limits ?? {};
-    if (Object.keys(req).length || Object.keys(lim).length) any = true;
-    for (const r of ['cpu', 'memory']) {
-      if (lim[r] === undefined) guaranteed = false;
-      else if (req[r] !== undefined && req[r] !== lim[r]) guaranteed = false;
-    }
-  }
-  if (!any) return 'BestEffort';
-  return guaranteed ? 'Guaranteed' : 'Burstable';
 }
 
 /** Everything that counts as "spec" for generation: the object minus metadata and status. */

@@ -8,6 +8,7 @@ import * as workloads from './tables/workloads.js';
 import * as core from './tables/core.js';
 import * as cluster from './tables/cluster.js';
 import { evalJsonPath } from './tables/jsonpath.js';
+import { rfc3339 } from '../util/time.js';
 
 export type { ColumnDefinition } from './tables/format.js';
 export { humanDuration } from './tables/format.js';
@@ -58,7 +59,7 @@ const DEFAULT_PRINTER: Printer = {
 /** RFC 3339 in UTC to the second, as Go's time.RFC3339 prints it. */
 function createdAt(ts: string | undefined): string {
   const t = Date.parse(ts ?? '');
-  return Number.isNaN(t) ? '0001-01-01T00:00:00Z' : new Date(Math.floor(t / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+  return Number.isNaN(t) ? '0001-01-01T00:00:00Z' : rfc3339(t);
 }
 
 const columnCache = new Map<string, ColumnDefinition[]>();

@@ -3,7 +3,7 @@
 // `kubectl get clusterrole admin -o yaml` shows what it grants (authorization already follows the
 // selectors at decision time; this keeps the stored object truthful, as Kubernetes' controller does).
 import type { KObject } from '../api/object.js';
-import { selectorMatches } from '../apiserver/rbac.js';
+import { compileLabelSelector, type LabelSelector } from '../api/selectors.js';
 import type { ResourceRef } from '../client/types.js';
 import type { ControllerContext, RunningController } from './context.js';
 import { runController } from '../client/controller.js';
@@ -24,9 +24,10 @@ export function startClusterRoleAggregationController(ctx: ControllerContext): R
       if (!role?.aggregationRule) return;
       const rules: any[] = [];
       const seen = new Set<string>();
+      const selectors = ((role.aggregationRule.clusterRoleSelectors ?? []) as unknown[]).map((s) => compileLabelSelector(s as LabelSelector));
       const members = informer.list()
         .filter((r) => r.metadata.name !== name)
-        .filter((r) => (role.aggregationRule.clusterRoleSelectors ?? []).some((s: any) => selectorMatches(s, r.metadata.labels ?? {})))
+        .filter((r) => selectors.some((matches) => matches(r.metadata.labels)))
         .sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!));
       for (const m of members) {
         for (const rule of (m as any).rules ?? []) {

@@ -3,7 +3,7 @@
 // of them could move out of process unchanged.
 import type { ApiClient } from '../client/types.js';
 import type { InformerFactory } from '../client/informer-factory.js';
-import type { EventRecorder } from './events.js';
+import type { EventRecorder } from '../client/events.js';
 
 export interface ControllerOptions {
   /** Node lifecycle: a node whose Lease is not renewed for this long becomes Ready=Unknown (40 s). */

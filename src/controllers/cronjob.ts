@@ -6,14 +6,15 @@
 // while one is active and Replace deletes the active ones first. Finished Jobs beyond the history
 // limits are deleted, oldest first. Times follow `spec.timeZone` (IANA), else the server's zone.
 import { CronExpressionParser } from 'cron-parser';
-import type { KObject } from '../api/object.js';
+import { controllerOf, controllerRef, type KObject } from '../api/object.js';
 import { Resources, isAlreadyExists, isNotFound } from '../client/types.js';
 import { runController } from '../client/controller.js';
 import { keyOf } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 import type { ControllerContext, RunningController } from './context.js';
 import { isJobFinished } from './job.js';
-import { controllerOf, controllerRef, controllerUidIndex, rfc3339 } from './workload-pods.js';
+import { controllerUidIndex } from './workload-pods.js';
+import { isKnownTimeZone, rfc3339 } from '../util/time.js';
 
 type Obj = Record<string, any>;
 
@@ -32,15 +33,6 @@ export interface CronJobControllerOptions {
 /** `<cronjob>-<minutes since the epoch>`: one name per scheduled time. */
 export function jobNameFor(cronJob: string, scheduledMs: number): string {
   return `${cronJob}-${Math.floor(scheduledMs / 60_000)}`;
-}
-
-export function validTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /**
@@ -138,7 +130,7 @@ export function startCronJobController(ctx: ControllerContext, opts: CronJobCont
     const run = async (): Promise<void> => {
       if (cj.metadata.deletionTimestamp || spec.suspend === true) return;
       const tz: string | undefined = spec.timeZone ?? undefined;
-      if (tz !== undefined && !validTimeZone(tz)) {
+      if (tz !== undefined && !isKnownTimeZone(tz)) {
         events.record(cj as KObject, 'Warning', 'UnknownTimeZone', `invalid timeZone: "${tz}": unknown time zone ${tz}`);
         return;
       }

@@ -8,7 +8,7 @@
 // time, or with maxSurge a new pod starts beside the old one, which goes once the new is available;
 // OnDelete replaces a pod only when someone deletes it. Templates are recorded as ControllerRevisions
 // and pods labelled `controller-revision-hash` and `pod-template-generation`.
-import type { KObject } from '../api/object.js';
+import { controllerOf, type KObject } from '../api/object.js';
 import { Resources, isNotFound } from '../client/types.js';
 import { runController } from '../client/controller.js';
 import { keyOf } from '../client/informer.js';
@@ -21,9 +21,10 @@ import {
   REVISION_HASH_LABEL, ensureRevision, hashOf, revisionData, truncateHistory,
 } from './revision-hash.js';
 import {
-  Expectations, byCreation, controllerOf, controllerUidIndex, isPodAvailable, isPodReady, msUntilAvailable,
+  Expectations, controllerUidIndex,
   podFromTemplate, scaledValue, slowStartBatch,
 } from './workload-pods.js';
+import { byCreation, isPodAvailable, isPodReady, msUntilAvailable } from '../api/pod.js';
 
 type Obj = Record<string, any>;
 

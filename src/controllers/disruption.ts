@@ -5,12 +5,13 @@
 // (pods/eviction) reads `disruptionsAllowed` and records evicted pods in `disruptedPods`; this loop
 // drops those entries once the pod is terminating or gone, or after two minutes if it never went.
 // When the expected count cannot be worked out the budget fails safe: no disruption allowed.
-import type { KObject } from '../api/object.js';
+import { controllerOf, type KObject } from '../api/object.js';
 import { Resources } from '../client/types.js';
 import { matchLabelSelectorObject } from '../api/selectors.js';
 import type { ControllerContext, RunningController } from './context.js';
-import { isPodReady } from './endpoints.js';
+import { isPodReady } from '../api/pod.js';
 import { runController } from '../client/controller.js';
+import { nowRfc3339 } from '../util/time.js';
 import { keyOf, type Informer } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 
@@ -123,7 +124,7 @@ function expectedScale(pods: Obj[], lookup: ControllerLookup): { expectedCount: 
   const scaleByController = new Map<string, number>();
   const unmanagedPods: string[] = [];
   for (const pod of pods) {
-    const ref = (pod.metadata.ownerReferences ?? []).find((r) => r.controller);
+    const ref = controllerOf(pod);
     if (!ref) { unmanagedPods.push(pod.metadata.name!); continue; }
     if (scaleByController.has(ref.uid)) continue;
     const found = controllerScale(ref.kind, groupOf(ref.apiVersion), pod.metadata.namespace!, ref.name, ref.uid, lookup);
@@ -140,7 +141,7 @@ function controllerScale(kind: string, group: string, ns: string, name: string, 
   if (!c || c.metadata.uid !== uid) return undefined;
   if (kind === 'ReplicaSet') {
     // A Deployment's ReplicaSets come and go during a rollout; the Deployment's scale is the one that lasts.
-    const owner = (c.metadata.ownerReferences ?? []).find((r) => r.controller);
+    const owner = controllerOf(c);
     if (owner?.kind === 'Deployment') return controllerScale('Deployment', groupOf(owner.apiVersion), ns, owner.name, owner.uid, lookup);
   }
   return { uid, scale: c.spec?.replicas ?? 1 };
@@ -202,7 +203,7 @@ function failSafeStatus(pdb: Obj, message: string): Record<string, any> {
 function withCondition(conditions: any[] | undefined, c: { type: string; status: string; reason: string; message: string; observedGeneration: number }): any[] {
   const out = (conditions ?? []).filter((x) => x.type !== c.type).map((x) => ({ ...x }));
   const prev = (conditions ?? []).find((x) => x.type === c.type);
-  const lastTransitionTime = prev && prev.status === c.status ? prev.lastTransitionTime : new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+  const lastTransitionTime = prev && prev.status === c.status ? prev.lastTransitionTime : nowRfc3339();
   const { type, status, observedGeneration, reason, message } = c;
   out.push({ type, status, observedGeneration, lastTransitionTime, reason, message });
   return out;

@@ -13,6 +13,8 @@
 // or lagging loop finds the slice it made instead of making a second one.
 import { createHash } from 'node:crypto';
 import type { KObject } from '../api/object.js';
+import { isPodReady } from '../api/pod.js';
+import { matchLabelSet } from '../api/selectors.js';
 import { isAlreadyExists, isNotFound, Resources } from '../client/types.js';
 import type { ControllerContext, RunningController } from './context.js';
 import { runController } from '../client/controller.js';
@@ -63,7 +65,7 @@ export function startEndpointsController(ctx: ControllerContext): RunningControl
   const podChanged = (pod: Obj) => {
     for (const svc of services.byIndex(BY_NAMESPACE, pod.metadata.namespace ?? '')) {
       const sel = selectorOf(svc);
-      if (sel && selects(sel, pod.metadata.labels)) queue.add(keyOf(svc));
+      if (sel && matchLabelSet(sel, pod.metadata.labels)) queue.add(keyOf(svc));
     }
   };
   services.addHandlers({ onAdd: (s) => queue.add(keyOf(s)), onUpdate: (_o, s) => queue.add(keyOf(s)), onDelete: (s) => queue.add(keyOf(s)) });
@@ -102,7 +104,7 @@ export function startEndpointsController(ctx: ControllerContext): RunningControl
       await syncSlices(ctx, ns, existing, ep ? mirroredSlices(svc, ep) : [], svc);
       return;
     }
-    const selected = pods.byIndex(BY_NAMESPACE, ns).filter((p) => selects(sel, p.metadata.labels));
+    const selected = pods.byIndex(BY_NAMESPACE, ns).filter((p) => matchLabelSet(sel, p.metadata.labels));
     const zoneOf = (node: string | undefined) => (node ? nodes.get(node)?.metadata.labels?.[LABEL_ZONE] : undefined);
     await syncSlices(ctx, ns, existing, desiredSlices(svc, selected, zoneOf), svc);
     await syncEndpoints(ctx, svc, endpoints.get(key), desiredSubsets(svc, selected));
@@ -118,15 +120,6 @@ export function startEndpointsController(ctx: ControllerContext): RunningControl
 function selectorOf(svc: Obj): Record<string, string> | undefined {
   const sel = svc.spec?.selector as Record<string, string> | undefined;
   return sel && Object.keys(sel).length ? sel : undefined;
-}
-
-function selects(sel: Record<string, string>, labels: Record<string, string> | undefined): boolean {
-  for (const k in sel) if (labels?.[k] !== sel[k]) return false;
-  return true;
-}
-
-export function isPodReady(pod: Obj): boolean {
-  return (pod.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
 }
 
 /** Whether a pod has a place among a Service's endpoints (it has an IP and will not be restarted into a new one). */

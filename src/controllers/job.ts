@@ -13,15 +13,17 @@
 // after an exponential backoff (10 s doubling to 10 min), and a pod being deleted counts as failed
 // (podReplacementPolicy TerminatingOrFailed). Not implemented: podFailurePolicy, successPolicy,
 // backoffLimitPerIndex, podReplacementPolicy Failed, managedBy, adopting orphan pods.
-import type { KObject } from '../api/object.js';
+import { controllerOf, type KObject } from '../api/object.js';
 import { Resources, isNotFound } from '../client/types.js';
 import { runController } from '../client/controller.js';
 import { keyOf } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 import type { ControllerContext, RunningController } from './context.js';
 import {
-  Expectations, byCreation, controllerOf, controllerUidIndex, isPodReady, isPodTerminal, podFromTemplate, rfc3339, slowStartBatch,
+  Expectations, controllerUidIndex, podFromTemplate, slowStartBatch,
 } from './workload-pods.js';
+import { byCreation, isPodReady, isPodTerminal } from '../api/pod.js';
+import { rfc3339 } from '../util/time.js';
 
 type Obj = Record<string, any>;
 

@@ -9,8 +9,9 @@
 //  - status: replicas, fullyLabeledReplicas, readyReplicas, availableReplicas (minReadySeconds),
 //    observedGeneration and the ReplicaFailure condition.
 // The helpers below (ownership, pod readiness, expectations) are shared with the Deployment controller.
-import type { KObject, OwnerReference } from '../api/object.js';
-import { matchLabelSelectorObject } from '../api/selectors.js';
+import { controllerOf, controllerRef, type KObject, type OwnerReference } from '../api/object.js';
+import { matchLabelSelectorObject, matchLabelSet } from '../api/selectors.js';
+import { isPodActive, isPodAvailable, isPodReady, podReadyCondition } from '../api/pod.js';
 import { ApiError } from '../api/status.js';
 import { isNotFound, Resources, type ApiClient, type ResourceRef } from '../client/types.js';
 import type { ControllerContext, RunningController } from './context.js';
@@ -18,6 +19,7 @@ import { runController } from '../client/controller.js';
 import { keyOf, type Informer } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { logger } from '../util/log.js';
+import { rfc3339 } from '../util/time.js';
 
 const log = logger('replicaset-controller');
 
@@ -35,22 +37,14 @@ type Obj = KObject & Record<string, any>;
 
 // ---- ownership ----------------------------------------------------------------------------------
 
-export function controllerRefOf(o: KObject): OwnerReference | undefined {
-  return o.metadata.ownerReferences?.find((r) => r.controller === true);
-}
-
-export function ownerRef(owner: KObject, apiVersion: string, kind: string): OwnerReference {
-  return { apiVersion, kind, name: owner.metadata.name!, uid: owner.metadata.uid!, controller: true, blockOwnerDeletion: true };
-}
-
 /** Index: an object's controller's uid. */
 export const byControllerUid = (o: KObject): string[] => {
-  const ref = controllerRefOf(o);
+  const ref = controllerOf(o);
   return ref ? [ref.uid] : [];
 };
 
 /** Index: the namespace of objects nobody controls (candidates for adoption). */
-export const orphansByNamespace = (o: KObject): string[] => (controllerRefOf(o) ? [] : [o.metadata.namespace ?? '']);
+export const orphansByNamespace = (o: KObject): string[] => (controllerOf(o) ? [] : [o.metadata.namespace ?? '']);
 
 export const byNamespace = (o: KObject): string[] => [o.metadata.namespace ?? ''];
 
@@ -84,7 +78,7 @@ export async function claimObjects<T extends KObject>(spec: ClaimSpec<T>): Promi
   })());
 
   for (const o of spec.candidates) {
-    const ref = controllerRefOf(o);
+    const ref = controllerOf(o);
     const ns = o.metadata.namespace;
     const name = o.metadata.name!;
     if (ref) {
@@ -115,28 +109,6 @@ export async function claimObjects<T extends KObject>(spec: ClaimSpec<T>): Promi
 
 // ---- pods ---------------------------------------------------------------------------------------
 
-/** Not finished and not being deleted (controller.IsPodActive). */
-export function isPodActive(p: Obj): boolean {
-  const phase = p.status?.phase;
-  return phase !== 'Succeeded' && phase !== 'Failed' && !p.metadata.deletionTimestamp;
-}
-
-function readyCondition(p: Obj): any {
-  return (p.status?.conditions ?? []).find((c: any) => c.type === 'Ready');
-}
-
-export function isPodReady(p: Obj): boolean {
-  return readyCondition(p)?.status === 'True';
-}
-
-/** Ready for at least `minReadySeconds` (podutil.IsPodAvailable). */
-export function isPodAvailable(p: Obj, minReadySeconds: number, nowMs: number): boolean {
-  if (!isPodReady(p)) return false;
-  if (!minReadySeconds) return true;
-  const since = Date.parse(readyCondition(p)?.lastTransitionTime ?? '');
-  return Number.isFinite(since) && since + minReadySeconds * 1000 < nowMs;
-}
-
 const PHASE_ORDINAL: Record<string, number> = { Pending: 0, Unknown: 1, Running: 2 };
 const DELETION_COST = 'controller.kubernetes.io/pod-deletion-cost';
 
@@ -148,7 +120,7 @@ function deletionCost(p: Obj): number {
 }
 
 function readyTime(p: Obj): number {
-  const c = readyCondition(p);
+  const c = podReadyCondition(p);
   return c?.status === 'True' ? Date.parse(c.lastTransitionTime ?? '') || 0 : 0;
 }
 
@@ -286,10 +258,6 @@ export class Expectations {
 
 // ---- status -------------------------------------------------------------------------------------
 
-function rfc3339(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
-}
-
 /** The status a ReplicaSet should report for the pods it owns (`manageError` from the last sync). */
 export function replicaSetStatus(rs: Obj, pods: Obj[], manageError: unknown, now = Date.now()): Record<string, any> {
   const templateLabels: Record<string, string> = rs.spec?.template?.metadata?.labels ?? {};
@@ -297,7 +265,7 @@ export function replicaSetStatus(rs: Obj, pods: Obj[], manageError: unknown, now
   let fullyLabeled = 0, ready = 0, available = 0;
   for (const p of pods) {
     const labels = p.metadata.labels ?? {};
-    if (Object.entries(templateLabels).every(([k, v]) => labels[k] === v)) fullyLabeled++;
+    if (matchLabelSet(templateLabels, labels)) fullyLabeled++;
     if (isPodReady(p)) {
       ready++;
       if (isPodAvailable(p, minReady, now)) available++;
@@ -353,7 +321,7 @@ export function startReplicaSetController(ctx: ControllerContext, opts: ReplicaS
   const queue = new WorkQueue<string>();
   const expectations = new Expectations();
 
-  const ownerOf = (pod: Obj, ref = controllerRefOf(pod)): Obj | undefined => {
+  const ownerOf = (pod: Obj, ref = controllerOf(pod)): Obj | undefined => {
     if (!ref || ref.kind !== 'ReplicaSet' || !ref.apiVersion.startsWith('apps/')) return undefined;
     const rs = rsInf.getByName(pod.metadata.namespace, ref.name);
     return rs && rs.metadata.uid === ref.uid ? rs : undefined;
@@ -379,7 +347,7 @@ export function startReplicaSetController(ctx: ControllerContext, opts: ReplicaS
   podInf.addHandlers({
     onAdd: (pod) => {
       if (pod.metadata.deletionTimestamp) { podDeleted(pod); return; }
-      if (controllerRefOf(pod)) {
+      if (controllerOf(pod)) {
         const rs = ownerOf(pod);
         if (!rs) return;
         expectations.creationObserved(keyOf(rs));
@@ -397,7 +365,7 @@ export function startReplicaSetController(ctx: ControllerContext, opts: ReplicaS
         if (labelsChanged) podDeleted(old);
         return;
       }
-      const oldRef = controllerRefOf(old), curRef = controllerRefOf(cur);
+      const oldRef = controllerOf(old), curRef = controllerOf(cur);
       const refChanged = oldRef?.uid !== curRef?.uid;
       if (refChanged && oldRef) {
         const rs = ownerOf(old, oldRef);
@@ -428,7 +396,7 @@ export function startReplicaSetController(ctx: ControllerContext, opts: ReplicaS
         labels: { ...(meta.labels ?? {}) },
         ...(meta.annotations ? { annotations: { ...meta.annotations } } : {}),
         ...(meta.finalizers ? { finalizers: [...meta.finalizers] } : {}),
-        ownerReferences: [ownerRef(rs, 'apps/v1', 'ReplicaSet')],
+        ownerReferences: [controllerRef(rs, 'apps/v1', 'ReplicaSet')],
       },
       spec: structuredClone(t.spec ?? {}),
     };
@@ -475,7 +443,7 @@ export function startReplicaSetController(ctx: ControllerContext, opts: ReplicaS
 
   /** Pods of every ReplicaSet sharing this one's controller (a Deployment's family), for node ranking. */
   const relatedPods = (rs: Obj, own: Obj[]): Obj[] => {
-    const ref = controllerRefOf(rs);
+    const ref = controllerOf(rs);
     if (!ref) return own;
     const out: Obj[] = [];
     for (const sibling of rsInf.byIndex(IDX_RS_BY_CONTROLLER, ref.uid)) out.push(...podInf.byIndex(IDX_PODS_BY_CONTROLLER, sibling.metadata.uid!));
@@ -507,7 +475,7 @@ export function startReplicaSetController(ctx: ControllerContext, opts: ReplicaS
     const matches = (p: Obj) => matchLabelSelectorObject(rs.spec?.selector, p.metadata.labels);
     const candidates = [...podInf.byIndex(IDX_PODS_BY_CONTROLLER, rs.metadata.uid!), ...podInf.byIndex(IDX_ORPHAN_PODS, ns)].filter(isPodActive);
     const pods = await claimObjects({
-      client, resource: Resources.pods, owner: rs, ownerRef: ownerRef(rs, 'apps/v1', 'ReplicaSet'),
+      client, resource: Resources.pods, owner: rs, ownerRef: controllerRef(rs, 'apps/v1', 'ReplicaSet'),
       candidates, matches, ownerResource: Resources.replicaSets,
     });
     let manageError: unknown;

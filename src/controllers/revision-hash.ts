@@ -8,10 +8,9 @@
 // The hash is FNV-32a over a canonical JSON rendering of the template (plus the collision count),
 // spelled with Kubernetes' SafeEncodeString alphabet. Kubernetes hashes its Go struct rendering
 // instead, so the strings differ from a real cluster's; only their stability and uniqueness matter.
-import type { KObject } from '../api/object.js';
+import { controllerOf, controllerRef, type KObject } from '../api/object.js';
 import type { ApiClient } from '../client/types.js';
 import { Resources, isAlreadyExists } from '../client/types.js';
-import { controllerOf, controllerRef } from './workload-pods.js';
 
 type Obj = Record<string, any>;
 

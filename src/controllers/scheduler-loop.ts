@@ -11,6 +11,7 @@
 import type { KObject } from '../api/object.js';
 import { ApiError } from '../api/status.js';
 import { nowRfc3339 } from '../util/time.js';
+import { isPodActive, isPodTerminal } from '../api/pod.js';
 import { Resources, isNotFound } from '../client/types.js';
 import type { ControllerContext, RunningController } from './context.js';
 import { keyOf, type Informer } from '../client/informer.js';
@@ -92,17 +93,12 @@ class ActiveHeap {
 
 const before = (a: Entry, b: Entry) => a.priority !== b.priority ? a.priority > b.priority : a.seq < b.seq;
 
-const isTerminal = (p: Pod) => {
-  const phase = (p.status as { phase?: string } | undefined)?.phase;
-  return phase === 'Succeeded' || phase === 'Failed';
-};
-
 /** Unbound, ours, alive and not held back by scheduling gates. */
 function wantsScheduling(p: Pod): boolean {
   const spec = p.spec as (Pod['spec'] & { schedulerName?: string; schedulingGates?: unknown[] }) | undefined;
   if (!spec || spec.nodeName) return false;
   if ((spec.schedulerName || SCHEDULER_NAME) !== SCHEDULER_NAME) return false;
-  if (p.metadata.deletionTimestamp || isTerminal(p)) return false;
+  if (!isPodActive(p)) return false;
   return !spec.schedulingGates?.length;
 }
 
@@ -185,7 +181,7 @@ class SchedulingLoop {
       this.drop(key);
       if (p.metadata.uid) this.assumed.delete(p.metadata.uid);
       // Finished pods free their node, as kube-scheduler's cache drops Succeeded/Failed pods.
-      if (isTerminal(p)) { this.snapshot.removePod(p); this.moveAllToActive(); }
+      if (isPodTerminal(p)) { this.snapshot.removePod(p); this.moveAllToActive(); }
       else this.snapshot.updatePod(p);
       return;
     }

@@ -8,7 +8,7 @@
 //
 // Names are deterministic, so a restarted loop finds what it made and never makes it twice: a
 // create that races an earlier one fails with AlreadyExists and the next pass sees the pod.
-import type { KObject } from '../api/object.js';
+import { controllerOf, type KObject } from '../api/object.js';
 import { Resources, isAlreadyExists, isNotFound } from '../client/types.js';
 import { runController } from '../client/controller.js';
 import { keyOf } from '../client/informer.js';
@@ -16,8 +16,9 @@ import { WorkQueue } from '../client/workqueue.js';
 import type { ControllerContext, RunningController } from './context.js';
 import { REVISION_HASH_LABEL, ensureRevision, hashOf, revisionData, templateOf, truncateHistory } from './revision-hash.js';
 import {
-  controllerOf, controllerUidIndex, isPodAvailable, isPodReady, isTerminating, msUntilAvailable, podFromTemplate,
+  controllerUidIndex, isTerminating, podFromTemplate,
 } from './workload-pods.js';
+import { isPodAvailable, isPodReady, msUntilAvailable } from '../api/pod.js';
 
 type Obj = Record<string, any>;
 

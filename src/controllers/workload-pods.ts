@@ -1,22 +1,10 @@
 // What the DaemonSet, StatefulSet and Job loops share about the pods they own: controller
-// references, pod readiness as kube-controller-manager judges it (pkg/api/v1/pod), pods stamped out
-// of a template, and the create/delete expectations that keep a loop from acting twice on a cache
-// that has not caught up with its own writes (pkg/controller's ControllerExpectations).
-import type { KObject, OwnerReference } from '../api/object.js';
+// references, pods stamped out of a template, and the create/delete expectations that keep a loop
+// from acting twice on a cache that has not caught up with its own writes (pkg/controller's
+// ControllerExpectations). Pod readiness, availability and order are in api/pod.ts.
+import { controllerOf, controllerRef, type KObject } from '../api/object.js';
 
 type Obj = Record<string, any>;
-
-/** The owner reference a controller puts on what it creates (controller and blockOwnerDeletion set). */
-export function controllerRef(owner: KObject): OwnerReference {
-  return {
-    apiVersion: String(owner.apiVersion), kind: String(owner.kind), name: String(owner.metadata.name),
-    uid: String(owner.metadata.uid), controller: true, blockOwnerDeletion: true,
-  };
-}
-
-export function controllerOf(obj: KObject): OwnerReference | undefined {
-  return obj.metadata.ownerReferences?.find((r) => r.controller === true);
-}
 
 /** An IndexFunc filing objects under the uid of their controller, if it is of `kind`. */
 export function controllerUidIndex(kind: string): (obj: KObject) => string[] {
@@ -26,51 +14,12 @@ export function controllerUidIndex(kind: string): (obj: KObject) => string[] {
   };
 }
 
-function readyCondition(pod: KObject): Obj | undefined {
-  return ((pod as Obj).status?.conditions as Obj[] | undefined)?.find((c) => c.type === 'Ready');
-}
-
-export function isPodReady(pod: KObject): boolean {
-  return readyCondition(pod)?.status === 'True';
-}
-
-/** Ready for at least `minReadySeconds` (the Ready condition's lastTransitionTime says since when). */
-export function isPodAvailable(pod: KObject, minReadySeconds: number, nowMs: number): boolean {
-  const c = readyCondition(pod);
-  if (c?.status !== 'True') return false;
-  if (!minReadySeconds) return true;
-  const since = Date.parse(c.lastTransitionTime ?? '');
-  return Number.isFinite(since) && since + minReadySeconds * 1000 <= nowMs;
-}
-
-/** Milliseconds until a ready pod becomes available, or undefined when it is not ready at all. */
-export function msUntilAvailable(pod: KObject, minReadySeconds: number, nowMs: number): number | undefined {
-  const c = readyCondition(pod);
-  if (c?.status !== 'True') return undefined;
-  const since = Date.parse(c.lastTransitionTime ?? '');
-  if (!minReadySeconds || !Number.isFinite(since)) return 0;
-  return Math.max(0, since + minReadySeconds * 1000 - nowMs);
-}
-
 export function podPhase(pod: KObject): string | undefined {
   return (pod as Obj).status?.phase;
 }
 
-export function isPodTerminal(pod: KObject): boolean {
-  const p = podPhase(pod);
-  return p === 'Succeeded' || p === 'Failed';
-}
-
 export function isTerminating(obj: KObject): boolean {
   return obj.metadata.deletionTimestamp !== undefined;
-}
-
-/** Older first; among equals, by name so the order is stable. */
-export function byCreation(a: KObject, b: KObject): number {
-  const ta = a.metadata.creationTimestamp ?? '';
-  const tb = b.metadata.creationTimestamp ?? '';
-  if (ta !== tb) return ta < tb ? -1 : 1;
-  return String(a.metadata.name) < String(b.metadata.name) ? -1 : 1;
 }
 
 export interface PodStamp {
@@ -175,9 +124,4 @@ export function setCondition(conditions: Obj[], c: { type: string; status: strin
   if (c.message) next.message = c.message;
   if (i >= 0) conditions[i] = next; else conditions.push(next);
   return true;
-}
-
-/** RFC 3339 at second precision, as metav1.Time serializes. */
-export function rfc3339(ms: number): string {
-  return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
 }

@@ -9,8 +9,9 @@ import { ApiError } from '../api/status.js';
 import { Informer, keyOf } from '../client/informer.js';
 import type { ReconcileResult } from '../client/controller.js';
 import { logger, type Logger } from '../util/log.js';
+import { microTime, rfc3339 } from '../util/time.js';
 import {
-  LEASE_NAMESPACE, exitedStatus, ipv4Add, leaseObject, microTime, nodeAddresses, nodeConditions, nodeObject, plannedExit, rfc3339,
+  LEASE_NAMESPACE, exitedStatus, ipv4Add, leaseObject, nodeAddresses, nodeConditions, nodeObject, plannedExit,
   runningStatus, type Obj, type Taint,
 } from './objects.js';
 

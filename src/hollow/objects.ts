@@ -5,9 +5,10 @@ import { release } from 'node:os';
 import { createHash, randomBytes } from 'node:crypto';
 import type { KObject } from '../api/object.js';
 import { VERSION } from '../version.js';
-import { goArch, leaseObject, microTime, nodeConditions, parseLabel, parseTaint, rfc3339, LEASE_DURATION_SECONDS, LEASE_NAMESPACE, type Taint } from '../agent/node-objects.js';
+import { goArch, leaseObject, nodeConditions, parseLabel, parseTaint, LEASE_DURATION_SECONDS, LEASE_NAMESPACE, type Taint } from '../agent/node-objects.js';
+import { rfc3339 } from '../util/time.js';
 
-export { goArch, leaseObject, microTime, nodeConditions, parseLabel, parseTaint, rfc3339, LEASE_DURATION_SECONDS, LEASE_NAMESPACE, type Taint };
+export { goArch, leaseObject, nodeConditions, parseLabel, parseTaint, LEASE_DURATION_SECONDS, LEASE_NAMESPACE, type Taint };
 
 export const CONTAINER_RUNTIME_VERSION = 'hollow://1.0';
 export const CAPACITY: Readonly<Record<string, string>> = Object.freeze({

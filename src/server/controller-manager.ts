@@ -5,7 +5,7 @@ import type { ObjectService } from '../apiserver/objects.js';
 import type { ResourceRegistry } from '../apiserver/registry.js';
 import { LocalClient } from '../apiserver/local-client.js';
 import { InformerFactory } from '../client/informer-factory.js';
-import { eventRecorder } from '../controllers/events.js';
+import { eventRecorder } from '../client/events.js';
 import { DEFAULT_CONTROLLER_OPTIONS, type ControllerContext, type ControllerOptions, type RunningController } from '../controllers/context.js';
 import { NamespaceController } from '../controllers/namespace.js';
 import { logger } from '../util/log.js';

@@ -4,7 +4,7 @@
 import type { TestContext } from 'node:test';
 import { startLocalApi, type LocalApi } from './local-api.js';
 import { InformerFactory } from '../../src/client/informer-factory.js';
-import { eventRecorder } from '../../src/controllers/events.js';
+import { eventRecorder } from '../../src/client/events.js';
 import { DEFAULT_CONTROLLER_OPTIONS, type ControllerContext, type ControllerOptions, type RunningController } from '../../src/controllers/context.js';
 
 export interface ControllerEnv {

@@ -6,7 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { podDnsConfig, sandboxConfig } from '../../src/agent/pods/sandbox.js';
-import { linuxResources, qosClass, securityContext } from '../../src/agent/pods/containers.js';
+import { linuxResources, securityContext } from '../../src/agent/pods/containers.js';
+import { qosClass } from '../../src/api/pod.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'skiff-pods-dns-'));
 const resolvConf = join(dir, 'resolv.conf');

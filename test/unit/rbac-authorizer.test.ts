@@ -2,7 +2,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KObject } from '../../src/api/object.js';
 import type { UserInfo } from '../../src/apiserver/authn.js';
-import { RbacAuthorizer, selectorMatches, type Attributes, type RbacSource } from '../../src/apiserver/rbac.js';
+import { RbacAuthorizer, type Attributes, type RbacSource } from '../../src/apiserver/rbac.js';
+import { matchLabelSelectorObject as selectorMatches } from '../../src/api/selectors.js';
 
 /** An RbacSource over a list of objects (read on every call, so tests can add to it). */
 function memorySource(objects: KObject[]): RbacSource {

@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseQuantity, podRequests, DEFAULT_MEMORY_REQUEST, DEFAULT_MILLI_CPU_REQUEST } from '../../src/controllers/scheduler/resources.js';
+import { podRequests, DEFAULT_MEMORY_REQUEST, DEFAULT_MILLI_CPU_REQUEST } from '../../src/controllers/scheduler/resources.js';
+import { parseQuantity } from '../../src/api/quantity.js';
 
 test('quantities parse to integers in scheduler units, rounding up', () => {
   const cases: [string | number, number, number][] = [

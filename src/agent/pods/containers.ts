@@ -4,7 +4,8 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseQuantity } from '../../api/validation/quantity.js';
+import { tryParseQuantity } from '../../api/quantity.js';
+import type { QosClass } from '../../api/pod.js';
 import type { ContainerConfig, LinuxContainerResources, LinuxContainerSecurityContext, Mount, MountPropagation, SecurityProfile } from '../runtime/cri-types.js';
 import { ContainerConfigError, expandVars } from './env.js';
 import {
@@ -16,7 +17,6 @@ import { namespaceOptions } from './sandbox.js';
 import { validateFilePath } from './atomic-writer.js';
 import type { PreparedVolume } from './volumes.js';
 
-export type QosClass = 'Guaranteed' | 'Burstable' | 'BestEffort';
 export type ContainerKind = 'init' | 'regular';
 
 const CPU_PERIOD_US = 100_000;
@@ -32,23 +32,6 @@ const PROPAGATION: Record<string, MountPropagation> = {
   None: 'PROPAGATION_PRIVATE', HostToContainer: 'PROPAGATION_HOST_TO_CONTAINER', Bidirectional: 'PROPAGATION_BIDIRECTIONAL',
 };
 
-/** Kubernetes' QoS class from requests and limits of cpu and memory. */
-export function qosClass(pod: Obj): QosClass {
-  const all = [...(pod.spec.initContainers ?? []), ...(pod.spec.containers ?? [])];
-  let any = false;
-  let guaranteed = true;
-  for (const c of all) {
-    for (const r of ['cpu', 'memory']) {
-      const req = c.resources?.requests?.[r] ?? c.resources?.limits?.[r];
-      const lim = c.resources?.limits?.[r];
-      if (req !== undefined || lim !== undefined) any = true;
-      if (lim === undefined || parseQuantity(req) !== parseQuantity(lim)) guaranteed = false;
-    }
-  }
-  if (!any) return 'BestEffort';
-  return guaranteed ? 'Guaranteed' : 'Burstable';
-}
-
 /** Changes of these restart the container (the only mutable container field is the image). */
 export function containerHash(c: Obj): string {
   return createHash('sha256').update(`${c.name}\0${c.image}`).digest('hex').slice(0, 8);
@@ -61,16 +44,17 @@ export function containerHash(c: Obj): string {
  */
 export function linuxResources(c: Obj, qos: QosClass, nodeMemoryBytes: number): LinuxContainerResources {
   const out: LinuxContainerResources = {};
-  const cpuReq = parseQuantity(c.resources?.requests?.cpu ?? c.resources?.limits?.cpu);
-  const cpuLim = parseQuantity(c.resources?.limits?.cpu);
-  const memReq = parseQuantity(c.resources?.requests?.memory ?? c.resources?.limits?.memory);
-  const memLim = parseQuantity(c.resources?.limits?.memory);
-  out.cpuShares = cpuReq ? Math.max(MIN_CPU_SHARES, Math.floor((Math.round(cpuReq * 1000) * 1024) / 1000)) : MIN_CPU_SHARES;
+  // Millicores and bytes rounded up, as the kubelet reads them (MilliValue, Value).
+  const cpuReq = tryParseQuantity(c.resources?.requests?.cpu ?? c.resources?.limits?.cpu, 3);
+  const cpuLim = tryParseQuantity(c.resources?.limits?.cpu, 3);
+  const memReq = tryParseQuantity(c.resources?.requests?.memory ?? c.resources?.limits?.memory);
+  const memLim = tryParseQuantity(c.resources?.limits?.memory);
+  out.cpuShares = cpuReq ? Math.max(MIN_CPU_SHARES, Math.floor((cpuReq * 1024) / 1000)) : MIN_CPU_SHARES;
   if (cpuLim) {
     out.cpuPeriod = CPU_PERIOD_US;
-    out.cpuQuota = Math.max(MIN_QUOTA_US, Math.floor((Math.round(cpuLim * 1000) * CPU_PERIOD_US) / 1000));
+    out.cpuQuota = Math.max(MIN_QUOTA_US, Math.floor((cpuLim * CPU_PERIOD_US) / 1000));
   }
-  if (memLim) out.memoryLimitInBytes = Math.floor(memLim);
+  if (memLim) out.memoryLimitInBytes = memLim;
   if (qos === 'Guaranteed') out.oomScoreAdj = 0;
   else if (qos === 'BestEffort') out.oomScoreAdj = 1000;
   else out.oomScoreAdj = Math.min(999, Math.max(2, 1000 - Math.floor((1000 * (memReq ?? 0)) / nodeMemoryBytes)));

@@ -1,7 +1,7 @@
 // Values of the downward API, shared by env vars and downwardAPI volumes: pod fields by path
 // (metadata.name, status.podIP...) and container resources with a divisor. Unset limits read as the
 // node's allocatable, as the kubelet reports them.
-import { parseQuantity } from '../../api/validation/quantity.js';
+import { tryParseQuantity } from '../../api/quantity.js';
 import type { Obj } from './pod-api.js';
 
 export interface FieldContext {
@@ -47,10 +47,10 @@ export function resourceFieldValue(container: Obj, resource: string, divisor: un
   if ((kind !== 'limits' && kind !== 'requests') || !['cpu', 'memory', 'ephemeral-storage'].includes(name)) {
     throw new Error(`unsupported resourceFieldRef resource ${JSON.stringify(resource)}`);
   }
-  const declared = parseQuantity(container.resources?.[kind]?.[name]);
+  // In thousandths, as Kubernetes divides milli-values: 0.25 cores / 1m is exactly 250.
+  const declared = tryParseQuantity(container.resources?.[kind]?.[name], 3);
   const allocatable = name === 'cpu' ? node.cpuCores : name === 'memory' ? node.memoryBytes : node.ephemeralStorageBytes;
-  const value = declared ?? (kind === 'limits' ? allocatable : 0);
-  const div = parseQuantity(divisor ?? '1') || 1;
-  // In thousandths first, as Kubernetes divides milli-values: 0.25 cores / 1m is exactly 250.
-  return String(Math.ceil(Math.round(value * 1000) / Math.round(div * 1000)));
+  const value = declared ?? (kind === 'limits' ? Math.round(allocatable * 1000) : 0);
+  const div = tryParseQuantity(divisor ?? '1', 3) || 1000;
+  return String(Math.ceil(value / div));
 }

@@ -2,11 +2,10 @@
 // volumes and env refer to, mint bound service-account tokens, write the pod's status, finish its
 // deletion and record events. `ClientPodApi` implements it over an ApiClient (the agent's HttpClient,
 // acting as system:node:<name>, which the node authorizer limits to exactly these reads and writes).
-import { randomBytes } from 'node:crypto';
 import type { KObject } from '../../api/object.js';
 import { ApiError } from '../../api/status.js';
 import { isNotFound, Resources, type ApiClient } from '../../client/types.js';
-import { logger, type Logger } from '../../util/log.js';
+import { eventRecorder, type EventRecorder, type EventType } from '../../client/events.js';
 
 /** Pods, secrets, specs and statuses as plain JSON; the fields read are checked where they are used. */
 export type Obj = Record<string, any>;
@@ -19,7 +18,7 @@ export interface IssuedToken {
   expirationTimestamp: string;
 }
 
-export type EventType = 'Normal' | 'Warning';
+export type { EventType };
 
 export interface PodApi {
   getSecret(ns: string, name: string): Promise<Obj | undefined>;
@@ -36,16 +35,12 @@ export interface PodApi {
   recordEvent(pod: Obj, type: EventType, reason: string, message: string, fieldPath?: string): void;
 }
 
-const EVENT_CACHE_SIZE = 1024;
-
 export class ClientPodApi implements PodApi {
-  private readonly log: Logger;
   /** Repeats of one event bump its count instead of creating another object, as client-go's recorder does. */
-  private readonly recent = new Map<string, { name: string; count: number }>();
-  private seq = 0;
+  private readonly events: EventRecorder;
 
-  constructor(private readonly client: ApiClient, private readonly nodeName: string, log?: Logger) {
-    this.log = log ?? logger('pod-api');
+  constructor(private readonly client: ApiClient, nodeName: string) {
+    this.events = eventRecorder(client, 'kubelet', nodeName);
   }
 
   getSecret(ns: string, name: string): Promise<Obj | undefined> {
@@ -92,39 +87,6 @@ export class ClientPodApi implements PodApi {
   }
 
   recordEvent(pod: Obj, type: EventType, reason: string, message: string, fieldPath?: string): void {
-    void this.writeEvent(pod, type, reason, message, fieldPath)
-      .catch((err) => this.log.debug({ err: (err as Error).message, reason }, 'event not recorded'));
-  }
-
-  private async writeEvent(pod: Obj, type: EventType, reason: string, message: string, fieldPath?: string): Promise<void> {
-    const ns = pod.metadata.namespace!;
-    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
-    const key = `${pod.metadata.uid}|${fieldPath ?? ''}|${reason}|${message}`;
-    const seen = this.recent.get(key);
-    if (seen) {
-      seen.count++;
-      try {
-        await this.client.patch(Resources.events, ns, seen.name, 'merge', { count: seen.count, lastTimestamp: now });
-        return;
-      } catch (err) {
-        if (!isNotFound(err)) throw err;
-        this.recent.delete(key);
-      }
-    }
-    const name = `${pod.metadata.name}.${(BigInt(Date.now()) * 1_000_000n + BigInt(this.seq++ % 1_000_000)).toString(16)}${randomBytes(2).toString('hex')}`;
-    await this.client.create(Resources.events, ns, {
-      apiVersion: 'v1', kind: 'Event',
-      metadata: { name, namespace: ns },
-      involvedObject: {
-        apiVersion: 'v1', kind: 'Pod', namespace: ns, name: pod.metadata.name, uid: pod.metadata.uid,
-        ...(fieldPath ? { fieldPath } : {}),
-      },
-      reason, message, type,
-      source: { component: 'kubelet', host: this.nodeName },
-      reportingComponent: 'kubelet', reportingInstance: this.nodeName,
-      firstTimestamp: now, lastTimestamp: now, count: 1,
-    });
-    this.recent.set(key, { name, count: 1 });
-    if (this.recent.size > EVENT_CACHE_SIZE) this.recent.delete(this.recent.keys().next().value!);
+    this.events.record({ apiVersion: 'v1', kind: 'Pod', metadata: pod.metadata }, type, reason, message, fieldPath);
   }
 }

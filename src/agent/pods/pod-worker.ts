@@ -10,7 +10,8 @@ import { isNotFound as isCriNotFound, nanosToDate, type CriClient } from '../run
 import type { Container, PodSandbox, PodSandboxConfig } from '../runtime/cri-types.js';
 import type { Logger } from '../../util/log.js';
 import { Backoff, goDuration } from './backoff.js';
-import { containerConfig, containerHash, containerMounts, qosClass, type ContainerKind } from './containers.js';
+import { containerConfig, containerHash, containerMounts, type ContainerKind } from './containers.js';
+import { podQosClass } from '../../api/pod.js';
 import { ContainerConfigError, containerEnv } from './env.js';
 import type { FieldContext, NodeResources } from './fields.js';
 import { defaultPullPolicy, pullCredentials } from './image-pull.js';
@@ -25,7 +26,8 @@ import { ContainerProbes, runHandler, type ProbeKind } from './probes.js';
 import { sandboxConfig, type DnsSettings } from './sandbox.js';
 import { PodSources } from './sources.js';
 import type { StartGate } from './start-gate.js';
-import { computePodStatus, rfc3339, type ContainerHistory, type ObservedContainer } from './status.js';
+import { computePodStatus, type ContainerHistory, type ObservedContainer } from './status.js';
+import { rfc3339 } from '../../util/time.js';
 import { PodVolumes, VolumeError, podDir, type PreparedVolume } from './volumes.js';
 
 export interface WorkerDeps {
@@ -443,7 +445,7 @@ export class PodWorker {
       mounts.push({ containerPath: c.terminationMessagePath ?? '/dev/termination-log', hostPath: termFile });
       const config = containerConfig(this.pod, c, {
         kind, nodeName: this.d.nodeName, restartCount, image, envs, mounts,
-        logPath: join(c.name, `${restartCount}.log`), qos: qosClass(this.pod), nodeMemoryBytes: this.d.node.memoryBytes,
+        logPath: join(c.name, `${restartCount}.log`), qos: podQosClass(this.pod), nodeMemoryBytes: this.d.node.memoryBytes,
       });
       let id: string;
       try {
@@ -682,7 +684,7 @@ export class PodWorker {
       waiting: final ? new Map() : this.waiting,
       probes: (id) => this.probeState(all, id),
       startTime: this.startTime,
-      qosClass: qosClass(pod),
+      qosClass: podQosClass(pod),
     });
     if (final && status.phase !== 'Succeeded' && status.phase !== 'Failed') {
       const exits = (status.containerStatuses as Obj[]).map((s) => s.state.terminated?.exitCode ?? s.lastState?.terminated?.exitCode ?? 137);

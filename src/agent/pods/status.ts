@@ -2,8 +2,10 @@
 // the kubelet's generateAPIPodStatus): phase, conditions (keeping transition times that did not
 // change), IPs, and one status per container with its state, last state, readiness and restarts.
 import type { ContainerState } from '../runtime/cri-types.js';
-import type { ContainerKind, QosClass } from './containers.js';
+import type { ContainerKind } from './containers.js';
+import type { QosClass } from '../../api/pod.js';
 import type { Obj } from './pod-api.js';
+import { rfc3339 } from '../../util/time.js';
 
 export interface ObservedContainer {
   name: string;
@@ -44,10 +46,6 @@ export interface StatusInput {
 }
 
 export type PodPhase = 'Pending' | 'Running' | 'Succeeded' | 'Failed' | 'Unknown';
-
-export function rfc3339(d: Date): string {
-  return d.toISOString().replace(/\.\d+Z$/, 'Z');
-}
 
 function terminated(o: ObservedContainer): Obj {
   const t: Obj = {

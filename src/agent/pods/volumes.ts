@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, rmSync, statSync, writeFileSync, type Stats } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { mountsUnder } from '../runtime/teardown.js';
-import { parseQuantity } from '../../api/validation/quantity.js';
+import { tryParseQuantity } from '../../api/quantity.js';
 import { writeAtomic, type FileEntry } from './atomic-writer.js';
 import { podFieldValue, resourceFieldValue, type FieldContext, type NodeResources } from './fields.js';
 import type { Obj, PodApi } from './pod-api.js';
@@ -61,7 +61,7 @@ function ensureTmpfs(dir: string, sizeBytes?: number): void {
 
 /** The memory a pod may use: its cgroup limit (app containers' sum, or the largest init container's), when every container sets one. */
 export function podMemoryLimit(pod: Obj): number | undefined {
-  const limit = (c: Obj) => parseQuantity(c.resources?.limits?.memory);
+  const limit = (c: Obj) => tryParseQuantity(c.resources?.limits?.memory);
   const apps: Obj[] = pod.spec.containers ?? [];
   const inits: Obj[] = pod.spec.initContainers ?? [];
   if ([...apps, ...inits].some((c) => !limit(c))) return undefined;
@@ -77,7 +77,7 @@ export function memoryVolumeSize(pod: Obj, sizeLimit: unknown, nodeMemoryBytes: 
   let size = nodeMemoryBytes;
   const podLimit = podMemoryLimit(pod);
   if (podLimit && podLimit < size) size = podLimit;
-  const vol = parseQuantity(sizeLimit);
+  const vol = tryParseQuantity(sizeLimit);
   if (vol && vol < size) size = vol;
   return size;
 }

@@ -3,9 +3,10 @@ import type { StatusCause } from '../status.js';
 import type { KObject } from '../object.js';
 import { fe, goIntOrString, goLabelSelector, goStringMap, GoValue, IMMUTABLE, jsonValue, nonNegative, semanticEqual, isObj } from './field.js';
 import {
-  immutableSelector, isEmptySelector, selectorMatches, selectorParses, validateAnnotations, validateLabels, validateLabelSelector,
+  immutableSelector, isEmptySelector, selectorParses, validateAnnotations, validateLabels, validateLabelSelector,
 } from './meta.js';
 import { isValidPercent } from './names.js';
+import { matchLabelSelectorObject, type LabelSelector } from '../selectors.js';
 import { validatePodTemplateSpec } from './pod.js';
 
 type Obj = Record<string, any>;
@@ -15,7 +16,7 @@ const templateLabels = (s: Obj) => s.template?.metadata?.labels as Record<string
 /** A selector with no requirements selects everything, so there is nothing to match the template against. */
 function selectorMismatch(sel: unknown, labels: Record<string, string> | undefined): boolean {
   const everything = sel !== undefined && sel !== null && isEmptySelector(sel);
-  return !everything && selectorMatches(sel, labels) === false;
+  return !everything && selectorParses(sel) && !matchLabelSelectorObject(sel as LabelSelector, labels);
 }
 
 function mismatchCause(labels: unknown): StatusCause {
@@ -166,7 +167,7 @@ export function validateDaemonSet(obj: KObject, old?: KObject): StatusCause[] {
   const s = spec(obj);
   const out = validateLabelSelector(s.selector, 'spec.selector');
   // A DaemonSet has no "selector required" rule: an absent selector selects nothing, so it fails to match.
-  if (selectorParses(s.selector) && selectorMatches(s.selector, templateLabels(s)) === false) out.push(mismatchCause(templateLabels(s)));
+  if (selectorParses(s.selector) && !matchLabelSelectorObject(s.selector, templateLabels(s))) out.push(mismatchCause(templateLabels(s)));
   if (s.selector && isEmptySelector(s.selector)) out.push(fe.invalid('spec.selector', goLabelSelector(s.selector), 'empty selector is invalid for daemonset'));
   out.push(...validatePodTemplateSpec(s.template, 'spec.template'));
   const rp = s.template?.spec?.restartPolicy ?? '';

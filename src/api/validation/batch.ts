@@ -1,9 +1,11 @@
 // batch/v1 Jobs and CronJobs (pkg/apis/batch/validation).
 import type { StatusCause } from '../status.js';
 import type { KObject } from '../object.js';
-import { cronScheduleError, isKnownTimeZone } from './cron.js';
+import { cronScheduleError } from './cron.js';
+import { isKnownTimeZone } from '../../util/time.js';
 import { fe, goLabelSelector, goStringMap, IMMUTABLE, jsonValue, nonNegative, semanticEqual, isObj } from './field.js';
-import { immutableSelector, selectorMatches, selectorParses, validateLabelSelector } from './meta.js';
+import { immutableSelector, selectorParses, validateLabelSelector } from './meta.js';
+import { matchLabelSelectorObject } from '../selectors.js';
 import { isDNS1123Label } from './names.js';
 import { validatePodTemplateSpec } from './pod.js';
 
@@ -82,7 +84,7 @@ function jobSpec(s: Obj): StatusCause[] {
   if (s.selector === undefined || s.selector === null) out.push(fe.required('spec.selector'));
   else out.push(...validateLabelSelector(s.selector, 'spec.selector'));
   const labels = s.template?.metadata?.labels;
-  if (selectorParses(s.selector) && selectorMatches(s.selector, labels) === false) {
+  if (selectorParses(s.selector) && !matchLabelSelectorObject(s.selector, labels)) {
     out.push(fe.invalid('spec.template.metadata.labels', goStringMap(labels), '`selector` does not match template `labels`'));
   }
   return out;
@@ -105,7 +107,7 @@ function generatedSelector(job: KObject, s: Obj): StatusCause[] {
     if (!labels || !(k in labels)) out.push(fe.required(field, `must be '${v}'`));
     else if (labels[k] !== v) out.push(fe.invalid(field, goStringMap(labels), `must be '${v}'`));
   }
-  if (selectorParses(s.selector) && selectorMatches(s.selector, Object.fromEntries(expected)) === false) {
+  if (selectorParses(s.selector) && !matchLabelSelectorObject(s.selector, Object.fromEntries(expected))) {
     out.push(fe.invalid('spec.selector', goLabelSelector(s.selector), '`selector` not auto-generated'));
   }
   return out;

@@ -10,7 +10,8 @@ import {
   isConfigMapKey, isDNS1123Label, isDNS1123Subdomain, isQualifiedName, isValidLabelValue, isValidPortName, isValidPortNum,
 } from './names.js';
 import { validatePodCreateSpec, validatePodSpecUpdate, validatePodTemplateSpec, validateTaintEffect } from './pod.js';
-import { parseQuantity } from './quantity.js';
+import { quantityNanos } from '../quantity.js';
+import { matchLabelSet } from '../selectors.js';
 
 type Obj = Record<string, any>;
 const obj = (v: unknown): Obj => (isObj(v) ? v : {});
@@ -44,7 +45,7 @@ export function validateReplicationController(rc: KObject): StatusCause[] {
   out.push(...nonNegative(s.replicas, 'spec.replicas'));
   if (!isObj(s.template)) return [...out, fe.required('spec.template')];
   const labels = obj(s.template.metadata?.labels);
-  if (Object.keys(selector).length && Object.entries(selector).some(([k, v]) => labels[k] !== v)) {
+  if (Object.keys(selector).length && !matchLabelSet(selector as Record<string, string>, labels as Record<string, string>)) {
     out.push(fe.invalid('spec.template.metadata.labels', goStringMap(s.template.metadata?.labels), '`selector` does not match template `labels`'));
   }
   out.push(...validatePodTemplateSpec(s.template, 'spec.template'));
@@ -401,8 +402,8 @@ function pvcSpec(s: Obj, field: string): StatusCause[] {
   const storagePath = key(child(field, 'resources'), 'storage');
   if (storage === undefined) out.push(fe.required(storagePath));
   else {
-    const v = parseQuantity(storage);
-    if (v === undefined || v <= 0) out.push(fe.invalid(storagePath, String(storage), 'must be greater than zero'));
+    const v = quantityNanos(storage);
+    if (v === undefined || v <= 0n) out.push(fe.invalid(storagePath, String(storage), 'must be greater than zero'));
   }
   if (typeof s.storageClassName === 'string' && s.storageClassName) {
     out.push(...isDNS1123Subdomain(s.storageClassName).map((m) => fe.invalid(child(field, 'storageClassName'), s.storageClassName, m)));
@@ -426,9 +427,9 @@ function pvcUpdate(pvc: KObject, old: KObject): StatusCause[] {
   if (!semanticEqual(now, before)) {
     out.push(fe.forbidden('spec', 'spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims'));
   }
-  const newSize = parseQuantity(obj(pvc.spec).resources?.requests?.storage) ?? 0;
-  const oldSize = parseQuantity(obj(old.spec).resources?.requests?.storage) ?? 0;
-  const capacity = parseQuantity((old.status as Obj | undefined)?.capacity?.storage) ?? 0;
+  const newSize = quantityNanos(obj(pvc.spec).resources?.requests?.storage) ?? 0n;
+  const oldSize = quantityNanos(obj(old.spec).resources?.requests?.storage) ?? 0n;
+  const capacity = quantityNanos((old.status as Obj | undefined)?.capacity?.storage) ?? 0n;
   // RecoverVolumeExpansionFailure (on in 1.32): shrinking is allowed down to just above the actual capacity.
   if (newSize < oldSize && newSize <= capacity) {
     out.push(fe.forbidden('spec.resources.requests.storage', 'field can not be less than status.capacity'));

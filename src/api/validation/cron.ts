@@ -2,6 +2,7 @@
 // an @descriptor, with an optional TZ=/CRON_TZ= prefix). Its error texts reach users verbatim
 // ("end of range (61) above maximum (59): 61"), so this module reproduces that parser's checks and
 // wording; general-purpose cron libraries accept other forms and word their errors differently.
+import { isKnownTimeZone } from '../../util/time.js';
 
 interface Bounds { min: number; max: number; names?: Record<string, number> }
 
@@ -65,15 +66,6 @@ function checkRange(expr: string, r: Bounds): void {
   if (end > r.max) throw new Error(`end of range (${end}) above maximum (${r.max}): ${expr}`);
   if (start > end) throw new Error(`beginning of range (${start}) beyond end of range (${end}): ${expr}`);
   if (step === 0) throw new Error(`step of range should be a positive number: ${expr}`);
-}
-
-export function isKnownTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en-US', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Go's time.ParseDuration accepts sequences like "1h30m", "90s", "1.5h". */

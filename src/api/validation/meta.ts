@@ -2,6 +2,7 @@
 // (apimachinery's api/validation and meta/v1/validation).
 import type { StatusCause } from '../status.js';
 import type { ObjectMeta } from '../object.js';
+import { labelSelectorRequirements, type LabelSelector } from '../selectors.js';
 import { child, fe, goLabelSelector, goStringSlice, IMMUTABLE, index, jsonValue, nonNegative, semanticEqual, type BadValue, isObj } from './field.js';
 import { isDNS1123Label, isQualifiedName, isValidLabelValue, type NameFn } from './names.js';
 
@@ -137,11 +138,6 @@ export function validateObjectMetaUpdate(meta: ObjectMeta | undefined, old: Obje
 
 // ---- label selectors -------------------------------------------------------------------------------
 
-export interface LabelSelector {
-  matchLabels?: Record<string, string>;
-  matchExpressions?: { key: string; operator: string; values?: string[] }[];
-}
-
 export function validateLabelSelector(sel: unknown, field: string): StatusCause[] {
   if (!isObj(sel)) return [];
   const s = sel as LabelSelector;
@@ -172,36 +168,9 @@ export function isEmptySelector(sel: unknown): boolean {
   return Object.keys(s.matchLabels ?? {}).length + (s.matchExpressions ?? []).length === 0;
 }
 
-/**
- * Whether `sel` selects `labels`, as metav1.LabelSelectorAsSelector would: an absent selector selects
- * nothing, an empty one everything. Returns undefined when the selector cannot be parsed.
- */
-export function selectorMatches(sel: unknown, labels: Record<string, string> | undefined): boolean | undefined {
-  if (sel === undefined || sel === null) return false;
-  const s = sel as LabelSelector;
-  const l = labels ?? {};
-  for (const [k, v] of Object.entries(s.matchLabels ?? {})) if (l[k] !== v) return false;
-  for (const e of s.matchExpressions ?? []) {
-    const has = Object.prototype.hasOwnProperty.call(l, e.key);
-    const values = e.values ?? [];
-    switch (e.operator) {
-      case 'In': if (!has || !values.includes(l[e.key])) return false; break;
-      case 'NotIn': if (has && values.includes(l[e.key])) return false; break;
-      case 'Exists': if (!has) return false; break;
-      case 'DoesNotExist': if (has) return false; break;
-      default: return undefined;
-    }
-  }
-  return true;
-}
-
+/** Whether `sel` converts to requirements (metav1.LabelSelectorAsSelector does not fail on it). */
 export function selectorParses(sel: unknown): boolean {
-  const s = (sel ?? {}) as LabelSelector;
-  return (s.matchExpressions ?? []).every((e) => {
-    if (!['In', 'NotIn', 'Exists', 'DoesNotExist'].includes(e?.operator)) return false;
-    const n = (e.values ?? []).length;
-    return e.operator === 'In' || e.operator === 'NotIn' ? n > 0 : n === 0;
-  });
+  return labelSelectorRequirements((sel ?? {}) as LabelSelector) !== undefined;
 }
 
 /** `spec.selector` immutability as the apps and batch strategies report it. */

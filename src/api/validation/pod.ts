@@ -9,7 +9,7 @@ import {
   inclusiveRangeError, isConfigMapKey, isDNS1123Label, isDNS1123Subdomain, isQualifiedName,
   isRelaxedEnvVarName, isValidLabelValue, isValidPortName, isValidPortNum,
 } from './names.js';
-import { parseQuantity, QUANTITY_FORMAT_ERROR } from './quantity.js';
+import { quantityNanos, QUANTITY_FORMAT_ERROR } from '../quantity.js';
 
 type Obj = Record<string, any>;
 const MAX_INT32 = 2147483647;
@@ -261,17 +261,17 @@ function validateResources(res: unknown, field: string): StatusCause[] {
     for (const [name, q] of Object.entries(list)) {
       const p = key(listField, name);
       out.push(...validateResourceName(name, p));
-      const v = parseQuantity(q);
+      const v = quantityNanos(q);
       if (v === undefined) out.push(fe.invalid(p, String(q), QUANTITY_FORMAT_ERROR));
-      else if (v < 0) out.push(fe.invalid(p, String(q), IS_NEGATIVE));
+      else if (v < 0n) out.push(fe.invalid(p, String(q), IS_NEGATIVE));
     }
   };
   check(limits, child(field, 'limits'));
   check(requests, child(field, 'requests'));
   for (const [name, q] of Object.entries(requests)) {
     if (!(name in limits)) continue;
-    const req = parseQuantity(q);
-    const lim = parseQuantity(limits[name]);
+    const req = quantityNanos(q);
+    const lim = quantityNanos(limits[name]);
     if (req !== undefined && lim !== undefined && req > lim) {
       out.push(fe.invalid(child(field, 'requests'), String(q), `must be less than or equal to ${name} limit of ${String(limits[name])}`));
     }

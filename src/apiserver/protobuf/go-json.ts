@@ -14,14 +14,15 @@
 // are handled by name.
 import protobuf from 'protobufjs';
 import { goFlags } from './root.js';
+import { rfc3339 } from '../../util/time.js';
 
 type Json = null | boolean | number | string | Json[] | { [k: string]: Json };
 type Decoded = Record<string, unknown>;
 
 const META = 'k8s.io.apimachinery.pkg.apis.meta.v1.';
 const CUSTOM: Record<string, (m: Decoded | undefined) => Json> = {
-  [META + 'Time']: (m) => (isSet(m) ? rfc3339(long(m!.seconds), 0, false) : null),
-  [META + 'MicroTime']: (m) => (isSet(m) ? rfc3339(long(m!.seconds), Number(m!.nanos ?? 0), true) : null),
+  [META + 'Time']: (m) => (isSet(m) ? goTime(long(m!.seconds), 0, false) : null),
+  [META + 'MicroTime']: (m) => (isSet(m) ? goTime(long(m!.seconds), Number(m!.nanos ?? 0), true) : null),
   [META + 'FieldsV1']: (m) => embeddedJson(m?.Raw, 'FieldsV1'),
   'k8s.io.apimachinery.pkg.runtime.RawExtension': (m) => embeddedJson(m?.raw, 'RawExtension'),
   // Clients send Quantities in canonical form already (Go marshals them through String()), so the
@@ -112,16 +113,16 @@ function isSet(m: Decoded | undefined): boolean {
 }
 
 /** `2024-01-02T03:04:05Z` (Time keeps whole seconds) or `2024-01-02T03:04:05.123456Z` (MicroTime). */
-function rfc3339(seconds: number, nanos: number, micro: boolean): string {
+function goTime(seconds: number, nanos: number, micro: boolean): string {
   const d = new Date(seconds * 1000);
   // Go refuses to marshal years outside 0..9999 as RFC 3339.
   if (Number.isNaN(d.getTime()) || d.getUTCFullYear() < 0 || d.getUTCFullYear() > 9999) {
     throw new RenderError(`time out of range: ${seconds}s since the epoch`);
   }
-  const base = d.toISOString().slice(0, 19);
-  if (!micro) return base + 'Z';
+  if (!micro) return rfc3339(d);
+  // The wire carries nanoseconds, finer than a Date holds: the microseconds are written from them.
   const us = Math.floor(Math.max(0, Math.min(nanos, 999_999_999)) / 1000);
-  return `${base}.${String(us).padStart(6, '0')}Z`;
+  return rfc3339(d).replace(/Z$/, `.${String(us).padStart(6, '0')}Z`);
 }
 
 /** FieldsV1 and RawExtension carry JSON bytes that Go's marshaller copies verbatim. */

@@ -5,6 +5,7 @@ import {
   type J, type Printer, ageCol, col, containerCells, formatLabels, formatSelector, humanDuration,
   nameCol, selectorString, since, boolPtr,
 } from './format.js';
+import { isPodReady, isPodTerminal } from '../../api/pod.js';
 
 const containersCol = () => col('Containers', 'string', 'Names of each container in the template.', 1);
 const imagesCol = () => col('Images', 'string', 'Images referenced by each container in the template.', 1);
@@ -88,12 +89,11 @@ function podRow(pod: J, now: number): unknown[] {
       else if (cs.ready && cs.state?.running) { hasRunning = true; ready++; }
     }
     if (reason === 'Completed' && hasRunning) {
-      const podReady = (status.conditions ?? []).some((c: J) => c.type === 'Ready' && c.status === 'True');
-      reason = podReady ? 'Running' : 'NotReady';
+      reason = isPodReady(pod) ? 'Running' : 'NotReady';
     }
   }
 
-  const terminal = status.phase === 'Succeeded' || status.phase === 'Failed';
+  const terminal = isPodTerminal(pod);
   if (pod.metadata?.deletionTimestamp && status.reason === 'NodeLost') reason = 'Unknown';
   else if (pod.metadata?.deletionTimestamp && !terminal) reason = 'Terminating';
 

@@ -4,13 +4,14 @@
 // (paused, or spec.replicas changed), or takes one step of its strategy. ReplicaSet names are
 // deterministic (`<deployment>-<pod-template-hash>`), so a restart mid-rollout finds the same sets
 // and carries on without creating any twice.
+import { controllerOf, controllerRef } from '../../api/object.js';
 import { matchLabelSelectorObject } from '../../api/selectors.js';
 import { Resources } from '../../client/types.js';
 import type { ControllerContext, RunningController } from '../context.js';
 import { keyOf } from '../../client/informer.js';
 import { WorkQueue } from '../../client/workqueue.js';
 import {
-  byControllerUid, byNamespace, claimObjects, controllerRefOf, orphansByNamespace, ownerRef, startWhenSynced,
+  byControllerUid, byNamespace, claimObjects, orphansByNamespace, startWhenSynced,
 } from '../replicaset.js';
 import { rolloutRecreate } from './recreate.js';
 import { rolloutRolling } from './rolling.js';
@@ -35,12 +36,12 @@ export function startDeploymentController(ctx: ControllerContext, opts: Deployme
   const podInf = ctx.informers.informerFor<Obj>(Resources.pods, { indexers: { [IDX_PODS_BY_CONTROLLER]: byControllerUid } });
   const queue = new WorkQueue<string>();
 
-  const ownerOf = (rs: Obj, ref = controllerRefOf(rs)): Obj | undefined => {
+  const ownerOf = (rs: Obj, ref = controllerOf(rs)): Obj | undefined => {
     if (!ref || ref.kind !== 'Deployment' || !ref.apiVersion.startsWith('apps/')) return undefined;
     const d = dInf.getByName(rs.metadata.namespace, ref.name);
     return d && d.metadata.uid === ref.uid ? d : undefined;
   };
-  const enqueueOwner = (rs: Obj, ref = controllerRefOf(rs)) => {
+  const enqueueOwner = (rs: Obj, ref = controllerOf(rs)) => {
     const d = ownerOf(rs, ref);
     if (d) queue.add(keyOf(d));
   };
@@ -57,12 +58,12 @@ export function startDeploymentController(ctx: ControllerContext, opts: Deployme
   });
   rsInf.addHandlers({
     onAdd: (rs) => {
-      if (controllerRefOf(rs)) enqueueOwner(rs);
+      if (controllerOf(rs)) enqueueOwner(rs);
       else if (!rs.metadata.deletionTimestamp) enqueueMatching(rs);
     },
     onUpdate: (old, cur) => {
       if (old.metadata.resourceVersion === cur.metadata.resourceVersion) return;
-      const oldRef = controllerRefOf(old), curRef = controllerRefOf(cur);
+      const oldRef = controllerOf(old), curRef = controllerOf(cur);
       const refChanged = oldRef?.uid !== curRef?.uid;
       if (refChanged && oldRef) enqueueOwner(old, oldRef);
       if (curRef) { enqueueOwner(cur, curRef); return; }
@@ -74,7 +75,7 @@ export function startDeploymentController(ctx: ControllerContext, opts: Deployme
   // Recreate waits for the old pods to be gone: their deletion is what lets it go on.
   podInf.addHandlers({
     onDelete: (pod) => {
-      const ref = controllerRefOf(pod);
+      const ref = controllerOf(pod);
       if (!ref || ref.kind !== 'ReplicaSet') return;
       const rs = rsInf.getByName(pod.metadata.namespace, ref.name);
       const d = rs && rs.metadata.uid === ref.uid ? ownerOf(rs) : undefined;
@@ -98,7 +99,7 @@ export function startDeploymentController(ctx: ControllerContext, opts: Deployme
     }
     const ns = d.metadata.namespace!;
     const rsList = await claimObjects({
-      client, resource: Resources.replicaSets, owner: d, ownerRef: ownerRef(d, 'apps/v1', 'Deployment'),
+      client, resource: Resources.replicaSets, owner: d, ownerRef: controllerRef(d, 'apps/v1', 'Deployment'),
       candidates: [...rsInf.byIndex(IDX_RS_BY_CONTROLLER, d.metadata.uid!), ...rsInf.byIndex(IDX_ORPHAN_RS, ns)],
       matches: (rs) => matchLabelSelectorObject(d.spec.selector, rs.metadata.labels),
       ownerResource: Resources.deployments,

@@ -3,7 +3,8 @@
 // a rollback (the template set back to an old ReplicaSet's) moves that old ReplicaSet to the new
 // number and remembers its earlier ones in `revision-history`. Old ReplicaSets scaled to zero beyond
 // `revisionHistoryLimit` are deleted, lowest revision first.
-import { byCreation, specReplicas, type Obj } from './sizes.js';
+import { specReplicas, type Obj } from './sizes.js';
+import { byCreation } from '../../api/pod.js';
 
 export const REVISION_ANNOTATION = 'deployment.kubernetes.io/revision';
 export const REVISION_HISTORY_ANNOTATION = 'deployment.kubernetes.io/revision-history';

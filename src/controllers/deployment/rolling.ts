@@ -4,8 +4,9 @@
 // first. One step per sync; the ReplicaSets' status changes bring the next sync.
 import type { DeploymentSync } from './sync.js';
 import {
-  availableReplicaCount, byCreation, filterActive, maxUnavailable, newRSNewReplicas, replicaCount, specReplicas, type Obj,
+  availableReplicaCount, filterActive, maxUnavailable, newRSNewReplicas, replicaCount, specReplicas, type Obj,
 } from './sizes.js';
+import { byCreation } from '../../api/pod.js';
 import { deploymentComplete } from './status.js';
 
 export async function rolloutRolling(s: DeploymentSync): Promise<number | undefined> {

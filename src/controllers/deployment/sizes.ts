@@ -2,6 +2,7 @@
 // unavailability budgets, sums over ReplicaSets, the orders ReplicaSets are scaled in, and how a
 // scaling of the Deployment is spread over the ReplicaSets that still run pods.
 import type { KObject } from '../../api/object.js';
+import { byCreation } from '../../api/pod.js';
 import { MAX_REPLICAS_ANNOTATION, DESIRED_REPLICAS_ANNOTATION } from './revisions.js';
 
 export type Obj = KObject & Record<string, any>;
@@ -54,15 +55,6 @@ export const availableReplicaCount = (rss: (Obj | undefined)[]): number => sum(r
 
 /** ReplicaSets that still ask for pods. */
 export const filterActive = (rss: (Obj | undefined)[]): Obj[] => rss.filter((rs): rs is Obj => rs !== undefined && specReplicas(rs) > 0);
-
-const created = (o: Obj): number => Date.parse(o.metadata.creationTimestamp ?? '') || 0;
-
-/** Oldest first; ties by name. */
-export function byCreation(a: Obj, b: Obj): number {
-  const d = created(a) - created(b);
-  if (d !== 0) return d;
-  return String(a.metadata.name) < String(b.metadata.name) ? -1 : String(a.metadata.name) > String(b.metadata.name) ? 1 : 0;
-}
 
 /** Largest first; ties newest first (where added replicas go). */
 export function bySizeNewer(a: Obj, b: Obj): number {

@@ -3,6 +3,7 @@
 import {
   actualReplicaCount, availableReplicaCount, maxUnavailable, readyReplicaCount, replicaCount, specReplicas, type Obj,
 } from './sizes.js';
+import { rfc3339 } from '../../util/time.js';
 
 export interface Condition {
   type: string;
@@ -26,10 +27,6 @@ export const REASON = {
   minimumAvailable: 'MinimumReplicasAvailable',
   minimumUnavailable: 'MinimumReplicasUnavailable',
 } as const;
-
-export function rfc3339(ms = Date.now()): string {
-  return new Date(ms).toISOString().replace(/\.\d+Z$/, 'Z');
-}
 
 export function newCondition(type: string, status: Condition['status'], reason: string, message: string, now = Date.now()): Condition {
   const t = rfc3339(now);

@@ -5,15 +5,16 @@
 // against what this sync last wrote.
 import type { ApiClient } from '../../client/types.js';
 import { isAlreadyExists, isNotFound, Resources } from '../../client/types.js';
-import type { EventRecorder } from '../events.js';
-import { controllerRefOf, ownerRef } from '../replicaset.js';
+import type { EventRecorder } from '../../client/events.js';
+import { controllerOf, controllerRef } from '../../api/object.js';
 import { canonicalJson, computeHash, equalIgnoreHash, POD_TEMPLATE_HASH_LABEL } from './hash.js';
 import { progressCheckDelayMs, rolloutStatus } from './progress.js';
 import {
   DESIRED_REPLICAS_ANNOTATION, maxRevision, replicaSetsToCleanUp, REVISION_ANNOTATION, setNewReplicaSetAnnotations, setReplicasAnnotations,
 } from './revisions.js';
+import { byCreation } from '../../api/pod.js';
 import {
-  byCreation, bySizeNewer, bySizeOlder, filterActive, findActiveOrLatest, isRollingUpdate, isSaturated, maxSurge, newRSNewReplicas,
+  bySizeNewer, bySizeOlder, filterActive, findActiveOrLatest, isRollingUpdate, isSaturated, maxSurge, newRSNewReplicas,
   proportion, replicaCount, specReplicas, type Obj,
 } from './sizes.js';
 import { calculateStatus, getCondition, hasProgressDeadline, newCondition, REASON, setCondition } from './status.js';
@@ -76,7 +77,7 @@ export class DeploymentSync {
       metadata: {
         name: `${d.metadata.name}-${hash}`, namespace: this.ns,
         labels: { ...template.metadata.labels },
-        ownerReferences: [ownerRef(d, 'apps/v1', 'Deployment')],
+        ownerReferences: [controllerRef(d, 'apps/v1', 'Deployment')],
       },
       spec: { replicas: 0, selector, template, ...(d.spec.minReadySeconds ? { minReadySeconds: d.spec.minReadySeconds } : {}) },
     };
@@ -101,7 +102,7 @@ export class DeploymentSync {
       // Ours from an earlier sync whose result the cache had not shown yet: carry on with it.
       const other = this.deps.cachedReplicaSet(this.ns, rs.metadata.name!) ??
         await this.deps.client.get<Obj>(Resources.replicaSets, this.ns, rs.metadata.name!);
-      if (other && controllerRefOf(other)?.uid === d.metadata.uid && equalIgnoreHash(d.spec.template, other.spec?.template)) {
+      if (other && controllerOf(other)?.uid === d.metadata.uid && equalIgnoreHash(d.spec.template, other.spec?.template)) {
         created = structuredClone(other);
         alreadyExisted = true;
       } else {

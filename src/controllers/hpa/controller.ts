@@ -12,7 +12,7 @@ import type { ControllerContext, RunningController } from '../context.js';
 import { runController } from '../../client/controller.js';
 import { keyOf } from '../../client/informer.js';
 import { WorkQueue } from '../../client/workqueue.js';
-import { compileLabelSelector } from '../scheduler/selectors.js';
+import { compileLabelSelector } from '../../api/selectors.js';
 import { bounded, replicasFor, type PodSample } from './recommend.js';
 
 /** Per pod (`namespace/name`): CPU in millicores and memory in bytes, summed over its containers. */

@@ -1,5 +1,6 @@
 // nodeSelector and node affinity: the required part filters nodes, the preferred part scores them.
 import { compileNodeSelectorTerm, compileNodeSelectorTerms, type NodeMatcher, type NodeView } from './selectors.js';
+import { matchLabelSet } from '../../api/selectors.js';
 import type { Pod } from './types.js';
 
 export class NodeAffinity {
@@ -18,8 +19,8 @@ export class NodeAffinity {
   constructor(pod: Pod) {
     const spec = pod.spec ?? {};
     const checks: NodeMatcher[] = [];
-    const selector = Object.entries(spec.nodeSelector ?? {});
-    if (selector.length) checks.push((n) => selector.every(([k, v]) => n.labels?.[k] === v));
+    const selector: Record<string, string> | undefined = spec.nodeSelector;
+    if (selector && Object.keys(selector).length) checks.push((n) => matchLabelSet(selector, n.labels));
     const required = spec.affinity?.nodeAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
     if (required) checks.push(compileNodeSelectorTerms(required.nodeSelectorTerms ?? []));
     this.constrained = checks.length > 0;

@@ -3,7 +3,7 @@
 import { compileAffinityTerm, compileWeighted, type AffinityTerm, type WeightedAffinityTerm } from './pod-affinity.js';
 import { addResources, emptyResources, podRequests, resourcesOf, type Resources } from './resources.js';
 import { effectiveTaints } from './taints.js';
-import type { Labels } from './selectors.js';
+import type { Labels } from '../../api/selectors.js';
 import type { Node, Pod, Taint } from './types.js';
 
 export interface HostPort { ip: string; protocol: string; port: number }

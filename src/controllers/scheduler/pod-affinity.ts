@@ -2,7 +2,8 @@
 // existing pod's anti-affinity can refuse the incoming pod) and preferred terms as a score. Like
 // kube-scheduler, matches are counted once per scheduling cycle into (topologyKey, value) tallies, so
 // the per-node check is a few map lookups.
-import { compileLabelSelector, matchEverything, withLabelKeys, type LabelMatcher, type Labels } from './selectors.js';
+import { withLabelKeys } from './selectors.js';
+import { compileLabelSelector, matchEverything, type LabelMatcher, type Labels } from '../../api/selectors.js';
 import type { NodeInfo, PodInfo } from './node-info.js';
 import type { LabelSelector, NamespaceLabels, Pod, PodAffinityTerm, WeightedPodAffinityTerm } from './types.js';
 

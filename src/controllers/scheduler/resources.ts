@@ -3,8 +3,8 @@
 // kube-scheduler compares: millicores for cpu, plain units for everything else, rounded up.
 import type { Container, PodSpec, ResourceList } from './types.js';
 
-export { parseQuantity } from '../../api/quantity.js';
 import { parseQuantity } from '../../api/quantity.js';
+import { podResourceTotal, type ResourceSum } from '../../api/pod.js';
 
 /** Requests (or a node's allocatable) in scheduler units; `scalar` holds extended resources and hugepages. */
 export interface Resources {
@@ -70,6 +70,8 @@ function maxInto(into: Resources, r: Resources): void {
   }
 }
 
+const RESOURCES_SUM: ResourceSum<Resources> = { empty: emptyResources, add: (into, r) => addResources(into, r), max: maxInto };
+
 /** A container's effective requests: the API server defaults a missing request to its limit. */
 function containerRequests(c: Container, nonZero: boolean): Resources {
   const requests = c.resources?.requests;
@@ -93,24 +95,7 @@ function containerRequests(c: Container, nonZero: boolean): Resources {
  * With `nonZero`, containers that name no cpu/memory count as 100m/200Mi (used only for scoring).
  */
 export function podRequests(spec: PodSpec | undefined, nonZero = false): Resources {
-  const total = emptyResources();
-  for (const c of spec?.containers ?? []) addResources(total, containerRequests(c, nonZero));
-  if (spec?.initContainers?.length) {
-    const sidecars = emptyResources();
-    const initPeak = emptyResources();
-    for (const c of spec.initContainers) {
-      const r = containerRequests(c, nonZero);
-      if (c.restartPolicy === 'Always') {
-        addResources(total, r);
-        addResources(sidecars, r);
-        maxInto(initPeak, sidecars);
-      } else {
-        addResources(r, sidecars);
-        maxInto(initPeak, r);
-      }
-    }
-    maxInto(total, initPeak);
-  }
+  const total = podResourceTotal(spec, (c) => containerRequests(c as Container, nonZero), RESOURCES_SUM);
   addList(total, spec?.overhead);
   total.pods = 0;
   return total;

@@ -1,36 +1,7 @@
-// Label selectors (pods, namespaces) and node selector terms compiled once into predicates, so the
-// per-node loop runs closures instead of re-reading specs.
-import type { LabelSelector, NodeSelectorRequirement, NodeSelectorTerm } from './types.js';
-
-export type Labels = Record<string, string> | undefined;
-export type LabelMatcher = (labels: Labels) => boolean;
-
-export const matchNothing: LabelMatcher = () => false;
-export const matchEverything: LabelMatcher = () => true;
-
-/** metav1.LabelSelector semantics: an absent selector matches nothing, an empty one everything. */
-export function compileLabelSelector(sel: LabelSelector | null | undefined): LabelMatcher {
-  if (!sel) return matchNothing;
-  const checks: LabelMatcher[] = [];
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) checks.push((l) => l?.[k] === v);
-  for (const e of sel.matchExpressions ?? []) {
-    const key = e.key;
-    const values = new Set(e.values ?? []);
-    switch (e.operator) {
-      case 'In': checks.push((l) => l?.[key] !== undefined && values.has(l[key]!)); break;
-      case 'NotIn': checks.push((l) => l?.[key] === undefined || !values.has(l[key]!)); break;
-      case 'Exists': checks.push((l) => l?.[key] !== undefined); break;
-      case 'DoesNotExist': checks.push((l) => l?.[key] === undefined); break;
-      default: return matchNothing; // an invalid operator makes the selector unusable, as in apimachinery
-    }
-  }
-  if (checks.length === 0) return matchEverything;
-  if (checks.length === 1) return checks[0]!;
-  return (l) => {
-    for (const c of checks) if (!c(l)) return false;
-    return true;
-  };
-}
+// Node selector terms compiled once into predicates, so the per-node loop runs closures instead of
+// re-reading specs; label selectors compile in api/selectors.ts.
+import type { LabelSelector, Labels } from '../../api/selectors.js';
+import type { NodeSelectorRequirement, NodeSelectorTerm } from './types.js';
 
 /** A label selector plus extra `key In/NotIn (value)` requirements (matchLabelKeys, mismatchLabelKeys). */
 export function withLabelKeys(sel: LabelSelector | null | undefined, podLabels: Labels, matchKeys?: string[], mismatchKeys?: string[]): LabelSelector | null | undefined {

@@ -4,7 +4,8 @@
 // ScheduleAnyway) over the pods of its own controller, which is what spreads a Deployment's replicas.
 import type { NodeAffinity } from './node-affinity.js';
 import type { NodeInfo, PodInfo } from './node-info.js';
-import { compileLabelSelector, withLabelKeys } from './selectors.js';
+import { withLabelKeys } from './selectors.js';
+import { compileLabelSelector } from '../../api/selectors.js';
 import { firstUntoleratedTaint } from './taints.js';
 import type { Pod, TopologySpreadConstraint } from './types.js';
 

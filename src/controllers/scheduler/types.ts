@@ -5,8 +5,8 @@ import type { KObject } from '../../api/object.js';
 
 export type ResourceList = Record<string, string | number>;
 
-export interface LabelSelectorRequirement { key: string; operator: string; values?: string[] }
-export interface LabelSelector { matchLabels?: Record<string, string>; matchExpressions?: LabelSelectorRequirement[] }
+import type { LabelSelector } from '../../api/selectors.js';
+export type { LabelSelector, LabelSelectorRequirement } from '../../api/selectors.js';
 
 export interface NodeSelectorRequirement { key: string; operator: string; values?: string[] }
 export interface NodeSelectorTerm { matchExpressions?: NodeSelectorRequirement[]; matchFields?: NodeSelectorRequirement[] }

@@ -5,7 +5,8 @@
 // wins, so that large volumes stay free for large claims.
 import { parseQuantity } from '../../api/quantity.js';
 import type { KObject } from '../../api/object.js';
-import { compileLabelSelector, compileNodeSelectorTerms, type NodeView } from '../scheduler/selectors.js';
+import { compileNodeSelectorTerms, type NodeView } from '../scheduler/selectors.js';
+import { compileLabelSelector } from '../../api/selectors.js';
 import type { LabelSelector, NodeSelectorTerm } from '../scheduler/types.js';
 
 export interface ClaimRef { kind?: string; apiVersion?: string; namespace?: string; name?: string; uid?: string; resourceVersion?: string }
