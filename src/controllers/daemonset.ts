@@ -10,10 +10,10 @@
 // and pods labelled `controller-revision-hash` and `pod-template-generation`.
 import type { KObject } from '../api/object.js';
 import { Resources, isNotFound } from '../client/types.js';
-import { runController } from '../client/controller.js';
+import { enqueueAll, runController, type RunningController } from '../client/controller.js';
 import { keyOf } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
-import type { ControllerContext, RunningController } from './context.js';
+import type { ControllerContext } from './context.js';
 import { NodeAffinity } from './scheduler/node-affinity.js';
 import { tolerated } from './scheduler/taints.js';
 import type { Pod, Taint, Toleration } from './scheduler/types.js';
@@ -129,7 +129,7 @@ export function startDaemonSetController(ctx: ControllerContext, opts: DaemonSet
   const expectations = new Expectations();
   const failedBackoff = new Map<string, { delay: number; until: number }>();
 
-  const enqueueAll = () => { for (const k of dsInf.keys()) queue.add(k); };
+  const enqueueAllSets = () => enqueueAll(queue, dsInf);
   const ownerKey = (pod: KObject): string | undefined => {
     const ref = controllerOf(pod);
     if (!ref || ref.kind !== KIND) return undefined;
@@ -163,20 +163,16 @@ export function startDaemonSetController(ctx: ControllerContext, opts: DaemonSet
     },
   });
   nodeInf.addHandlers({
-    onAdd: enqueueAll,
+    onAdd: enqueueAllSets,
     // Heartbeats change only status; eligibility depends on labels, taints and the name.
     onUpdate: (o, n) => {
       if (JSON.stringify(o.metadata.labels ?? {}) !== JSON.stringify(n.metadata.labels ?? {})
-        || JSON.stringify((o as Obj).spec?.taints ?? []) !== JSON.stringify((n as Obj).spec?.taints ?? [])) enqueueAll();
+        || JSON.stringify((o as Obj).spec?.taints ?? []) !== JSON.stringify((n as Obj).spec?.taints ?? [])) enqueueAllSets();
     },
-    onDelete: enqueueAll,
+    onDelete: enqueueAllSets,
   });
 
-  // Acting on a half-filled cache would delete pods of nodes not listed yet: wait, as upstream does.
-  const synced = () => dsInf.hasSynced() && podInf.hasSynced() && nodeInf.hasSynced() && revInf.hasSynced();
-
   async function sync(key: string): Promise<{ requeueAfterMs?: number } | void> {
-    if (!synced()) return { requeueAfterMs: 100 };
     const ds = dsInf.get(key) as Obj | undefined;
     if (!ds || ds.metadata.deletionTimestamp) return;
     const ns = String(ds.metadata.namespace);
@@ -378,11 +374,8 @@ export function startDaemonSetController(ctx: ControllerContext, opts: DaemonSet
     await client.updateStatus(Resources.daemonSets, ds.metadata.namespace, next as KObject);
   }
 
-  const loop = runController({ name: 'daemonset-controller', workers: opts.workers ?? 2, queue, reconcile: sync });
-  return {
-    name: 'daemonset-controller',
-    stop: () => loop.stop(),
-  };
+  // Acting on a half-filled cache would delete pods of nodes not listed yet: wait, as upstream does.
+  return runController({ name: 'daemonset-controller', workers: opts.workers ?? 2, queue, informers: [dsInf, podInf, nodeInf, revInf], reconcile: sync });
 }
 
 /** Older first, and a running pod before a pending one of the same age (podByCreationTimestampAndPhase). */

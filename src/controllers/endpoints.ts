@@ -14,8 +14,8 @@
 import { createHash } from 'node:crypto';
 import type { KObject } from '../api/object.js';
 import { isAlreadyExists, isNotFound, Resources } from '../client/types.js';
-import type { ControllerContext, RunningController } from './context.js';
-import { runController } from '../client/controller.js';
+import type { ControllerContext } from './context.js';
+import { runController, type RunningController } from '../client/controller.js';
 import { keyOf, splitKey } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 
@@ -83,10 +83,6 @@ export function startEndpointsController(ctx: ControllerContext): RunningControl
   slices.addHandlers({ onAdd: sliceChanged, onUpdate: (_o, s) => sliceChanged(s), onDelete: sliceChanged });
 
   const reconcile = async (key: string): Promise<void> => {
-    if (![services, pods, nodes, endpoints, slices].every((i) => i.hasSynced())) {
-      queue.addAfter(key, 100);
-      return;
-    }
     const { namespace, name } = splitKey(key);
     const ns = namespace!;
     const svc = services.get(key);
@@ -108,8 +104,7 @@ export function startEndpointsController(ctx: ControllerContext): RunningControl
     await syncEndpoints(ctx, svc, endpoints.get(key), desiredSubsets(svc, selected));
   };
 
-  const c = runController({ name: 'endpoints-controller', queue, workers: 2, reconcile });
-  return { name: 'endpoints-controller', stop: () => c.stop() };
+  return runController({ name: 'endpoints-controller', queue, workers: 2, informers: [services, pods, nodes, endpoints, slices], reconcile });
 }
 
 // ---- what the Service selects --------------------------------------------------------------------

@@ -15,10 +15,10 @@
 // backoffLimitPerIndex, podReplacementPolicy Failed, managedBy, adopting orphan pods.
 import type { KObject } from '../api/object.js';
 import { Resources, isNotFound } from '../client/types.js';
-import { runController } from '../client/controller.js';
+import { runController, type RunningController } from '../client/controller.js';
 import { keyOf } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
-import type { ControllerContext, RunningController } from './context.js';
+import type { ControllerContext } from './context.js';
 import {
   Expectations, byCreation, controllerOf, controllerUidIndex, isPodReady, isPodTerminal, podFromTemplate, rfc3339, slowStartBatch,
 } from './workload-pods.js';
@@ -152,11 +152,7 @@ export function startJobController(ctx: ControllerContext, opts: JobControllerOp
     await removeFinalizer(pod);
   }
 
-  // Acting on a half-filled pod cache would create pods that exist already.
-  const synced = () => jobInf.hasSynced() && podInf.hasSynced();
-
   async function sync(key: string): Promise<{ requeueAfterMs?: number } | void> {
-    if (!synced()) return { requeueAfterMs: 100 };
     if (key.startsWith(ORPHAN_PREFIX)) return syncOrphan(key.slice(ORPHAN_PREFIX.length));
     const job = jobInf.get(key) as Obj | undefined;
     if (!job) {
@@ -490,8 +486,8 @@ export function startJobController(ctx: ControllerContext, opts: JobControllerOp
     return { active: [...active, ...made], deleted: 0, deletedReady: 0, error: r.error };
   }
 
-  const loop = runController({ name: 'job-controller', workers: opts.workers ?? 2, queue, reconcile: sync });
-  return { name: 'job-controller', stop: () => loop.stop() };
+  // Acting on a half-filled pod cache would create pods that exist already.
+  return runController({ name: 'job-controller', workers: opts.workers ?? 2, queue, informers: [jobInf, podInf], reconcile: sync });
 }
 
 /** A pod for the Job (and for Indexed Jobs, for completion index `ix`). */

@@ -13,13 +13,10 @@ import type { KObject, OwnerReference } from '../api/object.js';
 import { matchLabelSelectorObject } from '../api/selectors.js';
 import { ApiError } from '../api/status.js';
 import { isNotFound, Resources, type ApiClient, type ResourceRef } from '../client/types.js';
-import type { ControllerContext, RunningController } from './context.js';
-import { runController } from '../client/controller.js';
-import { keyOf, type Informer } from '../client/informer.js';
+import type { ControllerContext } from './context.js';
+import { runController, type RunningController } from '../client/controller.js';
+import { keyOf } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
-import { logger } from '../util/log.js';
-
-const log = logger('replicaset-controller');
 
 /** Kubernetes' default: never more than this many creations or deletions in one sync. */
 export const BURST_REPLICAS = 500;
@@ -524,29 +521,5 @@ export function startReplicaSetController(ctx: ControllerContext, opts: ReplicaS
     return undefined;
   };
 
-  return startWhenSynced('replicaset', queue, [rsInf, podInf], { workers: opts.workers ?? 5, reconcile });
-}
-
-/**
- * Starts the workers only once every informer the loop reads has synced, as client-go's
- * WaitForCacheSync does: a ReplicaSet reconciled against a pod cache not yet filled would see no
- * pods and create them all again (the duplicate-pods-after-restart bug).
- */
-export function startWhenSynced(name: string, queue: WorkQueue<string>, informers: Informer<any>[],
-  opts: { workers: number; reconcile(key: string): Promise<{ requeueAfterMs?: number } | void> }): RunningController {
-  let running: { stop(): Promise<void> } | undefined;
-  let stopped = false;
-  void Promise.all(informers.map((i) => i.waitForSync())).then(() => {
-    if (stopped) return;
-    running = runController({ name: `${name}-controller`, queue, workers: opts.workers, reconcile: opts.reconcile });
-  }, (err) => { if (!stopped) log.error({ controller: name, err: String(err) }, 'informers never synced'); });
-  return {
-    name,
-    // Never waits for the sync: the informers may only be stopped after their loops (the manager's order).
-    async stop() {
-      stopped = true;
-      queue.shutDown();
-      await running?.stop();
-    },
-  };
+  return runController({ name: 'replicaset-controller', queue, informers: [rsInf, podInf], workers: opts.workers ?? 5, reconcile });
 }

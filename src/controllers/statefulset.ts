@@ -10,10 +10,10 @@
 // create that races an earlier one fails with AlreadyExists and the next pass sees the pod.
 import type { KObject } from '../api/object.js';
 import { Resources, isAlreadyExists, isNotFound } from '../client/types.js';
-import { runController } from '../client/controller.js';
+import { runController, type RunningController } from '../client/controller.js';
 import { keyOf } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
-import type { ControllerContext, RunningController } from './context.js';
+import type { ControllerContext } from './context.js';
 import { REVISION_HASH_LABEL, ensureRevision, hashOf, revisionData, templateOf, truncateHistory } from './revision-hash.js';
 import {
   controllerOf, controllerUidIndex, isPodAvailable, isPodReady, isTerminating, msUntilAvailable, podFromTemplate,
@@ -62,10 +62,7 @@ export function startStatefulSetController(ctx: ControllerContext, opts: Statefu
   setInf.addHandlers({ onAdd: (o) => queue.add(keyOf(o)), onUpdate: (_o, n) => queue.add(keyOf(n)), onDelete: (o) => queue.add(keyOf(o)) });
   podInf.addHandlers({ onAdd: enqueuePod, onUpdate: (_o, n) => enqueuePod(n), onDelete: enqueuePod });
 
-  const synced = () => setInf.hasSynced() && podInf.hasSynced() && revInf.hasSynced() && pvcInf.hasSynced();
-
   async function sync(key: string): Promise<{ requeueAfterMs?: number } | void> {
-    if (!synced()) return { requeueAfterMs: 100 };
     const set = setInf.get(key) as Obj | undefined;
     if (!set || set.metadata.deletionTimestamp) return;
     const ns = String(set.metadata.namespace);
@@ -285,6 +282,5 @@ export function startStatefulSetController(ctx: ControllerContext, opts: Statefu
     await client.updateStatus(Resources.statefulSets, set.metadata.namespace, next as KObject);
   }
 
-  const loop = runController({ name: 'statefulset-controller', workers: opts.workers ?? 2, queue, reconcile: sync });
-  return { name: 'statefulset-controller', stop: () => loop.stop() };
+  return runController({ name: 'statefulset-controller', workers: opts.workers ?? 2, queue, informers: [setInf, podInf, revInf, pvcInf], reconcile: sync });
 }

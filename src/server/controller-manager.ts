@@ -6,7 +6,8 @@ import type { ResourceRegistry } from '../apiserver/registry.js';
 import { LocalClient } from '../apiserver/local-client.js';
 import { InformerFactory } from '../client/informer-factory.js';
 import { eventRecorder } from '../controllers/events.js';
-import { DEFAULT_CONTROLLER_OPTIONS, type ControllerContext, type ControllerOptions, type RunningController } from '../controllers/context.js';
+import { DEFAULT_CONTROLLER_TUNING, type ControllerContext, type ControllerTuning } from '../controllers/context.js';
+import type { RunningController } from '../client/controller.js';
 import { NamespaceController } from '../controllers/namespace.js';
 import { logger } from '../util/log.js';
 
@@ -14,7 +15,7 @@ const log = logger('controller-manager');
 
 export type ControllerStarter = (ctx: ControllerContext) => RunningController | RunningController[];
 
-export interface ManagerOptions extends Partial<ControllerOptions> {
+export interface ManagerOptions extends Partial<ControllerTuning> {
   /** Loop names to leave out (e.g. 'scheduler' for --disable-scheduler). */
   disabled?: string[];
 }
@@ -30,7 +31,7 @@ export function startControllerManager(objects: ObjectService, registry: Resourc
   const { disabled = [], ...timing } = opts;
   const ctx: ControllerContext = {
     client, informers, events: eventRecorder(client, 'skiff-controller-manager'),
-    options: { ...DEFAULT_CONTROLLER_OPTIONS, ...timing },
+    options: { ...DEFAULT_CONTROLLER_TUNING, ...timing },
   };
   const running: RunningController[] = [];
   for (const [name, start] of Object.entries(starters)) {

@@ -6,11 +6,12 @@
 // and carries on without creating any twice.
 import { matchLabelSelectorObject } from '../../api/selectors.js';
 import { Resources } from '../../client/types.js';
-import type { ControllerContext, RunningController } from '../context.js';
+import type { ControllerContext } from '../context.js';
+import { runController, type RunningController } from '../../client/controller.js';
 import { keyOf } from '../../client/informer.js';
 import { WorkQueue } from '../../client/workqueue.js';
 import {
-  byControllerUid, byNamespace, claimObjects, controllerRefOf, orphansByNamespace, ownerRef, startWhenSynced,
+  byControllerUid, byNamespace, claimObjects, controllerRefOf, orphansByNamespace, ownerRef,
 } from '../replicaset.js';
 import { rolloutRecreate } from './recreate.js';
 import { rolloutRolling } from './rolling.js';
@@ -120,5 +121,5 @@ export function startDeploymentController(ctx: ControllerContext, opts: Deployme
     return after === undefined ? undefined : { requeueAfterMs: after };
   };
 
-  return startWhenSynced('deployment', queue, [dInf, rsInf, podInf], { workers: opts.workers ?? 5, reconcile });
+  return runController({ name: 'deployment-controller', queue, informers: [dInf, rsInf, podInf], workers: opts.workers ?? 5, reconcile });
 }
