@@ -14,6 +14,8 @@ import { enqueueAll, runController, type RunningController } from '../client/con
 import { keyOf } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 import type { ControllerContext } from './context.js';
+import { Expectations } from './expectations.js';
+import { slowStartBatch } from './slow-start.js';
 import { NodeAffinity } from './scheduler/node-affinity.js';
 import { tolerated } from './scheduler/taints.js';
 import type { Pod, Taint, Toleration } from './scheduler/types.js';
@@ -21,8 +23,8 @@ import {
   REVISION_HASH_LABEL, ensureRevision, hashOf, revisionData, truncateHistory,
 } from './revision-hash.js';
 import {
-  Expectations, byCreation, controllerOf, controllerUidIndex, isPodAvailable, isPodReady, msUntilAvailable,
-  podFromTemplate, scaledValue, slowStartBatch,
+  byCreation, controllerOf, controllerUidIndex, isPodAvailable, isPodReady, msUntilAvailable,
+  podFromTemplate, scaledValue,
 } from './workload-pods.js';
 
 type Obj = Record<string, any>;
@@ -152,13 +154,13 @@ export function startDaemonSetController(ctx: ControllerContext, opts: DaemonSet
     onUpdate: (o, p) => {
       const k = ownerKey(p);
       if (!k) return;
-      if (!o.metadata.deletionTimestamp && p.metadata.deletionTimestamp) expectations.deletionObserved(k);
+      if (!o.metadata.deletionTimestamp && p.metadata.deletionTimestamp) expectations.deletionObserved(k, keyOf(p));
       queue.add(k);
     },
     onDelete: (p) => {
       const k = ownerKey(p);
       if (!k) return;
-      if (!p.metadata.deletionTimestamp) expectations.deletionObserved(k);
+      if (!p.metadata.deletionTimestamp) expectations.deletionObserved(k, keyOf(p));
       queue.add(k);
     },
   });
@@ -296,7 +298,7 @@ export function startDaemonSetController(ctx: ControllerContext, opts: DaemonSet
   async function syncNodes(ds: Obj, key: string, createOn: string[], deletes: string[], hash: string, generation: string): Promise<void> {
     if (createOn.length === 0 && deletes.length === 0) return;
     const ns = String(ds.metadata.namespace);
-    expectations.expect(key, createOn.length, deletes.length);
+    expectations.expect(key, createOn.length, deletes.map((name) => `${ns}/${name}`));
     const template = ds.spec?.template ?? {};
     const errors: unknown[] = [];
     const created = await slowStartBatch(createOn, async (node) => {
@@ -310,20 +312,19 @@ export function startDaemonSetController(ctx: ControllerContext, opts: DaemonSet
         const made = await client.create(Resources.pods, ns, pod as KObject);
         events.record(ds as KObject, 'Normal', 'SuccessfulCreate', `Created pod: ${made.metadata.name}`);
       } catch (e) {
-        expectations.creationObserved(key);
         events.record(ds as KObject, 'Warning', 'FailedCreate', `Error creating: ${(e as Error).message}`);
         throw e;
       }
     });
-    // Creations never attempted after a failed batch are not expected either.
-    for (let i = created.done + (created.error ? 1 : 0); i < createOn.length; i++) expectations.creationObserved(key);
+    // Creations that failed, or were never attempted after a failed batch, will not be seen either.
+    for (let i = created.successes; i < createOn.length; i++) expectations.creationObserved(key);
     if (created.error) errors.push(created.error);
     await Promise.all(deletes.map(async (name) => {
       try {
         await client.delete(Resources.pods, ns, name);
         events.record(ds as KObject, 'Normal', 'SuccessfulDelete', `Deleted pod: ${name}`);
       } catch (e) {
-        expectations.deletionObserved(key);
+        expectations.deletionObserved(key, `${ns}/${name}`);
         if (!isNotFound(e)) errors.push(e);
       }
     }));

@@ -20,8 +20,10 @@ import { keyOf } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 import type { ControllerContext } from './context.js';
 import {
-  Expectations, byCreation, controllerOf, controllerUidIndex, isPodReady, isPodTerminal, podFromTemplate, rfc3339, slowStartBatch,
+  byCreation, controllerOf, controllerUidIndex, isPodReady, isPodTerminal, podFromTemplate, rfc3339,
 } from './workload-pods.js';
+import { Expectations } from './expectations.js';
+import { slowStartBatch } from './slow-start.js';
 
 type Obj = Record<string, any>;
 
@@ -111,7 +113,7 @@ export function startJobController(ctx: ControllerContext, opts: JobControllerOp
     }
     const key = keyOf(job);
     if (change === 'add') expectations.creationObserved(key);
-    if (change === 'deleting') expectations.deletionObserved(key);
+    if (change === 'deleting') expectations.deletionObserved(key, keyOf(p));
     if (change === 'gone' || !hasFinalizer(p)) finalizerGone(key, p);
     queue.add(key);
   };
@@ -402,14 +404,14 @@ export function startJobController(ctx: ControllerContext, opts: JobControllerOp
     const names = new Set<string>();
     let readyCount = 0;
     let error: unknown;
-    if (release) expectations.expect(key, 0, pods.length);
+    if (release) expectations.expect(key, 0, pods.map(keyOf));
     await Promise.all(pods.map(async (p) => {
       try {
         if (release) await removeFinalizer(p);
         await client.delete(Resources.pods, p.metadata.namespace, String(p.metadata.name));
         events.record(job as KObject, 'Normal', 'SuccessfulDelete', `Deleted pod: ${p.metadata.name}`);
       } catch (e) {
-        if (release) expectations.deletionObserved(key);
+        if (release) expectations.deletionObserved(key, keyOf(p));
         if (!isNotFound(e)) { error ??= e; return; }
       }
       names.add(String(p.metadata.name));
@@ -470,19 +472,19 @@ export function startJobController(ctx: ControllerContext, opts: JobControllerOp
     } else {
       indexes = Array.from({ length: diff }, () => undefined);
     }
-    expectations.expect(key, indexes.length, 0);
+    expectations.expect(key, indexes.length);
     const made: KObject[] = [];
     const r = await slowStartBatch(indexes, async (ix) => {
       try {
         made.push(await client.create(Resources.pods, job.metadata.namespace, jobPod(job, ix) as KObject));
         events.record(job as KObject, 'Normal', 'SuccessfulCreate', `Created pod: ${made[made.length - 1]!.metadata.name}`);
       } catch (e) {
-        expectations.creationObserved(key);
         events.record(job as KObject, 'Warning', 'FailedCreate', `Error creating: ${(e as Error).message}`);
         throw e;
       }
     });
-    for (let i = r.done + (r.error ? 1 : 0); i < indexes.length; i++) expectations.creationObserved(key);
+    // Creations that failed, or were never attempted after a failed batch, will not be seen either.
+    for (let i = r.successes; i < indexes.length; i++) expectations.creationObserved(key);
     return { active: [...active, ...made], deleted: 0, deletedReady: 0, error: r.error };
   }
 

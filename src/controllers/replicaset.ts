@@ -3,12 +3,11 @@
 //  - it adopts matching orphans and releases owned pods that stopped matching;
 //  - it creates missing pods in slow-start batches (1, 2, 4, ...) of at most `burstReplicas`, and
 //    deletes surplus ones least valuable first (Kubernetes' ranking, see `comparePodsForDeletion`);
-//  - expectations remember the creations and deletions in flight, so a resync before the informer has
-//    seen them does not create or delete twice. They live in memory only: after a restart the first
-//    sync works from the freshly listed cache, which is exactly what a level-triggered loop needs;
+//  - expectations (expectations.ts) remember the creations and deletions in flight, so a resync
+//    before the informer has seen them does not create or delete twice;
 //  - status: replicas, fullyLabeledReplicas, readyReplicas, availableReplicas (minReadySeconds),
 //    observedGeneration and the ReplicaFailure condition.
-// The helpers below (ownership, pod readiness, expectations) are shared with the Deployment controller.
+// The helpers below (ownership, pod readiness) are shared with the Deployment controller.
 import type { KObject, OwnerReference } from '../api/object.js';
 import { matchLabelSelectorObject } from '../api/selectors.js';
 import { ApiError } from '../api/status.js';
@@ -17,11 +16,11 @@ import type { ControllerContext } from './context.js';
 import { runController, type RunningController } from '../client/controller.js';
 import { keyOf } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
+import { Expectations } from './expectations.js';
+import { slowStartBatch } from './slow-start.js';
 
 /** Kubernetes' default: never more than this many creations or deletions in one sync. */
 export const BURST_REPLICAS = 500;
-/** An expectation not met after this long is given up on (a lost watch event must not wedge a set). */
-const EXPECTATION_TTL_MS = 5 * 60_000;
 
 const IDX_PODS_BY_CONTROLLER = 'replicaset/pods-by-controller';
 const IDX_ORPHAN_PODS = 'replicaset/orphan-pods-by-namespace';
@@ -220,67 +219,6 @@ export function podsToDelete(pods: Obj[], related: Obj[], count: number, now = D
   return ranked.slice(0, count).map((r) => r.pod);
 }
 
-/**
- * Runs `fn` `count` times in batches of 1, 2, 4, ...: a failing call (quota, admission) is then
- * tried once or a few times instead of `count` times. Stops after the first batch with a failure.
- */
-export async function slowStartBatch(count: number, initial: number, fn: () => Promise<void>): Promise<{ successes: number; error?: unknown }> {
-  let remaining = count;
-  let successes = 0;
-  for (let size = Math.min(remaining, initial); size > 0; size = Math.min(2 * size, remaining)) {
-    const results = await Promise.allSettled(Array.from({ length: size }, () => fn()));
-    const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-    successes += size - failed.length;
-    if (failed.length) return { successes, error: failed[0].reason };
-    remaining -= size;
-  }
-  return { successes };
-}
-
-// ---- expectations -------------------------------------------------------------------------------
-
-interface Expectation { adds: number; deletes: Set<string>; at: number }
-
-/**
- * Creations and deletions a controller has asked for but not yet seen through its informer
- * (client-go's UIDTrackingControllerExpectations). While any are outstanding the controller only
- * updates status: acting again on a cache that lags its own writes would double them.
- */
-export class Expectations {
-  private readonly byKey = new Map<string, Expectation>();
-
-  constructor(private readonly now: () => number = Date.now) {}
-
-  expectCreations(key: string, n: number): void {
-    this.byKey.set(key, { adds: n, deletes: new Set(), at: this.now() });
-  }
-
-  expectDeletions(key: string, podKeys: string[]): void {
-    this.byKey.set(key, { adds: 0, deletes: new Set(podKeys), at: this.now() });
-  }
-
-  creationObserved(key: string): void {
-    const e = this.byKey.get(key);
-    if (e && e.adds > 0) e.adds--;
-  }
-
-  deletionObserved(key: string, podKey: string): void {
-    this.byKey.get(key)?.deletes.delete(podKey);
-  }
-
-  /** True when nothing is outstanding (or what is has waited too long to still be trusted). */
-  satisfied(key: string): boolean {
-    const e = this.byKey.get(key);
-    if (!e) return true;
-    if (e.adds <= 0 && e.deletes.size === 0) return true;
-    return this.now() - e.at > EXPECTATION_TTL_MS;
-  }
-
-  delete(key: string): void {
-    this.byKey.delete(key);
-  }
-}
-
 // ---- status -------------------------------------------------------------------------------------
 
 function rfc3339(ms: number): string {
@@ -444,15 +382,15 @@ export function startReplicaSetController(ctx: ControllerContext, opts: ReplicaS
     const diff = pods.length - (rs.spec?.replicas ?? 1);
     if (diff < 0) {
       const n = Math.min(-diff, burst);
-      expectations.expectCreations(key, n);
-      const { successes, error } = await slowStartBatch(n, 1, () => createPod(rs));
+      expectations.expect(key, n);
+      const { successes, error } = await slowStartBatch(Array.from({ length: n }), () => createPod(rs));
       // Creations never attempted (or failed) will not be seen by the informer: stop expecting them.
       for (let i = successes; i < n; i++) expectations.creationObserved(key);
       if (error) throw error;
     } else if (diff > 0) {
       const n = Math.min(diff, burst);
       const victims = podsToDelete(pods, relatedPods(rs, pods), n);
-      expectations.expectDeletions(key, victims.map(keyOf));
+      expectations.expect(key, 0, victims.map(keyOf));
       const failures: unknown[] = [];
       await Promise.all(victims.map(async (pod) => {
         try {
@@ -498,7 +436,7 @@ export function startReplicaSetController(ctx: ControllerContext, opts: ReplicaS
 
   const reconcile = async (key: string) => {
     const rs = rsInf.get(key);
-    if (!rs) { expectations.delete(key); return; }
+    if (!rs) { expectations.forget(key); return; }
     const needsSync = expectations.satisfied(key);
     const ns = rs.metadata.namespace!;
     const matches = (p: Obj) => matchLabelSelectorObject(rs.spec?.selector, p.metadata.labels);
