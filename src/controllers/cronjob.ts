@@ -12,7 +12,7 @@ import { enqueueAll, runController, type RunningController } from '../client/con
 import { keyOf } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 import type { ControllerContext } from './context.js';
-import { isJobFinished } from './job.js';
+import { isJobFinished } from './job/status.js';
 import { controllerOf, controllerRef, controllerUidIndex, rfc3339 } from './workload-pods.js';
 
 type Obj = Record<string, any>;

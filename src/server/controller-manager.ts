@@ -2,13 +2,11 @@
 // control loop started on them. Loops see the API exactly as an external client would (LocalClient
 // applies the same REST semantics as HTTP), so any of them could run out of process.
 import type { ObjectService } from '../apiserver/objects.js';
-import type { ResourceRegistry } from '../apiserver/registry.js';
 import { LocalClient } from '../apiserver/local-client.js';
 import { InformerFactory } from '../client/informer-factory.js';
 import { eventRecorder } from '../controllers/events.js';
 import { DEFAULT_CONTROLLER_TUNING, type ControllerContext, type ControllerTuning } from '../controllers/context.js';
 import type { RunningController } from '../client/controller.js';
-import { NamespaceController } from '../controllers/namespace.js';
 import { logger } from '../util/log.js';
 
 const log = logger('controller-manager');
@@ -24,8 +22,8 @@ export interface ControllerManager {
   stop(): Promise<void>;
 }
 
-export function startControllerManager(objects: ObjectService, registry: ResourceRegistry,
-  starters: Record<string, ControllerStarter>, opts: ManagerOptions = {}): ControllerManager {
+export function startControllerManager(objects: ObjectService, starters: Record<string, ControllerStarter>,
+  opts: ManagerOptions = {}): ControllerManager {
   const client = new LocalClient(objects, { user: 'system:kube-controller-manager', groups: ['system:masters'], manager: 'kube-controller-manager' });
   const informers = new InformerFactory(client);
   const { disabled = [], ...timing } = opts;
@@ -40,12 +38,9 @@ export function startControllerManager(objects: ObjectService, registry: Resourc
     running.push(...(Array.isArray(r) ? r : [r]));
   }
   informers.start();
-  const ns = new NamespaceController(objects, registry);
-  ns.start();
   log.info({ controllers: running.map((r) => r.name) }, 'control loops started');
   return {
     async stop() {
-      ns.stop();
       await Promise.all(running.map((r) => r.stop().catch(() => undefined)));
       await informers.stop();
       client.close();

@@ -49,8 +49,9 @@ import { startDisruptionController } from '../controllers/disruption.js';
 import { startResourceQuotaController } from '../controllers/resourcequota.js';
 import { startDaemonSetController } from '../controllers/daemonset.js';
 import { startStatefulSetController } from '../controllers/statefulset.js';
-import { startJobController } from '../controllers/job.js';
+import { startJobController } from '../controllers/job/controller.js';
 import { startCronJobController } from '../controllers/cronjob.js';
+import { startNamespaceController } from '../controllers/namespace.js';
 import { startNodeLifecycleController, startTaintEvictionController } from '../controllers/node-lifecycle.js';
 import { logger } from '../util/log.js';
 
@@ -93,6 +94,7 @@ export interface ServerConfig {
 
 /** The control loops `skiff server` runs, by name (names are what --disable-* flags refer to). */
 const CONTROLLERS: Record<string, ControllerStarter> = {
+  namespace: startNamespaceController,
   scheduler: (ctx) => startSchedulerController(ctx),
   replicaset: (ctx) => startReplicaSetController(ctx),
   deployment: (ctx) => startDeploymentController(ctx),
@@ -165,7 +167,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     localStorageClass: !config.disableLocalStorage,
   });
   const tunnels = new TunnelServer();
-  const starters: Record<string, ControllerStarter> = config.disableControllerManager ? {} : {
+  const starters: Record<string, ControllerStarter> = config.disableControllerManager ? { namespace: CONTROLLERS.namespace! } : {
     ...CONTROLLERS,
     'garbage-collector': garbageCollectorStarter(registry),
     'node-ipam': (ctx) => startNodeIpamController(ctx, { clusterCidr: config.clusterCidr, nodeMaskSize: 24 }),
@@ -186,7 +188,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       removeLocalPath: (node, path) => removeLocalPath(tunnels, node, path),
     }),
   };
-  const controllers = startControllerManager(objects, registry, starters, {
+  const controllers = startControllerManager(objects, starters, {
     disabled: config.disableScheduler ? ['scheduler'] : [],
     nodeMonitorGracePeriodMs: config.nodeMonitorGracePeriodSeconds * 1000,
     defaultNotReadyTolerationSeconds: config.defaultNotReadyTolerationSeconds,
