@@ -4,7 +4,7 @@
 // themselves, and must be safe to run again at any time, since a key is retried after errors and
 // re-queued whenever it changes.
 import { logger } from '../util/log.js';
-import { keyOf } from './informer.js';
+import { keyOf, type EventHandlers } from './informer.js';
 import type { KObject } from '../api/object.js';
 import type { WorkQueue } from './workqueue.js';
 
@@ -104,6 +104,15 @@ export function runController(opts: ControllerOptions): RunningController {
 export function waitForCacheSync(informers: readonly Syncable[], until?: Promise<unknown>): Promise<boolean> {
   const synced = Promise.all(informers.map((i) => i.waitForSync())).then(() => true, () => false);
   return until ? Promise.race([synced, until.then(() => false, () => false)]) : synced;
+}
+
+/** Informer handlers that queue the key of whatever was added, updated or deleted. */
+export function enqueueOnChange<T extends KObject>(queue: Pick<WorkQueue<string>, 'add'>): EventHandlers<T> {
+  return {
+    onAdd: (o) => queue.add(keyOf(o)),
+    onUpdate: (_old, o) => queue.add(keyOf(o)),
+    onDelete: (o) => queue.add(keyOf(o)),
+  };
 }
 
 /** Queues the key of every object in `informer` (optionally only those `filter` accepts). */

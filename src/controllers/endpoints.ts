@@ -15,7 +15,7 @@ import { createHash } from 'node:crypto';
 import type { KObject } from '../api/object.js';
 import { isAlreadyExists, isNotFound, Resources } from '../client/types.js';
 import type { ControllerContext } from './context.js';
-import { runController, type RunningController } from '../client/controller.js';
+import { enqueueOnChange, runController, type RunningController } from '../client/controller.js';
 import { keyOf, splitKey } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 
@@ -66,7 +66,7 @@ export function startEndpointsController(ctx: ControllerContext): RunningControl
       if (sel && selects(sel, pod.metadata.labels)) queue.add(keyOf(svc));
     }
   };
-  services.addHandlers({ onAdd: (s) => queue.add(keyOf(s)), onUpdate: (_o, s) => queue.add(keyOf(s)), onDelete: (s) => queue.add(keyOf(s)) });
+  services.addHandlers(enqueueOnChange(queue));
   pods.addHandlers({
     onAdd: podChanged,
     onUpdate: (old, pod) => { podChanged(pod); if (old.metadata.labels !== pod.metadata.labels) podChanged(old); },

@@ -141,7 +141,7 @@ class NodeLifecycle {
   private readonly controller: RunningController;
   private readonly grace: number;
 
-  constructor(private readonly ctx: ControllerContext, private readonly nodes: Informer<Node>, private readonly leases: Informer,
+  constructor(private readonly ctx: ControllerContext, private readonly nodes: Informer<Node>, leases: Informer,
     private readonly pods: Informer<Pod>) {
     this.grace = ctx.options.nodeMonitorGracePeriodMs;
     nodes.addHandlers({

@@ -13,7 +13,7 @@ import { matchLabelSelectorObject } from '../api/selectors.js';
 import { ApiError } from '../api/status.js';
 import { isNotFound, Resources, type ApiClient, type ResourceRef } from '../client/types.js';
 import type { ControllerContext } from './context.js';
-import { runController, type RunningController } from '../client/controller.js';
+import { enqueueOnChange, runController, type RunningController } from '../client/controller.js';
 import { keyOf } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { Expectations } from './expectations.js';
@@ -306,11 +306,7 @@ export function startReplicaSetController(ctx: ControllerContext, opts: ReplicaS
     queue.add(key);
   };
 
-  rsInf.addHandlers({
-    onAdd: (rs) => queue.add(keyOf(rs)),
-    onUpdate: (_old, rs) => queue.add(keyOf(rs)),
-    onDelete: (rs) => queue.add(keyOf(rs)),
-  });
+  rsInf.addHandlers(enqueueOnChange(queue));
   podInf.addHandlers({
     onAdd: (pod) => {
       if (pod.metadata.deletionTimestamp) { podDeleted(pod); return; }

@@ -10,7 +10,7 @@
 // create that races an earlier one fails with AlreadyExists and the next pass sees the pod.
 import type { KObject } from '../api/object.js';
 import { Resources, isAlreadyExists, isNotFound } from '../client/types.js';
-import { runController, type RunningController } from '../client/controller.js';
+import { enqueueOnChange, runController, type RunningController } from '../client/controller.js';
 import { keyOf } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 import type { ControllerContext } from './context.js';
@@ -59,7 +59,7 @@ export function startStatefulSetController(ctx: ControllerContext, opts: Statefu
     return set && set.metadata.uid === ref.uid ? keyOf(set) : undefined;
   };
   const enqueuePod = (p: KObject) => { const k = ownerKey(p); if (k) queue.add(k); };
-  setInf.addHandlers({ onAdd: (o) => queue.add(keyOf(o)), onUpdate: (_o, n) => queue.add(keyOf(n)), onDelete: (o) => queue.add(keyOf(o)) });
+  setInf.addHandlers(enqueueOnChange(queue));
   podInf.addHandlers({ onAdd: enqueuePod, onUpdate: (_o, n) => enqueuePod(n), onDelete: enqueuePod });
 
   async function sync(key: string): Promise<{ requeueAfterMs?: number } | void> {

@@ -47,7 +47,7 @@ import { startNodeIpamController } from '../controllers/node-ipam.js';
 import { startEndpointsController } from '../controllers/endpoints.js';
 import { startDisruptionController } from '../controllers/disruption.js';
 import { startResourceQuotaController } from '../controllers/resourcequota.js';
-import { startDaemonSetController } from '../controllers/daemonset.js';
+import { startDaemonSetController } from '../controllers/daemonset/controller.js';
 import { startStatefulSetController } from '../controllers/statefulset.js';
 import { startJobController } from '../controllers/job/controller.js';
 import { startCronJobController } from '../controllers/cronjob.js';

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WorkQueue } from '../../src/client/workqueue.js';
 import { ExponentialFailureRateLimiter } from '../../src/client/rate-limit.js';
-import { enqueueAll, runController } from '../../src/client/controller.js';
+import { enqueueAll, enqueueOnChange, runController } from '../../src/client/controller.js';
 import { Informer, keyOf, splitKey } from '../../src/client/informer.js';
 import { Resources, isNotFound } from '../../src/client/types.js';
 import type { KObject } from '../../src/api/object.js';
@@ -171,7 +171,7 @@ test('stop() before the informers synced: no worker ever starts, and stop() does
   assert.equal(calls, 0);
 });
 
-test('enqueueAll queues every cached key (or those the filter keeps)', () => {
+test('enqueueAll queues every cached key (or those the filter keeps); enqueueOnChange queues what changed', () => {
   const added: string[] = [];
   const objs = [{ metadata: { namespace: 'a', name: 'x' } }, { metadata: { name: 'y' } }] as KObject[];
   enqueueAll({ add: (k) => added.push(k) }, { list: () => objs });
@@ -179,6 +179,12 @@ test('enqueueAll queues every cached key (or those the filter keeps)', () => {
   added.length = 0;
   enqueueAll({ add: (k) => added.push(k) }, { list: () => objs }, (o) => !o.metadata.namespace);
   assert.deepEqual(added, ['y']);
+  added.length = 0;
+  const h = enqueueOnChange({ add: (k) => added.push(k) });
+  h.onAdd!(objs[0]!);
+  h.onUpdate!(objs[1]!, objs[0]!);
+  h.onDelete!(objs[1]!);
+  assert.deepEqual(added, ['a/x', 'a/x', 'y']);
 });
 
 test('wired together: informer → queue → reconcile converges and repairs (a toy mirror controller)', async (t) => {

@@ -3,23 +3,17 @@
 // waits while anything in it is still terminating, then loses its `kubernetes` finalizer and goes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Resources, type ResourceRef, type ServedResource } from '../../src/client/types.js';
+import { Resources, type ServedResource } from '../../src/client/types.js';
 import { startNamespaceController } from '../../src/controllers/namespace.js';
 import { eventually, startControllerEnv } from '../helpers/controller-env.js';
+import { createWidgetCrd, WIDGETS } from '../helpers/crds.js';
 
 const NS = 'doomed';
-const widgets: ResourceRef = { group: 'example.com', version: 'v1', resource: 'widgets' };
 
 test('discovery through the in-process client: each resource once, in its preferred version, custom resources too', async (t) => {
   const env = await startControllerEnv(t);
   const c = env.api.client;
-  await c.create(Resources.customResourceDefinitions, undefined, {
-    apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'widgets.example.com' },
-    spec: {
-      group: 'example.com', scope: 'Namespaced', names: { plural: 'widgets', singular: 'widget', kind: 'Widget' },
-      versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
-    },
-  });
+  await createWidgetCrd(c);
   const served = (await eventually(async () => {
     const all = await c.preferredResources();
     return all.some((r) => r.group === 'example.com') && all;
@@ -42,15 +36,9 @@ test('a new namespace gets its default ServiceAccount', async (t) => {
 test('a deleted namespace is emptied, waits for what still terminates, then goes', async (t) => {
   const env = await startControllerEnv(t);
   const c = env.api.client;
-  await c.create(Resources.customResourceDefinitions, undefined, {
-    apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'widgets.example.com' },
-    spec: {
-      group: 'example.com', scope: 'Namespaced', names: { plural: 'widgets', singular: 'widget', kind: 'Widget' },
-      versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
-    },
-  });
+  await createWidgetCrd(c);
   await c.create(Resources.namespaces, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: NS } });
-  await eventually(() => c.create(widgets, NS, { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } }), 5000, 'CRD served');
+  await eventually(() => c.create(WIDGETS, NS, { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w' } }), 5000, 'CRD served');
   await c.create(Resources.configMaps, NS, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'plain' } });
   await c.create(Resources.configMaps, NS, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'held', finalizers: ['example.com/hold'] } });
   await c.create(Resources.deployments, NS, {
@@ -60,7 +48,7 @@ test('a deleted namespace is emptied, waits for what still terminates, then goes
   await env.run(startNamespaceController);
 
   await c.delete(Resources.namespaces, undefined, NS);
-  await eventually(async () => !(await c.get(widgets, NS, 'w')) && !(await c.get(Resources.configMaps, NS, 'plain'))
+  await eventually(async () => !(await c.get(WIDGETS, NS, 'w')) && !(await c.get(Resources.configMaps, NS, 'plain'))
     && !(await c.get(Resources.deployments, NS, 'web')), 10_000, 'contents deleted');
   const held = await c.get(Resources.configMaps, NS, 'held');
   assert.ok(held?.metadata.deletionTimestamp, 'the held ConfigMap is terminating');

@@ -7,7 +7,7 @@
 import { matchLabelSelectorObject } from '../../api/selectors.js';
 import { Resources } from '../../client/types.js';
 import type { ControllerContext } from '../context.js';
-import { runController, type RunningController } from '../../client/controller.js';
+import { enqueueOnChange, runController, type RunningController } from '../../client/controller.js';
 import { keyOf } from '../../client/informer.js';
 import { WorkQueue } from '../../client/workqueue.js';
 import {
@@ -51,11 +51,7 @@ export function startDeploymentController(ctx: ControllerContext, opts: Deployme
     }
   };
 
-  dInf.addHandlers({
-    onAdd: (d) => queue.add(keyOf(d)),
-    onUpdate: (_old, d) => queue.add(keyOf(d)),
-    onDelete: (d) => queue.add(keyOf(d)),
-  });
+  dInf.addHandlers(enqueueOnChange(queue));
   rsInf.addHandlers({
     onAdd: (rs) => {
       if (controllerRefOf(rs)) enqueueOwner(rs);

@@ -18,7 +18,7 @@
 // status arithmetic status.ts, its pods pods.ts and indexes.ts.
 import type { KObject } from '../../api/object.js';
 import { Resources } from '../../client/types.js';
-import { runController, type RunningController } from '../../client/controller.js';
+import { enqueueOnChange, runController, type RunningController } from '../../client/controller.js';
 import { keyOf } from '../../client/informer.js';
 import { WorkQueue } from '../../client/workqueue.js';
 import type { ControllerContext } from '../context.js';
@@ -63,11 +63,7 @@ export function startJobController(ctx: ControllerContext, opts: JobControllerOp
     if (change === 'gone' || !hasTrackingFinalizer(p)) memory.removing.get(key)?.delete(String(p.metadata.uid));
     queue.add(key);
   };
-  jobInf.addHandlers({
-    onAdd: (j) => queue.add(keyOf(j)),
-    onUpdate: (_o, j) => queue.add(keyOf(j)),
-    onDelete: (j) => queue.add(keyOf(j)),
-  });
+  jobInf.addHandlers(enqueueOnChange(queue));
   podInf.addHandlers({
     onAdd: (p) => onPod(p, p.metadata.deletionTimestamp ? 'update' : 'add'),
     onUpdate: (o, p) => onPod(p, !o.metadata.deletionTimestamp && p.metadata.deletionTimestamp ? 'deleting' : 'update'),
