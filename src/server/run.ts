@@ -40,7 +40,7 @@ import { apiVersionOf } from '../api/kinds.js';
 import { removeLocalPath } from '../apiserver/tunnel/local-path.js';
 import { startClusterRoleAggregationController } from '../controllers/clusterrole-aggregation.js';
 import { startSchedulerController } from '../controllers/scheduler-loop.js';
-import { startReplicaSetController } from '../controllers/replicaset.js';
+import { startReplicaSetController } from '../controllers/replicaset/controller.js';
 import { startDeploymentController } from '../controllers/deployment/controller.js';
 import { garbageCollectorStarter } from '../controllers/garbage-collector.js';
 import { startNodeIpamController } from '../controllers/node-ipam.js';

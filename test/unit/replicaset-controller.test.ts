@@ -5,9 +5,8 @@ import assert from 'node:assert/strict';
 import type { KObject } from '../../src/api/object.js';
 import { Resources } from '../../src/client/types.js';
 import { InformerFactory } from '../../src/client/informer-factory.js';
-import {
-  podsToDelete, replicaSetStatus, startReplicaSetController,
-} from '../../src/controllers/replicaset.js';
+import { podsToDelete, replicaSetStatus } from '../../src/controllers/replicaset.js';
+import { startReplicaSetController } from '../../src/controllers/replicaset/controller.js';
 import { Expectations } from '../../src/controllers/expectations.js';
 import { slowStartBatch } from '../../src/controllers/slow-start.js';
 import { eventually, startControllerEnv, type ControllerEnv } from '../helpers/controller-env.js';
