@@ -48,7 +48,7 @@ import { startEndpointsController } from '../controllers/endpoints.js';
 import { startDisruptionController } from '../controllers/disruption.js';
 import { startResourceQuotaController } from '../controllers/resourcequota.js';
 import { startDaemonSetController } from '../controllers/daemonset/controller.js';
-import { startStatefulSetController } from '../controllers/statefulset.js';
+import { startStatefulSetController } from '../controllers/statefulset/controller.js';
 import { startJobController } from '../controllers/job/controller.js';
 import { startCronJobController } from '../controllers/cronjob.js';
 import { startNamespaceController } from '../controllers/namespace.js';

@@ -1,7 +1,7 @@
-// The ReplicaSet and DaemonSet reconciles (replicaset/sync.ts, daemonset/sync.ts) on their own:
-// listers over a few objects in memory and a client that records writes; no API server, no SQLite.
-// What the loops do as a whole against the real API is replicaset-controller.test.ts and
-// daemonset-controller.test.ts.
+// The ReplicaSet, DaemonSet and StatefulSet reconciles (their sync.ts) on their own: listers over a
+// few objects in memory and a client that records writes; no API server, no SQLite.
+// What the loops do as a whole against the real API is in replicaset-, daemonset- and
+// statefulset-controller.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KObject } from '../../src/api/object.js';
@@ -11,6 +11,7 @@ import {
   IDX_ORPHAN_PODS, IDX_PODS_BY_CONTROLLER, IDX_RS_BY_CONTROLLER, IDX_RS_BY_NAMESPACE, ReplicaSetSync,
 } from '../../src/controllers/replicaset/sync.js';
 import { DAEMONSET_OWNER_INDEX, DaemonSetSync } from '../../src/controllers/daemonset/sync.js';
+import { STATEFULSET_OWNER_INDEX, StatefulSetSync } from '../../src/controllers/statefulset/sync.js';
 import { controllerUidIndex } from '../../src/controllers/workload-pods.js';
 import { listerOf, RecordingClient, recordedEvents } from '../helpers/in-memory.js';
 
@@ -121,4 +122,39 @@ test('DaemonSet: one pinned pod per eligible node, a revision recorded first, st
   const status = client.writes('updateStatus', 'daemonsets').at(-1)!.body.status;
   assert.equal(status.desiredNumberScheduled, 2);
   assert.equal(status.currentNumberScheduled, 0, 'the lister has not shown the new pods yet');
+});
+
+test('StatefulSet: OrderedReady makes the claims and pod 0, and pod 1 only once pod 0 is Running and Ready', async () => {
+  const set: Obj = {
+    apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: 'db', namespace: 'default', uid: 'sts-uid', generation: 1 },
+    spec: {
+      replicas: 2, serviceName: 'db', selector: { matchLabels: { app: 'db' } },
+      template: { metadata: { labels: { app: 'db' } }, spec: { containers: [{ name: 'c', image: 'busybox' }] } },
+      volumeClaimTemplates: [{ metadata: { name: 'data' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '1Gi' } } } }],
+    },
+  };
+  const byOwner = { [STATEFULSET_OWNER_INDEX]: controllerUidIndex('StatefulSet') };
+  const run = async (pods: Obj[]) => {
+    const client = new RecordingClient();
+    const sync = new StatefulSetSync({
+      client, events: recordedEvents(), now: () => NOW,
+      listers: { sets: listerOf([set]), pods: listerOf(pods, byOwner), revisions: listerOf([], byOwner), claims: listerOf([]) },
+    });
+    await sync.reconcile('default/db');
+    return client;
+  };
+  const first = await run([]);
+  assert.deepEqual(first.writes('create', 'persistentvolumeclaims').map((c) => c.body.metadata.name), ['data-db-0']);
+  const [pod0] = first.writes('create', 'pods').map((c) => c.body);
+  assert.equal(first.writes('create', 'pods').length, 1, 'one at a time');
+  assert.equal(pod0.metadata.name, 'db-0');
+  assert.equal(pod0.spec.hostname, 'db-0');
+  assert.equal(pod0.spec.subdomain, 'db');
+  assert.deepEqual(pod0.spec.volumes, [{ name: 'data', persistentVolumeClaim: { claimName: 'data-db-0' } }]);
+
+  const running = { ...pod0, metadata: { ...pod0.metadata, uid: 'uid-db-0' }, status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True', lastTransitionTime: '2026-01-01T11:00:00Z' }] } };
+  const second = await run([running]);
+  assert.deepEqual(second.writes('create', 'pods').map((c) => c.body.metadata.name), ['db-1']);
+  const pending = { ...running, status: { phase: 'Pending' } };
+  assert.deepEqual((await run([pending])).writes('create', 'pods'), [], 'pod 1 waits for pod 0');
 });
