@@ -18,8 +18,8 @@ import { ApiError, errors } from '../api/status.js';
 import { patchObject } from './patching.js';
 import { bindPod, evictPod } from './pod-actions.js';
 import {
-  refName, type ApiClient, type ClientWatchEvent, type DeleteOptions, type ListOptions, type ListResult, type PatchOptions, type PatchType,
-  type ResourceRef, type WatchHandle, type WatchOptions, type WriteOptions,
+  Resources, refName, type ApiClient, type ClientWatchEvent, type DeleteOptions, type ListOptions, type ListResult, type PatchOptions,
+  type PatchType, type ResourceRef, type ServedResource, type WatchHandle, type WatchOptions, type WriteOptions,
 } from '../client/types.js';
 
 export class LocalClient implements ApiClient {
@@ -114,11 +114,34 @@ export class LocalClient implements ApiClient {
     return r.obj as T;
   }
 
+  async finalizeNamespace<T extends KObject = KObject>(body: KObject, opts: WriteOptions = {}): Promise<T> {
+    return this.put(Resources.namespaces, undefined, body, opts, 'finalize');
+  }
+
+  async preferredResources(): Promise<ServedResource[]> {
+    if (this.closed) throw new Error('client is closed');
+    const registry = this.objects.registry;
+    const out: ServedResource[] = [];
+    const seen = new Set<string>();
+    // The same walk as HTTP discovery: groups in discovery order, each group's versions preferred first.
+    for (const { group, versions } of registry.groups()) {
+      for (const version of versions) {
+        for (const k of registry.kindsIn(group, version)) {
+          if (seen.has(`${group}/${k.plural}`)) continue;
+          seen.add(`${group}/${k.plural}`);
+          out.push({ group, version, resource: k.plural, kind: k.kind, namespaced: k.namespaced, verbs: k.verbs });
+        }
+      }
+    }
+    return out;
+  }
+
   close(): void {
     this.closed = true;
   }
 
-  private async put<T extends KObject>(ref: ResourceRef, ns: string | undefined, body: KObject, opts: WriteOptions, subresource: 'status' | undefined): Promise<T> {
+  private async put<T extends KObject>(ref: ResourceRef, ns: string | undefined, body: KObject, opts: WriteOptions,
+    subresource: 'status' | 'finalize' | undefined): Promise<T> {
     const info = this.info(ref);
     if (subresource && !(info.subresources ?? []).includes(subresource)) throw errors.notFoundPath();
     const name = body.metadata?.name;

@@ -13,7 +13,7 @@ import type { KObject } from '../api/object.js';
 import { ApiError, type StatusDetails } from '../api/status.js';
 import type {
   ApiClient, ClientWatchEvent, DeleteOptions, ListOptions, ListResult, PatchOptions, PatchType, ResourceRef,
-  WatchHandle, WatchOptions, WriteOptions,
+  ServedResource, WatchHandle, WatchOptions, WriteOptions,
 } from './types.js';
 import { Resources } from './types.js';
 
@@ -222,6 +222,38 @@ export class HttpClient implements ApiClient {
   async evict(ns: string, pod: string, opts: DeleteOptions = {}): Promise<void> {
     const body = { apiVersion: 'policy/v1', kind: 'Eviction', metadata: { name: pod, namespace: ns }, deleteOptions: opts };
     decode(await this.send('POST', `${objectPath(Resources.pods, ns, pod)}/eviction`, undefined, body));
+  }
+
+  async finalizeNamespace<T extends KObject = KObject>(body: KObject, opts: WriteOptions = {}): Promise<T> {
+    return decode<T>(await this.send('PUT', `${objectPath(Resources.namespaces, undefined, nameOf(body))}/finalize`, writeQuery(opts), body));
+  }
+
+  async preferredResources(): Promise<ServedResource[]> {
+    const core = decode<{ versions?: string[] }>(await this.send('GET', '/api'));
+    const groups = decode<{ groups?: { name: string; versions?: { version: string }[]; preferredVersion?: { version: string } }[] }>(await this.send('GET', '/apis'));
+    const versions: { group: string; version: string }[] = (core.versions ?? []).map((version) => ({ group: '', version }));
+    for (const g of groups.groups ?? []) {
+      const all = (g.versions ?? []).map((v) => v.version);
+      const preferred = g.preferredVersion?.version;
+      for (const version of preferred ? [preferred, ...all.filter((v) => v !== preferred)] : all) versions.push({ group: g.name, version });
+    }
+    const lists = await Promise.all(versions.map(async ({ group, version }) => {
+      const r = await this.send('GET', group ? `/apis/${group}/${version}` : `/api/${version}`);
+      // A version gone between the two reads (a CRD deleted) has nothing to offer.
+      if (r.status === 404) return { group, version, resources: [] };
+      return { group, version, resources: decode<{ resources?: any[] }>(r).resources ?? [] };
+    }));
+    const out: ServedResource[] = [];
+    const seen = new Set<string>();
+    for (const { group, version, resources } of lists) {
+      for (const r of resources) {
+        const name = String(r.name ?? '');
+        if (!name || name.includes('/') || seen.has(`${group}/${name}`)) continue;
+        seen.add(`${group}/${name}`);
+        out.push({ group, version, resource: name, kind: String(r.kind ?? ''), namespaced: r.namespaced === true, verbs: r.verbs ?? [] });
+      }
+    }
+    return out;
   }
 
   close(): void {

@@ -46,6 +46,12 @@ export function splitKey(key: string): { namespace?: string; name: string } {
   return i < 0 ? { name: key } : { namespace: key.slice(0, i), name: key.slice(i + 1) };
 }
 
+/**
+ * The read side of an informer's cache (client-go's Lister and Indexer): what a reconcile module
+ * takes, so it can be tested against a few objects in memory instead of a running API.
+ */
+export type Lister<T extends KObject = KObject> = Pick<Informer<T>, 'get' | 'getByName' | 'list' | 'byIndex'>;
+
 /** A watch that ends this soon without an event is treated as a failure, so it can't spin. */
 const SHORT_WATCH_MS = 1000;
 

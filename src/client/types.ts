@@ -113,6 +113,13 @@ export interface DeleteOptions {
   dryRun?: boolean;
 }
 
+/** A resource as discovery lists it (APIResource; subresources are not listed). */
+export interface ServedResource extends ResourceRef {
+  kind: string;
+  namespaced: boolean;
+  verbs: readonly string[];
+}
+
 export interface ApiClient {
   /** The object, or undefined when it does not exist (404). */
   get<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, name: string): Promise<T | undefined>;
@@ -145,6 +152,16 @@ export interface ApiClient {
   bind(ns: string, pod: string, node: string): Promise<void>;
   /** pods/eviction: a delete that PodDisruptionBudgets may refuse with 429. */
   evict(ns: string, pod: string, opts?: DeleteOptions): Promise<void>;
+  /**
+   * namespaces/finalize: PUT of a namespace whose `spec.finalizers` changed (the namespace
+   * controller's last step). Same concurrency rule as update.
+   */
+  finalizeNamespace<T extends KObject = KObject>(body: KObject, opts?: WriteOptions): Promise<T>;
+  /**
+   * Every resource the server serves, each once, in the first version of its group's preference
+   * order that has it (client-go's ServerPreferredResources).
+   */
+  preferredResources(): Promise<ServedResource[]>;
   /** Releases connections; later calls fail. */
   close(): void;
 }

@@ -5,8 +5,8 @@
 import type { KObject } from '../api/object.js';
 import { compileLabelSelector, type LabelSelector } from '../api/selectors.js';
 import type { ResourceRef } from '../client/types.js';
-import type { ControllerContext, RunningController } from './context.js';
-import { runController } from '../client/controller.js';
+import type { ControllerContext } from './context.js';
+import { enqueueAll, runController, type RunningController } from '../client/controller.js';
 import { WorkQueue } from '../client/workqueue.js';
 
 const CLUSTER_ROLES: ResourceRef = { group: 'rbac.authorization.k8s.io', version: 'v1', resource: 'clusterroles' };
@@ -15,10 +15,10 @@ export function startClusterRoleAggregationController(ctx: ControllerContext): R
   const informer = ctx.informers.informerFor(CLUSTER_ROLES);
   const queue = new WorkQueue<string>();
   // Any change may matter to every aggregating role: enqueue those (they are few).
-  const enqueueAggregators = () => { for (const r of informer.list()) if ((r as any).aggregationRule) queue.add(r.metadata.name!); };
+  const enqueueAggregators = () => enqueueAll(queue, informer, (r) => Boolean((r as { aggregationRule?: unknown }).aggregationRule));
   informer.addHandlers({ onAdd: enqueueAggregators, onUpdate: enqueueAggregators, onDelete: enqueueAggregators });
-  const loop = runController({
-    name: 'clusterrole-aggregation', queue,
+  return runController({
+    name: 'clusterrole-aggregation', queue, informers: [informer],
     async reconcile(name) {
       const role = informer.getByName(undefined, name) as (KObject & { aggregationRule?: any; rules?: any[] }) | undefined;
       if (!role?.aggregationRule) return;
@@ -39,5 +39,4 @@ export function startClusterRoleAggregationController(ctx: ControllerContext): R
       await ctx.client.patch(CLUSTER_ROLES, undefined, name, 'merge', { rules: rules.length ? rules : null });
     },
   });
-  return { name: 'clusterrole-aggregation', stop: () => loop.stop() };
 }

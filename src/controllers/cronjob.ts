@@ -8,13 +8,14 @@
 import { CronExpressionParser } from 'cron-parser';
 import { controllerOf, controllerRef, type KObject } from '../api/object.js';
 import { Resources, isAlreadyExists, isNotFound } from '../client/types.js';
-import { runController } from '../client/controller.js';
+import { enqueueAll, runController, type RunningController } from '../client/controller.js';
 import { keyOf } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
-import type { ControllerContext, RunningController } from './context.js';
-import { isJobFinished } from './job.js';
+import type { ControllerContext } from './context.js';
+import { isJobFinished } from './job/status.js';
 import { controllerUidIndex } from './workload-pods.js';
 import { isKnownTimeZone, rfc3339 } from '../util/time.js';
+
 
 type Obj = Record<string, any>;
 
@@ -81,12 +82,9 @@ export function startCronJobController(ctx: ControllerContext, opts: CronJobCont
   jobInf.addHandlers({ onAdd: enqueueOwner, onUpdate: (_o, n) => enqueueOwner(n), onDelete: enqueueOwner });
   // Schedules come due without any watch event: look at every CronJob again now and then, besides
   // the precise wake-up each sync asks for.
-  const resync = setInterval(() => { for (const k of cjInf.keys()) queue.add(k); }, ctx.options.resyncMs);
-
-  const synced = () => cjInf.hasSynced() && jobInf.hasSynced();
+  const resync = setInterval(() => enqueueAll(queue, cjInf), ctx.options.resyncMs);
 
   async function sync(key: string): Promise<{ requeueAfterMs?: number } | void> {
-    if (!synced()) return { requeueAfterMs: 100 };
     const cj = cjInf.get(key) as Obj | undefined;
     if (!cj) return;
     const ns = String(cj.metadata.namespace);
@@ -241,9 +239,9 @@ export function startCronJobController(ctx: ControllerContext, opts: CronJobCont
     }
   }
 
-  const loop = runController({ name: 'cronjob-controller', workers: opts.workers ?? 2, queue, reconcile: sync });
+  const loop = runController({ name: 'cronjob-controller', workers: opts.workers ?? 2, queue, informers: [cjInf, jobInf], reconcile: sync });
   return {
-    name: 'cronjob-controller',
+    name: loop.name,
     async stop() {
       clearInterval(resync);
       await loop.stop();

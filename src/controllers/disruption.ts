@@ -8,9 +8,9 @@
 import { controllerOf, type KObject } from '../api/object.js';
 import { Resources } from '../client/types.js';
 import { matchLabelSelectorObject } from '../api/selectors.js';
-import type { ControllerContext, RunningController } from './context.js';
+import type { ControllerContext } from './context.js';
 import { isPodReady } from '../api/pod.js';
-import { runController } from '../client/controller.js';
+import { runController, type RunningController } from '../client/controller.js';
 import { nowRfc3339 } from '../util/time.js';
 import { keyOf, type Informer } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
@@ -56,7 +56,6 @@ export function startDisruptionController(ctx: ControllerContext): RunningContro
   });
 
   const reconcile = async (key: string) => {
-    if (![pdbs, pods, ...Object.values(scaled)].every((i) => i.hasSynced())) return { requeueAfterMs: 100 };
     const pdb = pdbs.get(key);
     if (!pdb) return;
     const selected = pods.byIndex(BY_NAMESPACE, pdb.metadata.namespace!).filter((p) => matchLabelSelectorObject(pdb.spec?.selector, p.metadata.labels));
@@ -82,8 +81,7 @@ export function startDisruptionController(ctx: ControllerContext): RunningContro
     return recheckAt === undefined ? undefined : { requeueAfterMs: Math.max(0, recheckAt - now) };
   };
 
-  const c = runController({ name: 'disruption-controller', queue, workers: 2, reconcile });
-  return { name: 'disruption-controller', stop: () => c.stop() };
+  return runController({ name: 'disruption-controller', queue, workers: 2, informers: [pdbs, pods, ...Object.values(scaled)], reconcile });
 }
 
 /** `"50%"` of `total` (rounded up or down), or an integer as is. */

@@ -16,8 +16,8 @@ import type { KObject } from '../api/object.js';
 import { isPodReady } from '../api/pod.js';
 import { matchLabelSet } from '../api/selectors.js';
 import { isAlreadyExists, isNotFound, Resources } from '../client/types.js';
-import type { ControllerContext, RunningController } from './context.js';
-import { runController } from '../client/controller.js';
+import type { ControllerContext } from './context.js';
+import { enqueueOnChange, runController, type RunningController } from '../client/controller.js';
 import { keyOf, splitKey } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 
@@ -68,7 +68,7 @@ export function startEndpointsController(ctx: ControllerContext): RunningControl
       if (sel && matchLabelSet(sel, pod.metadata.labels)) queue.add(keyOf(svc));
     }
   };
-  services.addHandlers({ onAdd: (s) => queue.add(keyOf(s)), onUpdate: (_o, s) => queue.add(keyOf(s)), onDelete: (s) => queue.add(keyOf(s)) });
+  services.addHandlers(enqueueOnChange(queue));
   pods.addHandlers({
     onAdd: podChanged,
     onUpdate: (old, pod) => { podChanged(pod); if (old.metadata.labels !== pod.metadata.labels) podChanged(old); },
@@ -85,10 +85,6 @@ export function startEndpointsController(ctx: ControllerContext): RunningControl
   slices.addHandlers({ onAdd: sliceChanged, onUpdate: (_o, s) => sliceChanged(s), onDelete: sliceChanged });
 
   const reconcile = async (key: string): Promise<void> => {
-    if (![services, pods, nodes, endpoints, slices].every((i) => i.hasSynced())) {
-      queue.addAfter(key, 100);
-      return;
-    }
     const { namespace, name } = splitKey(key);
     const ns = namespace!;
     const svc = services.get(key);
@@ -110,8 +106,7 @@ export function startEndpointsController(ctx: ControllerContext): RunningControl
     await syncEndpoints(ctx, svc, endpoints.get(key), desiredSubsets(svc, selected));
   };
 
-  const c = runController({ name: 'endpoints-controller', queue, workers: 2, reconcile });
-  return { name: 'endpoints-controller', stop: () => c.stop() };
+  return runController({ name: 'endpoints-controller', queue, workers: 2, informers: [services, pods, nodes, endpoints, slices], reconcile });
 }
 
 // ---- what the Service selects --------------------------------------------------------------------

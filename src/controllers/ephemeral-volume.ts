@@ -5,8 +5,8 @@
 // the pod pending, as Kubernetes does).
 import type { KObject } from '../api/object.js';
 import { isAlreadyExists, Resources } from '../client/types.js';
-import type { ControllerContext, RunningController } from './context.js';
-import { runController } from '../client/controller.js';
+import type { ControllerContext } from './context.js';
+import { runController, type RunningController } from '../client/controller.js';
 import { keyOf } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { ephemeralClaimName } from '../api/ephemeral-volumes.js';
@@ -20,10 +20,9 @@ export function startEphemeralVolumeController(ctx: ControllerContext): RunningC
   const queue = new WorkQueue<string>();
   const hasEphemeral = (p: KObject) => ((p as Obj).spec?.volumes ?? []).some((v: EphemeralVolume) => v.ephemeral);
   pods.addHandlers({ onAdd: (p) => { if (hasEphemeral(p)) queue.add(keyOf(p)); } });
-  const loop = runController({
-    name: 'ephemeral-volume', queue,
+  return runController({
+    name: 'ephemeral-volume', queue, informers: [pods, claims],
     async reconcile(key) {
-      await Promise.all([pods.waitForSync(), claims.waitForSync()]);
       const pod = pods.get(key);
       if (!pod || pod.metadata.deletionTimestamp) return;
       const ns = pod.metadata.namespace!;
@@ -49,5 +48,4 @@ export function startEphemeralVolumeController(ctx: ControllerContext): RunningC
       }
     },
   });
-  return { name: 'ephemeral-volume', stop: () => loop.stop() };
 }

@@ -16,9 +16,9 @@
 import type { KindInfo } from '../api/kinds.js';
 import type { KObject, OwnerReference } from '../api/object.js';
 import { isNotFound, type DeleteOptions, type ResourceRef } from '../client/types.js';
-import type { ControllerContext, RunningController } from './context.js';
+import type { ControllerContext } from './context.js';
 import { Informer } from '../client/informer.js';
-import { runController, type RunningController as Worker } from '../client/controller.js';
+import { runController, waitForCacheSync, type RunningController } from '../client/controller.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { logger } from '../util/log.js';
 
@@ -94,7 +94,7 @@ class GarbageCollector {
   /** `group/Kind` → how to read an owner of that kind. */
   private byGroupKind = new Map<string, Watched>();
   private readonly queue = new WorkQueue<string>();
-  private worker?: Worker;
+  private worker!: RunningController;
   private stopped = false;
 
   constructor(private readonly ctx: ControllerContext, private readonly kinds: KindSource) {}
@@ -103,24 +103,27 @@ class GarbageCollector {
     this.syncKinds();
     this.kinds.onChange(() => { if (!this.stopped) this.syncKinds(); });
     // Deciding that an owner is gone needs the whole graph: work starts once every informer has listed.
-    void this.waitForSync().then(() => {
-      if (this.stopped) return;
-      this.worker = runController({ name: 'garbage-collector', queue: this.queue, workers: 2, reconcile: (uid) => this.reconcile(uid) });
+    this.worker = runController({
+      name: 'garbage-collector', queue: this.queue, workers: 2,
+      informers: [{ waitForSync: () => this.waitForGraph() }], reconcile: (uid) => this.reconcile(uid),
     });
     return {
       name: 'garbage-collector',
       stop: async () => {
         this.stopped = true;
-        this.queue.shutDown();
-        await this.worker?.stop();
+        await this.worker.stop();
         await Promise.all([...this.watched.values()].filter((w) => w.owned).map((w) => w.informer.stop()));
       },
     };
   }
 
-  private async waitForSync(): Promise<void> {
-    while (!this.stopped && ![...this.watched.values()].every((w) => w.informer.hasSynced())) {
-      await new Promise((r) => setTimeout(r, 50));
+  /** Every informer followed now has listed (a CRD that went away meanwhile no longer counts). */
+  private async waitForGraph(): Promise<void> {
+    for (;;) {
+      const current = [...this.watched.values()].map((w) => w.informer);
+      if (await waitForCacheSync(current)) return;
+      const followed = new Set([...this.watched.values()].map((w) => w.informer));
+      if (this.stopped || current.every((i) => followed.has(i))) throw new Error('informers stopped before they synced');
     }
   }
 

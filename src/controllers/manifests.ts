@@ -11,7 +11,8 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node
 import { basename, extname, join } from 'node:path';
 import type { KObject } from '../api/object.js';
 import type { ResourceRef } from '../client/types.js';
-import type { ControllerContext, RunningController } from './context.js';
+import type { ControllerContext } from './context.js';
+import type { RunningController } from '../client/controller.js';
 import { logger } from '../util/log.js';
 
 const log = logger('manifests');

@@ -3,8 +3,8 @@
 // restart re-learns them; a deleted node's range is reused.
 import type { KObject } from '../api/object.js';
 import { Resources } from '../client/types.js';
-import type { ControllerContext, RunningController } from './context.js';
-import { runController } from '../client/controller.js';
+import type { ControllerContext } from './context.js';
+import { runController, type RunningController } from '../client/controller.js';
 import { WorkQueue } from '../client/workqueue.js';
 
 export interface NodeIpamOptions {
@@ -35,10 +35,9 @@ export function startNodeIpamController(ctx: ControllerContext, opts: NodeIpamOp
     onAdd: (n: KObject) => { if (!(n as any).spec?.podCIDR) queue.add(n.metadata.name!); },
     onUpdate: (_o: KObject, n: KObject) => { if (!(n as any).spec?.podCIDR) queue.add(n.metadata.name!); },
   });
-  const loop = runController({
-    name: 'node-ipam', queue,
+  return runController({
+    name: 'node-ipam', queue, informers: [nodes],
     async reconcile(name) {
-      if (!nodes.hasSynced()) return { requeueAfterMs: 100 };
       const node = nodes.getByName(undefined, name) as any;
       if (!node || node.spec?.podCIDR) return;
       const used = new Set(nodes.list().map((n: any) => n.spec?.podCIDR).filter(Boolean));
@@ -51,5 +50,4 @@ export function startNodeIpamController(ctx: ControllerContext, opts: NodeIpamOp
       }
     },
   });
-  return { name: 'node-ipam', stop: () => loop.stop() };
 }

@@ -20,8 +20,8 @@
 import type { KObject } from '../api/object.js';
 import { nowRfc3339 } from '../util/time.js';
 import { Resources, isNotFound } from '../client/types.js';
-import type { ControllerContext, RunningController } from './context.js';
-import { runController, type RunningController as Worker } from '../client/controller.js';
+import type { ControllerContext } from './context.js';
+import { enqueueAll, runController, type RunningController } from '../client/controller.js';
 import { keyOf, type Informer } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { toleratesTaint } from './scheduler/taints.js';
@@ -138,10 +138,10 @@ class NodeLifecycle {
   private readyCount = 0;
   private fullDisruption = false;
   private readonly queue = new WorkQueue<string>();
-  private readonly controller: Worker;
+  private readonly controller: RunningController;
   private readonly grace: number;
 
-  constructor(private readonly ctx: ControllerContext, private readonly nodes: Informer<Node>, private readonly leases: Informer,
+  constructor(private readonly ctx: ControllerContext, private readonly nodes: Informer<Node>, leases: Informer,
     private readonly pods: Informer<Pod>) {
     this.grace = ctx.options.nodeMonitorGracePeriodMs;
     nodes.addHandlers({
@@ -163,7 +163,11 @@ class NodeLifecycle {
       if (node && readyOf(node)?.status === 'Unknown') this.queue.add(p.spec!.nodeName!);
     };
     pods.addHandlers({ onAdd: podToNode, onUpdate: (old, p) => { if (old.spec?.nodeName !== p.spec?.nodeName) podToNode(p); } });
-    this.controller = runController({ name: 'node-lifecycle', workers: 4, queue: this.queue, reconcile: (name) => this.reconcile(name) });
+    // A half-filled cache could look like "no node is ready" and strip NoExecute taints (restarting
+    // their eviction clocks), so nothing is judged until all three caches are full.
+    this.controller = runController({
+      name: 'node-lifecycle', workers: 4, queue: this.queue, informers: [nodes, leases, pods], reconcile: (name) => this.reconcile(name),
+    });
   }
 
   stop(): Promise<void> {
@@ -213,7 +217,7 @@ class NodeLifecycle {
     log.info({ fullDisruption: full }, full ? 'no node is ready: withholding NoExecute taints' : 'a node is ready again: resuming NoExecute taints');
     // Leaving it, every node gets a fresh grace period, as Kubernetes does.
     if (!full) for (const h of this.health.values()) h.probeAt = Date.now();
-    for (const key of this.nodes.keys()) this.queue.add(key);
+    enqueueAll(this.queue, this.nodes);
   }
 
   /** Whether no node would be ready if `name` is as just written (the informer may not have shown our write yet). */
@@ -224,9 +228,6 @@ class NodeLifecycle {
   }
 
   private async reconcile(name: string): Promise<{ requeueAfterMs: number } | void> {
-    // A half-filled cache could look like "no node is ready" and strip NoExecute taints (restarting
-    // their eviction clocks), so nothing is judged until all three caches are full.
-    if (!this.nodes.hasSynced() || !this.leases.hasSynced() || !this.pods.hasSynced()) return { requeueAfterMs: 100 };
     let node = this.nodes.get(name);
     if (!node) return;
     const h = this.health.get(name) ?? this.sawAlive(name);
@@ -311,7 +312,7 @@ export function minTolerationSeconds(used: Toleration[]): number {
 
 class TaintEviction {
   private readonly queue = new WorkQueue<string>();
-  private readonly controller: Worker;
+  private readonly controller: RunningController;
   /** Pods with an eviction pending (key → when), so a cancelled one can be told. */
   private readonly scheduled = new Map<string, number>();
   /** node → when this loop first saw a NoExecute taint without timeAdded on it. */
@@ -334,7 +335,10 @@ class TaintEviction {
       },
       onDelete: (p) => this.cancel(keyOf(p), p),
     });
-    this.controller = runController({ name: 'taint-eviction', workers: 4, queue: this.queue, reconcile: (key) => this.reconcile(key) });
+    // Until the node cache is full, a pod's node may simply not be known yet.
+    this.controller = runController({
+      name: 'taint-eviction', workers: 4, queue: this.queue, informers: [nodes, pods], reconcile: (key) => this.reconcile(key),
+    });
   }
 
   stop(): Promise<void> {
@@ -347,8 +351,6 @@ class TaintEviction {
   }
 
   private async reconcile(key: string): Promise<{ requeueAfterMs: number } | void> {
-    // Until the node cache is full, a pod's node may simply not be known yet.
-    if (!this.nodes.hasSynced() || !this.pods.hasSynced()) return { requeueAfterMs: 100 };
     const pod = this.pods.get(key);
     if (!pod) { this.scheduled.delete(key); return; }
     if (pod.metadata.deletionTimestamp) { this.scheduled.delete(key); return; }

@@ -14,8 +14,8 @@
 // agent, through its tunnel, to remove the directory; a node that is away is asked again later.
 import type { KObject } from '../api/object.js';
 import { isAlreadyExists, isNotFound, Resources } from '../client/types.js';
-import type { ControllerContext, RunningController } from './context.js';
-import { runController } from '../client/controller.js';
+import type { ControllerContext } from './context.js';
+import { runController, type RunningController } from '../client/controller.js';
 import { keyOf } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 import {
@@ -69,8 +69,6 @@ export function startPersistentVolumeController(ctx: ControllerContext, opts: Pe
   } });
   // A class created after its claims: look at the waiting claims again.
   classes.addHandlers({ onAdd: retryPendingClaims });
-
-  const ready = Promise.all([claims.waitForSync(), volumes.waitForSync(), classes.waitForSync(), nodes.waitForSync()]);
 
   const nodeView = (name: string) => {
     const n = nodes.getByName(undefined, name);
@@ -232,14 +230,12 @@ export function startPersistentVolumeController(ctx: ControllerContext, opts: Pe
     await ctx.client.delete(PV, undefined, name).catch((e) => { if (!isNotFound(e)) throw e; });
   }
 
-  const loop = runController({
-    name: 'persistentvolume', queue, workers: 2,
+  return runController({
+    name: 'persistentvolume', queue, workers: 2, informers: [claims, volumes, classes, nodes],
     async reconcile(key) {
-      await ready;
       if (key.startsWith('volume:')) return syncVolume(key.slice('volume:'.length));
       const [ns, name] = key.slice('claim:'.length).split('/') as [string, string];
       return syncClaim(ns, name);
     },
   });
-  return { name: 'persistentvolume', stop: () => loop.stop() };
 }

@@ -12,8 +12,8 @@
 import { BUILTIN_KINDS } from '../api/kinds.js';
 import type { KObject } from '../api/object.js';
 import { Resources, type ResourceRef } from '../client/types.js';
-import type { ControllerContext, RunningController } from './context.js';
-import { runController } from '../client/controller.js';
+import type { ControllerContext } from './context.js';
+import { runController, type RunningController } from '../client/controller.js';
 import { keyOf, splitKey, type Informer } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { computeUsage } from '../api/quota.js';
@@ -43,8 +43,8 @@ export function startResourceQuotaController(ctx: ControllerContext): RunningCon
     inf.addHandlers({ onAdd: enqueueNamespace, onUpdate: (_o, n) => enqueueNamespace(n), onDelete: enqueueNamespace });
     return inf;
   };
-  // Pods, services and claims are what quotas name most: followed from the start.
-  for (const r of ['pods', 'services', 'persistentvolumeclaims']) informerOf(r);
+  // Pods, services and claims are what quotas name most: followed from the start, and waited for.
+  const initial = ['pods', 'services', 'persistentvolumeclaims'].map((r) => informerOf(r)!);
   quotas.addHandlers({ onAdd: (q) => queue.add(keyOf(q)), onUpdate: (_o, q) => queue.add(keyOf(q)) });
 
   const reconcile = async (key: string) => {
@@ -58,7 +58,7 @@ export function startResourceQuotaController(ctx: ControllerContext): RunningCon
       if (lists.has(groupResource)) return lists.get(groupResource);
       const inf = informerOf(groupResource);
       if (!inf) return undefined;
-      if (!inf.hasSynced()) { waiting = true; return []; }
+      if (!inf.hasSynced()) { waiting = true; return []; }  // one made on demand, after the start
       const items = inf.byIndex(BY_NAMESPACE, ns);
       lists.set(groupResource, items);
       return items;
@@ -73,8 +73,7 @@ export function startResourceQuotaController(ctx: ControllerContext): RunningCon
     await ctx.client.updateStatus(Resources.resourceQuotas, ns, next);
   };
 
-  const c = runController({ name: 'resourcequota-controller', queue, workers: 2, reconcile });
-  return { name: 'resourcequota-controller', stop: () => c.stop() };
+  return runController({ name: 'resourcequota-controller', queue, workers: 2, informers: [quotas, ...initial], reconcile });
 }
 
 /** `deployments.apps` or `pods` → the built-in namespaced resource, read through its stored version. */

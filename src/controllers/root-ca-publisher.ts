@@ -4,8 +4,8 @@
 // root-ca-cert-publisher does.
 import type { KObject } from '../api/object.js';
 import { isAlreadyExists, isNotFound, Resources, type ResourceRef } from '../client/types.js';
-import type { ControllerContext, RunningController } from './context.js';
-import { runController } from '../client/controller.js';
+import type { ControllerContext } from './context.js';
+import { runController, type RunningController } from '../client/controller.js';
 import { WorkQueue } from '../client/workqueue.js';
 
 export const ROOT_CA_CONFIGMAP = 'kube-root-ca.crt';
@@ -25,8 +25,8 @@ export function startRootCaPublisher(ctx: ControllerContext, caPem: string): Run
   const enqueueMap = (o: KObject) => queue.add(o.metadata.namespace!);
   namespaces.addHandlers({ onAdd: enqueueNs, onUpdate: (_o, n) => enqueueNs(n) });
   maps.addHandlers({ onUpdate: (_o, n) => enqueueMap(n), onDelete: enqueueMap });
-  const loop = runController({
-    name: 'root-ca-publisher', queue,
+  return runController({
+    name: 'root-ca-publisher', queue, informers: [namespaces, maps],
     async reconcile(ns) {
       const namespace = namespaces.getByName(undefined, ns);
       if (!namespace || namespace.metadata.deletionTimestamp) return;
@@ -51,5 +51,4 @@ export function startRootCaPublisher(ctx: ControllerContext, caPem: string): Run
       });
     },
   });
-  return { name: 'root-ca-publisher', stop: () => loop.stop() };
 }

@@ -13,7 +13,8 @@ import { ApiError } from '../api/status.js';
 import { nowRfc3339 } from '../util/time.js';
 import { isPodActive, isPodTerminal } from '../api/pod.js';
 import { Resources, isNotFound } from '../client/types.js';
-import type { ControllerContext, RunningController } from './context.js';
+import type { ControllerContext } from './context.js';
+import { waitForCacheSync, type RunningController } from '../client/controller.js';
 import { keyOf, type Informer } from '../client/informer.js';
 import { ClusterSnapshot } from './scheduler/snapshot.js';
 import type { Node, Pod } from './scheduler/types.js';
@@ -257,9 +258,7 @@ class SchedulingLoop {
 
   private async run(): Promise<void> {
     // Deciding before the caches are full would call every pod unschedulable on an empty cluster.
-    const synced = Promise.all([this.pods.waitForSync(), this.nodes.waitForSync(), this.namespaces.waitForSync()])
-      .then(() => true, () => false);   // an informer stopped before it synced: then so are we
-    if (!await Promise.race([synced, this.stopping.then(() => false)])) return;
+    if (!await waitForCacheSync([this.pods, this.nodes, this.namespaces], this.stopping)) return;
     let sinceYield = 0;
     while (!this.stopped) {
       if (this.inFlight >= this.tuning.maxBindsInFlight || this.heap.size === 0) {

@@ -1,7 +1,6 @@
 // What the DaemonSet, StatefulSet and Job loops share about the pods they own: controller
-// references, pods stamped out of a template, and the create/delete expectations that keep a loop
-// from acting twice on a cache that has not caught up with its own writes (pkg/controller's
-// ControllerExpectations). Pod readiness, availability and order are in api/pod.ts.
+// references, pods stamped out of a template. Pod readiness, availability and order are in
+// api/pod.ts; expectations and slow start have their own modules (expectations.ts, slow-start.ts).
 import { controllerOf, controllerRef, type KObject } from '../api/object.js';
 
 type Obj = Record<string, any>;
@@ -62,54 +61,6 @@ export function scaledValue(v: unknown, total: number, roundUp: boolean, fallbac
   }
   if (typeof v === 'string' && /^\d+$/.test(v)) return parseInt(v, 10);
   return fallback;
-}
-
-/** How many creations and deletions a controller still expects its informer to show it, per key. */
-export class Expectations {
-  private readonly pending = new Map<string, { adds: number; dels: number; at: number }>();
-
-  /** After this long an expectation is presumed lost (a watch event dropped) and ignored. */
-  constructor(private readonly ttlMs = 5 * 60_000) {}
-
-  expect(key: string, adds: number, dels: number): void {
-    this.pending.set(key, { adds, dels, at: Date.now() });
-  }
-
-  creationObserved(key: string): void {
-    const e = this.pending.get(key);
-    if (e) e.adds--;
-  }
-
-  deletionObserved(key: string): void {
-    const e = this.pending.get(key);
-    if (e) e.dels--;
-  }
-
-  satisfied(key: string): boolean {
-    const e = this.pending.get(key);
-    if (!e) return true;
-    if ((e.adds <= 0 && e.dels <= 0) || Date.now() - e.at > this.ttlMs) return true;
-    return false;
-  }
-
-  forget(key: string): void {
-    this.pending.delete(key);
-  }
-}
-
-/** Runs `fn` over `items` in slow-start batches of 1, 2, 4, ... (controller.slowStartBatch); stops at the first failing batch. */
-export async function slowStartBatch<T>(items: T[], fn: (item: T) => Promise<void>): Promise<{ done: number; error?: unknown }> {
-  let done = 0;
-  let size = 1;
-  while (done < items.length) {
-    const batch = items.slice(done, done + size);
-    const results = await Promise.allSettled(batch.map(fn));
-    const failed = results.find((r) => r.status === 'rejected') as PromiseRejectedResult | undefined;
-    done += results.filter((r) => r.status === 'fulfilled').length;
-    if (failed) return { done, error: failed.reason };
-    size *= 2;
-  }
-  return { done };
 }
 
 /** `{type, status, reason, message}` set on `conditions`, keeping lastTransitionTime when status is unchanged. */

@@ -2,19 +2,18 @@
 // control loop started on them. Loops see the API exactly as an external client would (LocalClient
 // applies the same REST semantics as HTTP), so any of them could run out of process.
 import type { ObjectService } from '../apiserver/objects.js';
-import type { ResourceRegistry } from '../apiserver/registry.js';
 import { LocalClient } from '../apiserver/local-client.js';
 import { InformerFactory } from '../client/informer-factory.js';
 import { eventRecorder } from '../client/events.js';
-import { DEFAULT_CONTROLLER_OPTIONS, type ControllerContext, type ControllerOptions, type RunningController } from '../controllers/context.js';
-import { NamespaceController } from '../controllers/namespace.js';
+import { DEFAULT_CONTROLLER_TUNING, type ControllerContext, type ControllerTuning } from '../controllers/context.js';
+import type { RunningController } from '../client/controller.js';
 import { logger } from '../util/log.js';
 
 const log = logger('controller-manager');
 
 export type ControllerStarter = (ctx: ControllerContext) => RunningController | RunningController[];
 
-export interface ManagerOptions extends Partial<ControllerOptions> {
+export interface ManagerOptions extends Partial<ControllerTuning> {
   /** Loop names to leave out (e.g. 'scheduler' for --disable-scheduler). */
   disabled?: string[];
 }
@@ -27,14 +26,14 @@ export interface ControllerManager {
   stop(): Promise<void>;
 }
 
-export function startControllerManager(objects: ObjectService, registry: ResourceRegistry,
-  starters: Record<string, ControllerStarter>, opts: ManagerOptions = {}): ControllerManager {
+export function startControllerManager(objects: ObjectService, starters: Record<string, ControllerStarter>,
+  opts: ManagerOptions = {}): ControllerManager {
   const client = new LocalClient(objects, { user: 'system:kube-controller-manager', groups: ['system:masters'], manager: 'kube-controller-manager' });
   const informers = new InformerFactory(client);
   const { disabled = [], ...timing } = opts;
   const ctx: ControllerContext = {
     client, informers, events: eventRecorder(client, 'skiff-controller-manager'),
-    options: { ...DEFAULT_CONTROLLER_OPTIONS, ...timing },
+    options: { ...DEFAULT_CONTROLLER_TUNING, ...timing },
   };
   const running: RunningController[] = [];
   for (const [name, start] of Object.entries(starters)) {
@@ -43,8 +42,6 @@ export function startControllerManager(objects: ObjectService, registry: Resourc
     running.push(...(Array.isArray(r) ? r : [r]));
   }
   informers.start();
-  const ns = new NamespaceController(objects, registry);
-  ns.start();
   log.info({ controllers: running.map((r) => r.name) }, 'control loops started');
   let stopping = false;
   return {
@@ -52,7 +49,6 @@ export function startControllerManager(objects: ObjectService, registry: Resourc
     unsyncedInformers: () => informers.unsynced(),
     async stop() {
       stopping = true;
-      ns.stop();
       await Promise.all(running.map((r) => r.stop().catch(() => undefined)));
       await informers.stop();
       client.close();

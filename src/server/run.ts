@@ -41,17 +41,18 @@ import { apiVersionOf } from '../api/kinds.js';
 import { removeLocalPath } from '../apiserver/tunnel/local-path.js';
 import { startClusterRoleAggregationController } from '../controllers/clusterrole-aggregation.js';
 import { startSchedulerController } from '../controllers/scheduler-loop.js';
-import { startReplicaSetController } from '../controllers/replicaset.js';
+import { startReplicaSetController } from '../controllers/replicaset/controller.js';
 import { startDeploymentController } from '../controllers/deployment/controller.js';
 import { garbageCollectorStarter } from '../controllers/garbage-collector.js';
 import { startNodeIpamController } from '../controllers/node-ipam.js';
 import { startEndpointsController } from '../controllers/endpoints.js';
 import { startDisruptionController } from '../controllers/disruption.js';
 import { startResourceQuotaController } from '../controllers/resourcequota.js';
-import { startDaemonSetController } from '../controllers/daemonset.js';
-import { startStatefulSetController } from '../controllers/statefulset.js';
-import { startJobController } from '../controllers/job.js';
+import { startDaemonSetController } from '../controllers/daemonset/controller.js';
+import { startStatefulSetController } from '../controllers/statefulset/controller.js';
+import { startJobController } from '../controllers/job/controller.js';
 import { startCronJobController } from '../controllers/cronjob.js';
+import { startNamespaceController } from '../controllers/namespace.js';
 import { startNodeLifecycleController, startTaintEvictionController } from '../controllers/node-lifecycle.js';
 import { logger } from '../util/log.js';
 
@@ -94,6 +95,7 @@ export interface ServerConfig {
 
 /** The control loops `skiff server` runs, by name (names are what --disable-* flags refer to). */
 const CONTROLLERS: Record<string, ControllerStarter> = {
+  namespace: startNamespaceController,
   scheduler: (ctx) => startSchedulerController(ctx),
   replicaset: (ctx) => startReplicaSetController(ctx),
   deployment: (ctx) => startDeploymentController(ctx),
@@ -172,7 +174,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   bootstrapped = true;
   const tunnels = new TunnelServer();
-  const starters: Record<string, ControllerStarter> = config.disableControllerManager ? {} : {
+  const starters: Record<string, ControllerStarter> = config.disableControllerManager ? { namespace: CONTROLLERS.namespace! } : {
     ...CONTROLLERS,
     'garbage-collector': garbageCollectorStarter(registry),
     'node-ipam': (ctx) => startNodeIpamController(ctx, { clusterCidr: config.clusterCidr, nodeMaskSize: 24 }),
@@ -193,7 +195,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       removeLocalPath: (node, path) => removeLocalPath(tunnels, node, path),
     }),
   };
-  controllers = startControllerManager(objects, registry, starters, {
+  controllers = startControllerManager(objects, starters, {
     disabled: config.disableScheduler ? ['scheduler'] : [],
     nodeMonitorGracePeriodMs: config.nodeMonitorGracePeriodSeconds * 1000,
     defaultNotReadyTolerationSeconds: config.defaultNotReadyTolerationSeconds,

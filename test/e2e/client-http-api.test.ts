@@ -148,3 +148,22 @@ test('watch from a compacted version ends with ApiError 410', async () => {
   assert.match(err!.message, /too old resource version/);
   assert.equal(events.length, 0);
 });
+
+test('discovery: preferred resources, each once, no subresources; namespaces/finalize', async () => {
+  const served = await client.preferredResources();
+  const find = (group: string, resource: string) => served.filter((r) => r.group === group && r.resource === resource);
+  assert.deepEqual(find('autoscaling', 'horizontalpodautoscalers').map((r) => r.version), ['v2'], 'once, preferred version');
+  assert.deepEqual(find('apps', 'deployments').map((r) => [r.version, r.kind, r.namespaced]), [['v1', 'Deployment', true]]);
+  assert.deepEqual(find('', 'pods').map((r) => [r.version, r.namespaced, r.verbs.includes('delete')]), [['v1', true, true]]);
+  assert.deepEqual(find('', 'nodes').map((r) => r.namespaced), [false]);
+  assert.ok(served.every((r) => !r.resource.includes('/')), 'no subresources');
+
+  const ns = await client.create<any>(Resources.namespaces, undefined, { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'finalize-me' } });
+  assert.deepEqual(ns.spec?.finalizers, ['kubernetes']);
+  const next = structuredClone(ns);
+  next.spec.finalizers = [];
+  const finalized = await client.finalizeNamespace<any>(next);
+  assert.deepEqual(finalized.spec?.finalizers ?? [], []);
+  await client.delete(Resources.namespaces, undefined, 'finalize-me');
+  assert.equal(await client.get(Resources.namespaces, undefined, 'finalize-me'), undefined, 'no finalizer left: deleted at once');
+});

@@ -5,7 +5,8 @@ import type { TestContext } from 'node:test';
 import { startLocalApi, type LocalApi } from './local-api.js';
 import { InformerFactory } from '../../src/client/informer-factory.js';
 import { eventRecorder } from '../../src/client/events.js';
-import { DEFAULT_CONTROLLER_OPTIONS, type ControllerContext, type ControllerOptions, type RunningController } from '../../src/controllers/context.js';
+import { DEFAULT_CONTROLLER_TUNING, type ControllerContext, type ControllerTuning } from '../../src/controllers/context.js';
+import type { RunningController } from '../../src/client/controller.js';
 
 export interface ControllerEnv {
   api: LocalApi;
@@ -14,13 +15,13 @@ export interface ControllerEnv {
   run(start: (ctx: ControllerContext) => RunningController): Promise<RunningController>;
 }
 
-export async function startControllerEnv(t: TestContext, options: Partial<ControllerOptions> = {},
+export async function startControllerEnv(t: TestContext, options: Partial<ControllerTuning> = {},
   apiOpts: Parameters<typeof startLocalApi>[1] = {}): Promise<ControllerEnv> {
   const api = await startLocalApi(t, apiOpts);
   const informers = new InformerFactory(api.client);
   const ctx: ControllerContext = {
     client: api.client, informers, events: eventRecorder(api.client, 'test-controller'),
-    options: { ...DEFAULT_CONTROLLER_OPTIONS, ...options },
+    options: { ...DEFAULT_CONTROLLER_TUNING, ...options },
   };
   t.after(() => informers.stop());
   return {

@@ -7,9 +7,10 @@ import assert from 'node:assert/strict';
 import type { KObject } from '../../src/api/object.js';
 import { Resources } from '../../src/client/types.js';
 import { InformerFactory } from '../../src/client/informer-factory.js';
-import { startReplicaSetController } from '../../src/controllers/replicaset.js';
+import { startReplicaSetController } from '../../src/controllers/replicaset/controller.js';
 import { startDeploymentController } from '../../src/controllers/deployment/controller.js';
-import type { ControllerContext, RunningController } from '../../src/controllers/context.js';
+import type { ControllerContext } from '../../src/controllers/context.js';
+import type { RunningController } from '../../src/client/controller.js';
 import { eventually, startControllerEnv, type ControllerEnv } from '../helpers/controller-env.js';
 import { startStandInKubelet } from './replicaset-stand-in-kubelet.js';
 

@@ -1,10 +1,11 @@
 // runController: failures retried with backoff, success forgets, requeueAfter, one worker per key
-// while several keys run in parallel, and a stop() that waits for reconciles in flight.
+// while several keys run in parallel, a stop() that waits for reconciles in flight, workers that
+// start only once the informers they read have synced, and enqueueAll.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { WorkQueue } from '../../src/client/workqueue.js';
 import { ExponentialFailureRateLimiter } from '../../src/client/rate-limit.js';
-import { runController } from '../../src/client/controller.js';
+import { enqueueAll, enqueueOnChange, runController } from '../../src/client/controller.js';
 import { Informer, keyOf, splitKey } from '../../src/client/informer.js';
 import { Resources, isNotFound } from '../../src/client/types.js';
 import type { KObject } from '../../src/api/object.js';
@@ -102,6 +103,88 @@ test('stop() waits for the reconcile in flight and nothing runs after it', async
   queue.add('k');
   await sleep(40);
   assert.equal(calls, 1);
+});
+
+/** A cache that syncs when the test says so (or never, when stopped first). */
+function fakeInformer() {
+  let resolve!: () => void, reject!: (e: Error) => void;
+  const synced = new Promise<void>((res, rej) => { resolve = res; reject = rej; });
+  synced.catch(() => undefined);
+  return { waitForSync: () => synced, sync: () => resolve(), stop: () => reject(new Error('stopped before it synced')) };
+}
+
+test('workers start only once every informer has synced; keys queued meanwhile wait', async (t) => {
+  const queue = new WorkQueue<string>();
+  const a = fakeInformer(), b = fakeInformer();
+  const seen: string[] = [];
+  const c = runController({ name: 'test-sync', queue, informers: [a, b], async reconcile(key) { seen.push(key); } });
+  t.after(() => c.stop());
+  assert.equal(c.name, 'test-sync');
+  queue.add('x');
+  queue.add('y');
+  a.sync();
+  await sleep(20);
+  assert.deepEqual(seen, [], 'nothing reconciled while one cache is still filling');
+  b.sync();
+  await until(() => seen.length === 2);
+  assert.deepEqual(seen.sort(), ['x', 'y']);
+});
+
+test('real informers: a reconcile never reads a cache that has not listed yet', async (t) => {
+  const { client } = await startLocalApi(t);
+  await client.create(Resources.configMaps, 'default', { metadata: { name: 'trigger' } });
+  for (let i = 0; i < 20; i++) await client.create(Resources.secrets, 'default', { metadata: { name: `s-${i}` } });
+  const maps = new Informer({ client, resource: Resources.configMaps, namespace: 'default' });
+  const secrets = new Informer({ client, resource: Resources.secrets, namespace: 'default' });
+  const queue = new WorkQueue<string>();
+  maps.addHandlers({ onAdd: (o) => queue.add(keyOf(o)) });
+  const secretsSeen: number[] = [];
+  const c = runController({
+    name: 'test-two-caches', queue, informers: [maps, secrets],
+    async reconcile() { secretsSeen.push(secrets.list().length); },
+  });
+  t.after(async () => { await c.stop(); await maps.stop(); await secrets.stop(); });
+  maps.start();
+  await maps.waitForSync(2000);
+  await sleep(30);
+  assert.deepEqual(secretsSeen, [], 'the key waits while the other cache has not listed');
+  secrets.start();
+  await until(() => secretsSeen.length === 1);
+  assert.deepEqual(secretsSeen, [20]);
+});
+
+test('stop() before the informers synced: no worker ever starts, and stop() does not wait for the sync', async () => {
+  const queue = new WorkQueue<string>();
+  const inf = fakeInformer();
+  let calls = 0;
+  const c = runController({ name: 'test-stop-unsynced', queue, informers: [inf], async reconcile() { calls++; } });
+  queue.add('k');
+  await c.stop();
+  inf.sync();
+  await sleep(20);
+  assert.equal(calls, 0);
+  // An informer stopped before syncing (the manager's teardown order) is no error either.
+  const inf2 = fakeInformer();
+  const c2 = runController({ name: 'test-stop-unsynced-2', queue: new WorkQueue<string>(), informers: [inf2], async reconcile() { calls++; } });
+  inf2.stop();
+  await c2.stop();
+  assert.equal(calls, 0);
+});
+
+test('enqueueAll queues every cached key (or those the filter keeps); enqueueOnChange queues what changed', () => {
+  const added: string[] = [];
+  const objs = [{ metadata: { namespace: 'a', name: 'x' } }, { metadata: { name: 'y' } }] as KObject[];
+  enqueueAll({ add: (k) => added.push(k) }, { list: () => objs });
+  assert.deepEqual(added, ['a/x', 'y']);
+  added.length = 0;
+  enqueueAll({ add: (k) => added.push(k) }, { list: () => objs }, (o) => !o.metadata.namespace);
+  assert.deepEqual(added, ['y']);
+  added.length = 0;
+  const h = enqueueOnChange({ add: (k) => added.push(k) });
+  h.onAdd!(objs[0]!);
+  h.onUpdate!(objs[1]!, objs[0]!);
+  h.onDelete!(objs[1]!);
+  assert.deepEqual(added, ['a/x', 'a/x', 'y']);
 });
 
 test('wired together: informer → queue → reconcile converges and repairs (a toy mirror controller)', async (t) => {

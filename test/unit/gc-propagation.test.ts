@@ -8,6 +8,7 @@ import type { KObject, OwnerReference } from '../../src/api/object.js';
 import { Resources, type ResourceRef } from '../../src/client/types.js';
 import { startGarbageCollector } from '../../src/controllers/garbage-collector.js';
 import { startControllerEnv, eventually, type ControllerEnv } from '../helpers/controller-env.js';
+import { createWidgetCrd, WIDGETS } from '../helpers/crds.js';
 
 const NS = 'default';
 
@@ -144,14 +145,8 @@ test('references to owners that never existed, or to a recreated owner, are dang
 test('custom resources are owners and dependents like any kind', async (t) => {
   const env = await gcEnv(t);
   const c = env.api.client;
-  await c.create(Resources.customResourceDefinitions, undefined, {
-    apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'widgets.example.com' },
-    spec: {
-      group: 'example.com', scope: 'Namespaced', names: { plural: 'widgets', singular: 'widget', kind: 'Widget' },
-      versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-preserve-unknown-fields': true } } }],
-    },
-  });
-  const widgets: ResourceRef = { group: 'example.com', version: 'v1', resource: 'widgets' };
+  await createWidgetCrd(c);
+  const widgets = WIDGETS;
   const w = await eventually(() => c.create(widgets, NS, { apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w1' } }), 5000, 'CRD served');
   await c.create(Resources.configMaps, NS, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'of-widget', ownerReferences: [ownerRef(w)] } });
   const cm = await c.create(Resources.configMaps, NS, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'widget-owner' } });

@@ -7,7 +7,7 @@ import type { KObject } from '../../src/api/object.js';
 import { Resources, type ApiClient } from '../../src/client/types.js';
 import { InformerFactory } from '../../src/client/informer-factory.js';
 import type { ControllerContext } from '../../src/controllers/context.js';
-import { startJobController, formatIndexes, parseIndexes, JOB_TRACKING_FINALIZER } from '../../src/controllers/job.js';
+import { startJobController, formatIndexes, parseIndexes, JOB_TRACKING_FINALIZER } from '../../src/controllers/job/controller.js';
 import { startControllerEnv, eventually, type ControllerEnv } from '../helpers/controller-env.js';
 
 type Obj = Record<string, any>;

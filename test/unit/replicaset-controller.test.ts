@@ -5,11 +5,13 @@ import assert from 'node:assert/strict';
 import type { KObject } from '../../src/api/object.js';
 import { Resources } from '../../src/client/types.js';
 import { InformerFactory } from '../../src/client/informer-factory.js';
-import {
-  Expectations, podsToDelete, replicaSetStatus, slowStartBatch, startReplicaSetController,
-} from '../../src/controllers/replicaset.js';
+import { podsToDelete, replicaSetStatus } from '../../src/controllers/replicaset.js';
+import { startReplicaSetController } from '../../src/controllers/replicaset/controller.js';
+import { Expectations } from '../../src/controllers/expectations.js';
+import { slowStartBatch } from '../../src/controllers/slow-start.js';
 import { eventually, startControllerEnv, type ControllerEnv } from '../helpers/controller-env.js';
 import { startStandInKubelet } from './replicaset-stand-in-kubelet.js';
+
 
 type Obj = KObject & Record<string, any>;
 
@@ -164,7 +166,7 @@ test('deletion ranking follows Kubernetes: unassigned, pending, not ready, cost,
 test('slow start runs batches of 1, 2, 4, ... and stops after a failing batch', async () => {
   const concurrent: number[] = [];
   let running = 0;
-  const r = await slowStartBatch(20, 1, async () => {
+  const r = await slowStartBatch(Array.from({ length: 20 }), async () => {
     running++;
     concurrent.push(running);
     await new Promise((res) => setTimeout(res, 1));
@@ -174,7 +176,7 @@ test('slow start runs batches of 1, 2, 4, ... and stops after a failing batch', 
   // 1 + 2 + 4 + 8 + 5: the highest concurrency reached is the largest batch.
   assert.equal(Math.max(...concurrent), 8);
   let n = 0;
-  const failing = await slowStartBatch(20, 1, async () => { n++; if (n > 3) throw new Error('quota'); });
+  const failing = await slowStartBatch(Array.from({ length: 20 }), async () => { n++; if (n > 3) throw new Error('quota'); });
   // Batches 1 and 2 succeed, the batch of 4 fails: 7 tries, not 20.
   assert.equal(n, 7);
   assert.equal(failing.successes, 3);
@@ -183,14 +185,14 @@ test('slow start runs batches of 1, 2, 4, ... and stops after a failing batch', 
 
 test('expectations hold a sync back until the informer saw every creation and deletion', () => {
   let now = 0;
-  const e = new Expectations(() => now);
+  const e = new Expectations({ now: () => now });
   assert.ok(e.satisfied('ns/rs'));
-  e.expectCreations('ns/rs', 2);
+  e.expect('ns/rs', 2);
   assert.ok(!e.satisfied('ns/rs'));
   e.creationObserved('ns/rs');
   e.creationObserved('ns/rs');
   assert.ok(e.satisfied('ns/rs'));
-  e.expectDeletions('ns/rs', ['ns/a', 'ns/b']);
+  e.expect('ns/rs', 0, ['ns/a', 'ns/b']);
   e.deletionObserved('ns/rs', 'ns/a');
   e.deletionObserved('ns/rs', 'ns/a');
   assert.ok(!e.satisfied('ns/rs'));

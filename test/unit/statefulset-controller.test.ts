@@ -4,7 +4,7 @@ import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KObject } from '../../src/api/object.js';
 import { Resources, type ApiClient } from '../../src/client/types.js';
-import { startStatefulSetController, ordinalOf } from '../../src/controllers/statefulset.js';
+import { startStatefulSetController, ordinalOf } from '../../src/controllers/statefulset/controller.js';
 import { startControllerEnv, eventually, type ControllerEnv } from '../helpers/controller-env.js';
 
 type Obj = Record<string, any>;

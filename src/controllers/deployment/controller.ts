@@ -7,16 +7,16 @@
 import { controllerOf, controllerRef } from '../../api/object.js';
 import { matchLabelSelectorObject } from '../../api/selectors.js';
 import { Resources } from '../../client/types.js';
-import type { ControllerContext, RunningController } from '../context.js';
+import type { ControllerContext } from '../context.js';
+import { enqueueOnChange, runController, type RunningController } from '../../client/controller.js';
 import { keyOf } from '../../client/informer.js';
 import { WorkQueue } from '../../client/workqueue.js';
-import {
-  byControllerUid, byNamespace, claimObjects, orphansByNamespace, startWhenSynced,
-} from '../replicaset.js';
+import { byControllerUid, byNamespace, claimObjects, orphansByNamespace } from '../replicaset.js';
 import { rolloutRecreate } from './recreate.js';
 import { rolloutRolling } from './rolling.js';
 import type { Obj } from './sizes.js';
 import { DeploymentSync } from './sync.js';
+
 
 const IDX_DEPLOYMENTS_BY_NAMESPACE = 'deployment/by-namespace';
 const IDX_RS_BY_CONTROLLER = 'deployment/replicasets-by-controller';
@@ -51,11 +51,7 @@ export function startDeploymentController(ctx: ControllerContext, opts: Deployme
     }
   };
 
-  dInf.addHandlers({
-    onAdd: (d) => queue.add(keyOf(d)),
-    onUpdate: (_old, d) => queue.add(keyOf(d)),
-    onDelete: (d) => queue.add(keyOf(d)),
-  });
+  dInf.addHandlers(enqueueOnChange(queue));
   rsInf.addHandlers({
     onAdd: (rs) => {
       if (controllerOf(rs)) enqueueOwner(rs);
@@ -121,5 +117,5 @@ export function startDeploymentController(ctx: ControllerContext, opts: Deployme
     return after === undefined ? undefined : { requeueAfterMs: after };
   };
 
-  return startWhenSynced('deployment', queue, [dInf, rsInf, podInf], { workers: opts.workers ?? 5, reconcile });
+  return runController({ name: 'deployment-controller', queue, informers: [dInf, rsInf, podInf], workers: opts.workers ?? 5, reconcile });
 }

@@ -8,8 +8,8 @@ import type { KObject } from '../../api/object.js';
 import { parseQuantity } from '../../api/quantity.js';
 import { isNotFound, Resources, type ResourceRef } from '../../client/types.js';
 import { nowRfc3339 } from '../../util/time.js';
-import type { ControllerContext, RunningController } from '../context.js';
-import { runController } from '../../client/controller.js';
+import type { ControllerContext } from '../context.js';
+import { runController, type RunningController } from '../../client/controller.js';
 import { keyOf } from '../../client/informer.js';
 import { WorkQueue } from '../../client/workqueue.js';
 import { compileLabelSelector } from '../../api/selectors.js';
@@ -148,15 +148,13 @@ export function startHorizontalPodAutoscaler(ctx: ControllerContext, opts: HpaOp
     await writeStatus({ currentReplicas: current, desiredReplicas: b.replicas, currentMetrics, lastScaleTime: lastScaleTime ?? null });
   }
 
-  const loop = runController({
-    name: 'horizontal-pod-autoscaler', queue,
+  return runController({
+    name: 'horizontal-pod-autoscaler', queue, informers: [hpas, pods],
     async reconcile(key) {
-      await Promise.all([hpas.waitForSync(), pods.waitForSync()]);
       await reconcile(key);
       return hpas.get(key) ? { requeueAfterMs: period } : undefined;
     },
   });
-  return { name: 'horizontal-pod-autoscaler', stop: () => loop.stop() };
 }
 
 /** The pod's request of `resource` summed over its containers, in milli-units; undefined if any lacks one. */

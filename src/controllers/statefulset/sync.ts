@@ -1,82 +1,54 @@
-// The StatefulSet controller (pkg/controller/statefulset): pods with stable names `<set>-<ordinal>`,
-// each with its own PersistentVolumeClaims `<claim>-<set>-<ordinal>` from volumeClaimTemplates.
-// OrderedReady creates one pod at a time in ordinal order, each only after the previous is Running and
-// Ready, and removes them highest ordinal first; Parallel does both without waiting. RollingUpdate
-// replaces pods from the highest ordinal down to `partition`, one at a time and only while every pod
-// is healthy; OnDelete replaces a pod when someone deletes it. Templates are ControllerRevisions; each
-// pod's `controller-revision-hash` label names the revision it runs.
-//
-// Names are deterministic, so a restarted loop finds what it made and never makes it twice: a
-// create that races an earlier one fails with AlreadyExists and the next pass sees the pod.
-import { controllerOf, type KObject } from '../api/object.js';
-import { Resources, isAlreadyExists, isNotFound } from '../client/types.js';
-import { runController } from '../client/controller.js';
-import { keyOf } from '../client/informer.js';
-import { WorkQueue } from '../client/workqueue.js';
-import type { ControllerContext, RunningController } from './context.js';
-import { REVISION_HASH_LABEL, ensureRevision, hashOf, revisionData, templateOf, truncateHistory } from './revision-hash.js';
-import {
-  controllerUidIndex, isTerminating, podFromTemplate,
-} from './workload-pods.js';
-import { isPodAvailable, isPodReady, msUntilAvailable } from '../api/pod.js';
+// One StatefulSet's reconcile, against listers and a client (no informer, queue or timer of its own).
+// The wiring is controller.ts.
+import type { KObject } from '../../api/object.js';
+import { Resources, isAlreadyExists, isNotFound, type ApiClient } from '../../client/types.js';
+import type { ReconcileResult } from '../../client/controller.js';
+import type { Lister } from '../../client/informer.js';
+import { REVISION_HASH_LABEL, ensureRevision, hashOf, revisionData, templateOf, truncateHistory } from '../revision-hash.js';
+import { isTerminating, podFromTemplate } from '../workload-pods.js';
+import { POD_INDEX_LABEL, POD_NAME_LABEL, claimName, ordinalOf } from './pods.js';
+import { statefulSetStatus } from './status.js';
+import { type EventRecorder } from '../../client/events.js';
+import { isPodAvailable, msUntilAvailable } from '../../api/pod.js';
+
 
 type Obj = Record<string, any>;
 
-const KIND = 'StatefulSet';
-const POD_INDEX = 'statefulset-controller:owner';
-const REVISION_INDEX = 'statefulset-controller:owner';
-export const POD_NAME_LABEL = 'statefulset.kubernetes.io/pod-name';
-export const POD_INDEX_LABEL = 'apps.kubernetes.io/pod-index';
+export const STATEFULSET_KIND = 'StatefulSet';
+/** The pod lister's and the revision lister's index of objects by their StatefulSet's uid. */
+export const STATEFULSET_OWNER_INDEX = 'statefulset-controller:owner';
 
-/** The ordinal in a member pod's name, or -1 when the pod is not named like one of the set's. */
-export function ordinalOf(setName: string, podName: string): number {
-  if (!podName.startsWith(`${setName}-`)) return -1;
-  const rest = podName.slice(setName.length + 1);
-  return /^(0|[1-9]\d*)$/.test(rest) ? Number(rest) : -1;
+/** StatefulSets, their pods and ControllerRevisions (both with STATEFULSET_OWNER_INDEX), and the claims. */
+export interface StatefulSetListers {
+  sets: Lister;
+  pods: Lister;
+  revisions: Lister;
+  claims: Lister;
 }
 
-export function claimName(claim: string, setName: string, ordinal: number): string {
-  return `${claim}-${setName}-${ordinal}`;
+export interface StatefulSetSyncDeps {
+  client: ApiClient;
+  events: EventRecorder;
+  listers: StatefulSetListers;
+  /** The clock minReadySeconds is judged by. */
+  now: () => number;
 }
 
-export interface StatefulSetControllerOptions {
-  workers?: number;
-  now?: () => number;
-}
+export class StatefulSetSync {
+  constructor(private readonly d: StatefulSetSyncDeps) {}
 
-export function startStatefulSetController(ctx: ControllerContext, opts: StatefulSetControllerOptions = {}): RunningController {
-  const now = opts.now ?? Date.now;
-  const { client, events } = ctx;
-  const setInf = ctx.informers.informerFor(Resources.statefulSets);
-  const podInf = ctx.informers.informerFor(Resources.pods, { indexers: { [POD_INDEX]: controllerUidIndex(KIND) } });
-  const revInf = ctx.informers.informerFor(Resources.controllerRevisions, { indexers: { [REVISION_INDEX]: controllerUidIndex(KIND) } });
-  const pvcInf = ctx.informers.informerFor(Resources.persistentVolumeClaims);
-  const queue = new WorkQueue<string>();
-
-  const ownerKey = (pod: KObject): string | undefined => {
-    const ref = controllerOf(pod);
-    if (!ref || ref.kind !== KIND) return undefined;
-    const set = setInf.getByName(pod.metadata.namespace, ref.name);
-    return set && set.metadata.uid === ref.uid ? keyOf(set) : undefined;
-  };
-  const enqueuePod = (p: KObject) => { const k = ownerKey(p); if (k) queue.add(k); };
-  setInf.addHandlers({ onAdd: (o) => queue.add(keyOf(o)), onUpdate: (_o, n) => queue.add(keyOf(n)), onDelete: (o) => queue.add(keyOf(o)) });
-  podInf.addHandlers({ onAdd: enqueuePod, onUpdate: (_o, n) => enqueuePod(n), onDelete: enqueuePod });
-
-  const synced = () => setInf.hasSynced() && podInf.hasSynced() && revInf.hasSynced() && pvcInf.hasSynced();
-
-  async function sync(key: string): Promise<{ requeueAfterMs?: number } | void> {
-    if (!synced()) return { requeueAfterMs: 100 };
-    const set = setInf.get(key) as Obj | undefined;
+  async reconcile(key: string): Promise<ReconcileResult | void> {
+    const { client, listers } = this.d;
+    const set = listers.sets.get(key) as Obj | undefined;
     if (!set || set.metadata.deletionTimestamp) return;
     const ns = String(set.metadata.namespace);
     const name = String(set.metadata.name);
     const uid = String(set.metadata.uid);
     const spec = set.spec ?? {};
-    const t = now();
+    const t = this.d.now();
     const minReady = Number(spec.minReadySeconds ?? 0);
 
-    const revisions = revInf.byIndex(REVISION_INDEX, uid);
+    const revisions = listers.revisions.byIndex(STATEFULSET_OWNER_INDEX, uid);
     const collisionCount = Number(set.status?.collisionCount ?? 0);
     const data = revisionData(spec.template ?? {});
     const ensured = await ensureRevision(client, set as KObject, revisions, hashOf(data, collisionCount), data, spec.template?.metadata?.labels);
@@ -99,7 +71,7 @@ export function startStatefulSetController(ctx: ControllerContext, opts: Statefu
     const end = start + count;
     const replicas = new Map<number, KObject>();
     const condemned: { ord: number; pod: KObject }[] = [];
-    for (const p of podInf.byIndex(POD_INDEX, uid)) {
+    for (const p of listers.pods.byIndex(STATEFULSET_OWNER_INDEX, uid)) {
       const ord = ordinalOf(name, String(p.metadata.name));
       if (ord < 0) continue;
       if (ord >= start && ord < end) replicas.set(ord, p);
@@ -139,13 +111,13 @@ export function startStatefulSetController(ctx: ControllerContext, opts: Statefu
         const phase = pod ? (pod as Obj).status?.phase : undefined;
         if (pod && !isTerminating(pod) && (phase === 'Failed' || phase === 'Succeeded')) {
           // A pod that ended is recreated under the same name, once its deletion is through.
-          await deletePod(set, pod);
+          await this.deletePod(set, pod);
           if (monotonic) return;
           continue;
         }
         if (!pod) {
-          await ensureClaims(set, ord);
-          await createPod(set, newPod(ord));
+          await this.ensureClaims(set, ord);
+          await this.createPod(set, newPod(ord));
           if (monotonic) return;
           continue;
         }
@@ -156,15 +128,15 @@ export function startStatefulSetController(ctx: ControllerContext, opts: Statefu
           if (monotonic) return;
           continue;
         }
-        await ensureClaims(set, ord);
+        await this.ensureClaims(set, ord);
       }
       const firstUnhealthy = [...[...replicas.entries()].sort((a, b) => a[0] - b[0]).map(([, p]) => p), ...condemned.map((c) => c.pod)]
         .find((p) => !healthy(p));
       for (const { pod } of condemned) {
         if (isTerminating(pod)) { if (monotonic) return; continue; }
         if (monotonic && firstUnhealthy && firstUnhealthy !== pod) return;
-        await releaseClaimsToPod(set, pod);
-        await deletePod(set, pod);
+        await this.releaseClaimsToPod(set, pod);
+        await this.deletePod(set, pod);
         if (monotonic) return;
       }
       if ((spec.updateStrategy?.type ?? 'RollingUpdate') !== 'RollingUpdate') return;
@@ -173,7 +145,7 @@ export function startStatefulSetController(ctx: ControllerContext, opts: Statefu
         const pod = replicas.get(ord);
         if (!pod) return;
         if (revisionOfPod(pod) !== hashOfRev(updateRev) && !isTerminating(pod)) {
-          await deletePod(set, pod);
+          await this.deletePod(set, pod);
           return;
         }
         if (!healthy(pod)) return;
@@ -182,15 +154,24 @@ export function startStatefulSetController(ctx: ControllerContext, opts: Statefu
     await act();
 
     const inUse = new Set<string>([updateName, currentName]);
-    const liveHashes = new Set(podInf.byIndex(POD_INDEX, uid).map(revisionOfPod));
+    const liveHashes = new Set(listers.pods.byIndex(STATEFULSET_OWNER_INDEX, uid).map(revisionOfPod));
     for (const r of revisions) if (liveHashes.has(hashOfRev(r))) inUse.add(String(r.metadata.name));
-    await truncateHistory(client, revInf.byIndex(REVISION_INDEX, uid), inUse, Number(spec.revisionHistoryLimit ?? 10));
+    await truncateHistory(client, listers.revisions.byIndex(STATEFULSET_OWNER_INDEX, uid), inUse, Number(spec.revisionHistoryLimit ?? 10));
 
-    await updateStatus(set, hashOfRev(currentRev), hashOfRev(updateRev), currentName, updateName, minReady, t, wakeIn);
+    const { status, recheckInMs } = statefulSetStatus(set, listers.pods.byIndex(STATEFULSET_OWNER_INDEX, uid),
+      { currentHash: hashOfRev(currentRev), updateHash: hashOfRev(updateRev), currentName, updateName }, t);
+    if (recheckInMs !== undefined) wakeIn(recheckInMs);
+    if (JSON.stringify(status) !== JSON.stringify(set.status ?? {})) {
+      const next = structuredClone(set);
+      next.status = status;
+      await client.updateStatus(Resources.statefulSets, ns, next as KObject);
+    }
     return requeueAfterMs === undefined ? undefined : { requeueAfterMs };
   }
 
-  async function createPod(set: Obj, pod: Obj): Promise<KObject | undefined> {
+
+  private async createPod(set: Obj, pod: Obj): Promise<KObject | undefined> {
+    const { client, events } = this.d;
     try {
       const made = await client.create(Resources.pods, set.metadata.namespace, pod as KObject);
       events.record(set as KObject, 'Normal', 'SuccessfulCreate', `create Pod ${pod.metadata.name} in StatefulSet ${set.metadata.name} successful`);
@@ -203,7 +184,8 @@ export function startStatefulSetController(ctx: ControllerContext, opts: Statefu
     }
   }
 
-  async function deletePod(set: Obj, pod: KObject): Promise<void> {
+  private async deletePod(set: Obj, pod: KObject): Promise<void> {
+    const { client, events } = this.d;
     try {
       await client.delete(Resources.pods, set.metadata.namespace, String(pod.metadata.name), { preconditions: { uid: pod.metadata.uid } });
       events.record(set as KObject, 'Normal', 'SuccessfulDelete', `delete Pod ${pod.metadata.name} in StatefulSet ${set.metadata.name} successful`);
@@ -213,20 +195,21 @@ export function startStatefulSetController(ctx: ControllerContext, opts: Statefu
   }
 
   /** Creates the pod's missing claims; with `whenDeleted: Delete` they are owned by the set, so they go with it. */
-  async function ensureClaims(set: Obj, ord: number): Promise<void> {
+  private async ensureClaims(set: Obj, ord: number): Promise<void> {
+    const { client, events } = this.d;
     const ns = String(set.metadata.namespace);
     const name = String(set.metadata.name);
     const deleteWithSet = set.spec?.persistentVolumeClaimRetentionPolicy?.whenDeleted === 'Delete';
     for (const c of set.spec?.volumeClaimTemplates ?? []) {
       const claim = claimName(c.metadata.name, name, ord);
-      if (pvcInf.getByName(ns, claim)) continue;
+      if (this.d.listers.claims.getByName(ns, claim)) continue;
       const body: Obj = {
         apiVersion: 'v1', kind: 'PersistentVolumeClaim',
         metadata: { name: claim, namespace: ns, labels: { ...(c.metadata.labels ?? {}), ...(set.spec?.selector?.matchLabels ?? {}) } },
         spec: structuredClone(c.spec ?? {}),
       };
       if (c.metadata.annotations) body.metadata.annotations = { ...c.metadata.annotations };
-      if (deleteWithSet) body.metadata.ownerReferences = [{ apiVersion: 'apps/v1', kind: KIND, name, uid: set.metadata.uid }];
+      if (deleteWithSet) body.metadata.ownerReferences = [{ apiVersion: 'apps/v1', kind: STATEFULSET_KIND, name, uid: set.metadata.uid }];
       try {
         await client.create(Resources.persistentVolumeClaims, ns, body as KObject);
         events.record(set as KObject, 'Normal', 'SuccessfulCreate', `create Claim ${claim} Pod ${name}-${ord} in StatefulSet ${name} success`);
@@ -239,53 +222,17 @@ export function startStatefulSetController(ctx: ControllerContext, opts: Statefu
   }
 
   /** With `whenScaled: Delete`, a condemned pod's claims become the pod's, so the garbage collector removes them after it. */
-  async function releaseClaimsToPod(set: Obj, pod: KObject): Promise<void> {
+  private async releaseClaimsToPod(set: Obj, pod: KObject): Promise<void> {
+    const { client } = this.d;
     if (set.spec?.persistentVolumeClaimRetentionPolicy?.whenScaled !== 'Delete') return;
     const ns = String(set.metadata.namespace);
     const ord = ordinalOf(String(set.metadata.name), String(pod.metadata.name));
     for (const c of set.spec?.volumeClaimTemplates ?? []) {
-      const pvc = pvcInf.getByName(ns, claimName(c.metadata.name, String(set.metadata.name), ord));
+      const pvc = this.d.listers.claims.getByName(ns, claimName(c.metadata.name, String(set.metadata.name), ord));
       if (!pvc || pvc.metadata.ownerReferences?.some((r) => r.uid === pod.metadata.uid)) continue;
       const next = structuredClone(pvc) as Obj;
       next.metadata.ownerReferences = [...(next.metadata.ownerReferences ?? []), { apiVersion: 'v1', kind: 'Pod', name: pod.metadata.name, uid: pod.metadata.uid }];
       await client.update(Resources.persistentVolumeClaims, ns, next as KObject);
     }
   }
-
-  async function updateStatus(set: Obj, currentHash: string, updateHash: string, currentName: string, updateName: string,
-    minReady: number, t: number, wakeIn: (ms: number) => void): Promise<void> {
-    let replicas = 0, ready = 0, available = 0, current = 0, updated = 0;
-    for (const p of podInf.byIndex(POD_INDEX, String(set.metadata.uid))) {
-      if (ordinalOf(String(set.metadata.name), String(p.metadata.name)) < 0) continue;
-      replicas++;
-      if ((p as Obj).status?.phase === 'Running' && isPodReady(p) && !isTerminating(p)) {
-        ready++;
-        if (isPodAvailable(p, minReady, t)) available++;
-        else wakeIn(msUntilAvailable(p, minReady, t) ?? 0);
-      }
-      if (isTerminating(p)) continue;
-      const h = p.metadata.labels?.[REVISION_HASH_LABEL];
-      if (h === currentHash) current++;
-      if (h === updateHash) updated++;
-    }
-    const status: Obj = {
-      ...(set.status ?? {}),
-      observedGeneration: set.metadata.generation, replicas, readyReplicas: ready, currentReplicas: current,
-      updatedReplicas: updated, availableReplicas: available, currentRevision: currentName, updateRevision: updateName,
-    };
-    status.collisionCount = Number(set.status?.collisionCount ?? 0);
-    // A finished rolling update makes the update revision the current one (completeRollingUpdate).
-    if ((set.spec?.updateStrategy?.type ?? 'RollingUpdate') === 'RollingUpdate' && updated === replicas && ready === replicas
-      && replicas === Number(set.spec?.replicas ?? 1)) {
-      status.currentReplicas = updated;
-      status.currentRevision = updateName;
-    }
-    if (JSON.stringify(status) === JSON.stringify(set.status ?? {})) return;
-    const next = structuredClone(set);
-    next.status = status;
-    await client.updateStatus(Resources.statefulSets, set.metadata.namespace, next as KObject);
-  }
-
-  const loop = runController({ name: 'statefulset-controller', workers: opts.workers ?? 2, queue, reconcile: sync });
-  return { name: 'statefulset-controller', stop: () => loop.stop() };
 }
