@@ -85,6 +85,7 @@ export interface ServerConfig {
   node?: {
     nodeName?: string; nodeIp?: string; nodeExternalIp?: string; nodeLabels?: string[]; nodeTaints?: string[];
     containerRuntimeEndpoint?: string; bridgeName?: string; privateRegistry?: string;
+    resolvConf?: string; disableDns?: boolean;
   };
   nodeMonitorGracePeriodSeconds: number;
   defaultNotReadyTolerationSeconds: number;
@@ -163,6 +164,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   await bootstrapObjects(objects, {
     kubernetesServiceIp: firstServiceIp(config.serviceCidr), advertiseAddress: advertise, port: config.httpsListenPort,
     localStorageClass: !config.disableLocalStorage,
+    ...(config.node?.disableDns ? {} : { clusterDns: config.clusterDns }),
   });
   const tunnels = new TunnelServer();
   const starters: Record<string, ControllerStarter> = config.disableControllerManager ? {} : {
@@ -248,7 +250,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
       nodeLabels: ['node-role.kubernetes.io/control-plane=true', 'node-role.kubernetes.io/master=true', ...(n.nodeLabels ?? [])],
       nodeTaints: n.nodeTaints ?? [], containerRuntimeEndpoint: n.containerRuntimeEndpoint,
       clusterDns: config.clusterDns, clusterDomain: config.clusterDomain, bridgeName: n.bridgeName,
-      privateRegistry: n.privateRegistry,
+      privateRegistry: n.privateRegistry, resolvConf: n.resolvConf, disableDns: n.disableDns,
     });
   }
   let stopping = false;
