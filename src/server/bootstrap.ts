@@ -49,7 +49,11 @@ export async function bootstrapObjects(objects: ObjectService, opts: BootstrapOp
   });
   // kube-dns as k3s shows it, but without a selector: every agent answers the cluster DNS IP itself
   // (the service proxy sends it to the node-local server), so there are no DNS pods to select.
-  if (opts.clusterDns) await ensure(kind('', 'services'), kubeDnsService(opts.clusterDns));
+  if (opts.clusterDns) {
+    // A --cluster-dns outside --service-cidr (or taken) must not stop the server: the agents serve DNS anyway.
+    await ensure(kind('', 'services'), kubeDnsService(opts.clusterDns))
+      .catch((e: unknown) => log.warn({ clusterDns: opts.clusterDns, err: e instanceof Error ? e.message : String(e) }, 'kube-system/kube-dns not created'));
+  }
   // The Addon kind the manifests deployer tracks files with (as k3s's `addons.k3s.cattle.io`).
   await ensure(kind('apiextensions.k8s.io', 'customresourcedefinitions'), addonCrd());
   if (opts.localStorageClass) {

@@ -16,6 +16,7 @@ import { parseResolvConf } from '../pods/sandbox.js';
 import { DnsCache, type CachedMessage, type Rcode } from './cache.js';
 import type { Upstream } from './config.js';
 import { canonicalName } from './names.js';
+import { plausibleMessage } from './wire.js';
 
 export const SYSTEMD_RESOLVED_STUB = '127.0.0.53';
 export const SYSTEMD_RESOLVED_CONF = '/run/systemd/resolve/resolv.conf';
@@ -170,6 +171,7 @@ function udpExchange(u: Upstream, query: Buffer, id: number, q: ForwardQuestion,
       // Only the upstream asked may answer, with our id and our question; anything else is ignored.
       if (rinfo.port !== u.port || rinfo.address.replace(/^::ffff:/, '') !== u.host) return;
       let resp: dnsPacket.DecodedPacket;
+      if (!plausibleMessage(buf)) return;
       try { resp = dnsPacket.decode(buf); } catch { return; }
       if (matches(resp, id, q)) done(undefined, resp);
     });
@@ -199,6 +201,7 @@ function tcpExchange(u: Upstream, query: Buffer, id: number, q: ForwardQuestion,
       const n = buf.readUInt16BE(0);
       if (buf.length < 2 + n) return;
       try {
+        if (!plausibleMessage(buf.subarray(2, 2 + n))) return done(new Error(`${u.host}:${u.port}: malformed TCP answer`));
         const resp = dnsPacket.decode(buf.subarray(2, 2 + n));
         if (!matches(resp, id, q)) return done(new Error(`${u.host}:${u.port}: mismatched TCP answer`));
         done(undefined, resp);

@@ -14,6 +14,7 @@ import type { Forwarder } from './forwarder.js';
 import type { CachedMessage } from './cache.js';
 import type { Upstream } from './config.js';
 import { canonicalName } from './names.js';
+import { plausibleMessage } from './wire.js';
 import type { Logger } from '../../util/log.js';
 
 const RCODES: Record<string, number> = { NOERROR: 0, FORMERR: 1, SERVFAIL: 2, NXDOMAIN: 3, NOTIMP: 4, REFUSED: 5 };
@@ -184,6 +185,7 @@ export class DnsServer {
         return out;
       }
     }
+    if (!plausibleMessage(msg)) { this.stats.malformed++; return undefined; }
     let q: dnsPacket.DecodedPacket;
     try {
       q = dnsPacket.decode(msg);
