@@ -4,7 +4,8 @@
 // the node's namespace, both asking the agent's node-local server on the pod bridge's gateway
 // (10.42.x.1; the service proxy's DNAT of the cluster DNS IP is tested with the proxy):
 // A, SRV, PTR, headless, StatefulSet pod hostname, ExternalName, pod /etc/resolv.conf and /etc/hosts;
-// an external name resolved through dnsmasq, then served from the cache with dnsmasq stopped; and,
+// stub domains and extra hosts from the skiff-dns ConfigMap; an external name resolved through dnsmasq,
+// then served from the cache with dnsmasq stopped; and,
 // after a restart with no upstream at all, cluster names still answer while others SERVFAIL.
 // Needs root, iproute2, containerd, dnsmasq and dig; everything created is removed, also on failure.
 import { test, before, after } from 'node:test';
@@ -28,6 +29,7 @@ const NS = 'dnse2e';
 let server: TestServer;
 let agent: ChildProcess | undefined;
 let dnsmasq: ChildProcess | undefined;
+let stubDnsmasq: ChildProcess | undefined;
 let token = '';
 
 const eventually = <T>(fn: () => Promise<T | undefined | false>, what: string, ms = 120_000) => waitFor(fn, what, ms, [host]);
@@ -55,11 +57,14 @@ async function stopAgent(): Promise<void> {
   if (agent.exitCode === null) agent.kill('SIGKILL');
 }
 
-function startDnsmasq(): void {
+/** The LAN's resolver (ext.test) on port 53, or with `extra` a second one (the stub domain's server). */
+function startDnsmasq(extra?: string[]): void {
   // --local-ttl: dnsmasq gives its own --address answers TTL 0 by default; a real TTL lets the cache work.
-  dnsmasq = spawn('nsenter', [`--net=/var/run/netns/${lan.netns}`, '/usr/sbin/dnsmasq', '--no-daemon', '--conf-file=/dev/null',
-    '--no-resolv', '--no-hosts', '--address=/ext.test/192.0.2.7', `--listen-address=${lan.ip}`, '--bind-interfaces',
-    '--port=53', '--local-ttl=600', `--pid-file=${join(host.dir, 'dnsmasq.pid')}`], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const p = spawn('nsenter', [`--net=/var/run/netns/${lan.netns}`, '/usr/sbin/dnsmasq', '--no-daemon', '--conf-file=/dev/null',
+    '--no-resolv', '--no-hosts', `--listen-address=${lan.ip}`, '--bind-interfaces', '--local-ttl=600',
+    ...(extra ?? ['--address=/ext.test/192.0.2.7', '--port=53']), `--pid-file=${join(host.dir, extra ? 'dnsmasq-stub.pid' : 'dnsmasq.pid')}`],
+    { stdio: ['ignore', 'ignore', 'pipe'] });
+  if (extra) stubDnsmasq = p; else dnsmasq = p;
 }
 
 async function stopDnsmasq(): Promise<void> {
@@ -92,6 +97,7 @@ before(async () => {
 after(async () => {
   agent?.kill('SIGKILL');
   dnsmasq?.kill('SIGKILL');
+  stubDnsmasq?.kill('SIGKILL');
   if (host.dir) await teardownRuntime({ dataDir: host.dir, removeDataDir: true }).catch(() => undefined);
   spawnSync('ip', ['netns', 'del', lan.netns], { stdio: 'ignore' });
   removeHostNetwork(host);
@@ -219,6 +225,22 @@ spec:
   assert.match(await k(['exec', '-n', NS, 'client', '--', 'cat', '/etc/hosts']), /192\.0\.2\.99\tprinter\.local/);
   const dbHosts = await k(['exec', '-n', NS, 'db-0', '--', 'cat', '/etc/hosts']);
   assert.match(dbHosts, new RegExp(`${ip('db-0').replace(/\./g, '\\.')}\\t${fqdn('db-0.db').replace(/\./g, '\\.')}\\tdb-0`), dbHosts);
+
+  // --- the skiff-dns ConfigMap: a stub domain (a second dnsmasq on port 5353 of the LAN host) and extra hosts ---
+  assert.notEqual(digStatus(gw, ['www.corp.test']), 'NOERROR', 'the main upstream does not know corp.test');
+  startDnsmasq(['--address=/corp.test/192.0.2.8', '--port=5353']);
+  await server.kubectl(['apply', '-f', '-'], { input: `
+apiVersion: v1
+kind: ConfigMap
+metadata: { name: skiff-dns, namespace: kube-system }
+data:
+  stubDomains: '{"corp.test": ["${lan.ip}:5353"]}'
+  hosts: |
+    192.0.2.44 printer.lan
+` }).then(ok);
+  await eventually(async () => digShort(gw, ['www.corp.test']).join() === '192.0.2.8', 'the stub domain answered through its own server', 60_000);
+  await eventually(async () => digShort(gw, ['printer.lan']).join() === '192.0.2.44', 'the ConfigMap host answered', 60_000);
+  assert.deepEqual(digShort(gw, ['-x', '192.0.2.44']), ['printer.lan.']);
 
   // --- the upstream goes away: names seen are served from the cache, new ones fail ---
   assert.deepEqual(digShort(gw, ['cached.ext.test']), ['192.0.2.7']);

@@ -155,4 +155,7 @@ test('names: IPv6 nibbles, dashed pod addresses, config problems reported not th
   assert.equal(c.stubDomains.has('bad'), false);
   assert.equal(c.problems.length, 2);
   assert.equal(parseDnsConfigMap({ stubDomains: '{' }).problems.length, 1);
+  assert.deepEqual(parseDnsConfigMap({ upstreamNameservers: '["192.0.2.1", "[fd00::1]:5353"]' }).upstreamNameservers,
+    [{ host: '192.0.2.1', port: 53 }, { host: 'fd00::1', port: 5353 }]);
+  assert.equal(parseDnsConfigMap({ upstreamNameservers: '[]' }).upstreamNameservers, undefined, 'empty: the resolv.conf still applies');
 });

@@ -1,6 +1,7 @@
 // The DNS settings an administrator gives in the ConfigMap kube-system/skiff-dns, shaped as kube-dns's
-// ConfigMap was: `stubDomains` (JSON: domain → [server, ...], a server being `IP` or `IP:port`) and, for
-// extra names, `hosts` in hosts-file format (`IP name [alias...]`, as CoreDNS's hosts plugin reads).
+// ConfigMap was: `stubDomains` (JSON: domain → [server, ...], a server being `IP` or `IP:port`),
+// `upstreamNameservers` (JSON: [server, ...], used instead of the node's resolv.conf) and, for extra
+// names, `hosts` in hosts-file format (`IP name [alias...]`, as CoreDNS's hosts plugin reads).
 // Bad entries are skipped with a note, never fatal: a typo must not take DNS down.
 import { isIP } from 'node:net';
 import { canonicalName } from './names.js';
@@ -13,6 +14,8 @@ export interface DnsOverrides {
   hosts: Map<string, string[]>;
   /** Domain (canonical) → its servers. */
   stubDomains: Map<string, Upstream[]>;
+  /** Replaces the resolv.conf upstreams when set. */
+  upstreamNameservers?: Upstream[];
   problems: string[];
 }
 
@@ -59,5 +62,16 @@ export function parseDnsConfigMap(data: Record<string, string> | undefined): Dns
       }
     } else if (parsed !== undefined) problems.push('stubDomains: expected a JSON object of domain → [server, ...]');
   }
-  return { hosts, stubDomains, problems };
+  let upstreamNameservers: Upstream[] | undefined;
+  if (data?.upstreamNameservers) {
+    let parsed: unknown;
+    try { parsed = JSON.parse(data.upstreamNameservers); } catch (e) { problems.push(`upstreamNameservers: not JSON: ${(e as Error).message}`); }
+    if (Array.isArray(parsed)) {
+      const list = parsed.map((s) => (typeof s === 'string' ? parseServer(s) : undefined));
+      upstreamNameservers = list.filter((u): u is Upstream => u !== undefined);
+      if (upstreamNameservers.length !== list.length) problems.push('upstreamNameservers: expected a list of IP or IP:port');
+      if (!upstreamNameservers.length) upstreamNameservers = undefined;
+    } else if (parsed !== undefined) problems.push('upstreamNameservers: expected a JSON list of servers');
+  }
+  return { hosts, stubDomains, ...(upstreamNameservers ? { upstreamNameservers } : {}), problems };
 }

@@ -111,6 +111,9 @@ export function startClusterDns(o: ClusterDnsOptions): ClusterDns {
 
   // The skiff-dns ConfigMap: polled (a node may read this one object; see the node authorizer).
   let lastConfig = '';
+  let configUpstreams: Upstream[] | undefined;
+  // The ConfigMap's upstreamNameservers, else the resolv.conf's nameservers (re-read: DHCP may change them).
+  const upstreams = () => configUpstreams ?? readUpstreams(upstreamResolvConf(o.resolvConf), own);
   const loadConfig = async () => {
     try {
       const cm = await o.client.get<KObject & { data?: Record<string, string> }>(Resources.configMaps, DNS_CONFIGMAP.namespace, DNS_CONFIGMAP.name);
@@ -120,15 +123,17 @@ export function startClusterDns(o: ClusterDnsOptions): ClusterDns {
       const parsed = parseDnsConfigMap(cm?.data);
       records.setExtraHosts(parsed.hosts);
       stubDomains = parsed.stubDomains;
+      configUpstreams = parsed.upstreamNameservers;
+      forwarder.setUpstreams(upstreams());
       if (parsed.problems.length) log.warn({ configMap: `${DNS_CONFIGMAP.namespace}/${DNS_CONFIGMAP.name}`, problems: parsed.problems }, 'ignored bad DNS settings');
-      log.info({ hosts: parsed.hosts.size, stubDomains: [...parsed.stubDomains.keys()] }, 'DNS settings loaded');
+      log.info({ hosts: parsed.hosts.size, stubDomains: [...parsed.stubDomains.keys()], upstreams: forwarder.upstreamCount }, 'DNS settings loaded');
     } catch (err) {
       log.debug({ err: (err as Error).message }, 'DNS ConfigMap not read; keeping the last settings');
     }
   };
   void loadConfig();
   const configTimer = setInterval(() => void loadConfig(), o.configReloadMs ?? 15_000);
-  const resolvTimer = setInterval(() => forwarder.setUpstreams(readUpstreams(upstreamResolvConf(o.resolvConf), own)), o.resolvReloadMs ?? 30_000);
+  const resolvTimer = setInterval(() => forwarder.setUpstreams(upstreams()), o.resolvReloadMs ?? 30_000);
   configTimer.unref();
   resolvTimer.unref();
 
