@@ -10,7 +10,8 @@
 // cluster (it only watches its own); "verified" would cost a cluster-wide pod watch on every node.
 import type { ApiClient } from '../../client/types.js';
 import { Resources } from '../../client/types.js';
-import { Informer, keyOf, splitKey } from '../../client/informer.js';
+import { keyOf, splitKey } from '../../client/informer.js';
+import { InformerFactory } from '../../client/informer-factory.js';
 import { WorkQueue } from '../../client/workqueue.js';
 import { runController, type RunningController } from '../../client/controller.js';
 import type { KObject } from '../../api/object.js';
@@ -33,6 +34,8 @@ export interface ClusterDnsOptions {
   port?: number;
   /** `--resolv-conf`: the upstream resolvers' file. */
   resolvConf?: string;
+  /** The agent's shared informers; when absent the controller makes and stops its own. */
+  informers?: InformerFactory;
   /** Runs before each bind attempt (creates the bridge and its address). */
   prepare?: () => Promise<void>;
   log?: Logger;
@@ -51,6 +54,8 @@ export interface ClusterDns {
 }
 
 const BIND_RETRY_MIN_MS = 1000;
+/** The EndpointSlice index by owning Service (`ns/name`); named for this loop, the informer may be shared. */
+const SLICE_INDEX = 'cluster-dns-service';
 const BIND_RETRY_MAX_MS = 30_000;
 
 export function startClusterDns(o: ClusterDnsOptions): ClusterDns {
@@ -63,14 +68,17 @@ export function startClusterDns(o: ClusterDnsOptions): ClusterDns {
   const server = new DnsServer({ records, forwarder, stubDomains: () => stubDomains, log });
   log.info({ resolvConf: resolvPath, upstreams: forwarder.upstreamCount }, forwarder.upstreamCount ? 'forwarding non-cluster names' : 'no upstream resolver: non-cluster names get SERVFAIL');
 
-  const services = new Informer<KObject>({ client: o.client, resource: Resources.services });
-  const slices = new Informer<KObject>({ client: o.client, resource: Resources.endpointSlices });
-  slices.addIndexers({ service: (s) => {
+  // Shared with the agent's other loops (the service proxy follows the same Services and slices) when
+  // the agent gives its factory; otherwise this controller owns its informers.
+  const ownFactory = o.informers === undefined;
+  const factory = o.informers ?? new InformerFactory(o.client);
+  const services = factory.informerFor<KObject>(Resources.services);
+  const slices = factory.informerFor<KObject>(Resources.endpointSlices, { indexers: { [SLICE_INDEX]: (s) => {
     const svc = s.metadata.labels?.[SERVICE_NAME_LABEL];
     return svc ? [`${s.metadata.namespace}/${svc}`] : [];
-  } });
-  const namespaces = new Informer<KObject>({ client: o.client, resource: Resources.namespaces });
-  const nodes = new Informer<KObject>({ client: o.client, resource: Resources.nodes });
+  } } });
+  const namespaces = factory.informerFor<KObject>(Resources.namespaces);
+  const nodes = factory.informerFor<KObject>(Resources.nodes);
 
   // Keys: `svc:<ns>/<name>`, `ns:<name>`, `node:<name>`.
   const queue = new WorkQueue<string>();
@@ -95,7 +103,7 @@ export function startClusterDns(o: ClusterDnsOptions): ClusterDns {
       const { namespace, name } = splitKey(rest);
       const svc = services.get(rest);
       if (!svc) records.deleteService(namespace!, name);
-      else records.setService(serviceEntry(svc, slices.byIndex('service', rest)));
+      else records.setService(serviceEntry(svc, slices.byIndex(SLICE_INDEX, rest)));
     } else if (kind === 'ns') {
       const ns = namespaces.get(rest);
       if (ns && ns.metadata.deletionTimestamp === undefined) records.addNamespace(rest);
@@ -107,7 +115,7 @@ export function startClusterDns(o: ClusterDnsOptions): ClusterDns {
     }
   };
   const controller: RunningController = runController({ name: 'cluster-dns', queue, reconcile, workers: 1 });
-  for (const inf of [services, slices, namespaces, nodes]) inf.start();
+  if (ownFactory) factory.start();
 
   // The skiff-dns ConfigMap: polled (a node may read this one object; see the node authorizer).
   let lastConfig = '';
@@ -167,7 +175,7 @@ export function startClusterDns(o: ClusterDnsOptions): ClusterDns {
       clearInterval(configTimer);
       clearInterval(resolvTimer);
       await controller.stop();
-      await Promise.all([services, slices, namespaces, nodes].map((i) => i.stop()));
+      if (ownFactory) await factory.stop();
       await server.close();
     },
   };
