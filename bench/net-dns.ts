@@ -58,12 +58,14 @@ async function startDnsmasq(): Promise<number> {
 
 async function startInstance(nodeFlags: string[], upstreamPort: number): Promise<{ proc: ChildProcess; port: number }> {
   const proc = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', join(ROOT, 'bench/lib/dns-instance.ts'), '--services', '1000', '--upstream', `127.0.0.1:${upstreamPort}`],
-    { cwd: ROOT, stdio: ['pipe', 'pipe', 'ignore'] });
+    { cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  proc.stderr!.on('data', (c) => { stderr += c; });
   procs.push(proc);
   const port = await new Promise<number>((resolve, reject) => {
     let out = '';
     proc.stdout!.on('data', (c) => { out += c; const m = out.match(/"port":(\d+)/); if (m) resolve(Number(m[1])); });
-    proc.once('exit', () => reject(new Error('the DNS instance exited before listening')));
+    proc.once('exit', () => reject(new Error(`the DNS instance exited before listening: ${stderr}`)));
   });
   return { proc, port };
 }

@@ -144,18 +144,13 @@ test('no upstream at all: cluster names still answer, other names SERVFAIL', asy
   }
 });
 
-test('the fast path: only plain queries get a key; answers echo the question\'s letter case', async () => {
+test('the fast path: the key is every byte after the id; answers echo the question\'s letter case', async () => {
   const q = (o: object) => dnsPacket.encode({ type: 'query', id: 9, flags: dnsPacket.RECURSION_DESIRED, questions: [{ name: 'web.team.svc.cluster.local', type: 'A' }], ...o });
-  assert.ok(fastKey(q({}), 'udp'));
-  assert.ok(fastKey(q({ additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232, flags: 0 }] }), 'udp'));
+  assert.equal(fastKey(q({}), 'udp'), fastKey(q({ id: 10 }), 'udp'), 'the id is not part of it');
   assert.notEqual(fastKey(q({}), 'udp'), fastKey(q({}), 'tcp'));
   assert.notEqual(fastKey(q({}), 'udp'), fastKey(q({ flags: 0 }), 'udp'), 'RD is part of the answer');
-  assert.equal(fastKey(q({ type: 'response' }), 'udp'), undefined);
-  assert.equal(fastKey(q({ questions: [{ name: 'a', type: 'A' }, { name: 'b', type: 'A' }] }), 'udp'), undefined);
-  assert.equal(fastKey(q({}).subarray(0, 20), 'udp'), undefined);
-  const withPointer = Buffer.from(q({}));
-  withPointer[12] = 0xc0;
-  assert.equal(fastKey(withPointer, 'udp'), undefined);
+  assert.notEqual(fastKey(q({}), 'udp'), fastKey(q({ additionals: [{ type: 'OPT', name: '.', udpPayloadSize: 1232, flags: 0 }] }), 'udp'));
+  assert.equal(fastKey(Buffer.alloc(400), 'udp'), undefined);
   const lower = await ask('127.0.0.1', port, 'web.team.svc.cluster.local', 'A', { id: 1 });
   const mixed = await ask('127.0.0.1', port, 'WeB.TeAm.svc.cluster.local', 'A', { id: 2 });
   const again = await ask('127.0.0.1', port, 'WeB.TeAm.svc.cluster.local', 'A', { id: 3 });

@@ -29,36 +29,19 @@ const TCP_IDLE_MS = 10_000;
 interface CachedAnswer { gen: number; until: number; buf: Buffer }
 const ANSWER_CACHE_MAX = 20_000;
 
+/** Messages longer than this are not remembered (a plain query is far shorter). */
+const FAST_KEY_MAX = 300;
+
 /**
- * The exact bytes that decide an answer (flags' RD bit, the question as sent, the client's EDNS size)
- * plus the transport, for a plain query: one question, no answers or authority, at most an OPT record.
- * Undefined for anything else (those take the full path). The question keeps its letter case, since
- * clients may randomise it and expect it echoed.
+ * The key of a query's remembered answer: the transport and every byte after the id (flags, counts,
+ * the question as sent, any EDNS record). The answer is a function of exactly these bytes, so equal
+ * keys mean equal answers (for one records generation); the question keeps its letter case, which
+ * clients may randomise and expect echoed. Built natively (one latin1 string), since the agent runs
+ * V8 without its JIT and a byte loop in JavaScript would cost more than it saves.
  */
 export function fastKey(msg: Buffer, transport: 'udp' | 'tcp'): string | undefined {
-  const len = msg.length;
-  if (len < 17 || (msg[2]! & 0xf8) !== 0) return undefined;          // QR, opcode, AA, TC must be 0
-  if (msg[4] !== 0 || msg[5] !== 1 || msg[6] !== 0 || msg[7] !== 0 || msg[8] !== 0 || msg[9] !== 0 || msg[10] !== 0) return undefined;
-  const arcount = msg[11]!;
-  let i = 12;
-  for (;;) {
-    const l = msg[i]!;
-    if (l === 0) break;
-    if (l > 63) return undefined;                                     // no compression in a question
-    i += l + 1;
-    if (i >= len) return undefined;
-  }
-  const qend = i + 5;
-  if (qend > len) return undefined;
-  let udpSize = 0;
-  if (arcount === 0) {
-    if (qend !== len) return undefined;
-  } else if (arcount === 1) {
-    // The OPT pseudo-record: root name, type 41, then the payload size; no options (rdlength 0).
-    if (qend + 11 !== len || msg[qend] !== 0 || msg[qend + 1] !== 0 || msg[qend + 2] !== 41 || msg[qend + 9] !== 0 || msg[qend + 10] !== 0) return undefined;
-    udpSize = Math.max(512, msg.readUInt16BE(qend + 3));
-  } else return undefined;
-  return `${transport}${udpSize}${msg[2]! & 1}${msg.toString('latin1', 12, qend)}`;
+  if (msg.length > FAST_KEY_MAX) return undefined;
+  return transport + msg.toString('latin1', 2);
 }
 
 export interface DnsServerOptions {
@@ -172,8 +155,8 @@ export class DnsServer {
    */
   handle(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | Promise<Buffer | undefined> | undefined {
     if (msg.length < 12 || (msg[2]! & 0x80)) { this.stats.malformed++; return undefined; }   // short, or a response
-    // Fast path: a plain query whose exact question was answered before is a copy with the id patched,
-    // no decoding (most of the cost per query, and much more so under the agent's --jitless).
+    // Fast path: a query whose exact bytes were answered before gets a copy with the id patched, no
+    // decoding (most of the cost per query, and much more so under the agent's --jitless).
     const fast = fastKey(msg, transport);
     if (fast !== undefined) {
       const hit = this.answerCache.get(fast);
