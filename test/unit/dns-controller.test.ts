@@ -57,3 +57,25 @@ test('API objects become DNS answers and follow changes', async (t) => {
   await api.client.delete(Resources.services, 'team', 'web');
   await eventually(async () => (await q('web.team.svc.cluster.local')) === 'NXDOMAIN', 'the deleted Service gone');
 });
+
+test('a port that cannot be bound is retried with back-off, never fatal; the server answers once it is free', async (t) => {
+  const api = await startLocalApi(t, { namespaces: ['default', 'kube-system'] });
+  const { createSocket } = await import('node:dgram');
+  const blocker = createSocket('udp4');
+  await new Promise<void>((r) => blocker.bind(0, '127.0.0.1', () => r()));
+  const port = blocker.address().port;
+  let attempts = 0;
+  const dns = startClusterDns({
+    client: api.client, clusterDomain: 'cluster.local', clusterDns: '10.43.0.10', listenAddress: '127.0.0.1', port,
+    resolvConf: '/nonexistent', prepare: async () => { attempts++; },
+  });
+  t.after(() => dns.stop());
+  let bound = false;
+  void dns.listening.then(() => { bound = true; });
+  await eventually(async () => attempts >= 2, 'a second bind attempt after the first failed', 30_000);
+  assert.equal(bound, false, 'the port is still taken');
+  await new Promise<void>((r) => blocker.close(() => r()));
+  assert.deepEqual(await dns.listening, { address: '127.0.0.1', port });
+  const r = await ask('127.0.0.1', port, 'ns.dns.cluster.local');
+  assert.deepEqual(r.answers!.map((a: any) => a.data), ['10.43.0.10']);
+});

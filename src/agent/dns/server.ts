@@ -154,6 +154,17 @@ export class DnsServer {
    * or a fresh cache entry, so the hot path allocates no promise.
    */
   handle(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | Promise<Buffer | undefined> | undefined {
+    // Whatever a packet makes the decoder or encoder do, it must not reach the event loop as an exception.
+    try {
+      const out = this.answer(msg, transport);
+      return out instanceof Promise ? out.catch(() => { this.stats.malformed++; return undefined; }) : out;
+    } catch {
+      this.stats.malformed++;
+      return undefined;
+    }
+  }
+
+  private answer(msg: Buffer, transport: 'udp' | 'tcp'): Buffer | Promise<Buffer | undefined> | undefined {
     if (msg.length < 12 || (msg[2]! & 0x80)) { this.stats.malformed++; return undefined; }   // short, or a response
     // Fast path: a query whose exact bytes were answered before gets a copy with the id patched, no
     // decoding (most of the cost per query, and much more so under the agent's --jitless).
