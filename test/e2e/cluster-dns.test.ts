@@ -4,9 +4,10 @@
 // the node's namespace, both asking the agent's node-local server on the pod bridge's gateway
 // (10.42.x.1; the service proxy's DNAT of the cluster DNS IP is tested with the proxy):
 // A, SRV, PTR, headless, StatefulSet pod hostname, ExternalName, pod /etc/resolv.conf and /etc/hosts;
-// stub domains and extra hosts from the skiff-dns ConfigMap; an external name resolved through dnsmasq,
-// then served from the cache with dnsmasq stopped; and,
-// after a restart with no upstream at all, cluster names still answer while others SERVFAIL.
+// stub domains and extra hosts from the skiff-dns ConfigMap; answers from the last-known state while the
+// node is cut off from the server; an external name resolved through dnsmasq, then served from the
+// cache with dnsmasq stopped; and, after a restart with no upstream at all, cluster names still answer
+// while others SERVFAIL.
 // Needs root, iproute2, containerd, dnsmasq and dig; everything created is removed, also on failure.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
