@@ -17,6 +17,9 @@ import { ensurePodMasquerade } from './network/masquerade.js';
 import { endpointAnnotations, peersFrom, VXLAN_OVERHEAD, VxlanOverlay } from './network/overlay.js';
 import { loadRegistries, useRegistries, writeRegistryHosts } from './runtime/registries.js';
 import { PodManager } from './pods/pod-manager.js';
+import { startClusterDns } from './dns/controller.js';
+import { upstreamResolvConf } from './dns/forwarder.js';
+import { ensureBridgeAddress, podGateway } from './dns/listen-address.js';
 import { AgentTunnel, runtimeStreamHandler } from './tunnel/client.js';
 import { ClientPodApi } from './pods/pod-api.js';
 import type { Obj } from './pods/pod-api.js';
@@ -47,6 +50,10 @@ export interface AgentConfig {
   bridgeName?: string;
   /** `--private-registry`: a k3s-style registries.yaml; default /etc/skiff/registries.yaml when present. */
   privateRegistry?: string;
+  /** `--resolv-conf`: upstream resolvers for cluster DNS and for dnsPolicy Default pods. */
+  resolvConf?: string;
+  /** `--disable-dns`: this node serves no cluster DNS. */
+  disableDns?: boolean;
 }
 
 export interface RunningAgent {
@@ -91,6 +98,12 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
     writeBridgeCniConfig(supervisor.cniConfDir, podCidr, c.bridgeName ?? 'skiff0', overlay ? { mtu: 1500 - VXLAN_OVERHEAD } : {});
     await ensurePodMasquerade(podCidr);
   }
+  // Cluster DNS from this agent's own caches, on the pod bridge's gateway (the proxy sends --cluster-dns there).
+  const gw = podGateway(podCidr);
+  const dns = c.disableDns || c.containerRuntimeEndpoint ? undefined : startClusterDns({
+    client, clusterDomain: c.clusterDomain, clusterDns: c.clusterDns, resolvConf: c.resolvConf, listenAddress: gw.address,
+    prepare: () => ensureBridgeAddress(c.bridgeName ?? 'skiff0', gw.address, gw.prefix),
+  });
   await supervisor.start();
   const cri = new CriClient(supervisor.endpoint);
   const v = await cri.version();
@@ -114,6 +127,7 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   const pods = new PodManager({
     cri, dataDir: c.dataDir, nodeName: c.nodeName, nodeIp: c.nodeIp,
     clusterDns: c.clusterDns, clusterDomain: c.clusterDomain, api: new ClientPodApi(client, c.nodeName),
+    resolvConf: upstreamResolvConf(c.resolvConf),
     services: () => services.list() as Obj[],
   });
   await pods.adopt();
@@ -141,6 +155,7 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
       tunnel.stop();
       await informer.stop();
       await services.stop();
+      await dns?.stop();
       await peers?.stop();
       // Containers keep running: a restarted agent adopts them (and containerd keeps running too).
       await pods.stop();

@@ -62,6 +62,8 @@ export function authorizeNode(store: Store, a: Attributes): NodeDecision {
     if (a.subresource === 'eviction' && a.verb === 'create') return bound ? allow('evicts its own pod') : deny(`cannot evict pod "${a.name}"`);
     return deny(`cannot ${a.verb} pod "${a.name ?? ''}"`);
   }
+  // The node-local DNS server's settings (src/agent/dns/config.ts): one ConfigMap every node may read.
+  if (gr === '/configmaps' && a.verb === 'get' && a.namespace === 'kube-system' && a.name === 'skiff-dns') return allow('reads the cluster DNS settings');
   if (REFERENCED.has(gr)) {
     if (a.verb === 'get' && a.namespace && a.name && referencedByNodePod(store, node, a.namespace, a.resource, a.name)) {
       return allow(`reads ${a.resource.slice(0, -1)} "${a.name}" used by its pods`);

@@ -72,6 +72,9 @@ export const NODE_FLAGS: FlagSpec[] = [
   { flags: '--container-runtime-endpoint <socket>', description: 'use this CRI socket instead of starting containerd' },
   { flags: '--bridge-name <name>', description: 'Linux bridge of the pod network', default: 'skiff0' },
   { flags: '--private-registry <file>', description: 'registries.yaml with mirrors, auth and TLS for image pulls (default: /etc/skiff/registries.yaml when present)' },
+  // Cluster DNS (issue 9): every agent answers it itself on its pod bridge's gateway address.
+  { flags: '--resolv-conf <file>', description: 'resolvers for names outside the cluster and for dnsPolicy Default pods (default: /etc/resolv.conf, or systemd-resolved\'s upstream file when it names only 127.0.0.53)' },
+  { flags: '--disable-dns', description: 'serve no cluster DNS on this node (k3s: --disable coredns); on a server, no kube-dns Service either', default: false },
 ];
 
 export const AGENT_FLAGS: FlagSpec[] = [

@@ -21,6 +21,8 @@ export interface BootstrapOptions {
   port: number;
   /** k3s's default `local-path` StorageClass (served by the PersistentVolume controller). */
   localStorageClass?: boolean;
+  /** The cluster DNS IP: kube-system/kube-dns is created with it (unless DNS is disabled). */
+  clusterDns?: string;
 }
 
 export async function bootstrapObjects(objects: ObjectService, opts: BootstrapOptions): Promise<void> {
@@ -45,6 +47,13 @@ export async function bootstrapObjects(objects: ObjectService, opts: BootstrapOp
     metadata: { name: 'kubernetes', namespace: 'default', labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } },
     subsets: [{ addresses: [{ ip: opts.advertiseAddress }], ports: [{ name: 'https', port: opts.port, protocol: 'TCP' }] }],
   });
+  // kube-dns as k3s shows it, but without a selector: every agent answers the cluster DNS IP itself
+  // (the service proxy sends it to the node-local server), so there are no DNS pods to select.
+  if (opts.clusterDns) {
+    // A --cluster-dns outside --service-cidr (or taken) must not stop the server: the agents serve DNS anyway.
+    await ensure(kind('', 'services'), kubeDnsService(opts.clusterDns))
+      .catch((e: unknown) => log.warn({ clusterDns: opts.clusterDns, err: e instanceof Error ? e.message : String(e) }, 'kube-system/kube-dns not created'));
+  }
   // The Addon kind the manifests deployer tracks files with (as k3s's `addons.k3s.cattle.io`).
   await ensure(kind('apiextensions.k8s.io', 'customresourcedefinitions'), addonCrd());
   if (opts.localStorageClass) {
@@ -60,4 +69,23 @@ export async function bootstrapObjects(objects: ObjectService, opts: BootstrapOp
     if (!objects.tryGet(info, obj.metadata.namespace, obj.metadata.name!)) { await ensure(info, structuredClone(obj)); created++; }
   }
   if (created) log.info({ created }, 'created default RBAC objects');
+}
+
+export function kubeDnsService(clusterDns: string): Record<string, any> {
+  return {
+    apiVersion: 'v1', kind: 'Service',
+    metadata: {
+      name: 'kube-dns', namespace: 'kube-system',
+      labels: { 'k8s-app': 'kube-dns', 'kubernetes.io/cluster-service': 'true', 'kubernetes.io/name': 'CoreDNS' },
+      annotations: { 'prometheus.io/port': '9153', 'prometheus.io/scrape': 'true' },
+    },
+    spec: {
+      type: 'ClusterIP', clusterIP: clusterDns, clusterIPs: [clusterDns], sessionAffinity: 'None',
+      ports: [
+        { name: 'dns', port: 53, protocol: 'UDP', targetPort: 53 },
+        { name: 'dns-tcp', port: 53, protocol: 'TCP', targetPort: 53 },
+        { name: 'metrics', port: 9153, protocol: 'TCP', targetPort: 9153 },
+      ],
+    },
+  };
 }

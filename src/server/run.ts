@@ -87,6 +87,7 @@ export interface ServerConfig {
   node?: {
     nodeName?: string; nodeIp?: string; nodeExternalIp?: string; nodeLabels?: string[]; nodeTaints?: string[];
     containerRuntimeEndpoint?: string; bridgeName?: string; privateRegistry?: string;
+    resolvConf?: string; disableDns?: boolean;
   };
   nodeMonitorGracePeriodSeconds: number;
   defaultNotReadyTolerationSeconds: number;
@@ -171,6 +172,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   await bootstrapObjects(objects, {
     kubernetesServiceIp: firstServiceIp(config.serviceCidr), advertiseAddress: advertise, port: config.httpsListenPort,
     localStorageClass: !config.disableLocalStorage,
+    ...(config.node?.disableDns ? {} : { clusterDns: config.clusterDns }),
   });
   bootstrapped = true;
   const tunnels = new TunnelServer();
@@ -256,7 +258,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
       nodeLabels: ['node-role.kubernetes.io/control-plane=true', 'node-role.kubernetes.io/master=true', ...(n.nodeLabels ?? [])],
       nodeTaints: n.nodeTaints ?? [], containerRuntimeEndpoint: n.containerRuntimeEndpoint,
       clusterDns: config.clusterDns, clusterDomain: config.clusterDomain, bridgeName: n.bridgeName,
-      privateRegistry: n.privateRegistry,
+      privateRegistry: n.privateRegistry, resolvConf: n.resolvConf, disableDns: n.disableDns,
     });
   }
   let stopping = false;

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { podDnsConfig, sandboxConfig } from '../../src/agent/pods/sandbox.js';
+import { podDnsConfig, podHostsFile, sandboxConfig } from '../../src/agent/pods/sandbox.js';
 import { linuxResources, securityContext } from '../../src/agent/pods/containers.js';
 import { qosClass } from '../../src/api/pod.js';
 
@@ -29,6 +29,29 @@ test('Default and host network use the host resolver unless ClusterFirstWithHost
   assert.equal(podDnsConfig(pod({ hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet' }), dns).servers[0], '10.43.0.10');
   assert.deepEqual(podDnsConfig(pod({ dnsPolicy: 'None', dnsConfig: { nameservers: ['1.1.1.1'], options: [{ name: 'ndots', value: '2' }, { name: 'rotate' }] } }), dns),
     { servers: ['1.1.1.1'], searches: [], options: ['ndots:2', 'rotate'] });
+});
+
+test('dnsConfig merges: nameservers capped at 3, search domains deduplicated, "." dropped, at most 32', () => {
+  const c = podDnsConfig(pod({ dnsConfig: { nameservers: ['1.1.1.1', '8.8.8.8', '9.9.9.9'], searches: ['corp.example', 'a.example', '.'], options: [{ name: 'ndots', value: '2' }, { name: 'edns0' }] } }), dns);
+  assert.deepEqual(c.servers, ['10.43.0.10', '1.1.1.1', '8.8.8.8']);
+  assert.deepEqual(c.searches, ['team.svc.cluster.local', 'svc.cluster.local', 'cluster.local', 'corp.example', 'a.example']);
+  assert.deepEqual(c.options, ['ndots:2', 'edns0']);
+  const many = podDnsConfig(pod({ dnsConfig: { searches: Array.from({ length: 40 }, (_, i) => `d${i}.example`) } }), dns);
+  assert.equal(many.searches.length, 32);
+});
+
+test('/etc/hosts as the kubelet writes it: localhost, the pod\'s FQDN with its subdomain, hostAliases', () => {
+  const sts = pod({ hostname: 'web-0', subdomain: 'nginx', hostAliases: [{ ip: '192.0.2.9', hostnames: ['foo.local', 'bar'] }] });
+  const text = podHostsFile(sts, ['10.42.1.5'], 'cluster.local');
+  const lines = text.split('\n');
+  assert.equal(lines[0], '# Kubernetes-managed hosts file.');
+  assert.ok(lines.includes('127.0.0.1\tlocalhost'));
+  assert.ok(lines.includes('10.42.1.5\tweb-0.nginx.team.svc.cluster.local\tweb-0'), text);
+  assert.ok(lines.includes('# Entries added by HostAliases.'));
+  assert.ok(lines.includes('192.0.2.9\tfoo.local\tbar'));
+  assert.ok(podHostsFile(pod({}), ['10.42.1.6'], 'cluster.local').includes('10.42.1.6\tp\n'), 'no subdomain: the hostname alone');
+  const hostNet = podHostsFile(pod({ hostNetwork: true, hostAliases: [{ ip: '192.0.2.9', hostnames: ['x'] }] }), ['192.168.1.2'], 'cluster.local', '127.0.0.1 localhost\n192.168.1.2 node-a\n');
+  assert.match(hostNet, /^# Kubernetes-managed hosts file \(host network\)\.\n127\.0\.0\.1 localhost\n192\.168\.1\.2 node-a\n\n# Entries added by HostAliases\.\n192\.0\.2\.9\tx\n$/);
 });
 
 test('sandbox: labels for adoption, host namespaces, hostPorts, privileged when a container is', () => {

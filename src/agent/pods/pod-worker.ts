@@ -23,7 +23,7 @@ import {
 } from './labels.js';
 import type { EventType, Obj, PodApi } from './pod-api.js';
 import { ContainerProbes, runHandler, type ProbeKind } from './probes.js';
-import { sandboxConfig, type DnsSettings } from './sandbox.js';
+import { podHostsFile, sandboxConfig, type DnsSettings } from './sandbox.js';
 import { PodSources } from './sources.js';
 import type { StartGate } from './start-gate.js';
 import { computePodStatus, type ContainerHistory, type ObservedContainer } from './status.js';
@@ -341,6 +341,23 @@ export class PodWorker {
     }
   }
 
+  /** Writes `<pod dir>/etc-hosts` when missing or changed (in place: running containers bind-mount the inode). */
+  private hostsFile(): string {
+    const file = join(this.dir, 'etc-hosts');
+    let hostHosts: string | undefined;
+    if (this.pod.spec.hostNetwork) {
+      try { hostHosts = readFileSync('/etc/hosts', 'utf8'); } catch { hostHosts = ''; }
+    }
+    const text = podHostsFile(this.pod, this.sandbox?.ips ?? [], this.d.dns.clusterDomain, hostHosts);
+    let current: string | undefined;
+    try { current = readFileSync(file, 'utf8'); } catch { current = undefined; }
+    if (current !== text) {
+      mkdirSync(this.dir, { recursive: true });
+      writeFileSync(file, text, { mode: 0o644 });
+    }
+    return file;
+  }
+
   private async sandboxIPs(id: string): Promise<string[]> {
     if (this.pod.spec.hostNetwork) return this.d.nodeIPs;
     const st = (await this.d.cri.podSandboxStatus(id)).status;
@@ -443,6 +460,8 @@ export class PodWorker {
       mkdirSync(join(termFile, '..'), { recursive: true });
       writeFileSync(termFile, '');
       mounts.push({ containerPath: c.terminationMessagePath ?? '/dev/termination-log', hostPath: termFile });
+      // The kubelet-managed /etc/hosts (hostname, subdomain FQDN, hostAliases), unless the container mounts its own.
+      if (!mounts.some((m) => m.containerPath === '/etc/hosts')) mounts.push({ containerPath: '/etc/hosts', hostPath: this.hostsFile() });
       const config = containerConfig(this.pod, c, {
         kind, nodeName: this.d.nodeName, restartCount, image, envs, mounts,
         logPath: join(c.name, `${restartCount}.log`), qos: podQosClass(this.pod), nodeMemoryBytes: this.d.node.memoryBytes,

@@ -15,8 +15,11 @@ export interface DnsSettings {
 
 export interface DnsConfig { servers: string[]; searches: string[]; options: string[] }
 
-/** Linux's resolver reads at most 6 search domains (glibc before 2.26; the kubelet keeps the limit). */
-const MAX_SEARCHES = 6;
+/** The kubelet's limits since Kubernetes 1.28 (glibc 2.26+ reads that many): 32 search domains of at
+ *  most 2048 characters together, and 3 nameservers (glibc's MAXNS). */
+const MAX_SEARCHES = 32;
+const MAX_SEARCH_CHARS = 2048;
+const MAX_NAMESERVERS = 3;
 
 export function parseResolvConf(text: string): DnsConfig {
   const out: DnsConfig = { servers: [], searches: [], options: [] };
@@ -59,14 +62,65 @@ export function podDnsConfig(pod: Obj, s: DnsSettings): DnsConfig {
     };
   }
   const extra = spec.dnsConfig ?? {};
-  cfg.servers = [...new Set([...cfg.servers, ...(extra.nameservers ?? [])])];
-  cfg.searches = [...new Set([...cfg.searches, ...(extra.searches ?? [])])].slice(0, MAX_SEARCHES);
+  cfg.servers = [...new Set([...cfg.servers, ...(extra.nameservers ?? [])])].slice(0, MAX_NAMESERVERS);
+  cfg.searches = limitSearches([...new Set([...cfg.searches, ...(extra.searches ?? [])])]);
   // Options merge by name; the pod's value wins.
   const opts = new Map<string, string>();
   for (const o of cfg.options) opts.set(o.split(':')[0]!, o);
   for (const o of extra.options ?? []) opts.set(o.name, o.value !== undefined && o.value !== null ? `${o.name}:${o.value}` : o.name);
   cfg.options = [...opts.values()];
   return cfg;
+}
+
+/** The kubelet drops a lone "." and cuts the list at 32 domains or 2048 characters. */
+function limitSearches(all: string[]): string[] {
+  const out: string[] = [];
+  let chars = 0;
+  for (const d of all) {
+    const name = d.replace(/\.$/, '');
+    if (!name) continue;
+    if (out.length === MAX_SEARCHES || chars + name.length + (out.length ? 1 : 0) > MAX_SEARCH_CHARS) break;
+    chars += name.length + (out.length ? 1 : 0);
+    out.push(name);
+  }
+  return out;
+}
+
+/** The first line the kubelet writes in the /etc/hosts it manages (tools look for it). */
+const MANAGED_HOSTS_HEADER = '# Kubernetes-managed hosts file.';
+
+/**
+ * The pod's /etc/hosts as the kubelet writes it: localhost lines, then each pod IP with the pod's
+ * hostname (as `hostname.subdomain.ns.svc.<domain> hostname` when the pod has a subdomain, which is
+ * how a StatefulSet pod knows its own FQDN), then spec.hostAliases. A host-network pod gets the host's
+ * file plus its hostAliases.
+ */
+export function podHostsFile(pod: Obj, podIPs: string[], clusterDomain: string, hostHosts?: string): string {
+  const spec = pod.spec ?? {};
+  let out: string;
+  if (spec.hostNetwork) {
+    out = `${MANAGED_HOSTS_HEADER.slice(0, -1)} (host network).\n${hostHosts ?? ''}`;
+    if (!out.endsWith('\n')) out += '\n';
+  } else {
+    out = [
+      MANAGED_HOSTS_HEADER,
+      '127.0.0.1\tlocalhost',
+      '::1\tlocalhost ip6-localhost ip6-loopback',
+      'fe00::0\tip6-localnet',
+      'fe00::0\tip6-mcastprefix',
+      'fe00::1\tip6-allnodes',
+      'fe00::2\tip6-allrouters',
+    ].join('\n') + '\n';
+    const host = podHostname(pod);
+    const fqdn = spec.subdomain ? `${host}.${spec.subdomain}.${pod.metadata.namespace}.svc.${clusterDomain}` : undefined;
+    for (const ip of podIPs) out += fqdn ? `${ip}\t${fqdn}\t${host}\n` : `${ip}\t${host}\n`;
+  }
+  const aliases: Obj[] = spec.hostAliases ?? [];
+  if (aliases.length) {
+    out += '\n# Entries added by HostAliases.\n';
+    for (const a of aliases) if (a.ip && a.hostnames?.length) out += `${a.ip}\t${a.hostnames.join('\t')}\n`;
+  }
+  return out;
 }
 
 export function namespaceOptions(spec: Obj): NamespaceOption {
