@@ -15,6 +15,7 @@ import { ensurePauseImage, importImageDir } from './runtime/images.js';
 import { writeBridgeCniConfig } from './runtime/cni-config.js';
 import { ensurePodMasquerade } from './network/masquerade.js';
 import { endpointAnnotations, peersFrom, VXLAN_OVERHEAD, VxlanOverlay } from './network/overlay.js';
+import { startServiceProxy, firstHostAddress, removeServiceProxyTable } from './network/proxy/controller.js';
 import { loadRegistries, useRegistries, writeRegistryHosts } from './runtime/registries.js';
 import { PodManager } from './pods/pod-manager.js';
 import { AgentTunnel, runtimeStreamHandler } from './tunnel/client.js';
@@ -46,6 +47,10 @@ export interface AgentConfig {
   bridgeName?: string;
   /** `--private-registry`: a k3s-style registries.yaml; default /etc/skiff/registries.yaml when present. */
   privateRegistry?: string;
+  /** `--disable-kube-proxy`: no service proxy; its table is removed. */
+  disableKubeProxy?: boolean;
+  /** `--nodeport-addresses`: CIDRs the NodePorts answer on. */
+  nodePortAddresses?: string[];
 }
 
 export interface RunningAgent {
@@ -105,6 +110,10 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   await heartbeat.beat();
 
   const peers = overlay ? await followPeers(client, c, overlay, podCidr) : undefined;
+  // Services → nftables (kube-proxy's job); the cluster DNS IP goes to this node's own DNS server.
+  if (c.disableKubeProxy) await removeServiceProxyTable();
+  const proxy = c.disableKubeProxy ? undefined : startServiceProxy({ client, nodeName: c.nodeName, podBridge: c.bridgeName ?? 'skiff0',
+    nodePortAddresses: c.nodePortAddresses, localDns: { clusterIp: c.clusterDns, address: firstHostAddress(podCidr) } });
 
   // Services, for the variables the kubelet gives containers (KUBERNETES_SERVICE_HOST, service links).
   const services = new Informer<KObject>({ client, resource: Resources.services });
@@ -141,6 +150,7 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
       await informer.stop();
       await services.stop();
       await peers?.stop();
+      await proxy?.stop();   // its rules stay in the kernel: traffic keeps flowing while the agent is down
       // Containers keep running: a restarted agent adopts them (and containerd keeps running too).
       await pods.stop();
       cri.close();

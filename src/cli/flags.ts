@@ -72,6 +72,9 @@ export const NODE_FLAGS: FlagSpec[] = [
   { flags: '--container-runtime-endpoint <socket>', description: 'use this CRI socket instead of starting containerd' },
   { flags: '--bridge-name <name>', description: 'Linux bridge of the pod network', default: 'skiff0' },
   { flags: '--private-registry <file>', description: 'registries.yaml with mirrors, auth and TLS for image pulls (default: /etc/skiff/registries.yaml when present)' },
+  // Service proxy (src/agent/network/proxy): kube-proxy's job in every agent.
+  { flags: '--disable-kube-proxy', description: 'run no service proxy, and remove the skiff-proxy nftables table left by an earlier run', default: false },
+  { flags: '--nodeport-addresses <cidr>', description: 'NodePorts answer only on this node\'s addresses inside these CIDRs (repeatable; default: every address but loopback)', repeatable: true },
 ];
 
 export const AGENT_FLAGS: FlagSpec[] = [

@@ -85,6 +85,7 @@ export interface ServerConfig {
   node?: {
     nodeName?: string; nodeIp?: string; nodeExternalIp?: string; nodeLabels?: string[]; nodeTaints?: string[];
     containerRuntimeEndpoint?: string; bridgeName?: string; privateRegistry?: string;
+    disableKubeProxy?: boolean; nodePortAddresses?: string[];
   };
   nodeMonitorGracePeriodSeconds: number;
   defaultNotReadyTolerationSeconds: number;
@@ -248,7 +249,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
       nodeLabels: ['node-role.kubernetes.io/control-plane=true', 'node-role.kubernetes.io/master=true', ...(n.nodeLabels ?? [])],
       nodeTaints: n.nodeTaints ?? [], containerRuntimeEndpoint: n.containerRuntimeEndpoint,
       clusterDns: config.clusterDns, clusterDomain: config.clusterDomain, bridgeName: n.bridgeName,
-      privateRegistry: n.privateRegistry,
+      privateRegistry: n.privateRegistry, disableKubeProxy: n.disableKubeProxy, nodePortAddresses: n.nodePortAddresses,
     });
   }
   let stopping = false;
