@@ -18,6 +18,7 @@ import { logger } from '../../../util/log.js';
 import { buildServiceModel, sliceServiceKey, type ServiceModel } from './model.js';
 import { DEFAULT_TABLE, NftRuleWriter, type RuleWriter } from './nft-writer.js';
 import { deleteTable } from './nft-state.js';
+import { recordProxyTable } from './cleanup.js';
 import { reservedKeys, type StaticOptions } from './nft-rules.js';
 import { HealthCheckServer } from './healthcheck.js';
 import { clearFlows, staleUdpFlows } from './conntrack.js';
@@ -38,6 +39,8 @@ export interface ServiceProxyOptions {
   localDns?: { clusterIp: string; address: string; port?: number };
   /** nftables table name (default skiff-proxy). */
   table?: string;
+  /** The agent's data dir: records where the table is, for `skiff killall`. */
+  dataDir?: string;
   /** Another writer (tests). */
   writer?: RuleWriter;
   /** Clear stale UDP conntrack entries (default true). */
@@ -160,6 +163,7 @@ export function startServiceProxy(o: ServiceProxyOptions): RunningServiceProxy {
   slices.start();
   const ready = (async () => {
     ensureSysctls();
+    if (o.dataDir && !o.writer) recordProxyTable(o.dataDir, o.table ?? DEFAULT_TABLE);
     await Promise.all([services.waitForSync(), slices.waitForSync()]);
     for (const k of services.keys()) { const m = modelOf(k); if (m) models.set(k, m); }
     // Retried until it works: without the first reconcile nothing else may be written.

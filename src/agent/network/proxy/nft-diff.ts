@@ -122,6 +122,8 @@ export interface Plan {
   /** Records the plan as done in `state` (call after the transaction succeeded). */
   commit(state: TableState): void;
   stats: { chainsWritten: number; chainsDeleted: number; elementsAdded: number; elementsDeleted: number };
+  /** Names of the chains written (new or changed). */
+  written: string[];
 }
 
 /**
@@ -188,6 +190,7 @@ export function plan(family: string, table: string, state: TableState, desired: 
 
   return {
     lines,
+    written: written.map(([name]) => name),
     stats: { chainsWritten: written.length, chainsDeleted: staleChains.length, elementsAdded: addedElements.length, elementsDeleted: removedElements.length },
     commit(s: TableState) {
       s.exists = true;

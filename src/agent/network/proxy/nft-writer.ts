@@ -58,7 +58,8 @@ export class NftRuleWriter implements RuleWriter {
     await this.transact(p.lines);
     p.commit(state);
     this.state = state;
-    log.info({ table: this.table, ...this.desired.counts(), ...p.stats, ms: this.lastStats.ms }, 'service proxy table reconciled');
+    // Which chains a restart rewrote says whether it was a diff (a few) or a rewrite (all).
+    log.info({ table: this.table, ...this.desired.counts(), ...p.stats, ms: this.lastStats.ms, rewrote: p.written.slice(0, 20) }, 'service proxy table reconciled');
   }
 
   async apply(changes: Map<string, ServiceModel | undefined>): Promise<string[]> {
