@@ -185,6 +185,10 @@ test('a pod on node A reaches a Deployment on node B through its ClusterIP; so d
   assert.match(page, /200 OK/);
   const fromNode = curl(A, `http://${ip}/`);
   assert.equal(fromNode.body.trim(), webPod.metadata.name, `node A itself: curl exit ${fromNode.code}`);
+  // The `kubernetes` Service reaches the server (its advertised address), from a node and from a pod.
+  assert.equal(inNs(A, ['curl', '-sk', '-m', '5', 'https://10.43.0.1/readyz']).stdout, 'ok');
+  const api = await server.kubectl(['exec', 'client', '--', 'sh', '-c', 'echo | nc -w 3 10.43.0.1 443 >/dev/null; echo rc=$?']);
+  assert.match(api.stdout, /rc=0/, `a pod connects to 10.43.0.1:443: ${api.stdout} ${api.stderr}`);
   // Both nodes programmed the same Service; kube-proxy's layout.
   for (const h of hosts) {
     const t = nftTable(h).stdout;
