@@ -11,6 +11,7 @@
 //  4. the agent's RSS with 1,000 Services.
 // Needs root, nft, containerd, runc, the CNI bridge plugin and /bin/busybox. Run after `npm run build`:
 //   node --import tsx bench/net-proxy.ts [--services 1000] [--endpoints 10] [--changes 20]
+// (BENCH_AGENT_ARGS="--log-level debug" adds agent flags; BENCH_KEEP=1 keeps the agent's log in /tmp.)
 // Everything it starts is torn down, even on failure or Ctrl-C.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
@@ -77,7 +78,8 @@ function startAgent(server: BenchServer, dir: string, token: string): ChildProce
   const env = { ...process.env };
   delete env.SKIFF_DISABLE_KUBE_PROXY;
   const p = spawn('nsenter', [`--net=/var/run/netns/${host.netns}`, join(ROOT, 'bin', 'skiff'), 'agent', '--server', `https://${host.hostIp}:${server.port}`,
-    '--token', token, '--data-dir', dir, '--node-name', NODE, '--node-ip', host.ip], { stdio: ['ignore', log, log], env });
+    '--token', token, '--data-dir', dir, '--node-name', NODE, '--node-ip', host.ip, ...(process.env.BENCH_AGENT_ARGS ?? '').split(' ').filter(Boolean)],
+    { stdio: ['ignore', log, log], env });
   closeSync(log);
   return p;
 }
@@ -121,6 +123,7 @@ async function main(): Promise<void> {
   const cleanup = async () => {
     await stopProcess(agent);
     client?.close();
+    if (process.env.BENCH_KEEP) spawnSync('cp', [join(dir, 'agent.log'), `/tmp/net-proxy-agent-${process.pid}.log`]);
     await teardownRuntime({ dataDir: dir, removeDataDir: true }).catch(() => undefined);
     removeHost();
     await server?.stop();

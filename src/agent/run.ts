@@ -110,13 +110,12 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   await heartbeat.beat();
 
   const peers = overlay ? await followPeers(client, c, overlay, podCidr) : undefined;
-  // Services → nftables (kube-proxy's job); the cluster DNS IP goes to this node's own DNS server.
-  if (c.disableKubeProxy) await removeServiceProxyTable();
-  const proxy = c.disableKubeProxy ? undefined : startServiceProxy({ client, nodeName: c.nodeName, podBridge: c.bridgeName ?? 'skiff0', dataDir: c.dataDir,
-    nodePortAddresses: c.nodePortAddresses, localDns: { clusterIp: c.clusterDns, address: firstHostAddress(podCidr) } });
-
   // Services, for the variables the kubelet gives containers (KUBERNETES_SERVICE_HOST, service links).
   const services = new Informer<KObject>({ client, resource: Resources.services });
+  // Services → nftables (kube-proxy's job, sharing the Services cache); the cluster DNS IP goes to this node's own DNS server.
+  if (c.disableKubeProxy) await removeServiceProxyTable();
+  const proxy = c.disableKubeProxy ? undefined : startServiceProxy({ client, services, nodeName: c.nodeName, podBridge: c.bridgeName ?? 'skiff0', dataDir: c.dataDir,
+    nodePortAddresses: c.nodePortAddresses, localDns: { clusterIp: c.clusterDns, address: firstHostAddress(podCidr) } });
   services.start();
   await services.waitForSync();
   const pods = new PodManager({

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { buildServiceModel, type Endpoint } from '../../src/agent/network/proxy/model.js';
 import { staleUdpFlows } from '../../src/agent/network/proxy/conntrack.js';
 import { healthBody } from '../../src/agent/network/proxy/healthcheck.js';
-import { firstHostAddress } from '../../src/agent/network/proxy/controller.js';
+import { firstHostAddress, nodePortIps } from '../../src/agent/network/proxy/controller.js';
 
 const svc = (name: string, spec: any, status: any = {}): any => ({ apiVersion: 'v1', kind: 'Service', metadata: { namespace: 'ns', name }, spec, status });
 const slice = (svcName: string, eps: any[], ports: any[] = [{ name: 'http', port: 8080, protocol: 'TCP' }], name = `${svcName}-x`): any => ({
@@ -130,4 +130,8 @@ test('health check body is kube-proxy\'s JSON; gateway address of a pod CIDR', (
   assert.deepEqual(JSON.parse(healthBody({ namespace: 'ns', name: 'web' }, 2)), { service: { namespace: 'ns', name: 'web' }, localEndpoints: 2, serviceProxyHealthy: true });
   assert.equal(firstHostAddress('10.42.1.0/24'), '10.42.1.1');
   assert.equal(firstHostAddress('10.42.0.0/16'), '10.42.0.1');
+  // --nodeport-addresses: this node's addresses inside the CIDRs, never loopback.
+  assert.deepEqual(nodePortIps(['127.0.0.0/8']), []);
+  assert.ok(nodePortIps(['0.0.0.0/0']).every((ip) => !ip.startsWith('127.')));
+  assert.deepEqual(nodePortIps(['not-a-cidr', '1.2.3.4/40']), []);
 });

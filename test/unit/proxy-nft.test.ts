@@ -53,6 +53,17 @@ test('a fresh table: hooks, maps, dispatch by numgen, DNAT per endpoint, cluster
   assert.deepEqual(plan('ip', 'skiff-proxy', state, d, stateScope(state, d.scope())).lines, []);
 });
 
+test('--nodeport-addresses: NodePorts only on the listed addresses (a set), not every local address', () => {
+  const d = new DesiredTable();
+  d.set('', staticFragment({ podBridge: 'skiff0', nodePortIps: ['192.168.5.10', '10.0.0.3'] }));
+  const s = plan('ip', 't', emptyState(), d, d.scope()).lines.join('\n');
+  assert.match(s, /add set ip t nodeport-ips \{ type ipv4_addr; \}/);
+  assert.match(s, /add element ip t nodeport-ips \{ 192\.168\.5\.10 \}/);
+  assert.match(s, /add rule ip t services ip daddr @nodeport-ips meta l4proto \. th dport vmap @service-nodeports/);
+  assert.doesNotMatch(s, /fib daddr type local/);
+  assert.doesNotMatch(s, /cluster-dns/, 'no DNS redirect unless asked');
+});
+
 test('no endpoints: refused (reject); externalTrafficPolicy Local without a local endpoint: dropped', () => {
   const d = tableOf([
     model('empty', { clusterIP: '10.43.0.21' }, []),

@@ -30,6 +30,8 @@ type Obj = KObject & Record<string, any>;
 
 export interface ServiceProxyOptions {
   client: ApiClient;
+  /** A Services informer to share (the agent has one for pods' service variables); started and stopped by its owner. */
+  services?: Informer<KObject>;
   nodeName: string;
   /** The pod bridge (`--bridge-name`): traffic entering from it comes from this node's pods. */
   podBridge: string;
@@ -95,7 +97,8 @@ export function startServiceProxy(o: ServiceProxyOptions): RunningServiceProxy {
   };
   const writer = o.writer ?? new NftRuleWriter({ ...staticOptions, table: o.table });
   const modelOptions = { nodeName: o.nodeName, reserved: reservedKeys(staticOptions) };
-  const services = new Informer<Obj>({ client: o.client, resource: Resources.services });
+  const services = (o.services ?? new Informer<KObject>({ client: o.client, resource: Resources.services })) as Informer<Obj>;
+  const ownsServices = o.services === undefined;
   const slices = new Informer<Obj>({
     client: o.client, resource: Resources.endpointSlices,
     indexers: { [SLICES_BY_SERVICE]: (s) => { const k = sliceServiceKey(s); return k ? [k] : []; } },
@@ -131,6 +134,7 @@ export function startServiceProxy(o: ServiceProxyOptions): RunningServiceProxy {
       if (first === undefined) return;
       const keys = [first];
       while (queue.len() > 0) { const k = await queue.get(); if (k === undefined) break; keys.push(k); }
+      const t0 = performance.now();
       const changes = new Map<string, ServiceModel | undefined>();
       for (const k of keys) changes.set(k, modelOf(k));
       let failed: string[] = [];
@@ -153,13 +157,14 @@ export function startServiceProxy(o: ServiceProxyOptions): RunningServiceProxy {
       }
       batches++;
       lastBatchServices = keys.length;
+      log.debug({ services: keys.length, failed: failed.length, ms: Math.round(performance.now() - t0) }, 'batch applied');
       syncHealth();
       if (flows.length) await clearFlows(flows);
     }
   };
 
   let loopDone: Promise<void> | undefined;
-  services.start();
+  if (ownsServices) services.start();
   slices.start();
   const ready = (async () => {
     ensureSysctls();
@@ -187,7 +192,7 @@ export function startServiceProxy(o: ServiceProxyOptions): RunningServiceProxy {
     stats: () => ({ batches, lastBatchServices }),
     async stop() {
       queue.shutDown();
-      await Promise.all([services.stop(), slices.stop()]);
+      await Promise.all([ownsServices ? services.stop() : undefined, slices.stop()]);
       await ready.catch(() => undefined);
       await loopDone;
       health.close();

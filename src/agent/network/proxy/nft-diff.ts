@@ -28,8 +28,16 @@ export const emptyScope = (): Scope => ({ chains: new Set(), elements: new Set()
 
 export const FINGERPRINT_PREFIX = 'skiff:';
 
+const hashes = new WeakMap<ChainSpec, string>();
+
+/** The hash of a chain's rules (kept per spec object: a full reconcile asks for 10,000s). */
 export function chainHash(spec: ChainSpec): string {
-  return createHash('sha256').update(`${spec.base ?? ''}\n${spec.rules.join('\n')}`).digest('hex').slice(0, 16);
+  let h = hashes.get(spec);
+  if (h === undefined) {
+    h = createHash('sha256').update(`${spec.base ?? ''}\n${spec.rules.join('\n')}`).digest('hex').slice(0, 16);
+    hashes.set(spec, h);
+  }
+  return h;
 }
 
 export const fingerprint = (spec: ChainSpec) => `${spec.rules.length}:${chainHash(spec)}`;

@@ -3,7 +3,7 @@
 // writer for another backend (iptables-restore on old kernels) would also meet.
 import { logger } from '../../../util/log.js';
 import type { ServiceModel } from './model.js';
-import { DesiredTable, emptyScope, plan, stateScope, type Scope, type TableState } from './nft-diff.js';
+import { DesiredTable, emptyScope, plan, stateScope, type TableState } from './nft-diff.js';
 import { serviceFragment, staticFragment, type StaticOptions, type TableFragment } from './nft-rules.js';
 import { deleteTable, readTableState, runNftScript } from './nft-state.js';
 
@@ -90,16 +90,6 @@ export class NftRuleWriter implements RuleWriter {
   async remove(): Promise<void> {
     await deleteTable(FAMILY, this.table);
     this.state = undefined;
-  }
-
-  /** Re-reads the kernel (after someone else changed the table). */
-  async resync(): Promise<void> {
-    const state = await this.read(FAMILY, this.table);
-    const scope: Scope = stateScope(state, this.desired.scope());
-    const p = plan(FAMILY, this.table, state, this.desired, scope);
-    await this.transact(p.lines);
-    p.commit(state);
-    this.state = state;
   }
 
   private async transact(lines: string[]): Promise<void> {
