@@ -183,6 +183,9 @@ test('a pod on node A reaches a Deployment on node B through its ClusterIP; so d
     return r.code === 0 && r.stdout.includes(webPod.metadata.name) && r.stdout;
   }, 'the client pod on A reaching web on B by ClusterIP', 60_000);
   assert.match(page, /200 OK/);
+  // Hairpin: the web pod reaching its own Service lands on itself (masqueraded, so the reply finds its way).
+  const self = await server.kubectl(['exec', webPod.metadata.name, '--', 'sh', '-c', `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip} 80`]);
+  assert.match(self.stdout, new RegExp(webPod.metadata.name), `hairpin: ${self.stdout} ${self.stderr}`);
   const fromNode = curl(A, `http://${ip}/`);
   assert.equal(fromNode.body.trim(), webPod.metadata.name, `node A itself: curl exit ${fromNode.code}`);
   // The `kubernetes` Service reaches the server (its advertised address), from a node and from a pod.

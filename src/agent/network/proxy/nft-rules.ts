@@ -16,6 +16,8 @@ export interface ChainSpec {
   /** Base chains: `type nat hook output priority -100; policy accept;`. */
   base?: string;
   rules: string[];
+  /** Set once the chain is in the kernel and its rule text released (nft-diff.ts `release`). */
+  fp?: string;
 }
 
 /** A container (map or set) declaration, e.g. `type ipv4_addr . inet_proto . inet_service : verdict;`. */

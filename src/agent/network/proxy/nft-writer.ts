@@ -3,7 +3,7 @@
 // writer for another backend (iptables-restore on old kernels) would also meet.
 import { logger } from '../../../util/log.js';
 import type { ServiceModel } from './model.js';
-import { DesiredTable, emptyScope, plan, stateScope, type TableState } from './nft-diff.js';
+import { DesiredTable, emptyScope, plan, release, stateScope, type TableState } from './nft-diff.js';
 import { serviceFragment, staticFragment, type StaticOptions, type TableFragment } from './nft-rules.js';
 import { deleteTable, readTableState, runNftScript } from './nft-state.js';
 
@@ -58,6 +58,7 @@ export class NftRuleWriter implements RuleWriter {
     await this.transact(p.lines);
     p.commit(state);
     this.state = state;
+    this.desired.releaseAll();
     // Which chains a restart rewrote says whether it was a diff (a few) or a rewrite (all).
     log.info({ table: this.table, ...this.desired.counts(), ...p.stats, ms: this.lastStats.ms, rewrote: p.written.slice(0, 20) }, 'service proxy table reconciled');
   }
@@ -71,6 +72,7 @@ export class NftRuleWriter implements RuleWriter {
     try {
       await this.transact(p.lines);
       p.commit(this.state);
+      for (const key of changes.keys()) { const f = this.desired.get(key); if (f) release(f); }
       return [];
     } catch (err) {
       if (changes.size === 1) {
