@@ -53,8 +53,6 @@ export interface RunningServiceProxy {
   /** Resolves once the table matches the API for the first time. */
   ready: Promise<void>;
   stop(): Promise<void>;
-  /** Batches applied so far and the last one's size (benchmark, logs). */
-  stats(): { batches: number; lastBatchServices: number };
 }
 
 /** This node's IPv4 addresses inside `cidrs` (never loopback: kube-proxy's nftables mode does not serve NodePorts there). */
@@ -106,8 +104,8 @@ export function startServiceProxy(o: ServiceProxyOptions): RunningServiceProxy {
   const queue = new WorkQueue<string>();
   const models = new Map<string, ServiceModel>();
   const health = new HealthCheckServer(staticOptions.nodePortIps);
-  let batches = 0;
-  let lastBatchServices = 0;
+  /** The Services with a health check port, kept apart so a batch costs what it changed. */
+  const healthChecked = new Map<string, ServiceModel>();
 
   services.addHandlers({ onAdd: (s) => queue.add(key(s)), onUpdate: (_o, s) => queue.add(key(s)), onDelete: (s) => queue.add(key(s)) });
   const sliceChanged = (s: Obj) => { const k = sliceServiceKey(s); if (k) queue.add(k); };
@@ -125,7 +123,11 @@ export function startServiceProxy(o: ServiceProxyOptions): RunningServiceProxy {
     }
   };
 
-  const syncHealth = () => health.sync([...models.values()].filter((m) => m.healthCheckNodePort)
+  const remember = (k: string, m: ServiceModel | undefined) => {
+    if (m) models.set(k, m); else models.delete(k);
+    if (m?.healthCheckNodePort) healthChecked.set(k, m); else healthChecked.delete(k);
+  };
+  const syncHealth = () => health.sync([...healthChecked.values()]
     .map((m) => ({ namespace: m.namespace, name: m.name, port: m.healthCheckNodePort!, localEndpoints: m.localReadyEndpoints })));
 
   const loop = async () => {
@@ -149,14 +151,12 @@ export function startServiceProxy(o: ServiceProxyOptions): RunningServiceProxy {
       for (const [k, m] of changes) {
         if (failedSet.has(k)) continue;
         if (o.conntrack !== false) flows.push(...staleUdpFlows(models.get(k), m));
-        if (m) models.set(k, m); else models.delete(k);
+        remember(k, m);
       }
       for (const k of keys) {
         if (failedSet.has(k)) queue.addRateLimited(k); else queue.forget(k);
         queue.done(k);
       }
-      batches++;
-      lastBatchServices = keys.length;
       log.debug({ services: keys.length, failed: failed.length, ms: Math.round(performance.now() - t0) }, 'batch applied');
       syncHealth();
       if (flows.length) await clearFlows(flows);
@@ -170,7 +170,7 @@ export function startServiceProxy(o: ServiceProxyOptions): RunningServiceProxy {
     ensureSysctls();
     if (o.dataDir && !o.writer) recordProxyTable(o.dataDir, o.table ?? DEFAULT_TABLE);
     await Promise.all([services.waitForSync(), slices.waitForSync()]);
-    for (const k of services.keys()) { const m = modelOf(k); if (m) models.set(k, m); }
+    for (const k of services.keys()) remember(k, modelOf(k));
     // Retried until it works: without the first reconcile nothing else may be written.
     for (let attempt = 0; ; attempt++) {
       try {
@@ -189,7 +189,6 @@ export function startServiceProxy(o: ServiceProxyOptions): RunningServiceProxy {
 
   return {
     ready,
-    stats: () => ({ batches, lastBatchServices }),
     async stop() {
       queue.shutDown();
       await Promise.all([ownsServices ? services.stop() : undefined, slices.stop()]);

@@ -52,7 +52,9 @@ export class NftRuleWriter implements RuleWriter {
   async init(services: Iterable<ServiceModel>): Promise<void> {
     this.desired.set(STATIC_OWNER, staticFragment(this.o));
     for (const s of services) this.desired.set(s.key, serviceFragment(s, this.o));
+    const t0 = performance.now();
     const state = await this.read(FAMILY, this.table);
+    const readMs = Math.round(performance.now() - t0);
     const scope = stateScope(state, this.desired.scope());
     const p = plan(FAMILY, this.table, state, this.desired, scope);
     await this.transact(p.lines);
@@ -60,7 +62,7 @@ export class NftRuleWriter implements RuleWriter {
     this.state = state;
     this.desired.releaseAll();
     // Which chains a restart rewrote says whether it was a diff (a few) or a rewrite (all).
-    log.info({ table: this.table, ...this.desired.counts(), ...p.stats, ms: this.lastStats.ms, rewrote: p.written.slice(0, 20) }, 'service proxy table reconciled');
+    log.info({ table: this.table, ...this.desired.counts(), ...p.stats, readMs, ms: this.lastStats.ms, totalMs: Math.round(performance.now() - t0), rewrote: p.written.slice(0, 20) }, 'service proxy table reconciled');
   }
 
   async apply(changes: Map<string, ServiceModel | undefined>): Promise<string[]> {
