@@ -15,6 +15,7 @@ import { ensurePauseImage, importImageDir } from './runtime/images.js';
 import { writeBridgeCniConfig } from './runtime/cni-config.js';
 import { ensurePodMasquerade } from './network/masquerade.js';
 import { endpointAnnotations, peersFrom, VXLAN_OVERHEAD, VxlanOverlay } from './network/overlay.js';
+import { startServiceProxy, removeServiceProxyTable } from './network/proxy/controller.js';
 import { loadRegistries, useRegistries, writeRegistryHosts } from './runtime/registries.js';
 import { PodManager } from './pods/pod-manager.js';
 import { startClusterDns } from './dns/controller.js';
@@ -54,6 +55,10 @@ export interface AgentConfig {
   resolvConf?: string;
   /** `--disable-dns`: this node serves no cluster DNS. */
   disableDns?: boolean;
+  /** `--disable-kube-proxy`: no service proxy; its table is removed. */
+  disableKubeProxy?: boolean;
+  /** `--nodeport-addresses`: CIDRs the NodePorts answer on. */
+  nodePortAddresses?: string[];
 }
 
 export interface RunningAgent {
@@ -119,9 +124,12 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   await heartbeat.beat();
 
   const peers = overlay ? await followPeers(client, c, overlay, podCidr) : undefined;
-
   // Services, for the variables the kubelet gives containers (KUBERNETES_SERVICE_HOST, service links).
   const services = new Informer<KObject>({ client, resource: Resources.services });
+  // Services → nftables (kube-proxy's job, sharing the Services cache); the cluster DNS IP goes to this node's own DNS server.
+  if (c.disableKubeProxy) await removeServiceProxyTable();
+  const proxy = c.disableKubeProxy ? undefined : startServiceProxy({ client, services, nodeName: c.nodeName, podBridge: c.bridgeName ?? 'skiff0', dataDir: c.dataDir,
+    nodePortAddresses: c.nodePortAddresses, localDns: { clusterIp: c.clusterDns, address: gw.address } });
   services.start();
   await services.waitForSync();
   const pods = new PodManager({
@@ -157,6 +165,7 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
       await services.stop();
       await dns?.stop();
       await peers?.stop();
+      await proxy?.stop();   // its rules stay in the kernel: traffic keeps flowing while the agent is down
       // Containers keep running: a restarted agent adopts them (and containerd keeps running too).
       await pods.stop();
       cri.close();

@@ -21,6 +21,7 @@ export function agentCommand(): Command {
       nodeLabels: o.nodeLabel, nodeTaints: o.nodeTaint, containerRuntimeEndpoint: o.containerRuntimeEndpoint,
       clusterDns: o.clusterDns, clusterDomain: o.clusterDomain, bridgeName: o.bridgeName, privateRegistry: o.privateRegistry,
       resolvConf: o.resolvConf, disableDns: Boolean(o.disableDns),
+      disableKubeProxy: Boolean(o.disableKubeProxy), nodePortAddresses: o.nodeportAddresses,
     });
     const stop = async (signal: string) => {
       logger('agent').info({ signal }, 'stopping (containers keep running)');

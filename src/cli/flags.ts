@@ -75,6 +75,9 @@ export const NODE_FLAGS: FlagSpec[] = [
   // Cluster DNS (issue 9): every agent answers it itself on its pod bridge's gateway address.
   { flags: '--resolv-conf <file>', description: 'resolvers for names outside the cluster and for dnsPolicy Default pods (default: /etc/resolv.conf, or systemd-resolved\'s upstream file when it names only 127.0.0.53)' },
   { flags: '--disable-dns', description: 'serve no cluster DNS on this node (k3s: --disable coredns); on a server, no kube-dns Service either', default: false },
+  // Service proxy (src/agent/network/proxy): kube-proxy's job in every agent.
+  { flags: '--disable-kube-proxy', description: 'run no service proxy, and remove the skiff-proxy nftables table left by an earlier run', default: false },
+  { flags: '--nodeport-addresses <cidr>', description: 'NodePorts answer only on this node\'s addresses inside these CIDRs (repeatable; default: every address but loopback)', repeatable: true },
 ];
 
 export const AGENT_FLAGS: FlagSpec[] = [

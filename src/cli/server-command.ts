@@ -36,6 +36,7 @@ export function serverCommand(): Command {
         nodeName: o.nodeName, nodeIp: o.nodeIp, nodeExternalIp: o.nodeExternalIp, nodeLabels: o.nodeLabel,
         nodeTaints: o.nodeTaint, containerRuntimeEndpoint: o.containerRuntimeEndpoint, bridgeName: o.bridgeName,
         privateRegistry: o.privateRegistry, resolvConf: o.resolvConf, disableDns: Boolean(o.disableDns),
+        disableKubeProxy: Boolean(o.disableKubeProxy), nodePortAddresses: o.nodeportAddresses,
       },
       nodeMonitorGracePeriodSeconds: parseNumber(o.nodeMonitorGracePeriod, '--node-monitor-grace-period'),
       defaultNotReadyTolerationSeconds: parseNumber(o.defaultNotReadyTolerationSeconds, '--default-not-ready-toleration-seconds'),

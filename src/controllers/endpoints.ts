@@ -21,7 +21,8 @@ import { enqueueOnChange, runController, type RunningController } from '../clien
 import { keyOf, splitKey } from '../client/informer.js';
 import { WorkQueue } from '../client/workqueue.js';
 
-export const LABEL_SERVICE_NAME = 'kubernetes.io/service-name';
+export { LABEL_SERVICE_NAME } from '../api/endpoint-slices.js';
+import { LABEL_SERVICE_NAME } from '../api/endpoint-slices.js';
 export const LABEL_MANAGED_BY = 'endpointslice.kubernetes.io/managed-by';
 export const MANAGED_BY_CONTROLLER = 'endpointslice-controller.k8s.io';
 export const MANAGED_BY_MIRRORING = 'endpointslicemirroring-controller.k8s.io';

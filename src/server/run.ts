@@ -88,6 +88,7 @@ export interface ServerConfig {
     nodeName?: string; nodeIp?: string; nodeExternalIp?: string; nodeLabels?: string[]; nodeTaints?: string[];
     containerRuntimeEndpoint?: string; bridgeName?: string; privateRegistry?: string;
     resolvConf?: string; disableDns?: boolean;
+    disableKubeProxy?: boolean; nodePortAddresses?: string[];
   };
   nodeMonitorGracePeriodSeconds: number;
   defaultNotReadyTolerationSeconds: number;
@@ -259,6 +260,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
       nodeTaints: n.nodeTaints ?? [], containerRuntimeEndpoint: n.containerRuntimeEndpoint,
       clusterDns: config.clusterDns, clusterDomain: config.clusterDomain, bridgeName: n.bridgeName,
       privateRegistry: n.privateRegistry, resolvConf: n.resolvConf, disableDns: n.disableDns,
+      disableKubeProxy: n.disableKubeProxy, nodePortAddresses: n.nodePortAddresses,
     });
   }
   let stopping = false;

@@ -14,6 +14,10 @@ import { parse as parseYaml } from 'yaml';
 import { runKubectl, KubectlStream, type KubectlOptions, type KubectlResult } from './kubectl.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
+// Agents that tests start in this machine's own network namespace must not program its nat and
+// filter hooks (nor fight over one `skiff-proxy` table when several run at once): they inherit this
+// and run no service proxy. Agents in their own namespaces (netns-host.ts) get the proxy.
+process.env.SKIFF_DISABLE_KUBE_PROXY ??= 'true';
 const SKIFF_BIN = join(REPO_ROOT, 'bin', 'skiff');
 const READY_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 10_000;

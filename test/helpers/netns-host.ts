@@ -63,16 +63,26 @@ export function prepareAgentDir(h: NetnsHost, prefix: string): void {
   writeBusyboxImage(join(h.dir, 'agent', 'images'), 'busybox.tar');
 }
 
-/** Starts `skiff agent` inside the host's namespace, logging to `<dir>/agent.log`. */
-export function startNetnsAgent(h: NetnsHost, server: TestServer, token: string): ChildProcess {
+/**
+ * Starts `skiff agent` inside the host's namespace, logging to `<dir>/agent.log`. The agent runs the
+ * service proxy (its nftables table is the namespace's own), unless `extraArgs` says otherwise.
+ */
+export function startNetnsAgent(h: NetnsHost, server: TestServer, token: string, extraArgs: string[] = []): ChildProcess {
   const log = openSync(join(h.dir, 'agent.log'), 'a');
   try {
     // nsenter --net only: `ip netns exec` would remount /sys and hide the cgroup mounts containerd needs.
     h.proc = spawn('nsenter', [`--net=/var/run/netns/${h.netns}`, join(REPO_ROOT, 'bin', 'skiff'), 'agent',
       '--server', `https://${h.hostIp}:${server.port}`, '--token', token, '--data-dir', h.dir,
-      '--node-name', h.name, '--node-ip', h.ip], { stdio: ['ignore', log, log] });
+      '--node-name', h.name, '--node-ip', h.ip, ...extraArgs], { stdio: ['ignore', log, log], env: withoutProxyOptOut() });
     return h.proc;
   } finally { closeSync(log); }
+}
+
+/** The environment minus the root-namespace opt-out of the service proxy (cluster.ts). */
+function withoutProxyOptOut(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.SKIFF_DISABLE_KUBE_PROXY;
+  return env;
 }
 
 /** Polls `fn` until it returns something truthy; on timeout the error carries the hosts' agent log tails. */
