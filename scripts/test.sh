@@ -16,19 +16,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 started=$(date +%s)
-counts=$(mktemp)
+counts=$(mktemp -d)   # one file per node --test run: "passed failed skipped"
 report() {
   local rc=$? elapsed=$(( $(date +%s) - started ))
   local took="$((elapsed / 60)) min $((elapsed % 60)) s"
-  if [ -s "$counts" ]; then
+  if compgen -G "$counts/*" > /dev/null; then
     local pass fail skipped
-    read -r pass fail skipped < "$counts"
+    read -r pass fail skipped < <(cat "$counts"/* | awk '{ p += $1; f += $2; s += $3 } END { print p, f, s }')
     echo "suite time: $took"
     echo "suite: $pass passed, $fail failed, $skipped skipped"
   else
     echo "suite time: $took, stopped before the tests ran (exit $rc)"
   fi
-  rm -f "$counts"
+  rm -rf "$counts"
 }
 trap report EXIT
 
@@ -50,11 +50,33 @@ node scripts/check-generated.mjs
 if ! $unit; then npx tsc -p tsconfig.test.json --noEmit; fi
 
 shopt -s nullglob
+unit_files=()
+e2e_files=()
 if [ "${#files[@]}" -eq 0 ]; then
-  if $unit; then files=(test/unit/*.test.ts); else files=(test/unit/*.test.ts test/e2e/*.test.ts); fi
+  unit_files=(test/unit/*.test.ts)
+  if ! $unit; then e2e_files=(test/e2e/*.test.ts); fi
+else
+  for f in "${files[@]}"; do
+    case "$f" in */e2e/*) e2e_files+=("$f") ;; *) unit_files+=("$f") ;; esac
+  done
 fi
-# Two reporters: node's spec output on stdout, and its counts into $counts for the closing lines.
-node --import tsx --test \
-  --test-reporter=spec --test-reporter-destination=stdout \
-  --test-reporter=./scripts/test-counts-reporter.mjs --test-reporter-destination="$counts" \
-  "${files[@]}"
+
+# One node --test run per kind, each with two reporters: node's spec output on stdout, and its counts
+# for the closing lines. Unit test files run SKIFF_UNIT_CONCURRENCY at a time (default: the number of
+# cores, at least 2): each file is its own process, and most of a unit file's time is Node and tsx
+# starting and loading modules, which overlaps well. End-to-end files run one at a time: they start
+# servers, containerd and network namespaces, and take the machine's CPU with them.
+run_tests() {
+  local name=$1 concurrency=$2
+  shift 2
+  [ $# -gt 0 ] || return 0
+  node --import tsx --test --test-concurrency="$concurrency" \
+    --test-reporter=spec --test-reporter-destination=stdout \
+    --test-reporter=./scripts/test-counts-reporter.mjs --test-reporter-destination="$counts/$name" \
+    "$@"
+}
+cores=$(nproc 2>/dev/null || echo 2)
+status=0
+run_tests unit "${SKIFF_UNIT_CONCURRENCY:-$(( cores > 2 ? cores : 2 ))}" "${unit_files[@]}" || status=$?
+run_tests e2e 1 "${e2e_files[@]}" || status=$?
+exit "$status"
