@@ -124,10 +124,12 @@ test('more than 100 endpoints are split across slices', async (t) => {
   const e = await env(t);
   await service(e, 'big', { selector: { app: 'big' }, ports: [{ port: 80, targetPort: 8080 }] });
   await Promise.all(Array.from({ length: 150 }, (_, i) => pod(e, `big-${i}`, { ip: `10.42.${Math.floor(i / 200)}.${(i % 200) + 1}`, labels: { app: 'big' } })));
+  // Like Kubernetes' reconciler, the controller creates the new slices before it deletes the empty
+  // placeholder: wait for that to settle too, not only for the 150 endpoints to appear.
   const slices = await until(async () => {
     const s = await slicesOf(e, 'big');
-    return s.reduce((n, x) => n + (x.endpoints?.length ?? 0), 0) === 150 ? s : undefined;
-  }, '150 endpoints', 10_000);
+    return s.reduce((n, x) => n + (x.endpoints?.length ?? 0), 0) === 150 && s.every((x) => x.endpoints?.length) ? s : undefined;
+  }, '150 endpoints in full slices', 30_000);
   assert.deepEqual(slices.map((s) => s.endpoints.length).sort((a, b) => a - b), [50, 100]);
   assert.equal(new Set(slices.flatMap((s) => s.endpoints.map((x: any) => x.targetRef.name))).size, 150, 'each pod once');
 });
