@@ -83,7 +83,12 @@ test('a selected pod set becomes one EndpointSlice and one Endpoints object', as
   assert.deepEqual(eps.unready.conditions, { ready: false, serving: false, terminating: false });
   assert.deepEqual(eps.leaving.conditions, { ready: false, serving: true, terminating: true });
 
-  const ep = await until(() => c.get<Obj>(Resources.endpoints, NS, 'web'), 'Endpoints');
+  // The slice can be current while the Endpoints object still shows an earlier pass (the loop writes
+  // the slices first): wait until it no longer lists the terminating pod as an address.
+  const ep = await until(async () => {
+    const got = await c.get<Obj>(Resources.endpoints, NS, 'web');
+    return got?.subsets?.[0]?.addresses?.every((a: any) => a.targetRef?.name !== 'leaving') ? got : undefined;
+  }, 'Endpoints without the terminating pod', 30_000);
   assert.deepEqual(ep.metadata.labels, { tier: 'front' });
   assert.equal(ep.subsets.length, 1);
   assert.deepEqual(ep.subsets[0].addresses.map((a: any) => [a.ip, a.nodeName, a.targetRef.name]), [['10.42.0.1', 'n1', 'ready']]);
