@@ -76,7 +76,8 @@ run_tests() {
 # Unit test files run in SKIFF_UNIT_SHARDS processes at once (default: the number of cores, at least
 # 2), each importing its share of the files, instead of one process per file: about three quarters of
 # the CPU a per-file run spends is each file's own Node and tsx start and its own loading of the same
-# src/ modules (measured: ~98 s of CPU for 77 files one process each, ~26 s in one process).
+# src/ modules (measured on 2 cores: about 100 s of CPU for 77 files one process each, about 30 s in
+# two shard processes).
 # SKIFF_UNIT_SHARDS=0 gives every file its own process again (node's isolation, for hunting a test
 # that leaks state into the next file). End-to-end files run one process at a time: they start
 # servers, containerd and network namespaces, and take the machine's CPU with them.
