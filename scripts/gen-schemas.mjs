@@ -1,10 +1,15 @@
 #!/usr/bin/env node
-// Build step: derives skiff's API schema model (see src/api/schema-types.ts) from the generated models
-// of @kubernetes/client-node. Each model class carries a static `attributeTypeMap` (JSON name, type,
-// format); its .d.ts carries the doc comments and marks optional fields with `?`.
+// Generator (`npm run gen`; its output is committed, see "Generated files" in README.md): derives
+// skiff's API schema model (see src/api/schema-types.ts) from the generated models of
+// @kubernetes/client-node and the kinds table in src/api/kinds.ts. Each model class carries a static
+// `attributeTypeMap` (JSON name, type, format); its .d.ts carries the doc comments and marks optional
+// fields with `?`.
 // Writes generated/schemas.json (loaded by the server: kept small, no descriptions) and
 // generated/schema-docs.json (descriptions and OpenAPI definition names: only OpenAPI needs them).
 // Patch metadata (merge keys, list types) is folded in at load time from src/api/patch-metadata.ts.
+//
+//   node scripts/gen-schemas.mjs           rewrite generated/*.json
+//   node scripts/gen-schemas.mjs --check   exit 1 if the committed files differ from what it would write
 
 import { readdirSync, readFileSync, writeFileSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -122,7 +127,8 @@ for (const [model, group, version, kind] of [...kindRows, ...EXTRA_KINDS]) {
 
 const schemas = {};
 const descriptions = {};
-for (const [name, attrs] of [...models].sort(([a], [b]) => a.localeCompare(b))) {
+// Code-point order, not localeCompare: the committed output must not depend on the locale.
+for (const [name, attrs] of [...models].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
   const { docs, required } = readDeclarations(name);
   // .d.ts names differ from JSON names where those are not identifiers ($ref → ref, x-kubernetes-* →
   // x_kubernetes_*) or are reserved words (the classes use _default, .d.ts uses default).
@@ -178,15 +184,41 @@ for (const [model, group] of [...kindRows, ...EXTRA_KINDS]) {
   }
 }
 
-mkdirSync(outDir, { recursive: true });
-const schemasJson = JSON.stringify(schemas);
-// Written aside and renamed, so a server or test reading the files never sees half of one.
-function writeAtomic(file, text) {
-  const tmp = join(outDir, `.${file}.${process.pid}`);
-  writeFileSync(tmp, text);
-  renameSync(tmp, join(outDir, file));
+/**
+ * JSON with one line per entry for the first `depth` levels of objects (one line per type), so that
+ * the diff of a regenerated, committed file shows which types changed. Parses like compact JSON.
+ */
+function jsonLines(v, depth, indent = '') {
+  if (depth === 0 || v === null || typeof v !== 'object' || Array.isArray(v)) return JSON.stringify(v);
+  const inner = `${indent} `;
+  const items = Object.entries(v).map(([k, x]) => `${inner}${JSON.stringify(k)}:${jsonLines(x, depth - 1, inner)}`);
+  return `{\n${items.join(',\n')}\n${indent}}`;
 }
-writeAtomic('schemas.json', schemasJson);
-writeAtomic('schema-docs.json', JSON.stringify({ descriptions, openApiNames }));
-console.log(`gen-schemas: ${models.size} types, schemas.json ${(schemasJson.length / 1024).toFixed(0)} KiB, ` +
-  `${(performance.now() - started).toFixed(0)} ms`);
+
+const outputs = {
+  'schemas.json': `${jsonLines(schemas, 1)}\n`,
+  'schema-docs.json': `${jsonLines({ descriptions, openApiNames }, 2)}\n`,
+};
+
+if (process.argv.includes('--check')) {
+  const stale = Object.entries(outputs).filter(([file, text]) => {
+    try { return readFileSync(join(outDir, file), 'utf8') !== text; } catch { return true; }
+  }).map(([file]) => `generated/${file}`);
+  if (stale.length) {
+    console.error(`gen-schemas: ${stale.join(', ')} not current (inputs: @kubernetes/client-node, src/api/kinds.ts, ` +
+      'scripts/gen-schemas.mjs): run `npm run gen` and commit the result');
+    process.exit(1);
+  }
+  console.log(`gen-schemas: generated/*.json current (${models.size} types, ${(performance.now() - started).toFixed(0)} ms)`);
+} else {
+  mkdirSync(outDir, { recursive: true });
+  // Written aside and renamed, so a server or test reading the files never sees half of one.
+  const writeAtomic = (file, text) => {
+    const tmp = join(outDir, `.${file}.${process.pid}`);
+    writeFileSync(tmp, text);
+    renameSync(tmp, join(outDir, file));
+  };
+  for (const [file, text] of Object.entries(outputs)) writeAtomic(file, text);
+  console.log(`gen-schemas: ${models.size} types, schemas.json ${(outputs['schemas.json'].length / 1024).toFixed(0)} KiB, ` +
+    `${(performance.now() - started).toFixed(0)} ms`);
+}

@@ -1,4 +1,4 @@
-// The structural schema of API types, derived at build time from @kubernetes/client-node's generated
+// The structural schema of API types, derived (`npm run gen`) from @kubernetes/client-node's generated
 // models (their attributeTypeMap and doc comments) by scripts/gen-schemas.mjs, plus Kubernetes'
 // patch metadata (merge keys, list types). One model feeds: OpenAPI v3 (kubectl explain and
 // validation), strict field validation, strategic merge patch and server-side apply.

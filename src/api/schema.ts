@@ -1,4 +1,4 @@
-// Loads the API schema model that scripts/gen-schemas.mjs writes to `generated/` at build time, and
+// Loads the API schema model that scripts/gen-schemas.mjs writes to `generated/` (committed), and
 // folds Kubernetes' patch metadata (merge keys, list types) into it. Loaded lazily and once: the
 // file is read only by the first request that needs a schema, not at every import.
 

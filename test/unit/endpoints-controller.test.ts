@@ -83,11 +83,12 @@ test('a selected pod set becomes one EndpointSlice and one Endpoints object', as
   assert.deepEqual(eps.unready.conditions, { ready: false, serving: false, terminating: false });
   assert.deepEqual(eps.leaving.conditions, { ready: false, serving: true, terminating: true });
 
-  // Slices are written before Endpoints in one pass: wait for the pass that saw the pod terminating.
+  // The slice can be current while the Endpoints object still shows an earlier pass (the loop writes
+  // the slices first): wait until it no longer lists the terminating pod as an address.
   const ep = await until(async () => {
     const got = await c.get<Obj>(Resources.endpoints, NS, 'web');
-    return got?.subsets?.[0]?.addresses?.length === 1 && got;
-  }, 'Endpoints without the terminating pod');
+    return got?.subsets?.[0]?.addresses?.every((a: any) => a.targetRef?.name !== 'leaving') ? got : undefined;
+  }, 'Endpoints without the terminating pod', 30_000);
   assert.deepEqual(ep.metadata.labels, { tier: 'front' });
   assert.equal(ep.subsets.length, 1);
   assert.deepEqual(ep.subsets[0].addresses.map((a: any) => [a.ip, a.nodeName, a.targetRef.name]), [['10.42.0.1', 'n1', 'ready']]);
@@ -99,8 +100,8 @@ test('a selected pod set becomes one EndpointSlice and one Endpoints object', as
   const flipped = structuredClone(unready!);
   flipped.status.conditions = [{ type: 'Ready', status: 'True' }];
   await c.updateStatus(Resources.pods, NS, flipped);
-  await eventually(async () => (await c.get<Obj>(Resources.endpoints, NS, 'web'))?.subsets?.[0]?.addresses?.length === 2, 5000, 'pod now ready');
-  await eventually(async () => byPodName((await slicesOf(e, 'web'))[0]!.endpoints).unready.conditions.ready === true, 5000, 'slice condition');
+  await eventually(async () => (await c.get<Obj>(Resources.endpoints, NS, 'web'))?.subsets?.[0]?.addresses?.length === 2, 30_000, 'pod now ready');
+  await eventually(async () => byPodName((await slicesOf(e, 'web'))[0]!.endpoints).unready.conditions.ready === true, 30_000, 'slice condition');
 });
 
 test('pods resolving a named port differently land in different slices and subsets', async (t) => {
@@ -128,11 +129,12 @@ test('more than 100 endpoints are split across slices', async (t) => {
   const e = await env(t);
   await service(e, 'big', { selector: { app: 'big' }, ports: [{ port: 80, targetPort: 8080 }] });
   await Promise.all(Array.from({ length: 150 }, (_, i) => pod(e, `big-${i}`, { ip: `10.42.${Math.floor(i / 200)}.${(i % 200) + 1}`, labels: { app: 'big' } })));
+  // Like Kubernetes' reconciler, the controller creates the new slices before it deletes the empty
+  // placeholder: wait for that to settle too, not only for the 150 endpoints to appear.
   const slices = await until(async () => {
     const s = await slicesOf(e, 'big');
-    // The empty placeholder slice goes in the same pass that writes the filled ones: wait for it too.
-    return s.length === 2 && s.reduce((n, x) => n + (x.endpoints?.length ?? 0), 0) === 150 ? s : undefined;
-  }, '150 endpoints in two slices', 10_000);
+    return s.reduce((n, x) => n + (x.endpoints?.length ?? 0), 0) === 150 && s.every((x) => x.endpoints?.length) ? s : undefined;
+  }, '150 endpoints in full slices', 30_000);
   assert.deepEqual(slices.map((s) => s.endpoints.length).sort((a, b) => a - b), [50, 100]);
   assert.equal(new Set(slices.flatMap((s) => s.endpoints.map((x: any) => x.targetRef.name))).size, 150, 'each pod once');
 });
@@ -167,9 +169,9 @@ test('deleting a Service removes its Endpoints and slices', async (t) => {
   const c = e.api.client;
   await service(e, 'web', { selector: { app: 'web' }, ports: [{ port: 80 }] });
   await pod(e, 'a', { ip: '10.42.0.1' });
-  await eventually(async () => (await slicesOf(e, 'web')).length === 1 && await c.get(Resources.endpoints, NS, 'web'), 5000, 'created');
+  await eventually(async () => (await slicesOf(e, 'web')).length === 1 && await c.get(Resources.endpoints, NS, 'web'), 30_000, 'created');
   await c.delete(Resources.services, NS, 'web');
-  await eventually(async () => (await slicesOf(e, 'web')).length === 0 && !(await c.get(Resources.endpoints, NS, 'web')), 5000, 'removed');
+  await eventually(async () => (await slicesOf(e, 'web')).length === 0 && !(await c.get(Resources.endpoints, NS, 'web')), 30_000, 'removed');
 });
 
 test('Endpoints written before their Service are kept', async (t) => {

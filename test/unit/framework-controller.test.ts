@@ -37,9 +37,9 @@ test('a failing key is retried with growing delays until it succeeds, then forgo
   queue.add('ns/a');
   await until(() => times.length === 4);
   const gaps = times.slice(1).map((x, i) => x - times[i]);
-  // 10, 20, 40 ms of backoff (timers may fire a little late, never early).
+  // 10, 20, 40 ms of backoff: timers may fire late, never early, so only lower bounds are checked
+  // (a busy machine once made the first gap 105 ms). That the third is at least 40 ms shows the growth.
   assert.ok(gaps[0] >= 9 && gaps[1] >= 19 && gaps[2] >= 39, `gaps ${gaps}`);
-  assert.ok(gaps[2] > gaps[0], `backoff grows: ${gaps}`);
   await until(() => queue.numRequeues('ns/a') === 0);
   await sleep(60);
   assert.equal(times.length, 4, 'no retry after success');

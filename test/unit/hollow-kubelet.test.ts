@@ -136,6 +136,9 @@ test('a container told to exit completes the pod (restartPolicy Never)', async (
   assert.equal(condition(ok, 'Ready')?.reason, 'PodCompleted');
   const bad = await podWhere(api, 'bad', (p) => p.status?.phase === 'Failed', 'bad Failed');
   assert.equal(bad.status.containerStatuses[0].state.terminated.exitCode, 3);
+  // On a busy machine 'always' may start after the others ended: wait for it, then past its exit time.
+  await podWhere(api, 'always', (p) => p.status?.phase === 'Running', 'always Running');
+  await new Promise((r) => setTimeout(r, 300));
   assert.equal((await getPod(api, 'always'))?.status?.phase, 'Running', 'restartPolicy Always keeps running');
 });
 

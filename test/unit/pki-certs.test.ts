@@ -20,11 +20,10 @@ function tempDir(): string {
 const SANS = { dns: ['skiff.example'], ips: ['10.1.2.3'] };
 const tls = (dataDir: string, f: string) => readFileSync(join(dataDir, 'server', 'tls', f), 'utf8');
 
-test('first start creates both CAs, the serving and the admin certificate, quickly and with private keys 0600', async () => {
+// How long a first start takes (CAs and certificates included) is measured by bench/api.ts ("start").
+test('first start creates both CAs, the serving and the admin certificate, with private keys 0600', async () => {
   const dataDir = tempDir();
-  const t0 = performance.now();
   const pki = await ensureServerPki({ dataDir, sans: SANS });
-  assert.ok(performance.now() - t0 < 1000, 'first start must stay well under a second');
 
   for (const f of ['server-ca', 'client-ca', 'serving-kube-apiserver', 'client-admin']) {
     assert.equal(statSync(join(pki.dir, `${f}.key`)).mode & 0o777, 0o600, `${f}.key mode`);

@@ -103,9 +103,8 @@ test('errors name the RPC and the gRPC code; NOT_FOUND, deadline and unreachable
     assert.match(err.message, /CRI RemoveContainer failed \(NOT_FOUND\): container "x" not found/);
     return true;
   });
-  const t0 = Date.now();
+  // ListContainers never answers: only the client's deadline can end the call.
   await assert.rejects(cri.listContainers(), (err: unknown) => err instanceof CriError && err.code === grpc.status.DEADLINE_EXCEEDED);
-  assert.ok(Date.now() - t0 < 2_000, 'the client deadline applies');
   await assert.rejects(cri.podSandboxStats('s'), (err: unknown) => err instanceof CriError && err.code === grpc.status.UNIMPLEMENTED);
 
   const nowhere = client(t, join(tmpdir(), `skiff-no-such-${process.pid}.sock`), 500);
@@ -116,7 +115,7 @@ test('errors name the RPC and the gRPC code; NOT_FOUND, deadline and unreachable
   });
 });
 
-test('waitReady retries until a runtime starts serving the socket; gives up on a non-CRI server', async (t) => {
+test('waitReady retries until a runtime starts serving the socket; gives up on a non-CRI server', { timeout: 60_000 }, async (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'skiff-cri-late-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const path = join(dir, 'late.sock');
@@ -132,9 +131,9 @@ test('waitReady retries until a runtime starts serving the socket; gives up on a
   const sock = join(other, 'x.sock');
   await new Promise<void>((resolve, reject) => server.bindAsync(`unix://${sock}`, grpc.ServerCredentials.createInsecure(), (e) => e ? reject(e) : resolve()));
   t.after(() => server.forceShutdown());
-  const t0 = Date.now();
-  await assert.rejects(client(t, sock).waitReady(5_000), /UNIMPLEMENTED/);
-  assert.ok(Date.now() - t0 < 2_000, 'no waiting for a server that does not speak CRI');
+  // No waiting for a server that does not speak CRI: with an hour to wait, only giving up at once
+  // lets this finish before the test's timeout.
+  await assert.rejects(client(t, sock).waitReady(3_600_000), /UNIMPLEMENTED/);
 });
 
 test('endpoint spellings', () => {

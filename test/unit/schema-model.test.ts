@@ -1,13 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import { buildSchemaSet, loadSchemaDocs, loadSchemaSet } from '../../src/api/schema.js';
 
-test('the generator runs quickly and writes both files', () => {
-  const started = Date.now();
-  execFileSync(process.execPath, ['scripts/gen-schemas.mjs'], { stdio: 'pipe' });
-  assert.ok(Date.now() - started < 5000);
+// That the committed files are what the generator writes is scripts/check-generated.mjs's job (run
+// before the unit tests); its time is printed by `node scripts/gen-schemas.mjs`, not asserted.
+test('the generated schema files are there and schemas.json stays small', () => {
+  assert.ok(statSync('generated/schema-docs.json').isFile());
   assert.ok(statSync('generated/schemas.json').size < 400_000, 'schemas.json stays small');
 });
 

@@ -24,8 +24,10 @@ async function hangingUpRuntime(outputBytes: number, reset: boolean): Promise<st
     sock.once('data', () => {
       sock.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: SPDY/3.1\r\n\r\n');
       sock.write(Buffer.alloc(outputBytes, 'y'));
-      // A reset is what the agent sees when its last frames cross the runtime's close.
-      if (reset) sock.write(STATUS, () => setTimeout(() => sock.resetAndDestroy(), 50));
+      // A reset is what the agent sees when its last frames cross the runtime's close. The kernel
+      // drops what the agent has not read yet when the reset lands, so the reset waits long enough
+      // for a busy machine to have read it (50 ms lost bytes on 2 cores at load 20).
+      if (reset) sock.write(STATUS, () => setTimeout(() => sock.resetAndDestroy(), 500));
       else sock.end(STATUS);
     });
   });

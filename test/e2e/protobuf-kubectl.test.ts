@@ -13,7 +13,8 @@ const skip = existsSync(kubectlBinary('1.32')) ? false : 'kubectl 1.32 is not in
 let server: CaptureServer | undefined;
 after(() => server?.close());
 
-test('kubectl 1.32 typed commands post protobuf that decodes to the object kubectl means', { skip, timeout: 60_000 }, async () => {
+// About 50 kubectl runs: under a minute on a quiet machine, several on a busy one.
+test('kubectl 1.32 typed commands post protobuf that decodes to the object kubectl means', { skip, timeout: 300_000 }, async () => {
   server = await startCaptureServer();
   const s = server;
   for (const [name, args] of Object.entries(captureCommands(s.dir))) {
