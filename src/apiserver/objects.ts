@@ -18,6 +18,7 @@ import { loadSchemaSet } from '../api/schema.js';
 import type { Admission } from './admission.js';
 import { checkFields, type FieldValidation } from './fields.js';
 import { nowRfc3339 } from '../util/time.js';
+import { isCsr, prepareCsrUpdate } from './csr-strategy.js';
 
 export interface Actor {
   user: string;
@@ -171,7 +172,8 @@ export class ObjectService {
     this.checkNamespace(info, ns, meta);
     warnings.push(...checkFields(info, obj, opts.fieldValidation ?? 'Warn', this.admission.crdSchema(info), opts.isPatch));
 
-    const pinned = meta.resourceVersion !== undefined && meta.resourceVersion !== '';
+    // "0" (like "") is an unconditional update: kube-apiserver parses it to 0, which means "no precondition".
+    const pinned = meta.resourceVersion !== undefined && meta.resourceVersion !== '' && String(meta.resourceVersion) !== '0';
     if (pinned && String(meta.resourceVersion) !== old.metadata.resourceVersion) {
       throw errors.conflict(info.plural, info.group, name);
     }
@@ -187,7 +189,10 @@ export class ObjectService {
     if (old.metadata.generation !== undefined) meta.generation = old.metadata.generation; else delete meta.generation;
 
     let result: Record<string, any> = obj;
-    if (opts.subresource === 'status') {
+    if (isCsr(info)) {
+      result = { ...obj, metadata: opts.subresource ? { ...structuredClone(old.metadata) } : meta };
+      prepareCsrUpdate(opts.subresource, result, obj, old);
+    } else if (opts.subresource === 'status') {
       // A status write changes status only (and nothing in metadata but what Kubernetes allows there).
       result = { ...structuredClone(old), status: obj.status };
       result.metadata = { ...structuredClone(old.metadata) };
@@ -245,6 +250,7 @@ export class ObjectService {
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
       const current = this.get(info, ns, name);
       const old = current.obj;
+      this.admission.admitDelete(info, old);
       const pre = opts.preconditions;
       if (pre?.uid && pre.uid !== old.metadata.uid) {
         throw errors.conflict(info.plural, info.group, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`);

@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openStore } from '../storage/index.js';
-import { ensureServerPkiIsolated, issueClientCertIsolated } from '../pki/isolated.js';
+import { ensureServerPkiIsolated, issueClientCertIsolated, signCsrIsolated } from '../pki/isolated.js';
 import { ensureServerToken } from '../pki/token.js';
 import { writeKubeconfig } from '../pki/kubeconfig.js';
 import { ResourceRegistry } from '../apiserver/registry.js';
@@ -29,8 +29,11 @@ import { TunnelServer } from '../apiserver/tunnel/registry.js';
 import { attachTunnels } from '../apiserver/tunnel/pod-streams.js';
 import { routeUpgradesAsRequests } from '../apiserver/tunnel/upgrade.js';
 import { bootstrapObjects } from './bootstrap.js';
+import { LocalApiServices } from '../apiserver/apiservices.js';
 import { startControllerManager, type ControllerStarter } from './controller-manager.js';
 import { startRootCaPublisher } from '../controllers/root-ca-publisher.js';
+import { startCsrSigningController } from '../controllers/csr-signing.js';
+import { startCsrApprovingController } from '../controllers/csr-approving.js';
 import { startPersistentVolumeController } from '../controllers/persistent-volume.js';
 import { startManifestDeployer } from '../controllers/manifests.js';
 import { startEphemeralVolumeController } from '../controllers/ephemeral-volume.js';
@@ -164,12 +167,18 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     kubernetesServiceIp: firstServiceIp(config.serviceCidr), advertiseAddress: advertise, port: config.httpsListenPort,
     localStorageClass: !config.disableLocalStorage,
   });
+  // APIServices of the served group versions, kept in line as CRDs come and go.
+  const apiServices = new LocalApiServices(objects, registry);
+  await apiServices.sync();
+  apiServices.watchRegistry();
   const tunnels = new TunnelServer();
   const starters: Record<string, ControllerStarter> = config.disableControllerManager ? {} : {
     ...CONTROLLERS,
     'garbage-collector': garbageCollectorStarter(registry),
     'node-ipam': (ctx) => startNodeIpamController(ctx, { clusterCidr: config.clusterCidr, nodeMaskSize: 24 }),
     'root-ca-publisher': (ctx) => startRootCaPublisher(ctx, pki.serverCaPem),
+    'csr-signing': (ctx) => startCsrSigningController(ctx, (pem, usage, seconds) => signCsrIsolated(pkiOpts, pem, usage, seconds)),
+    'csr-approving': startCsrApprovingController,
     'horizontal-pod-autoscaler': (c) => startHorizontalPodAutoscaler(c, {
       podUsage: (pods) => podUsage(ctx, pods),
       syncPeriodMs: (config.horizontalPodAutoscalerSyncPeriodSeconds ?? 15) * 1000,
