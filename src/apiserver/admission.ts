@@ -12,6 +12,8 @@ import { QuotaAdmission } from './admission-quota.js';
 import { mountServiceAccountToken } from './admission-serviceaccount.js';
 import { setDefaultStorageClass } from './admission-storageclass.js';
 import { admitRuntimeClass } from './admission-runtimeclass.js';
+import { admitCsrUpdate, restrictCsrSubject } from './admission-certificates.js';
+import type { Authorizer } from './authorizer.js';
 
 interface DefaultTolerationOptions { notReadySeconds: number; unreachableSeconds: number }
 import type { Actor, WriteOptions } from './objects.js';
@@ -40,6 +42,7 @@ const ALLOWED_IN_TERMINATING = new Set(['/events', 'events.k8s.io/events', 'auth
 
 export class Admission {
   private readonly quota: QuotaAdmission;
+  private authz: Authorizer | undefined;
 
   constructor(private readonly store: Store, private readonly crds: CrdManager,
     private readonly tolerations: DefaultTolerationOptions = { notReadySeconds: 300, unreachableSeconds: 300 }) {
@@ -61,6 +64,7 @@ export class Admission {
       obj.spec.username = opts.actor.user;
       obj.spec.groups = [...opts.actor.groups];
       delete obj.spec.uid; delete obj.spec.extra;
+      restrictCsrSubject(obj);
     }
     if (info.group === '' && info.plural === 'persistentvolumeclaims') setDefaultStorageClass(this.store, obj);
     // LimitRanger mutates before ResourceQuota counts, as in Kubernetes' plugin order.
@@ -70,7 +74,15 @@ export class Admission {
 
   async admitUpdate(info: KindInfo, obj: Record<string, any>, old: Readonly<Record<string, any>>, opts: WriteOptions): Promise<void> {
     restrictNode(info, obj, opts);
+    if (info.group === 'certificates.k8s.io' && info.plural === 'certificatesigningrequests') {
+      admitCsrUpdate(this.authz, obj, old, opts.subresource, opts.actor);
+    }
     if (info.namespaced && !opts.subresource) admitLimitRanges(this.store, info, obj, old);
+  }
+
+  /** Plugins that ask the authorizer about something other than the request itself (certificate signers). */
+  useAuthorizer(authz: Authorizer): void {
+    this.authz = authz;
   }
 
   /** NamespaceLifecycle on delete: the system namespaces stay (skiff also keeps kube-node-lease, whose loss stops node heartbeats). */

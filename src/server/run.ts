@@ -149,6 +149,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const saTokens = await ServiceAccountTokens.open(config.dataDir);
   const authn = new Authenticator({ saTokens });
   const authz = chainAuthorizer(store, new RbacAuthorizer(storeRbacSource(store)));
+  admission.useAuthorizer(authz);
   const schemas = loadSchemaSet();
   const openapi = new OpenApiV3(() => registry.all(), schemas, (g, v, k) => crds.schemaFor(g, v, k));
   registry.onChange(() => openapi.invalidate());

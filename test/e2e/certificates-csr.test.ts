@@ -178,3 +178,41 @@ test('a node asking for its own client certificate is approved and issued withou
   await new Promise((r) => setTimeout(r, 2000));
   assert.equal(tableRows(ok(await server.kubectl(['get', 'csr', 'node-other'])))[1][5], 'Pending');
 });
+
+test('admission: no system:masters certificates; approving needs `approve` on the signer', async () => {
+  const masters = opensslCsr('masters', '/CN=eve/O=system:masters');
+  fails(await server.kubectl(['apply', '-f', '-'], { input: csrManifest('masters', masters.csr, 'kubernetes.io/kube-apiserver-client', ['client auth']) }),
+    /certificatesigningrequests\.certificates\.k8s\.io "masters" is forbidden: use of kubernetes.io\/kube-apiserver-client signer with system:masters group is not allowed/);
+
+  // carol may update the approval subresource, but is not an approver for the signer yet.
+  ok(await server.kubectl(['apply', '-f', '-'], { input: `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: csr-updater}
+rules:
+- {apiGroups: [certificates.k8s.io], resources: [certificatesigningrequests], verbs: [get, list]}
+- {apiGroups: [certificates.k8s.io], resources: [certificatesigningrequests/approval], verbs: [update]}
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: carol-csr-updater}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: csr-updater}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: carol}]
+` }));
+  const { csr } = opensslCsr('dave', '/CN=dave');
+  ok(await server.kubectl(['apply', '-f', '-'], { input: csrManifest('dave', csr, 'kubernetes.io/kube-apiserver-client', ['client auth']) }));
+  fails(await server.kubectl(['--as=carol', 'certificate', 'approve', 'dave']),
+    /certificatesigningrequests\.certificates\.k8s\.io "dave" is forbidden: user not permitted to approve requests with signerName "kubernetes.io\/kube-apiserver-client"/);
+  ok(await server.kubectl(['apply', '-f', '-'], { input: `apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRole
+metadata: {name: client-approver}
+rules: [{apiGroups: [certificates.k8s.io], resources: [signers], resourceNames: ["kubernetes.io/*"], verbs: [approve]}]
+---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: ClusterRoleBinding
+metadata: {name: carol-approver}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: client-approver}
+subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: carol}]
+` }));
+  await eventually(async () => (await server.kubectl(['--as=carol', 'certificate', 'approve', 'dave'])).code === 0, 'carol approves dave');
+  await issuedCert('dave');
+});
