@@ -8,6 +8,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startServer, REPO_ROOT, type TestServer } from '../helpers/cluster.js';
 import { ok, tableRows, type KubectlVersion } from '../helpers/kubectl.js';
+import { eventually } from '../helpers/wait.js';
+import { encodeProtobuf } from '../../src/apiserver/protobuf/encode.js';
 
 let server: TestServer;
 before(async () => { server = await startServer(); });
@@ -137,15 +139,42 @@ spec: {policyName: replicas, validationActions: [Deny]}
   assert.match(noActions.stderr, /spec\.validationActions: Invalid value: .*must not contain both Deny and Warn/);
 });
 
-test('RuntimeClass: stored, printed, served as protobuf, handler validated', async () => {
+test('RuntimeClass: stored, printed, decoded from protobuf, handler validated', async () => {
   ok(await server.kubectl(['apply', '-f', '-'], { input: 'apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: {name: gvisor}\nhandler: runsc\n' }));
   const rows = tableRows(ok(await server.kubectl(['get', 'runtimeclasses'])));
-  assert.deepEqual(rows, [['NAME', 'HANDLER', 'AGE'], ['gvisor', 'runsc', rows[1]?.[2] ?? '']]);
-  // kubectl sends protobuf where the server's discovery allows it; the object must decode.
-  const pb = await server.request('GET', '/apis/node.k8s.io/v1/runtimeclasses/gvisor', { headers: { accept: 'application/vnd.kubernetes.protobuf' } });
-  assert.equal(pb.status, 200);
-  assert.equal(pb.headers['content-type'], 'application/vnd.kubernetes.protobuf');
-  assert.ok(pb.body.startsWith('k8s\0'), 'protobuf envelope');
+  assert.deepEqual(rows.slice(0, 2).map((r) => r.slice(0, 2)), [['NAME', 'HANDLER'], ['gvisor', 'runsc']]);
+  // kubectl's typed commands send protobuf bodies; the new kinds decode like the old ones.
+  const body = encodeProtobuf({ apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'kata' }, handler: 'kata', overhead: { podFixed: { cpu: '250m' } } });
+  const pb = await server.request('POST', '/apis/node.k8s.io/v1/runtimeclasses', { body, contentType: 'application/vnd.kubernetes.protobuf' });
+  assert.equal(pb.status, 201, pb.body);
+  assert.deepEqual([pb.json().handler, pb.json().overhead], ['kata', { podFixed: { cpu: '250m' } }]);
   const bad = await server.kubectl(['apply', '-f', '-'], { input: 'apiVersion: node.k8s.io/v1\nkind: RuntimeClass\nmetadata: {name: bad}\nhandler: Not_A_Label\n' });
   assert.match(bad.stderr, /handler: Invalid value: "Not_A_Label": a lowercase RFC 1123 label must consist of/);
+});
+
+test('POST to bindings binds the named pod (the collection form of pods/binding)', async () => {
+  // Nothing schedules on this server's nodes: there are none, so the pod stays unbound until bound here.
+  ok(await server.kubectl(['run', 'bind-me', '--image=busybox', '--restart=Never']));
+  ok(await server.kubectl(['create', '-f', '-'], { input: 'apiVersion: v1\nkind: Binding\nmetadata: {name: bind-me}\ntarget: {apiVersion: v1, kind: Node, name: some-node}\n' }));
+  const pod = JSON.parse(ok(await server.kubectl(['get', 'pod', 'bind-me', '-o', 'json'])));
+  assert.equal(pod.spec.nodeName, 'some-node');
+});
+
+test('a CRD group gets an automanaged APIService, removed with the CRD', async () => {
+  ok(await server.kubectl(['apply', '-f', '-'], { input: `apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata: {name: gadgets.apisvc.example.com}
+spec:
+  group: apisvc.example.com
+  scope: Namespaced
+  names: {plural: gadgets, kind: Gadget}
+  versions: [{name: v1alpha1, served: true, storage: true, schema: {openAPIV3Schema: {type: object}}}]
+` }));
+  const svc = await eventually(async () => {
+    const r = await server.kubectl(['get', 'apiservice', 'v1alpha1.apisvc.example.com', '-o', 'json']);
+    return r.code === 0 ? JSON.parse(r.stdout) : undefined;
+  }, 'APIService of the CRD group');
+  assert.equal(svc.metadata.labels['kube-aggregator.kubernetes.io/automanaged'], 'true');
+  ok(await server.kubectl(['delete', 'crd', 'gadgets.apisvc.example.com']));
+  await eventually(async () => (await server.kubectl(['get', 'apiservice', 'v1alpha1.apisvc.example.com'])).code !== 0, 'APIService removed with its CRD');
 });
