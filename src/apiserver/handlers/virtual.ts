@@ -16,7 +16,7 @@ import { writeOptions } from './resources.js';
 export const VIRTUAL_CORE = new Set(['bindings', 'componentstatuses']);
 
 /** The components kube-apiserver reports (k3s and skiff run them in the server process). */
-const COMPONENTS = ['controller-manager', 'scheduler', 'etcd-0'];
+const COMPONENTS = ['scheduler', 'controller-manager', 'etcd-0'];
 
 export async function handleVirtualCore(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, ri: RequestInfo,
   info: KindInfo, ns: string | undefined, q: URLSearchParams, actor: Actor, neg: Negotiated): Promise<void> {
