@@ -12,6 +12,7 @@ import { QuotaAdmission } from './admission-quota.js';
 import { mountServiceAccountToken } from './admission-serviceaccount.js';
 import { setDefaultStorageClass } from './admission-storageclass.js';
 import { admitRuntimeClass } from './admission-runtimeclass.js';
+import { admitPodPriority, admitPriorityClassDelete } from './admission-priority.js';
 import { admitCsrUpdate, restrictCsrSubject } from './admission-certificates.js';
 import type { Authorizer } from './authorizer.js';
 
@@ -57,6 +58,7 @@ export class Admission {
       obj.spec.serviceAccount = obj.spec.serviceAccountName;
       mountServiceAccountToken(this.store, obj);
       addDefaultTolerations(obj as any, this.tolerations);
+      admitPodPriority(this.store, obj);
       admitRuntimeClass(this.store, obj);
     }
     if (info.group === 'certificates.k8s.io' && info.plural === 'certificatesigningrequests') {
@@ -91,6 +93,7 @@ export class Admission {
       const name = obj.metadata.name;
       throw new ApiError(403, 'Forbidden', `namespaces "${name}" is forbidden: this namespace may not be deleted`, { name, kind: 'namespaces' });
     }
+    if (info.group === 'scheduling.k8s.io' && info.plural === 'priorityclasses') admitPriorityClassDelete(obj);
   }
 
   /** After a create was stored or failed: drop its quota reservation (a stored one is then counted from the cache). */

@@ -55,11 +55,21 @@ test('api-versions names the groups add-on manifests need', async () => {
   }
 });
 
-test('system PriorityClasses exist with Kubernetes values', async () => {
+test('system PriorityClasses exist with Kubernetes values and give pods their priority', async () => {
   const rows = tableRows(ok(await server.kubectl(['get', 'priorityclasses'])));
   const byName = new Map(rows.slice(1).map((r) => [r[0], r]));
   assert.equal(byName.get('system-cluster-critical')?.[1], '2000000000');
   assert.equal(byName.get('system-node-critical')?.[1], '2000001000');
+  // Priority admission resolves a pod's class to spec.priority; unknown classes and client-set values are refused.
+  ok(await server.kubectl(['apply', '-f', '-'], { input: 'apiVersion: v1\nkind: Pod\nmetadata: {name: critical, namespace: kube-system}\nspec: {priorityClassName: system-cluster-critical, containers: [{name: c, image: busybox}]}\n' }));
+  const pod = JSON.parse(ok(await server.kubectl(['get', 'pod', '-n', 'kube-system', 'critical', '-o', 'json'])));
+  assert.deepEqual([pod.spec.priority, pod.spec.preemptionPolicy], [2000000000, 'PreemptLowerPriority']);
+  const missing = await server.kubectl(['apply', '-f', '-'], { input: 'apiVersion: v1\nkind: Pod\nmetadata: {name: nope}\nspec: {priorityClassName: nope, containers: [{name: c, image: busybox}]}\n' });
+  assert.match(missing.stderr, /pods "nope" is forbidden: no PriorityClass with name nope was found/);
+  const forged = await server.kubectl(['apply', '-f', '-'], { input: 'apiVersion: v1\nkind: Pod\nmetadata: {name: forged}\nspec: {priority: 1000000, containers: [{name: c, image: busybox}]}\n' });
+  assert.match(forged.stderr, /the integer value of priority \(1000000\) must not be provided in pod spec; priority admission controller computed 0 from the given PriorityClass name/);
+  const del = await server.kubectl(['delete', 'priorityclass', 'system-node-critical']);
+  assert.match(del.stderr, /priorityclasses.scheduling.k8s.io "system-node-critical" is forbidden: this is a system priority class and cannot be deleted/);
 });
 
 test('flow-control defaults are readable: exempt and catch-all, each schema pointing at an existing level', async () => {
