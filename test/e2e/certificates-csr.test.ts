@@ -216,3 +216,13 @@ subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: carol}]
   await eventually(async () => (await server.kubectl(['--as=carol', 'certificate', 'approve', 'dave'])).code === 0, 'carol approves dave');
   await issuedCert('dave');
 });
+
+for (const version of ['1.27', '1.33'] as const) {
+  test(`kubectl ${version} certificate approve (protobuf body of its own version)`, async () => {
+    const name = `skew-${version.replace('.', '')}`;
+    const { csr } = opensslCsr(name, `/CN=${name}`);
+    ok(await server.kubectl(['apply', '-f', '-'], { input: csrManifest(name, csr, 'kubernetes.io/kube-apiserver-client', ['client auth']), version }));
+    assert.match(ok(await server.kubectl(['certificate', 'approve', name], { version })), new RegExp(`${name} approved`));
+    assert.match(certText(await issuedCert(name)), new RegExp(`subject=CN ?= ?${name}`));
+  });
+}
