@@ -13,6 +13,7 @@ import { validateCertificateSigningRequest } from '../../src/api/validation/clus
 import { prepareCsrUpdate } from '../../src/apiserver/csr-strategy.js';
 import { isSelfNodeClientRequest } from '../../src/controllers/csr-approving.js';
 import { csrCondition } from '../../src/apiserver/tables/extensions.js';
+import { admitCsrUpdate } from '../../src/apiserver/admission-certificates.js';
 import type { KObject } from '../../src/api/object.js';
 
 let dir = '';
@@ -128,4 +129,22 @@ test('node client auto-approval: only a node asking for its own identity', () =>
   assert.equal(isSelfNodeClientRequest({ ...own, spec: { ...own.spec, groups: ['system:authenticated'] } }), false, 'not in system:nodes');
   assert.equal(isSelfNodeClientRequest({ ...own, spec: { ...own.spec, signerName: SIGNER_KUBE_APISERVER_CLIENT } }), false, 'other signer');
   assert.equal(isSelfNodeClientRequest({ ...own, spec: { ...own.spec, usages: ['client auth', 'server auth'] } }), false, 'extra usage');
+});
+
+test('approval and signing admission ask the authorizer about the signer, by name or <domain>/*', () => {
+  const asked: string[] = [];
+  const authz = (allowed: string[]) => ({
+    authorize: (a: any) => { asked.push(`${a.verb} ${a.resource} ${a.name}`); return { allowed: allowed.includes(`${a.verb} ${a.name}`), reason: '' }; },
+    rulesFor: () => ({ resourceRules: [], nonResourceRules: [], incomplete: false }),
+  }) as any;
+  const actor = { user: 'carol', groups: ['system:authenticated'], manager: 'kubectl' };
+  const csr = { metadata: { name: 'c' }, spec: { signerName: 'kubernetes.io/kube-apiserver-client' }, status: {} };
+  assert.throws(() => admitCsrUpdate(authz([]), csr, csr, 'approval', actor),
+    /certificatesigningrequests\.certificates\.k8s\.io "c" is forbidden: user not permitted to approve requests with signerName "kubernetes\.io\/kube-apiserver-client"/);
+  assert.deepEqual(asked, ['approve signers kubernetes.io/kube-apiserver-client', 'approve signers kubernetes.io/*']);
+  admitCsrUpdate(authz(['approve kubernetes.io/*']), csr, csr, 'approval', actor);
+  const issued = { ...csr, status: { certificate: 'Y2VydA==' } };
+  assert.throws(() => admitCsrUpdate(authz(['approve kubernetes.io/*']), issued, csr, 'status', actor), /user not permitted to sign requests/);
+  admitCsrUpdate(authz(['sign kubernetes.io/kube-apiserver-client']), issued, csr, 'status', actor);
+  admitCsrUpdate(authz([]), issued, issued, 'status', actor);   // the certificate is not being set: nothing to check
 });
