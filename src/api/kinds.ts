@@ -4,7 +4,7 @@
 
 export type Subresource =
   | 'status' | 'scale' | 'binding' | 'eviction' | 'log' | 'exec' | 'attach' | 'portforward'
-  | 'proxy' | 'token' | 'finalize' | 'ephemeralcontainers';
+  | 'proxy' | 'token' | 'finalize' | 'ephemeralcontainers' | 'approval';
 
 export interface KindInfo {
   group: string;          // '' for core
@@ -30,6 +30,7 @@ export interface KindInfo {
 
 const RW = ['create', 'delete', 'deletecollection', 'get', 'list', 'patch', 'update', 'watch'];
 const CREATE_ONLY = ['create'];
+const READ_ONLY = ['get', 'list'];
 
 function k(group: string, version: string, kind: string, plural: string, namespaced: boolean, modelType: string,
   extra: Partial<KindInfo> = {}): KindInfo {
@@ -53,6 +54,10 @@ export const BUILTIN_KINDS: KindInfo[] = [
   k('', 'v1', 'ResourceQuota', 'resourcequotas', true, 'V1ResourceQuota', { shortNames: ['quota'], subresources: ['status'] }),
   k('', 'v1', 'PodTemplate', 'podtemplates', true, 'V1PodTemplate'),
   k('', 'v1', 'ReplicationController', 'replicationcontrollers', true, 'V1ReplicationController', { shortNames: ['rc'], categories: ['all'], subresources: ['status', 'scale'] }),
+  // Pod binding by POST to the collection (the scheduler's legacy form of pods/binding).
+  k('', 'v1', 'Binding', 'bindings', true, 'V1Binding', { verbs: CREATE_ONLY, virtual: true }),
+  // Deprecated since 1.19 but still listed: answered from the server's own health, never stored.
+  k('', 'v1', 'ComponentStatus', 'componentstatuses', false, 'V1ComponentStatus', { shortNames: ['cs'], verbs: READ_ONLY, virtual: true }),
   // apps/v1
   k('apps', 'v1', 'Deployment', 'deployments', true, 'V1Deployment', { shortNames: ['deploy'], categories: ['all'], subresources: ['status', 'scale'] }),
   k('apps', 'v1', 'ReplicaSet', 'replicasets', true, 'V1ReplicaSet', { shortNames: ['rs'], categories: ['all'], subresources: ['status', 'scale'] }),
@@ -86,6 +91,25 @@ export const BUILTIN_KINDS: KindInfo[] = [
   k('networking.k8s.io', 'v1', 'NetworkPolicy', 'networkpolicies', true, 'V1NetworkPolicy', { shortNames: ['netpol'] }),
   // scheduling.k8s.io/v1
   k('scheduling.k8s.io', 'v1', 'PriorityClass', 'priorityclasses', false, 'V1PriorityClass', { shortNames: ['pc'] }),
+  // storage.k8s.io/v1, objects CSI drivers read and write (stored only: skiff runs no CSI drivers itself).
+  k('storage.k8s.io', 'v1', 'CSIDriver', 'csidrivers', false, 'V1CSIDriver'),
+  k('storage.k8s.io', 'v1', 'CSINode', 'csinodes', false, 'V1CSINode'),
+  k('storage.k8s.io', 'v1', 'CSIStorageCapacity', 'csistoragecapacities', true, 'V1CSIStorageCapacity'),
+  k('storage.k8s.io', 'v1', 'VolumeAttachment', 'volumeattachments', false, 'V1VolumeAttachment', { subresources: ['status'] }),
+  // admissionregistration.k8s.io/v1: stored and validated; not enforced yet (no webhook calls, no CEL).
+  k('admissionregistration.k8s.io', 'v1', 'MutatingWebhookConfiguration', 'mutatingwebhookconfigurations', false, 'V1MutatingWebhookConfiguration', { categories: ['api-extensions'] }),
+  k('admissionregistration.k8s.io', 'v1', 'ValidatingWebhookConfiguration', 'validatingwebhookconfigurations', false, 'V1ValidatingWebhookConfiguration', { categories: ['api-extensions'] }),
+  k('admissionregistration.k8s.io', 'v1', 'ValidatingAdmissionPolicy', 'validatingadmissionpolicies', false, 'V1ValidatingAdmissionPolicy', { categories: ['api-extensions'], subresources: ['status'] }),
+  k('admissionregistration.k8s.io', 'v1', 'ValidatingAdmissionPolicyBinding', 'validatingadmissionpolicybindings', false, 'V1ValidatingAdmissionPolicyBinding', { categories: ['api-extensions'] }),
+  // apiregistration.k8s.io/v1: the built-in group versions are listed as Local (see apiserver/apiservices.ts).
+  k('apiregistration.k8s.io', 'v1', 'APIService', 'apiservices', false, 'V1APIService', { categories: ['api-extensions'], subresources: ['status'] }),
+  // certificates.k8s.io/v1
+  k('certificates.k8s.io', 'v1', 'CertificateSigningRequest', 'certificatesigningrequests', false, 'V1CertificateSigningRequest', { shortNames: ['csr'], subresources: ['status', 'approval'] }),
+  // node.k8s.io/v1
+  k('node.k8s.io', 'v1', 'RuntimeClass', 'runtimeclasses', false, 'V1RuntimeClass'),
+  // flowcontrol.apiserver.k8s.io/v1: readable (the defaults kube-apiserver creates); skiff does not enforce them.
+  k('flowcontrol.apiserver.k8s.io', 'v1', 'FlowSchema', 'flowschemas', false, 'V1FlowSchema', { subresources: ['status'] }),
+  k('flowcontrol.apiserver.k8s.io', 'v1', 'PriorityLevelConfiguration', 'prioritylevelconfigurations', false, 'V1PriorityLevelConfiguration', { subresources: ['status'] }),
   // apiextensions.k8s.io/v1
   k('apiextensions.k8s.io', 'v1', 'CustomResourceDefinition', 'customresourcedefinitions', false, 'V1CustomResourceDefinition', { shortNames: ['crd', 'crds'], subresources: ['status'] }),
   // Reviews: created and answered, never stored.
@@ -98,6 +122,8 @@ export const BUILTIN_KINDS: KindInfo[] = [
   k('metrics.k8s.io', 'v1beta1', 'NodeMetrics', 'nodes', false, 'NodeMetrics', { verbs: ['get', 'list'], virtual: true }),
   k('metrics.k8s.io', 'v1beta1', 'PodMetrics', 'pods', true, 'PodMetrics', { verbs: ['get', 'list'], virtual: true }),
   k('authentication.k8s.io', 'v1', 'SelfSubjectReview', 'selfsubjectreviews', false, 'V1SelfSubjectReview', { verbs: CREATE_ONLY, virtual: true }),
+  // kubectl 1.27 (`auth whoami`) asks for v1beta1 only.
+  k('authentication.k8s.io', 'v1beta1', 'SelfSubjectReview', 'selfsubjectreviews', false, 'V1beta1SelfSubjectReview', { verbs: CREATE_ONLY, virtual: true }),
 ];
 
 /** Preferred version per group, in the order discovery lists groups (Kubernetes' order). */

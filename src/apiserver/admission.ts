@@ -11,6 +11,10 @@ import { admitLimitRanges } from './admission-limits.js';
 import { QuotaAdmission } from './admission-quota.js';
 import { mountServiceAccountToken } from './admission-serviceaccount.js';
 import { setDefaultStorageClass } from './admission-storageclass.js';
+import { admitRuntimeClass } from './admission-runtimeclass.js';
+import { admitPodPriority, admitPriorityClassDelete } from './admission-priority.js';
+import { admitCsrUpdate, restrictCsrSubject } from './admission-certificates.js';
+import type { Authorizer } from './authorizer.js';
 
 interface DefaultTolerationOptions { notReadySeconds: number; unreachableSeconds: number }
 import type { Actor, WriteOptions } from './objects.js';
@@ -32,11 +36,14 @@ function restrictNode(info: KindInfo, obj: Record<string, any>, opts: WriteOptio
   }
 }
 
+const IMMORTAL_NAMESPACES = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease']);
+
 /** Kinds that may be written in a terminating namespace (their controllers must finish the job). */
 const ALLOWED_IN_TERMINATING = new Set(['/events', 'events.k8s.io/events', 'authentication.k8s.io/tokenreviews', 'authorization.k8s.io/localsubjectaccessreviews']);
 
 export class Admission {
   private readonly quota: QuotaAdmission;
+  private authz: Authorizer | undefined;
 
   constructor(private readonly store: Store, private readonly crds: CrdManager,
     private readonly tolerations: DefaultTolerationOptions = { notReadySeconds: 300, unreachableSeconds: 300 }) {
@@ -51,6 +58,15 @@ export class Admission {
       obj.spec.serviceAccount = obj.spec.serviceAccountName;
       mountServiceAccountToken(this.store, obj);
       addDefaultTolerations(obj as any, this.tolerations);
+      admitPodPriority(this.store, obj);
+      admitRuntimeClass(this.store, obj);
+    }
+    if (info.group === 'certificates.k8s.io' && info.plural === 'certificatesigningrequests') {
+      // The requestor is whoever created the request, never what the body claims (Kubernetes' strategy).
+      obj.spec.username = opts.actor.user;
+      obj.spec.groups = [...opts.actor.groups];
+      delete obj.spec.uid; delete obj.spec.extra;
+      restrictCsrSubject(obj);
     }
     if (info.group === '' && info.plural === 'persistentvolumeclaims') setDefaultStorageClass(this.store, obj);
     // LimitRanger mutates before ResourceQuota counts, as in Kubernetes' plugin order.
@@ -60,7 +76,24 @@ export class Admission {
 
   async admitUpdate(info: KindInfo, obj: Record<string, any>, old: Readonly<Record<string, any>>, opts: WriteOptions): Promise<void> {
     restrictNode(info, obj, opts);
+    if (info.group === 'certificates.k8s.io' && info.plural === 'certificatesigningrequests') {
+      admitCsrUpdate(this.authz, obj, old, opts.subresource, opts.actor);
+    }
     if (info.namespaced && !opts.subresource) admitLimitRanges(this.store, info, obj, old);
+  }
+
+  /** Plugins that ask the authorizer about something other than the request itself (certificate signers). */
+  useAuthorizer(authz: Authorizer): void {
+    this.authz = authz;
+  }
+
+  /** NamespaceLifecycle on delete: the system namespaces stay (skiff also keeps kube-node-lease, whose loss stops node heartbeats). */
+  admitDelete(info: KindInfo, obj: Readonly<Record<string, any>>): void {
+    if (info.group === '' && info.plural === 'namespaces' && IMMORTAL_NAMESPACES.has(obj.metadata?.name)) {
+      const name = obj.metadata.name;
+      throw new ApiError(403, 'Forbidden', `namespaces "${name}" is forbidden: this namespace may not be deleted`, { name, kind: 'namespaces' });
+    }
+    if (info.group === 'scheduling.k8s.io' && info.plural === 'priorityclasses') admitPriorityClassDelete(obj);
   }
 
   /** After a create was stored or failed: drop its quota reservation (a stored one is then counted from the cache). */

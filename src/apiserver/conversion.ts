@@ -35,7 +35,8 @@ export function hpaV1toV2(o: Record<string, any>, stored?: Readonly<Record<strin
   const spec = o.spec ?? {};
   const out: Record<string, any> = {
     kind: 'HorizontalPodAutoscaler', apiVersion: 'autoscaling/v2', metadata: o.metadata ?? {},
-    spec: { ...(stored ? structuredClone(stored.spec) : {}), scaleTargetRef: spec.scaleTargetRef, minReplicas: spec.minReplicas, maxReplicas: spec.maxReplicas },
+    // autoscaling/v1 defaults minReplicas to 1 when decoding (kubectl autoscale without --min sends none).
+    spec: { ...(stored ? structuredClone(stored.spec) : {}), scaleTargetRef: spec.scaleTargetRef, minReplicas: spec.minReplicas ?? 1, maxReplicas: spec.maxReplicas },
   };
   const others = (out.spec.metrics ?? []).filter((m: any) => !(m.type === 'Resource' && m.resource?.name === 'cpu'));
   if (spec.targetCPUUtilizationPercentage !== undefined) {

@@ -39,6 +39,7 @@ const SUB_KINDS: Record<string, { kind: string; group?: string; version?: string
   token: { kind: 'TokenRequest', group: 'authentication.k8s.io', version: 'v1', verbs: ['create'] },
   finalize: { kind: 'Namespace', verbs: ['update'] },
   ephemeralcontainers: { kind: 'Pod', verbs: ['get', 'patch', 'update'] },
+  approval: { kind: '', verbs: ['get', 'patch', 'update'] },
 };
 
 export class Discovery {

@@ -75,6 +75,10 @@ export function authorizeNode(store: Store, a: Attributes): NodeDecision {
     return deny(`has no pod that references ${a.resource} "${a.name ?? ''}" in namespace "${a.namespace ?? ''}"`);
   }
   if (READABLE.has(gr) && READ.has(a.verb) && !a.subresource) return allow(`reads ${a.resource}`);
+  // As Kubernetes' node rules: a kubelet requests (and watches) its own certificates.
+  if (gr === 'certificates.k8s.io/certificatesigningrequests' && !a.subresource && (READ.has(a.verb) || a.verb === 'create')) {
+    return allow('requests certificates');
+  }
   if (gr === 'authentication.k8s.io/tokenreviews' || gr === 'authorization.k8s.io/subjectaccessreviews') {
     return a.verb === 'create' ? allow('delegates authentication/authorization') : undefined;
   }

@@ -272,7 +272,8 @@ export class ObjectService {
     this.checkNamespace(info, ns, meta);
     warnings.push(...checkFields(info, obj, opts.fieldValidation ?? 'Warn', this.admission.crdSchema(info), opts.isPatch));
 
-    const pinned = meta.resourceVersion !== undefined && meta.resourceVersion !== '';
+    // "0" (like "") is an unconditional update: kube-apiserver parses it to 0, which means "no precondition".
+    const pinned = meta.resourceVersion !== undefined && meta.resourceVersion !== '' && String(meta.resourceVersion) !== '0';
     if (pinned && String(meta.resourceVersion) !== old.metadata.resourceVersion) {
       throw errors.conflict(info.plural, info.group, name);
     }
@@ -288,7 +289,10 @@ export class ObjectService {
     if (old.metadata.generation !== undefined) meta.generation = old.metadata.generation; else delete meta.generation;
 
     let result: Record<string, any> = obj;
-    if (opts.subresource === 'status') {
+    const strategy = strategyFor(info);
+    if (strategy.prepareUpdate) {
+      result = strategy.prepareUpdate(opts.subresource, obj, old);
+    } else if (opts.subresource === 'status') {
       // A status write changes status only (and nothing in metadata but what Kubernetes allows there).
       result = { ...structuredClone(old), status: obj.status };
       result.metadata = { ...structuredClone(old.metadata) };
@@ -296,7 +300,6 @@ export class ObjectService {
       // (finalize writes spec.finalizers; binding writes spec.nodeName and the PodScheduled condition)
       if (old.status !== undefined) result.status = structuredClone(old.status); else delete result.status;
     }
-    const strategy = strategyFor(info);
     strategy.keepOnUpdate?.(result, old);
     if (tracksGeneration(info) && opts.subresource !== 'status' && specChanged(result, old)) {
       result.metadata.generation = (old.metadata.generation ?? 0) + 1;
@@ -341,6 +344,7 @@ export class ObjectService {
     for (let attempt = 0; attempt < MAX_CONFLICT_RETRIES; attempt++) {
       const current = this.get(info, ns, name);
       const old = current.obj;
+      this.admission.admitDelete(info, old);
       const pre = opts.preconditions;
       if (pre?.uid && pre.uid !== old.metadata.uid) {
         throw errors.conflict(info.plural, info.group, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`);

@@ -200,6 +200,12 @@ function clusterRoles(): KObject[] {
       ],
     }),
     clusterRole({ name: 'system:node-bootstrapper', rules: [rule(['create', 'get', 'list', 'watch'], ['certificates.k8s.io'], ['certificatesigningrequests'])] }),
+    // Certificate approvers, one per built-in signer (bind one to let a user approve that signer's requests).
+    clusterRole({ name: 'system:certificates.k8s.io:certificatesigningrequests:nodeclient', rules: [rule(['create'], ['certificates.k8s.io'], ['certificatesigningrequests/nodeclient'])] }),
+    clusterRole({ name: 'system:certificates.k8s.io:certificatesigningrequests:selfnodeclient', rules: [rule(['create'], ['certificates.k8s.io'], ['certificatesigningrequests/selfnodeclient'])] }),
+    ...['kube-apiserver-client', 'kube-apiserver-client-kubelet', 'kubelet-serving', 'legacy-unknown'].map((signer) => clusterRole({
+      name: `system:certificates.k8s.io:${signer}-approver`, rules: [rule(['approve'], ['certificates.k8s.io'], ['signers'], [`kubernetes.io/${signer}`])],
+    })),
     clusterRole({
       name: 'system:node-problem-detector', rules: [
         rule(['get'], [''], ['nodes']),

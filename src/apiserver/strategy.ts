@@ -3,6 +3,7 @@
 // registry's "strategy"; here they are small functions keyed by group/resource, and the table of
 // per-kind hooks (KIND_STRATEGIES) ObjectService calls so that it names no kind itself.
 import type { KindInfo } from '../api/kinds.js';
+import { prepareCsrUpdate } from './csr-strategy.js';
 import type { StatusCause } from '../api/status.js';
 import type { Store } from '../storage/types.js';
 import type { ServiceAllocator } from './allocators.js';
@@ -60,6 +61,11 @@ export interface Allocation {
 }
 
 export interface KindStrategy {
+  /**
+   * Builds the object an update stores from what the client sent, for kinds whose endpoints each may
+   * change only their own part (instead of the generic status/spec split).
+   */
+  prepareUpdate?(subresource: string | undefined, sent: Record<string, any>, old: Readonly<Record<string, any>>): Record<string, any>;
   /** Fills in what an update may leave out and still keep (before spec changes are compared). */
   keepOnUpdate?(obj: Record<string, any>, old: Readonly<Record<string, any>>): void;
   /** Last touches once `metadata.generation` is settled (`old` on update). */
@@ -112,6 +118,13 @@ function waitsForKubelet(ctx: StrategyContext, pod: Readonly<Record<string, any>
 }
 
 const KIND_STRATEGIES: Record<string, KindStrategy> = {
+  'certificates.k8s.io/certificatesigningrequests': {
+    prepareUpdate(subresource, sent, old) {
+      const next = { ...sent, metadata: subresource ? structuredClone(old.metadata) : sent.metadata };
+      prepareCsrUpdate(subresource, next, sent, old);
+      return next;
+    },
+  },
   '/services': {
     keepOnUpdate: keepServiceAllocations,
     allocate: (ctx, svc, old) => ctx.services.assign(svc, old),

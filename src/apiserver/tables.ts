@@ -7,6 +7,7 @@ import { type ColumnDefinition, type J, type Printer, col, humanDuration, nameCo
 import * as workloads from './tables/workloads.js';
 import * as core from './tables/core.js';
 import * as cluster from './tables/cluster.js';
+import * as ext from './tables/extensions.js';
 import { evalJsonPath } from './tables/jsonpath.js';
 import { rfc3339 } from '../util/time.js';
 
@@ -48,6 +49,18 @@ const PRINTERS: Record<string, Printer> = {
   'coordination.k8s.io/leases': cluster.leases,
   'storage.k8s.io/storageclasses': cluster.storageclasses,
   'scheduling.k8s.io/priorityclasses': cluster.priorityclasses,
+  'admissionregistration.k8s.io/mutatingwebhookconfigurations': ext.mutatingwebhookconfigurations,
+  'admissionregistration.k8s.io/validatingwebhookconfigurations': ext.validatingwebhookconfigurations,
+  'admissionregistration.k8s.io/validatingadmissionpolicies': ext.validatingadmissionpolicies,
+  'admissionregistration.k8s.io/validatingadmissionpolicybindings': ext.validatingadmissionpolicybindings,
+  'certificates.k8s.io/certificatesigningrequests': ext.certificatesigningrequests,
+  'node.k8s.io/runtimeclasses': ext.runtimeclasses,
+  'flowcontrol.apiserver.k8s.io/flowschemas': ext.flowschemas,
+  'flowcontrol.apiserver.k8s.io/prioritylevelconfigurations': ext.prioritylevelconfigurations,
+  'apiregistration.k8s.io/apiservices': ext.apiservices,
+  'storage.k8s.io/csidrivers': ext.csidrivers,
+  'storage.k8s.io/csinodes': ext.csinodes,
+  'storage.k8s.io/volumeattachments': ext.volumeattachments,
 };
 
 /** Kubernetes' default table (rest.DefaultTableConvertor): roles, clusterroles, limitranges, CRDs... */

@@ -103,7 +103,7 @@ export type PatchType = 'merge' | 'strategic' | 'json' | 'apply';
 export interface PatchOptions extends WriteOptions {
   /** Server-side apply only: take over fields other managers own. */
   force?: boolean;
-  subresource?: 'status';
+  subresource?: 'status' | 'approval';
 }
 
 export interface DeleteOptions {

@@ -2,7 +2,7 @@
 // libraries never stay loaded in the long-running server (idle memory is a headline figure on small
 // boards). Same files, same results as calling certs.ts directly.
 import { Worker } from 'node:worker_threads';
-import type { EnsureServerPkiOptions, IssuedCert, ServerPki } from './certs.js';
+import type { CsrUsage, EnsureServerPkiOptions, IssuedCert, ServerPki } from './certs.js';
 import type { PkiJob } from './pki-worker.js';
 
 /** The PEMs of a ServerPki (plain data, so it can cross the thread boundary). */
@@ -16,12 +16,32 @@ export function pkiFiles(pki: ServerPki): ServerPkiFiles {
   };
 }
 
+/**
+ * At most this many PKI workers at once: each loads the X.509 stack (~20 MB), so a burst of
+ * certificate requests (nodes joining, CSRs approved together) queues instead of multiplying it.
+ */
+const MAX_WORKERS = 2;
+let running = 0;
+const waiting: (() => void)[] = [];
+
 async function runJob<T>(job: PkiJob): Promise<T> {
+  if (running >= MAX_WORKERS) await new Promise<void>((resolve) => waiting.push(resolve));
+  running++;
+  try {
+    return await runJobNow<T>(job);
+  } finally {
+    running--;
+    waiting.shift()?.();
+  }
+}
+
+async function runJobNow<T>(job: PkiJob): Promise<T> {
   // Run from source (tests under tsx, where workers cannot load .ts): the same job, in process.
   if (import.meta.url.endsWith('.ts')) {
     const { ensureServerPki } = await import('./certs.js');
     const pki = await ensureServerPki(job.opts);
     if (job.op === 'issue') return await pki.issueClientCert(job.cn, job.groups, job.days) as T;
+    if (job.op === 'sign') return await pki.signCsr(job.csrPem, job.usage, job.days) as T;
     return pkiFiles(pki) as T;
   }
   const worker = new Worker(new URL('./pki-worker.js', import.meta.url), { workerData: job });
@@ -42,4 +62,12 @@ export function ensureServerPkiIsolated(opts: Opts): Promise<ServerPkiFiles> {
 
 export function issueClientCertIsolated(opts: Opts, cn: string, groups: string[], days?: number): Promise<IssuedCert> {
   return runJob({ op: 'issue', opts, cn, groups, days });
+}
+
+/**
+ * Signs a PKCS#10 request for `seconds` (fractional days are fine): `client` from the client CA, `server`
+ * from the server CA. Returns the certificate PEM.
+ */
+export function signCsrIsolated(opts: Opts, csrPem: string, usage: CsrUsage, seconds: number): Promise<string> {
+  return runJob({ op: 'sign', opts, csrPem, usage, days: seconds / 86_400 });
 }

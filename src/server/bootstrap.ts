@@ -4,6 +4,8 @@
 import { BUILTIN_KINDS, type KindInfo } from '../api/kinds.js';
 import type { ObjectService, Actor } from '../apiserver/objects.js';
 import { bootstrapRbacObjects } from '../apiserver/rbac-bootstrap.js';
+import { flowControlDefaults, flowSchemaStatus, systemPriorityClasses } from '../apiserver/system-objects.js';
+import { nowRfc3339 } from '../util/time.js';
 import { addonCrd } from '../controllers/manifests.js';
 import { logger } from '../util/log.js';
 
@@ -62,6 +64,18 @@ export async function bootstrapObjects(objects: ObjectService, opts: BootstrapOp
       metadata: { name: 'local-path', annotations: { 'storageclass.kubernetes.io/is-default-class': 'true' } },
       provisioner: 'rancher.io/local-path', reclaimPolicy: 'Delete', volumeBindingMode: 'WaitForFirstConsumer',
     });
+  }
+  for (const pc of systemPriorityClasses()) await ensure(kind('scheduling.k8s.io', 'priorityclasses'), pc);
+  const apf = flowControlDefaults();
+  for (const pl of apf.levels) await ensure(kind('flowcontrol.apiserver.k8s.io', 'prioritylevelconfigurations'), pl);
+  const fsInfo = kind('flowcontrol.apiserver.k8s.io', 'flowschemas');
+  for (const fs of apf.schemas) {
+    await ensure(fsInfo, fs);
+    const stored = objects.tryGet(fsInfo, undefined, fs.metadata.name);
+    if (stored && !stored.obj.status?.conditions) {
+      await objects.update(fsInfo, undefined, fs.metadata.name, (cur) => ({ ...structuredClone(cur!.obj), status: flowSchemaStatus(fs, nowRfc3339()) }),
+        { actor, subresource: 'status' });
+    }
   }
   let created = 0;
   for (const obj of bootstrapRbacObjects()) {

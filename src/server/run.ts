@@ -4,7 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openStore } from '../storage/index.js';
-import { ensureServerPkiIsolated, issueClientCertIsolated } from '../pki/isolated.js';
+import { ensureServerPkiIsolated, issueClientCertIsolated, signCsrIsolated } from '../pki/isolated.js';
 import { ensureServerToken } from '../pki/token.js';
 import { writeKubeconfig } from '../pki/kubeconfig.js';
 import { ResourceRegistry } from '../apiserver/registry.js';
@@ -31,7 +31,10 @@ import { routeUpgradesAsRequests } from '../apiserver/tunnel/upgrade.js';
 import { bootstrapObjects } from './bootstrap.js';
 import { startControllerManager, type ControllerManager, type ControllerStarter } from './controller-manager.js';
 import { serverHealthChecks } from './health-checks.js';
+import { LocalApiServices } from '../apiserver/apiservices.js';
 import { startRootCaPublisher } from '../controllers/root-ca-publisher.js';
+import { startCsrSigningController } from '../controllers/csr-signing.js';
+import { startCsrApprovingController } from '../controllers/csr-approving.js';
 import { startPersistentVolumeController } from '../controllers/persistent-volume.js';
 import { startManifestDeployer } from '../controllers/manifests.js';
 import { startEphemeralVolumeController } from '../controllers/ephemeral-volume.js';
@@ -154,6 +157,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const saTokens = await ServiceAccountTokens.open(config.dataDir);
   const authn = new Authenticator({ saTokens });
   const authz = chainAuthorizer(store, new RbacAuthorizer(storeRbacSource(store)));
+  admission.useAuthorizer(authz);
   const schemas = loadSchemaSet();
   const openapi = new OpenApiV3(() => registry.all(), schemas, (g, v, k) => crds.schemaFor(g, v, k));
   registry.onChange(() => openapi.invalidate());
@@ -175,6 +179,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     localStorageClass: !config.disableLocalStorage,
     ...(config.node?.disableDns ? {} : { clusterDns: config.clusterDns }),
   });
+  const apiServices = new LocalApiServices(objects, registry);
+  await apiServices.sync();
+  apiServices.watchRegistry();
   bootstrapped = true;
   const tunnels = new TunnelServer();
   const starters: Record<string, ControllerStarter> = config.disableControllerManager ? { namespace: CONTROLLERS.namespace! } : {
@@ -182,6 +189,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     'garbage-collector': garbageCollectorStarter(registry),
     'node-ipam': (ctx) => startNodeIpamController(ctx, { clusterCidr: config.clusterCidr, nodeMaskSize: 24 }),
     'root-ca-publisher': (ctx) => startRootCaPublisher(ctx, pki.serverCaPem),
+    'csr-signing': (ctx) => startCsrSigningController(ctx, (pem, usage, seconds) => signCsrIsolated(pkiOpts, pem, usage, seconds)),
+    'csr-approving': startCsrApprovingController,
     'horizontal-pod-autoscaler': (c) => startHorizontalPodAutoscaler(c, {
       podUsage: (pods) => podUsage(ctx, pods),
       syncPeriodMs: (config.horizontalPodAutoscalerSyncPeriodSeconds ?? 15) * 1000,

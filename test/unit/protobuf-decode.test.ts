@@ -274,12 +274,36 @@ test('Binding, ServiceAccount and binary Secret data', () => {
   assert.deepEqual(decodeProtobuf(encodeProtobuf(secret)).object, secret);
 });
 
+test('cluster-extension kinds round-trip: CSR approval, webhook configuration, RuntimeClass, APIService', () => {
+  const csr = {
+    apiVersion: 'certificates.k8s.io/v1', kind: 'CertificateSigningRequest', metadata: { name: 'alice', creationTimestamp: null },
+    spec: { request: b64('-----BEGIN CERTIFICATE REQUEST-----\n'), signerName: 'kubernetes.io/kube-apiserver-client', expirationSeconds: 600, usages: ['client auth'] },
+    status: { conditions: [{ type: 'Approved', status: 'True', reason: 'KubectlApprove', message: 'ok', lastUpdateTime: '2026-01-01T00:00:00Z', lastTransitionTime: null }] },
+  };
+  assert.deepEqual(decodeProtobuf(encodeProtobuf(csr)).object, csr);
+  const vwc = {
+    apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'v', creationTimestamp: null },
+    webhooks: [{ name: 'v.example.com', clientConfig: { url: 'https://x.example.com/v' }, sideEffects: 'None', admissionReviewVersions: ['v1'], timeoutSeconds: 5 }],
+  };
+  assert.deepEqual(decodeProtobuf(encodeProtobuf(vwc)).object, vwc);
+  const rc = { apiVersion: 'node.k8s.io/v1', kind: 'RuntimeClass', metadata: { name: 'kata', creationTimestamp: null }, handler: 'kata', overhead: { podFixed: { cpu: '250m' } } };
+  assert.deepEqual(decodeProtobuf(encodeProtobuf(rc)).object, rc);
+  const apisvc = {
+    apiVersion: 'apiregistration.k8s.io/v1', kind: 'APIService', metadata: { name: 'v1beta1.metrics.k8s.io', creationTimestamp: null },
+    spec: { group: 'metrics.k8s.io', version: 'v1beta1', groupPriorityMinimum: 100, versionPriority: 100, service: { namespace: 'kube-system', name: 'metrics-server', port: 443 } },
+    status: {},
+  };
+  assert.deepEqual(decodeProtobuf(encodeProtobuf(apisvc)).object, apisvc);
+});
+
 test('supportedProtobufKinds lists the kinds kubectl and client libraries post', () => {
   const kinds = supportedProtobufKinds();
   for (const k of ['v1/Namespace', 'v1/ConfigMap', 'v1/Secret', 'v1/Service', 'v1/Pod', 'v1/Binding', 'v1/Event', 'v1/ServiceAccount',
     'apps/v1/Deployment', 'batch/v1/Job', 'batch/v1/CronJob', 'authentication.k8s.io/v1/TokenRequest',
     'autoscaling/v1/HorizontalPodAutoscaler', 'authorization.k8s.io/v1/SelfSubjectAccessReview', 'policy/v1/Eviction',
-    'meta.k8s.io/v1/DeleteOptions', 'coordination.k8s.io/v1/Lease', 'events.k8s.io/v1/Event']) {
+    'meta.k8s.io/v1/DeleteOptions', 'coordination.k8s.io/v1/Lease', 'events.k8s.io/v1/Event',
+    'certificates.k8s.io/v1/CertificateSigningRequest', 'node.k8s.io/v1/RuntimeClass', 'apiregistration.k8s.io/v1/APIService',
+    'admissionregistration.k8s.io/v1/MutatingWebhookConfiguration', 'flowcontrol.apiserver.k8s.io/v1/FlowSchema']) {
     assert.ok(kinds.includes(k), k);
   }
 });

@@ -15,15 +15,19 @@ function oneSlotNode(name: string): KObject {
   };
 }
 
+// Priority comes from a PriorityClass (priority admission computes spec.priority from it).
 const pod = (name: string, priority?: number): KObject => ({
   apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'default' },
-  spec: { containers: [{ name: 'c', image: 'busybox' }], ...(priority !== undefined ? { priority } : {}) },
+  spec: { containers: [{ name: 'c', image: 'busybox' }], ...(priority !== undefined ? { priorityClassName: `p${priority}` } : {}) },
 });
+const priorityClass = (value: number): KObject => ({ apiVersion: 'scheduling.k8s.io/v1', kind: 'PriorityClass', metadata: { name: `p${value}` }, value });
+const PRIORITY_CLASSES = { group: 'scheduling.k8s.io', version: 'v1', resource: 'priorityclasses' };
 
 test('the highest priority pending pod gets the only free slot; equal priorities go first come first served', async (t) => {
   const env = await startControllerEnv(t);
   await env.api.client.create(Resources.nodes, undefined, oneSlotNode('a'));
   await env.api.client.create(Resources.nodes, undefined, oneSlotNode('b'));
+  for (const v of [0, 10, 1000]) await env.api.client.create(PRIORITY_CLASSES, undefined, priorityClass(v));
   // All pending before the loop starts, so only the queue's order decides.
   await env.api.client.create(Resources.pods, 'default', pod('low', 0));
   await env.api.client.create(Resources.pods, 'default', pod('first', 10));

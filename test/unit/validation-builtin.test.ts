@@ -7,6 +7,10 @@ import { BUILTIN_KINDS, type KindInfo } from '../../src/api/kinds.js';
 import type { KObject } from '../../src/api/object.js';
 import { validateObject } from '../../src/api/validation/index.js';
 import { errors, type StatusCause } from '../../src/api/status.js';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 type Obj = Record<string, any>;
 
@@ -100,7 +104,53 @@ const VALID: Record<string, Obj> = {
       versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object' } } }],
     },
   },
+  'storage.k8s.io/csidrivers': { metadata: { name: 'hostpath.csi.k8s.io' }, spec: { attachRequired: false, volumeLifecycleModes: ['Persistent', 'Ephemeral'] } },
+  'storage.k8s.io/csinodes': { metadata: { name: 'node-1' }, spec: { drivers: [{ name: 'hostpath.csi.k8s.io', nodeID: 'node-1' }] } },
+  'storage.k8s.io/csistoragecapacities': { metadata: ns('cap-1'), storageClassName: 'local-path', capacity: '10Gi' },
+  'storage.k8s.io/volumeattachments': { metadata: { name: 'va-1' }, spec: { attacher: 'hostpath.csi.k8s.io', nodeName: 'node-1', source: { persistentVolumeName: 'pv-1' } } },
+  'admissionregistration.k8s.io/mutatingwebhookconfigurations': {
+    metadata: { name: 'inject' },
+    webhooks: [{
+      name: 'inject.example.com', admissionReviewVersions: ['v1'], sideEffects: 'None', reinvocationPolicy: 'IfNeeded',
+      clientConfig: { url: 'https://hooks.example.com/inject' }, rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
+    }],
+  },
+  'admissionregistration.k8s.io/validatingwebhookconfigurations': {
+    metadata: { name: 'check' },
+    webhooks: [{ name: 'check.example.com', admissionReviewVersions: ['v1'], sideEffects: 'NoneOnDryRun', clientConfig: { service: { name: 'hook', namespace: 'default' } } }],
+  },
+  'admissionregistration.k8s.io/validatingadmissionpolicies': {
+    metadata: { name: 'replicas' },
+    spec: {
+      matchConstraints: { resourceRules: [{ operations: ['CREATE'], apiGroups: ['apps'], apiVersions: ['v1'], resources: ['deployments'] }] },
+      validations: [{ expression: 'object.spec.replicas <= 5' }],
+    },
+  },
+  'admissionregistration.k8s.io/validatingadmissionpolicybindings': { metadata: { name: 'replicas' }, spec: { policyName: 'replicas', validationActions: ['Deny', 'Audit'] } },
+  'apiregistration.k8s.io/apiservices': {
+    metadata: { name: 'v1beta1.custom.metrics.k8s.io' },
+    spec: { group: 'custom.metrics.k8s.io', version: 'v1beta1', groupPriorityMinimum: 100, versionPriority: 100, service: { name: 'adapter', namespace: 'monitoring' } },
+  },
+  'certificates.k8s.io/certificatesigningrequests': {
+    metadata: { name: 'alice' },
+    spec: { request: Buffer.from(opensslCsr()).toString('base64'), signerName: 'kubernetes.io/kube-apiserver-client', usages: ['client auth'], expirationSeconds: 3600 },
+  },
+  'node.k8s.io/runtimeclasses': { metadata: { name: 'gvisor' }, handler: 'runsc', overhead: { podFixed: { cpu: '250m' } }, scheduling: { nodeSelector: { sandbox: 'gvisor' } } },
+  'flowcontrol.apiserver.k8s.io/flowschemas': { metadata: { name: 'probes' }, spec: { priorityLevelConfiguration: { name: 'exempt' }, matchingPrecedence: 2 } },
+  'flowcontrol.apiserver.k8s.io/prioritylevelconfigurations': { metadata: { name: 'exempt' }, spec: { type: 'Exempt' } },
 };
+
+/** A PKCS#10 request made by openssl, as users make them. */
+function opensslCsr(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-validation-'));
+  try {
+    execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'k'),
+      '-subj', '/CN=alice/O=devs', '-out', join(dir, 'csr')], { stdio: 'pipe' });
+    return readFileSync(join(dir, 'csr'), 'utf8');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
 
 test('a valid object of every kind passes', () => {
   for (const [key, obj] of Object.entries(VALID)) {
@@ -223,6 +273,13 @@ const CASES: Case[] = [
   { name: 'lease duration', kind: 'coordination.k8s.io/leases', obj: set(VALID['coordination.k8s.io/leases'], 'spec.leaseDurationSeconds', 0), field: 'spec.leaseDurationSeconds', message: 'Invalid value: 0: must be greater than 0' },
   { name: 'ingress pathType', kind: 'networking.k8s.io/ingresses', obj: set(VALID['networking.k8s.io/ingresses'], 'spec.rules.0.http.paths.0.pathType', undefined), field: 'spec.rules[0].http.paths[0].pathType', message: 'Required value: pathType must be specified' },
   { name: 'hpa max replicas', kind: 'autoscaling/horizontalpodautoscalers', obj: set(VALID['autoscaling/horizontalpodautoscalers'], 'spec.maxReplicas', 0), field: 'spec.maxReplicas', message: 'Invalid value: 0: must be greater than 0' },
+  { name: 'runtimeclass handler is a label', kind: 'node.k8s.io/runtimeclasses', obj: set(VALID['node.k8s.io/runtimeclasses'], 'handler', 'Run_SC'), field: 'handler', message: `Invalid value: "Run_SC": ${LABEL_MSG}` },
+  { name: 'webhook timeout', kind: 'admissionregistration.k8s.io/validatingwebhookconfigurations', obj: set(VALID['admissionregistration.k8s.io/validatingwebhookconfigurations'], 'webhooks.0.timeoutSeconds', 31), field: 'webhooks[0].timeoutSeconds', message: 'Invalid value: 31: the timeout value must be between 1 and 30 seconds' },
+  { name: 'webhook url scheme', kind: 'admissionregistration.k8s.io/mutatingwebhookconfigurations', obj: set(VALID['admissionregistration.k8s.io/mutatingwebhookconfigurations'], 'webhooks.0.clientConfig.url', 'http://hooks.example.com/'), field: 'webhooks[0].clientConfig.url', message: `Invalid value: "http://hooks.example.com/": 'https' is the only allowed URL scheme` },
+  { name: 'policy binding needs a policy', kind: 'admissionregistration.k8s.io/validatingadmissionpolicybindings', obj: set(VALID['admissionregistration.k8s.io/validatingadmissionpolicybindings'], 'spec.policyName', undefined), field: 'spec.policyName', message: 'Required value' },
+  { name: 'flowschema precedence', kind: 'flowcontrol.apiserver.k8s.io/flowschemas', obj: set(VALID['flowcontrol.apiserver.k8s.io/flowschemas'], 'spec.matchingPrecedence', 10001), field: 'spec.matchingPrecedence', message: 'Invalid value: 10001: must be between 1 and 10000, inclusive' },
+  { name: 'apiservice name is version.group', kind: 'apiregistration.k8s.io/apiservices', obj: set(VALID['apiregistration.k8s.io/apiservices'], 'metadata.name', 'v1.custom.metrics.k8s.io'), field: 'metadata.name', message: 'Invalid value: "v1.custom.metrics.k8s.io": must be v1beta1.custom.metrics.k8s.io' },
+  { name: 'volumeattachment source', kind: 'storage.k8s.io/volumeattachments', obj: set(VALID['storage.k8s.io/volumeattachments'], 'spec.source', {}), field: 'spec.source', message: 'Required value: must specify exactly one of inlineVolumeSpec and persistentVolumeName' },
   { name: 'pdb both set', kind: 'policy/poddisruptionbudgets', obj: set(VALID['policy/poddisruptionbudgets'], 'spec.maxUnavailable', '200%'), field: 'spec.maxUnavailable', message: 'Invalid value: intstr.IntOrString{Type:1, IntVal:0, StrVal:"200%"}: must not be greater than 100%' },
 ];
 
@@ -236,6 +293,7 @@ for (const c of CASES) {
 }
 
 const UPDATES: Case[] = [
+  { name: 'runtimeclass handler immutable', kind: 'node.k8s.io/runtimeclasses', obj: set(VALID['node.k8s.io/runtimeclasses'], 'handler', 'kata'), old: VALID['node.k8s.io/runtimeclasses'], field: 'handler', message: 'Invalid value: "kata": field is immutable' },
   { name: 'selector immutable', kind: 'apps/deployments', old: deploy, obj: set(set(deploy, 'spec.selector.matchLabels', { app: 'y' }), 'spec.template.metadata.labels', { app: 'y' }), field: 'spec.selector', message: 'Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"app":"y"}, MatchExpressions:[]v1.LabelSelectorRequirement(nil)}: field is immutable' },
   { name: 'replicaset selector immutable', kind: 'apps/replicasets', old: VALID['apps/replicasets'], obj: set(VALID['apps/replicasets'], 'spec.selector.matchExpressions', [{ key: 'tier', operator: 'DoesNotExist' }]), field: 'spec.selector', message: 'Invalid value: v1.LabelSelector{MatchLabels:map[string]string{"app":"web"}, MatchExpressions:[]v1.LabelSelectorRequirement{v1.LabelSelectorRequirement{Key:"tier", Operator:"DoesNotExist", Values:[]string(nil)}}}: field is immutable' },
   { name: 'statefulset spec', kind: 'apps/statefulsets', old: sts, obj: set(sts, 'spec.serviceName', 'other'), field: 'spec', message: "Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden" },

@@ -25,6 +25,8 @@ export interface PodApi {
   getConfigMap(ns: string, name: string): Promise<Obj | undefined>;
   getPersistentVolumeClaim(ns: string, name: string): Promise<Obj | undefined>;
   getPersistentVolume(name: string): Promise<Obj | undefined>;
+  /** The RuntimeClass a pod names (its handler selects the CRI runtime); undefined when it does not exist. */
+  getRuntimeClass?(name: string): Promise<Obj | undefined>;
   /** TokenRequest for `sa`, bound to the pod so the token dies with it. */
   createToken(ns: string, sa: string, audiences: string[], expirationSeconds: number, boundPod: { name: string; uid: string }): Promise<IssuedToken>;
   /** Replaces the pod's status (lists whole, as the kubelet's status manager does). */
@@ -57,6 +59,10 @@ export class ClientPodApi implements PodApi {
 
   getPersistentVolume(name: string): Promise<Obj | undefined> {
     return this.client.get<Read>(Resources.persistentVolumes, undefined, name);
+  }
+
+  getRuntimeClass(name: string): Promise<Obj | undefined> {
+    return this.client.get<Read>({ group: 'node.k8s.io', version: 'v1', resource: 'runtimeclasses' }, undefined, name);
   }
 
   async createToken(ns: string, sa: string, audiences: string[], expirationSeconds: number, boundPod: { name: string; uid: string }): Promise<IssuedToken> {

@@ -327,7 +327,8 @@ export class PodWorker {
     }
     mkdirSync(config.logDirectory!, { recursive: true });
     try {
-      const id = await this.d.startGate.run(() => this.d.cri.runPodSandbox(config));
+      const handler = await this.runtimeHandler();
+      const id = await this.d.startGate.run(() => this.d.cri.runPodSandbox(config, handler));
       this.sandbox = { id, config, ips: await this.sandboxIPs(id) };
       this.d.crashBackoff.reset(key);
       this.log.debug({ sandbox: id }, 'sandbox running');
@@ -356,6 +357,18 @@ export class PodWorker {
       writeFileSync(file, text, { mode: 0o644 });
     }
     return file;
+  }
+
+  /**
+   * The CRI runtime handler of the pod's RuntimeClass ('' for the default runtime), as the kubelet
+   * resolves it; a missing class fails the sandbox with the kubelet's message.
+   */
+  private async runtimeHandler(): Promise<string> {
+    const name = this.pod.spec.runtimeClassName;
+    if (!name) return '';
+    const rc = await this.d.api.getRuntimeClass?.(name);
+    if (!rc) throw new Error(`runtimeclass.node.k8s.io "${name}" not found`);
+    return String(rc.handler ?? '');
   }
 
   private async sandboxIPs(id: string): Promise<string[]> {

@@ -50,6 +50,21 @@ export interface ContainerdConfigOptions {
   registryConfigDir?: string;
   /** Address the CRI streaming server (exec/attach/port-forward URLs) binds to. */
   streamServerAddress?: string;
+  /** OCI runtimes beside runc, each a CRI runtime handler a RuntimeClass can name (see installedRuntimes). */
+  extraRuntimes?: OptionalRuntime[];
+}
+
+export interface OptionalRuntime {
+  /** The handler name (RuntimeClass `handler`). */
+  name: string;
+  binary: string;
+}
+
+/** Runtimes skiff offers when their binary is installed (runc is always there and the default). */
+export const OPTIONAL_RUNTIMES: readonly OptionalRuntime[] = [{ name: 'crun', binary: '/usr/bin/crun' }];
+
+export function installedRuntimes(exists: (path: string) => boolean): OptionalRuntime[] {
+  return OPTIONAL_RUNTIMES.filter((r) => exists(r.binary));
 }
 
 /**
@@ -110,7 +125,15 @@ ${cri}.containerd.runtimes.runc.options]
   # containerd of the host), so that all an agent's runtime state is one directory.
   Root = ${q(join(o.paths.state, 'runc'))}
 
-${cri}.cni]
+${(o.extraRuntimes ?? []).map((r) => `${cri}.containerd.runtimes.${r.name}]
+  runtime_type = "io.containerd.runc.v2"
+
+${cri}.containerd.runtimes.${r.name}.options]
+  BinaryName = ${q(r.binary)}
+  SystemdCgroup = false
+  Root = ${q(join(o.paths.state, r.name))}
+
+`).join('')}${cri}.cni]
   bin_dir = ${q(o.cniBinDir)}
   conf_dir = ${q(o.cniConfDir)}
 

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CriClient } from './cri-client.js';
-import { containerdPaths, renderContainerdConfig, type ContainerdPaths } from './containerd-config.js';
+import { containerdPaths, installedRuntimes, renderContainerdConfig, type ContainerdPaths } from './containerd-config.js';
 import { PAUSE_IMAGE } from './images.js';
 import { logger, type Logger } from '../../util/log.js';
 
@@ -124,6 +124,7 @@ export class ContainerdSupervisor {
       cniBinDir: this.opts.cniBinDir ?? '/usr/lib/cni',
       cniConfDir: this.cniConfDir,
       registryConfigDir: this.opts.registryConfigDir,
+      extraRuntimes: installedRuntimes(existsSync),
     });
     const previous = existsSync(this.paths.config) ? readFileSync(this.paths.config, 'utf8') : undefined;
     const running = findContainerd(this.paths.config);

@@ -10,6 +10,10 @@ import {
 import {
   defaultCRD, defaultEndpointSlice, defaultHPA, defaultNetworkPolicy, defaultPriorityClass, defaultRoleBinding, defaultStorageClass,
 } from './other-kinds.js';
+import {
+  defaultAPIService, defaultCSIDriver, defaultFlowSchema, defaultMutatingWebhookConfiguration, defaultPriorityLevelConfiguration,
+  defaultValidatingAdmissionPolicy, defaultValidatingAdmissionPolicyBinding, defaultValidatingWebhookConfiguration,
+} from './cluster-kinds.js';
 import { defaultCronJob, defaultDaemonSet, defaultDeployment, defaultJob, defaultReplicaSet, defaultStatefulSet } from './workloads.js';
 
 type Defaulter = (obj: Record<string, any>) => void;
@@ -40,6 +44,14 @@ const DEFAULTERS: Record<string, Defaulter> = {
   'rbac.authorization.k8s.io/clusterrolebindings': defaultRoleBinding,
   'discovery.k8s.io/endpointslices': defaultEndpointSlice,
   'apiextensions.k8s.io/customresourcedefinitions': defaultCRD,
+  'admissionregistration.k8s.io/mutatingwebhookconfigurations': defaultMutatingWebhookConfiguration,
+  'admissionregistration.k8s.io/validatingwebhookconfigurations': defaultValidatingWebhookConfiguration,
+  'admissionregistration.k8s.io/validatingadmissionpolicies': defaultValidatingAdmissionPolicy,
+  'admissionregistration.k8s.io/validatingadmissionpolicybindings': defaultValidatingAdmissionPolicyBinding,
+  'flowcontrol.apiserver.k8s.io/flowschemas': defaultFlowSchema,
+  'flowcontrol.apiserver.k8s.io/prioritylevelconfigurations': defaultPriorityLevelConfiguration,
+  'storage.k8s.io/csidrivers': defaultCSIDriver,
+  'apiregistration.k8s.io/apiservices': defaultAPIService,
 };
 
 /** Fills Kubernetes' defaults into `obj` in place (it is the caller's private copy). */

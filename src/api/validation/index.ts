@@ -11,6 +11,11 @@ import {
   validatePod, validatePodTemplate, validateReplicationController, validateSecret, validateService,
 } from './core.js';
 import { validateObjectMeta, validateObjectMetaUpdate } from './meta.js';
+import {
+  validateAPIService, validateCertificateSigningRequest, validateCSIDriver, validateFlowSchema, validateMutatingWebhookConfiguration,
+  validatePriorityLevelConfiguration, validateRuntimeClass, validateValidatingAdmissionPolicy, validateValidatingAdmissionPolicyBinding,
+  validateValidatingWebhookConfiguration, validateVolumeAttachment,
+} from './cluster-kinds.js';
 import { nameIsDNS1035Label, nameIsDNSLabel, nameIsDNSSubdomain, nameIsPathSegment, type NameFn } from './names.js';
 import {
   validateClusterRole, validateClusterRoleBinding, validateCRD, validateEndpointSlice, validateEventsV1Event, validateHPA,
@@ -66,6 +71,19 @@ const ROWS: Record<string, Row> = {
   'networking.k8s.io/networkpolicies': subdomain(validateNetworkPolicy),
   'scheduling.k8s.io/priorityclasses': subdomain(validatePriorityClass),
   'apiextensions.k8s.io/customresourcedefinitions': subdomain(validateCRD),
+  'admissionregistration.k8s.io/mutatingwebhookconfigurations': subdomain(validateMutatingWebhookConfiguration),
+  'admissionregistration.k8s.io/validatingwebhookconfigurations': subdomain(validateValidatingWebhookConfiguration),
+  'admissionregistration.k8s.io/validatingadmissionpolicies': subdomain(validateValidatingAdmissionPolicy),
+  'admissionregistration.k8s.io/validatingadmissionpolicybindings': subdomain(validateValidatingAdmissionPolicyBinding),
+  'certificates.k8s.io/certificatesigningrequests': subdomain(validateCertificateSigningRequest),
+  'node.k8s.io/runtimeclasses': subdomain(validateRuntimeClass),
+  'flowcontrol.apiserver.k8s.io/flowschemas': { name: nameIsPathSegment, validate: validateFlowSchema },
+  'flowcontrol.apiserver.k8s.io/prioritylevelconfigurations': { name: nameIsPathSegment, validate: validatePriorityLevelConfiguration },
+  'apiregistration.k8s.io/apiservices': { name: nameIsPathSegment, validate: validateAPIService },
+  'storage.k8s.io/csidrivers': subdomain(validateCSIDriver),
+  'storage.k8s.io/csinodes': subdomain(),
+  'storage.k8s.io/csistoragecapacities': subdomain(),
+  'storage.k8s.io/volumeattachments': subdomain(validateVolumeAttachment),
 };
 
 /**

@@ -419,7 +419,7 @@ export function validateTaintEffect(effect: unknown, allowEmpty: boolean, field:
   return TAINT_EFFECTS.includes(effect as string) ? [] : [fe.notSupported(field, String(effect ?? ''), TAINT_EFFECTS)];
 }
 
-function validateTolerations(tolerations: unknown, field: string): StatusCause[] {
+export function validateTolerations(tolerations: unknown, field: string): StatusCause[] {
   const out: StatusCause[] = [];
   (Array.isArray(tolerations) ? tolerations : []).forEach((t: Obj, i) => {
     const p = index(field, i);

@@ -25,6 +25,7 @@ import { conversionFor, type VersionConversion } from '../conversion.js';
 import { handlePodStream, POD_STREAM_SUBRESOURCES } from '../tunnel/pod-streams.js';
 import { handleNodeProxy } from '../tunnel/node-proxy.js';
 import { handleMetrics, METRICS_GROUP } from '../metrics.js';
+import { handleVirtualCore, VIRTUAL_CORE } from './virtual.js';
 
 export async function handleResource(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, ri: RequestInfo,
   info: KindInfo, q: URLSearchParams, neg: Negotiated, user: UserInfo): Promise<void> {
@@ -35,6 +36,7 @@ export async function handleResource(ctx: ApiContext, req: IncomingMessage, res:
 
   if (info.virtual) {
     if (info.group === METRICS_GROUP) return handleMetrics(ctx, res, ri, info, ns, q);
+    if (info.group === '' && VIRTUAL_CORE.has(info.plural)) return handleVirtualCore(ctx, req, res, ri, info, ns, q, actor, neg);
     if (ri.verb !== 'create') throw errors.methodNotAllowed(ri.verb);
     return handleReview(ctx, req, res, info, ns, user);
   }
@@ -45,7 +47,7 @@ export async function handleResource(ctx: ApiContext, req: IncomingMessage, res:
     if (sub === 'binding' || sub === 'eviction') return handlePodAction(ctx, req, res, ri, info, ns!, q, actor);
     if (POD_STREAM_SUBRESOURCES.has(sub)) return handlePodStream(ctx, req, res, ri, q, user);
     if (sub === 'proxy' && info.plural === 'nodes') return handleNodeProxy(ctx, req, res, ri);
-    if (sub !== 'status' && sub !== 'finalize') throw errors.badRequest(`${sub} is not available yet`);
+    if (sub !== 'status' && sub !== 'finalize' && sub !== 'approval') throw errors.badRequest(`${sub} is not available yet`);
   }
 
   const conv = ri.verb !== 'get' && ri.verb !== 'list' && ri.verb !== 'watch'
