@@ -201,6 +201,31 @@ test('a pod on node A reaches a Deployment on node B through its ClusterIP; so d
   }
 });
 
+test('by name through the cluster DNS: web, web.default and web.default.svc.cluster.local from node A reach web on node B', { timeout: 120_000 }, async () => {
+  // The pod's resolv.conf names --cluster-dns (10.43.0.10); the proxy sends it to node A's own DNS
+  // server, which answers from its caches. The answer must be web's ClusterIP: only skiff knows it.
+  const ip = await svcIp('web');
+  const [webPod] = await podsOf('web');
+  // busybox's nslookup applies the search list only to names without a dot, so `web.default` is
+  // checked the way a glibc resolver (ndots:5) walks it: first `web.default.default.svc.cluster.local`
+  // (no such name), then `web.default.svc.cluster.local`.
+  const nxdomain = await k(['exec', 'client', '--', 'sh', '-c', 'nslookup web.default.default.svc.cluster.local; true']);
+  assert.match(nxdomain, /NXDOMAIN|can't find/);
+  for (const name of ['web', 'web.default.svc.cluster.local']) {
+    const script = `addr=$(nslookup ${name} | awk '/^Address/ {a=$NF} END {print a}'); echo "ip=$addr"; printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 "$addr" 80`;
+    let last = '';
+    const out = await eventually(async () => {
+      const r = await server.kubectl(['exec', 'client', '--', 'sh', '-c', script]);
+      last = `${r.stdout}${r.stderr}`;
+      return r.code === 0 && r.stdout.includes(`ip=${ip}\n`) && r.stdout.includes(webPod.metadata.name) && r.stdout;
+    }, `${name} resolved to ${ip} and served by ${webPod.metadata.name}`, 60_000).catch((e) => { throw new Error(`${e.message}\nlast: ${last}`); });
+    assert.match(out, /200 OK/);
+  }
+  const conf = await k(['exec', 'client', '--', 'cat', '/etc/resolv.conf']);
+  assert.match(conf, /nameserver 10\.43\.0\.10/);
+  assert.match(conf, /search default\.svc\.cluster\.local svc\.cluster\.local cluster\.local/);
+});
+
 test('seed 002: NodePort 30123 answers on every node from the LAN host, spread over the endpoints; ClientIP affinity sticks', { timeout: 120_000 }, async () => {
   const names = (await readyPods('shop')).map((p) => p.metadata.name).sort();
   assert.equal(names.length, 3);

@@ -18,6 +18,9 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 // filter hooks (nor fight over one `skiff-proxy` table when several run at once): they inherit this
 // and run no service proxy. Agents in their own namespaces (netns-host.ts) get the proxy.
 process.env.SKIFF_DISABLE_KUBE_PROXY ??= 'true';
+// Test agents' cluster DNS forwards nothing off this machine: with no upstream (air-gapped), names
+// outside the cluster get SERVFAIL at once. A test that wants an upstream passes --resolv-conf.
+process.env.SKIFF_RESOLV_CONF ??= '/dev/null';
 const SKIFF_BIN = join(REPO_ROOT, 'bin', 'skiff');
 const READY_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 10_000;
