@@ -20,6 +20,7 @@ export function agentCommand(): Command {
       nodeName: o.nodeName ?? defaultNodeName(), nodeIp: o.nodeIp ?? defaultNodeIp(), nodeExternalIp: o.nodeExternalIp,
       nodeLabels: o.nodeLabel, nodeTaints: o.nodeTaint, containerRuntimeEndpoint: o.containerRuntimeEndpoint,
       clusterDns: o.clusterDns, clusterDomain: o.clusterDomain, bridgeName: o.bridgeName, privateRegistry: o.privateRegistry,
+      flannelIface: o.flannelIface,
     });
     const stop = async (signal: string) => {
       logger('agent').info({ signal }, 'stopping (containers keep running)');

@@ -43,3 +43,11 @@ export async function ensurePodMasquerade(podCidr: string, podNetworks: string[]
     return false;
   }
 }
+
+/** Removes the chain and its jump (`--flannel-backend none`: the user's CNI does its own NAT). */
+export async function removePodMasquerade(binary = 'iptables'): Promise<void> {
+  const ipt = (...args: string[]) => run(binary, ['-w', '-t', 'nat', ...args]);
+  await ipt('-D', 'POSTROUTING', '-j', MASQUERADE_CHAIN).catch(() => undefined);
+  await ipt('-F', MASQUERADE_CHAIN).catch(() => undefined);
+  await ipt('-X', MASQUERADE_CHAIN).catch(() => undefined);
+}

@@ -7,7 +7,8 @@ import { readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { containerdPaths } from './containerd-config.js';
 import { findContainerd } from './containerd.js';
-import { removeOverlayDevice } from '../network/overlay.js';
+import { removeOverlayDevice } from '../network/backends/vxlan.js';
+import { removeHostGwRoutes } from '../network/backends/host-gw.js';
 
 interface Proc { pid: number; ppid: number; argv: string[] }
 
@@ -88,6 +89,7 @@ export async function teardownRuntime(o: TeardownOptions): Promise<void> {
   for (const parent of o.cgroupParents ?? []) removeCgroups(parent);
   // The overlay device, if this data dir's agent made it (a host that goes down loses it too).
   removeOverlayDevice(o.dataDir);
+  removeHostGwRoutes(o.dataDir);
   if (o.removeDataDir) {
     rmSync(o.dataDir, { recursive: true, force: true });
     rmSync(paths.state, { recursive: true, force: true });

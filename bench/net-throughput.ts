@@ -1,0 +1,170 @@
+// Pod-to-pod TCP throughput across nodes (issue 9's benchmark, its network half): a server and two
+// agents on a test LAN (test/helpers/lan.ts: each node a network namespace with a veth into one
+// bridge), for the vxlan and then the host-gw backend, against the same veth path without any pod
+// network (iperf3 between the two node namespaces directly). Debian's iperf3 runs in each pod's
+// network namespace (`nsenter --net=` on the sandbox's netns path, read through CRI) rather than in
+// an image: the packets take exactly the pod's kernel path (pod veth → node bridge → routing →
+// flannel.1 or the LAN device → the other node → its bridge → the pod), and no image has to carry
+// iperf3 and its libraries. Prints Gbit/s for each, the ratio to direct, and a one-line summary.
+// Needs root, containerd, runc, the CNI plugins, busybox-static and iperf3. After `npm run build`:
+//   node --import tsx bench/net-throughput.ts [--seconds 5] [--runs 3]
+// The figure of each path is the median of the runs; the direct path is measured again right before
+// each backend, so a shared machine's changing load hits both sides of a ratio alike.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { createLan, lanRequirements, type TestLan } from '../test/helpers/lan.js';
+import type { NetnsHost } from '../test/helpers/netns-host.js';
+import { runKubectl } from '../test/helpers/kubectl.js';
+import { TEST_IMAGE } from '../test/helpers/images.js';
+import { CriClient } from '../src/agent/runtime/cri-client.js';
+import { teardownRuntime } from '../src/agent/runtime/teardown.js';
+import { containerdPaths } from '../src/agent/runtime/containerd-config.js';
+import { POD_NAME_LABEL } from '../src/agent/pods/labels.js';
+import { startBenchServer, sleep, type BenchServer } from './lib/server.js';
+
+const GOAL_RATIO = 0.8;
+const PORT = 5201;
+
+interface Options { seconds: number; runs: number }
+
+function options(argv: string[]): Options {
+  const o: Options = { seconds: 5, runs: 3 };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [flag, v] = [argv[i], Number(argv[i + 1])];
+    if (flag === '--seconds' && v > 0) o.seconds = v;
+    else if (flag === '--runs' && v > 0) o.runs = v;
+    else throw new Error(`unknown or invalid option ${flag} ${argv[i + 1] ?? ''}`);
+  }
+  return o;
+}
+
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+const gbit = (bps: number) => (bps / 1e9).toFixed(2);
+
+/** Runs `cmd` in the network namespace at `netnsPath`; resolves with stdout, rejects on failure. */
+function inNetns(netnsPath: string, cmd: string[], timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const p = spawn('nsenter', [`--net=${netnsPath}`, ...cmd], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '', err = '';
+    p.stdout.setEncoding('utf8').on('data', (d: string) => { out += d; });
+    p.stderr.setEncoding('utf8').on('data', (d: string) => { err += d; });
+    const t = setTimeout(() => p.kill('SIGKILL'), timeoutMs);
+    p.on('close', (code) => { clearTimeout(t); code === 0 ? resolve(out) : reject(new Error(`${cmd.join(' ')}: exit ${code}: ${err || out}`)); });
+  });
+}
+
+/** iperf3 server in `serverNs`, client in `clientNs` to `ip`: the received rate in bit/s, median of the runs. */
+async function iperf(clientNs: string, serverNs: string, ip: string, o: Options): Promise<number> {
+  const rates: number[] = [];
+  for (let i = 0; i < o.runs; i++) {
+    const server: ChildProcess = spawn('nsenter', [`--net=${serverNs}`, 'iperf3', '-s', '-1', '-p', String(PORT)], { stdio: 'ignore' });
+    try {
+      let json = '';
+      for (let attempt = 0; ; attempt++) {
+        await sleep(300);
+        try {
+          json = await inNetns(clientNs, ['iperf3', '-c', ip, '-p', String(PORT), '-t', String(o.seconds), '-J'], (o.seconds + 30) * 1000);
+          break;
+        } catch (err) {
+          if (attempt >= 10) throw err;   // the server may not listen yet
+        }
+      }
+      rates.push((JSON.parse(json) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second);
+    } finally {
+      server.kill('SIGKILL');
+    }
+  }
+  return median(rates);
+}
+
+/** The network namespace path of a pod's sandbox, as containerd reports it. */
+async function podNetns(node: NetnsHost, pod: string): Promise<string> {
+  const cri = new CriClient(containerdPaths(node.dir).socket);
+  try {
+    const boxes = (await cri.listPodSandbox({ labelSelector: { [POD_NAME_LABEL]: pod } })).filter((b) => b.state === 'SANDBOX_READY');
+    if (!boxes[0]) throw new Error(`no ready sandbox for pod ${pod} on ${node.name}`);
+    const info = JSON.parse((await cri.podSandboxStatus(boxes[0].id, true)).info.info ?? '{}');
+    const path = info.runtimeSpec?.linux?.namespaces?.find((n: { type: string }) => n.type === 'network')?.path;
+    if (!path) throw new Error(`sandbox of ${pod}: no network namespace path in its status`);
+    return path;
+  } finally {
+    cri.close();
+  }
+}
+
+async function main(): Promise<void> {
+  const o = options(process.argv.slice(2));
+  const missing = lanRequirements();
+  if (!existsSync('/usr/bin/iperf3')) missing.push('/usr/bin/iperf3 (Debian iperf3)');
+  if (missing.length) throw new Error(`net-throughput needs: ${missing.join(', ')}`);
+  const lan: TestLan = createLan();
+  let server: BenchServer | undefined;
+  const cleanup = async () => { await lan.destroy(); await server?.stop(); };
+  process.once('SIGINT', () => { void cleanup().finally(() => process.exit(130)); });
+  try {
+    const a = lan.addNode('tput-a');
+    const b = lan.addNode('tput-b');
+    const nsPath = (h: NetnsHost) => `/var/run/netns/${h.netns}`;
+    const results: { backend: string; direct: number; pod: number; mtu: number }[] = [];
+    for (const backend of ['vxlan', 'host-gw']) {
+      server = await startBenchServer([...lan.serverArgs(), '--flannel-backend', backend]);
+      const srv = server;
+      const kubectl = async (args: string[], input?: string) => {
+        const r = await runKubectl(['--kubeconfig', srv.kubeconfigPath], args, { input, timeoutMs: 150_000 });
+        if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr || r.stdout}`);
+        return r.stdout;
+      };
+      const token = readFileSync(join(srv.dataDir, 'server', 'node-token'), 'utf8').trim();
+      for (const h of [a, b]) lan.startAgent(h, srv, token);
+      const deadline = Date.now() + 180_000;
+      for (;;) {
+        const nodes = JSON.parse(await kubectl(['get', 'nodes', '-o', 'json']).catch(() => '{"items":[]}')).items as any[];
+        const up = nodes.filter((n) => n.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')
+          && n.metadata.annotations?.['flannel.alpha.coreos.com/backend-type'] === backend);
+        if (up.length === 2) break;
+        if (Date.now() > deadline) throw new Error(`the two nodes were not Ready on ${backend} within 180 s`);
+        await sleep(500);
+      }
+      const pod = (name: string, node: string) => `
+apiVersion: v1
+kind: Pod
+metadata: { name: ${name} }
+spec:
+  nodeName: ${node}
+  terminationGracePeriodSeconds: 0
+  containers: [{ name: c, image: ${TEST_IMAGE}, command: [sleep, '100000'] }]
+---`;
+      await kubectl(['apply', '-f', '-'], pod('tput-client', a.name) + pod('tput-server', b.name));
+      await kubectl(['wait', '--for=condition=Ready', 'pod/tput-client', 'pod/tput-server', '--timeout=150s']);
+      const serverIp = JSON.parse(await kubectl(['get', 'pod', 'tput-server', '-o', 'json'])).status.podIP as string;
+      const clientNs = await podNetns(a, 'tput-client');
+      const serverNs = await podNetns(b, 'tput-server');
+      const mtu = Number((await inNetns(clientNs, ['cat', '/sys/class/net/eth0/mtu'], 5000).catch(() => '0')).trim())
+        || Number(/mtu (\d+)/.exec(await inNetns(clientNs, ['ip', 'link', 'show', 'eth0'], 5000))?.[1]);
+
+      const direct = await iperf(nsPath(a), nsPath(b), b.ip, o);
+      const overPods = await iperf(clientNs, serverNs, serverIp, o);
+      results.push({ backend, direct, pod: overPods, mtu });
+      console.log(`${backend.padEnd(8)} pod→pod ${gbit(overPods)} Gbit/s (pod MTU ${mtu})   direct veth ${gbit(direct)} Gbit/s   ratio ${(overPods / direct * 100).toFixed(0)} %`);
+
+      // The next backend starts from a clean cluster on the same LAN (the agents' runtimes go too).
+      for (const h of [a, b]) await lan.stopAgent(h);
+      await srv.stop();
+      server = undefined;
+      for (const h of [a, b]) {
+        await teardownRuntime({ dataDir: h.dir, removeDataDir: false });
+        // teardown from the root namespace leaves a node's own device and routes: remove them there.
+        execFileSync('nsenter', [`--net=${nsPath(h)}`, 'sh', '-c', 'ip link del flannel.1 2>/dev/null; ip route flush proto 83; true']);
+        execFileSync('rm', ['-rf', join(h.dir, 'agent', 'credentials'), join(h.dir, 'agent', 'cni')]);
+      }
+    }
+    const summary = results.map((r) => `${r.backend} ${gbit(r.pod)} Gbit/s = ${(r.pod / r.direct * 100).toFixed(0)} % of direct ${gbit(r.direct)}`).join('; ');
+    const met = results.every((r) => r.pod / r.direct >= GOAL_RATIO);
+    console.log(`net-throughput: ${summary} (goal ≥ ${GOAL_RATIO * 100} %: ${met ? 'met' : 'NOT met'}; ${o.runs}×${o.seconds} s iperf3, median)`);
+  } finally {
+    await cleanup();
+  }
+}
+
+main().catch((err) => { console.error(err instanceof Error ? err.message : err); process.exit(1); });
