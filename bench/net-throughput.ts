@@ -7,10 +7,10 @@
 // flannel.1 or the LAN device → the other node → its bridge → the pod), and no image has to carry
 // iperf3 and its libraries. Prints Gbit/s for each, the ratio to direct, and a one-line summary.
 // Needs root, containerd, runc, the CNI plugins, busybox-static and iperf3. After `npm run build`:
-//   node --import tsx bench/net-throughput.ts [--seconds 5] [--runs 3]
-// The figure of each path is the median of the runs; the direct path is measured again right before
-// each backend, so a shared machine's changing load hits both sides of a ratio alike.
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+//   node --import tsx bench/net-throughput.ts [--seconds 5] [--runs 5]
+// Each backend runs on a fresh LAN and cluster; its direct and pod runs alternate, and each figure is
+// the median of its runs, so a shared machine's changing load hits both sides of a ratio alike.
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createLan, lanRequirements, type TestLan } from '../test/helpers/lan.js';
@@ -18,7 +18,6 @@ import type { NetnsHost } from '../test/helpers/netns-host.js';
 import { runKubectl } from '../test/helpers/kubectl.js';
 import { TEST_IMAGE } from '../test/helpers/images.js';
 import { CriClient } from '../src/agent/runtime/cri-client.js';
-import { teardownRuntime } from '../src/agent/runtime/teardown.js';
 import { containerdPaths } from '../src/agent/runtime/containerd-config.js';
 import { POD_NAME_LABEL } from '../src/agent/pods/labels.js';
 import { startBenchServer, sleep, type BenchServer } from './lib/server.js';
@@ -29,7 +28,7 @@ const PORT = 5201;
 interface Options { seconds: number; runs: number }
 
 function options(argv: string[]): Options {
-  const o: Options = { seconds: 5, runs: 3 };
+  const o: Options = { seconds: 5, runs: 5 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, v] = [argv[i], Number(argv[i + 1])];
     if (flag === '--seconds' && v > 0) o.seconds = v;
@@ -54,28 +53,37 @@ function inNetns(netnsPath: string, cmd: string[], timeoutMs: number): Promise<s
   });
 }
 
-/** iperf3 server in `serverNs`, client in `clientNs` to `ip`: the received rate in bit/s, median of the runs. */
-async function iperf(clientNs: string, serverNs: string, ip: string, o: Options): Promise<number> {
-  const rates: number[] = [];
-  for (let i = 0; i < o.runs; i++) {
-    const server: ChildProcess = spawn('nsenter', [`--net=${serverNs}`, 'iperf3', '-s', '-1', '-p', String(PORT)], { stdio: 'ignore' });
-    try {
-      let json = '';
-      for (let attempt = 0; ; attempt++) {
-        await sleep(300);
-        try {
-          json = await inNetns(clientNs, ['iperf3', '-c', ip, '-p', String(PORT), '-t', String(o.seconds), '-J'], (o.seconds + 30) * 1000);
-          break;
-        } catch (err) {
-          if (attempt >= 10) throw err;   // the server may not listen yet
-        }
+interface Path { clientNs: string; serverNs: string; ip: string }
+
+/** One iperf3 run: server in the path's server namespace, client in its client namespace; received bit/s. */
+async function iperfOnce(p: Path, seconds: number): Promise<number> {
+  const server: ChildProcess = spawn('nsenter', [`--net=${p.serverNs}`, 'iperf3', '-s', '-1', '-p', String(PORT)], { stdio: 'ignore' });
+  try {
+    for (let attempt = 0; ; attempt++) {
+      await sleep(300);
+      try {
+        const json = await inNetns(p.clientNs, ['iperf3', '-c', p.ip, '-p', String(PORT), '-t', String(seconds), '-J'], (seconds + 30) * 1000);
+        return (JSON.parse(json) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
+      } catch (err) {
+        if (attempt >= 10) throw err;   // the server may not listen yet
       }
-      rates.push((JSON.parse(json) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second);
-    } finally {
-      server.kill('SIGKILL');
     }
+  } finally {
+    server.kill('SIGKILL');
   }
-  return median(rates);
+}
+
+/**
+ * The direct and the pod path measured alternately (direct, pod, direct, pod...), so that the load
+ * of a shared machine drifting during the runs weighs on both alike; medians of each.
+ */
+async function iperfPaired(direct: Path, pods: Path, o: Options): Promise<{ direct: number; pod: number }> {
+  const d: number[] = [], p: number[] = [];
+  for (let i = 0; i < o.runs; i++) {
+    d.push(await iperfOnce(direct, o.seconds));
+    p.push(await iperfOnce(pods, o.seconds));
+  }
+  return { direct: median(d), pod: median(p) };
 }
 
 /** The network namespace path of a pod's sandbox, as containerd reports it. */
@@ -93,26 +101,34 @@ async function podNetns(node: NetnsHost, pod: string): Promise<string> {
   }
 }
 
+function agentLogs(hosts: NetnsHost[]): string {
+  return hosts.map((h) => {
+    try { return `--- ${h.name} agent log\n${readFileSync(join(h.dir, 'agent.log'), 'utf8').split('\n').slice(-15).join('\n')}`; } catch { return ''; }
+  }).join('\n');
+}
+
 async function main(): Promise<void> {
   const o = options(process.argv.slice(2));
   const missing = lanRequirements();
   if (!existsSync('/usr/bin/iperf3')) missing.push('/usr/bin/iperf3 (Debian iperf3)');
   if (missing.length) throw new Error(`net-throughput needs: ${missing.join(', ')}`);
-  const lan: TestLan = createLan();
+  let lan: TestLan | undefined;
   let server: BenchServer | undefined;
-  const cleanup = async () => { await lan.destroy(); await server?.stop(); };
+  const cleanup = async () => { await lan?.destroy(); lan = undefined; await server?.stop(); server = undefined; };
   process.once('SIGINT', () => { void cleanup().finally(() => process.exit(130)); });
+  const results: { backend: string; direct: number; pod: number; mtu: number }[] = [];
   try {
-    const a = lan.addNode('tput-a');
-    const b = lan.addNode('tput-b');
-    const nsPath = (h: NetnsHost) => `/var/run/netns/${h.netns}`;
-    const results: { backend: string; direct: number; pod: number; mtu: number }[] = [];
+    // Each backend on a fresh LAN and cluster: nothing one leaves behind can tilt the other's figure.
     for (const backend of ['vxlan', 'host-gw']) {
+      lan = createLan();
+      const a = lan.addNode('tput-a');
+      const b = lan.addNode('tput-b');
+      const nsPath = (h: NetnsHost) => `/var/run/netns/${h.netns}`;
       server = await startBenchServer([...lan.serverArgs(), '--flannel-backend', backend]);
       const srv = server;
       const kubectl = async (args: string[], input?: string) => {
         const r = await runKubectl(['--kubeconfig', srv.kubeconfigPath], args, { input, timeoutMs: 150_000 });
-        if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr || r.stdout}`);
+        if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr || r.stdout}\n${agentLogs([a, b])}`);
         return r.stdout;
       };
       const token = readFileSync(join(srv.dataDir, 'server', 'node-token'), 'utf8').trim();
@@ -123,7 +139,7 @@ async function main(): Promise<void> {
         const up = nodes.filter((n) => n.status?.conditions?.some((c: any) => c.type === 'Ready' && c.status === 'True')
           && n.metadata.annotations?.['flannel.alpha.coreos.com/backend-type'] === backend);
         if (up.length === 2) break;
-        if (Date.now() > deadline) throw new Error(`the two nodes were not Ready on ${backend} within 180 s`);
+        if (Date.now() > deadline) throw new Error(`the two nodes were not Ready on ${backend} within 180 s\n${agentLogs([a, b])}`);
         await sleep(500);
       }
       const pod = (name: string, node: string) => `
@@ -140,24 +156,13 @@ spec:
       const serverIp = JSON.parse(await kubectl(['get', 'pod', 'tput-server', '-o', 'json'])).status.podIP as string;
       const clientNs = await podNetns(a, 'tput-client');
       const serverNs = await podNetns(b, 'tput-server');
-      const mtu = Number((await inNetns(clientNs, ['cat', '/sys/class/net/eth0/mtu'], 5000).catch(() => '0')).trim())
-        || Number(/mtu (\d+)/.exec(await inNetns(clientNs, ['ip', 'link', 'show', 'eth0'], 5000))?.[1]);
+      // `ip`, not /sys: sysfs under nsenter --net still shows the root namespace's devices.
+      const mtu = Number(/mtu (\d+)/.exec(await inNetns(clientNs, ['ip', 'link', 'show', 'eth0'], 5000))?.[1]);
 
-      const direct = await iperf(nsPath(a), nsPath(b), b.ip, o);
-      const overPods = await iperf(clientNs, serverNs, serverIp, o);
+      const { direct, pod: overPods } = await iperfPaired({ clientNs: nsPath(a), serverNs: nsPath(b), ip: b.ip }, { clientNs, serverNs, ip: serverIp }, o);
       results.push({ backend, direct, pod: overPods, mtu });
       console.log(`${backend.padEnd(8)} pod→pod ${gbit(overPods)} Gbit/s (pod MTU ${mtu})   direct veth ${gbit(direct)} Gbit/s   ratio ${(overPods / direct * 100).toFixed(0)} %`);
-
-      // The next backend starts from a clean cluster on the same LAN (the agents' runtimes go too).
-      for (const h of [a, b]) await lan.stopAgent(h);
-      await srv.stop();
-      server = undefined;
-      for (const h of [a, b]) {
-        await teardownRuntime({ dataDir: h.dir, removeDataDir: false });
-        // teardown from the root namespace leaves a node's own device and routes: remove them there.
-        execFileSync('nsenter', [`--net=${nsPath(h)}`, 'sh', '-c', 'ip link del flannel.1 2>/dev/null; ip route flush proto 83; true']);
-        execFileSync('rm', ['-rf', join(h.dir, 'agent', 'credentials'), join(h.dir, 'agent', 'cni')]);
-      }
+      await cleanup();
     }
     const summary = results.map((r) => `${r.backend} ${gbit(r.pod)} Gbit/s = ${(r.pod / r.direct * 100).toFixed(0)} % of direct ${gbit(r.direct)}`).join('; ');
     const met = results.every((r) => r.pod / r.direct >= GOAL_RATIO);

@@ -12,14 +12,17 @@
 // Needs root, iproute2 and containerd; everything it creates is removed, also on failure.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, type TestServer } from '../helpers/cluster.js';
+import { REPO_ROOT, startServer, type TestServer } from '../helpers/cluster.js';
 import { createLan, lanRequirements, type TestLan } from '../helpers/lan.js';
 import { eventually as waitFor, type NetnsHost } from '../helpers/netns-host.js';
 import { ok } from '../helpers/kubectl.js';
 import { TEST_IMAGE } from '../helpers/images.js';
 import { bridgeCniConfig, CNI_CONFLIST_FILE } from '../../src/agent/runtime/cni-config.js';
+import { parseToken } from '../../src/pki/token.js';
 
 const LAN_MTU = 1400;
 let lan: TestLan;
@@ -108,6 +111,11 @@ after(async () => { await lan?.destroy(); });
 
 test('vxlan: pod to pod across nodes through flannel.1, pods at the LAN MTU less 50', { timeout: 300_000 }, async () => {
   await agentsUp('vxlan');
+  // What the agents read at start: only for holders of the join token (or a node certificate).
+  assert.equal((await server.request('GET', '/v1-skiff/config', { noAuth: true })).status, 401);
+  const cfg = await server.request('GET', '/v1-skiff/config', { noAuth: true, headers: { authorization: `Bearer ${parseToken(token()).password}` } });
+  assert.equal(cfg.status, 200, cfg.body);
+  assert.deepEqual(cfg.json(), { flannelBackend: 'vxlan', clusterCidr: '10.42.0.0/16' });
   const podCidrB = (await getNode(b.name)).spec.podCIDR;
   const ip = await podsAcross('vx');
   await eventually(async () => /hello-from-web-vx/.test(await fetchFromClient('vx', ip)), 'the pod on A fetching the page of the pod on B');
@@ -155,7 +163,7 @@ spec: { podCIDR: 10.42.250.0/24 }
   await k(['delete', 'node', 'far-away']);
 });
 
-test('none: no CNI config and no routes from skiff; NotReady as k3s until the user\'s CNI config appears', { timeout: 300_000 }, async () => {
+test('none: no CNI config and no routes from skiff; NotReady as k3s until the user\'s CNI config appears', { timeout: 300_000 }, async (t) => {
   await k(['delete', 'pod', 'web-gw', 'client-gw', '--wait=true']);
   const podCidrA = (await getNode(a.name)).spec.podCIDR;
   const podCidrB = (await getNode(b.name)).spec.podCIDR;
@@ -166,6 +174,7 @@ test('none: no CNI config and no routes from skiff; NotReady as k3s until the us
     return ready?.status === 'False' && /NetworkReady=false/.test(ready.message) && /cni plugin not initialized|no network config/i.test(ready.message)
       && !n.metadata.annotations?.['flannel.alpha.coreos.com/backend-type'];
   }, `${a.name} NotReady for want of a CNI, its flannel annotations withdrawn`);
+  t.diagnostic(`Ready condition: ${readyCondition(await getNode(a.name)).message}`);
   assert.equal(existsSync(conflist(a)), false, 'skiff wrote no CNI config');
   assert.equal(inNode(a, ['ip', 'route', 'show', 'proto', '83']).trim(), '', 'host-gw routes removed');
   assert.equal(routeTo(a, podCidrB), undefined);
@@ -174,4 +183,15 @@ test('none: no CNI config and no routes from skiff; NotReady as k3s until the us
   writeFileSync(join(a.dir, 'agent', 'cni', 'conf', '10-user.conflist'),
     JSON.stringify(bridgeCniConfig(podCidrA, 'usercni0', join(a.dir, 'agent', 'cni', 'user-ipam'))));
   await eventually(async () => readyCondition(await getNode(a.name))?.status === 'True', `${a.name} Ready once a CNI config is installed`, 60_000);
+});
+
+test('an unknown --flannel-backend is refused at start, naming the backends', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-fb-'));
+  try {
+    const r = spawnSync(join(REPO_ROOT, 'bin', 'skiff'), ['server', '--data-dir', dir, '--flannel-backend', 'wireguard-native', '--disable-agent'], { encoding: 'utf8', timeout: 30_000 });
+    assert.notEqual(r.status, 0);
+    assert.match(r.stderr, /--flannel-backend: unknown backend "wireguard-native": one of vxlan, host-gw, none/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
