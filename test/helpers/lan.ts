@@ -50,7 +50,10 @@ export interface TestLan {
   startAgent(node: NetnsHost, server: { port: number }, token: string, o?: NetnsAgentOptions): ChildProcess;
   /** Stops the node's agent (SIGTERM, SIGKILL after 10 s); its containers keep running, as on a real node. */
   stopAgent(node: NetnsHost): Promise<void>;
-  /** Runs a command in a host's network namespace only (`nsenter --net`, which keeps /sys and cgroups). */
+  /**
+   * Runs a command in a host's network namespace only (`nsenter --net`, which keeps the cgroup mounts
+   * containerd needs; `/sys/class/net` then still lists the root namespace's devices: ask `ip`).
+   */
   exec(host: { netns: string }, cmd: string[], o?: { input?: string; timeoutMs?: number }): SpawnSyncReturns<string>;
   /** Kills agents, removes their runtimes (containerd, mounts, data dirs), namespaces, links and the bridge. */
   destroy(): Promise<void>;

@@ -59,7 +59,8 @@ test('underlay: --flannel-iface, else the node IP\'s interface, else the default
   assert.deepEqual(pickUnderlay(links, { nodeIp: '203.0.113.9', defaultRouteDev: 'eth1' }), { name: 'eth1', address: '203.0.113.9', mtu: 9000 });
   assert.throws(() => pickUnderlay(links, { nodeIp: '192.168.1.5', iface: 'eth9' }), /--flannel-iface eth9: no such interface/);
   assert.throws(() => pickUnderlay(links, { nodeIp: '192.168.1.5', iface: 'wg0' }), /no IPv4 address/);
-  assert.throws(() => pickUnderlay(links, { nodeIp: '203.0.113.9' }), /set --flannel-iface/);
+  // A node IP on loopback and no default route: no device pinned, Ethernet's MTU.
+  assert.deepEqual(pickUnderlay(links, { nodeIp: '127.0.0.1' }), { name: '', address: '127.0.0.1', mtu: 1500 });
   // vxlan pods get the underlay's MTU less the encapsulation; host-gw pods the underlay's own.
   assert.equal(1400 - VXLAN_OVERHEAD, 1350);
 });

@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 export interface Underlay {
+  /** Empty when no interface could be told (a node IP on loopback and no default route): the kernel then picks per packet. */
   name: string;
   /** The IPv4 address the backend publishes (flannel's public-ip). */
   address: string;
@@ -37,7 +38,9 @@ export function pickUnderlay(links: IpLink[], o: { nodeIp: string; iface?: strin
   if (byIp) return { name: byIp.ifname, address: o.nodeIp, mtu: byIp.mtu };
   const byRoute = links.find((l) => l.ifname === o.defaultRouteDev);
   if (byRoute) return { name: byRoute.ifname, address: o.nodeIp, mtu: byRoute.mtu };
-  throw new Error(`no interface holds the node IP ${o.nodeIp} and there is no default route: set --flannel-iface`);
+  // A node IP on loopback (a single-node trial) with no default route: no interface to size pods
+  // from, so Ethernet's MTU, and no device pinned.
+  return { name: '', address: o.nodeIp, mtu: 1500 };
 }
 
 /** The underlay of this network namespace (asked of `ip`, which sees the agent's namespace). */

@@ -77,10 +77,10 @@ export class HostGwBackend implements PodNetworkBackend {
     const have = JSON.parse((await ip('-j', '-4', 'route', 'show', 'proto', HOST_GW_ROUTE_PROTO)).stdout || '[]') as KernelRoute[];
     for (const r of have) {
       const p = want.get(r.dst);
-      if (p && r.gateway === p.publicIp && r.dev === this.underlay.name) continue;
+      if (p && this.matches(r, p)) continue;
       await ip('route', 'del', r.dst, 'proto', HOST_GW_ROUTE_PROTO).catch(() => undefined);
     }
-    const current = new Set(have.filter((r) => { const p = want.get(r.dst); return p && r.gateway === p.publicIp && r.dev === this.underlay.name; }).map((r) => r.dst));
+    const current = new Set(have.filter((r) => { const p = want.get(r.dst); return p && this.matches(r, p); }).map((r) => r.dst));
     this.routed = new Map([...want].filter(([cidr]) => current.has(cidr)));
     for (const [cidr, p] of want) {
       if (current.has(cidr)) continue;
@@ -94,7 +94,7 @@ export class HostGwBackend implements PodNetworkBackend {
         continue;
       }
       try {
-        await ip('route', 'replace', cidr, 'via', p.publicIp, 'dev', this.underlay.name, 'proto', HOST_GW_ROUTE_PROTO);
+        await ip('route', 'replace', cidr, 'via', p.publicIp, ...(this.underlay.name ? ['dev', this.underlay.name] : []), 'proto', HOST_GW_ROUTE_PROTO);
         this.routed.set(cidr, p);
         this.offLink.delete(`${p.name}/${p.publicIp}`);
         log.info({ peer: p.name, podCidr: cidr, via: p.publicIp }, 'route to peer node');
@@ -104,12 +104,16 @@ export class HostGwBackend implements PodNetworkBackend {
     }
   }
 
+  private matches(r: KernelRoute, p: HostGwPeer): boolean {
+    return r.gateway === p.publicIp && (!this.underlay.name || r.dev === this.underlay.name);
+  }
+
   /** Why `addr` cannot be a next hop on the underlay, or undefined when it is on-link there. */
   private async notOnLink(addr: string): Promise<string | undefined> {
     try {
       const r = (JSON.parse((await ip('-j', 'route', 'get', addr)).stdout) as { gateway?: string; dev?: string }[])[0];
       if (r?.gateway) return `reached through the router ${r.gateway}`;
-      if (r?.dev !== this.underlay.name) return `reached over ${r?.dev ?? 'no interface'}, not ${this.underlay.name}`;
+      if (this.underlay.name && r?.dev !== this.underlay.name) return `reached over ${r?.dev ?? 'no interface'}, not ${this.underlay.name}`;
       return undefined;
     } catch (err) {
       return (err as Error).message.trim();

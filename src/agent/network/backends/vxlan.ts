@@ -88,7 +88,7 @@ export class VxlanBackend implements PodNetworkBackend {
     try {
       if (exists) await ip('link', 'del', VXLAN_DEVICE);  // ours, but its settings may be stale
       await ip('link', 'add', VXLAN_DEVICE, 'type', 'vxlan', 'id', String(VXLAN_VNI), 'local', o.underlay.address,
-        'dev', o.underlay.name, 'dstport', String(VXLAN_PORT), 'nolearning');
+        ...(o.underlay.name ? ['dev', o.underlay.name] : []), 'dstport', String(VXLAN_PORT), 'nolearning');
       mkdirSync(dirname(marker), { recursive: true });
       writeFileSync(marker, netnsId());
       await ip('link', 'set', VXLAN_DEVICE, 'mtu', String(mtu));
