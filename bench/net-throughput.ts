@@ -57,19 +57,22 @@ interface Path { clientNs: string; serverNs: string; ip: string }
 
 /** One iperf3 run: server in the path's server namespace, client in its client namespace; received bit/s. */
 async function iperfOnce(p: Path, seconds: number): Promise<number> {
-  const server: ChildProcess = spawn('nsenter', [`--net=${p.serverNs}`, 'iperf3', '-s', '-1', '-p', String(PORT)], { stdio: 'ignore' });
-  try {
-    for (let attempt = 0; ; attempt++) {
+  for (let attempt = 0; ; attempt++) {
+    // A fresh one-off server per attempt: a failed test also ends a `-1` server.
+    const server: ChildProcess = spawn('nsenter', [`--net=${p.serverNs}`, 'iperf3', '-s', '-1', '-p', String(PORT)], { stdio: 'ignore' });
+    const exited = new Promise((r) => server.once('exit', r));
+    try {
       await sleep(300);
-      try {
-        const json = await inNetns(p.clientNs, ['iperf3', '-c', p.ip, '-p', String(PORT), '-t', String(seconds), '-J'], (seconds + 30) * 1000);
-        return (JSON.parse(json) as { end: { sum_received: { bits_per_second: number } } }).end.sum_received.bits_per_second;
-      } catch (err) {
-        if (attempt >= 10) throw err;   // the server may not listen yet
-      }
+      const json = await inNetns(p.clientNs, ['iperf3', '-c', p.ip, '-p', String(PORT), '-t', String(seconds), '--connect-timeout', '3000', '-J'], (seconds + 30) * 1000)
+        .catch((err: Error) => JSON.stringify({ error: err.message }));
+      const r = JSON.parse(json) as { error?: string; end?: { sum_received?: { bits_per_second: number } } };
+      if (r.end?.sum_received && !r.error) return r.end.sum_received.bits_per_second;
+      if (attempt >= 5) throw new Error(`iperf3 to ${p.ip}: ${r.error ?? 'no result'}`);
+      console.error(`(retrying: iperf3 to ${p.ip}: ${r.error ?? 'no result'})`);
+    } finally {
+      server.kill('SIGKILL');
+      await exited;
     }
-  } finally {
-    server.kill('SIGKILL');
   }
 }
 
@@ -77,13 +80,14 @@ async function iperfOnce(p: Path, seconds: number): Promise<number> {
  * The direct and the pod path measured alternately (direct, pod, direct, pod...), so that the load
  * of a shared machine drifting during the runs weighs on both alike; medians of each.
  */
-async function iperfPaired(direct: Path, pods: Path, o: Options): Promise<{ direct: number; pod: number }> {
+async function iperfPaired(direct: Path, pods: Path, o: Options): Promise<{ direct: number; pod: number; spread: string }> {
   const d: number[] = [], p: number[] = [];
   for (let i = 0; i < o.runs; i++) {
     d.push(await iperfOnce(direct, o.seconds));
     p.push(await iperfOnce(pods, o.seconds));
   }
-  return { direct: median(d), pod: median(p) };
+  const range = (xs: number[]) => `${gbit(Math.min(...xs))}–${gbit(Math.max(...xs))}`;
+  return { direct: median(d), pod: median(p), spread: `runs: pod ${range(p)}, direct ${range(d)}` };
 }
 
 /** The network namespace path of a pod's sandbox, as containerd reports it. */
@@ -156,12 +160,21 @@ spec:
       const serverIp = JSON.parse(await kubectl(['get', 'pod', 'tput-server', '-o', 'json'])).status.podIP as string;
       const clientNs = await podNetns(a, 'tput-client');
       const serverNs = await podNetns(b, 'tput-server');
+      // The backend routes to the peer once A's agent has seen B's endpoint: wait for that route.
+      for (const until = Date.now() + 60_000; ;) {
+        const r = JSON.parse(await inNetns(nsPath(a), ['ip', '-j', 'route', 'get', serverIp], 5000))[0] ?? {};
+        if (backend === 'vxlan' ? r.dev === 'flannel.1' : r.gateway === b.ip) break;
+        if (Date.now() > until) throw new Error(`no ${backend} route to ${serverIp} on ${a.name}: ${JSON.stringify(r)}\n${agentLogs([a, b])}`);
+        await sleep(500);
+      }
       // `ip`, not /sys: sysfs under nsenter --net still shows the root namespace's devices.
       const mtu = Number(/mtu (\d+)/.exec(await inNetns(clientNs, ['ip', 'link', 'show', 'eth0'], 5000))?.[1]);
 
-      const { direct, pod: overPods } = await iperfPaired({ clientNs: nsPath(a), serverNs: nsPath(b), ip: b.ip }, { clientNs, serverNs, ip: serverIp }, o);
+      const routes = () => [a, b].map((h) => `--- ${h.name} routes\n${lan!.exec(h, ['ip', 'route']).stdout}`).join('\n');
+      const { direct, pod: overPods, spread } = await iperfPaired({ clientNs: nsPath(a), serverNs: nsPath(b), ip: b.ip }, { clientNs, serverNs, ip: serverIp }, o)
+        .catch((err: Error) => { throw new Error(`${err.message}\n${routes()}\n${agentLogs([a, b])}`); });
       results.push({ backend, direct, pod: overPods, mtu });
-      console.log(`${backend.padEnd(8)} pod→pod ${gbit(overPods)} Gbit/s (pod MTU ${mtu})   direct veth ${gbit(direct)} Gbit/s   ratio ${(overPods / direct * 100).toFixed(0)} %`);
+      console.log(`${backend.padEnd(8)} pod→pod ${gbit(overPods)} Gbit/s (pod MTU ${mtu})   direct veth ${gbit(direct)} Gbit/s   ratio ${(overPods / direct * 100).toFixed(0)} %   (${spread})`);
       await cleanup();
     }
     const summary = results.map((r) => `${r.backend} ${gbit(r.pod)} Gbit/s = ${(r.pod / r.direct * 100).toFixed(0)} % of direct ${gbit(r.direct)}`).join('; ');

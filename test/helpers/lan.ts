@@ -1,8 +1,12 @@
-// A test LAN: one Linux bridge in the root network namespace standing for a switch, the server's
-// address on it, and hosts that are network namespaces with a veth into the bridge and an address in
-// the same /24. Nodes (hosts running `skiff agent`) are therefore on one L2 segment, as host-gw needs
-// and as the nodes of a home lab or a shop floor are; `addHost` adds a machine that is not a node
-// (a client, a DNS upstream). Everything has names unique per run (the process id) and goes away in
+// A test LAN: one Linux bridge standing for a switch, the server's address on it, and hosts that are
+// network namespaces with a veth into the bridge and an address in the same /24. Nodes (hosts
+// running `skiff agent`) are therefore on one L2 segment, as host-gw needs and as the nodes of a home
+// lab or a shop floor are; `addHost` adds a machine that is not a node (a client, a DNS upstream).
+// The bridge sits in a namespace of its own (the "switch"), joined to the root namespace by one veth
+// that holds the server's address: with br_netfilter loaded, frames crossing a bridge in the root
+// namespace would run through the root's iptables/nftables rules, which other tests and root-namespace
+// agents change (a leftover pod MASQUERADE rule there rewrote LAN traffic between two nodes' pods).
+// Everything has names unique per run (the process id) and goes away in
 // `destroy()`, which the caller registers with node:test's `after` (so it runs even when a test
 // failed); as a last resort, process exit kills the agents and unplugs everything.
 //
@@ -14,14 +18,14 @@
 //   lan.exec(client, ['curl', ...]);
 //   after(() => lan.destroy());
 import { spawnSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
-import { netnsAgentRequirements, prepareAgentDir, removeHostNetwork, sh, startNetnsAgent, type NetnsAgentOptions, type NetnsHost } from './netns-host.js';
+import { netnsAgentRequirements, prepareAgentDir, sh, startNetnsAgent, type NetnsAgentOptions, type NetnsHost } from './netns-host.js';
 import { teardownRuntime } from '../../src/agent/runtime/teardown.js';
 
 /** A machine on the LAN that is not a node. */
 export interface LanHost {
   name: string;
   netns: string;
-  /** The veth end in the root namespace, enslaved to the bridge. */
+  /** The host's port on the switch (a veth end in the switch namespace). */
   hostIf: string;
   ip: string;
 }
@@ -32,10 +36,13 @@ export interface LanOptions {
 }
 
 export interface TestLan {
-  bridge: string;
+  /** The namespace of the switch (bridge `lan0`, one port per host, the uplink to the root namespace). */
+  switchNetns: string;
+  /** The root namespace's end of the uplink (holds serverIp). */
+  uplink: string;
   /** The LAN's /24, e.g. `10.163.7.0/24`. */
   subnet: string;
-  /** The root namespace's address on the bridge: the server listens there, nodes' default gateway. */
+  /** The root namespace's address on the LAN (on the uplink): the server listens there; hosts' default gateway. */
   serverIp: string;
   mtu: number;
   nodes: NetnsHost[];
@@ -81,13 +88,14 @@ export function createLan(o: LanOptions = {}): TestLan {
   const id = process.pid;
   const mtu = o.mtu ?? 1500;
   const prefix = freeSubnet();
-  const bridge = `sklan${id}`;
+  const switchNetns = `sklan${id}-sw`;
+  const uplink = `sklan${id}`;
   const serverIp = `${prefix}.1`;
   let links = 0;
+  const inSwitch = (args: string[]) => sh(['ip', '-n', switchNetns, ...args]);
 
-  sh(['ip', 'link', 'add', bridge, 'type', 'bridge']);
   const lan: TestLan = {
-    bridge, subnet: `${prefix}.0/24`, serverIp, mtu, nodes: [], hosts: [],
+    switchNetns, uplink, subnet: `${prefix}.0/24`, serverIp, mtu, nodes: [], hosts: [],
     serverArgs: () => ['--bind-address', '0.0.0.0', '--tls-san', serverIp],
     addNode(name) {
       const h: NetnsHost = { name, netns: '', hostIf: '', hostIp: serverIp, ip: `${prefix}.${11 + lan.nodes.length}`, dir: '' };
@@ -123,9 +131,14 @@ export function createLan(o: LanOptions = {}): TestLan {
   };
   live.add(lan);
   try {
-    sh(['ip', 'link', 'set', bridge, 'mtu', String(mtu)]);
-    sh(['ip', 'addr', 'add', `${serverIp}/24`, 'dev', bridge]);
-    sh(['ip', 'link', 'set', bridge, 'up']);
+    sh(['ip', 'netns', 'add', switchNetns]);
+    inSwitch(['link', 'add', 'lan0', 'mtu', String(mtu), 'type', 'bridge']);
+    inSwitch(['link', 'set', 'lan0', 'up']);
+    sh(['ip', 'link', 'add', uplink, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'uplink', 'mtu', String(mtu), 'netns', switchNetns]);
+    inSwitch(['link', 'set', 'uplink', 'master', 'lan0']);
+    inSwitch(['link', 'set', 'uplink', 'up']);
+    sh(['ip', 'addr', 'add', `${serverIp}/24`, 'dev', uplink]);
+    sh(['ip', 'link', 'set', uplink, 'up']);
   } catch (err) {
     removeNetworks(lan);
     live.delete(lan);
@@ -137,12 +150,12 @@ export function createLan(o: LanOptions = {}): TestLan {
   function plug(h: { netns: string; hostIf: string; ip: string }, name: string): void {
     const i = links++;
     h.netns = `sklan${id}-${i}`;
-    h.hostIf = `skl${id}h${i}`;
+    h.hostIf = `port${i}`;
     if (!/^[a-z0-9-]+$/.test(name)) throw new Error(`host name ${name}: lowercase letters, digits and dashes only`);
     sh(['ip', 'netns', 'add', h.netns]);
-    sh(['ip', 'link', 'add', h.hostIf, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(mtu), 'netns', h.netns]);
-    sh(['ip', 'link', 'set', h.hostIf, 'master', bridge]);
-    sh(['ip', 'link', 'set', h.hostIf, 'up']);
+    inSwitch(['link', 'add', h.hostIf, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'eth0', 'mtu', String(mtu), 'netns', h.netns]);
+    inSwitch(['link', 'set', h.hostIf, 'master', 'lan0']);
+    inSwitch(['link', 'set', h.hostIf, 'up']);
     const inNs = (args: string[]) => sh(['ip', '-n', h.netns, ...args]);
     inNs(['addr', 'add', `${h.ip}/24`, 'dev', 'eth0']);
     inNs(['link', 'set', 'eth0', 'up']);
@@ -151,9 +164,11 @@ export function createLan(o: LanOptions = {}): TestLan {
   }
 }
 
+/** The hosts' namespaces, then the switch's (its ports, bridge and the uplink's far end go with it). */
 function removeNetworks(lan: TestLan): void {
-  for (const h of [...lan.nodes, ...lan.hosts]) removeHostNetwork({ ...h, hostIp: lan.serverIp, name: h.name, dir: '' } as NetnsHost);
-  spawnSync('ip', ['link', 'del', lan.bridge], { stdio: 'ignore' });
+  for (const h of [...lan.nodes, ...lan.hosts]) spawnSync('ip', ['netns', 'del', h.netns], { stdio: 'ignore' });
+  spawnSync('ip', ['netns', 'del', lan.switchNetns], { stdio: 'ignore' });
+  spawnSync('ip', ['link', 'del', lan.uplink], { stdio: 'ignore' });
 }
 
 // Last resort when the runner exits without hooks: nothing async is possible, so kill and unplug.
