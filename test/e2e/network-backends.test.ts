@@ -46,7 +46,13 @@ async function switchBackend(backend: string): Promise<void> {
   await Promise.all([lan.stopAgent(a), lan.stopAgent(b)]);
   serverArgs.splice(serverArgs.indexOf('--flannel-backend') + 1, 1, backend);
   await server.restart();
-  for (const h of [a, b]) lan.startAgent(h, server, token());
+  startAgents();
+}
+
+/** A names its LAN device with --flannel-iface; B leaves it to the default (the node IP's interface). */
+function startAgents(): void {
+  lan.startAgent(a, server, token(), { args: ['--flannel-iface', 'eth0'] });
+  lan.startAgent(b, server, token());
 }
 
 async function agentsUp(backend: string): Promise<void> {
@@ -104,7 +110,7 @@ before(async () => {
   b = lan.addNode('lan-b');
   serverArgs.push(...lan.serverArgs(), '--flannel-backend', 'vxlan');
   server = await startServer({ args: serverArgs });
-  for (const h of [a, b]) lan.startAgent(h, server, token());
+  startAgents();
 });
 
 after(async () => { await lan?.destroy(); });
