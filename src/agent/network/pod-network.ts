@@ -16,7 +16,7 @@ import { CNI_CONFLIST_FILE, writeBridgeCniConfig } from '../runtime/cni-config.j
 import { ANNOTATIONS, type PodNetworkBackend } from './backends/backend.js';
 import { HostGwBackend, removeHostGwRoutes } from './backends/host-gw.js';
 import { removeOverlayDevice, VxlanBackend } from './backends/vxlan.js';
-import { ensurePodMasquerade, removePodMasquerade } from './masquerade.js';
+import { ensurePodMasquerade, markPodMasquerade, removePodMasquerade } from './masquerade.js';
 import { findUnderlay } from './underlay.js';
 
 const log = logger('pod-network');
@@ -64,6 +64,7 @@ export async function preparePodNetwork(o: PodNetworkOptions): Promise<PodNetwor
     : HostGwBackend.create({ dataDir: o.dataDir, underlay });
   const mtu = backend?.mtu ?? underlay.mtu;
   writeBridgeCniConfig(o.cniConfDir, o.podCidr, o.bridgeName, { mtu });
+  markPodMasquerade(o.dataDir);
   await ensurePodMasquerade(o.podCidr);
   log.info({ backend: o.backend, iface: underlay.name, ip: underlay.address, mtu }, 'pod network ready');
   return {
