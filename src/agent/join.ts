@@ -8,6 +8,7 @@ import { X509Certificate, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { caHashMatches, type ParsedToken } from '../pki/token.js';
+import { AGENT_CONFIG_PATH, DEFAULT_FLANNEL_BACKEND, isFlannelBackend, type AgentClusterConfig } from '../api/agent-config.js';
 
 export const JOIN_PATH = '/v1-skiff/node-credentials';
 /** Renew (rejoin) when the certificate has less than this left. */
@@ -131,4 +132,18 @@ export async function ensureNodeCredentials(nodeName: string, o: EnsureOptions):
   const creds = await requestNodeCredentials(o.server, o.caBundle, o.token.password, nodeName, nodePassword, o.agent);
   writeStored(path, creds);
   return creds;
+}
+
+/**
+ * The cluster-wide settings this node must follow (the pod network backend), from its server. A
+ * server that predates the route (404) means the defaults; an unknown backend is refused rather
+ * than guessed, since a node on the wrong backend cannot reach the other nodes' pods.
+ */
+export async function fetchAgentConfig(server: string, caBundle: string, tokenPassword: string): Promise<AgentClusterConfig> {
+  const r = await request(new URL(AGENT_CONFIG_PATH, server), { method: 'GET', ca: caBundle, headers: { authorization: `Bearer ${tokenPassword}` } });
+  if (r.status === 404) return { flannelBackend: DEFAULT_FLANNEL_BACKEND, clusterCidr: '10.42.0.0/16' };
+  if (r.status !== 200) throw new Error(`GET ${server}${AGENT_CONFIG_PATH}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
+  const c = JSON.parse(r.body) as Partial<AgentClusterConfig>;
+  if (!isFlannelBackend(c.flannelBackend)) throw new Error(`the server asks for pod network backend "${String(c.flannelBackend)}", which this agent does not have`);
+  return { flannelBackend: c.flannelBackend, clusterCidr: String(c.clusterCidr ?? '10.42.0.0/16') };
 }

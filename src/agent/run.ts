@@ -5,16 +5,14 @@
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { parseToken } from '../pki/token.js';
-import { ensureNodeCredentials, fetchTrustedCaBundle } from './join.js';
+import { ensureNodeCredentials, fetchAgentConfig, fetchTrustedCaBundle } from './join.js';
 import { HttpClient } from '../client/http.js';
 import { Resources, isAlreadyExists, isNotFound } from '../client/types.js';
 import { Informer } from '../client/informer.js';
 import { ContainerdSupervisor } from './runtime/containerd.js';
 import { CriClient } from './runtime/cri-client.js';
 import { ensurePauseImage, importImageDir } from './runtime/images.js';
-import { writeBridgeCniConfig } from './runtime/cni-config.js';
-import { ensurePodMasquerade } from './network/masquerade.js';
-import { endpointAnnotations, peersFrom, VXLAN_OVERHEAD, VxlanOverlay } from './network/overlay.js';
+import { preparePodNetwork } from './network/pod-network.js';
 import { startServiceProxy, removeServiceProxyTable } from './network/proxy/controller.js';
 import { loadRegistries, useRegistries, writeRegistryHosts } from './runtime/registries.js';
 import { PodManager } from './pods/pod-manager.js';
@@ -59,6 +57,8 @@ export interface AgentConfig {
   disableKubeProxy?: boolean;
   /** `--nodeport-addresses`: CIDRs the NodePorts answer on. */
   nodePortAddresses?: string[];
+  /** `--flannel-iface`: the interface the pod network backend uses (default: the node IP's). */
+  flannelIface?: string;
 }
 
 export interface RunningAgent {
@@ -78,7 +78,8 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
     server: c.server, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
     userAgent: `kubelet/${VERSION.gitVersion} (linux) skiff-agent`,
   });
-  log.info({ node: c.nodeName, server: c.server, ms: Math.round(performance.now() - t0) }, 'joined');
+  const cluster = await fetchAgentConfig(c.server, caBundle, token.password);
+  log.info({ node: c.nodeName, server: c.server, flannelBackend: cluster.flannelBackend, ms: Math.round(performance.now() - t0) }, 'joined');
 
   // The hosts.toml directory is always configured (empty without a registries.yaml): containerd reads
   // it at every pull, so an adopted containerd picks up a changed registries.yaml too.
@@ -97,15 +98,15 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   const readySince = new Date();
   await registerNode(client, id, readySince);
   const podCidr = await waitForPodCidr(client, c.nodeName);
-  // The pod network: a bridge on this node (CNI), and a VXLAN overlay to the other nodes' pods.
-  const overlay = c.containerRuntimeEndpoint ? undefined : await VxlanOverlay.create({ dataDir: c.dataDir, nodeIp: c.nodeIp, podCidr });
-  if (!c.containerRuntimeEndpoint) {
-    writeBridgeCniConfig(supervisor.cniConfDir, podCidr, c.bridgeName ?? 'skiff0', overlay ? { mtu: 1500 - VXLAN_OVERHEAD } : {});
-    await ensurePodMasquerade(podCidr);
-  }
-  // Cluster DNS from this agent's own caches, on the pod bridge's gateway (the proxy sends --cluster-dns there).
+  // The pod network: a bridge on this node (CNI) and the cluster's backend to the other nodes' pods.
+  const podNetwork = c.containerRuntimeEndpoint ? undefined : await preparePodNetwork({
+    backend: cluster.flannelBackend, dataDir: c.dataDir, nodeName: c.nodeName, nodeIp: c.nodeIp, podCidr,
+    iface: c.flannelIface, cniConfDir: supervisor.cniConfDir, bridgeName: c.bridgeName ?? 'skiff0',
+  });
+  // Cluster DNS from this agent's own caches, on the pod bridge's gateway (the proxy sends --cluster-dns
+  // there). With `--flannel-backend none` the pods' network is the user's own CNI: no bridge of ours.
   const gw = podGateway(podCidr);
-  const dns = c.disableDns || c.containerRuntimeEndpoint ? undefined : startClusterDns({
+  const dns = c.disableDns || !podNetwork || cluster.flannelBackend === 'none' ? undefined : startClusterDns({
     client, clusterDomain: c.clusterDomain, clusterDns: c.clusterDns, resolvConf: c.resolvConf, listenAddress: gw.address,
     prepare: () => ensureBridgeAddress(c.bridgeName ?? 'skiff0', gw.address, gw.prefix),
   });
@@ -120,10 +121,11 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
 
   delete id.notReady;
   readySince.setTime(Date.now());
-  const heartbeat = startHeartbeat(client, id, readySince, (c.heartbeatSeconds ?? 10) * 1000);
+  const heartbeat = startHeartbeat(client, id, readySince, (c.heartbeatSeconds ?? 10) * 1000, () => runtimeNetworkNotReady(cri));
   await heartbeat.beat();
 
-  const peers = overlay ? await followPeers(client, c, overlay, podCidr) : undefined;
+  const peers = await podNetwork?.follow(client);
+
   // Services, for the variables the kubelet gives containers (KUBERNETES_SERVICE_HOST, service links).
   const services = new Informer<KObject>({ client, resource: Resources.services });
   // Services → nftables (kube-proxy's job, sharing the Services cache); the cluster DNS IP goes to this node's own DNS server.
@@ -187,31 +189,6 @@ async function registerNode(client: HttpClient, id: NodeIdentity, readySince: Da
   }
 }
 
-/**
- * Publishes this node's overlay endpoint on its Node and keeps routes to every other node's pods,
- * following the Nodes (only a change of some node's endpoint or pod CIDR reprograms anything).
- */
-async function followPeers(client: HttpClient, c: AgentConfig, overlay: VxlanOverlay, podCidr: string): Promise<{ stop(): Promise<void> }> {
-  await client.patch(Resources.nodes, undefined, c.nodeName, 'merge', { metadata: { annotations: endpointAnnotations(overlay.mac, c.nodeIp) } });
-  const nodes = new Informer<KObject>({ client, resource: Resources.nodes });
-  let last = '';
-  let chain = Promise.resolve();
-  const resync = () => {
-    const peers = peersFrom(nodes.list(), c.nodeName);
-    const signature = JSON.stringify(peers);
-    if (signature === last) return;
-    last = signature;
-    chain = chain.then(async () => {
-      await overlay.sync(peers);
-      await ensurePodMasquerade(podCidr, overlay.peerCidrs());
-    }).catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'overlay sync failed'));
-  };
-  nodes.addHandlers({ onAdd: resync, onUpdate: resync, onDelete: resync });
-  nodes.start();
-  await nodes.waitForSync();
-  return { async stop() { await nodes.stop(); await chain; } };
-}
-
 /** The node IPAM controller gives every node a /24; without a controller manager, fall back to one. */
 async function waitForPodCidr(client: HttpClient, name: string): Promise<string> {
   const deadline = Date.now() + 15_000;
@@ -225,12 +202,18 @@ async function waitForPodCidr(client: HttpClient, name: string): Promise<string>
 }
 
 /** Lease renewal and node status, as the kubelet does them; failures are logged and retried next beat. */
-function startHeartbeat(client: HttpClient, id: NodeIdentity, readySince: Date, periodMs: number) {
+function startHeartbeat(client: HttpClient, id: NodeIdentity, readySince: Date, periodMs: number, notReady?: () => Promise<string | undefined>) {
   let timer: NodeJS.Timeout | undefined;
   let leaseRv: string | undefined;
   let stopped = false;
   const beat = async () => {
     const now = new Date();
+    // A runtime that cannot be asked this time keeps the last answer.
+    const why = notReady ? await notReady().catch(() => id.notReady) : id.notReady;
+    if (why !== id.notReady) {
+      if (why) id.notReady = why; else delete id.notReady;
+      readySince.setTime(now.getTime());
+    }
     try {
       if (leaseRv === undefined) {
         const existing = await client.get<any>(Resources.leases, 'kube-node-lease', id.name);
@@ -261,4 +244,15 @@ function startHeartbeat(client: HttpClient, id: NodeIdentity, readySince: Date, 
   };
   loop();
   return { beat, stop() { stopped = true; if (timer) clearTimeout(timer); } };
+}
+
+/**
+ * The kubelet's network readiness: the node is not Ready while the runtime says its network is not
+ * (no CNI config yet, e.g. `--flannel-backend none` before the user installs a CNI), with the
+ * kubelet's message.
+ */
+async function runtimeNetworkNotReady(cri: CriClient): Promise<string | undefined> {
+  const net = (await cri.status()).status?.conditions.find((x) => x.type === 'NetworkReady');
+  if (!net || net.status) return undefined;
+  return `container runtime network not ready: NetworkReady=false reason:${net.reason} message:${net.message}`;
 }

@@ -22,6 +22,7 @@ export function agentCommand(): Command {
       clusterDns: o.clusterDns, clusterDomain: o.clusterDomain, bridgeName: o.bridgeName, privateRegistry: o.privateRegistry,
       resolvConf: o.resolvConf, disableDns: Boolean(o.disableDns),
       disableKubeProxy: Boolean(o.disableKubeProxy), nodePortAddresses: o.nodeportAddresses,
+      flannelIface: o.flannelIface,
     });
     const stop = async (signal: string) => {
       logger('agent').info({ signal }, 'stopping (containers keep running)');

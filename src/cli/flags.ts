@@ -46,6 +46,7 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { flags: '-o, --write-kubeconfig <file>', description: 'where to write the admin kubeconfig', default: '/etc/skiff/skiff.yaml' },
   { flags: '--write-kubeconfig-mode <mode>', description: 'file mode of the kubeconfig (octal)', default: '0600' },
   { flags: '--cluster-cidr <cidr>', description: 'pod network', default: '10.42.0.0/16' },
+  { flags: '--flannel-backend <backend>', description: 'pod network between nodes, for the whole cluster: vxlan, host-gw (nodes on one L2 segment, no encapsulation) or none (no CNI config: bring your own)', default: 'vxlan' },
   { flags: '--service-cidr <cidr>', description: 'service cluster IP range', default: '10.43.0.0/16' },
   { flags: '--service-node-port-range <range>', description: 'NodePort range', default: '30000-32767' },
   { flags: '--cluster-dns <ip>', description: 'cluster DNS service IP', default: '10.43.0.10' },
@@ -71,6 +72,7 @@ export const NODE_FLAGS: FlagSpec[] = [
   { flags: '--node-taint <k=v:Effect>', description: 'taint at registration (repeatable)', repeatable: true },
   { flags: '--container-runtime-endpoint <socket>', description: 'use this CRI socket instead of starting containerd' },
   { flags: '--bridge-name <name>', description: 'Linux bridge of the pod network', default: 'skiff0' },
+  { flags: '--flannel-iface <name>', description: 'interface the pod network backend uses between nodes, and whose MTU pods get (default: the interface of --node-ip)' },
   { flags: '--private-registry <file>', description: 'registries.yaml with mirrors, auth and TLS for image pulls (default: /etc/skiff/registries.yaml when present)' },
   // Cluster DNS (issue 9): every agent answers it itself on its pod bridge's gateway address.
   { flags: '--resolv-conf <file>', description: 'resolvers for names outside the cluster and for dnsPolicy Default pods (default: /etc/resolv.conf, or systemd-resolved\'s upstream file when it names only 127.0.0.53)' },

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { addFlags, COMMON_FLAGS, NODE_FLAGS, SERVER_FLAGS } from './flags.js';
 import type { ServerConfig } from '../server/run.js';
+import { parseFlannelBackend } from '../api/agent-config.js';
 import { setLogLevel } from '../util/log.js';
 
 export function serverCommand(): Command {
@@ -21,6 +22,7 @@ export function serverCommand(): Command {
       writeKubeconfig: o.writeKubeconfig,
       writeKubeconfigMode: parseInt(o.writeKubeconfigMode, 8),
       clusterCidr: o.clusterCidr,
+      flannelBackend: parseFlannelBackend(o.flannelBackend),
       serviceCidr: o.serviceCidr,
       serviceNodePortRange: o.serviceNodePortRange,
       clusterDns: o.clusterDns,
@@ -37,6 +39,7 @@ export function serverCommand(): Command {
         nodeTaints: o.nodeTaint, containerRuntimeEndpoint: o.containerRuntimeEndpoint, bridgeName: o.bridgeName,
         privateRegistry: o.privateRegistry, resolvConf: o.resolvConf, disableDns: Boolean(o.disableDns),
         disableKubeProxy: Boolean(o.disableKubeProxy), nodePortAddresses: o.nodeportAddresses,
+        flannelIface: o.flannelIface,
       },
       nodeMonitorGracePeriodSeconds: parseNumber(o.nodeMonitorGracePeriod, '--node-monitor-grace-period'),
       defaultNotReadyTolerationSeconds: parseNumber(o.defaultNotReadyTolerationSeconds, '--default-not-ready-toleration-seconds'),

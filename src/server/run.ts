@@ -23,6 +23,8 @@ import { storeRbacSource } from '../apiserver/rbac-source.js';
 import { chainAuthorizer } from '../apiserver/authorizer.js';
 import { attachNodeProxy } from '../apiserver/tunnel/node-proxy.js';
 import { handleJoin, type JoinDeps } from '../apiserver/node-join.js';
+import { handleAgentConfig } from '../apiserver/agent-config.js';
+import type { FlannelBackend } from '../api/agent-config.js';
 import { NODES_GROUP } from '../apiserver/node-authorizer.js';
 import { converterFor } from '../apiserver/conversion.js';
 import { TunnelServer } from '../apiserver/tunnel/registry.js';
@@ -71,6 +73,8 @@ export interface ServerConfig {
   writeKubeconfig: string;
   writeKubeconfigMode: number;
   clusterCidr: string;
+  /** The pod network backend of every node (`--flannel-backend`; agents read it at start). Default vxlan. */
+  flannelBackend?: FlannelBackend;
   serviceCidr: string;
   serviceNodePortRange: string;
   clusterDns: string;
@@ -92,6 +96,7 @@ export interface ServerConfig {
     containerRuntimeEndpoint?: string; bridgeName?: string; privateRegistry?: string;
     resolvConf?: string; disableDns?: boolean;
     disableKubeProxy?: boolean; nodePortAddresses?: string[];
+    flannelIface?: string;
   };
   nodeMonitorGracePeriodSeconds: number;
   defaultNotReadyTolerationSeconds: number;
@@ -219,11 +224,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     objects, tokenSecret: token.password, serverCaPem: pki.serverCaPem,
     issueNodeCert: (name) => issueClientCertIsolated(pkiOpts, `system:node:${name}`, [NODES_GROUP]),
   };
+  const agentConfigDeps = { tokenSecret: token.password, config: { flannelBackend: config.flannelBackend ?? 'vxlan', clusterCidr: config.clusterCidr } };
   attachTunnels(ctx, tunnels);
   attachNodeProxy(ctx, tunnels);
   const server = createApiServer(ctx, {
     cert: pki.servingCertPem, key: pki.servingKeyPem, clientCa: pki.clientCaPem,
-    extraRoutes: (req, res, user) => tunnels.handleConnect(req, res, user) || handleJoin(joinDeps, req, res),
+    extraRoutes: (req, res, user) => tunnels.handleConnect(req, res, user) || handleAgentConfig(agentConfigDeps, req, res, user)
+      || handleJoin(joinDeps, req, res),
   });
   routeUpgradesAsRequests(server);
   await new Promise<void>((resolve, reject) => {
@@ -270,6 +277,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
       clusterDns: config.clusterDns, clusterDomain: config.clusterDomain, bridgeName: n.bridgeName,
       privateRegistry: n.privateRegistry, resolvConf: n.resolvConf, disableDns: n.disableDns,
       disableKubeProxy: n.disableKubeProxy, nodePortAddresses: n.nodePortAddresses,
+      flannelIface: n.flannelIface,
     });
   }
   let stopping = false;

@@ -4,8 +4,12 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT, type TestServer } from './cluster.js';
+import { fileURLToPath } from 'node:url';
+import type { TestServer } from './cluster.js';
 import { writeBusyboxImage } from './images.js';
+
+// Not imported from cluster.ts, whose node:test hooks would make a benchmark print TAP.
+const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
 export interface NetnsHost {
   /** The node name. */
@@ -63,11 +67,17 @@ export function prepareAgentDir(h: NetnsHost, prefix: string): void {
   writeBusyboxImage(join(h.dir, 'agent', 'images'), 'busybox.tar');
 }
 
+export interface NetnsAgentOptions {
+  /** Extra `skiff agent` flags (e.g. `--flannel-iface`). */
+  args?: string[];
+}
+
 /**
  * Starts `skiff agent` inside the host's namespace, logging to `<dir>/agent.log`. The agent runs the
- * service proxy (its nftables table is the namespace's own), unless `extraArgs` says otherwise.
+ * service proxy (its nftables table is the namespace's own), unless the extra flags say otherwise.
  */
-export function startNetnsAgent(h: NetnsHost, server: TestServer, token: string, extraArgs: string[] = []): ChildProcess {
+export function startNetnsAgent(h: NetnsHost, server: Pick<TestServer, 'port'>, token: string, extra: string[] | NetnsAgentOptions = []): ChildProcess {
+  const extraArgs = Array.isArray(extra) ? extra : extra.args ?? [];
   const log = openSync(join(h.dir, 'agent.log'), 'a');
   try {
     // nsenter --net only: `ip netns exec` would remount /sys and hide the cgroup mounts containerd needs.

@@ -7,7 +7,9 @@ import { readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { containerdPaths } from './containerd-config.js';
 import { findContainerd } from './containerd.js';
-import { removeOverlayDevice } from '../network/overlay.js';
+import { removeOverlayDevice } from '../network/backends/vxlan.js';
+import { removeHostGwRoutes } from '../network/backends/host-gw.js';
+import { removePodMasqueradeIfOurs } from '../network/masquerade.js';
 import { removeRecordedProxyTable } from '../network/proxy/cleanup.js';
 
 interface Proc { pid: number; ppid: number; argv: string[] }
@@ -87,9 +89,12 @@ export async function teardownRuntime(o: TeardownOptions): Promise<void> {
     }
   }
   for (const parent of o.cgroupParents ?? []) removeCgroups(parent);
-  // The overlay device, if this data dir's agent made it (a host that goes down loses it too).
+  // The pod network's kernel state (overlay device, host-gw routes, NAT chain), where this data dir's
+  // agent made it in this namespace (a host that goes down loses it too).
   removeOverlayDevice(o.dataDir);
   removeRecordedProxyTable(o.dataDir);
+  removeHostGwRoutes(o.dataDir);
+  removePodMasqueradeIfOurs(o.dataDir);
   if (o.removeDataDir) {
     rmSync(o.dataDir, { recursive: true, force: true });
     rmSync(paths.state, { recursive: true, force: true });

@@ -1,50 +1,46 @@
-// The pod network between nodes: a VXLAN overlay laid out as flannel's vxlan backend does (k3s's
-// default), so pods on different nodes reach each other by pod IP. Each node has a `flannel.1`
-// device (VNI 1, UDP 8472) holding the first address of its pod CIDR, and publishes its VTEP MAC and
-// underlay IP in flannel's Node annotations. For every other node the agent keeps three kernel
-// entries: a route to that node's pod CIDR via its `.0` address over the device, a permanent
-// neighbour entry for that address with the node's VTEP MAC, and a forwarding entry sending that MAC
-// to the node's IP. Nothing is learned on the wire (nolearning); the API is the source of truth.
+// The vxlan backend (k3s's default), laid out as flannel's: each node has a `flannel.1` device (VNI
+// 1, UDP 8472) on its underlay interface, holding the first address of its pod CIDR, and publishes
+// its VTEP MAC and underlay IP in flannel's Node annotations. For every other node the agent keeps
+// three kernel entries: a route to that node's pod CIDR via its `.0` address over the device, a
+// permanent neighbour entry for that address with the node's VTEP MAC, and a forwarding entry sending
+// that MAC to the node's IP. Nothing is learned on the wire (nolearning); the API is the source of truth.
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import type { KObject } from '../../api/object.js';
-import { logger } from '../../util/log.js';
+import type { KObject } from '../../../api/object.js';
+import { logger } from '../../../util/log.js';
+import type { Underlay } from '../underlay.js';
+import { ANNOTATIONS, endpointOf, type PodNetworkBackend } from './backend.js';
+import { netnsId } from './netns.js';
+
+export { ANNOTATIONS } from './backend.js';
 
 const run = promisify(execFile);
-const log = logger('overlay');
+const log = logger('vxlan');
 
 export const VXLAN_DEVICE = 'flannel.1';
 export const VXLAN_VNI = 1;
 export const VXLAN_PORT = 8472;
-/** VXLAN over IPv4 adds 50 bytes to each packet; pods get an MTU that leaves room for it. */
+/** VXLAN over IPv4 adds 50 bytes to each packet (outer IP 20, UDP 8, VXLAN 8, inner Ethernet 14). */
 export const VXLAN_OVERHEAD = 50;
-
-export const ANNOTATIONS = {
-  backendType: 'flannel.alpha.coreos.com/backend-type',
-  backendData: 'flannel.alpha.coreos.com/backend-data',
-  publicIp: 'flannel.alpha.coreos.com/public-ip',
-  subnetManager: 'flannel.alpha.coreos.com/kube-subnet-manager',
-} as const;
 
 export interface Peer { name: string; podCidr: string; publicIp: string; vtepMac: string }
 
-/** The other nodes that published an overlay endpoint, from their Node objects. */
+/** The other nodes that published a vxlan endpoint, from their Node objects. */
 export function peersFrom(nodes: KObject[], self: string): Peer[] {
   const out: Peer[] = [];
   for (const n of nodes) {
-    const a = n.metadata.annotations ?? {};
-    const podCidr = (n as { spec?: { podCIDR?: string } }).spec?.podCIDR;
-    if (n.metadata.name === self || !podCidr || a[ANNOTATIONS.backendType] !== 'vxlan' || !a[ANNOTATIONS.publicIp]) continue;
+    const e = n.metadata.name === self ? undefined : endpointOf(n, 'vxlan');
+    if (!e) continue;
     let mac: unknown;
     try {
-      mac = (JSON.parse(a[ANNOTATIONS.backendData] ?? '{}') as { VtepMAC?: unknown }).VtepMAC;
+      mac = (JSON.parse(e.data ?? '{}') as { VtepMAC?: unknown } | null)?.VtepMAC;
     } catch {
       continue;
     }
     if (typeof mac !== 'string' || !/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i.test(mac)) continue;
-    out.push({ name: n.metadata.name!, podCidr, publicIp: a[ANNOTATIONS.publicIp]!, vtepMac: mac.toLowerCase() });
+    out.push({ name: e.name, podCidr: e.podCidr, publicIp: e.publicIp, vtepMac: mac.toLowerCase() });
   }
   return out.sort((x, y) => x.name.localeCompare(y.name));
 }
@@ -67,18 +63,20 @@ export const overlayMarker = (dataDir: string) => join(dataDir, 'agent', 'overla
 
 const ip = (...args: string[]) => run('ip', args);
 
-export class VxlanOverlay {
+export class VxlanBackend implements PodNetworkBackend {
+  readonly type = 'vxlan';
   private applied = new Map<string, Peer>();
 
-  private constructor(readonly mac: string) {}
+  private constructor(readonly mac: string, readonly mtu: number, private readonly publicIp: string) {}
 
   /**
-   * Creates (or, after an agent restart, adopts) the device. Returns undefined, with a warning, when
-   * another owner's device of that name is in the way: the node then runs its pods without an
-   * overlay, as a single node needs none.
+   * Creates (or, after an agent restart, adopts) the device on the underlay. Returns undefined, with
+   * a warning, when another owner's device of that name is in the way: the node then runs its pods
+   * without an overlay, as a single node needs none.
    */
-  static async create(o: { dataDir: string; nodeIp: string; podCidr: string }): Promise<VxlanOverlay | undefined> {
+  static async create(o: { dataDir: string; podCidr: string; underlay: Underlay }): Promise<VxlanBackend | undefined> {
     const marker = overlayMarker(o.dataDir);
+    const mtu = o.underlay.mtu - VXLAN_OVERHEAD;
     // Asked of `ip`, not /sys: sysfs shows the network namespace it was mounted in, which need not
     // be the agent's (a host made with `nsenter --net`).
     const exists = await linkAddress(VXLAN_DEVICE).then(() => true, () => false);
@@ -89,11 +87,11 @@ export class VxlanOverlay {
     }
     try {
       if (exists) await ip('link', 'del', VXLAN_DEVICE);  // ours, but its settings may be stale
-      await ip('link', 'add', VXLAN_DEVICE, 'type', 'vxlan', 'id', String(VXLAN_VNI), 'local', o.nodeIp,
-        'dstport', String(VXLAN_PORT), 'nolearning');
+      await ip('link', 'add', VXLAN_DEVICE, 'type', 'vxlan', 'id', String(VXLAN_VNI), 'local', o.underlay.address,
+        ...(o.underlay.name ? ['dev', o.underlay.name] : []), 'dstport', String(VXLAN_PORT), 'nolearning');
       mkdirSync(dirname(marker), { recursive: true });
       writeFileSync(marker, netnsId());
-      await ip('link', 'set', VXLAN_DEVICE, 'mtu', String(1500 - VXLAN_OVERHEAD));
+      await ip('link', 'set', VXLAN_DEVICE, 'mtu', String(mtu));
       await ip('addr', 'replace', `${gatewayOf(o.podCidr)}/32`, 'dev', VXLAN_DEVICE);
       await ip('link', 'set', VXLAN_DEVICE, 'up');
     } catch (err) {
@@ -101,13 +99,17 @@ export class VxlanOverlay {
       return undefined;
     }
     const mac = await linkAddress(VXLAN_DEVICE);
-    log.info({ device: VXLAN_DEVICE, mac, local: o.nodeIp }, 'overlay device up');
-    return new VxlanOverlay(mac);
+    log.info({ device: VXLAN_DEVICE, mac, local: o.underlay.address, dev: o.underlay.name, mtu }, 'overlay device up');
+    return new VxlanBackend(mac, mtu, o.underlay.address);
   }
 
-  /** Makes the kernel's routes, neighbours and forwarding entries match `peers`. */
-  async sync(peers: Peer[]): Promise<void> {
-    const want = new Map(peers.map((p) => [p.name, p]));
+  annotations(): Record<string, string> {
+    return endpointAnnotations(this.mac, this.publicIp);
+  }
+
+  /** Makes the kernel's routes, neighbours and forwarding entries match the peers' endpoints. */
+  async sync(nodes: KObject[], self: string): Promise<void> {
+    const want = new Map(peersFrom(nodes, self).map((p) => [p.name, p]));
     for (const [name, old] of this.applied) {
       const now = want.get(name);
       if (now && JSON.stringify(now) === JSON.stringify(old)) continue;
@@ -134,18 +136,8 @@ export class VxlanOverlay {
     await run('bridge', ['fdb', 'del', p.vtepMac, 'dev', VXLAN_DEVICE, 'self']).catch(() => undefined);
   }
 
-  /** The pod CIDRs of the peers routed now (traffic to them is not masqueraded). */
   peerCidrs(): string[] {
     return [...this.applied.values()].map((p) => p.podCidr);
-  }
-}
-
-/** This process's network namespace, e.g. `net:[4026531840]`. */
-function netnsId(): string {
-  try {
-    return readlinkSync('/proc/self/ns/net');
-  } catch {
-    return 'unknown';
   }
 }
 
@@ -157,7 +149,10 @@ async function linkAddress(dev: string): Promise<string> {
   return address;
 }
 
-/** Removes the device if this data dir's agent made it (teardown, killall). */
+/**
+ * Removes the device if this data dir's agent made it (teardown, killall, or another backend taking
+ * over): its routes, neighbours and forwarding entries go with it.
+ */
 export function removeOverlayDevice(dataDir: string): void {
   const marker = overlayMarker(dataDir);
   if (!existsSync(marker)) return;
