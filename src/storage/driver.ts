@@ -76,9 +76,10 @@ export interface Driver {
   size(): Promise<number>;
   /**
    * Calls `onChange` soon after another process commits (Postgres LISTEN/NOTIFY). Drivers without
-   * a push channel leave it undefined and the log layer polls.
+   * a push channel leave it undefined and the log layer polls. Resolves after the first attempt to
+   * subscribe (failing or not: the driver keeps trying, and polling covers the gap).
    */
-  subscribe?(onChange: () => void): void;
+  subscribe?(onChange: () => void): Promise<void>;
   close(): Promise<void>;
 }
 

@@ -137,6 +137,7 @@ export class LogBackend implements Backend {
   private autoCompact?: NodeJS.Timeout;
   private pollTimer?: NodeJS.Timeout;
   private pollSoon = false;
+  private pollFailing = false;
   private readonly log: (msg: string, fields?: object) => void;
   private readonly maxBatch: number;
   /** When the last transaction ended and how (health checks answer from it while it is fresh). */
@@ -160,7 +161,7 @@ export class LogBackend implements Backend {
     this.applied = state.revision;
     this.compacted = state.compacted;
     this.open = true;
-    this.driver.subscribe?.(() => this.schedulePoll());
+    await this.driver.subscribe?.(() => this.schedulePoll());
     const every = this.opts.pollIntervalMs ?? 0;
     if (every > 0) {
       this.pollTimer = setInterval(() => this.schedulePoll(), every);
@@ -330,7 +331,14 @@ export class LogBackend implements Backend {
     this.pollSoon = true;
     setImmediate(() => {
       this.pollSoon = false;
-      this.poll().catch((err) => this.log(`${this.driver.name} poll failed`, { err: String(err) }));
+      this.poll().then(() => {
+        if (this.pollFailing) this.log(`${this.driver.name} reachable again`);
+        this.pollFailing = false;
+      }, (err) => {
+        // Once per outage, not once per poll.
+        if (!this.pollFailing) this.log(`${this.driver.name} poll failed; retrying`, { err: String(err) });
+        this.pollFailing = true;
+      });
     });
   }
 

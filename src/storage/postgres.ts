@@ -360,9 +360,9 @@ export class PostgresDriver implements Driver {
     return Number(rows[0].bytes);
   }
 
-  subscribe(onChange: () => void): void {
+  subscribe(onChange: () => void): Promise<void> {
     this.onChange = onChange;
-    void this.listen();
+    return this.listen();
   }
 
   /** LISTEN on a connection of its own; reconnects after a loss and catches up once back. */
