@@ -1,20 +1,24 @@
 // PostgreSQL driver (`--datastore-endpoint postgres://user:pass@host:5432/db`, as k3s).
 //
-// Revisions: one row `meta.revision`, locked FOR UPDATE by every write transaction of every server,
-// is the single writer lock of the whole log. Revisions are therefore handed out in commit order
-// with no gaps: a reader that has seen revision N and reads `id > N` later can never miss a row that
-// commits afterwards with a smaller id. (kine takes ids from a sequence instead: those are allocated
-// out of commit order, so its pollers must detect and wait out gaps, and its compare-and-swap rests
-// on a unique (name, prev_revision) index alone.) The lock is held for one group commit, so its cost
-// is shared by every write of the batch. The unique index on (name, prev_revision) stays as a guard.
+// Revisions: the row `meta.revision` is the log's single-writer lock and counter. A batch is planned
+// from one snapshot (the revision and its keys' latest rows, read by one statement) and written by
+// one statement that bumps the revision only if it still has the planned value: the UPDATE takes
+// the row's lock, waits for a concurrent writer of any server, and re-checks. If the revision moved,
+// the batch is planned again inside a transaction that holds the lock (SELECT ... FOR UPDATE).
+// Revisions are therefore handed out in commit order with no gaps: a reader that has seen revision
+// N and later reads `id > N` can never miss a row that commits afterwards with a smaller id. (kine
+// takes ids from a sequence instead: they are allocated out of commit order, so its pollers must
+// detect and wait out gaps, and its compare-and-swap rests on a unique (name, prev_revision) index
+// alone.) A unique index on (name, prev_revision) stays here as a guard.
 //
-// Notification: every write transaction NOTIFYs channel `skiff_kv` with its revision; every server
+// Notification: every write NOTIFYs channel `skiff_kv` with its revision and writer; every server
 // LISTENs on a dedicated connection and catches up on a notification. NOTIFY is delivered at commit,
 // in commit order, and lost while the listener is disconnected, so the log layer also polls (a cheap
 // read of the meta row) as the fallback.
 //
 // Keys use the "C" collation so range scans are bytewise, as skiff's key order assumes, and use the
 // (name, id) index whatever the database's default locale is (k3s 9256).
+import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { CommitPlan, Driver, DriverState, HistoryRow, LogRow } from './driver.js';
 import { DatastoreUnavailableError } from './driver.js';
@@ -40,19 +44,31 @@ const SCHEMA = [
 // Prepared once per connection by name (node-postgres parses a named statement once per client).
 const Q = {
   state: { name: 'skiff-state', text: `SELECT k, v FROM meta WHERE k IN ('revision', 'compacted')` },
-  latestOf: {
-    name: 'skiff-latest-of',
-    text: `SELECT k.* FROM unnest($1::text[]) AS n(name)
-             CROSS JOIN LATERAL (SELECT * FROM kv WHERE kv.name = n.name ORDER BY id DESC LIMIT 1) k`,
+  // The revision and the keys' latest rows in one statement, hence one snapshot: they agree.
+  readForWrite: {
+    name: 'skiff-read-for-write',
+    text: `SELECT r.v AS base, k.* FROM (SELECT v FROM meta WHERE k = 'revision') r
+             LEFT JOIN LATERAL (
+               SELECT l.* FROM unnest($1::text[]) AS n(name)
+                 CROSS JOIN LATERAL (SELECT * FROM kv WHERE kv.name = n.name ORDER BY id DESC LIMIT 1) l
+             ) k ON true`,
   },
   latest: { name: 'skiff-latest', text: 'SELECT * FROM kv WHERE name = $1 ORDER BY id DESC LIMIT 1' },
+  // Writes a planned batch only if the revision is still the one the plan was made from: the UPDATE
+  // takes the revision row's lock (waiting for a concurrent writer, then re-checking the condition
+  // against its result), and the rows are inserted only when it matched. One statement, so one
+  // implicit transaction: no lock is held across round trips.
   write: {
     name: 'skiff-write',
-    text: `WITH ins AS (
-             INSERT INTO kv (id, name, created, deleted, create_revision, prev_revision, value)
-             SELECT * FROM unnest($1::bigint[], $2::text[], $3::boolean[], $4::boolean[], $5::bigint[], $6::bigint[], $7::text[])
-           ), rev AS (UPDATE meta SET v = $8 WHERE k = 'revision')
-           SELECT pg_notify('${CHANNEL}', $8::text)`,
+    text: `WITH rev AS (UPDATE meta SET v = $9 WHERE k = 'revision' AND v = $8 RETURNING v),
+                ins AS (
+                  INSERT INTO kv (id, name, created, deleted, create_revision, prev_revision, value)
+                  SELECT * FROM unnest($1::bigint[], $2::text[], $3::boolean[], $4::boolean[], $5::bigint[], $6::bigint[], $7::text[])
+                   WHERE EXISTS (SELECT 1 FROM rev)
+                  RETURNING 1)
+           SELECT (SELECT count(*) FROM rev)::int AS ok, (SELECT count(*) FROM ins)::int AS inserted,
+                  pg_notify('${CHANNEL}', $9::text || ' ' || $10::text) AS notified
+            WHERE EXISTS (SELECT 1 FROM rev)`,
   },
   probe: {
     name: 'skiff-probe',
@@ -165,6 +181,8 @@ export class PostgresDriver implements Driver {
   private closed = false;
   private reconnectTimer?: NodeJS.Timeout;
   private listenerDown = false;
+  /** Tags this process's NOTIFYs, so its own listener can skip them. */
+  private readonly writerId = randomBytes(8).toString('hex');
   private readonly log: (msg: string, fields?: object) => void;
 
   constructor(endpoint: string, private readonly opts: PostgresDriverOptions = {}) {
@@ -263,7 +281,10 @@ export class PostgresDriver implements Driver {
     return { revision: get('revision'), compacted: get('compacted') };
   }
 
-  /** A transaction on one pooled connection; a connection that failed is discarded, not reused. */
+  /**
+   * A transaction holding the log's write lock (the revision row, FOR UPDATE) on one pooled
+   * connection; a connection that failed is discarded, not reused.
+   */
   private async transaction<T>(what: string, fn: (c: pg.PoolClient, revision: number) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
@@ -287,25 +308,50 @@ export class PostgresDriver implements Driver {
     }
   }
 
-  commit<T>(keys: string[], plan: (revision: number, latest: Map<string, LogRow>) => CommitPlan<T>): Promise<T> {
+  /**
+   * Optimistic first: read the revision and the keys' rows (one statement), plan, then write only if
+   * the revision has not moved (one statement). Two round trips and no lock held between them, which
+   * is what keeps one server's group commits fast. When another server committed in between, the
+   * batch is planned again under the revision row's lock, which no other writer can pass.
+   */
+  async commit<T>(keys: string[], plan: (revision: number, latest: Map<string, LogRow>) => CommitPlan<T>): Promise<T> {
+    let rows: (Row & { base: string })[];
+    try {
+      rows = (await this.p.query<Row & { base: string }>({ ...Q.readForWrite, values: [keys] })).rows;
+    } catch (err) {
+      throw wrap(err, 'write');
+    }
+    const base = Number(rows[0]?.base ?? 0);
+    const latest = new Map<string, LogRow>();
+    for (const r of rows) if (r.id !== null) latest.set(r.name, rowOf(r));
+    const p = plan(base, latest);
+    if (await this.write(this.p, p, base)) return p.result;
     return this.transaction('write', async (c, revision) => {
-      const latest = new Map<string, LogRow>();
-      if (keys.length) {
-        const rows = (await c.query<Row>({ ...Q.latestOf, values: [keys] })).rows;
-        for (const r of rows) latest.set(r.name, rowOf(r));
+      const locked = new Map<string, LogRow>();
+      for (const r of (await c.query<Row & { base: string }>({ ...Q.readForWrite, values: [keys] })).rows) {
+        if (r.id !== null) locked.set(r.name, rowOf(r));
       }
-      const p = plan(revision, latest);
-      if (p.probe) await c.query({ ...Q.probe, values: [Date.now()] });
-      if (p.rows.length) {
-        const cols: unknown[][] = [[], [], [], [], [], [], []];
-        for (const r of p.rows) {
-          cols[0].push(r.id); cols[1].push(r.name); cols[2].push(r.created); cols[3].push(r.deleted);
-          cols[4].push(r.createRevision); cols[5].push(r.prevRevision); cols[6].push(r.value);
-        }
-        await c.query({ ...Q.write, values: [...cols, p.revision] });
-      }
-      return p.result;
+      const again = plan(revision, locked);
+      if (!await this.write(c, again, revision)) throw new Error('postgres: revision moved while holding the write lock');
+      return again.result;
     });
+  }
+
+  /** Writes a plan made from revision `base`; false (nothing written) when the revision has moved. */
+  private async write<T>(q: pg.Pool | pg.PoolClient, p: CommitPlan<T>, base: number): Promise<boolean> {
+    try {
+      if (p.probe) await q.query({ ...Q.probe, values: [Date.now()] });
+      if (!p.rows.length) return true;
+      const cols: unknown[][] = [[], [], [], [], [], [], []];
+      for (const r of p.rows) {
+        cols[0].push(r.id); cols[1].push(r.name); cols[2].push(r.created); cols[3].push(r.deleted);
+        cols[4].push(r.createRevision); cols[5].push(r.prevRevision); cols[6].push(r.value);
+      }
+      const res = await q.query<{ ok: number }>({ ...Q.write, values: [...cols, base, p.revision, this.writerId] });
+      return res.rows.length === 1 && res.rows[0].ok === 1;
+    } catch (err) {
+      throw wrap(err, 'write');
+    }
   }
 
   async latest(key: string): Promise<LogRow | undefined> {
@@ -382,7 +428,8 @@ export class PostgresDriver implements Driver {
     };
     client.on('error', (err) => lost(err.message));
     client.on('end', () => lost('connection ended'));
-    client.on('notification', () => this.onChange?.());
+    // Our own commits reach the log layer through the commit path; only other servers' wake it.
+    client.on('notification', (n) => { if (!n.payload?.endsWith(` ${this.writerId}`)) this.onChange?.(); });
     try {
       await client.connect();
       await client.query(`LISTEN ${CHANNEL}`);
