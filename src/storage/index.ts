@@ -1,6 +1,7 @@
 // Opening the datastore named by `--datastore-endpoint` (k3s's syntax), with the watch cache on top:
 //  - unset, `sqlite` or `sqlite://`: SQLite under <data-dir>/server/db/state.db (k3s's layout);
-//  - `postgres://user:pass@host:5432/db` or `postgresql://...`: PostgreSQL.
+//  - `postgres://user:pass@host:5432/db` or `postgresql://...`: PostgreSQL;
+//  - `mysql://user:pass@tcp(host:3306)/db`: MySQL 8 / MariaDB 10.11.
 // Callers see the Store; the backend is returned for health checks, compaction marks and metrics.
 // Compaction is scheduled here, behind the Backend, for every driver.
 import { mkdirSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { CacheStore } from './cache.js';
 import { LogBackend } from './log.js';
 import { SqliteBackend } from './sqlite.js';
 import { PostgresDriver, redact } from './postgres.js';
+import { MysqlDriver } from './mysql.js';
 import type { Store } from './types.js';
 
 export * from './types.js';
@@ -16,6 +18,7 @@ export { CacheStore, type CacheStoreOptions } from './cache.js';
 export { LogBackend, type LogBackendOptions, type LogStats } from './log.js';
 export { SqliteBackend, SqliteDriver, type SqliteBackendOptions, type SqliteStats } from './sqlite.js';
 export { PostgresDriver, parsePostgresEndpoint } from './postgres.js';
+export { MysqlDriver, parseMysqlEndpoint } from './mysql.js';
 export { DatastoreUnavailableError, type Driver } from './driver.js';
 export { startEventTtl, type EventTtl } from './event-ttl.js';
 
@@ -54,12 +57,13 @@ export function backendFor(dataDir: string, endpoint: string | undefined, opts: 
       // Other servers may write: poll as the fallback of LISTEN/NOTIFY.
       return new LogBackend(new PostgresDriver(ep, { log: opts.log }), { ...common, pollIntervalMs: 1000 });
     case 'mysql':
-      throw new Error(`datastore endpoint ${JSON.stringify(redact(ep))}: MySQL/MariaDB is not supported yet`);
+      // No push channel: a short poll finds other servers' commits.
+      return new LogBackend(new MysqlDriver(ep, { log: opts.log }), { ...common, pollIntervalMs: 250 });
     case 'http':
     case 'https':
       throw new Error(`datastore endpoint ${JSON.stringify(redact(ep))}: etcd is not supported yet`);
     default:
-      throw new Error(`invalid datastore endpoint ${JSON.stringify(redact(ep))}: expected sqlite, postgres://user:pass@host:port/db`);
+      throw new Error(`invalid datastore endpoint ${JSON.stringify(redact(ep))}: expected sqlite, postgres://user:pass@host:port/db or mysql://user:pass@tcp(host:port)/db`);
   }
 }
 

@@ -33,7 +33,8 @@ storageConformance({
   shared: true,
   fresh: freshDatabase,
   open: async (t, url, opts) => {
-    const b = new LogBackend(new PostgresDriver(url), opts);
+    // As the server runs it: LISTEN/NOTIFY, with a 1 s poll as the fallback.
+    const b = new LogBackend(new PostgresDriver(url), { pollIntervalMs: 1000, ...opts });
     t.after(() => b.close());
     await b.start();
     return b;

@@ -181,8 +181,8 @@ export function storageConformance(b: ConformanceBackend): void {
 
   test(`${b.name}: two servers on one database: each sees the other's writes in order, CAS holds across them`, async (t) => {
     const where = await b.fresh(t);
-    const a = await cacheOn(t, await b.open(t, where, { pollIntervalMs: 1000 }));
-    const bStore = await cacheOn(t, await b.open(t, where, { pollIntervalMs: 1000 }));
+    const a = await cacheOn(t, await b.open(t, where));
+    const bStore = await cacheOn(t, await b.open(t, where));
     const onB: number[] = [];
     let seenOnB: (() => void) | undefined;
     const seen = new Promise<void>((resolve) => { seenOnB = resolve; });
