@@ -5,6 +5,7 @@
 //    writer; 64 clients queue behind it);
 //  - postgres: single-row INSERT commits (synchronous_commit=on) from 64 connections at once, so
 //    PostgreSQL's own WAL group commit applies.
+//  - mariadb: likewise (innodb_flush_log_at_trx_commit=1), skipped with BENCH_MARIADB=0.
 // Prints the figures and one summary line with skiff/raw ratios. Needs root (PostgreSQL runs as the
 // `postgres` user) and `npm run build`. Run: node --import tsx bench/datastore.ts
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -13,8 +14,10 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import pg from 'pg';
+import mysql from 'mysql2/promise';
 import { ApiClient } from '../test/helpers/api-client.js';
 import { startPostgres } from '../test/helpers/postgres-server.js';
+import { MARIADB_PASSWORD, startMariadb } from '../test/helpers/mariadb-server.js';
 import { startBenchServer, rssMb } from './lib/server.js';
 import { percentile } from './lib/stats.js';
 
@@ -115,7 +118,26 @@ async function rawPostgres(url: string): Promise<Rate> {
   }
 }
 
+async function rawMariadb(port: number): Promise<Rate> {
+  const opts = { host: '127.0.0.1', port, user: 'skiff', password: MARIADB_PASSWORD };
+  const admin = await mysql.createConnection(opts);
+  await admin.query('CREATE DATABASE raw_bench');
+  await admin.end();
+  const pool = mysql.createPool({ ...opts, database: 'raw_bench', connectionLimit: CLIENTS });
+  try {
+    await pool.query(`CREATE TABLE kv (id BIGINT AUTO_INCREMENT PRIMARY KEY, name VARCHAR(630) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+      value LONGTEXT NOT NULL, KEY kv_name (name, id)) ENGINE=InnoDB`);
+    const value = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'x' }, data: { pad } });
+    const ins = (w: number, i: number) => pool.execute('INSERT INTO kv (name, value) VALUES (?, ?)', [`/core/configmaps/default/${w}-${i}`, value]);
+    await drive(WARMUP_MS, async (w, i) => { await ins(w + 1000, i); return true; });
+    return await drive(PHASE_MS, async (w, i) => { await ins(w, i); return true; });
+  } finally {
+    await pool.end();
+  }
+}
+
 const db = await startPostgres();
+const maria = process.env.BENCH_MARIADB === '0' ? undefined : await startMariadb().catch((err) => { console.log(`MariaDB skipped: ${(err as Error).message}`); return undefined; });
 try {
   console.log(`datastore benchmark: ${CLIENTS} clients, ${PHASE_MS} ms per phase, ConfigMaps of ~${pad.length + 100} bytes`);
   const sqliteRaw = await rawSqlite();
@@ -124,8 +146,18 @@ try {
   const pgRaw = await rawPostgres(db.url());
   console.log(`raw PostgreSQL single-row INSERT commits (synchronous_commit=on, ${CLIENTS} connections): ${fmt(pgRaw)}`);
   const pgApi = await throughApi('postgres', ['--datastore-endpoint', db.url('skiff_bench')]);
+  let mariaRaw: Rate | undefined;
+  let mariaApi: { rate: Rate } | undefined;
+  if (maria) {
+    mariaRaw = await rawMariadb(maria.port);
+    console.log(`raw MariaDB single-row INSERT commits (innodb_flush_log_at_trx_commit=1, ${CLIENTS} connections): ${fmt(mariaRaw)}`);
+    mariaApi = await throughApi('mariadb', ['--datastore-endpoint', maria.url('skiff_bench')]);
+  }
   const ratio = (a: Rate, b: Rate) => (a.perSec / b.perSec).toFixed(2);
-  console.log(`SUMMARY sqlite: skiff ${Math.round(sqliteApi.rate.perSec)}/s p99 ${sqliteApi.rate.p99.toFixed(0)} ms vs raw ${Math.round(sqliteRaw.perSec)}/s = ${ratio(sqliteApi.rate, sqliteRaw)}x | postgres: skiff ${Math.round(pgApi.rate.perSec)}/s p99 ${pgApi.rate.p99.toFixed(0)} ms vs raw ${Math.round(pgRaw.perSec)}/s = ${ratio(pgApi.rate, pgRaw)}x`);
+  const part = (name: string, api: Rate, raw: Rate) => `${name}: skiff ${Math.round(api.perSec)}/s p99 ${api.p99.toFixed(0)} ms vs raw ${Math.round(raw.perSec)}/s = ${ratio(api, raw)}x`;
+  console.log(`SUMMARY ${[part('sqlite', sqliteApi.rate, sqliteRaw), part('postgres', pgApi.rate, pgRaw),
+    ...(mariaApi && mariaRaw ? [part('mariadb', mariaApi.rate, mariaRaw)] : [])].join(' | ')}`);
 } finally {
   await db.destroy();
+  await maria?.destroy();
 }
