@@ -63,7 +63,7 @@ export function parseMysqlEndpoint(endpoint: string): MysqlEndpoint {
   const m = /^mysql:\/\/(?:([^:@/]*)(?::([^@]*))?@)?(?:tcp\(([^)]*)\)|([^/?]*))(?:\/([^?]*))?(?:\?.*)?$/.exec(endpoint);
   if (!m) throw bad('expected mysql://user:pass@tcp(host:3306)/db');
   const addr = m[3] ?? m[4] ?? '';
-  const hp = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(addr);
+  const hp = /^(\[[^\]]+\]|[^:()[\]\s]+)(?::(\d+))?$/.exec(addr);
   if (!hp) throw bad('no host');
   const user = decodeURIComponent(m[1] ?? '') || 'root';
   const database = decodeURIComponent(m[5] ?? '') || 'kubernetes';
