@@ -6,7 +6,8 @@
 //  - postgres: single-row INSERT commits (synchronous_commit=on) from 64 connections at once, so
 //    PostgreSQL's own WAL group commit applies.
 //  - mariadb: likewise (innodb_flush_log_at_trx_commit=1), skipped with BENCH_MARIADB=0.
-// Prints the figures and one summary line with skiff/raw ratios. Needs root (PostgreSQL runs as the
+// Between them, the storage layer alone (log layer + watch cache, no HTTP) shows what the seam costs
+// apart from the API's CPU. Prints the figures and one summary line with skiff/raw ratios. Needs root (PostgreSQL runs as the
 // `postgres` user) and `npm run build`. Run: node --import tsx bench/datastore.ts
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +21,12 @@ import { startPostgres } from '../test/helpers/postgres-server.js';
 import { MARIADB_PASSWORD, startMariadb } from '../test/helpers/mariadb-server.js';
 import { startBenchServer, rssMb } from './lib/server.js';
 import { percentile } from './lib/stats.js';
+import { CacheStore } from '../src/storage/cache.js';
+import { LogBackend } from '../src/storage/log.js';
+import { SqliteDriver } from '../src/storage/sqlite.js';
+import { PostgresDriver } from '../src/storage/postgres.js';
+import { MysqlDriver } from '../src/storage/mysql.js';
+import type { Driver } from '../src/storage/driver.js';
 
 const CLIENTS = 64;
 const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 8000);
@@ -73,6 +80,26 @@ async function throughApi(label: string, args: string[]): Promise<{ rate: Rate; 
   } finally {
     api.close();
     await server.stop();
+  }
+}
+
+/** Creates through the storage layer alone (log layer + watch cache, no HTTP), same durability. */
+async function throughStore(label: string, driver: Driver): Promise<Rate> {
+  const backend = new LogBackend(driver);
+  const store = new CacheStore(backend);
+  await store.start();
+  try {
+    const create = (w: number, i: number, phase: string) => store.create(`/core/configmaps/default/${phase}-${w}-${i}`, {
+      apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `${phase}-${w}-${i}`, namespace: 'default' }, data: { pad },
+    }).then(() => true);
+    await drive(WARMUP_MS, (w, i) => create(w, i, 'warm'));
+    const tx0 = backend.stats.transactions;
+    const rate = await drive(PHASE_MS, (w, i) => create(w, i, 'm'));
+    const tx = backend.stats.transactions - tx0;
+    console.log(`skiff store creates (log layer + cache, no HTTP), ${label}: ${fmt(rate)}  ${(rate.n / Math.max(tx, 1)).toFixed(1)} writes per commit`);
+    return rate;
+  } finally {
+    await store.close();
   }
 }
 
@@ -142,21 +169,28 @@ try {
   console.log(`datastore benchmark: ${CLIENTS} clients, ${PHASE_MS} ms per phase, ConfigMaps of ~${pad.length + 100} bytes`);
   const sqliteRaw = await rawSqlite();
   console.log(`raw SQLite single-row commits (WAL, synchronous=FULL, 1 writer): ${fmt(sqliteRaw)}`);
+  const storeDir = mkdtempSync(join(tmpdir(), 'skiff-store-bench-'));
+  const sqliteStore = await throughStore('sqlite', new SqliteDriver(join(storeDir, 'state.db')));
+  rmSync(storeDir, { recursive: true, force: true });
   const sqliteApi = await throughApi('sqlite', []);
   const pgRaw = await rawPostgres(db.url());
   console.log(`raw PostgreSQL single-row INSERT commits (synchronous_commit=on, ${CLIENTS} connections): ${fmt(pgRaw)}`);
+  const pgStore = await throughStore('postgres', new PostgresDriver(db.url('skiff_store_bench')));
   const pgApi = await throughApi('postgres', ['--datastore-endpoint', db.url('skiff_bench')]);
   let mariaRaw: Rate | undefined;
   let mariaApi: { rate: Rate } | undefined;
+  let mariaStore: Rate | undefined;
   if (maria) {
     mariaRaw = await rawMariadb(maria.port);
     console.log(`raw MariaDB single-row INSERT commits (innodb_flush_log_at_trx_commit=1, ${CLIENTS} connections): ${fmt(mariaRaw)}`);
+    mariaStore = await throughStore('mariadb', new MysqlDriver(maria.url('skiff_store_bench')));
     mariaApi = await throughApi('mariadb', ['--datastore-endpoint', maria.url('skiff_bench')]);
   }
   const ratio = (a: Rate, b: Rate) => (a.perSec / b.perSec).toFixed(2);
-  const part = (name: string, api: Rate, raw: Rate) => `${name}: skiff ${Math.round(api.perSec)}/s p99 ${api.p99.toFixed(0)} ms vs raw ${Math.round(raw.perSec)}/s = ${ratio(api, raw)}x`;
-  console.log(`SUMMARY ${[part('sqlite', sqliteApi.rate, sqliteRaw), part('postgres', pgApi.rate, pgRaw),
-    ...(mariaApi && mariaRaw ? [part('mariadb', mariaApi.rate, mariaRaw)] : [])].join(' | ')}`);
+  const part = (name: string, api: Rate, store: Rate, raw: Rate) =>
+    `${name}: API ${Math.round(api.perSec)}/s p99 ${api.p99.toFixed(0)} ms, store ${Math.round(store.perSec)}/s, raw ${Math.round(raw.perSec)}/s: API/raw ${ratio(api, raw)}x store/raw ${ratio(store, raw)}x`;
+  console.log(`SUMMARY ${[part('sqlite', sqliteApi.rate, sqliteStore, sqliteRaw), part('postgres', pgApi.rate, pgStore, pgRaw),
+    ...(mariaApi && mariaRaw && mariaStore ? [part('mariadb', mariaApi.rate, mariaStore, mariaRaw)] : [])].join(' | ')}`);
 } finally {
   await db.destroy();
   await maria?.destroy();

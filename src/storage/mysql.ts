@@ -4,8 +4,9 @@
 // Revisions are kept as in postgres.ts: `meta.revision` is the single-writer lock and counter. A
 // batch is planned from one snapshot (revision and the keys' latest rows, one statement), then
 // written in a transaction whose first statement bumps the revision only if it still has the
-// planned value (the UPDATE takes the row lock, waiting for any other server's writer); when it
-// has moved, the batch is planned again under `SELECT ... FOR UPDATE`. Revisions are gapless and in
+// planned value (the UPDATE takes the row lock, waiting for any other server's writer), sent with
+// the rows as one multi-statement query and then committed (two round trips); when it has moved,
+// the transaction is rolled back and the batch planned again under `SELECT ... FOR UPDATE`. Revisions are gapless and in
 // commit order. There is no push channel: other servers' commits are found by polling the meta
 // row every 250 ms (the log layer's catch-up).
 //
@@ -113,7 +114,7 @@ export class MysqlDriver implements Driver {
       } finally {
         await admin.end().catch(() => {});
       }
-      this.pool = mysql.createPool({ ...this.connOpts(true), connectionLimit: 4, enableKeepAlive: true });
+      this.pool = mysql.createPool({ ...this.connOpts(true), connectionLimit: 4, enableKeepAlive: true, multipleStatements: true });
       // A connection lost while idle must not crash the process; the next query reconnects.
       (this.pool as unknown as { on(ev: string, f: (err: Error) => void): void }).on?.('error', (err: Error) => this.opts.log?.('mysql connection lost', { err: err.message }));
       for (const sql of SCHEMA) await this.pool.query(sql);
