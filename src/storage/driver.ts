@@ -87,3 +87,8 @@ export interface Driver {
 export class DatastoreUnavailableError extends Error {
   constructor(message: string, override readonly cause?: unknown) { super(message); }
 }
+
+/** An endpoint without its password, for messages. */
+export function redact(endpoint: string): string {
+  return endpoint.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@');
+}

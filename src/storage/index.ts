@@ -9,16 +9,15 @@ import { join } from 'node:path';
 import { CacheStore } from './cache.js';
 import { LogBackend } from './log.js';
 import { SqliteBackend } from './sqlite.js';
-import { PostgresDriver, redact } from './postgres.js';
-import { MysqlDriver } from './mysql.js';
+import { redact } from './driver.js';
 import type { Store } from './types.js';
 
 export * from './types.js';
 export { CacheStore, type CacheStoreOptions } from './cache.js';
 export { LogBackend, type LogBackendOptions, type LogStats } from './log.js';
 export { SqliteBackend, SqliteDriver, type SqliteBackendOptions, type SqliteStats } from './sqlite.js';
-export { PostgresDriver, parsePostgresEndpoint } from './postgres.js';
-export { MysqlDriver, parseMysqlEndpoint } from './mysql.js';
+// postgres.ts and mysql.ts are loaded only when an endpoint names them: their client libraries
+// take about a second to load on a busy small machine, which the SQLite default must not pay.
 export { DatastoreUnavailableError, type Driver } from './driver.js';
 export { startEventTtl, type EventTtl } from './event-ttl.js';
 
@@ -41,7 +40,7 @@ function schemeOf(endpoint: string): string {
 }
 
 /** A backend for `endpoint`, not yet started. Throws one clear line for an endpoint skiff cannot use. */
-export function backendFor(dataDir: string, endpoint: string | undefined, opts: OpenStoreOptions = {}): LogBackend {
+export async function backendFor(dataDir: string, endpoint: string | undefined, opts: OpenStoreOptions = {}): Promise<LogBackend> {
   const ep = (endpoint ?? '').trim();
   const common = { compactKeep: opts.compactKeep, log: opts.log };
   switch (schemeOf(ep)) {
@@ -53,12 +52,16 @@ export function backendFor(dataDir: string, endpoint: string | undefined, opts: 
       return new SqliteBackend(join(dir, 'state.db'), common);
     }
     case 'postgres':
-    case 'postgresql':
+    case 'postgresql': {
+      const { PostgresDriver } = await import('./postgres.js');
       // Other servers may write: poll as the fallback of LISTEN/NOTIFY.
       return new LogBackend(new PostgresDriver(ep, { log: opts.log }), { ...common, pollIntervalMs: 1000 });
-    case 'mysql':
+    }
+    case 'mysql': {
+      const { MysqlDriver } = await import('./mysql.js');
       // No push channel: a short poll finds other servers' commits.
       return new LogBackend(new MysqlDriver(ep, { log: opts.log }), { ...common, pollIntervalMs: 250 });
+    }
     case 'http':
     case 'https':
       throw new Error(`datastore endpoint ${JSON.stringify(redact(ep))}: etcd is not supported yet`);
@@ -68,7 +71,7 @@ export function backendFor(dataDir: string, endpoint: string | undefined, opts: 
 }
 
 export async function openStore(dataDir: string, opts: OpenStoreOptions = {}): Promise<{ store: Store; backend: LogBackend }> {
-  const backend = backendFor(dataDir, opts.endpoint, opts);
+  const backend = await backendFor(dataDir, opts.endpoint, opts);
   const store = new CacheStore(backend, { ringSize: opts.ringSize, log: opts.log });
   await store.start();
   const every = opts.compactIntervalMs ?? 5 * 60_000;

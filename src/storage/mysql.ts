@@ -13,8 +13,7 @@
 // Keys are `utf8mb4_bin`, so range scans are bytewise as skiff's key order assumes.
 import mysql from 'mysql2/promise';
 import type { CommitPlan, Driver, DriverState, HistoryRow, LogRow } from './driver.js';
-import { DatastoreUnavailableError } from './driver.js';
-import { redact } from './postgres.js';
+import { DatastoreUnavailableError, redact } from './driver.js';
 
 const SCHEMA = [
   `CREATE TABLE IF NOT EXISTS kv (

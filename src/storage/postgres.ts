@@ -21,7 +21,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { CommitPlan, Driver, DriverState, HistoryRow, LogRow } from './driver.js';
-import { DatastoreUnavailableError } from './driver.js';
+import { DatastoreUnavailableError, redact } from './driver.js';
 
 const CHANNEL = 'skiff_kv';
 
@@ -142,11 +142,6 @@ export function parsePostgresEndpoint(endpoint: string): PostgresEndpoint {
   u.pathname = `/${encodeURIComponent(database)}`;
   const display = `${decodeURIComponent(u.username) || 'postgres'}@${u.hostname}:${u.port || 5432}/${database}`;
   return { connectionString: u.toString(), database, display };
-}
-
-/** The endpoint without its password, for messages. */
-export function redact(endpoint: string): string {
-  return endpoint.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@');
 }
 
 /** SQLSTATE classes that mean "the database is not there right now", not "your request is wrong". */

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backendFor, parseMysqlEndpoint, parsePostgresEndpoint, SqliteBackend } from '../../src/storage/index.js';
+import { backendFor, SqliteBackend } from '../../src/storage/index.js';
+import { parsePostgresEndpoint } from '../../src/storage/postgres.js';
+import { parseMysqlEndpoint } from '../../src/storage/mysql.js';
 import { eventLastWrite } from '../../src/storage/event-ttl.js';
 import { tempDir } from '../helpers/storage-temp.js';
 
@@ -24,14 +26,14 @@ test('mysql endpoints: Go DSN tcp(host:port) as k3s, and plain host:port', () =>
   assert.throws(() => parseMysqlEndpoint('mysql://u:topsecret@tcp('), (e: Error) => /invalid datastore endpoint/.test(e.message) && !e.message.includes('topsecret'));
 });
 
-test('backendFor picks the driver by scheme and names what it cannot use', (t) => {
+test('backendFor picks the driver by scheme and names what it cannot use', async (t) => {
   const dir = tempDir(t);
-  assert.ok(backendFor(dir, undefined) instanceof SqliteBackend);
-  assert.ok(backendFor(dir, 'sqlite') instanceof SqliteBackend);
-  assert.equal(backendFor(dir, 'postgres://u:p@h/db').driver.name, 'postgres');
-  assert.equal(backendFor(dir, 'mysql://u:p@tcp(h:3306)/db').driver.name, 'mysql');
-  assert.throws(() => backendFor(dir, 'https://10.0.0.1:2379'), /etcd is not supported yet/);
-  assert.throws(() => backendFor(dir, 'redis://u:pw@h'), (e: Error) => /invalid datastore endpoint "redis:\/\/u:\*\*\*@h"/.test(e.message));
+  assert.ok(await backendFor(dir, undefined) instanceof SqliteBackend);
+  assert.ok(await backendFor(dir, 'sqlite') instanceof SqliteBackend);
+  assert.equal((await backendFor(dir, 'postgres://u:p@h/db')).driver.name, 'postgres');
+  assert.equal((await backendFor(dir, 'mysql://u:p@tcp(h:3306)/db')).driver.name, 'mysql');
+  await assert.rejects(backendFor(dir, 'https://10.0.0.1:2379'), /etcd is not supported yet/);
+  await assert.rejects(backendFor(dir, 'redis://u:pw@h'), (e: Error) => /invalid datastore endpoint "redis:\/\/u:\*\*\*@h"/.test(e.message));
 });
 
 test('an Event\'s last write is its newest timestamp', () => {
