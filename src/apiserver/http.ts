@@ -1,6 +1,7 @@
 // HTTP plumbing: bounded body reading, response writing, content negotiation.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ApiError, errors } from '../api/status.js';
+import { DatastoreUnavailableError } from '../storage/driver.js';
 
 /** Kubernetes refuses request bodies above 3 MiB. */
 export const MAX_BODY_BYTES = 3 * 1024 * 1024;
@@ -41,7 +42,10 @@ export function sendRaw(res: ServerResponse, code: number, text: string, content
 }
 
 export function sendError(res: ServerResponse, err: unknown): void {
-  const e = err instanceof ApiError ? err : errors.internal(err instanceof Error ? err.message : String(err));
+  const e = err instanceof ApiError ? err
+    // A datastore outage is temporary: 503 tells clients to retry (etcd's "etcdserver: ..." errors do the same).
+    : err instanceof DatastoreUnavailableError ? new ApiError(503, 'ServiceUnavailable', err.message, { retryAfterSeconds: 1 })
+    : errors.internal(err instanceof Error ? err.message : String(err));
   sendJson(res, e.code, e.toStatus());
 }
 

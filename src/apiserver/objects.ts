@@ -139,11 +139,17 @@ export class ObjectService {
       listRevision = token.rv;
     }
     const filter = opts.filter;
-    // Later pages leave out objects created after the first page was served: the cache holds only the
-    // current state, but this keeps a paged list from growing under the reader (the common case).
-    const pageFilter = listRevision === undefined ? filter
-      : (o: StoredObject) => o.createRevision <= listRevision! && (!filter || filter(o));
-    const result = this.store.list(prefix, { afterKey, limit: opts.limit || undefined, filter: pageFilter });
+    // Later pages show the collection as it was at the first page's revision (rebuilt from the watch
+    // cache's event rings), so a paged list is one consistent snapshot; too old is 410, as etcd.
+    let result;
+    try {
+      result = this.store.list(prefix, { afterKey, limit: opts.limit || undefined, filter, atRevision: listRevision });
+    } catch (e) {
+      if (e instanceof CompactedError) {
+        throw errors.gone(`The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.`);
+      }
+      throw e;
+    }
     // Every page of a paged list reports the first page's revision, so a watch that follows it
     // replays anything that changed while the pages were read.
     const revision = listRevision ?? result.revision;
@@ -151,7 +157,7 @@ export class ObjectService {
     if (result.lastKey !== undefined) {
       page.continue = encodeContinue(revision, result.lastKey.slice(prefix.length));
       // With a filter the count is only an upper bound; Kubernetes omits it then too.
-      if (result.remaining !== undefined && !pageFilter) page.remainingItemCount = result.remaining;
+      if (result.remaining !== undefined && !filter) page.remainingItemCount = result.remaining;
     }
     return page;
   }

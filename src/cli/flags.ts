@@ -52,6 +52,8 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { flags: '--cluster-dns <ip>', description: 'cluster DNS service IP', default: '10.43.0.10' },
   { flags: '--cluster-domain <domain>', description: 'cluster domain', default: 'cluster.local' },
   { flags: '--disable-agent', description: 'run the control plane only, no embedded agent', default: false },
+  { flags: '--datastore-endpoint <url>', description: 'datastore: sqlite (default, under --data-dir), postgres://user:pass@host:5432/db or mysql://user:pass@tcp(host:3306)/db' },
+  { flags: '--event-ttl <duration>', description: 'how long Events are kept after their last write (as kube-apiserver)', default: '1h0m0s' },
   { flags: '--watch-cache-size <n>', description: 'events kept per resource for watch resume', default: '10000' },
   { flags: '--disable-scheduler', description: 'do not run the scheduler', default: false },
   { flags: '--horizontal-pod-autoscaler-sync-period <seconds>', description: 'how often each HorizontalPodAutoscaler is evaluated', default: '15' },

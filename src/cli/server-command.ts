@@ -29,6 +29,8 @@ export function serverCommand(): Command {
       clusterDomain: o.clusterDomain,
       disableAgent: Boolean(o.disableAgent),
       watchCacheSize: parseInt(o.watchCacheSize, 10),
+      datastoreEndpoint: o.datastoreEndpoint || undefined,
+      eventTtlSeconds: parseDurationSeconds(o.eventTtl, '--event-ttl'),
       disableScheduler: Boolean(o.disableScheduler),
       disableControllerManager: Boolean(o.disableControllerManager),
       disableLocalStorage: Boolean(o.disableLocalStorage),
@@ -57,6 +59,19 @@ function parseNumber(v: string, flag: string): number {
   const n = Number(v);
   if (!Number.isFinite(n) || n < 0) throw new Error(`${flag}: not a non-negative number: ${v}`);
   return n;
+}
+
+/** Go's duration syntax (`1h`, `30m`, `1h0m0s`, `90s`, `500ms`), as Kubernetes' duration flags take. */
+function parseDurationSeconds(v: string, flag: string): number {
+  const units: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 0.001 };
+  const text = String(v).trim();
+  if (/^\d+(\.\d+)?$/.test(text)) return Number(text);
+  const re = /(\d+(?:\.\d+)?)(ms|h|m|s)/gy;
+  let total = 0;
+  let end = 0;
+  for (let m; (m = re.exec(text)); end = re.lastIndex) total += Number(m[1]) * units[m[2]];
+  if (!text || end !== text.length) throw new Error(`${flag}: not a duration (e.g. 1h, 30m, 90s): ${v}`);
+  return total;
 }
 
 function parsePort(v: string, flag: string): number {

@@ -3,7 +3,7 @@
 import { mkdirSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
-import { openStore } from '../storage/index.js';
+import { openStore, startEventTtl } from '../storage/index.js';
 import { ensureServerPkiIsolated, issueClientCertIsolated, signCsrIsolated } from '../pki/isolated.js';
 import { ensureServerToken } from '../pki/token.js';
 import { writeKubeconfig } from '../pki/kubeconfig.js';
@@ -81,6 +81,10 @@ export interface ServerConfig {
   clusterDomain: string;
   disableAgent: boolean;
   watchCacheSize: number;
+  /** `--datastore-endpoint`; unset: SQLite under the data dir. */
+  datastoreEndpoint?: string;
+  /** `--event-ttl` in seconds (default 1 h; 0: Events never expire). */
+  eventTtlSeconds?: number;
   disableScheduler: boolean;
   /** Runs no control loop but the namespace lifecycle (API-only tests and debugging). */
   disableControllerManager: boolean;
@@ -134,8 +138,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const t0 = performance.now();
   mkdirSync(join(config.dataDir, 'server'), { recursive: true, mode: 0o700 });
 
-  const { store, backend } = await openStore(config.dataDir, { ringSize: config.watchCacheSize });
+  const { store, backend } = await openStore(config.dataDir, {
+    ringSize: config.watchCacheSize, endpoint: config.datastoreEndpoint,
+    log: (msg, fields) => log.info(fields ?? {}, msg),
+  });
   log.info({ revision: store.revision(), ms: Math.round(performance.now() - t0) }, 'datastore loaded');
+  const eventTtlMs = (config.eventTtlSeconds ?? 3600) * 1000;
+  const eventTtl = eventTtlMs > 0 ? startEventTtl(store, { ttlMs: eventTtlMs, log: (msg, fields) => log.info(fields ?? {}, msg) }) : undefined;
 
   const ips = hostIps();
   const advertise = config.advertiseAddress ?? (isWildcard(config.bindAddress) ? ips[0] ?? '127.0.0.1' : config.bindAddress);
@@ -218,7 +227,6 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     defaultNotReadyTolerationSeconds: config.defaultNotReadyTolerationSeconds,
     defaultUnreachableTolerationSeconds: config.defaultUnreachableTolerationSeconds,
   });
-  backend.startAutoCompact();
 
   const joinDeps: JoinDeps = {
     objects, tokenSecret: token.password, serverCaPem: pki.serverCaPem,
@@ -249,6 +257,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ctx, token: token.token, url: `https://${kubeHost.includes(':') ? `[${kubeHost}]` : kubeHost}:${config.httpsListenPort}`,
     async close() {
       shuttingDown = true;
+      eventTtl?.stop();
       await controllers?.stop();
       tunnels.close();
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });

@@ -128,6 +128,8 @@ export class CacheStore implements Store {
   }
 
   private listIn(resources: (Resource | undefined)[], prefix: string, opts: ListOptions): ListResult {
+    const at = opts.atRevision;
+    if (at !== undefined && at < this.rev) return this.listAt(resources, prefix, opts, at);
     const { afterKey, filter } = opts;
     const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
     const items: StoredObject[] = [];
@@ -151,6 +153,47 @@ export class CacheStore implements Store {
       }
     }
     return { items, revision: this.rev };
+  }
+
+  /**
+   * The list as it was at revision `at`: the current objects with every change after `at` undone,
+   * newest first, from the resources' rings (each event carries the state before it).
+   */
+  private listAt(resources: (Resource | undefined)[], prefix: string, opts: ListOptions, at: number): ListResult {
+    const { afterKey, filter } = opts;
+    const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
+    const state: { key: string; o: StoredObject }[] = [];
+    for (const r of resources) {
+      if (!r) continue;
+      if (at < r.ring.completeAfter) throw new CompactedError(at, r.ring.completeAfter);
+      const undone = new Map<string, StoredObject | null>();
+      for (let i = r.ring.size - 1; i >= 0; i--) {
+        const e = r.ring.at(i);
+        if (e.revision <= at) break;
+        if (!e.object.key.startsWith(prefix)) continue;
+        if (e.type === 'ADDED') undone.set(e.object.key, null);
+        else if (e.prevObject) undone.set(e.object.key, e.prevObject);
+        // A change without its previous state (compacted before the ring was filled) cannot be undone.
+        else throw new CompactedError(at, e.revision);
+      }
+      const keys = new Set(r.keys().filter((k) => k.startsWith(prefix)));
+      for (const k of undone.keys()) keys.add(k);
+      for (const k of [...keys].sort()) {
+        const o = undone.has(k) ? undone.get(k) : r.objects.get(k);
+        if (o) state.push({ key: k, o });
+      }
+    }
+    let i = 0;
+    if (afterKey !== undefined && afterKey >= prefix) while (i < state.length && state[i].key <= afterKey) i++;
+    const items: StoredObject[] = [];
+    for (; i < state.length; i++) {
+      if (filter && !filter(state[i].o)) continue;
+      items.push(state[i].o);
+      if (items.length === limit && i + 1 < state.length) {
+        return { items, revision: at, lastKey: state[i].key, remaining: state.length - i - 1 };
+      }
+    }
+    return { items, revision: at };
   }
 
   /** Keys under `prefix` after position `i` of resource `ri`. */

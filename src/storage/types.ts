@@ -87,6 +87,12 @@ export interface ListOptions {
   afterKey?: string;
   limit?: number;
   filter?: (o: StoredObject) => boolean;
+  /**
+   * List the state as of this revision (a paged list's later pages use the first page's revision),
+   * rebuilt from the per-resource event ring. Throws CompactedError when the ring no longer reaches
+   * back that far (HTTP 410, as a continue token whose revision etcd has compacted).
+   */
+  atRevision?: number;
 }
 
 export interface ListResult {
