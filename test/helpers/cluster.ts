@@ -22,7 +22,8 @@ process.env.SKIFF_DISABLE_KUBE_PROXY ??= 'true';
 // outside the cluster get SERVFAIL at once. A test that wants an upstream passes --resolv-conf.
 process.env.SKIFF_RESOLV_CONF ??= '/dev/null';
 const SKIFF_BIN = join(REPO_ROOT, 'bin', 'skiff');
-const READY_TIMEOUT_MS = 20_000;
+// A wait bound, not a budget: a loaded 2-core machine can take many seconds to start a server.
+const READY_TIMEOUT_MS = 90_000;
 const STOP_TIMEOUT_MS = 10_000;
 
 /**
