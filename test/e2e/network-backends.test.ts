@@ -93,6 +93,23 @@ spec:
   return JSON.parse(await k(['get', 'pod', `web-${tag}`, '-o', 'json'])).status.podIP;
 }
 
+/**
+ * The client on A reaches web on B through a Service by name: the node-local DNS answers the
+ * Service's ClusterIP (through --cluster-dns), the service proxy carries it across the backend.
+ */
+async function byServiceName(tag: string): Promise<void> {
+  await k(['expose', 'pod', `web-${tag}`, '--port=80', '--target-port=8080']);
+  const clusterIp = JSON.parse(await k(['get', 'svc', `web-${tag}`, '-o', 'json'])).spec.clusterIP as string;
+  for (const name of [`web-${tag}`, `web-${tag}.default.svc.cluster.local`]) {
+    const script = `addr=$(nslookup ${name} | awk '/^Address/ {a=$NF} END {print a}'); echo "ip=$addr"; printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 "$addr" 80`;
+    await eventually(async () => {
+      const r = await server.kubectl(['exec', `client-${tag}`, '--', 'sh', '-c', script], { timeoutMs: 30_000 });
+      return r.stdout.includes(`ip=${clusterIp}\n`) && r.stdout.includes(`hello-from-web-${tag}`);
+    }, `${name} → ${clusterIp} → web-${tag} on B`);
+  }
+  await k(['delete', 'svc', `web-${tag}`]);
+}
+
 async function fetchFromClient(tag: string, ip: string): Promise<string> {
   const r = await server.kubectl(['exec', `client-${tag}`, '--', 'sh', '-c', `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${ip} 8080`], { timeoutMs: 30_000 });
   return r.stdout;
@@ -125,6 +142,7 @@ test('vxlan: pod to pod across nodes through flannel.1, pods at the LAN MTU less
   const podCidrB = (await getNode(b.name)).spec.podCIDR;
   const ip = await podsAcross('vx');
   await eventually(async () => /hello-from-web-vx/.test(await fetchFromClient('vx', ip)), 'the pod on A fetching the page of the pod on B');
+  await byServiceName('vx');
   const route = routeTo(a, podCidrB);
   assert.equal(route?.dev, 'flannel.1', `route to ${podCidrB} on A: ${JSON.stringify(route)}`);
   assert.equal(await podMtu('vx'), LAN_MTU - 50);
@@ -148,6 +166,7 @@ test('host-gw: switching on restart removes flannel.1; plain routes via the peer
   assert.equal(route.protocol, '83', JSON.stringify(route));
   const ip = await podsAcross('gw');
   await eventually(async () => /hello-from-web-gw/.test(await fetchFromClient('gw', ip)), 'the pod on A fetching the page of the pod on B over host-gw');
+  await byServiceName('gw');
   assert.equal(await podMtu('gw'), LAN_MTU);
   assert.equal(JSON.parse(readFileSync(conflist(a), 'utf8')).plugins[0].mtu, LAN_MTU);
 
