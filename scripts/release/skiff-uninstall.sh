@@ -17,7 +17,7 @@ done
 info() { echo "[INFO]  $*" >&2; }
 
 PREFIX=/usr/local BIN_DIR="" LIB_DIR="" SYSTEMD_DIR=/etc/systemd/system OPENRC_DIR=/etc/init.d
-CONFIG_DIR=/etc/skiff DATA_DIR=/var/lib/skiff RUN_DIR=/run/skiff LOG_DIR=/var/log INIT=""
+CONFIG_DIR=/etc/skiff DATA_DIR=/var/lib/skiff RUN_DIR=/run/skiff LOG_DIR=/var/log INIT="" CREATED_DIRS=""
 # shellcheck disable=SC1090
 if [ -n "${SKIFF_INSTALL_ENV:-}" ] && [ -f "$SKIFF_INSTALL_ENV" ]; then . "$SKIFF_INSTALL_ENV"; fi
 BIN_DIR="${BIN_DIR:-$PREFIX/bin}"; LIB_DIR="${LIB_DIR:-$PREFIX/lib/skiff}"
@@ -58,10 +58,12 @@ for svc in skiff skiff-agent; do
   if [ -f "$child" ]; then kill -KILL "$(cat "$child")" 2>/dev/null; rm -f "$child"; fi
 done
 
-# Any other skiff process of this install (started by hand from it), except containers: killall's job.
-ours() { for p in /proc/[0-9]*; do tr '\0' ' ' < "$p/cmdline" 2>/dev/null | grep -qF "$LIB_DIR/lib/skiff/main.js" && echo "${p#/proc/}"; done; }
+# Any other server or agent of this install (started by hand from it); containers are killall's job.
+# One grep over every cmdline (NUL-separated argv): `<lib>/main.js` followed by `server` or `agent`.
+ours() { grep -laP "\\Q$LIB_DIR/lib/skiff/main.js\\E\\x00(server|agent)\\x00" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3; }
 pids="$(ours)"
 if [ -n "$pids" ]; then
+  info "stopping skiff processes $(echo $pids)"
   # shellcheck disable=SC2086
   kill -TERM $pids 2>/dev/null; sleep 1
   # shellcheck disable=SC2086
@@ -108,7 +110,8 @@ rm -rf "$CONFIG_DIR"
 rmdir "$RUN_DIR" 2>/dev/null
 rm -f "$BIN_DIR/skiff" "$BIN_DIR/skiff-uninstall.sh"
 rm -rf "$LIB_DIR"
-# Directories the install created and left empty.
-rmdir "$BIN_DIR" "$(dirname "$LIB_DIR")" "$PREFIX" 2>/dev/null
+# Directories the install created, now empty (deepest first).
+for d in $(printf '%s\n' $CREATED_DIRS | sort -r); do rmdir "$d" 2>/dev/null; done
+rmdir "$PREFIX" 2>/dev/null
 info "skiff uninstalled"
 exit 0
