@@ -61,6 +61,7 @@ else
 fi
 
 # --- prerequisites: checked, never fetched ---
+[ "$(id -u)" -eq 0 ] || fatal "run install.sh as root (it installs a service, containers and network devices)"
 node_bin="${SKIFF_NODE:-$(command -v node || true)}"
 [ -n "$node_bin" ] || fatal "Node.js >= 20 is needed and 'node' is not on PATH (or set SKIFF_NODE)"
 node_major="$("$node_bin" -p 'process.versions.node.split(".")[0]')"
@@ -222,7 +223,10 @@ openrc)
 #!/sbin/openrc-run
 # skiff ($role), written by install.sh.
 depend() { after network-online; want cgroups; }
-start_pre() { set -a; [ -f $envfile ] && . $envfile; set +a; }
+# The SKIFF_* environment, exported to supervise-daemon and so to skiff.
+set -o allexport
+[ -f $envfile ] && . $envfile
+set +o allexport
 supervisor=supervise-daemon
 name=$SERVICE
 command="$BIN_DIR/skiff"

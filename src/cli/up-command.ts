@@ -130,8 +130,9 @@ export function upCommand(): Command {
       const joinInfo: { url?: string; token?: string } = { url: o.server, token: o.token };
       const results: HostResult[] = [];
       const run = async (h: HostSpec) => {
+        const t0 = performance.now();
         const r = await installHost(h, opts, joinInfo, (l) => process.stderr.write(`[${h.host}] ${l}\n`));
-        process.stderr.write(`[${h.host}] ${r.ok ? 'done' : 'FAILED'}: ${r.detail}\n`);
+        process.stderr.write(`[${h.host}] ${r.ok ? 'done' : 'FAILED'} in ${((performance.now() - t0) / 1000).toFixed(1)} s: ${r.detail}\n`);
         results.push(r);
         return r;
       };

@@ -9,7 +9,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
@@ -80,7 +80,7 @@ after(async () => {
     try { if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(T)) process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ }
   }
   for (const h of hosts) removeHostNetwork(h);
-  if (createdRunSshd) { try { rmSync('/run/sshd', { recursive: false }); } catch { /* in use */ } }
+  if (createdRunSshd) { try { rmdirSync('/run/sshd'); } catch { /* in use */ } }
   rmSync(T, { recursive: true, force: true });
 });
 
@@ -101,6 +101,7 @@ test('skiff up: a server and an agent over SSH from a plan, failures per host, k
   const r = spawnSync(skiff(), ['up', '--plan', plan, '--ssh-key', join(T, 'id'), '--release', join(T, 'rel'), '--local-path', kc, '--merge', '--context', 'up-test'],
     { encoding: 'utf8', timeout: 600_000 });
   t.diagnostic(`skiff up (server, then 3 agents in parallel of which 2 fail): ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  for (const line of r.stderr.split('\n').filter((l) => / (done|FAILED) in /.test(l))) t.diagnostic(line);
   assert.equal(r.status, 1, `one or more hosts failed: exit 1\n${r.stderr}`);
   const rows = r.stdout.split('\n').filter((l) => l.includes('\t')).map((l) => l.split('\t'));
   assert.equal(rows.length, 4, r.stdout);
