@@ -8,6 +8,10 @@ import { kubectlCommand } from './kubectl-command.js';
 import { hollowCommand } from './hollow-command.js';
 import { agentCommand } from './agent-command.js';
 import { killallCommand } from './killall-command.js';
+import { checkConfigCommand } from './check-config-command.js';
+import { uninstallCommand } from './uninstall-command.js';
+import { waitReadyCommand } from './wait-ready-command.js';
+import { downCommand, upCommand } from './up-command.js';
 import { VERSION } from '../version.js';
 import { applyConfig, configFileFrom, readConfig } from './config-file.js';
 import { envForFlag } from './flags.js';
@@ -24,6 +28,11 @@ program.addCommand(kubectlCommand());
 program.addCommand(killallCommand());
 program.addCommand(hollowCommand());
 program.addCommand(snapshotCommand());
+program.addCommand(checkConfigCommand());
+program.addCommand(uninstallCommand());
+program.addCommand(waitReadyCommand());
+program.addCommand(upCommand());
+program.addCommand(downCommand());
 
 // The config file fills in flags before they are parsed (through their environment twins).
 async function loadConfigFile(): Promise<void> {
