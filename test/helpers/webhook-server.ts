@@ -6,7 +6,8 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:https';
-import type { TestContext } from 'node:test';
+/** Where cleanups go: a TestContext, or `{ after }` from node:test for a whole file. */
+export interface Cleanup { after(fn: () => unknown): void }
 
 const SERVER_SCRIPT = join(import.meta.dirname, '..', 'fixtures', 'admission-webhook-server.mjs');
 
@@ -33,13 +34,13 @@ export function makeServingCert(dir: string, names: { ips?: string[]; dns?: stri
   return { ca: p('ca.crt'), cert: p('tls.crt'), key: p('tls.key') };
 }
 
-export async function startWebhookServer(t: TestContext, names?: { ips?: string[]; dns?: string[] }): Promise<WebhookServer> {
+export async function startWebhookServer(t: Cleanup, names?: { ips?: string[]; dns?: string[] }, host = '127.0.0.1'): Promise<WebhookServer> {
   try { execFileSync('openssl', ['version'], { stdio: 'ignore' }); } catch { throw new Error('openssl is needed to make the webhook test certificates'); }
   const dir = mkdtempSync(join(tmpdir(), 'skiff-webhook-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const files = makeServingCert(dir, names);
   const caPem = readFileSync(files.ca, 'utf8');
-  const child: ChildProcess = spawn(process.execPath, [SERVER_SCRIPT, files.cert, files.key], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child: ChildProcess = spawn(process.execPath, [SERVER_SCRIPT, files.cert, files.key, '0', host], { stdio: ['ignore', 'pipe', 'inherit'] });
   const stop = () => { if (child.exitCode === null && !child.killed) child.kill('SIGTERM'); };
   t.after(stop);
   const port = await new Promise<number>((resolve, reject) => {
@@ -52,7 +53,7 @@ export async function startWebhookServer(t: TestContext, names?: { ips?: string[
     child.on('exit', (code) => reject(new Error(`webhook server exited (${code})`)));
   });
   const get = (path: string) => new Promise<any>((resolve, reject) => {
-    request({ host: '127.0.0.1', port, path, ca: caPem }, (res) => {
+    request({ host, port, path, ca: caPem, servername: names?.dns?.[0] }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve(JSON.parse(Buffer.concat(chunks).toString())));
@@ -60,7 +61,7 @@ export async function startWebhookServer(t: TestContext, names?: { ips?: string[
   });
   return {
     port, caPem, caBundle: Buffer.from(caPem).toString('base64'),
-    url: (path) => `https://127.0.0.1:${port}${path}`,
+    url: (path) => `https://${host}:${port}${path}`,
     counts: () => get('/count'), last: () => get('/last'), stop,
   };
 }
