@@ -4,6 +4,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer } from 'node:net';
+import { createServer as createHttpServer } from 'node:http';
+import WebSocket, { WebSocketServer } from 'ws';
+import { TunnelMux } from '../../src/tunnel/mux.js';
+import { serveStream } from '../../src/agent/tunnel/streams.js';
 import { BUILTIN_KINDS, type KindInfo } from '../../src/api/kinds.js';
 import { ApiError } from '../../src/api/status.js';
 import { Resources, type ResourceRef } from '../../src/client/types.js';
@@ -195,4 +199,44 @@ test('failurePolicy, timeouts, dry run and side effects, matchConditions, reinvo
   const before = (await wh.counts())['/allow'] ?? 0;
   await objects.create(cmInfo, 'default', cm('r', { case: 're' }), writeOpts);
   assert.equal((await wh.counts())['/allow'], before + 2, 'first.test called, then reinvoked once');
+});
+
+test('a service endpoint on a node is reached through that node\'s tunnel (dial op)', async (t) => {
+  const wh = await startWebhookServer(t, { dns: ['hook.hooked.svc'] });
+  // A server-side and an agent-side mux on a loopback WebSocket; the agent serves streams as skiff's agent does.
+  const http = createHttpServer();
+  const wss = new WebSocketServer({ server: http });
+  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
+  const serverSide = new Promise<TunnelMux>((resolve) => wss.once('connection', (ws) => resolve(new TunnelMux(ws))));
+  const ws = new WebSocket(`ws://127.0.0.1:${(http.address() as { port: number }).port}`);
+  const dialled: string[] = [];
+  const agent = new TunnelMux(ws, { onOpen: (req, s) => { if (req.op === 'dial') dialled.push(`${req.host}:${req.port}`); void serveStream({ cri: undefined as any }, req, s); } });
+  await new Promise((r) => ws.once('open', r));
+  const server = await serverSide;
+  t.after(async () => { agent.close(true); server.close(true); wss.close(); await new Promise((r) => http.close(r)); });
+
+  const { store, client } = await startLocalApi(t, { namespaces: ['default', 'hooked'] });
+  await client.create(Resources.services, 'hooked', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'hook' }, spec: { ports: [{ name: 'https', port: 443, targetPort: wh.port }] } } as any);
+  // The endpoint address is only reachable "on the node": this test's node relays to 127.0.0.1.
+  await client.create({ group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices' }, 'hooked', {
+    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'hook-1', labels: { 'kubernetes.io/service-name': 'hook' } },
+    addressType: 'IPv4', endpoints: [{ addresses: ['10.42.7.9'], nodeName: 'edge-1', conditions: { ready: true } }], ports: [{ name: 'https', port: wh.port, protocol: 'TCP' }],
+  } as any);
+  const env = {
+    store, pool: new CallPool(), defaultCa: () => '',
+    dialer: (node: string, _host: string, port: number) => (node === 'edge-1' ? server.open({ op: 'dial', host: '127.0.0.1', port }) : undefined),
+  };
+  const denyHook = { name: 'svc.test.skiff.io', clientConfig: { service: { namespace: 'hooked', name: 'hook', path: '/deny' }, caBundle: wh.caBundle }, rules: rulesFor(['configmaps']), sideEffects: 'None' };
+  const a = (labels: Record<string, string>): AdmissionAttributes => ({ ...attrs(cmInfo), object: cm('x', labels) });
+  await runValidatingWebhooks(env, [{ webhooks: [denyHook] }], a({}), []);
+  await assert.rejects(runValidatingWebhooks(env, [{ webhooks: [denyHook] }], a({ forbidden: 'true' }), []), /admission webhook "svc.test.skiff.io" denied the request/);
+  assert.deepEqual(dialled, [`127.0.0.1:${wh.port}`, `127.0.0.1:${wh.port}`]);
+  // The certificate is checked for <service>.<namespace>.svc: a service of another name fails verification.
+  await client.create(Resources.services, 'hooked', { apiVersion: 'v1', kind: 'Service', metadata: { name: 'other' }, spec: { ports: [{ name: 'https', port: 443, targetPort: wh.port }] } } as any);
+  await client.create({ group: 'discovery.k8s.io', version: 'v1', resource: 'endpointslices' }, 'hooked', {
+    apiVersion: 'discovery.k8s.io/v1', kind: 'EndpointSlice', metadata: { name: 'other-1', labels: { 'kubernetes.io/service-name': 'other' } },
+    addressType: 'IPv4', endpoints: [{ addresses: ['10.42.7.9'], nodeName: 'edge-1', conditions: { ready: true } }], ports: [{ name: 'https', port: wh.port, protocol: 'TCP' }],
+  } as any);
+  const otherHook = { ...denyHook, name: 'other.test.skiff.io', clientConfig: { ...denyHook.clientConfig, service: { namespace: 'hooked', name: 'other', path: '/allow' } } };
+  await assert.rejects(runValidatingWebhooks(env, [{ webhooks: [otherHook] }], a({}), []), /failed calling webhook "other.test.skiff.io": failed to call webhook: Post "https:\/\/other.hooked.svc:443\/allow\?timeout=10s": .*(certificate|altnames|Hostname)/i);
 });

@@ -4,11 +4,12 @@
 // clients go to a ready endpoint of the Service (EndpointSlices in the watch cache), verifying the
 // certificate for `<service>.<namespace>.svc` as kube-apiserver does.
 //
-// The agent tunnel has no raw TCP stream operation yet (its ops are logs/exec/attach/portforward,
-// which go through the CRI, and the kubelet-path `proxy`), so endpoint pods are dialled directly from
-// the server; the egress path through a node's tunnel is what is left to do.
-import { request as httpsRequest, Agent } from 'node:https';
-import { checkServerIdentity } from 'node:tls';
+// An endpoint pod on a node with a connected tunnel is reached through that tunnel (its `dial` op,
+// k3s's egress selector), so nodes behind NAT serve webhooks; other endpoints (and `url` clients) are
+// dialled directly from the server.
+import { request as httpsRequest, Agent, type RequestOptions } from 'node:https';
+import { checkServerIdentity, connect as tlsConnect } from 'node:tls';
+import type { Duplex } from 'node:stream';
 import type { Store } from '../../storage/types.js';
 
 export interface WebhookClientConfig {
@@ -24,7 +25,12 @@ export interface CallTarget {
   port: number;
   path: string;
   servername: string;
+  /** The node running the endpoint pod (service clients), for the tunnel. */
+  node?: string;
 }
+
+/** Opens a byte stream to host:port through `node`'s tunnel; undefined when that node has none. */
+export type Dialer = (node: string, host: string, port: number) => Promise<Duplex> | undefined;
 
 /** Error whose message is already in Kubernetes' words after `failed calling webhook "x": `. */
 export class WebhookCallError extends Error {}
@@ -49,12 +55,12 @@ export function resolveTarget(store: Store, cfg: WebhookClientConfig, timeoutSec
   if (!port) throw new WebhookCallError(`failed to call webhook: service "${s.namespace}/${s.name}" has no port ${svcPort}`);
   const endpoint = readyEndpoint(store, s.namespace, s.name, port);
   if (!endpoint) throw new WebhookCallError(`failed to call webhook: Post "${display}": no endpoints available for service "${s.name}"`);
-  return { display, host: endpoint.ip, port: endpoint.port, path, servername: `${s.name}.${s.namespace}.svc` };
+  return { display, host: endpoint.ip, port: endpoint.port, path, servername: `${s.name}.${s.namespace}.svc`, node: endpoint.node };
 }
 
 let rotate = 0;
-function readyEndpoint(store: Store, ns: string, name: string, svcPort: any): { ip: string; port: number } | undefined {
-  const candidates: { ip: string; port: number }[] = [];
+function readyEndpoint(store: Store, ns: string, name: string, svcPort: any): { ip: string; port: number; node?: string } | undefined {
+  const candidates: { ip: string; port: number; node?: string }[] = [];
   for (const o of store.list(`/discovery.k8s.io/endpointslices/${ns}/`).items) {
     const slice = o.obj;
     if (slice.metadata?.labels?.['kubernetes.io/service-name'] !== name) continue;
@@ -63,7 +69,7 @@ function readyEndpoint(store: Store, ns: string, name: string, svcPort: any): { 
     if (!num) continue;
     for (const e of slice.endpoints ?? []) {
       if (e.conditions?.ready === false) continue;
-      for (const ip of e.addresses ?? []) candidates.push({ ip, port: num });
+      for (const ip of e.addresses ?? []) candidates.push({ ip, port: num, node: e.nodeName });
     }
   }
   if (!candidates.length) return undefined;
@@ -103,20 +109,30 @@ function agentFor(ca: string): Agent {
 }
 
 /** POSTs `body` and returns the parsed JSON answer; errors are WebhookCallErrors in Kubernetes' words. */
-export function postReview(target: CallTarget, caPem: string, body: unknown, timeoutMs: number): Promise<unknown> {
+export function postReview(target: CallTarget, caPem: string, body: unknown, timeoutMs: number, dialer?: Dialer): Promise<unknown> {
   const payload = Buffer.from(JSON.stringify(body));
+  const servername = /^[\d.]+$|:/.test(target.servername) ? undefined : target.servername;
+  // Verified against the name kube-apiserver would use (the service DNS name or the URL's host).
+  const verify = (_h: string, cert: import('node:tls').PeerCertificate) => checkServerIdentity(target.servername, cert);
+  const tunnel = target.node && dialer ? dialer(target.node, target.host, target.port) : undefined;
+  tunnel?.catch(() => { /* reported through the request's error */ });
   return new Promise((resolve, reject) => {
     const fail = (why: string) => reject(new WebhookCallError(`failed to call webhook: Post "${target.display}": ${why}`));
-    const req = httpsRequest({
+    const options: RequestOptions = {
       host: target.host, port: target.port, path: target.path, method: 'POST',
-      servername: /^[\d.]+$|:/.test(target.servername) ? undefined : target.servername,
-      agent: agentFor(caPem),
-      checkServerIdentity: (_h, cert) => {
-        // Verified against the name kube-apiserver would use (the service DNS name or the URL's host).
-        return checkServerIdentity(target.servername, cert);
-      },
+      servername, checkServerIdentity: verify,
+      // No agent with a tunnel: Node then opens the connection with createConnection below.
+      ...(tunnel ? {} : { agent: agentFor(caPem) }),
       headers: { 'content-type': 'application/json', accept: 'application/json', 'content-length': payload.length },
-    }, (res) => {
+    };
+    if (tunnel) {
+      // TLS inside the tunnel stream: the node only relays bytes, the server verifies the webhook.
+      (options as { createConnection?: unknown }).createConnection = (_o: unknown, cb: (err: Error | null, s?: Duplex) => void) => {
+        tunnel.then((raw) => cb(null, tlsConnect({ socket: raw, ca: caPem || undefined, servername, checkServerIdentity: verify })), (e: Error) => cb(e));
+        return undefined;
+      };
+    }
+    const req = httpsRequest(options, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

@@ -11,7 +11,7 @@ import { applyJsonPatch } from '../patch/index.js';
 import { compile, evalBool, toCel } from '../cel/evaluate.js';
 import { admissionReview, buildAdmissionRequest, parseAdmissionResponse, type AdmissionRequest, type AdmissionResponse } from './review.js';
 import { namespaceSelectorMatches, objectSelectorMatches, rulesMatch, type AdmissionAttributes, type RuleWithOperations } from './matching.js';
-import { CallPool, postReview, resolveTarget, WebhookCallError, type WebhookClientConfig } from './client.js';
+import { CallPool, postReview, resolveTarget, WebhookCallError, type Dialer, type WebhookClientConfig } from './client.js';
 
 const log = logger('webhooks');
 
@@ -35,6 +35,8 @@ export interface WebhookEnv {
   /** The server's CA, trusted when a webhook gives no caBundle. */
   defaultCa: () => string;
   pool: CallPool;
+  /** The node tunnels, for endpoint pods (unset in tests without agents). */
+  dialer?: Dialer;
 }
 
 /** Whether a webhook applies to a request (rules, selectors; matchConditions are checked later). */
@@ -90,7 +92,7 @@ async function call(env: WebhookEnv, w: Webhook, a: AdmissionAttributes, mutatin
     const target = resolveTarget(env.store, w.clientConfig, timeoutSeconds);
     const ca = w.clientConfig.caBundle ? Buffer.from(w.clientConfig.caBundle, 'base64').toString() : env.defaultCa();
     const deadline = Date.now() + timeoutSeconds * 1000;
-    const body = await env.pool.run(() => postReview(target, ca, admissionReview(req), Math.max(1, deadline - Date.now())));
+    const body = await env.pool.run(() => postReview(target, ca, admissionReview(req), Math.max(1, deadline - Date.now()), env.dialer));
     const r = parseAdmissionResponse(body, uid, mutating);
     for (const wmsg of r.warnings ?? []) warnings.push(wmsg);
     return r;

@@ -3,7 +3,7 @@
 import type { Store } from '../../storage/types.js';
 import { BUILTIN_KINDS, type KindInfo } from '../../api/kinds.js';
 import { AdmissionConfigCache } from './config.js';
-import { CallPool } from './client.js';
+import { CallPool, type Dialer } from './client.js';
 import { runMutatingWebhooks, runValidatingWebhooks, type WebhookEnv } from './dispatcher.js';
 import { runValidatingPolicies, type KindResolver } from './policy.js';
 import { exemptFromAdmission, type AdmissionAttributes } from './matching.js';
@@ -27,6 +27,9 @@ export class DynamicAdmission {
 
   /** The cluster CA, trusted for webhooks that give no caBundle. */
   useDefaultCa(pem: string): void { this.defaultCa = pem; }
+
+  /** Routes calls to endpoint pods through their node's tunnel (set once the tunnel server exists). */
+  useDialer(dialer: Dialer): void { this.env.dialer = dialer; }
 
   /**
    * Admits one write. `a.object` is mutated in place by mutating webhooks; `revalidate` runs the
