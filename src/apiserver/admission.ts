@@ -16,7 +16,7 @@ import { admitPodPriority, admitPriorityClassDelete } from './admission-priority
 import { admitCsrUpdate, restrictCsrSubject } from './admission-certificates.js';
 import type { Authorizer } from './authorizer.js';
 import { DynamicAdmission, type AdmissionAttributes } from './webhooks/index.js';
-import { validateCelRules } from './cel/crd-rules.js';
+import { crdRuleCauses, validateCelRules } from './cel/crd-rules.js';
 
 interface DefaultTolerationOptions { notReadySeconds: number; unreachableSeconds: number }
 import type { Actor, WriteOptions } from './objects.js';
@@ -36,6 +36,11 @@ function restrictNode(info: KindInfo, obj: Record<string, any>, opts: WriteOptio
   if (gr === '/pods' && obj.spec?.nodeName !== node) {
     throw new ApiError(403, 'Forbidden', `pods "${obj.metadata?.name}" is forbidden: node "${node}" can only modify pods bound to itself`, { name: obj.metadata?.name, kind: 'pods' });
   }
+}
+
+function checkCrdRules(crd: Record<string, any>): void {
+  const causes = crdRuleCauses(crd);
+  if (causes.length) throw errors.invalid('CustomResourceDefinition', 'apiextensions.k8s.io', crd.metadata?.name ?? '', causes);
 }
 
 const IMMORTAL_NAMESPACES = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease']);
@@ -85,6 +90,7 @@ export class Admission {
       restrictCsrSubject(obj);
     }
     if (info.group === '' && info.plural === 'persistentvolumeclaims') setDefaultStorageClass(this.store, obj);
+    if (info.group === 'apiextensions.k8s.io' && info.plural === 'customresourcedefinitions') checkCrdRules(obj);
     // LimitRanger mutates before ResourceQuota counts, as in Kubernetes' plugin order.
     if (info.namespaced && !opts.subresource) admitLimitRanges(this.store, info, obj);
     this.quota.admitCreate(info, obj, opts);
@@ -92,6 +98,7 @@ export class Admission {
 
   async admitUpdate(info: KindInfo, obj: Record<string, any>, old: Readonly<Record<string, any>>, opts: WriteOptions): Promise<void> {
     restrictNode(info, obj, opts);
+    if (info.group === 'apiextensions.k8s.io' && info.plural === 'customresourcedefinitions' && !opts.subresource) checkCrdRules(obj);
     if (info.group === 'certificates.k8s.io' && info.plural === 'certificatesigningrequests') {
       admitCsrUpdate(this.authz, obj, old, opts.subresource, opts.actor);
     }

@@ -96,6 +96,14 @@ test('a CRD with rules accepts and rejects custom resources through the API', as
       versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: widgetSchema } }],
     },
   } as any);
+  // A rule that does not compile: the CRD is refused.
+  await assert.rejects(client.create(Resources.customResourceDefinitions, undefined, {
+    apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'gadgets.example.com' },
+    spec: {
+      group: 'example.com', scope: 'Namespaced', names: { plural: 'gadgets', singular: 'gadget', kind: 'Gadget' },
+      versions: [{ name: 'v1', served: true, storage: true, schema: { openAPIV3Schema: { type: 'object', 'x-kubernetes-validations': [{ rule: 'self.(' }] } } }],
+    },
+  } as any), /CustomResourceDefinition.apiextensions.k8s.io "gadgets.example.com" is invalid: spec.versions\[0\].schema.openAPIV3Schema.x-kubernetes-validations\[0\].rule: Invalid value: "self.\(": compilation failed/);
   const widget = (spec: Record<string, unknown>) => ({ apiVersion: 'example.com/v1', kind: 'Widget', metadata: { name: 'w1' }, spec });
   await assert.rejects(client.create(WIDGETS, 'default', widget({ replicas: 5, maxReplicas: 2 }) as any), (e: unknown) => {
     assert.ok(e instanceof ApiError);

@@ -132,3 +132,9 @@ function failure(r: ValidationRule, field: string, type: string, vars: Record<st
     default: return { reason: 'FieldValueInvalid', field, message: `Invalid value: "${type}": ${message}` };
   }
 }
+
+/** A CRD whose rules do not compile is refused, as kube-apiserver refuses it (every served version). */
+export function crdRuleCauses(crd: Record<string, any>): StatusCause[] {
+  const versions: any[] = Array.isArray(crd.spec?.versions) ? crd.spec.versions : [];
+  return versions.flatMap((v, i) => compileCelRules(v?.schema?.openAPIV3Schema, `spec.versions[${i}].schema.openAPIV3Schema`));
+}

@@ -9,8 +9,16 @@ import { isQuantity, parseQuantity } from '../../api/quantity.js';
 const { STRING, BOOL, DOUBLE, INT, DYN } = CelScalar;
 const LIST = listType(DYN);
 
+// Compiled patterns by source: rules use constant patterns, and compiling per evaluation was most of
+// a `matches()` rule's cost.
+const regexes = new Map<string, RegExp>();
 function regex(re: string): RegExp {
-  try { return new RegExp(re, 'u'); } catch { throw new Error(`compilation failed: invalid regex ${JSON.stringify(re)}`); }
+  let r = regexes.get(re);
+  if (r) return r;
+  try { r = new RegExp(re, 'u'); } catch { throw new Error(`compilation failed: invalid regex ${JSON.stringify(re)}`); }
+  if (regexes.size > 500) regexes.clear();
+  regexes.set(re, r);
+  return r;
 }
 
 function listValues(l: CelList): unknown[] {
@@ -40,6 +48,9 @@ function quantity(s: string): number {
 
 export const kubernetesLibrary: CelFunc[] = [
   ...strings,
+  // RE2 and JavaScript agree on the patterns rules use (no backreferences, no lookaround in RE2).
+  celMethod('matches', STRING, [STRING], BOOL, function (re) { return regex(re).test(this); }),
+  celFunc('matches', [STRING, STRING], BOOL, (s, re) => regex(re).test(s)),
   celMethod('find', STRING, [STRING], STRING, function (re) { return regex(re).exec(this)?.[0] ?? ''; }),
   celMethod('findAll', STRING, [STRING], listType(STRING), function (re) {
     return [...this.matchAll(new RegExp(regex(re).source, 'gu'))].map((m) => m[0]);
