@@ -215,6 +215,8 @@ export class ObjectService {
 
     await this.admission.admitCreate(info, obj, opts);
     warnings.push(...await this.admission.admitDynamic(info, 'CREATE', obj, undefined, opts, () => {
+      // A patched object is defaulted again, as kube-apiserver decodes a webhook's result.
+      if (!info.crd) applyDefaults(info.group, info.plural, obj as any);
       const again = this.validate(info, obj);
       if (again.length) throw errors.invalid(info.kind, info.group, meta.name ?? '', again);
     }));
@@ -315,6 +317,7 @@ export class ObjectService {
     if (causes.length) throw errors.invalid(info.kind, info.group, name, causes);
     await this.admission.admitUpdate(info, result, old, opts);
     warnings.push(...await this.admission.admitDynamic(info, 'UPDATE', result, old, opts, () => {
+      if (!info.crd) applyDefaults(info.group, info.plural, result as any);
       const again = opts.subresource === 'binding' ? [] : this.validate(info, result, old);
       if (again.length) throw errors.invalid(info.kind, info.group, name, again);
     }));
