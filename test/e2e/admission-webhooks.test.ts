@@ -62,8 +62,11 @@ webhooks:
   ok(await server.kubectl(['create', 'configmap', 'plain', '-n', 'default', '--from-literal=a=b']));
   assert.equal(ok(await server.kubectl(['get', 'configmap', 'plain', '-o', 'jsonpath={.metadata.labels}'])), '', 'other namespaces are not selected');
 
-  const denied = await apply('apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad, labels: {forbidden: "true"}}\ndata: {a: b}\n');
-  fails(denied, /admission webhook "deny.skiff.test.io" denied the request: objects labelled forbidden=true are not allowed here/);
+  const bad = 'apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bad, labels: {forbidden: "true"}}\ndata: {a: b}\n';
+  for (const version of ['1.27', '1.32', '1.33'] as const) {
+    fails(await server.kubectl(['apply', '-f', '-'], { input: bad, version }),
+      /admission webhook "deny.skiff.test.io" denied the request: objects labelled forbidden=true are not allowed here/, `kubectl ${version}`);
+  }
   // Server-side dry run reaches the webhook too (sideEffects None), and is denied the same way.
   fails(await server.kubectl(['label', 'configmap', 'plain', 'forbidden=true', '--dry-run=server']), /denied the request: objects labelled forbidden=true/);
   assert.equal((await wh.last())['/deny'].request.dryRun, true);
