@@ -118,6 +118,14 @@ export function runValidatingPolicies(store: Store, resolve: KindResolver, polic
         }
         deny(message, val.reason);
       }
+      // auditAnnotations: `<policy>/<key>` = value, logged (skiff's audit log is not wired to admission yet).
+      for (const an of spec.auditAnnotations ?? []) {
+        try {
+          const r = compile(an.valueExpression)(vars);
+          if (!r.ok) { failed(`valueExpression '${an.valueExpression}' resulted in error: ${r.error}`); continue; }
+          if (typeof r.value === 'string' && r.value) log.info({ annotation: `${policy.metadata.name}/${an.key}`, value: r.value }, 'audit annotation');
+        } catch (e) { failed(`compilation error: ${(e as Error).message}`); }
+      }
     }
   }
 }
