@@ -15,6 +15,8 @@ import { admitRuntimeClass } from './admission-runtimeclass.js';
 import { admitPodPriority, admitPriorityClassDelete } from './admission-priority.js';
 import { admitCsrUpdate, restrictCsrSubject } from './admission-certificates.js';
 import type { Authorizer } from './authorizer.js';
+import { DynamicAdmission, type AdmissionAttributes } from './webhooks/index.js';
+import { crdRuleCauses, validateCelRules } from './cel/crd-rules.js';
 
 interface DefaultTolerationOptions { notReadySeconds: number; unreachableSeconds: number }
 import type { Actor, WriteOptions } from './objects.js';
@@ -36,6 +38,11 @@ function restrictNode(info: KindInfo, obj: Record<string, any>, opts: WriteOptio
   }
 }
 
+function checkCrdRules(crd: Record<string, any>): void {
+  const causes = crdRuleCauses(crd);
+  if (causes.length) throw errors.invalid('CustomResourceDefinition', 'apiextensions.k8s.io', crd.metadata?.name ?? '', causes);
+}
+
 const IMMORTAL_NAMESPACES = new Set(['default', 'kube-system', 'kube-public', 'kube-node-lease']);
 
 /** Kinds that may be written in a terminating namespace (their controllers must finish the job). */
@@ -44,10 +51,24 @@ const ALLOWED_IN_TERMINATING = new Set(['/events', 'events.k8s.io/events', 'auth
 export class Admission {
   private readonly quota: QuotaAdmission;
   private authz: Authorizer | undefined;
+  /** Admission webhooks and ValidatingAdmissionPolicies (src/apiserver/webhooks/). */
+  readonly dynamic: DynamicAdmission;
 
   constructor(private readonly store: Store, private readonly crds: CrdManager,
     private readonly tolerations: DefaultTolerationOptions = { notReadySeconds: 300, unreachableSeconds: 300 }) {
     this.quota = new QuotaAdmission(store);
+    this.dynamic = new DynamicAdmission(store);
+  }
+
+  /** Webhooks and policies for one write; `obj` may be changed in place. Returns warnings for the client. */
+  admitDynamic(info: KindInfo, operation: AdmissionAttributes['operation'], obj: Record<string, any> | undefined,
+    old: Readonly<Record<string, any>> | undefined, opts: Pick<WriteOptions, 'actor' | 'dryRun' | 'subresource'>, revalidate: () => void): Promise<string[]> {
+    const meta = (obj ?? old)?.metadata ?? {};
+    return this.dynamic.admit({
+      info, operation, name: meta.name ?? '', namespace: meta.namespace ?? '', subresource: opts.subresource ?? '',
+      object: obj, oldObject: old, dryRun: !!opts.dryRun,
+      userInfo: { username: opts.actor.user, groups: [...opts.actor.groups] },
+    }, revalidate);
   }
 
   async admitCreate(info: KindInfo, obj: Record<string, any>, opts: WriteOptions): Promise<void> {
@@ -69,6 +90,7 @@ export class Admission {
       restrictCsrSubject(obj);
     }
     if (info.group === '' && info.plural === 'persistentvolumeclaims') setDefaultStorageClass(this.store, obj);
+    if (info.group === 'apiextensions.k8s.io' && info.plural === 'customresourcedefinitions') checkCrdRules(obj);
     // LimitRanger mutates before ResourceQuota counts, as in Kubernetes' plugin order.
     if (info.namespaced && !opts.subresource) admitLimitRanges(this.store, info, obj);
     this.quota.admitCreate(info, obj, opts);
@@ -76,6 +98,7 @@ export class Admission {
 
   async admitUpdate(info: KindInfo, obj: Record<string, any>, old: Readonly<Record<string, any>>, opts: WriteOptions): Promise<void> {
     restrictNode(info, obj, opts);
+    if (info.group === 'apiextensions.k8s.io' && info.plural === 'customresourcedefinitions' && !opts.subresource) checkCrdRules(obj);
     if (info.group === 'certificates.k8s.io' && info.plural === 'certificatesigningrequests') {
       admitCsrUpdate(this.authz, obj, old, opts.subresource, opts.actor);
     }
@@ -111,8 +134,10 @@ export class Admission {
     return info.crd ? this.crds.versionInfo(info)?.schema as OpenApiSchema | undefined : undefined;
   }
 
-  validateCustom(info: KindInfo, obj: Record<string, any>, _old?: Readonly<Record<string, any>>): StatusCause[] {
-    return this.crds.validate(info, obj);
+  validateCustom(info: KindInfo, obj: Record<string, any>, old?: Readonly<Record<string, any>>): StatusCause[] {
+    const causes = this.crds.validate(info, obj);
+    // x-kubernetes-validations run on structurally valid objects only (their rules assume the schema's types).
+    return causes.length ? causes : validateCelRules(this.crdSchema(info), obj, old);
   }
 
   private checkNamespace(info: KindInfo, ns: string | undefined): void {

@@ -220,6 +220,12 @@ export class ObjectService {
     if (causes.length) throw errors.invalid(info.kind, info.group, meta.name ?? '', causes);
 
     await this.admission.admitCreate(info, obj, opts);
+    warnings.push(...await this.admission.admitDynamic(info, 'CREATE', obj, undefined, opts, () => {
+      // A patched object is defaulted again, as kube-apiserver decodes a webhook's result.
+      if (!info.crd) applyDefaults(info.group, info.plural, obj as any);
+      const again = this.validate(info, obj);
+      if (again.length) throw errors.invalid(info.kind, info.group, meta.name ?? '', again);
+    }));
     const release = this.allocate(info, obj, undefined);
     if (!opts.preManaged) setManagedFields(obj, updateManagedFields(undefined, obj as any, managerOptions(info, opts)));
     try {
@@ -316,6 +322,11 @@ export class ObjectService {
     const causes = opts.subresource === 'binding' ? [] : this.validate(info, result, old);
     if (causes.length) throw errors.invalid(info.kind, info.group, name, causes);
     await this.admission.admitUpdate(info, result, old, opts);
+    warnings.push(...await this.admission.admitDynamic(info, 'UPDATE', result, old, opts, () => {
+      if (!info.crd) applyDefaults(info.group, info.plural, result as any);
+      const again = opts.subresource === 'binding' ? [] : this.validate(info, result, old);
+      if (again.length) throw errors.invalid(info.kind, info.group, name, again);
+    }));
 
     // A status write leaves the spec (and so the allocations) as stored.
     const release = opts.subresource === 'status' ? () => {} : this.allocate(info, result, old);
@@ -351,6 +362,7 @@ export class ObjectService {
       const current = this.get(info, ns, name);
       const old = current.obj;
       this.admission.admitDelete(info, old);
+      const warnings = await this.admission.admitDynamic(info, 'DELETE', undefined, old, { actor, dryRun: opts.dryRun }, () => {});
       const pre = opts.preconditions;
       if (pre?.uid && pre.uid !== old.metadata.uid) {
         throw errors.conflict(info.plural, info.group, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.metadata.uid}`);
@@ -371,22 +383,22 @@ export class ObjectService {
         if (meta.finalizers === undefined) delete meta.finalizers;
         meta.deletionTimestamp ??= nowRfc3339();
         meta.deletionGracePeriodSeconds ??= 0;
-        if (opts.dryRun) return { obj: next, json: () => JSON.stringify(next), warnings: [], deleted: false };
-        if (sameContent(next, old)) return { obj: old, json: () => current.json(), warnings: [], deleted: false };
+        if (opts.dryRun) return { obj: next, json: () => JSON.stringify(next), warnings, deleted: false };
+        if (sameContent(next, old)) return { obj: old, json: () => current.json(), warnings, deleted: false };
         next.metadata.managedFields = old.metadata.managedFields;
         try {
           const stored = await this.store.update(current.key, next, current.modRevision);
-          return { obj: stored.obj, json: () => stored.json(), warnings: [], deleted: false };
+          return { obj: stored.obj, json: () => stored.json(), warnings, deleted: false };
         } catch (e) {
           if (e instanceof RevisionConflictError) continue;
           throw this.mapStoreError(e, info, name);
         }
       }
-      if (opts.dryRun) return { obj: old, json: () => current.json(), warnings: [], deleted: true };
+      if (opts.dryRun) return { obj: old, json: () => current.json(), warnings, deleted: true };
       try {
         const gone = await this.store.delete(current.key, current.modRevision);
         await this.admission.afterDelete(info, gone.obj, actor);
-        return { obj: gone.obj, json: () => gone.json(), warnings: [], deleted: true };
+        return { obj: gone.obj, json: () => gone.json(), warnings, deleted: true };
       } catch (e) {
         if (e instanceof RevisionConflictError) continue;
         throw this.mapStoreError(e, info, name);

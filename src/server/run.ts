@@ -198,6 +198,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   apiServices.watchRegistry();
   bootstrapped = true;
   const tunnels = new TunnelServer();
+  // Webhook endpoint pods are reached through their node's tunnel (k3s's egress selector).
+  admission.dynamic.useDialer((node, host, port) => (tunnels.isConnected(node) ? tunnels.open(node, { op: 'dial', host, port }) : undefined));
   const starters: Record<string, ControllerStarter> = config.disableControllerManager ? { namespace: CONTROLLERS.namespace! } : {
     ...CONTROLLERS,
     'garbage-collector': garbageCollectorStarter(registry),

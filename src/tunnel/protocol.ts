@@ -113,4 +113,14 @@ export interface RemoveLocalPathRequest {
   path: string;
 }
 
-export type StreamRequest = LogsRequest | ExecRequest | PortForwardRequest | ProxyRequest | RemoveLocalPathRequest;
+/**
+ * A TCP connection from the node to one of its pods (k3s's egress selector): the server reaches a
+ * webhook or APIService endpoint pod through the node running it, so nodes behind NAT work.
+ */
+export interface DialRequest {
+  op: 'dial';
+  host: string;
+  port: number;
+}
+
+export type StreamRequest = LogsRequest | ExecRequest | PortForwardRequest | ProxyRequest | RemoveLocalPathRequest | DialRequest;

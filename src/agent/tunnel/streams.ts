@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream';
 import type { CriClient } from '../runtime/cri-client.js';
 import { isNotFound } from '../runtime/cri-client.js';
 import type { TunnelStream } from '../../tunnel/mux.js';
-import type { ExecRequest, LogsRequest, PortForwardRequest, StreamRequest, UpgradeHead } from '../../tunnel/protocol.js';
+import type { DialRequest, ExecRequest, LogsRequest, PortForwardRequest, StreamRequest, UpgradeHead } from '../../tunnel/protocol.js';
 
 /** What a local-path volume's directory is named: `pvc-<uid>_<namespace>_<claim>`. */
 const LOCAL_PATH_DIR = /^pvc-[0-9a-f-]{36}_[a-z0-9][a-z0-9.-]*_[a-z0-9][a-z0-9.-]*$/;
@@ -22,6 +22,30 @@ const RUNNING = 'CONTAINER_RUNNING';
 
 export interface StreamDeps {
   cri: CriClient;
+  /** Addresses this node will dial for the server (its pods'); unset: any. */
+  mayDial?: (host: string) => boolean;
+}
+
+/** Dials a TCP endpoint on the node's side (a webhook or APIService pod) and splices it to the stream. */
+function serveDial(deps: StreamDeps, req: DialRequest, stream: TunnelStream): void {
+  if (typeof req.host !== 'string' || !Number.isInteger(req.port) || req.port < 1 || req.port > 65535) {
+    return stream.reject({ code: 400, message: 'dial needs a host and a port' });
+  }
+  if (deps.mayDial && !deps.mayDial(req.host)) return stream.reject({ code: 403, message: `this node does not dial ${req.host}` });
+  const socket = connect({ host: req.host, port: req.port });
+  let connected = false;
+  socket.once('connect', () => {
+    connected = true;
+    stream.accept();
+    socket.pipe(stream);
+    stream.pipe(socket);
+  });
+  socket.once('error', (err) => {
+    if (!connected) stream.reject({ code: 502, message: `dial tcp ${req.host}:${req.port}: ${err.message}` });
+    else stream.destroy(err);
+  });
+  stream.once('error', () => socket.destroy());
+  stream.once('close', () => socket.destroy());
 }
 
 /** Serves one stream; never throws (failures go back to the server as the stream's reset reason). */
@@ -34,6 +58,7 @@ export async function serveStream(deps: StreamDeps, req: StreamRequest, stream: 
       case 'portforward': return await servePortForward(deps, req, stream);
       case 'proxy': return await serveNodeProxy(deps.cri, req, stream);
       case 'remove-local-path': return await removeLocalPath(req.path, stream);
+      case 'dial': return serveDial(deps, req, stream);
       default: stream.reject({ code: 400, message: `unknown stream operation ${(req as { op?: string }).op}` });
     }
   } catch (err) {
