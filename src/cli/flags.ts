@@ -60,6 +60,7 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { flags: '--node-monitor-grace-period <seconds>', description: 'a node whose Lease is not renewed for this long becomes NotReady/Unknown', default: '40' },
   { flags: '--default-not-ready-toleration-seconds <seconds>', description: 'tolerationSeconds added to pods for the not-ready taint', default: '300' },
   { flags: '--default-unreachable-toleration-seconds <seconds>', description: 'tolerationSeconds added to pods for the unreachable taint', default: '300' },
+  { flags: '--secrets-encryption', description: 'encrypt Secrets at rest (key in <data-dir>/server/cred/encryption-config.json)', default: false },
 ];
 
 /** Node flags: on `skiff agent`, and on `skiff server` for its embedded agent. */

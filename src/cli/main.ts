@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { serverCommand } from './server-command.js';
 import { tokenCommand } from './token-command.js';
 import { snapshotCommand } from './snapshot-command.js';
+import { secretsEncryptCommand } from './secrets-encrypt-command.js';
 import { kubectlCommand } from './kubectl-command.js';
 import { hollowCommand } from './hollow-command.js';
 import { agentCommand } from './agent-command.js';
@@ -24,6 +25,7 @@ program.addCommand(kubectlCommand());
 program.addCommand(killallCommand());
 program.addCommand(hollowCommand());
 program.addCommand(snapshotCommand());
+program.addCommand(secretsEncryptCommand());
 
 // The config file fills in flags before they are parsed (through their environment twins).
 async function loadConfigFile(): Promise<void> {

@@ -41,6 +41,7 @@ export function serverCommand(): Command {
       nodeMonitorGracePeriodSeconds: parseNumber(o.nodeMonitorGracePeriod, '--node-monitor-grace-period'),
       defaultNotReadyTolerationSeconds: parseNumber(o.defaultNotReadyTolerationSeconds, '--default-not-ready-toleration-seconds'),
       defaultUnreachableTolerationSeconds: parseNumber(o.defaultUnreachableTolerationSeconds, '--default-unreachable-toleration-seconds'),
+      secretsEncryption: Boolean(o.secretsEncryption),
     };
     if (Number.isNaN(config.writeKubeconfigMode)) throw new Error(`--write-kubeconfig-mode: not an octal mode: ${o.writeKubeconfigMode}`);
     // Loaded only when the server runs, so `--help` and other commands start fast.

@@ -4,6 +4,7 @@ import { mkdirSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openStore } from '../storage/index.js';
+import { handleEncryptRoute, SecretsEncryption } from './secrets-encryption.js';
 import { ensureServerPkiIsolated, issueClientCertIsolated, signCsrIsolated } from '../pki/isolated.js';
 import { ensureServerToken } from '../pki/token.js';
 import { writeKubeconfig } from '../pki/kubeconfig.js';
@@ -96,6 +97,8 @@ export interface ServerConfig {
   nodeMonitorGracePeriodSeconds: number;
   defaultNotReadyTolerationSeconds: number;
   defaultUnreachableTolerationSeconds: number;
+  /** Encrypt Secrets at rest (k3s --secrets-encryption); an existing encryption config is always loaded. */
+  secretsEncryption?: boolean;
 }
 
 /** The control loops `skiff server` runs, by name (names are what --disable-* flags refer to). */
@@ -129,7 +132,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const t0 = performance.now();
   mkdirSync(join(config.dataDir, 'server'), { recursive: true, mode: 0o700 });
 
-  const { store, backend } = await openStore(config.dataDir, { ringSize: config.watchCacheSize });
+  const encryption = new SecretsEncryption(config.dataDir, config.secretsEncryption ?? false);
+  const { store, backend } = await openStore(config.dataDir, { ringSize: config.watchCacheSize, wrap: encryption.wrap });
+  encryption.attach(store);
   log.info({ revision: store.revision(), ms: Math.round(performance.now() - t0) }, 'datastore loaded');
 
   const ips = hostIps();
@@ -223,7 +228,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   attachNodeProxy(ctx, tunnels);
   const server = createApiServer(ctx, {
     cert: pki.servingCertPem, key: pki.servingKeyPem, clientCa: pki.clientCaPem,
-    extraRoutes: (req, res, user) => tunnels.handleConnect(req, res, user) || handleJoin(joinDeps, req, res),
+    extraRoutes: (req, res, user) => tunnels.handleConnect(req, res, user) || handleEncryptRoute(encryption, req, res, user) || handleJoin(joinDeps, req, res),
   });
   routeUpgradesAsRequests(server);
   await new Promise<void>((resolve, reject) => {

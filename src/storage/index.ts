@@ -4,10 +4,11 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { CacheStore } from './cache.js';
 import { SqliteBackend } from './sqlite.js';
-import type { Store } from './types.js';
+import type { Backend, Store } from './types.js';
 
 export * from './types.js';
 export { CacheStore, type CacheStoreOptions } from './cache.js';
+export { EncryptingBackend, loadEncryptionConfig, type EncryptionConfiguration } from './encryption.js';
 export { SqliteBackend, type SqliteBackendOptions, type SqliteStats } from './sqlite.js';
 
 export interface OpenStoreOptions {
@@ -16,6 +17,8 @@ export interface OpenStoreOptions {
   /** Revisions the automatic compactor keeps. */
   compactKeep?: number;
   log?: (msg: string, fields?: object) => void;
+  /** Wraps the backend the cache sits on (encryption at rest transforms values there). */
+  wrap?: (backend: Backend) => Backend;
 }
 
 export async function openStore(dataDir: string, opts: OpenStoreOptions = {}): Promise<{ store: Store; backend: SqliteBackend }> {
@@ -23,7 +26,7 @@ export async function openStore(dataDir: string, opts: OpenStoreOptions = {}): P
   // The database holds secrets and tokens.
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const backend = new SqliteBackend(join(dir, 'state.db'), { compactKeep: opts.compactKeep, log: opts.log });
-  const store = new CacheStore(backend, { ringSize: opts.ringSize, log: opts.log });
+  const store = new CacheStore(opts.wrap ? opts.wrap(backend) : backend, { ringSize: opts.ringSize, log: opts.log });
   await store.start();
   return { store, backend };
 }
