@@ -5,6 +5,7 @@ import { hostname, networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openStore } from '../storage/index.js';
 import { handleEncryptRoute, SecretsEncryption } from './secrets-encryption.js';
+import { createAuditor, type AuditOptions } from '../apiserver/audit/index.js';
 import { ensureServerPkiIsolated, issueClientCertIsolated, signCsrIsolated } from '../pki/isolated.js';
 import { ensureServerToken } from '../pki/token.js';
 import { writeKubeconfig } from '../pki/kubeconfig.js';
@@ -99,6 +100,8 @@ export interface ServerConfig {
   defaultUnreachableTolerationSeconds: number;
   /** Encrypt Secrets at rest (k3s --secrets-encryption); an existing encryption config is always loaded. */
   secretsEncryption?: boolean;
+  /** Audit logging (kube-apiserver's --audit-* flags). */
+  audit?: AuditOptions;
 }
 
 /** The control loops `skiff server` runs, by name (names are what --disable-* flags refer to). */
@@ -226,7 +229,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   };
   attachTunnels(ctx, tunnels);
   attachNodeProxy(ctx, tunnels);
+  const audit = createAuditor(config.audit ?? {});
   const server = createApiServer(ctx, {
+    audit,
     cert: pki.servingCertPem, key: pki.servingKeyPem, clientCa: pki.clientCaPem,
     extraRoutes: (req, res, user) => tunnels.handleConnect(req, res, user) || handleEncryptRoute(encryption, req, res, user) || handleJoin(joinDeps, req, res),
   });
@@ -251,6 +256,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       tunnels.close();
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
       await store.close();
+      await audit?.close();
     },
   };
 }
