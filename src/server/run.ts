@@ -6,6 +6,10 @@ import { join, resolve } from 'node:path';
 import { openStore } from '../storage/index.js';
 import { handleEncryptRoute, SecretsEncryption } from './secrets-encryption.js';
 import { createAuditor, type AuditOptions } from '../apiserver/audit/index.js';
+import { ApiServerMetrics } from '../apiserver/prometheus.js';
+import { withMetricsRegistry } from '../client/metrics-scope.js';
+import { TimedBackend } from '../storage/timed-backend.js';
+import type { Store } from '../storage/index.js';
 import { ensureServerPkiIsolated, issueClientCertIsolated, signCsrIsolated } from '../pki/isolated.js';
 import { ensureServerToken } from '../pki/token.js';
 import { writeKubeconfig } from '../pki/kubeconfig.js';
@@ -136,7 +140,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   mkdirSync(join(config.dataDir, 'server'), { recursive: true, mode: 0o700 });
 
   const encryption = new SecretsEncryption(config.dataDir, config.secretsEncryption ?? false);
-  const { store, backend } = await openStore(config.dataDir, { ringSize: config.watchCacheSize, wrap: encryption.wrap });
+  let opened: Store | undefined;
+  const metrics = new ApiServerMetrics({ store: () => opened, kinds: () => registry.all() });
+  const { store, backend } = await openStore(config.dataDir, {
+    ringSize: config.watchCacheSize, wrap: (b) => encryption.wrap(new TimedBackend(b, metrics.observeStorage)),
+  });
+  opened = store;
   encryption.attach(store);
   log.info({ revision: store.revision(), ms: Math.round(performance.now() - t0) }, 'datastore loaded');
 
@@ -215,12 +224,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       removeLocalPath: (node, path) => removeLocalPath(tunnels, node, path),
     }),
   };
-  controllers = startControllerManager(objects, starters, {
+  // The control loops' workqueue and scheduler metrics go to this server's registry.
+  controllers = withMetricsRegistry(metrics.registry, () => startControllerManager(objects, starters, {
     disabled: config.disableScheduler ? ['scheduler'] : [],
     nodeMonitorGracePeriodMs: config.nodeMonitorGracePeriodSeconds * 1000,
     defaultNotReadyTolerationSeconds: config.defaultNotReadyTolerationSeconds,
     defaultUnreachableTolerationSeconds: config.defaultUnreachableTolerationSeconds,
-  });
+  }));
   backend.startAutoCompact();
 
   const joinDeps: JoinDeps = {
@@ -231,7 +241,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   attachNodeProxy(ctx, tunnels);
   const audit = createAuditor(config.audit ?? {});
   const server = createApiServer(ctx, {
-    audit,
+    audit, metrics,
     cert: pki.servingCertPem, key: pki.servingKeyPem, clientCa: pki.clientCaPem,
     extraRoutes: (req, res, user) => tunnels.handleConnect(req, res, user) || handleEncryptRoute(encryption, req, res, user) || handleJoin(joinDeps, req, res),
   });
