@@ -22,6 +22,8 @@ const RUNNING = 'CONTAINER_RUNNING';
 
 export interface StreamDeps {
   cri: CriClient;
+  /** `/metrics` and `/metrics/cadvisor` through the node proxy. */
+  metrics?: { render(path: string): Promise<string | undefined> };
 }
 
 /** Serves one stream; never throws (failures go back to the server as the stream's reset reason). */
@@ -32,7 +34,7 @@ export async function serveStream(deps: StreamDeps, req: StreamRequest, stream: 
       case 'exec':
       case 'attach': return await serveExec(deps, req, stream);
       case 'portforward': return await servePortForward(deps, req, stream);
-      case 'proxy': return await serveNodeProxy(deps.cri, req, stream);
+      case 'proxy': return await serveNodeProxy(deps.cri, req, stream, deps.metrics);
       case 'remove-local-path': return await removeLocalPath(req.path, stream);
       default: stream.reject({ code: 400, message: `unknown stream operation ${(req as { op?: string }).op}` });
     }
