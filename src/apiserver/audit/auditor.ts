@@ -112,6 +112,8 @@ export class Auditor {
     const p = this.pending.get(req);
     if (!p) return;
     this.decide(p);
+    // A panicked request ends with its Panic event (Kubernetes logs no ResponseComplete after it).
+    p.done = true;
     if (p.level !== 'None' && !p.omit!.has('Panic')) {
       this.emit(p, 'Panic', { code: 500, message: `APIServer panic'd: ${err instanceof Error ? err.message : String(err)}` });
     }
