@@ -38,6 +38,8 @@ export interface ApiServerMetricsOptions {
   /** Read when scraped (the metrics exist before the datastore is open). */
   store: () => Store | undefined;
   kinds: () => KindInfo[];
+  /** The served kind of a request, if any: labels name only served resources (bounded cardinality). */
+  lookup?: (group: string, version: string, resource: string) => KindInfo | undefined;
 }
 
 export class ApiServerMetrics {
@@ -53,7 +55,10 @@ export class ApiServerMetrics {
   private readonly storage = histogram(this.registry, 'etcd_request_duration_seconds',
     'Etcd request latency in seconds for each operation and object type.', ['operation', 'type'], STORAGE_BUCKETS);
 
+  private readonly lookup?: ApiServerMetricsOptions['lookup'];
+
   constructor(opts: ApiServerMetricsOptions) {
+    this.lookup = opts.lookup;
     collectDefaultMetrics({ register: this.registry });
     this.inflight.labels('readOnly').set(0);
     this.inflight.labels('mutating').set(0);
@@ -96,7 +101,13 @@ export class ApiServerMetrics {
     } catch {
       return;   // a malformed target is answered (and not counted) by the request path
     }
-    const dryRun = new URL(req.url ?? '/', 'https://x').searchParams.getAll('dryRun').sort().join(',');
+    // A client can send any path: only served resources and subresources become label values.
+    if (ri.isResourceRequest && this.lookup) {
+      const info = this.lookup(ri.group, ri.version, ri.resource);
+      if (!info) ri = { ...ri, group: '', version: '', resource: '', subresource: '' };
+      else if (ri.subresource && !info.subresources?.includes(ri.subresource as never)) ri = { ...ri, subresource: '' };
+    }
+    const dryRun = new URL(req.url ?? '/', 'https://x').searchParams.getAll('dryRun').includes('All') ? 'All' : '';
     const labels = [reportedVerb(ri, method, req.headers['content-type']), dryRun, ri.group, ri.version, ri.resource, ri.subresource, scopeOf(ri), 'apiserver'];
     const long = LONG_RUNNING.has(ri.verb) || LONG_RUNNING.has(ri.subresource);
     const kind = method === 'GET' || method === 'HEAD' ? 'readOnly' : 'mutating';

@@ -141,7 +141,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 
   const encryption = new SecretsEncryption(config.dataDir, config.secretsEncryption ?? false);
   let opened: Store | undefined;
-  const metrics = new ApiServerMetrics({ store: () => opened, kinds: () => registry.all() });
+  const metrics = new ApiServerMetrics({ store: () => opened, kinds: () => registry.all(), lookup: (g, v, r) => registry.lookup(g, v, r) });
   const { store, backend } = await openStore(config.dataDir, {
     ringSize: config.watchCacheSize, wrap: (b) => encryption.wrap(new TimedBackend(b, metrics.observeStorage)),
   });

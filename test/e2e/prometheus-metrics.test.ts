@@ -17,6 +17,8 @@ test('kubectl get --raw /metrics parses and carries the apiserver, storage, work
   ok(await server.kubectl(['create', 'configmap', 'm1', '--from-literal=a=b']));
   // No node: the scheduler tries and fails, which it counts.
   ok(await server.kubectl(['run', 'nowhere', '--image=busybox', '--restart=Never']));
+  // Any path a client sends must not become a label value (unbounded series).
+  assert.equal((await server.request('GET', `/api/v1/namespaces/default/bogus${process.pid}`)).status, 404);
   const watch = server.request('GET', '/api/v1/namespaces/default/pods?watch=1&timeoutSeconds=8');
   const s = await eventually(async () => {
     const m = await scrape();
@@ -33,6 +35,7 @@ test('kubectl get --raw /metrics parses and carries the apiserver, storage, work
   assert.equal(s.types.get('apiserver_request_duration_seconds'), 'histogram');
   const create = s.samples.find((x) => x.name === 'apiserver_request_total' && x.labels.resource === 'configmaps' && x.labels.verb === 'POST');
   assert.deepEqual(create?.labels, { verb: 'POST', dry_run: '', group: '', version: 'v1', resource: 'configmaps', subresource: '', scope: 'namespace', component: 'apiserver', code: '201' });
+  assert.ok(!s.samples.some((x) => x.labels.resource?.startsWith('bogus')), 'unserved resources are not labels');
   const cms = s.samples.find((x) => x.name === 'apiserver_storage_objects' && x.labels.resource === 'configmaps');
   assert.ok(cms && cms.value >= 1, 'stored configmaps counted');
   assert.ok(s.samples.some((x) => x.name === 'workqueue_adds_total' && x.labels.name === 'namespace' && x.value > 0), 'the namespace controller queue reports');
