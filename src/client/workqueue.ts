@@ -110,6 +110,8 @@ export class WorkQueue<K = string> {
     this.queue = [];
     this.head = 0;
     this.dirty.clear();
+    this.addedAt?.clear();
+    this.startedAt?.clear();
     for (const w of this.waiters.splice(0)) w(undefined);
   }
 
