@@ -28,6 +28,9 @@ import { microTime, rfc3339 } from '../util/time.js';
 import { hostCapacity, nodeObject, nodeStatus, type NodeIdentity } from './node-status.js';
 import { VERSION } from '../version.js';
 import { logger } from '../util/log.js';
+import { Registry } from 'prom-client';
+import { currentMetricsRegistry, withMetricsRegistry } from '../client/metrics-scope.js';
+import { AgentMetrics } from './metrics.js';
 
 const log = logger('agent');
 
@@ -66,7 +69,13 @@ export interface RunningAgent {
   stop(): Promise<void>;
 }
 
-export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
+export function startAgent(c: AgentConfig): Promise<RunningAgent> {
+  // Everything this agent starts (its control loops, pod workers) reports to its own registry, apart
+  // from the server's when both run in one process.
+  return withMetricsRegistry(new Registry(), () => startAgentScoped(c));
+}
+
+async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
   const t0 = performance.now();
   mkdirSync(join(c.dataDir, 'agent'), { recursive: true, mode: 0o700 });
   const token = parseToken(c.token);
@@ -112,6 +121,7 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   });
   await supervisor.start();
   const cri = new CriClient(supervisor.endpoint);
+  const metrics = new AgentMetrics(currentMetricsRegistry()!, cri, c.nodeName);
   const v = await cri.version();
   id.runtimeVersion = `${v.runtimeName}://${v.runtimeVersion}`;
   const imageOpts = { dataDir: c.dataDir, containerdSocket: supervisor.paths.socket, cri };
@@ -153,7 +163,7 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   // logs/exec/attach/port-forward reach this node through one outbound tunnel (no inbound port: NAT-friendly).
   const tunnel = new AgentTunnel({
     serverUrl: c.server, nodeName: c.nodeName, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
-    serve: runtimeStreamHandler({ cri }),
+    serve: runtimeStreamHandler({ cri, metrics }),
   });
   tunnel.start();
   log.info({ node: c.nodeName, startupMs: Math.round(performance.now() - t0) }, 'skiff agent ready');

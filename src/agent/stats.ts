@@ -189,7 +189,10 @@ export class StatsCollector {
 }
 
 /** Answers a `proxy` stream: the Summary as JSON, or a 404 for any other path. */
-export async function serveNodeProxy(cri: StatsRuntime, req: ProxyRequest, stream: TunnelStream): Promise<void> {
+export async function serveNodeProxy(cri: StatsRuntime, req: ProxyRequest, stream: TunnelStream,
+  metrics?: { render(path: string): Promise<string | undefined> }): Promise<void> {
+  const text = req.path !== SUMMARY_PATH ? await metrics?.render(req.path) : undefined;
+  if (text !== undefined) { stream.accept(); stream.end(text); return; }
   if (req.path !== SUMMARY_PATH) return stream.reject({ code: 404, message: `the node serves no ${req.path}` });
   const body = JSON.stringify(await statsCollectorFor(cri).summary(req.node));
   stream.accept();

@@ -14,6 +14,8 @@ import { impersonate } from './impersonation.js';
 import { OpenApiV2, serveOpenApiV2 } from './openapi-v2.js';
 import { logger } from '../util/log.js';
 import { serveHealth, type HealthEndpoint } from './health.js';
+import type { Auditor } from './audit/index.js';
+import type { ApiServerMetrics } from './prometheus.js';
 
 const log = logger('apiserver');
 
@@ -23,6 +25,10 @@ export interface ApiServerOptions {
   clientCa: string;
   /** Extra non-resource routes mounted by other components (e.g. the agent tunnel). */
   extraRoutes?: (req: IncomingMessage, res: ServerResponse, user: UserInfo | null) => boolean | Promise<boolean>;
+  /** Audit logging (--audit-log-path / --audit-policy-file). */
+  audit?: Auditor;
+  /** Prometheus metrics: counted for every request, served at /metrics. */
+  metrics?: ApiServerMetrics;
 }
 
 /** Paths served without credentials (health checks and the CA that joining nodes pin). */
@@ -37,8 +43,10 @@ export function createApiServer(ctx: ApiContext, opts: ApiServerOptions): https.
     keepAliveTimeout: 65_000,
     // Kubernetes serves HTTP/1.1 and h2; Node's https module speaks 1.1, which every client accepts.
   }, (req, res) => {
+    opts.audit?.begin(req, res);
+    opts.metrics?.begin(req, res);
     handle(ctx, discovery, openapiV2, opts, req, res).catch((err) => {
-      if (!(err instanceof ApiError)) log.error({ err, method: req.method, url: req.url }, 'request failed');
+      if (!(err instanceof ApiError)) { opts.audit?.panic(req, err); log.error({ err, method: req.method, url: req.url }, 'request failed'); }
       sendError(res, err);
     });
   });
@@ -71,8 +79,10 @@ async function handle(ctx: ApiContext, discovery: Discovery, openapiV2: OpenApiV
   const user = impersonate(req, authenticated, ctx.authz);
 
   const ri = parseRequestInfo(method, path, url.searchParams);
+  opts.audit?.identify(req, authenticated, user, ri);
   if (!ri.isResourceRequest) {
     authorize(ctx, ri, user, method);
+    if (path === '/metrics' && opts.metrics && (method === 'GET' || method === 'HEAD')) return opts.metrics.serve(res);
     return serveNonResource(ctx, discovery, openapiV2, ri, path, url, req, res);
   }
   const info = ctx.registry.lookup(ri.group, ri.version, ri.resource);

@@ -63,6 +63,12 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { flags: '--node-monitor-grace-period <seconds>', description: 'a node whose Lease is not renewed for this long becomes NotReady/Unknown', default: '40' },
   { flags: '--default-not-ready-toleration-seconds <seconds>', description: 'tolerationSeconds added to pods for the not-ready taint', default: '300' },
   { flags: '--default-unreachable-toleration-seconds <seconds>', description: 'tolerationSeconds added to pods for the unreachable taint', default: '300' },
+  { flags: '--audit-log-path <file>', description: 'write audit events (audit.k8s.io/v1, one JSON line each) here; - for stdout' },
+  { flags: '--audit-policy-file <file>', description: 'audit Policy (audit.k8s.io/v1); without one no event is recorded' },
+  { flags: '--audit-log-maxage <days>', description: 'days rotated audit logs are kept (0: forever)', default: '0' },
+  { flags: '--audit-log-maxbackup <n>', description: 'rotated audit logs kept (0: all)', default: '0' },
+  { flags: '--audit-log-maxsize <mb>', description: 'megabytes before the audit log is rotated (0: never)', default: '0' },
+  { flags: '--secrets-encryption', description: 'encrypt Secrets at rest (key in <data-dir>/server/cred/encryption-config.json)', default: false },
 ];
 
 /** Node flags: on `skiff agent`, and on `skiff server` for its embedded agent. */

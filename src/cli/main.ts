@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { serverCommand } from './server-command.js';
 import { tokenCommand } from './token-command.js';
 import { snapshotCommand } from './snapshot-command.js';
+import { secretsEncryptCommand } from './secrets-encrypt-command.js';
 import { kubectlCommand } from './kubectl-command.js';
 import { hollowCommand } from './hollow-command.js';
 import { agentCommand } from './agent-command.js';
@@ -33,6 +34,7 @@ program.addCommand(uninstallCommand());
 program.addCommand(waitReadyCommand());
 program.addCommand(upCommand());
 program.addCommand(downCommand());
+program.addCommand(secretsEncryptCommand());
 
 // The config file fills in flags before they are parsed (through their environment twins).
 async function loadConfigFile(): Promise<void> {

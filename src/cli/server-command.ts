@@ -46,6 +46,13 @@ export function serverCommand(): Command {
       nodeMonitorGracePeriodSeconds: parseNumber(o.nodeMonitorGracePeriod, '--node-monitor-grace-period'),
       defaultNotReadyTolerationSeconds: parseNumber(o.defaultNotReadyTolerationSeconds, '--default-not-ready-toleration-seconds'),
       defaultUnreachableTolerationSeconds: parseNumber(o.defaultUnreachableTolerationSeconds, '--default-unreachable-toleration-seconds'),
+      secretsEncryption: Boolean(o.secretsEncryption),
+      audit: {
+        logPath: o.auditLogPath, policyFile: o.auditPolicyFile,
+        maxAgeDays: parseNumber(o.auditLogMaxage, '--audit-log-maxage'),
+        maxBackups: parseNumber(o.auditLogMaxbackup, '--audit-log-maxbackup'),
+        maxSizeMb: parseNumber(o.auditLogMaxsize, '--audit-log-maxsize'),
+      },
     };
     if (Number.isNaN(config.writeKubeconfigMode)) throw new Error(`--write-kubeconfig-mode: not an octal mode: ${o.writeKubeconfigMode}`);
     // Loaded only when the server runs, so `--help` and other commands start fast.

@@ -7,6 +7,7 @@ import { logger } from '../util/log.js';
 import { keyOf, type EventHandlers } from './informer.js';
 import type { KObject } from '../api/object.js';
 import type { WorkQueue } from './workqueue.js';
+import { currentMetricsRegistry, queueMetrics } from './metrics-scope.js';
 
 export interface ReconcileResult {
   /** Reconcile this key again after this long even though it succeeded (e.g. a timeout to watch). */
@@ -42,6 +43,10 @@ export interface RunningController {
 export function runController(opts: ControllerOptions): RunningController {
   const log = logger(opts.name);
   const { queue } = opts;
+  // Into the registry of whoever started this loop (the server's or an agent's), when there is one.
+  const registry = currentMetricsRegistry();
+  // Queues are named as kube-controller-manager names them: `replicaset`, not `replicaset-controller`.
+  if (registry) queue.instrument(queueMetrics(registry, opts.name.replace(/-controller$/, '')));
   let stopped = false;
 
   const worker = async (): Promise<void> => {

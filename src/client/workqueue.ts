@@ -6,6 +6,7 @@
 //  - addAfter delays a key (an earlier request for the same key wins);
 //  - after shutDown no key is handed out and no timer is left running.
 import { defaultControllerRateLimiter, type RateLimiter } from './rate-limit.js';
+import type { QueueMetrics } from './metrics-scope.js';
 
 export class WorkQueue<K = string> {
   private queue: K[] = [];
@@ -15,16 +16,29 @@ export class WorkQueue<K = string> {
   private waiters: ((key: K | undefined) => void)[] = [];
   private delayed = new Map<K, { at: number; timer: NodeJS.Timeout }>();
   private shutdown = false;
+  /** Metrics hooks (set by instrument); without them the queue does no timing work. */
+  private metrics?: QueueMetrics;
+  private addedAt?: Map<K, number>;
+  private startedAt?: Map<K, number>;
 
   constructor(private readonly limiter: RateLimiter<K> = defaultControllerRateLimiter<K>()) {}
+
+  /** Reports adds, depth, queue and work durations and retries (client-go's workqueue metrics). */
+  instrument(metrics: QueueMetrics): void {
+    this.metrics = metrics;
+    this.addedAt = new Map();
+    this.startedAt = new Map();
+  }
 
   add(key: K): void {
     if (this.shutdown || this.dirty.has(key)) return;
     this.dirty.add(key);
+    if (this.metrics) { this.metrics.added(); if (!this.addedAt!.has(key)) this.addedAt!.set(key, performance.now()); }
     if (this.processing.has(key)) return;   // done() queues it again
     const waiter = this.waiters.shift();
     if (waiter) this.hand(key, waiter);
     else this.queue.push(key);
+    this.metrics?.depth(this.len());
   }
 
   /** Adds `key` once `ms` have passed. */
@@ -43,6 +57,7 @@ export class WorkQueue<K = string> {
 
   /** Adds `key` after its backoff: call it when processing `key` failed. */
   addRateLimited(key: K): void {
+    this.metrics?.retried();
     this.addAfter(key, this.limiter.when(key));
   }
 
@@ -68,10 +83,13 @@ export class WorkQueue<K = string> {
 
   done(key: K): void {
     this.processing.delete(key);
+    const started = this.startedAt?.get(key);
+    if (started !== undefined) { this.startedAt!.delete(key); this.metrics!.worked((performance.now() - started) / 1000); }
     if (this.shutdown || !this.dirty.has(key)) return;
     const waiter = this.waiters.shift();
     if (waiter) this.hand(key, waiter);
     else this.queue.push(key);
+    this.metrics?.depth(this.len());
   }
 
   /** Keys waiting to be handed out (not those being processed or delayed). */
@@ -92,12 +110,22 @@ export class WorkQueue<K = string> {
     this.queue = [];
     this.head = 0;
     this.dirty.clear();
+    this.addedAt?.clear();
+    this.startedAt?.clear();
     for (const w of this.waiters.splice(0)) w(undefined);
   }
 
   private take(key: K): K {
     this.dirty.delete(key);
     this.processing.add(key);
+    if (this.metrics) {
+      const now = performance.now();
+      const added = this.addedAt!.get(key);
+      this.addedAt!.delete(key);
+      if (added !== undefined) this.metrics.queued((now - added) / 1000);
+      this.startedAt!.set(key, now);
+      this.metrics.depth(this.len());
+    }
     return key;
   }
 

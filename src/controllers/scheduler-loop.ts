@@ -21,6 +21,17 @@ import type { Node, Pod } from './scheduler/types.js';
 import { volumeDecision, type VolumeListers } from './scheduler/volume-binding.js';
 import { SELECTED_NODE_ANNOTATION, type PersistentVolume, type PersistentVolumeClaim, type StorageClass } from './volumes/claim-matching.js';
 import { logger } from '../util/log.js';
+import { counter, currentMetricsRegistry } from '../client/metrics-scope.js';
+
+function schedulerAttemptsMetric(): ((result: 'scheduled' | 'unschedulable' | 'error') => void) | undefined {
+  const registry = currentMetricsRegistry();
+  if (!registry) return undefined;
+  const c = counter(registry, 'scheduler_schedule_attempts_total',
+    'Number of attempts to schedule pods, by the result. \'unschedulable\' means a pod could not be scheduled, while \'error\' means an internal scheduler problem.',
+    ['result', 'profile']);
+  for (const r of ['scheduled', 'unschedulable', 'error']) c.labels(r, 'default-scheduler').inc(0);
+  return (result) => c.labels(result, 'default-scheduler').inc();
+}
 
 const log = logger('scheduler');
 const SCHEDULER_NAME = 'default-scheduler';
@@ -136,6 +147,8 @@ class SchedulingLoop {
   private readonly ticker: NodeJS.Timeout;
   private readonly loop: Promise<void>;
   private readonly tuning: SchedulerTuning & { unschedulableRetryMs: number };
+  /** kube-scheduler's scheduler_schedule_attempts_total{result,profile}, when metrics are kept. */
+  private readonly attemptsMetric = schedulerAttemptsMetric();
 
   constructor(private readonly ctx: ControllerContext, private readonly pods: Informer<Pod>, private readonly nodes: Informer<Node>,
     private readonly namespaces: Informer, private readonly volumes: VolumeListers, tuning: Partial<SchedulerTuning>) {
@@ -281,6 +294,7 @@ class SchedulingLoop {
     const volumes = volumeDecision(pod, this.volumes, this.snapshot.nodes.length);
     const result = volumes.kind === 'unschedulable' ? { node: undefined, message: volumes.message } : this.snapshot.schedule(volumes.pod);
     if (result.node === undefined) {
+      this.attemptsMetric?.('unschedulable');
       e.attempts++;
       this.park(e, 'unschedulable');
       this.reportUnschedulable(e, pod, result.message);
@@ -311,11 +325,13 @@ class SchedulingLoop {
       // Gone, or bound by someone else: the informer will tell the rest.
       if (isNotFound(err) || (err instanceof ApiError && err.code === 409)) { this.drop(e.key); return; }
       log.warn({ pod: e.key, node, err: err instanceof Error ? err.message : String(err) }, 'binding failed; retrying');
+      this.attemptsMetric?.('error');
       e.attempts++;
       this.park(e, 'backoff');
       return;
     }
     if (this.entries.get(e.key) === e) this.drop(e.key);
+    this.attemptsMetric?.('scheduled');
     this.ctx.events.record(pod, 'Normal', 'Scheduled', `Successfully assigned ${namespace}/${name} to ${node}`);
   }
 

@@ -4,6 +4,12 @@ import { mkdirSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
 import { openStore, startEventTtl } from '../storage/index.js';
+import { handleEncryptRoute, SecretsEncryption } from './secrets-encryption.js';
+import { createAuditor, type AuditOptions } from '../apiserver/audit/index.js';
+import { ApiServerMetrics } from '../apiserver/prometheus.js';
+import { withMetricsRegistry } from '../client/metrics-scope.js';
+import { TimedBackend } from '../storage/timed-backend.js';
+import type { Store } from '../storage/index.js';
 import { ensureServerPkiIsolated, issueClientCertIsolated, signCsrIsolated } from '../pki/isolated.js';
 import { ensureServerToken } from '../pki/token.js';
 import { writeKubeconfig } from '../pki/kubeconfig.js';
@@ -105,6 +111,10 @@ export interface ServerConfig {
   nodeMonitorGracePeriodSeconds: number;
   defaultNotReadyTolerationSeconds: number;
   defaultUnreachableTolerationSeconds: number;
+  /** Encrypt Secrets at rest (k3s --secrets-encryption); an existing encryption config is always loaded. */
+  secretsEncryption?: boolean;
+  /** Audit logging (kube-apiserver's --audit-* flags). */
+  audit?: AuditOptions;
 }
 
 /** The control loops `skiff server` runs, by name (names are what --disable-* flags refer to). */
@@ -138,10 +148,16 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const t0 = performance.now();
   mkdirSync(join(config.dataDir, 'server'), { recursive: true, mode: 0o700 });
 
+  const encryption = new SecretsEncryption(config.dataDir, config.secretsEncryption ?? false);
+  let opened: Store | undefined;
+  const metrics = new ApiServerMetrics({ store: () => opened, kinds: () => registry.all(), lookup: (g, v, r) => registry.lookup(g, v, r) });
   const { store, backend } = await openStore(config.dataDir, {
     ringSize: config.watchCacheSize, endpoint: config.datastoreEndpoint,
     log: (msg, fields) => log.info(fields ?? {}, msg),
+    wrap: (b) => encryption.wrap(new TimedBackend(b, metrics.observeStorage)),
   });
+  opened = store;
+  encryption.attach(store);
   log.info({ revision: store.revision(), ms: Math.round(performance.now() - t0) }, 'datastore loaded');
   const eventTtlMs = (config.eventTtlSeconds ?? 3600) * 1000;
   const eventTtl = eventTtlMs > 0 ? startEventTtl(store, { ttlMs: eventTtlMs, log: (msg, fields) => log.info(fields ?? {}, msg) }) : undefined;
@@ -223,12 +239,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       removeLocalPath: (node, path) => removeLocalPath(tunnels, node, path),
     }),
   };
-  controllers = startControllerManager(objects, starters, {
+  // The control loops' workqueue and scheduler metrics go to this server's registry.
+  controllers = withMetricsRegistry(metrics.registry, () => startControllerManager(objects, starters, {
     disabled: config.disableScheduler ? ['scheduler'] : [],
     nodeMonitorGracePeriodMs: config.nodeMonitorGracePeriodSeconds * 1000,
     defaultNotReadyTolerationSeconds: config.defaultNotReadyTolerationSeconds,
     defaultUnreachableTolerationSeconds: config.defaultUnreachableTolerationSeconds,
-  });
+  }));
 
   const joinDeps: JoinDeps = {
     objects, tokenSecret: token.password, serverCaPem: pki.serverCaPem,
@@ -237,10 +254,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const agentConfigDeps = { tokenSecret: token.password, config: { flannelBackend: config.flannelBackend ?? 'vxlan', clusterCidr: config.clusterCidr } };
   attachTunnels(ctx, tunnels);
   attachNodeProxy(ctx, tunnels);
+  const audit = createAuditor(config.audit ?? {});
   const server = createApiServer(ctx, {
+    audit, metrics,
     cert: pki.servingCertPem, key: pki.servingKeyPem, clientCa: pki.clientCaPem,
     extraRoutes: (req, res, user) => tunnels.handleConnect(req, res, user) || handleAgentConfig(agentConfigDeps, req, res, user)
-      || handleJoin(joinDeps, req, res),
+      || handleEncryptRoute(encryption, req, res, user) || handleJoin(joinDeps, req, res),
   });
   routeUpgradesAsRequests(server);
   await new Promise<void>((resolve, reject) => {
@@ -264,6 +283,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       tunnels.close();
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
       await store.close();
+      await audit?.close();
     },
   };
 }

@@ -9,7 +9,8 @@ import { chmodSync, cpSync, existsSync, mkdirSync, readdirSync, readFileSync, re
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 
-const CREDENTIALS = ['token', 'node-token', 'tls'];
+// cred holds the secrets encryption keys: a snapshot without them could not read its Secrets.
+const CREDENTIALS = ['token', 'node-token', 'tls', 'cred'];
 
 export const snapshotsDir = (dataDir: string) => join(dataDir, 'server', 'db', 'snapshots');
 const dbFile = (dataDir: string) => join(dataDir, 'server', 'db', 'state.db');

@@ -10,10 +10,11 @@ import { CacheStore } from './cache.js';
 import { LogBackend } from './log.js';
 import { SqliteBackend } from './sqlite.js';
 import { redact } from './driver.js';
-import type { Store } from './types.js';
+import type { Backend, Store } from './types.js';
 
 export * from './types.js';
 export { CacheStore, type CacheStoreOptions } from './cache.js';
+export { EncryptingBackend, loadEncryptionConfig, type EncryptionConfiguration } from './encryption.js';
 export { LogBackend, type LogBackendOptions, type LogStats } from './log.js';
 export { SqliteBackend, SqliteDriver, type SqliteBackendOptions, type SqliteStats } from './sqlite.js';
 // postgres.ts and mysql.ts are loaded only when an endpoint names them: their client libraries
@@ -31,6 +32,8 @@ export interface OpenStoreOptions {
   /** How often the automatic compactor runs (0: not at all). Default 5 min. */
   compactIntervalMs?: number;
   log?: (msg: string, fields?: object) => void;
+  /** Wraps the backend the cache sits on (encryption at rest transforms values there). */
+  wrap?: (backend: Backend) => Backend;
 }
 
 /** The scheme of an endpoint, for choosing its driver ('' for the default). */
@@ -72,7 +75,7 @@ export async function backendFor(dataDir: string, endpoint: string | undefined, 
 
 export async function openStore(dataDir: string, opts: OpenStoreOptions = {}): Promise<{ store: Store; backend: LogBackend }> {
   const backend = await backendFor(dataDir, opts.endpoint, opts);
-  const store = new CacheStore(backend, { ringSize: opts.ringSize, log: opts.log });
+  const store = new CacheStore(opts.wrap ? opts.wrap(backend) : backend, { ringSize: opts.ringSize, log: opts.log });
   await store.start();
   const every = opts.compactIntervalMs ?? 5 * 60_000;
   if (every > 0) backend.startAutoCompact(every);

@@ -56,6 +56,8 @@ export class SqliteDriver implements Driver {
     // FULL: a commit is fsynced before we acknowledge it, so an acknowledged write survives power loss.
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');
+    // Compacted and deleted rows (old plaintext Secrets among them) are zeroed, not left in free pages.
+    db.pragma('secure_delete = ON');
     // Checkpoints would otherwise leave the WAL at its high-water mark forever.
     db.pragma('journal_size_limit = 67108864');
     db.exec(SCHEMA);

@@ -15,6 +15,7 @@ import { TEST_IMAGE, writeBusyboxImage } from '../helpers/images.js';
 import { parseToken } from '../../src/pki/token.js';
 import type { PodSandboxConfig } from '../../src/agent/runtime/cri-types.js';
 import { removeLabelled } from '../helpers/runtime-cleanup.js';
+import { parsePrometheusText } from '../helpers/prom-text.js';
 
 process.env.SKIFF_LOG_LEVEL ??= 'warn';
 // After the log level is set: modules create their loggers when they load.
@@ -25,6 +26,8 @@ const { writeBridgeCniConfig } = await import('../../src/agent/runtime/cni-confi
 const { imagesDir, ensurePauseImage, importImageDir } = await import('../../src/agent/runtime/images.js');
 const { teardownRuntime } = await import('../../src/agent/runtime/teardown.js');
 const { AgentTunnel, runtimeStreamHandler } = await import('../../src/agent/tunnel/client.js');
+const { AgentMetrics } = await import('../../src/agent/metrics.js');
+const { Registry } = await import('prom-client');
 
 const run = randomBytes(3).toString('hex');
 const BRIDGE = `sksu${run}`;
@@ -110,7 +113,7 @@ before(async () => {
 
   tunnel = new AgentTunnel({
     serverUrl: `https://127.0.0.1:${port}`, nodeName: NODE, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
-    serve: runtimeStreamHandler({ cri }),
+    serve: runtimeStreamHandler({ cri, metrics: new AgentMetrics(new Registry(), cri, NODE) }),
   });
   tunnel.start();
   await tunnel.waitConnected(10_000);
@@ -183,6 +186,22 @@ test('kubectl top node / pod: metrics.k8s.io answered from the node\'s Summary A
   assert.match(list.items[0].containers[0].usage.memory, /^\d+Ki$/);
   fails(await kubectl(['top', 'pod', 'nope']), /podmetrics.metrics.k8s.io "default\/nope" not found/);
   assert.equal(ok(await kubectl(['top', 'pod', '-l', 'app=none'])).trim(), '', 'no pods match');
+});
+
+test('the node\'s /metrics and /metrics/cadvisor through the API proxy, in Prometheus format', async () => {
+  const m = parsePrometheusText(ok(await kubectl(['get', '--raw', `/api/v1/nodes/${NODE}/proxy/metrics`]), 'proxy/metrics'));
+  for (const name of ['kubelet_running_pods', 'kubelet_running_containers', 'kubelet_pod_start_duration_seconds',
+    'kubelet_runtime_operations_duration_seconds', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds']) {
+    assert.ok(m.names.has(name), `${name} missing`);
+  }
+  assert.ok(m.samples.find((x) => x.name === 'kubelet_running_pods')!.value >= 1);
+  assert.ok(m.samples.find((x) => x.name === 'kubelet_running_containers' && x.labels.container_state === 'running')!.value >= 1);
+  assert.ok(m.samples.some((x) => x.name === 'kubelet_runtime_operations_duration_seconds_count' && x.labels.operation_type === 'list_podsandbox' && x.value > 0));
+  const c = parsePrometheusText(ok(await kubectl(['get', '--raw', `/api/v1/nodes/${NODE}/proxy/metrics/cadvisor`]), 'proxy/metrics/cadvisor'));
+  const cpu = c.samples.find((x) => x.name === 'container_cpu_usage_seconds_total' && x.labels.pod === 'busy' && x.labels.container === 'spin');
+  assert.ok(cpu && cpu.value > 0 && cpu.labels.namespace === 'default', JSON.stringify(cpu));
+  const mem = c.samples.find((x) => x.name === 'container_memory_working_set_bytes' && x.labels.pod === 'busy' && x.labels.container === 'spin');
+  assert.ok(mem && mem.value > 0, JSON.stringify(mem));
 });
 
 test('other node paths are 404; a node without a tunnel is 503', async () => {

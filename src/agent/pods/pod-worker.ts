@@ -28,6 +28,7 @@ import { PodSources } from './sources.js';
 import type { StartGate } from './start-gate.js';
 import { computePodStatus, type ContainerHistory, type ObservedContainer } from './status.js';
 import { rfc3339 } from '../../util/time.js';
+import { podStartRecorder } from '../metrics.js';
 import { PodVolumes, VolumeError, podDir, type PreparedVolume } from './volumes.js';
 
 export interface WorkerDeps {
@@ -98,6 +99,9 @@ export class PodWorker {
   private timer?: NodeJS.Timeout;
   private timerAt = Infinity;
   private idle: (() => void)[] = [];
+  /** When this agent first saw the pod, and what to tell once it first runs (kubelet_pod_start_duration_seconds). */
+  private readonly seenAt = performance.now();
+  private recordStart?: (seconds: number) => void;
 
   constructor(pod: Obj, deps: WorkerDeps) {
     this.pod = pod;
@@ -107,6 +111,8 @@ export class PodWorker {
     this.dir = podDir(deps.dataDir, this.uid);
     this.volumes = new PodVolumes({ podDir: this.dir, api: deps.api, node: deps.node });
     this.startTime = pod.status?.startTime ?? rfc3339(new Date());
+    // A pod already running when the agent (re)starts is not a start the kubelet would time.
+    if (pod.status?.phase !== 'Running') this.recordStart = podStartRecorder();
   }
 
   /** A newer copy of the pod from the API. */
@@ -285,6 +291,10 @@ export class PodWorker {
       this.syncProbes(all);
     }
     const status = await this.postStatus(all);
+    if (status.phase === 'Running' && this.recordStart) {
+      this.recordStart((performance.now() - this.seenAt) / 1000);
+      this.recordStart = undefined;
+    }
     if (status.phase === 'Succeeded' || status.phase === 'Failed') {
       await this.stopTerminal();
       return undefined;

@@ -81,11 +81,16 @@ export class CriClient {
     this.images = new pkg.runtime.v1.ImageService(target, creds, { ...channelOptions, channelOverride: this.runtime.getChannel() });
   }
 
+  /** Told of every CRI call's duration (the agent's kubelet_runtime_operations_* metrics). */
+  onCall?: (rpc: string, seconds: number, failed: boolean) => void;
+
   private call<T>(client: grpc.Client, rpc: string, req: unknown, timeoutMs = this.timeoutMs): Promise<T> {
     const method = (client as unknown as Record<string, Unary>)[rpc];
     if (typeof method !== 'function') throw new Error(`CRI method ${rpc} is not defined`);
+    const t0 = performance.now();
     return new Promise<T>((resolve, reject) => {
       method.call(client, req, new grpc.Metadata(), { deadline: Date.now() + timeoutMs }, (err, res) => {
+        this.onCall?.(rpc, (performance.now() - t0) / 1000, err !== null);
         if (err) reject(new CriError(rpc, err.code, err.details || err.message, this.endpoint));
         else resolve(res as T);
       });

@@ -22,6 +22,8 @@ const RUNNING = 'CONTAINER_RUNNING';
 
 export interface StreamDeps {
   cri: CriClient;
+  /** `/metrics` and `/metrics/cadvisor` through the node proxy. */
+  metrics?: { render(path: string): Promise<string | undefined> };
   /** Addresses this node will dial for the server (its pods'); unset: any. */
   mayDial?: (host: string) => boolean;
 }
@@ -56,7 +58,7 @@ export async function serveStream(deps: StreamDeps, req: StreamRequest, stream: 
       case 'exec':
       case 'attach': return await serveExec(deps, req, stream);
       case 'portforward': return await servePortForward(deps, req, stream);
-      case 'proxy': return await serveNodeProxy(deps.cri, req, stream);
+      case 'proxy': return await serveNodeProxy(deps.cri, req, stream, deps.metrics);
       case 'remove-local-path': return await removeLocalPath(req.path, stream);
       case 'dial': return serveDial(deps, req, stream);
       default: stream.reject({ code: 400, message: `unknown stream operation ${(req as { op?: string }).op}` });
