@@ -16,6 +16,7 @@ import { writeBridgeCniConfig } from './runtime/cni-config.js';
 import { ensurePodMasquerade } from './network/masquerade.js';
 import { endpointAnnotations, peersFrom, VXLAN_OVERHEAD, VxlanOverlay } from './network/overlay.js';
 import { startServiceProxy, removeServiceProxyTable } from './network/proxy/controller.js';
+import { startL2Announcer } from './network/l2/announcer.js';
 import { loadRegistries, useRegistries, writeRegistryHosts } from './runtime/registries.js';
 import { PodManager } from './pods/pod-manager.js';
 import { startClusterDns } from './dns/controller.js';
@@ -130,6 +131,8 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
   if (c.disableKubeProxy) await removeServiceProxyTable();
   const proxy = c.disableKubeProxy ? undefined : startServiceProxy({ client, services, nodeName: c.nodeName, podBridge: c.bridgeName ?? 'skiff0', dataDir: c.dataDir,
     nodePortAddresses: c.nodePortAddresses, localDns: { clusterIp: c.clusterDns, address: gw.address } });
+  // Pool addresses announced on the LAN (issue 12); only with the proxy, which is what answers on them.
+  const l2 = c.disableKubeProxy ? undefined : startL2Announcer({ client, services, nodeName: c.nodeName, nodeIp: c.nodeIp });
   services.start();
   await services.waitForSync();
   const pods = new PodManager({
@@ -165,6 +168,7 @@ export async function startAgent(c: AgentConfig): Promise<RunningAgent> {
       await services.stop();
       await dns?.stop();
       await peers?.stop();
+      await l2?.stop();   // hands its addresses over to another node at once
       await proxy?.stop();   // its rules stay in the kernel: traffic keeps flowing while the agent is down
       // Containers keep running: a restarted agent adopts them (and containerd keeps running too).
       await pods.stop();
