@@ -2,7 +2,7 @@
 // address this node may announce (desired.ts), nodes compete for one coordination.k8s.io Lease per
 // address; the holder puts the address (/32) on the interface, sends gratuitous ARP over the first
 // seconds, and the kernel answers ARP for it from then on; the service proxy already DNATs the
-// address. A short lease (3 s, renewed every second, watched every half second) moves a dead
+// address. A short lease (2 s, renewed every 0.5 s, watched every 0.25 s) moves a dead
 // node's addresses within a few seconds, where MetalLB's memberlist takes far longer. A holder that
 // cannot renew for a lease duration drops the address itself, so two nodes never both keep it.
 //
@@ -35,7 +35,7 @@ export interface L2Timing {
   watchMs: number;
   scanMs: number;
 }
-export const DEFAULT_L2_TIMING: L2Timing = { leaseSeconds: 3, renewMs: 1_000, watchMs: 500, scanMs: 5_000 };
+export const DEFAULT_L2_TIMING: L2Timing = { leaseSeconds: 2, renewMs: 500, watchMs: 250, scanMs: 5_000 };
 
 export interface L2AnnouncerOptions {
   client: ApiClient;
