@@ -41,15 +41,16 @@ export async function removeAddress(ifname: string, ip: string): Promise<void> {
 }
 
 /**
- * Gratuitous ARP for `ip` on `ifname`, repeated over the first seconds after a takeover: one burst
- * at once and more later, so that a LAN host that missed (or rate-limited, arp locktime 1 s) the
- * first still learns the new owner quickly. Returns a cancel function.
+ * Gratuitous ARP for `ip` on `ifname`, repeated over the first seconds after a takeover: Linux
+ * ignores an update that comes within `locktime` (1 s) of the entry's last change, and a host may
+ * miss one, so single packets go out densely at first, then sparser. Requests (-U) and replies (-A)
+ * alternate, since some stacks heed only one kind. Returns a cancel function.
  */
-export function announce(ifname: string, ip: string, scheduleMs: readonly number[] = [0, 1_500, 4_000]): () => void {
+export function announce(ifname: string, ip: string, scheduleMs: readonly number[] = [0, 250, 500, 1_000, 1_500, 2_000, 3_000, 5_000]): () => void {
   const timers: NodeJS.Timeout[] = [];
-  for (const at of scheduleMs) {
+  for (const [i, at] of scheduleMs.entries()) {
     timers.push(setTimeout(() => {
-      const p = spawn('arping', ['-U', '-c', '3', '-I', ifname, ip], { stdio: 'ignore' });
+      const p = spawn('arping', [i % 2 ? '-A' : '-U', '-c', '1', '-I', ifname, ip], { stdio: 'ignore' });
       p.on('error', (err) => log.warn({ ip, ifname, err: err.message }, 'arping failed'));
     }, at));
   }
