@@ -2,7 +2,8 @@
 // namespace on a test LAN bridge, two agents in network namespaces on that bridge, and a LAN host
 // (a namespace running no agent) on the same /24. The cases run in order on one cluster:
 //  - ServiceLB: a LoadBalancer Service without a pool gets the node IPs and answers on them from the
-//    LAN host; the enablelb label restricts it; a second Service on the same port gets an event why;
+//    LAN host; the enablelb and lbpool labels restrict it; a second Service on the same port gets an
+//    event why;
 //  - seed 000: the legacy `metallb-system/config` pool (.50-.99 of this run's /24), a Service pinned
 //    to .51 answering TCP from the LAN host, a UDP Service sharing .51 (allow-shared-ip); the Service
 //    ServiceLB served moves to a pool address (never both); bad input gets clear events;
@@ -91,12 +92,12 @@ spec:
 `;
 }
 
-function service(name: string, o: { ip?: string; ann?: Record<string, string>; port: number; target: number; protocol?: string }): string {
+function service(name: string, o: { ip?: string; ann?: Record<string, string>; labels?: Record<string, string>; port: number; target: number; protocol?: string }): string {
   const ann = Object.entries(o.ann ?? {}).map(([kk, v]) => `${kk}: "${v}"`).join(', ');
   return `
 apiVersion: v1
 kind: Service
-metadata: { name: ${name}, annotations: { ${ann} } }
+metadata: { name: ${name}, annotations: { ${ann} }, labels: { ${Object.entries(o.labels ?? {}).map(([kk, v]) => `${kk}: "${v}"`).join(', ')} } }
 spec:
   type: LoadBalancer
   ${o.ip ? `loadBalancerIP: ${o.ip}` : ''}
@@ -145,7 +146,7 @@ after(async () => {
   if (buildDir) rmSync(buildDir, { recursive: true, force: true });
 });
 
-test('ServiceLB: node IPs answer from the LAN host; enablelb restricts; a port clash is explained', { timeout: 240_000 }, async () => {
+test('ServiceLB: node IPs answer from the LAN host; enablelb and lbpool restrict; a port clash is explained', { timeout: 240_000 }, async () => {
   await k(['apply', '-f', '-'], service('slb', { port: 8081, target: 8080 }));
   await eventually(async () => JSON.stringify(await ingress('slb')) === JSON.stringify([A.ip, B.ip].sort()), 'slb ingress = both node IPs');
   // The service proxy answers the Service port on each node address (LB ingress equal to a node IP).
@@ -159,6 +160,13 @@ test('ServiceLB: node IPs answer from the LAN host; enablelb restricts; a port c
   await k(['delete', 'svc', 'slb2']);
   await k(['label', 'node', A.name, 'svccontroller.k3s.cattle.io/enablelb-']);
   await eventually(async () => (await ingress('slb')).length === 2, 'slb back on both nodes');
+  // lbpool: a Service labelled with a pool is served only by the nodes of that pool.
+  await k(['label', 'node', B.name, 'svccontroller.k3s.cattle.io/lbpool=blue']);
+  await k(['apply', '-f', '-'], service('slb3', { labels: { 'svccontroller.k3s.cattle.io/lbpool': 'blue' }, port: 8082, target: 8080 }));
+  await eventually(async () => JSON.stringify(await ingress('slb3')) === JSON.stringify([B.ip]), 'slb3 ingress = node B only (lbpool)');
+  await eventually(async () => /^web-/.test(curl(`http://${B.ip}:8082/`) ?? ''), 'slb3 on node B from the LAN host');
+  await k(['delete', 'svc', 'slb3']);
+  await k(['label', 'node', B.name, 'svccontroller.k3s.cattle.io/lbpool-']);
 });
 
 test('seed 000: legacy ConfigMap pool, loadBalancerIP .51 over TCP, a UDP Service sharing it, from the LAN host', { timeout: 240_000 }, async () => {
