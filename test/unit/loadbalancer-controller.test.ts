@@ -46,6 +46,10 @@ test('ServiceLB serves until a pool exists; then the pool takes over; loadBalanc
     return st?.assignedIPv4 === 1 && st?.availableIPv4 === 2;
   }, 10_000, 'pool status counts');
   assert.deepEqual(await ingress(client, 'other'), []);
+  // No longer a LoadBalancer: the pool address is withdrawn (and counted free again).
+  await client.patch(Resources.services, 'default', 'a', 'merge', { spec: { type: 'NodePort', allocateLoadBalancerNodePorts: null } });
+  await eventually(async () => (await ingress(client, 'a')).length === 0, 10_000, 'ingress withdrawn');
+  await eventually(async () => (await client.get(IP_ADDRESS_POOLS, 'metallb-system', 'p') as any)?.status?.assignedIPv4 === 0, 10_000, 'pool count back to 0');
 });
 
 test('--disable-servicelb: a Service no pool serves gets no address', async (t) => {

@@ -100,7 +100,7 @@ export function startLoadBalancerController(ctx: ControllerContext, opts: LoadBa
     const have = ingressIps(svc);
     if (have.length === ips.length && have.every((ip, i) => ip === ips[i])) { written.delete(key); return; }
     await ctx.client.patch(Resources.services, svc.metadata.namespace, svc.metadata.name, 'merge',
-      { status: { loadBalancer: ips.length ? { ingress: ips.map((ip) => ({ ip, ipMode: 'VIP' })) } : {} } }, { subresource: 'status' });
+      { status: { loadBalancer: { ingress: ips.length ? ips.map((ip) => ({ ip, ipMode: 'VIP' })) : null } } }, { subresource: 'status' });
     written.set(key, ips);
     log.info({ service: key, ips }, 'load-balancer addresses set');
   };
@@ -135,8 +135,16 @@ export function startLoadBalancerController(ctx: ControllerContext, opts: LoadBa
       const svc: any = services.getByName(ns, name);
       if (!svc) { written.delete(key); return; }
       if (!ours(svc)) {
-        // No longer ours (type or class changed): withdraw what this loop gave it.
-        if (svc.spec?.type !== 'LoadBalancer' && ingressIps(svc).length) await writeStatus(svc, []);
+        // No longer a LoadBalancer: withdraw addresses this loop gives (pool or node addresses), nothing else.
+        if (svc.spec?.type !== 'LoadBalancer' && ingressIps(svc).length) {
+          const { pools } = currentPools();
+          const nodeIps = new Set(nodes.list().flatMap((n: any) => (n.status?.addresses ?? []).map((a: any) => a.address)));
+          const givenHere = ingressIps(svc).every((ip) => nodeIps.has(ip) || pools.some((p) => p.ranges.some((r) => {
+            const n = ipToNumber(ip);
+            return n !== undefined && n >= r.first && n <= r.last;
+          })));
+          if (givenHere) await writeStatus(svc, []);
+        }
         return;
       }
       const { pools } = currentPools();
