@@ -84,6 +84,10 @@ export function authorizeNode(store: Store, a: Attributes): NodeDecision {
     return deny(`has no pod that references ${a.resource} "${a.name ?? ''}" in namespace "${a.namespace ?? ''}"`);
   }
   if (READABLE.has(gr) && READ.has(a.verb) && !a.subresource) return allow(`reads ${a.resource}`);
+  // The layer-2 announcer reports which node announces a Service (MetalLB's ServiceL2Status).
+  if (gr === 'metallb.io/servicel2statuses' && ['get', 'create', 'update', 'patch'].includes(a.verb) && (!a.subresource || a.subresource === 'status')) {
+    return allow('reports layer-2 announcement status');
+  }
   // As Kubernetes' node rules: a kubelet requests (and watches) its own certificates.
   if (gr === 'certificates.k8s.io/certificatesigningrequests' && !a.subresource && (READ.has(a.verb) || a.verb === 'create')) {
     return allow('requests certificates');

@@ -54,6 +54,8 @@ const svc = async (name: string) => JSON.parse(await k(['get', 'svc', name, '-o'
 const ingress = async (name: string) => ((await svc(name)).status?.loadBalancer?.ingress ?? []).map((i: any) => i.ip).sort() as string[];
 const eventsOf = async (name: string, ns = 'default') => (JSON.parse(await k(['get', 'events', '-n', ns, '--field-selector', `involvedObject.name=${name}`, '-o', 'json'])).items as any[])
   .map((e) => `${e.reason}: ${e.message}`);
+const l2StatusNode = async (svcName: string) =>
+  (await server.kubectl(['get', 'servicel2status', `l2-${svcName}`, '-o', 'jsonpath={.status.node}'])).stdout.trim();
 const leaseHolder = async (ip: string) => {
   const r = await server.kubectl(['get', 'lease', '-n', 'kube-system', `skiff-l2-${ip.replace(/\./g, '-')}`, '-o', 'jsonpath={.spec.holderIdentity}']);
   return r.code === 0 ? r.stdout.trim() : '';
@@ -203,6 +205,7 @@ data:
   assert.ok(holder === A.name || holder === B.name, holder);
   const assigned = await eventually(async () => (await eventsOf('web')).find((e) => e.startsWith('nodeAssigned')), 'a nodeAssigned event');
   assert.match(assigned, new RegExp(`announcing from node "${holder}" with protocol "layer2"`));
+  await eventually(async () => (await l2StatusNode('web')) === holder, 'ServiceL2Status l2-web naming the holder');
   // Bad input: an address outside every pool, a shared address with a clashing port.
   await k(['apply', '-f', '-'], service('outside', { ip: `${prefix}.200`, port: 80, target: 8080 })
     + '---' + service('clash', { ip: POOL_IP, ann: shared, port: 80, target: 8080 }));
@@ -268,4 +271,5 @@ test('failover: kill -9 of the announcing agent, the LAN host reaches .51 throug
   const survivorMac = (JSON.parse(spawnSync('ip', ['-n', survivor.netns, '-j', 'link', 'show', 'eth0'], { encoding: 'utf8' }).stdout)[0]?.address ?? '') as string;
   assert.ok(neigh.includes(survivorMac), `the LAN host's ARP entry for .51 names ${survivor.name} (${survivorMac}): ${neigh}`);
   await eventually(async () => udp(POOL_IP, 5353, 'again'), 'UDP through the survivor');
+  await eventually(async () => (await l2StatusNode('web')) === survivor.name, 'ServiceL2Status l2-web naming the survivor');
 });

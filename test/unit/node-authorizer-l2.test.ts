@@ -27,6 +27,8 @@ test('node authorizer: layer-2 leases, pools, advertisements and the legacy Conf
   assert.equal(allowed(attrs('update', 'metallb.io', 'ipaddresspools', 'metallb-system', 'p')), false);
   assert.equal(allowed(attrs('get', '', 'configmaps', 'metallb-system', 'config')), true);
   assert.equal(allowed(attrs('get', '', 'configmaps', 'metallb-system', 'other')), false);
+  assert.equal(allowed(attrs('create', 'metallb.io', 'servicel2statuses', 'default')), true);
+  assert.equal(allowed(attrs('delete', 'metallb.io', 'servicel2statuses', 'default', 'l2-web')), false);
 });
 
 test('NodeRestriction: a node creates skiff-l2 leases in kube-system, no other lease there', async (t) => {

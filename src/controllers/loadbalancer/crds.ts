@@ -57,6 +57,18 @@ export function metallbCrds(): KObject[] {
       { name: 'Avoid Buggy IPs', type: 'boolean', jsonPath: '.spec.avoidBuggyIPs' },
       { name: 'Addresses', type: 'string', jsonPath: '.spec.addresses' },
     ]),
+    // Written by the announcing agent: which node announces a Service's address (MetalLB 0.14's kind).
+    crd('servicel2statuses', 'ServiceL2Status', { type: 'object', 'x-kubernetes-preserve-unknown-fields': true }, {
+      type: 'object',
+      properties: {
+        node: { type: 'string' }, serviceName: { type: 'string' }, serviceNamespace: { type: 'string' },
+        interfaces: { type: 'array', items: { type: 'object', properties: { name: { type: 'string' } } } },
+      },
+    }, [
+      { name: 'Allocated Node', type: 'string', jsonPath: '.status.node' },
+      { name: 'Service Name', type: 'string', jsonPath: '.status.serviceName' },
+      { name: 'Service Namespace', type: 'string', jsonPath: '.status.serviceNamespace' },
+    ]),
     crd('l2advertisements', 'L2Advertisement', {
       type: 'object',
       properties: {

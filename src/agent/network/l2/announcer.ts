@@ -27,6 +27,7 @@ import { addAddress, announce, interfaceOf, ipv4Addresses, removeAddress } from 
 const log = logger('l2');
 const POOLS: ResourceRef = { group: METALLB_GROUP, version: 'v1beta1', resource: 'ipaddresspools' };
 const ADS: ResourceRef = { group: METALLB_GROUP, version: 'v1beta1', resource: 'l2advertisements' };
+const L2_STATUSES: ResourceRef = { group: METALLB_GROUP, version: 'v1beta1', resource: 'servicel2statuses' };
 const SCAN = '@scan';
 
 export interface L2Timing {
@@ -101,7 +102,26 @@ export function startL2Announcer(o: L2AnnouncerOptions): RunningL2Announcer {
     await addAddress(iface, ip);
     held.set(ip, { iface, lastRenew: Date.now(), cancelArp: announce(iface, ip) });
     log.info({ ip, iface }, 'announcing');
-    for (const svc of want.services) events.record(svc, 'Normal', 'nodeAssigned', `announcing from node "${me}" with protocol "layer2" on ${iface}`);
+    for (const svc of want.services) {
+      events.record(svc, 'Normal', 'nodeAssigned', `announcing from node "${me}" with protocol "layer2" on ${iface}`);
+      void reportStatus(svc, iface).catch((err: unknown) => log.debug({ err: String(err) }, 'ServiceL2Status not written'));
+    }
+  };
+  /** MetalLB's ServiceL2Status `l2-<service>` in the Service's namespace names the announcing node. */
+  const reportStatus = async (svc: any, iface: string) => {
+    const ns = svc.metadata.namespace, name = `l2-${svc.metadata.name}`;
+    const status = { node: me, serviceName: svc.metadata.name, serviceNamespace: ns, interfaces: [{ name: iface }] };
+    let obj: any = await client.get(L2_STATUSES, ns, name);
+    if (!obj) {
+      obj = await client.create(L2_STATUSES, ns, {
+        apiVersion: `${METALLB_GROUP}/v1beta1`, kind: 'ServiceL2Status',
+        metadata: { name, namespace: ns, labels: { 'metallb.io/node': me, 'metallb.io/service-name': svc.metadata.name, 'metallb.io/service-namespace': ns } },
+        spec: {},
+      });
+    } else if (obj.metadata.labels?.['metallb.io/node'] !== me) {
+      obj = await client.update(L2_STATUSES, ns, { ...obj, metadata: { ...obj.metadata, labels: { ...obj.metadata.labels, 'metallb.io/node': me } } });
+    }
+    await client.updateStatus(L2_STATUSES, ns, { ...obj, status });
   };
   const drop = async (ip: string, why: string) => {
     const h = held.get(ip);
