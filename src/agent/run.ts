@@ -14,6 +14,7 @@ import { CriClient } from './runtime/cri-client.js';
 import { ensurePauseImage, importImageDir } from './runtime/images.js';
 import { preparePodNetwork } from './network/pod-network.js';
 import { startServiceProxy, removeServiceProxyTable } from './network/proxy/controller.js';
+import { startL2Announcer } from './network/l2/announcer.js';
 import { loadRegistries, useRegistries, writeRegistryHosts } from './runtime/registries.js';
 import { PodManager } from './pods/pod-manager.js';
 import { startClusterDns } from './dns/controller.js';
@@ -142,6 +143,8 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
   if (c.disableKubeProxy) await removeServiceProxyTable();
   const proxy = c.disableKubeProxy ? undefined : startServiceProxy({ client, services, nodeName: c.nodeName, podBridge: c.bridgeName ?? 'skiff0', dataDir: c.dataDir,
     nodePortAddresses: c.nodePortAddresses, localDns: { clusterIp: c.clusterDns, address: gw.address } });
+  // Pool addresses announced on the LAN (issue 12); only with the proxy, which is what answers on them.
+  const l2 = c.disableKubeProxy ? undefined : startL2Announcer({ client, services, nodeName: c.nodeName, nodeIp: c.nodeIp });
   services.start();
   await services.waitForSync();
   const pods = new PodManager({
@@ -177,6 +180,7 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
       await services.stop();
       await dns?.stop();
       await peers?.stop();
+      await l2?.stop();   // hands its addresses over to another node at once
       await proxy?.stop();   // its rules stay in the kernel: traffic keeps flowing while the agent is down
       // Containers keep running: a restarted agent adopts them (and containerd keeps running too).
       await pods.stop();

@@ -6,6 +6,7 @@ import { ApiError, errors, type StatusCause } from '../api/status.js';
 import type { CrdManager } from './crds.js';
 import type { OpenApiSchema } from './field-validation.js';
 import { NODES_GROUP } from './node-authorizer.js';
+import { isL2LeaseName, L2_LEASE_NAMESPACE } from '../api/address-pools.js';
 import { addDefaultTolerations } from './default-tolerations.js';
 import { admitLimitRanges } from './admission-limits.js';
 import { QuotaAdmission } from './admission-quota.js';
@@ -30,7 +31,9 @@ function restrictNode(info: KindInfo, obj: Record<string, any>, opts: WriteOptio
   if (!a.groups.includes(NODES_GROUP) || !a.user.startsWith('system:node:')) return;
   const node = a.user.slice('system:node:'.length);
   const gr = `${info.group}/${info.plural}`;
-  if ((gr === '/nodes' || gr === 'coordination.k8s.io/leases') && obj.metadata?.name !== node) {
+  // Layer-2 announcement leases (agent/network/l2) are shared by the nodes that may announce an address.
+  const l2Lease = gr === 'coordination.k8s.io/leases' && obj.metadata?.namespace === L2_LEASE_NAMESPACE && isL2LeaseName(obj.metadata?.name);
+  if ((gr === '/nodes' || gr === 'coordination.k8s.io/leases') && obj.metadata?.name !== node && !l2Lease) {
     throw new ApiError(403, 'Forbidden', `${info.plural}${info.group ? '.' + info.group : ''} "${obj.metadata?.name}" is forbidden: node "${node}" is not allowed to modify ${info.kind.toLowerCase()} "${obj.metadata?.name}"`, { name: obj.metadata?.name, group: info.group, kind: info.plural });
   }
   if (gr === '/pods' && obj.spec?.nodeName !== node) {

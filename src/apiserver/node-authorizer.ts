@@ -5,6 +5,7 @@
 import type { Store } from '../storage/types.js';
 import type { Attributes, Decision } from './rbac.js';
 import { ephemeralClaimName } from '../api/ephemeral-volumes.js';
+import { isL2LeaseName, L2_LEASE_NAMESPACE, LEGACY_CONFIG_NAME, LEGACY_CONFIG_NAMESPACE } from '../api/address-pools.js';
 
 export const NODES_GROUP = 'system:nodes';
 const NODE_PREFIX = 'system:node:';
@@ -15,6 +16,8 @@ const READABLE = new Set([
   '/nodes', '/pods', '/services', '/endpoints', '/namespaces', '/persistentvolumes',
   'discovery.k8s.io/endpointslices', 'storage.k8s.io/storageclasses', 'node.k8s.io/runtimeclasses',
   'networking.k8s.io/networkpolicies', 'coordination.k8s.io/leases',
+  // The layer-2 announcer's pools and advertisements (MetalLB's kinds).
+  'metallb.io/ipaddresspools', 'metallb.io/l2advertisements',
 ]);
 /** Namespaced objects a node may get only when one of its pods references them. */
 const REFERENCED = new Set(['/secrets', '/configmaps', '/persistentvolumeclaims', '/serviceaccounts']);
@@ -43,6 +46,10 @@ export function authorizeNode(store: Store, a: Attributes): NodeDecision {
   if (gr === 'coordination.k8s.io/leases') {
     if (a.namespace === 'kube-node-lease' && (a.name === node || (a.verb === 'create' && !a.name))) return allow('renews its own Lease');
     if (READ.has(a.verb)) return allow('reads leases');
+    // Layer-2 announcement leadership, one Lease per address (create is narrowed by NodeRestriction admission).
+    if (a.namespace === L2_LEASE_NAMESPACE && ['create', 'update', 'patch', 'delete'].includes(a.verb) && (a.verb === 'create' ? !a.name : isL2LeaseName(a.name))) {
+      return allow('takes part in layer-2 address announcement');
+    }
     return deny(`cannot modify lease "${a.name ?? ''}"`);
   }
   if (gr === '/events' || gr === 'events.k8s.io/events') {
@@ -64,6 +71,8 @@ export function authorizeNode(store: Store, a: Attributes): NodeDecision {
   }
   // The node-local DNS server's settings (src/agent/dns/config.ts): one ConfigMap every node may read.
   if (gr === '/configmaps' && a.verb === 'get' && a.namespace === 'kube-system' && a.name === 'skiff-dns') return allow('reads the cluster DNS settings');
+  // MetalLB's legacy layer-2 pools (the announcer reads which addresses are pool addresses).
+  if (gr === '/configmaps' && a.verb === 'get' && a.namespace === LEGACY_CONFIG_NAMESPACE && a.name === LEGACY_CONFIG_NAME) return allow('reads the legacy address pools');
   if (REFERENCED.has(gr)) {
     if (a.verb === 'get' && a.namespace && a.name && referencedByNodePod(store, node, a.namespace, a.resource, a.name)) {
       return allow(`reads ${a.resource.slice(0, -1)} "${a.name}" used by its pods`);
@@ -75,6 +84,10 @@ export function authorizeNode(store: Store, a: Attributes): NodeDecision {
     return deny(`has no pod that references ${a.resource} "${a.name ?? ''}" in namespace "${a.namespace ?? ''}"`);
   }
   if (READABLE.has(gr) && READ.has(a.verb) && !a.subresource) return allow(`reads ${a.resource}`);
+  // The layer-2 announcer reports which node announces a Service (MetalLB's ServiceL2Status).
+  if (gr === 'metallb.io/servicel2statuses' && ['get', 'create', 'update', 'patch'].includes(a.verb) && (!a.subresource || a.subresource === 'status')) {
+    return allow('reports layer-2 announcement status');
+  }
   // As Kubernetes' node rules: a kubelet requests (and watches) its own certificates.
   if (gr === 'certificates.k8s.io/certificatesigningrequests' && !a.subresource && (READ.has(a.verb) || a.verb === 'create')) {
     return allow('requests certificates');

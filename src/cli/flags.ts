@@ -57,6 +57,7 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { flags: '--watch-cache-size <n>', description: 'events kept per resource for watch resume', default: '10000' },
   { flags: '--disable-scheduler', description: 'do not run the scheduler', default: false },
   { flags: '--horizontal-pod-autoscaler-sync-period <seconds>', description: 'how often each HorizontalPodAutoscaler is evaluated', default: '15' },
+  { flags: '--disable-servicelb', description: 'no node-address load balancer for LoadBalancer Services that no address pool serves (k3s: --disable servicelb)', default: false },
   { flags: '--disable-local-storage', description: 'do not create the default `local-path` StorageClass', default: false },
   { flags: '--default-local-storage-path <dir>', description: 'where local-path volumes live on each node (default: <data-dir>/storage)' },
   { flags: '--disable-controller-manager', description: 'run no control loops (scheduler, workload controllers, garbage collector, ...): an API server only', default: false },

@@ -34,6 +34,7 @@ export function serverCommand(): Command {
       disableScheduler: Boolean(o.disableScheduler),
       disableControllerManager: Boolean(o.disableControllerManager),
       disableLocalStorage: Boolean(o.disableLocalStorage),
+      disableServiceLb: Boolean(o.disableServicelb),
       horizontalPodAutoscalerSyncPeriodSeconds: parseNumber(o.horizontalPodAutoscalerSyncPeriod, '--horizontal-pod-autoscaler-sync-period'),
       defaultLocalStoragePath: o.defaultLocalStoragePath,
       node: {

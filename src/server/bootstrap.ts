@@ -7,6 +7,7 @@ import { bootstrapRbacObjects } from '../apiserver/rbac-bootstrap.js';
 import { flowControlDefaults, flowSchemaStatus, systemPriorityClasses } from '../apiserver/system-objects.js';
 import { nowRfc3339 } from '../util/time.js';
 import { addonCrd } from '../controllers/manifests.js';
+import { metallbCrds } from '../controllers/loadbalancer/crds.js';
 import { logger } from '../util/log.js';
 
 const log = logger('bootstrap');
@@ -58,6 +59,8 @@ export async function bootstrapObjects(objects: ObjectService, opts: BootstrapOp
   }
   // The Addon kind the manifests deployer tracks files with (as k3s's `addons.k3s.cattle.io`).
   await ensure(kind('apiextensions.k8s.io', 'customresourcedefinitions'), addonCrd());
+  // MetalLB's layer-2 kinds (IPAddressPool, L2Advertisement), so MetalLB manifests apply unchanged.
+  for (const crd of metallbCrds()) await ensure(kind('apiextensions.k8s.io', 'customresourcedefinitions'), crd);
   if (opts.localStorageClass) {
     await ensure(kind('storage.k8s.io', 'storageclasses'), {
       apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass',

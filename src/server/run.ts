@@ -65,6 +65,7 @@ import { startJobController } from '../controllers/job/controller.js';
 import { startCronJobController } from '../controllers/cronjob.js';
 import { startNamespaceController } from '../controllers/namespace.js';
 import { startNodeLifecycleController, startTaintEvictionController } from '../controllers/node-lifecycle.js';
+import { startLoadBalancerController } from '../controllers/loadbalancer/controller.js';
 import { logger } from '../util/log.js';
 
 const log = logger('server');
@@ -98,6 +99,8 @@ export interface ServerConfig {
   horizontalPodAutoscalerSyncPeriodSeconds?: number;
   /** No `local-path` StorageClass (k3s: --disable local-storage). */
   disableLocalStorage?: boolean;
+  /** No node-address load balancing for Services no pool serves (k3s: --disable servicelb). */
+  disableServiceLb?: boolean;
   /** Where local-path volumes live on their nodes; default `<data dir>/storage`, as k3s. */
   defaultLocalStoragePath?: string;
   /** The embedded agent's node flags (unset values take the agent's defaults). */
@@ -223,6 +226,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     'root-ca-publisher': (ctx) => startRootCaPublisher(ctx, pki.serverCaPem),
     'csr-signing': (ctx) => startCsrSigningController(ctx, (pem, usage, seconds) => signCsrIsolated(pkiOpts, pem, usage, seconds)),
     'csr-approving': startCsrApprovingController,
+    // ServiceLB and the address pools' allocator (issue 12): one writer of status.loadBalancer.
+    loadbalancer: (ctx) => startLoadBalancerController(ctx, { disableServiceLb: config.disableServiceLb }),
     'horizontal-pod-autoscaler': (c) => startHorizontalPodAutoscaler(c, {
       podUsage: (pods) => podUsage(ctx, pods),
       syncPeriodMs: (config.horizontalPodAutoscalerSyncPeriodSeconds ?? 15) * 1000,
