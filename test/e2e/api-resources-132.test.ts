@@ -122,8 +122,13 @@ webhooks:
     ['Fail', 'Equivalent', 10, 443, '*']);
   const rows = tableRows(ok(await server.kubectl(['get', 'validatingwebhookconfigurations'])));
   assert.deepEqual(rows[0], ['NAME', 'WEBHOOKS', 'AGE']);
-  // Not enforced yet: a ConfigMap the (absent) webhook would see is still created.
-  ok(await server.kubectl(['create', 'configmap', 'still-allowed']));
+  // Enforced: with failurePolicy Fail, a ConfigMap the absent webhook would see is refused, in
+  // Kubernetes' words; once the configuration is gone, creates go through again.
+  const refused = await server.kubectl(['create', 'configmap', 'refused']);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /failed calling webhook "deny\.example\.com"/);
+  ok(await server.kubectl(['delete', 'validatingwebhookconfiguration', 'deny-things']));
+  ok(await server.kubectl(['create', 'configmap', 'allowed-again']));
 
   const bad = await server.kubectl(['apply', '-f', '-'], { input: manifest.replace('deny-things', 'bad').replace('deny.example.com', 'deny').replace('sideEffects: None', 'sideEffects: Some') });
   assert.notEqual(bad.code, 0);
@@ -147,6 +152,8 @@ spec: {policyName: replicas, validationActions: [Deny]}
   assert.equal(pol.spec.failurePolicy, 'Fail');
   const noActions = await server.kubectl(['apply', '-f', '-'], { input: 'apiVersion: admissionregistration.k8s.io/v1\nkind: ValidatingAdmissionPolicyBinding\nmetadata: {name: x}\nspec: {policyName: replicas, validationActions: [Deny, Warn]}\n' });
   assert.match(noActions.stderr, /spec\.validationActions: Invalid value: .*must not contain both Deny and Warn/);
+  // The policy is enforced: it must not outlive this test on the shared server.
+  ok(await server.kubectl(['delete', 'validatingadmissionpolicybinding,validatingadmissionpolicy', 'replicas']));
 });
 
 test('RuntimeClass: stored, printed, decoded from protobuf, handler validated', async () => {
