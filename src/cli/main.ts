@@ -8,6 +8,7 @@ import { kubectlCommand } from './kubectl-command.js';
 import { hollowCommand } from './hollow-command.js';
 import { agentCommand } from './agent-command.js';
 import { killallCommand } from './killall-command.js';
+import { dashboardCommand } from './dashboard-command.js';
 import { VERSION } from '../version.js';
 import { applyConfig, configFileFrom, readConfig } from './config-file.js';
 import { envForFlag } from './flags.js';
@@ -24,6 +25,7 @@ program.addCommand(kubectlCommand());
 program.addCommand(killallCommand());
 program.addCommand(hollowCommand());
 program.addCommand(snapshotCommand());
+program.addCommand(dashboardCommand());
 
 // The config file fills in flags before they are parsed (through their environment twins).
 async function loadConfigFile(): Promise<void> {

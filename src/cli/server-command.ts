@@ -30,6 +30,7 @@ export function serverCommand(): Command {
       disableScheduler: Boolean(o.disableScheduler),
       disableControllerManager: Boolean(o.disableControllerManager),
       disableLocalStorage: Boolean(o.disableLocalStorage),
+      disableDashboard: Boolean(o.disableDashboard),
       horizontalPodAutoscalerSyncPeriodSeconds: parseNumber(o.horizontalPodAutoscalerSyncPeriod, '--horizontal-pod-autoscaler-sync-period'),
       defaultLocalStoragePath: o.defaultLocalStoragePath,
       node: {

@@ -7,6 +7,7 @@ import { openStore } from '../storage/index.js';
 import { ensureServerPkiIsolated, issueClientCertIsolated } from '../pki/isolated.js';
 import { ensureServerToken } from '../pki/token.js';
 import { writeKubeconfig } from '../pki/kubeconfig.js';
+import { serveDashboard } from '../dashboard/serve.js';
 import { ResourceRegistry } from '../apiserver/registry.js';
 import { CrdManager } from '../apiserver/crds.js';
 import { Admission } from '../apiserver/admission.js';
@@ -81,6 +82,8 @@ export interface ServerConfig {
   horizontalPodAutoscalerSyncPeriodSeconds?: number;
   /** No `local-path` StorageClass (k3s: --disable local-storage). */
   disableLocalStorage?: boolean;
+  /** No web dashboard under /dashboard/ (issue 16). */
+  disableDashboard?: boolean;
   /** Where local-path volumes live on their nodes; default `<data dir>/storage`, as k3s. */
   defaultLocalStoragePath?: string;
   /** The embedded agent's node flags (unset values take the agent's defaults). */
@@ -213,7 +216,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   attachNodeProxy(ctx, tunnels);
   const server = createApiServer(ctx, {
     cert: pki.servingCertPem, key: pki.servingKeyPem, clientCa: pki.clientCaPem,
-    extraRoutes: (req, res, user) => tunnels.handleConnect(req, res, user) || handleJoin(joinDeps, req, res),
+    extraRoutes: (req, res, user) => (!config.disableDashboard && serveDashboard(req, res))
+      || tunnels.handleConnect(req, res, user) || handleJoin(joinDeps, req, res),
   });
   routeUpgradesAsRequests(server);
   await new Promise<void>((resolve, reject) => {
