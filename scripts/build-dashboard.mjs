@@ -26,13 +26,14 @@ mkdirSync(out, { recursive: true });
 const result = await build({
   entryPoints: [join(web, 'main.ts')],
   bundle: true, minify: true, format: 'esm', target: 'es2022', platform: 'browser',
-  entryNames: '[name]-[hash]', assetNames: '[name]-[hash]', outdir: out, metafile: true,
+  // Code splitting: the terminal (xterm.js, most of the bytes) loads only when a terminal is opened.
+  splitting: true, entryNames: '[name]-[hash]', chunkNames: '[name]-[hash]', assetNames: '[name]-[hash]', outdir: out, metafile: true,
   legalComments: 'none', logLevel: 'warning',
 });
-const outputs = Object.keys(result.metafile.outputs).map((p) => basename(p));
-const js = outputs.find((f) => f.endsWith('.js'));
-const css = outputs.find((f) => f.endsWith('.css'));
-if (!js || !css) throw new Error(`dashboard build: expected one .js and one .css, got ${outputs.join(', ')}`);
+const outputs = Object.entries(result.metafile.outputs);
+const js = outputs.find(([, o]) => o.entryPoint && o.entryPoint.endsWith('main.ts'))?.[0];
+const css = outputs.find(([p]) => p.endsWith('.css'))?.[0];
+if (!js || !css) throw new Error(`dashboard build: no entry .js or .css in ${outputs.map(([p]) => p).join(', ')}`);
 
 // No inline script or style anywhere: the Content-Security-Policy forbids them.
 const html = `<!doctype html>
@@ -44,8 +45,8 @@ const html = `<!doctype html>
 <meta name="referrer" content="no-referrer">
 <title>skiff dashboard</title>
 <link rel="icon" href="data:,">
-<link rel="stylesheet" href="assets/${css}">
-<script type="module" src="assets/${js}"></script>
+<link rel="stylesheet" href="assets/${basename(css)}">
+<script type="module" src="assets/${basename(js)}"></script>
 </head>
 <body><div id="app"></div></body>
 </html>

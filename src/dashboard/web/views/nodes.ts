@@ -21,7 +21,7 @@ export function nodesView(ctx: Ctx): View {
   const store = ctx.hub.nodes();
   const table = new VTable<Row<NodeP>>([
     { title: 'Name', width: 'minmax(10rem, 2fr)', render: (r) => h('a', { href: `#/node/${encodeURIComponent(r.p.name)}` }, r.p.name) },
-    { title: 'Status', width: 'minmax(7rem, 1.2fr)', render: (r) => badge(store.cell(r, 'Status')) },
+    { title: 'Status', width: 'minmax(11rem, 1.4fr)', render: (r) => badge(store.cell(r, 'Status')) },
     { title: 'Roles', width: 'minmax(5rem, 1fr)', render: (r) => store.cell(r, 'Roles'), className: 'opt' },
     { title: 'Arch', width: '5rem', render: (r) => r.p.arch },
     { title: 'CPU', width: '4rem', render: (r) => r.p.cpu, className: 'opt' },

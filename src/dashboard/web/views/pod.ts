@@ -5,7 +5,6 @@ import { can, onPermissionsChange, request, ApiError } from '../api.js';
 import { Store } from '../store.js';
 import { type Ctx, type View } from '../view.js';
 import { deletePodButton, podPath } from './pods.js';
-import { openTerminal } from '../terminal.js';
 
 const MAX_LOG_LINES = 5000;
 
@@ -64,8 +63,10 @@ export function podView(ctx: Ctx, ns: string, name: string): View {
   const shellInput = h('input', { value: '/bin/sh', 'aria-label': 'command', class: 'cmd' });
   let closeTerm: (() => void) | undefined;
   const execCard = h('section', { class: 'card', 'data-test': 'exec-card' }, h('div', { class: 'titlebar' }, h('h2', {}, 'Terminal'), shellInput,
-    h('button', { class: 'small', 'data-test': 'exec-open', onclick: () => {
+    h('button', { class: 'small', 'data-test': 'exec-open', onclick: async () => {
       closeTerm?.();
+      // xterm.js is most of the dashboard's bytes: fetched only when a terminal is opened.
+      const { openTerminal } = await import('../terminal.js');
       closeTerm = openTerminal(termBox, ns, name, containerSel.value, shellInput.value.split(' ').filter(Boolean));
     } }, 'Open')), termBox);
 
