@@ -19,13 +19,13 @@ interface Assets { index: Asset; files: Map<string, Asset> }
 
 /**
  * The policy every dashboard response carries: scripts from this origin only (no inline code, no
- * eval), data only from this API (fetch and the exec WebSocket), no framing, no plugins. Style
- * sheets come from this origin too; the one relaxation is <style> elements, because xterm.js writes
- * its theme and glyph-size rules into one when a terminal opens (style attributes stay forbidden, and
- * the page never inserts markup from the API: all text is set as text).
+ * eval), data only from this API (fetch and the exec WebSocket), no framing, no plugins, no forms.
+ * Styles come from this origin, plus inline styles: xterm.js writes its theme and glyph-size rules
+ * into <style> elements and style attributes when a terminal opens. That relaxation cannot run code,
+ * and the page never inserts markup from the API (all text is set as text).
  */
 export const CONTENT_SECURITY_POLICY = [
-  "default-src 'none'", "script-src 'self'", "style-src 'self'", "style-src-elem 'self' 'unsafe-inline'", "img-src 'self' data:", "font-src 'self'",
+  "default-src 'none'", "script-src 'self'", "style-src 'self' 'unsafe-inline'", "img-src 'self' data:", "font-src 'self'",
   "connect-src 'self'", "base-uri 'none'", "form-action 'none'", "frame-ancestors 'none'",
 ].join('; ');
 

@@ -16,6 +16,9 @@ import { chromium, type Browser, type Page } from 'playwright-core';
 import { REPO_ROOT, startServer, API_ONLY, type TestServer } from '../helpers/cluster.js';
 import { ok } from '../helpers/kubectl.js';
 import { eventually } from '../helpers/wait.js';
+import { TEST_IMAGE } from '../helpers/images.js';
+import { createHostNetwork, netnsAgentRequirements, prepareAgentDir, removeHostNetwork, startNetnsAgent, type NetnsHost } from '../helpers/netns-host.js';
+import { teardownRuntime } from '../../src/agent/runtime/teardown.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 const SKIFF = join(REPO_ROOT, 'bin', 'skiff');
@@ -36,6 +39,34 @@ function fetchRaw(server: TestServer, path: string, headers: Record<string, stri
     req.on('error', reject);
     req.end();
   });
+}
+
+/**
+ * Chromium aborts what is in flight when the host's network interfaces change (other tests on this
+ * machine add and remove veth links all the time): net::ERR_NETWORK_CHANGED. The page retries its own
+ * requests; the test retries navigation and sign-in.
+ */
+const NETWORK_CHANGED = /ERR_NETWORK_CHANGED|Failed to fetch/;
+
+async function gotoRetrying(page: Page, url: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    try { await page.goto(url); return; } catch (e) { if (i >= 4 || !NETWORK_CHANGED.test(String(e))) throw e; }
+  }
+}
+
+async function signInAt(page: Page, url: string, token: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    await gotoRetrying(page, url);
+    await page.fill('[data-test=token]', token);
+    await page.click('[data-test=login]');
+    // Done when the shell is up or the page says why not (a refusal is for the caller to check).
+    const msg = await eventually(async () => {
+      if (await page.locator('[data-test=user]').count()) return { text: '' };
+      const text = (await page.locator('[data-test=login-message]').textContent({ timeout: 500 }).catch(() => null)) ?? '';
+      return text && !text.startsWith('Checking') ? { text } : undefined;
+    }, 'the sign-in to finish', 60_000);
+    if (i >= 4 || !NETWORK_CHANGED.test(msg.text)) return;
+  }
 }
 
 function spawnHollow(server: TestServer, dir: string, args: string[]): { proc: ChildProcess; ready: Promise<void> } {
@@ -111,20 +142,23 @@ test('the dashboard in a real browser', { timeout: 300_000 }, async (t) => {
   const openPage = async (): Promise<Page> => {
     const context = await browser!.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 860 } });
     const page = await context.newPage();
+    page.setDefaultTimeout(60_000);   // a shared, busy CPU
     page.on('console', (m) => {
       if (m.type() !== 'error') return;
       if (expectedHttpErrors && /Failed to load resource: the server responded with a status of 40[13]/.test(m.text())) return;
+      if (NETWORK_CHANGED.test(m.text())) return;
+      // Hollow nodes run no containers, so a hollow pod's log request fails on the server (500).
+      if (/status of 500/.test(m.text()) && /\/pods\/[^/]+\/log\?/.test(m.location().url)) return;
       consoleErrors.push(m.text());
     });
     page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
+    page.on('response', (r) => {
+      if (r.status() >= 500 && !/\/pods\/[^/]+\/log\?/.test(r.url())) consoleErrors.push(`${r.status()} from ${r.request().method()} ${r.url()}`);
+    });
     page.on('dialog', (d) => void d.accept());
     return page;
   };
-  const signIn = async (page: Page, token: string) => {
-    await page.goto(base);
-    await page.fill('[data-test=token]', token);
-    await page.click('[data-test=login]');
-  };
+  const signIn = (page: Page, token: string) => signInAt(page, base, token);
   const text = (page: Page, sel: string) => page.locator(sel).first().textContent({ timeout: 20_000 });
   const waitText = async (page: Page, sel: string, want: string | RegExp, what: string) =>
     eventually(async () => { const v = (await page.locator(sel).first().textContent({ timeout: 1000 }).catch(() => null)) ?? ''; return typeof want === 'string' ? v === want : want.test(v); },
@@ -162,6 +196,16 @@ test('the dashboard in a real browser', { timeout: 300_000 }, async (t) => {
     await page.click('nav a[data-nav=pods]');
     await waitText(page, `[data-test=status-default-${pod}]`, 'Running', 'the new pod Running in the list');
     await page.screenshot({ path: join(shots, 'pods.png') });
+    // The namespace filter and the search box narrow the list.
+    await page.selectOption('[data-test=namespace]', 'kube-system');
+    await eventually(async () => (await page.locator(`.vrow[data-key="default/${pod}"]`).count()) === 0, 'default pods hidden in kube-system', 20_000);
+    await page.selectOption('[data-test=namespace]', 'default');
+    await page.waitForSelector(`.vrow[data-key="default/${pod}"]`);
+    await page.fill('[data-test=search]', 'no-such-pod');
+    await eventually(async () => (await page.locator('.vbody .vrow').count()) === 0, 'the search hiding every pod', 20_000);
+    await page.fill('[data-test=search]', pod);
+    await page.waitForSelector(`.vrow[data-key="default/${pod}"]`);
+    await page.fill('[data-test=search]', '');
     await page.click(`.vrow[data-key="default/${pod}"] a`);
     await page.waitForSelector('[data-test=containers]');
     await page.screenshot({ path: join(shots, 'pod.png') });
@@ -190,6 +234,9 @@ test('the dashboard in a real browser', { timeout: 300_000 }, async (t) => {
     await page.click('nav a[data-nav=overview]');
     await waitText(page, '[data-test=nodes-cordoned]', '1', 'one cordoned node in the overview');
     await page.screenshot({ path: join(shots, 'overview.png') });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: join(shots, 'overview-phone.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 860 });
   });
 
   await t.test('a view-only token: no write buttons, and a crafted write gets the API\'s 403', async () => {
@@ -227,6 +274,61 @@ test('the dashboard in a real browser', { timeout: 300_000 }, async (t) => {
   await t.test('no console errors', () => {
     assert.deepEqual(consoleErrors, []);
   });
+});
+
+test('with a real agent: a pod\'s logs stream new lines, and the exec terminal runs a command', { timeout: 300_000 }, async (t) => {
+  const missing = netnsAgentRequirements();
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
+  assert.deepEqual(missing, [], `the real-agent dashboard test needs: ${missing.join(', ')}`);
+  const subnet = `10.197.${process.pid % 250}`;
+  const host: NetnsHost = { name: `dash-${process.pid}`, netns: `skdash${process.pid}`, hostIf: `skvd${process.pid}`, hostIp: `${subnet}.1`, ip: `${subnet}.2`, dir: '' };
+  let browser: Browser | undefined;
+  let server: TestServer | undefined;
+  t.after(async () => {
+    await browser?.close();
+    host.proc?.kill('SIGKILL');
+    if (host.dir) await teardownRuntime({ dataDir: host.dir, removeDataDir: true }).catch(() => undefined);
+    removeHostNetwork(host);
+    await server?.dispose();
+  });
+  createHostNetwork(host);
+  prepareAgentDir(host, 'skiff-dash-');
+  server = await startServer({ args: ['--bind-address', '0.0.0.0', '--tls-san', host.hostIp] });
+  startNetnsAgent(host, server, readFileSync(join(server.dataDir, 'server', 'node-token'), 'utf8').trim());
+  const agentLog = () => { try { return readFileSync(join(host.dir, 'agent.log'), 'utf8').slice(-3000); } catch { return ''; } };
+  const s = server;
+  await eventually(async () => (await s.kubectl(['get', 'node', host.name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])).stdout === 'True', 'the agent\'s node Ready', 90_000, agentLog);
+  ok(await s.kubectl(['create', '-f', '-'], { input: JSON.stringify({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name: 'ticker', namespace: 'default' },
+    spec: { nodeName: host.name, containers: [{ name: 'tick', image: TEST_IMAGE, imagePullPolicy: 'Never',
+      command: ['sh', '-c', 'i=0; while true; do echo tick-$i; i=$((i+1)); sleep 1; done'] }] },
+  }) }));
+  await eventually(async () => (await s.kubectl(['get', 'pod', 'ticker', '-o', 'jsonpath={.status.phase}'])).stdout === 'Running', 'ticker Running', 90_000, agentLog);
+  const token = await skiff(['dashboard', 'token', '--kubeconfig', s.kubeconfigPath, '--role', 'admin']);
+
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const page = await (await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 1000 } })).newPage();
+  page.setDefaultTimeout(60_000);
+  const consoleErrors: string[] = [];
+  page.on('console', (m) => { if (m.type() === 'error' && !NETWORK_CHANGED.test(m.text())) consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
+  await signInAt(page, `${s.url}/dashboard/#/pod/default/ticker`, token);
+  await page.waitForSelector('[data-test=logs]');
+  const logs = () => page.locator('[data-test=logs]').textContent();
+  const first = await eventually(async () => { const m = /tick-(\d+)\n?$/.exec((await logs())?.trimEnd() ?? ''); return m ? Number(m[1]) : undefined; }, 'log lines', 30_000);
+  await eventually(async () => (await logs())?.includes(`tick-${first + 3}`), 'new log lines streamed while following', 30_000);
+
+  await page.click('[data-test=exec-open]');
+  await page.waitForSelector('.xterm-rows');
+  await page.locator('.xterm').click();
+  await new Promise((r) => setTimeout(r, 500));
+  await page.keyboard.type('echo dash-$((6*7))\n');
+  const term = () => page.locator('.xterm-rows').textContent();
+  await eventually(async () => (await term())?.includes('dash-42'), 'the echo output in the terminal', 30_000, () => String(consoleErrors));
+  await page.keyboard.type('exit 3\n');
+  await eventually(async () => (await term())?.includes('[exited 3'), 'the exit shown in the terminal', 30_000);
+  await page.screenshot({ path: join(process.env.SKIFF_DASHBOARD_SHOTS ?? tmpdir(), 'pod-logs-exec.png') });
+  assert.deepEqual(consoleErrors, []);
 });
 
 test('--disable-dashboard turns the dashboard off', async () => {

@@ -41,8 +41,8 @@ export function age(ts: string | undefined, now = Date.now()): string {
 }
 
 export function statusClass(text: string): string {
-  if (/^(Running|Ready|Succeeded|Completed|True|Active|Bound)$/.test(text)) return 'ok';
-  if (/^(Pending|ContainerCreating|PodInitializing|Terminating|Unknown|SchedulingDisabled)/.test(text) || text.includes('SchedulingDisabled')) return 'warn';
+  if (/^(Running|Ready|Succeeded|Completed|True|Active|Bound|Available)$/.test(text)) return 'ok';
+  if (/^(Pending|Progressing|ContainerCreating|PodInitializing|Terminating|Unknown|SchedulingDisabled)/.test(text) || text.includes('SchedulingDisabled')) return 'warn';
   if (/NotReady|Failed|Error|BackOff|Err|OOMKilled|Evicted|False/.test(text)) return 'bad';
   return '';
 }

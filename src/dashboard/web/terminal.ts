@@ -51,8 +51,10 @@ export function openTerminal(box: HTMLElement, ns: string, pod: string, containe
     else if (ch === 3 && body.length) {
       try {
         const s = JSON.parse(dec.decode(body));
-        const code = s.status === 'Success' ? 0 : s.details?.causes?.find((c: any) => c.reason === 'ExitCode')?.message ?? '?';
-        term.write(`\r\n\x1b[2m[exited ${code}${s.status === 'Success' ? '' : ': ' + (s.message ?? '')}]\x1b[0m\r\n`);
+        const exit = s.details?.causes?.find((c: any) => c.reason === 'ExitCode')?.message;
+        // A non-zero exit is a Status Failure carrying the code; other failures carry only a message.
+        const what = s.status === 'Success' ? 'exited 0' : exit !== undefined ? `exited ${exit}` : `failed: ${s.message ?? 'unknown error'}`;
+        term.write(`\r\n\x1b[2m[${what}]\x1b[0m\r\n`);
       } catch { /* not a Status */ }
     }
   };
