@@ -267,6 +267,13 @@ test('the dashboard in a real browser', { timeout: 300_000 }, async (t) => {
     await viewer.click('[data-test=logout]');
     await viewer.waitForSelector('[data-test=token]');
     assert.equal(await viewer.evaluate(() => sessionStorage.length), 0, 'signing out forgets the token');
+    // A token that stops working mid-session (expired, revoked) brings back sign-in with a message.
+    await signIn(viewer, viewToken);
+    await viewer.waitForSelector('[data-test=nodes-total]');
+    await viewer.evaluate(() => sessionStorage.setItem('skiff.dashboard.token', 'revoked'));
+    await viewer.evaluate(() => { location.hash = '#/node/hollow-0'; });
+    await waitText(viewer, '[data-test=login-message]', /session has ended/, 'the expiry message');
+    assert.equal(await viewer.evaluate(() => sessionStorage.length), 0, 'the dead token is forgotten');
     await viewer.context().close();
     expectedHttpErrors = false;
   });
@@ -328,6 +335,10 @@ test('with a real agent: a pod\'s logs stream new lines, and the exec terminal r
   await page.keyboard.type('exit 3\n');
   await eventually(async () => (await term())?.includes('[exited 3'), 'the exit shown in the terminal', 30_000);
   await page.screenshot({ path: join(process.env.SKIFF_DASHBOARD_SHOTS ?? tmpdir(), 'pod-logs-exec.png') });
+  // A real node has metrics: the overview draws its CPU and memory charts (uPlot, under the CSP).
+  await page.click('nav a[data-nav=overview]');
+  await page.waitForSelector('.uplot canvas', { timeout: 60_000 });
+  await page.screenshot({ path: join(process.env.SKIFF_DASHBOARD_SHOTS ?? tmpdir(), 'overview-agent.png') });
   assert.deepEqual(consoleErrors, []);
 });
 
