@@ -338,7 +338,8 @@ test('with a real agent: a pod\'s logs stream new lines, and the exec terminal r
   // A real node has metrics: the overview draws its CPU and memory charts (uPlot, under the CSP).
   await page.click('nav a[data-nav=overview]');
   await page.waitForSelector('.uplot canvas', { timeout: 60_000 });
-  await page.screenshot({ path: join(process.env.SKIFF_DASHBOARD_SHOTS ?? tmpdir(), 'overview-agent.png') });
+  await new Promise((r) => setTimeout(r, 21_000));   // three samples make a line in the screenshot
+  await page.screenshot({ path: join(process.env.SKIFF_DASHBOARD_SHOTS ?? tmpdir(), 'overview-metrics.png') });
   assert.deepEqual(consoleErrors, []);
 });
 

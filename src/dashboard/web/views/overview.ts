@@ -106,7 +106,9 @@ export function overviewView(ctx: Ctx): View {
       clear(box);
       return new uPlot({
         title, width, height: 160, legend: { show: true }, cursor: { drag: { x: false, y: false } },
-        axes: [{ stroke: 'currentColor' }, { stroke: 'currentColor', values: (_u: uPlot, vals: number[]) => vals.map(fmt), size: 60 }],
+        // From zero: a flat line near 2 cores must not look like a swing.
+        scales: { y: { range: (_u: uPlot, _min: number, max: number) => [0, max > 0 ? max * 1.15 : 1] } },
+        axes: [{ stroke: 'currentColor' }, { stroke: 'currentColor', values: (_u: uPlot, vals: number[]) => vals.map(fmt), size: 70 }],
         series: [{}, ...top.map((n, i) => ({ label: n, stroke: palette[i % palette.length], width: 1.5, value: (_u: uPlot, v: number | null) => v == null ? '–' : fmt(v) }))],
       }, [xs, ...top.map((n) => samples.map((s) => pick(s).get(n) ?? null))] as uPlot.AlignedData, box);
     };
@@ -114,7 +116,7 @@ export function overviewView(ctx: Ctx): View {
     if (sig !== plotted || !cpuPlot || !memPlot) {
       cpuPlot?.destroy(); memPlot?.destroy();
       cpuPlot = make(cpuBox, 'CPU (cores)', (s) => s.cpu, (v) => v.toFixed(2));
-      memPlot = make(memBox, 'Memory (working set)', (s) => s.mem, (v) => `${(v / 1024 ** 2).toFixed(0)} Mi`);
+      memPlot = make(memBox, 'Memory (working set)', (s) => s.mem, (v) => v >= 1024 ** 3 ? `${(v / 1024 ** 3).toFixed(1)} Gi` : `${(v / 1024 ** 2).toFixed(0)} Mi`);
       plotted = sig;
     } else {
       cpuPlot.setData([xs, ...top.map((n) => samples.map((s) => s.cpu.get(n) ?? null))] as uPlot.AlignedData);
