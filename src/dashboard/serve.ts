@@ -82,6 +82,11 @@ export function serveDashboard(req: IncomingMessage, res: ServerResponse): boole
   const url = req.url ?? '/';
   if (url !== DASHBOARD_PREFIX && !url.startsWith(`${DASHBOARD_PREFIX}/`) && !url.startsWith(`${DASHBOARD_PREFIX}?`)) return false;
   const path = new URL(url, 'https://x').pathname;
+  if (path !== DASHBOARD_PREFIX && !path.startsWith(`${DASHBOARD_PREFIX}/`)) {
+    // `/dashboard/../x` normalizes to a path outside: never ours to serve.
+    send(res, 404, 'text/plain; charset=utf-8', Buffer.from('not found\n'));
+    return true;
+  }
   const method = req.method ?? 'GET';
   if (method !== 'GET' && method !== 'HEAD') {
     send(res, 405, 'text/plain; charset=utf-8', Buffer.from('method not allowed\n'), { Allow: 'GET, HEAD' });
