@@ -60,6 +60,7 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { flags: '--disable-servicelb', description: 'no node-address load balancer for LoadBalancer Services that no address pool serves (k3s: --disable servicelb)', default: false },
   { flags: '--disable-local-storage', description: 'do not create the default `local-path` StorageClass', default: false },
   { flags: '--default-local-storage-path <dir>', description: 'where local-path volumes live on each node (default: <data-dir>/storage)' },
+  { flags: '--disable-dashboard', description: 'do not serve the web dashboard under /dashboard/ on the API port', default: false },
   { flags: '--disable-controller-manager', description: 'run no control loops (scheduler, workload controllers, garbage collector, ...): an API server only', default: false },
   { flags: '--node-monitor-grace-period <seconds>', description: 'a node whose Lease is not renewed for this long becomes NotReady/Unknown', default: '40' },
   { flags: '--default-not-ready-toleration-seconds <seconds>', description: 'tolerationSeconds added to pods for the not-ready taint', default: '300' },

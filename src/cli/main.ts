@@ -13,6 +13,7 @@ import { checkConfigCommand } from './check-config-command.js';
 import { uninstallCommand } from './uninstall-command.js';
 import { waitReadyCommand } from './wait-ready-command.js';
 import { downCommand, upCommand } from './up-command.js';
+import { dashboardCommand } from './dashboard-command.js';
 import { VERSION } from '../version.js';
 import { applyConfig, configFileFrom, readConfig } from './config-file.js';
 import { envForFlag } from './flags.js';
@@ -35,6 +36,7 @@ program.addCommand(waitReadyCommand());
 program.addCommand(upCommand());
 program.addCommand(downCommand());
 program.addCommand(secretsEncryptCommand());
+program.addCommand(dashboardCommand());
 
 // The config file fills in flags before they are parsed (through their environment twins).
 async function loadConfigFile(): Promise<void> {

@@ -35,6 +35,7 @@ export function serverCommand(): Command {
       disableControllerManager: Boolean(o.disableControllerManager),
       disableLocalStorage: Boolean(o.disableLocalStorage),
       disableServiceLb: Boolean(o.disableServicelb),
+      disableDashboard: Boolean(o.disableDashboard),
       horizontalPodAutoscalerSyncPeriodSeconds: parseNumber(o.horizontalPodAutoscalerSyncPeriod, '--horizontal-pod-autoscaler-sync-period'),
       defaultLocalStoragePath: o.defaultLocalStoragePath,
       node: {

@@ -13,6 +13,7 @@ import type { Store } from '../storage/index.js';
 import { ensureServerPkiIsolated, issueClientCertIsolated, signCsrIsolated } from '../pki/isolated.js';
 import { ensureServerToken } from '../pki/token.js';
 import { writeKubeconfig } from '../pki/kubeconfig.js';
+import { serveDashboard } from '../dashboard/serve.js';
 import { ResourceRegistry } from '../apiserver/registry.js';
 import { CrdManager } from '../apiserver/crds.js';
 import { Admission } from '../apiserver/admission.js';
@@ -101,6 +102,8 @@ export interface ServerConfig {
   disableLocalStorage?: boolean;
   /** No node-address load balancing for Services no pool serves (k3s: --disable servicelb). */
   disableServiceLb?: boolean;
+  /** No web dashboard under /dashboard/ (issue 16). */
+  disableDashboard?: boolean;
   /** Where local-path volumes live on their nodes; default `<data dir>/storage`, as k3s. */
   defaultLocalStoragePath?: string;
   /** The embedded agent's node flags (unset values take the agent's defaults). */
@@ -263,7 +266,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const server = createApiServer(ctx, {
     audit, metrics,
     cert: pki.servingCertPem, key: pki.servingKeyPem, clientCa: pki.clientCaPem,
-    extraRoutes: (req, res, user) => tunnels.handleConnect(req, res, user) || handleAgentConfig(agentConfigDeps, req, res, user)
+    extraRoutes: (req, res, user) => (!config.disableDashboard && serveDashboard(req, res))
+      || tunnels.handleConnect(req, res, user) || handleAgentConfig(agentConfigDeps, req, res, user)
       || handleEncryptRoute(encryption, req, res, user) || handleJoin(joinDeps, req, res),
   });
   routeUpgradesAsRequests(server);

@@ -1,0 +1,72 @@
+// The stores the views share, created on first use: cluster-scoped ones live for the session, the
+// namespaced ones are replaced when the namespace filter changes.
+import { Store } from './store.js';
+
+export interface NodeP { name: string; ready: string; arch: string; unschedulable: boolean; created: string; cpu: string; memory: string; taints: number }
+export interface PodP { ns: string; name: string; phase: string; node: string; created: string; deleting: boolean }
+export interface DeployP { ns: string; name: string; replicas: number; ready: number; updated: number; available: number; created: string }
+export interface EventP { ns: string; reason: string; message: string; object: string; count: number; last: string }
+export interface NsP { name: string }
+
+const nsPath = (base: string, plural: string, ns: string) => ns ? `${base}/namespaces/${encodeURIComponent(ns)}/${plural}` : `${base}/${plural}`;
+
+export class Hub {
+  private stores = new Map<string, Store<any>>();
+  namespace = '';
+
+  private get<P>(key: string, make: () => Store<P>): Store<P> {
+    let s = this.stores.get(key);
+    if (!s) { s = make().start(); this.stores.set(key, s); }
+    return s as Store<P>;
+  }
+
+  setNamespace(ns: string): void {
+    if (ns === this.namespace) return;
+    this.namespace = ns;
+    for (const [k, s] of this.stores) if (k.startsWith('ns:')) { s.stop(); this.stores.delete(k); }
+  }
+
+  stopAll(): void {
+    for (const s of this.stores.values()) s.stop();
+    this.stores.clear();
+  }
+
+  nodes(): Store<NodeP> {
+    return this.get('nodes', () => new Store<NodeP>('/api/v1/nodes', (n) => ({
+      name: n.metadata?.name ?? '',
+      ready: (n.status?.conditions ?? []).find((c: any) => c.type === 'Ready')?.status ?? 'Unknown',
+      arch: n.metadata?.labels?.['kubernetes.io/arch'] ?? n.status?.nodeInfo?.architecture ?? 'unknown',
+      unschedulable: Boolean(n.spec?.unschedulable),
+      created: n.metadata?.creationTimestamp ?? '',
+      cpu: String(n.status?.capacity?.cpu ?? ''), memory: String(n.status?.capacity?.memory ?? ''),
+      taints: (n.spec?.taints ?? []).length,
+    })));
+  }
+
+  namespaces(): Store<NsP> {
+    return this.get('namespaces', () => new Store<NsP>('/api/v1/namespaces', (n) => ({ name: n.metadata?.name ?? '' })));
+  }
+
+  pods(): Store<PodP> {
+    return this.get(`ns:pods`, () => new Store<PodP>(nsPath('/api/v1', 'pods', this.namespace), (p) => ({
+      ns: p.metadata?.namespace ?? '', name: p.metadata?.name ?? '', phase: p.status?.phase ?? 'Pending',
+      node: p.spec?.nodeName ?? '', created: p.metadata?.creationTimestamp ?? '', deleting: Boolean(p.metadata?.deletionTimestamp),
+    })));
+  }
+
+  deployments(): Store<DeployP> {
+    return this.get(`ns:deployments`, () => new Store<DeployP>(nsPath('/apis/apps/v1', 'deployments', this.namespace), (d) => ({
+      ns: d.metadata?.namespace ?? '', name: d.metadata?.name ?? '', replicas: d.spec?.replicas ?? 1,
+      ready: d.status?.readyReplicas ?? 0, updated: d.status?.updatedReplicas ?? 0, available: d.status?.availableReplicas ?? 0,
+      created: d.metadata?.creationTimestamp ?? '',
+    })));
+  }
+
+  warnings(): Store<EventP> {
+    return this.get(`ns:warnings`, () => new Store<EventP>(nsPath('/api/v1', 'events', this.namespace), (e) => ({
+      ns: e.metadata?.namespace ?? '', reason: e.reason ?? '', message: e.message ?? '',
+      object: `${(e.involvedObject?.kind ?? '').toLowerCase()}/${e.involvedObject?.name ?? ''}`,
+      count: e.count ?? 1, last: e.lastTimestamp ?? e.eventTime ?? e.metadata?.creationTimestamp ?? '',
+    }), { fieldSelector: 'type=Warning' }));
+  }
+}

@@ -1,0 +1,354 @@
+// The web dashboard (issue 16) in a real browser: Debian's chromium driven by playwright-core against
+// a real `skiff server` with hollow nodes. Signs in with tokens from `skiff dashboard token`, checks
+// that the overview counts match the cluster, that lists follow the cluster live (watches, no reload),
+// that scale and cordon from the UI reach the API, that a view-only token sees no write buttons and
+// gets the API's 403 for a crafted write, and that the page logs no console errors. Screenshots of
+// the main views land in the test's temp dir (SKIFF_DASHBOARD_SHOTS to keep them elsewhere).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, openSync, closeSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { brotliDecompressSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { REPO_ROOT, startServer, API_ONLY, type TestServer } from '../helpers/cluster.js';
+import { ok } from '../helpers/kubectl.js';
+import { eventually } from '../helpers/wait.js';
+import { TEST_IMAGE } from '../helpers/images.js';
+import { createHostNetwork, netnsAgentRequirements, prepareAgentDir, removeHostNetwork, startNetnsAgent, type NetnsHost } from '../helpers/netns-host.js';
+import { teardownRuntime } from '../../src/agent/runtime/teardown.js';
+
+const CHROMIUM = '/usr/bin/chromium';
+const SKIFF = join(REPO_ROOT, 'bin', 'skiff');
+
+function skiff(args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => execFile(SKIFF, args, { cwd: REPO_ROOT, timeout: 30_000 }, (err, stdout, stderr) =>
+    err ? reject(new Error(`skiff ${args.join(' ')}: ${err.message}\n${stderr}`)) : resolve(stdout.trim())));
+}
+
+/** GET with no credentials at all: the dashboard's files need none. */
+function fetchRaw(server: TestServer, path: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, any>; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest({ host: '127.0.0.1', port: server.port, path, headers, ca: server.caPem, agent: false, timeout: 10_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/**
+ * Chromium aborts what is in flight when the host's network interfaces change (other tests on this
+ * machine add and remove veth links all the time): net::ERR_NETWORK_CHANGED. The page retries its own
+ * requests; the test retries navigation and sign-in.
+ */
+const NETWORK_CHANGED = /ERR_NETWORK_CHANGED|Failed to fetch/;
+
+async function gotoRetrying(page: Page, url: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    try { await page.goto(url); return; } catch (e) { if (i >= 4 || !NETWORK_CHANGED.test(String(e))) throw e; }
+  }
+}
+
+async function signInAt(page: Page, url: string, token: string): Promise<void> {
+  for (let i = 0; ; i++) {
+    await gotoRetrying(page, url);
+    await page.fill('[data-test=token]', token);
+    await page.click('[data-test=login]');
+    // Done when the shell is up or the page says why not (a refusal is for the caller to check).
+    const msg = await eventually(async () => {
+      if (await page.locator('[data-test=user]').count()) return { text: '' };
+      const text = (await page.locator('[data-test=login-message]').textContent({ timeout: 500 }).catch(() => null)) ?? '';
+      return text && !text.startsWith('Checking') ? { text } : undefined;
+    }, 'the sign-in to finish', 60_000);
+    if (i >= 4 || !NETWORK_CHANGED.test(msg.text)) return;
+  }
+}
+
+function spawnHollow(server: TestServer, dir: string, args: string[]): { proc: ChildProcess; ready: Promise<void> } {
+  const token = readFileSync(join(server.dataDir, 'server', 'node-token'), 'utf8').trim();
+  const log = openSync(join(dir, 'hollow.log'), 'a');
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SKIFF_')));
+  const proc = spawn(SKIFF, ['hollow', '--server', server.url, '--token', token, '--data-dir', dir, ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', log] });
+  closeSync(log);
+  let out = '';
+  const ready = new Promise<void>((resolve, reject) => {
+    proc.stdout!.setEncoding('utf8').on('data', (d: string) => { out += d; if (/nodes ready/.test(out)) resolve(); });
+    proc.on('exit', (code) => reject(new Error(`skiff hollow exited (${code})\n${readFileSync(join(dir, 'hollow.log'), 'utf8').slice(-2000)}`)));
+  });
+  return { proc, ready };
+}
+
+test('the dashboard in a real browser', { timeout: 300_000 }, async (t) => {
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
+  assert.ok(existsSync(join(REPO_ROOT, 'dist', 'dashboard', 'assets', 'manifest.json')), 'dashboard not built: npm run build');
+  const work = mkdtempSync(join(tmpdir(), 'skiff-dashboard-'));
+  const shots = process.env.SKIFF_DASHBOARD_SHOTS ?? join(work, 'screenshots');
+  mkdirSync(shots, { recursive: true });
+  const server = await startServer();
+  const hollowDir = join(work, 'hollow');
+  mkdirSync(hollowDir);
+  const hollow = spawnHollow(server, hollowDir, ['--count', '3', '--node-label', 'kubernetes.io/arch=arm64', '--pod-start-delay', '200', '--heartbeat-interval', '1']);
+  let browser: Browser | undefined;
+  t.after(async () => {
+    await browser?.close();
+    if (hollow.proc.exitCode === null) { hollow.proc.kill('SIGTERM'); await new Promise((r) => hollow.proc.once('exit', r)); }
+    await server.dispose();
+    if (!process.env.SKIFF_DASHBOARD_SHOTS) rmSync(work, { recursive: true, force: true });
+  });
+  await hollow.ready;
+  const kc = ['--kubeconfig', server.kubeconfigPath];
+  const adminToken = await skiff(['dashboard', 'token', ...kc, '--role', 'admin', '--duration', '1h']);
+  const viewToken = await skiff(['dashboard', 'token', ...kc, '--role', 'view']);
+  const base = `${server.url}/dashboard/`;
+
+  await t.test('the files are served without credentials, compressed, cache-busted, under a strict CSP', async () => {
+    const redirect = await fetchRaw(server, '/dashboard');
+    assert.equal(redirect.status, 301);
+    assert.equal(redirect.headers.location, '/dashboard/');
+    const index = await fetchRaw(server, '/dashboard/', { 'accept-encoding': 'gzip, br' });
+    assert.equal(index.status, 200);
+    assert.equal(index.headers['content-encoding'], 'br');
+    assert.equal(index.headers['cache-control'], 'no-cache');
+    const csp = String(index.headers['content-security-policy']);
+    assert.match(csp, /script-src 'self'(;|$)/);
+    assert.match(csp, /connect-src 'self'/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.equal(index.headers['x-content-type-options'], 'nosniff');
+    const html = brotliDecompressSync(index.body).toString();
+    const js = /src="assets\/(main-[A-Z0-9]+\.js)"/.exec(html)?.[1];
+    assert.ok(js, html);
+    assert.doesNotMatch(html, /<script>|<script [^>]*>[^<]/, 'no inline script');
+    const asset = await fetchRaw(server, `/dashboard/assets/${js}`, { 'accept-encoding': 'gzip' });
+    assert.equal(asset.status, 200);
+    assert.equal(asset.headers['content-encoding'], 'gzip');
+    assert.equal(asset.headers['cache-control'], 'public, max-age=31536000, immutable');
+    assert.match(String(asset.headers['content-type']), /^text\/javascript/);
+    const again = await fetchRaw(server, `/dashboard/assets/${js}`, { 'if-none-match': String(asset.headers.etag) });
+    assert.equal(again.status, 304);
+    assert.equal((await fetchRaw(server, '/dashboard/assets/nope.js')).status, 404);
+    // The API itself still wants credentials.
+    assert.equal((await fetchRaw(server, '/api/v1/pods')).status, 401);
+  });
+
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const consoleErrors: string[] = [];
+  /** Network failures the test causes on purpose (401 for the bad token, 403 for the view user). */
+  let expectedHttpErrors = false;
+  const openPage = async (): Promise<Page> => {
+    const context = await browser!.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 860 } });
+    const page = await context.newPage();
+    page.setDefaultTimeout(60_000);   // a shared, busy CPU
+    page.on('console', (m) => {
+      if (m.type() !== 'error') return;
+      if (expectedHttpErrors && /Failed to load resource: the server responded with a status of 40[13]/.test(m.text())) return;
+      if (NETWORK_CHANGED.test(m.text())) return;
+      // Hollow nodes run no containers, so a hollow pod's log request fails on the server (500).
+      if (/status of 500/.test(m.text()) && /\/pods\/[^/]+\/log\?/.test(m.location().url)) return;
+      consoleErrors.push(m.text());
+    });
+    page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
+    page.on('response', (r) => {
+      if (r.status() >= 500 && !/\/pods\/[^/]+\/log\?/.test(r.url())) consoleErrors.push(`${r.status()} from ${r.request().method()} ${r.url()}`);
+    });
+    page.on('dialog', (d) => void d.accept());
+    return page;
+  };
+  const signIn = (page: Page, token: string) => signInAt(page, base, token);
+  const text = (page: Page, sel: string) => page.locator(sel).first().textContent({ timeout: 20_000 });
+  const waitText = async (page: Page, sel: string, want: string | RegExp, what: string) =>
+    eventually(async () => { const v = (await page.locator(sel).first().textContent({ timeout: 1000 }).catch(() => null)) ?? ''; return typeof want === 'string' ? v === want : want.test(v); },
+      `${what} (${sel} = ${want}; last ${await text(page, sel).catch(() => '?')})`, 30_000);
+
+  const page = await openPage();
+
+  await t.test('a bad token is refused with a message', async () => {
+    expectedHttpErrors = true;
+    await signIn(page, 'not-a-real-token');
+    await waitText(page, '[data-test=login-message]', /refused this token/, 'the refusal message');
+    assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'nothing stored');
+    expectedHttpErrors = false;
+  });
+
+  await t.test('an admin token signs in and the overview counts match the cluster', async () => {
+    await signIn(page, adminToken);
+    await page.waitForSelector('[data-test=nodes-total]');
+    assert.match(await text(page, '[data-test=user]') ?? '', /system:serviceaccount:kube-system:skiff-dashboard-admin/);
+    assert.ok(!page.url().includes(adminToken), 'the token is never in the URL');
+    await waitText(page, '[data-test=nodes-total]', '3', 'three nodes');
+    await waitText(page, '[data-test=nodes-ready]', '3', 'three Ready nodes');
+    await waitText(page, '[data-test=arch-arm64]', 'arm64: 3', 'by architecture');
+    const pods = await server.kubectl(['get', 'pods', '-A', '--no-headers']);
+    const count = pods.stdout.trim() ? pods.stdout.trim().split('\n').length : 0;
+    await waitText(page, '[data-test=pods-total]', String(count), 'the pod count kubectl sees');
+  });
+
+  const pod = `web-${process.pid}`;
+  await t.test('a pod created with kubectl appears without a reload, and goes when deleted', async () => {
+    ok(await server.kubectl(['create', '-f', '-'], { input: JSON.stringify({
+      apiVersion: 'v1', kind: 'Pod', metadata: { name: pod, namespace: 'default' },
+      spec: { nodeName: 'hollow-0', containers: [{ name: 'app', image: 'busybox' }] },
+    }) }));
+    await page.click('nav a[data-nav=pods]');
+    await waitText(page, `[data-test=status-default-${pod}]`, 'Running', 'the new pod Running in the list');
+    await page.screenshot({ path: join(shots, 'pods.png') });
+    // The namespace filter and the search box narrow the list.
+    await page.selectOption('[data-test=namespace]', 'kube-system');
+    await eventually(async () => (await page.locator(`.vrow[data-key="default/${pod}"]`).count()) === 0, 'default pods hidden in kube-system', 20_000);
+    await page.selectOption('[data-test=namespace]', 'default');
+    await page.waitForSelector(`.vrow[data-key="default/${pod}"]`);
+    await page.fill('[data-test=search]', 'no-such-pod');
+    await eventually(async () => (await page.locator('.vbody .vrow').count()) === 0, 'the search hiding every pod', 20_000);
+    await page.fill('[data-test=search]', pod);
+    await page.waitForSelector(`.vrow[data-key="default/${pod}"]`);
+    await page.fill('[data-test=search]', '');
+    await page.click(`.vrow[data-key="default/${pod}"] a`);
+    await page.waitForSelector('[data-test=containers]');
+    await page.screenshot({ path: join(shots, 'pod.png') });
+    await page.click('nav a[data-nav=pods]');
+    ok(await server.kubectl(['delete', 'pod', pod, '--wait=false']));
+    await eventually(async () => (await page.locator(`.vrow[data-key="default/${pod}"]`).count()) === 0, 'the deleted pod leaving the list', 30_000);
+  });
+
+  await t.test('scaling a Deployment from the UI: replicas and pods follow', async () => {
+    ok(await server.kubectl(['create', 'deployment', 'web', '--image=busybox', '--replicas=1']));
+    await page.click('nav a[data-nav=workloads]');
+    await page.waitForSelector('[data-test=scale-up-default-web]', { timeout: 20_000 });
+    await page.click('[data-test=scale-up-default-web]');
+    await waitText(page, '[data-test=replicas-default-web]', '2', 'two replicas shown');
+    await eventually(async () => (await server.kubectl(['get', 'deploy', 'web', '-o', 'jsonpath={.spec.replicas}/{.status.readyReplicas}'])).stdout === '2/2', 'two ready replicas');
+    await waitText(page, '[data-test=ready-default-web]', '2/2', 'the Ready column following');
+    await page.screenshot({ path: join(shots, 'workloads.png') });
+  });
+
+  await t.test('cordoning a node from the UI', async () => {
+    await page.click('nav a[data-nav=nodes]');
+    await page.click('[data-test=cordon-hollow-1]', { timeout: 20_000 });
+    await eventually(async () => (await server.kubectl(['get', 'node', 'hollow-1', '-o', 'jsonpath={.spec.unschedulable}'])).stdout === 'true', 'hollow-1 cordoned');
+    await page.waitForSelector('[data-test=uncordon-hollow-1]', { timeout: 20_000 });
+    await page.screenshot({ path: join(shots, 'nodes.png') });
+    await page.click('nav a[data-nav=overview]');
+    await waitText(page, '[data-test=nodes-cordoned]', '1', 'one cordoned node in the overview');
+    await page.screenshot({ path: join(shots, 'overview.png') });
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.screenshot({ path: join(shots, 'overview-phone.png'), fullPage: true });
+    await page.setViewportSize({ width: 1280, height: 860 });
+  });
+
+  await t.test('a view-only token: no write buttons, and a crafted write gets the API\'s 403', async () => {
+    expectedHttpErrors = true;
+    const viewer = await openPage();
+    await signIn(viewer, viewToken);
+    await viewer.waitForSelector('[data-test=pods-total]');
+    await viewer.click('nav a[data-nav=workloads]');
+    await viewer.waitForSelector('[data-test=replicas-default-web]');
+    // Give the access reviews time to answer (buttons appear only once allowed).
+    await new Promise((r) => setTimeout(r, 1500));
+    assert.equal(await viewer.locator('[data-test^=scale-up], [data-test^=restart-], [data-test^=delete-]').count(), 0, 'no write buttons');
+    await viewer.click('nav a[data-nav=pods]');
+    await viewer.waitForSelector('.vbody .vrow');
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(await viewer.locator('[data-test^=delete-pod]').count(), 0, 'no delete buttons');
+    const r = await viewer.evaluate(async () => {
+      const token = sessionStorage.getItem('skiff.dashboard.token');
+      const res = await fetch('/apis/apps/v1/namespaces/default/deployments/web/scale', {
+        method: 'PATCH', headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/merge-patch+json' },
+        body: JSON.stringify({ spec: { replicas: 5 } }),
+      });
+      return { status: res.status, body: await res.json() };
+    });
+    assert.equal(r.status, 403);
+    assert.equal(r.body.reason, 'Forbidden');
+    assert.match(r.body.message, /system:serviceaccount:kube-system:skiff-dashboard-view" cannot patch resource "deployments\/scale"/);
+    await viewer.click('[data-test=logout]');
+    await viewer.waitForSelector('[data-test=token]');
+    assert.equal(await viewer.evaluate(() => sessionStorage.length), 0, 'signing out forgets the token');
+    // A token that stops working mid-session (expired, revoked) brings back sign-in with a message.
+    await signIn(viewer, viewToken);
+    await viewer.waitForSelector('[data-test=nodes-total]');
+    await viewer.evaluate(() => sessionStorage.setItem('skiff.dashboard.token', 'revoked'));
+    await viewer.evaluate(() => { location.hash = '#/node/hollow-0'; });
+    await waitText(viewer, '[data-test=login-message]', /session has ended/, 'the expiry message');
+    assert.equal(await viewer.evaluate(() => sessionStorage.length), 0, 'the dead token is forgotten');
+    await viewer.context().close();
+    expectedHttpErrors = false;
+  });
+
+  await t.test('no console errors', () => {
+    assert.deepEqual(consoleErrors, []);
+  });
+});
+
+test('with a real agent: a pod\'s logs stream new lines, and the exec terminal runs a command', { timeout: 300_000 }, async (t) => {
+  const missing = netnsAgentRequirements();
+  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
+  assert.deepEqual(missing, [], `the real-agent dashboard test needs: ${missing.join(', ')}`);
+  const subnet = `10.197.${process.pid % 250}`;
+  const host: NetnsHost = { name: `dash-${process.pid}`, netns: `skdash${process.pid}`, hostIf: `skvd${process.pid}`, hostIp: `${subnet}.1`, ip: `${subnet}.2`, dir: '' };
+  let browser: Browser | undefined;
+  let server: TestServer | undefined;
+  t.after(async () => {
+    await browser?.close();
+    host.proc?.kill('SIGKILL');
+    if (host.dir) await teardownRuntime({ dataDir: host.dir, removeDataDir: true }).catch(() => undefined);
+    removeHostNetwork(host);
+    await server?.dispose();
+  });
+  createHostNetwork(host);
+  prepareAgentDir(host, 'skiff-dash-');
+  server = await startServer({ args: ['--bind-address', '0.0.0.0', '--tls-san', host.hostIp] });
+  startNetnsAgent(host, server, readFileSync(join(server.dataDir, 'server', 'node-token'), 'utf8').trim());
+  const agentLog = () => { try { return readFileSync(join(host.dir, 'agent.log'), 'utf8').slice(-3000); } catch { return ''; } };
+  const s = server;
+  await eventually(async () => (await s.kubectl(['get', 'node', host.name, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}'])).stdout === 'True', 'the agent\'s node Ready', 90_000, agentLog);
+  ok(await s.kubectl(['create', '-f', '-'], { input: JSON.stringify({
+    apiVersion: 'v1', kind: 'Pod', metadata: { name: 'ticker', namespace: 'default' },
+    spec: { nodeName: host.name, containers: [{ name: 'tick', image: TEST_IMAGE, imagePullPolicy: 'Never',
+      command: ['sh', '-c', 'i=0; while true; do echo tick-$i; i=$((i+1)); sleep 1; done'] }] },
+  }) }));
+  await eventually(async () => (await s.kubectl(['get', 'pod', 'ticker', '-o', 'jsonpath={.status.phase}'])).stdout === 'Running', 'ticker Running', 90_000, agentLog);
+  const token = await skiff(['dashboard', 'token', '--kubeconfig', s.kubeconfigPath, '--role', 'admin']);
+
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  const page = await (await browser.newContext({ ignoreHTTPSErrors: true, viewport: { width: 1280, height: 1000 } })).newPage();
+  page.setDefaultTimeout(60_000);
+  const consoleErrors: string[] = [];
+  page.on('console', (m) => { if (m.type() === 'error' && !NETWORK_CHANGED.test(m.text())) consoleErrors.push(m.text()); });
+  page.on('pageerror', (e) => consoleErrors.push(`page error: ${e.message}`));
+  await signInAt(page, `${s.url}/dashboard/#/pod/default/ticker`, token);
+  await page.waitForSelector('[data-test=logs]');
+  const logs = () => page.locator('[data-test=logs]').textContent();
+  const first = await eventually(async () => { const m = /tick-(\d+)\n?$/.exec((await logs())?.trimEnd() ?? ''); return m ? Number(m[1]) : undefined; }, 'log lines', 30_000);
+  await eventually(async () => (await logs())?.includes(`tick-${first + 3}`), 'new log lines streamed while following', 30_000);
+
+  await page.click('[data-test=exec-open]');
+  await page.waitForSelector('.xterm-rows');
+  await page.locator('.xterm').click();
+  await new Promise((r) => setTimeout(r, 500));
+  await page.keyboard.type('echo dash-$((6*7))\n');
+  const term = () => page.locator('.xterm-rows').textContent();
+  await eventually(async () => (await term())?.includes('dash-42'), 'the echo output in the terminal', 30_000, () => String(consoleErrors));
+  await page.keyboard.type('exit 3\n');
+  await eventually(async () => (await term())?.includes('[exited 3'), 'the exit shown in the terminal', 30_000);
+  await page.screenshot({ path: join(process.env.SKIFF_DASHBOARD_SHOTS ?? tmpdir(), 'pod-logs-exec.png') });
+  // A real node has metrics: the overview draws its CPU and memory charts (uPlot, under the CSP).
+  await page.click('nav a[data-nav=overview]');
+  await page.waitForSelector('.uplot canvas', { timeout: 60_000 });
+  await new Promise((r) => setTimeout(r, 21_000));   // three samples make a line in the screenshot
+  await page.screenshot({ path: join(process.env.SKIFF_DASHBOARD_SHOTS ?? tmpdir(), 'overview-metrics.png') });
+  assert.deepEqual(consoleErrors, []);
+});
+
+test('--disable-dashboard turns the dashboard off', async () => {
+  const server = await startServer({ args: [...API_ONLY, '--disable-dashboard'] });
+  try {
+    const r = await server.request('GET', '/dashboard/');
+    assert.equal(r.status, 404, r.body);
+  } finally {
+    await server.dispose();
+  }
+});
