@@ -42,7 +42,8 @@ export function sendRaw(res: ServerResponse, code: number, text: string, content
 
 export function sendError(res: ServerResponse, err: unknown): void {
   const e = err instanceof ApiError ? err : errors.internal(err instanceof Error ? err.message : String(err));
-  sendJson(res, e.code, e.toStatus());
+  const retry = e.details?.retryAfterSeconds;
+  sendJson(res, e.code, e.toStatus(), retry !== undefined ? { 'Retry-After': String(retry) } : {});
 }
 
 /** The parts of an Accept header skiff cares about: Table / PartialObjectMetadata conversions. */
