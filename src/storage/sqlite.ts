@@ -2,6 +2,7 @@
 // id is the global revision; the latest row of a key is its current state (a row with deleted=1 is a
 // tombstone). Writes are group-committed: everything that arrives in one event-loop turn shares one
 // transaction, so one fsync acknowledges hundreds of writes.
+import { chmodSync, existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Backend, BackendEvent, KeyValue } from './types.js';
 import { KeyExistsError, KeyNotFoundError, RevisionConflictError } from './types.js';
@@ -100,6 +101,8 @@ export class SqliteBackend implements Backend {
   async start(): Promise<void> {
     const db = new Database(this.file);
     db.pragma('journal_mode = WAL');
+    // The datastore holds every Secret: owner-only, also the WAL and shared-memory files (issue 11).
+    for (const f of [this.file, `${this.file}-wal`, `${this.file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
     // FULL: a commit is fsynced before we acknowledge it, so an acknowledged write survives power loss.
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');
