@@ -281,3 +281,18 @@ test('one user past its requests in flight gets 429 with Retry-After; others are
   await until(async () => assert.equal((await fresh.get(CMS)).status, 200), 'the condition above', 20_000);
   fresh.close();
 });
+
+test('wrong join tokens from one address are rate-limited: 429 with Retry-After', async () => {
+  // Before: the join endpoint accepted unlimited wrong guesses.
+  const anon = api.withCredentials({ cert: undefined, key: undefined, token: 'K10wrong::server:nope' });
+  const codes: number[] = [];
+  let last;
+  for (let i = 0; i < 12; i++) {
+    last = await anon.post('/v1-skiff/node-credentials', { nodeName: 'guess', nodePassword: 'x'.repeat(16) });
+    codes.push(last.status);
+  }
+  anon.close();
+  assert.deepEqual(codes.slice(0, 10), Array(10).fill(401));
+  assert.equal(last!.status, 429, last!.body);
+  assert.ok(Number(last!.headers['retry-after']) > 0);
+});
