@@ -296,3 +296,36 @@ test('wrong join tokens from one address are rate-limited: 429 with Retry-After'
   assert.equal(last!.status, 429, last!.body);
   assert.ok(Number(last!.headers['retry-after']) > 0);
 });
+
+test('service-account tokens die with their ServiceAccount (deleted or recreated) and their bound pod; expiry capped at 24 h', async () => {
+  // Before: tokens kept working after all three, and could be requested for 10 years.
+  const sas = `${NS}/serviceaccounts`;
+  const mkSa = async () => assert.equal((await api.post(sas, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'revoked' } })).status, 201);
+  const tokenFor = async (spec: any) => {
+    const r = await api.post(`${sas}/revoked/token`, { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec });
+    assert.equal(r.status, 201, r.body);
+    return json(r);
+  };
+  const whoAmI = async (token: string) => (await api.withCredentials({ cert: undefined, key: undefined, token }).post(
+    '/apis/authentication.k8s.io/v1/selfsubjectreviews', { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' })).status;
+
+  await mkSa();
+  const long = await tokenFor({ expirationSeconds: 10 * 365 * 24 * 3600 });
+  assert.equal(long.spec.expirationSeconds, 86400);
+  const expires = Date.parse(long.status.expirationTimestamp) - Date.now();
+  assert.ok(expires <= 86400_000 + 60_000 && expires > 86000_000, `expires in ${expires} ms`);
+  const token = long.status.token;
+  assert.equal(await whoAmI(token), 201);
+  assert.equal((await api.delete(`${sas}/revoked`)).status, 200);
+  await until(async () => assert.equal(await whoAmI(token), 401), 'token refused after its ServiceAccount was deleted');
+  await mkSa();
+  assert.equal(await whoAmI(token), 401, 'a token of the deleted ServiceAccount works for its namesake');
+
+  const pod = await api.post(`${NS}/pods`, { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'bound' }, spec: { serviceAccountName: 'revoked', containers: [{ name: 'c', image: 'busybox' }] } });
+  assert.equal(pod.status, 201, pod.body);
+  const bound = await tokenFor({ boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'bound', uid: json(pod).metadata.uid } });
+  assert.equal(await whoAmI(bound.status.token), 201);
+  assert.equal((await api.delete(`${NS}/pods/bound?gracePeriodSeconds=0`)).status, 200);
+  await until(async () => assert.equal((await api.get(`${NS}/pods/bound`)).status, 404), 'pod gone');
+  assert.equal(await whoAmI(bound.status.token), 401);
+});
