@@ -284,7 +284,8 @@ test('one user past its requests in flight gets 429 with Retry-After; others are
 
 test('wrong join tokens from one address are rate-limited: 429 with Retry-After', async () => {
   // Before: the join endpoint accepted unlimited wrong guesses.
-  const anon = api.withCredentials({ cert: undefined, key: undefined, token: 'K10wrong::server:nope' });
+  // On the second server: its address stays blocked for a minute afterwards.
+  const anon = tightApi.withCredentials({ cert: undefined, key: undefined, token: 'K10wrong::server:nope' });
   const codes: number[] = [];
   let last;
   for (let i = 0; i < 12; i++) {
@@ -328,4 +329,40 @@ test('service-account tokens die with their ServiceAccount (deleted or recreated
   assert.equal((await api.delete(`${NS}/pods/bound?gracePeriodSeconds=0`)).status, 200);
   await until(async () => assert.equal((await api.get(`${NS}/pods/bound`)).status, 404), 'pod gone');
   assert.equal(await whoAmI(bound.status.token), 401);
+});
+
+test('200 nodes joining at once are all issued credentials through the bounded PKI pool; threads stay bounded', { timeout: 300_000 }, async () => {
+  // Before: one ~20 MB certificate worker per join, unbounded (1,000 joins: 14 GB RSS, 670 threads).
+  const { parseToken } = await import('../../src/pki/token.js');
+  const { readFileSync } = await import('node:fs');
+  const { join } = await import('node:path');
+  const token = parseToken(readFileSync(join(server.dataDir, 'server', 'token'), 'utf8'));
+  const pid = server.proc.pid!;
+  const threads = () => Number(/^Threads:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+  const before = threads();
+  let peak = before;
+  const sampler = setInterval(() => { try { peak = Math.max(peak, threads()); } catch { /* exited */ } }, 100);
+  const joinOne = (i: number) => new Promise<number>((resolve, reject) => {
+    const body = Buffer.from(JSON.stringify({ nodeName: `storm-${process.pid}-${i}`, nodePassword: `password-${i}-0123456789abcdef` }));
+    const req = httpsRequest({
+      host: '127.0.0.1', port: server.port, method: 'POST', path: '/v1-skiff/node-credentials', ca: api.creds.ca, agent: false, servername: 'localhost',
+      headers: { authorization: `Bearer ${token.password}`, 'content-type': 'application/json', 'content-length': String(body.length) },
+      timeout: 280_000,
+    }, (res) => {
+      let text = '';
+      res.setEncoding('utf8').on('data', (d: string) => { text += d; });
+      res.on('end', () => resolve(res.statusCode === 200 && JSON.parse(text).certPem?.includes('BEGIN CERTIFICATE') ? 200 : res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+  try {
+    const codes = await Promise.all(Array.from({ length: 200 }, (_, i) => joinOne(i)));
+    assert.deepEqual(codes.filter((c) => c !== 200), [], 'every join got credentials');
+  } finally {
+    clearInterval(sampler);
+  }
+  // Two PKI workers, each a thread plus a few of V8's own; never one per join.
+  assert.ok(peak <= before + 12, `threads: ${before} before, ${peak} at peak`);
+  await assertServing('join storm');
 });
