@@ -3,11 +3,11 @@
 //
 // Kubernetes refuses nesting past 10,000 levels. skiff cannot go that deep: the engine's own recursive
 // operations (structuredClone, JSON.stringify) run out of stack near 2,000 levels, so an object that
-// parsed could still fail every later read. 1,000 levels leaves room for the server's own frames and
+// parsed could still fail every later read. 500 levels leave room for the server's own frames and
 // is still far beyond any real object (the deepest CRD schemas are under 100).
 import { errors } from '../api/status.js';
 
-export const MAX_NESTING_DEPTH = 1000;
+export const MAX_NESTING_DEPTH = 500;
 /**
  * The `yaml` parser builds per-nesting-level state for flow collections (`[[[...`): a few hundred
  * levels already cost it hundreds of milliseconds and ~1,000 abort the process in V8's regexp

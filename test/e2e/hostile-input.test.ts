@@ -13,8 +13,8 @@ import { ApiClient, json, type WatchEvent } from '../helpers/api-client.js';
 import { eventually } from '../helpers/wait.js';
 
 /** Polls until `check` stops throwing. */
-const until = (check: () => unknown, what: string, ms = 30_000) =>
-  eventually(async () => { try { await check(); return true; } catch { return false; } }, what, ms);
+const until = (check: () => unknown, what: string, ms = 30_000, context?: () => string) =>
+  eventually(async () => { try { await check(); return true; } catch { return false; } }, what, ms, context);
 
 let server: TestServer;
 let api: ApiClient;
@@ -61,7 +61,7 @@ test('deeply nested JSON and YAML flow bodies → 400 before parsing; sent twice
   const body = `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"deep"},"data":${nestedText(20_000)}}`;
   const r = await api.post(CMS, body);
   assert.equal(r.status, 400, r.body);
-  assert.match(json(r).message, /exceeded max depth of 1000/);
+  assert.match(json(r).message, /exceeded max depth of 500/);
   assert.equal((await api.get(`${CMS}/deep`)).status, 404);
   await assertServing('deep bodies');
 });
@@ -113,6 +113,11 @@ test('deep objects in a CRD that preserves unknown fields and in a ControllerRev
     const deep = await api.post(c.coll, deepText);
     assert.ok(deep.status >= 400 && deep.status < 500, `${c.coll} 20,000 deep: ${deep.status} ${deep.body.slice(0, 300)}`);
     assert.equal((await api.get(`${c.coll}/d20000`)).status, 404, 'the refused object was stored');
+    // At the limit (500 levels with the object itself): stored and served whole, or refused whole.
+    const atLimit = await api.post(c.coll, c.make('dlimit', 499));
+    assert.equal(atLimit.status, 201, `${c.coll} at the limit: ${atLimit.body.slice(0, 300)}`);
+    assert.equal((await api.get(`${c.coll}/dlimit`)).status, 200);
+    assert.equal((await api.delete(`${c.coll}/dlimit`)).status, 200);
     const list = await api.get(c.coll);
     assert.equal(list.status, 200, list.body.slice(0, 300));
     assert.deepEqual(json(list).items.map((o: any) => o.metadata.name), ['d200']);
