@@ -164,11 +164,33 @@ export function parseFieldSelector(s: string): FieldRequirement[] {
   const out: FieldRequirement[] = [];
   if (s.trim() === '') return out;
   for (const term of splitTerms(s)) {
-    const m = /^\s*([^!=\s]+)\s*(==|=|!=)\s*(.*?)\s*$/.exec(term);
-    if (!m) throw errors.badRequest(`invalid selector: '${s}'; can't understand '${term}'`);
-    out.push({ field: m[1], op: m[2] === '!=' ? '!=' : '=', value: unescapeField(m[3]) });
+    const r = parseFieldTerm(term);
+    if (!r) throw errors.badRequest(`invalid selector: '${s}'; can't understand '${term}'`);
+    out.push(r);
   }
   return out;
+}
+
+/**
+ * `field(=|==|!=)value`, spaces around each part ignored. A hand-written scan, one pass: the regex it
+ * replaces (`(.*?)\s*$`) backtracked quadratically on values with long runs of spaces.
+ */
+function parseFieldTerm(term: string): FieldRequirement | undefined {
+  let i = 0;
+  const n = term.length;
+  const isSpace = (c: string) => c === ' ' || c === '\t' || c === '\n' || c === '\r' || c === '\f' || c === '\v';
+  while (i < n && isSpace(term[i])) i++;
+  const start = i;
+  while (i < n && term[i] !== '!' && term[i] !== '=' && !isSpace(term[i])) i++;
+  if (i === start) return undefined;
+  const field = term.slice(start, i);
+  while (i < n && isSpace(term[i])) i++;
+  let op: '=' | '!=';
+  if (term.startsWith('!=', i)) { op = '!='; i += 2; } else if (term.startsWith('==', i)) { op = '='; i += 2; } else if (term[i] === '=') { op = '='; i += 1; } else return undefined;
+  let end = n;
+  while (end > i && isSpace(term[end - 1])) end--;
+  while (i < end && isSpace(term[i])) i++;
+  return { field, op, value: unescapeField(term.slice(i, end)) };
 }
 
 function splitTerms(s: string): string[] {

@@ -18,6 +18,7 @@ import { admitCsrUpdate, restrictCsrSubject } from './admission-certificates.js'
 import type { Authorizer } from './authorizer.js';
 import { DynamicAdmission, type AdmissionAttributes } from './webhooks/index.js';
 import { crdRuleCauses, validateCelRules } from './cel/crd-rules.js';
+import { restrictOwnNodeCreate, restrictOwnNodeUpdate } from './admission-node-restriction.js';
 
 interface DefaultTolerationOptions { notReadySeconds: number; unreachableSeconds: number }
 import type { Actor, WriteOptions } from './objects.js';
@@ -26,7 +27,7 @@ import type { Actor, WriteOptions } from './objects.js';
  * NodeRestriction: a node may create only its own Node and Lease (the authorizer cannot see the
  * name of an object being created).
  */
-function restrictNode(info: KindInfo, obj: Record<string, any>, opts: WriteOptions): void {
+function restrictNode(info: KindInfo, obj: Record<string, any>, opts: WriteOptions, old?: Readonly<Record<string, any>>): void {
   const a = opts.actor;
   if (!a.groups.includes(NODES_GROUP) || !a.user.startsWith('system:node:')) return;
   const node = a.user.slice('system:node:'.length);
@@ -35,6 +36,9 @@ function restrictNode(info: KindInfo, obj: Record<string, any>, opts: WriteOptio
   const l2Lease = gr === 'coordination.k8s.io/leases' && obj.metadata?.namespace === L2_LEASE_NAMESPACE && isL2LeaseName(obj.metadata?.name);
   if ((gr === '/nodes' || gr === 'coordination.k8s.io/leases') && obj.metadata?.name !== node && !l2Lease) {
     throw new ApiError(403, 'Forbidden', `${info.plural}${info.group ? '.' + info.group : ''} "${obj.metadata?.name}" is forbidden: node "${node}" is not allowed to modify ${info.kind.toLowerCase()} "${obj.metadata?.name}"`, { name: obj.metadata?.name, group: info.group, kind: info.plural });
+  }
+  if (gr === '/nodes') {
+    if (old) restrictOwnNodeUpdate(node, obj, old); else restrictOwnNodeCreate(node, obj);
   }
   if (gr === '/pods' && obj.spec?.nodeName !== node) {
     throw new ApiError(403, 'Forbidden', `pods "${obj.metadata?.name}" is forbidden: node "${node}" can only modify pods bound to itself`, { name: obj.metadata?.name, kind: 'pods' });
@@ -100,7 +104,7 @@ export class Admission {
   }
 
   async admitUpdate(info: KindInfo, obj: Record<string, any>, old: Readonly<Record<string, any>>, opts: WriteOptions): Promise<void> {
-    restrictNode(info, obj, opts);
+    restrictNode(info, obj, opts, old);
     if (info.group === 'apiextensions.k8s.io' && info.plural === 'customresourcedefinitions' && !opts.subresource) checkCrdRules(obj);
     if (info.group === 'certificates.k8s.io' && info.plural === 'certificatesigningrequests') {
       admitCsrUpdate(this.authz, obj, old, opts.subresource, opts.actor);

@@ -1,8 +1,9 @@
 // Request bodies: JSON, YAML or Kubernetes protobuf in; a plain object out, or a 4xx Status.
-import { parse as parseYaml, parseAllDocuments } from 'yaml';
+import { parseAllDocuments, isMap, visit } from 'yaml';
 import { errors } from '../api/status.js';
 import { decodeProtobuf } from './protobuf/decode.js';
 import { isPlainObject } from '../api/object.js';
+import { MAX_NESTING_DEPTH, MAX_YAML_BYTES, MAX_YAML_FLOW_DEPTH, jsonDepth, tooDeep, valueDepth, yamlDepth } from './decode-limits.js';
 
 export const PATCH_TYPES = {
   'application/json-patch+json': 'json',
@@ -32,6 +33,9 @@ export function decodeObject(body: Buffer, contentType: string | undefined): Rec
       break;
     case 'application/vnd.kubernetes.protobuf':
       value = decodeProtobuf(body).object;
+      // Messages nest only as their schema allows, but embedded raw JSON (RawExtension, JSON
+      // fields) does not: checked on the result, iteratively.
+      if (valueDepth(value) > MAX_NESTING_DEPTH) throw tooDeep('protobuf');
       break;
     default:
       throw errors.unsupportedMediaType(type);
@@ -43,6 +47,9 @@ export function decodeObject(body: Buffer, contentType: string | undefined): Rec
 export function parseJson(body: Buffer): unknown {
   const text = body.toString('utf8');
   if (text.trim() === '') throw errors.badRequest('the request body is empty');
+  // JSON.parse itself copes with any depth, but everything after it (validation, cloning,
+  // serialization) recurses: refuse before parsing.
+  if (jsonDepth(text) > MAX_NESTING_DEPTH) throw tooDeep('JSON');
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -53,13 +60,40 @@ export function parseJson(body: Buffer): unknown {
 export function parseYamlBody(body: Buffer): unknown {
   const text = body.toString('utf8');
   if (text.trim() === '') throw errors.badRequest('the request body is empty');
+  // JSON is YAML, and what kubectl sends (also for server-side apply): the native parser, with the
+  // JSON limits, and none of the YAML parser's cost.
+  const first = text.trimStart()[0];
+  if (first === '{' || first === '[') {
+    if (jsonDepth(text) > MAX_NESTING_DEPTH) throw tooDeep('YAML');
+    try { return JSON.parse(text); } catch { /* YAML flow syntax that is not JSON: parse it as YAML */ }
+  }
+  if (body.length > MAX_YAML_BYTES) throw errors.tooLarge(`Request entity too large: limit is ${MAX_YAML_BYTES} for YAML that is not JSON`);
+  const depth = yamlDepth(text);
+  if (depth.flow > MAX_YAML_FLOW_DEPTH) throw tooDeep('YAML', MAX_YAML_FLOW_DEPTH);
+  if (depth.block + depth.flow > MAX_NESTING_DEPTH) throw tooDeep('YAML');
   try {
-    const docs = parseAllDocuments(text);
+    // One parse. Duplicate keys are checked below in one pass: the parser's own check compares
+    // every key of a map with every other.
+    const docs = parseAllDocuments(text, { uniqueKeys: false });
     const list = Array.isArray(docs) ? docs : [docs];
     const real = list.filter((d) => d.contents !== null);
     if (real.length > 1) throw new Error('a single YAML document is expected, found several');
     for (const d of list) if (d.errors.length) throw d.errors[0];
-    return parseYaml(text, { maxAliasCount: 100, uniqueKeys: true });
+    const doc = real[0] ?? list[0];
+    if (!doc) return null;
+    visit(doc, {
+      Map(_, map) {
+        if (!isMap(map)) return;
+        const seen = new Set<string>();
+        for (const item of map.items) {
+          const k = item.key as { value?: unknown } | null;
+          const key = k && typeof k === 'object' && 'value' in k ? String(k.value) : String(k);
+          if (seen.has(key)) throw new Error(`Map keys must be unique; "${key}" is repeated`);
+          seen.add(key);
+        }
+      },
+    });
+    return doc.toJS({ maxAliasCount: 100 });
   } catch (e) {
     throw errors.badRequest(`the body of the request could not be decoded as YAML: ${(e as Error).message.split('\n')[0]}`);
   }

@@ -46,7 +46,8 @@ export function sendError(res: ServerResponse, err: unknown): void {
     // A datastore outage is temporary: 503 tells clients to retry (etcd's "etcdserver: ..." errors do the same).
     : err instanceof DatastoreUnavailableError ? new ApiError(503, 'ServiceUnavailable', err.message, { retryAfterSeconds: 1 })
     : errors.internal(err instanceof Error ? err.message : String(err));
-  sendJson(res, e.code, e.toStatus());
+  const retry = e.details?.retryAfterSeconds;
+  sendJson(res, e.code, e.toStatus(), retry !== undefined ? { 'Retry-After': String(retry) } : {});
 }
 
 /** The parts of an Accept header skiff cares about: Table / PartialObjectMetadata conversions. */

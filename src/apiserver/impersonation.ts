@@ -14,7 +14,7 @@ export function impersonate(req: IncomingMessage, user: UserInfo, authz: Authori
   const uid = header(h['impersonate-uid']);
   const extra: Record<string, string[]> = {};
   for (const [k, v] of Object.entries(h)) {
-    if (k.startsWith('impersonate-extra-')) extra[decodeURIComponent(k.slice('impersonate-extra-'.length))] = list(v);
+    if (k.startsWith('impersonate-extra-')) extra[unescapeExtraKey(k.slice('impersonate-extra-'.length))] = list(v);
   }
   if (name === undefined) {
     if (groups.length || uid !== undefined || Object.keys(extra).length) {
@@ -42,6 +42,11 @@ export function impersonate(req: IncomingMessage, user: UserInfo, authz: Authori
   for (const [k, vs] of Object.entries(extra)) for (const v of vs) check('userextras', v, 'authentication.k8s.io', undefined, k);
   if (name !== 'system:anonymous' && !out.groups.includes('system:authenticated')) out.groups.push('system:authenticated');
   return out;
+}
+
+/** As Kubernetes: the key percent-decoded, or kept as sent when it is not valid percent-encoding. */
+function unescapeExtraKey(k: string): string {
+  try { return decodeURIComponent(k); } catch { return k; }
 }
 
 function header(v: string | string[] | undefined): string | undefined {

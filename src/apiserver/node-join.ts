@@ -34,7 +34,10 @@ export async function handleJoin(deps: JoinDeps, req: IncomingMessage, res: Serv
   if (req.method !== 'POST') throw errors.methodNotAllowed(req.method ?? '');
   const auth = String(req.headers.authorization ?? '');
   const given = auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';
-  if (!given || !sameSecret(given, deps.tokenSecret)) throw errors.unauthorized('invalid join token');
+  const source = req.socket.remoteAddress ?? '';
+  const wait = guesses.blockedFor(source);
+  if (wait > 0) throw errors.tooManyRequests('too many failed join attempts from this address, please try again later', wait);
+  if (!given || !sameSecret(given, deps.tokenSecret)) { guesses.fail(source); throw errors.unauthorized('invalid join token'); }
   const body = parseJson(await readBody(req, 64 * 1024)) as Partial<JoinRequest>;
   const name = String(body?.nodeName ?? '');
   const password = String(body?.nodePassword ?? '');
@@ -69,6 +72,27 @@ async function checkNodePassword(objects: ObjectService, node: string, password:
     throw e;
   }
 }
+
+/**
+ * Wrong join tokens per source address: past MAX_FAILURES in a window the address gets 429 with
+ * Retry-After until the window ends, so the token cannot be guessed at line rate.
+ */
+class GuessLimiter {
+  private readonly failures = new Map<string, { count: number; until: number }>();
+  constructor(private readonly max: number, private readonly windowMs: number) {}
+  blockedFor(addr: string, now = Date.now()): number {
+    const f = this.failures.get(addr);
+    if (!f || f.until <= now) { if (f) this.failures.delete(addr); return 0; }
+    return f.count >= this.max ? Math.ceil((f.until - now) / 1000) : 0;
+  }
+  fail(addr: string, now = Date.now()): void {
+    const f = this.failures.get(addr);
+    if (!f || f.until <= now) this.failures.set(addr, { count: 1, until: now + this.windowMs });
+    else f.count++;
+    if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value!);
+  }
+}
+const guesses = new GuessLimiter(10, 60_000);
 
 function sameSecret(a: string, b: string): boolean {
   const x = Buffer.from(a), y = Buffer.from(b);

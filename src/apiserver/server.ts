@@ -16,6 +16,8 @@ import { logger } from '../util/log.js';
 import { serveHealth, type HealthEndpoint } from './health.js';
 import type { Auditor } from './audit/index.js';
 import type { ApiServerMetrics } from './prometheus.js';
+import { answerClientError, applyConnectionLimits, connectionLimits, InflightLimiter, serverTimeoutOptions, type ConnectionLimits } from './connection-limits.js';
+import { checkPathSegmentNames, parseRequestTarget } from './request-target.js';
 
 const log = logger('apiserver');
 
@@ -29,6 +31,8 @@ export interface ApiServerOptions {
   audit?: Auditor;
   /** Prometheus metrics: counted for every request, served at /metrics. */
   metrics?: ApiServerMetrics;
+  /** Timeouts and per-client limits (default: connectionLimits(), which reads SKIFF_CONNECTION_LIMITS). */
+  limits?: ConnectionLimits;
 }
 
 /** Paths served without credentials (health checks and the CA that joining nodes pin). */
@@ -37,21 +41,24 @@ const PUBLIC_PATHS = new Set(['/cacerts', '/ping', '/healthz', '/livez', '/ready
 export function createApiServer(ctx: ApiContext, opts: ApiServerOptions): https.Server {
   const discovery = new Discovery(ctx.registry);
   const openapiV2 = new OpenApiV2(ctx.openapi);
+  const limits = opts.limits ?? connectionLimits();
+  const inflight = new InflightLimiter(limits.maxInflightPerUser);
   const server = https.createServer({
     cert: opts.cert, key: opts.key, ca: opts.clientCa,
     requestCert: true, rejectUnauthorized: false,
-    keepAliveTimeout: 65_000,
+    ...serverTimeoutOptions(limits),
     // Kubernetes serves HTTP/1.1 and h2; Node's https module speaks 1.1, which every client accepts.
   }, (req, res) => {
     opts.audit?.begin(req, res);
     opts.metrics?.begin(req, res);
-    handle(ctx, discovery, openapiV2, opts, req, res).catch((err) => {
+    handle(ctx, discovery, openapiV2, opts, inflight, req, res).catch((err) => {
       if (!(err instanceof ApiError)) { opts.audit?.panic(req, err); log.error({ err, method: req.method, url: req.url }, 'request failed'); }
       sendError(res, err);
     });
   });
+  applyConnectionLimits(server, limits);
   server.on('clientError', (err, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\n\r\n');
+    answerClientError(err, socket);
     log.debug({ err: err.message }, 'client error');
   });
   server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
@@ -65,9 +72,12 @@ export function createApiServer(ctx: ApiContext, opts: ApiServerOptions): https.
   return server;
 }
 
-async function handle(ctx: ApiContext, discovery: Discovery, openapiV2: OpenApiV2, opts: ApiServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const url = new URL(req.url ?? '/', 'https://x');
-  const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
+async function handle(ctx: ApiContext, discovery: Discovery, openapiV2: OpenApiV2, opts: ApiServerOptions, inflight: InflightLimiter,
+  req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // The raw target, never a WHATWG URL: that would resolve `..` and `%2e%2e` segments (a DELETE of
+  // a ConfigMap named `..` became a DELETE of its namespace).
+  const url = parseRequestTarget(req.url ?? '/');
+  const path = url.pathname;
   const method = req.method ?? 'GET';
 
   if (PUBLIC_PATHS.has(path) || path.startsWith('/livez/') || path.startsWith('/readyz/') || path.startsWith('/healthz/')) {
@@ -80,6 +90,25 @@ async function handle(ctx: ApiContext, discovery: Discovery, openapiV2: OpenApiV
 
   const ri = parseRequestInfo(method, path, url.searchParams);
   opts.audit?.identify(req, authenticated, user, ri);
+  if (ri.isResourceRequest) checkPathSegmentNames(ri);
+  // Long-running requests (watches, streams, proxies) hold no slot: they are bounded by connections.
+  const leave = isLongRunning(ri) ? undefined : inflight.enter(user.name);
+  if (leave) res.once('close', leave);
+  try {
+    await route(ctx, discovery, openapiV2, opts, ri, path, url, user, method, req, res);
+  } finally {
+    leave?.();
+  }
+}
+
+const LONG_RUNNING_SUBRESOURCES = new Set(['exec', 'attach', 'portforward', 'proxy', 'log']);
+
+function isLongRunning(ri: RequestInfo): boolean {
+  return ri.verb === 'watch' || LONG_RUNNING_SUBRESOURCES.has(ri.subresource) || ri.resource === 'proxy';
+}
+
+async function route(ctx: ApiContext, discovery: Discovery, openapiV2: OpenApiV2, opts: ApiServerOptions, ri: RequestInfo, path: string, url: { searchParams: URLSearchParams },
+  user: UserInfo, method: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
   if (!ri.isResourceRequest) {
     authorize(ctx, ri, user, method);
     if (path === '/metrics' && opts.metrics && (method === 'GET' || method === 'HEAD')) return opts.metrics.serve(res);
@@ -107,7 +136,7 @@ function authorize(ctx: ApiContext, ri: RequestInfo, user: UserInfo, method: str
   throw errors.forbidden(user.name, ri.verb, ri.resource, ri.group, ri.namespace || undefined, ri.name || undefined, ri.subresource || undefined);
 }
 
-async function servePublic(ctx: ApiContext, path: string, url: URL, res: ServerResponse): Promise<void> {
+async function servePublic(ctx: ApiContext, path: string, url: { searchParams: URLSearchParams }, res: ServerResponse): Promise<void> {
   if (path === '/cacerts') return sendRaw(res, 200, ctx.caBundlePem, 'text/plain');
   if (path === '/ping') return sendRaw(res, 200, 'pong', 'text/plain');
   const m = /^\/(healthz|livez|readyz)(?:\/(.+))?$/.exec(path);
@@ -116,7 +145,7 @@ async function servePublic(ctx: ApiContext, path: string, url: URL, res: ServerR
   return serveHealth(res, endpoint, ctx.health[endpoint], m[2] ?? '', url.searchParams);
 }
 
-function serveNonResource(ctx: ApiContext, discovery: Discovery, openapiV2: OpenApiV2, ri: RequestInfo, path: string, url: URL,
+function serveNonResource(ctx: ApiContext, discovery: Discovery, openapiV2: OpenApiV2, ri: RequestInfo, path: string, url: { searchParams: URLSearchParams },
   req: IncomingMessage, res: ServerResponse): void {
   if (req.method !== 'GET' && req.method !== 'HEAD') throw errors.methodNotAllowed(req.method ?? '');
   const accept = req.headers.accept;

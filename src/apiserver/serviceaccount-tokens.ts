@@ -164,6 +164,31 @@ export class ServiceAccountTokens {
   }
 }
 
+/** The longest TokenRequest skiff issues (Kubernetes: --service-account-max-token-expiration; skiff: 24 h). */
+export const MAX_TOKEN_EXPIRATION_SECONDS = 24 * 3600;
+
+/**
+ * Whether the objects a token names still exist as they were when it was issued: the
+ * ServiceAccount with the same uid (deleted or recreated revokes it), and the Pod or Secret it is
+ * bound to with the same uid (Kubernetes' legacy and bound token validators). `get` reads the store.
+ */
+export function serviceAccountTokenLive(get: (key: string) => { metadata?: { uid?: string; deletionTimestamp?: string } } | undefined,
+  c: ServiceAccountClaims): boolean {
+  const k = c['kubernetes.io'];
+  const sa = get(`/core/serviceaccounts/${k.namespace}/${k.serviceaccount.name}`);
+  if (!sa || (k.serviceaccount.uid && sa.metadata?.uid !== k.serviceaccount.uid)) return false;
+  if (k.pod) {
+    const pod = get(`/core/pods/${k.namespace}/${k.pod.name}`);
+    // A pod being deleted keeps its token until it is gone (its containers are still stopping).
+    if (!pod || pod.metadata?.uid !== k.pod.uid) return false;
+  }
+  if (k.secret) {
+    const secret = get(`/core/secrets/${k.namespace}/${k.secret.name}`);
+    if (!secret || secret.metadata?.uid !== k.secret.uid || secret.metadata?.deletionTimestamp) return false;
+  }
+  return true;
+}
+
 export function serviceAccountUsername(namespace: string, name: string): string {
   return `system:serviceaccount:${namespace}:${name}`;
 }

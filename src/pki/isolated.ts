@@ -4,6 +4,7 @@
 import { Worker } from 'node:worker_threads';
 import type { CsrUsage, EnsureServerPkiOptions, IssuedCert, ServerPki } from './certs.js';
 import type { PkiJob } from './pki-worker.js';
+import { errors } from '../api/status.js';
 
 /** The PEMs of a ServerPki (plain data, so it can cross the thread boundary). */
 export type ServerPkiFiles = Omit<ServerPki, 'caBundlePem' | 'issueClientCert' | 'signCsr'> & { caBundle: string };
@@ -19,39 +20,59 @@ export function pkiFiles(pki: ServerPki): ServerPkiFiles {
 /**
  * At most this many PKI workers at once: each loads the X.509 stack (~20 MB), so a burst of
  * certificate requests (nodes joining, CSRs approved together) queues instead of multiplying it.
+ * Each worker takes queued jobs one after another and is ended when the queue is empty.
  */
 const MAX_WORKERS = 2;
-let running = 0;
-const waiting: (() => void)[] = [];
+/** Jobs waiting beyond this are refused with 429 (the caller retries after Retry-After). */
+export const MAX_QUEUED_PKI_JOBS = 1000;
 
-async function runJob<T>(job: PkiJob): Promise<T> {
-  if (running >= MAX_WORKERS) await new Promise<void>((resolve) => waiting.push(resolve));
-  running++;
-  try {
-    return await runJobNow<T>(job);
-  } finally {
-    running--;
-    waiting.shift()?.();
+interface Pending { job: PkiJob; resolve: (v: unknown) => void; reject: (e: unknown) => void }
+const queue: Pending[] = [];
+let lanes = 0;
+
+function runJob<T>(job: PkiJob): Promise<T> {
+  if (queue.length >= MAX_QUEUED_PKI_JOBS) {
+    return Promise.reject(errors.tooManyRequests('too many certificate requests are queued, please try again later', 5));
   }
+  return new Promise<T>((resolve, reject) => {
+    queue.push({ job, resolve: resolve as (v: unknown) => void, reject });
+    if (lanes < MAX_WORKERS) { lanes++; void lane().finally(() => { lanes--; }); }
+  });
 }
 
-async function runJobNow<T>(job: PkiJob): Promise<T> {
-  // Run from source (tests under tsx, where workers cannot load .ts): the same job, in process.
+/** One worker's life: jobs from the queue until it is empty. */
+async function lane(): Promise<void> {
+  // Run from source (tests under tsx, where workers cannot load .ts): the same jobs, in process.
   if (import.meta.url.endsWith('.ts')) {
-    const { ensureServerPki } = await import('./certs.js');
-    const pki = await ensureServerPki(job.opts);
-    if (job.op === 'issue') return await pki.issueClientCert(job.cn, job.groups, job.days) as T;
-    if (job.op === 'sign') return await pki.signCsr(job.csrPem, job.usage, job.days) as T;
-    return pkiFiles(pki) as T;
+    const { runPkiJob } = await import('./pki-worker.js');
+    for (let p = queue.shift(); p; p = queue.shift()) await runPkiJob(p.job).then(p.resolve, p.reject);
+    return;
   }
-  const worker = new Worker(new URL('./pki-worker.js', import.meta.url), { workerData: job });
-  return new Promise<T>((resolve, reject) => {
-    worker.once('message', (m: { ok: boolean; result?: T; error?: string }) => {
-      if (m.ok) resolve(m.result as T); else reject(new Error(m.error));
-    });
-    worker.once('error', reject);
-    worker.once('exit', (code) => { if (code !== 0) reject(new Error(`PKI worker exited with code ${code}`)); });
-  });
+  let worker: Worker | undefined;
+  try {
+    for (let p = queue.shift(); p; p = queue.shift()) {
+      const current = p;
+      worker ??= new Worker(new URL('./pki-worker.js', import.meta.url));
+      const w = worker;
+      const ok = await new Promise<boolean>((done) => {
+        const onMessage = (m: { ok: boolean; result?: unknown; error?: string }) => {
+          cleanup();
+          if (m.ok) current.resolve(m.result); else current.reject(new Error(m.error));
+          done(true);
+        };
+        const onError = (e: unknown) => { cleanup(); current.reject(e); done(false); };
+        const onExit = (code: number) => { cleanup(); current.reject(new Error(`PKI worker exited with code ${code}`)); done(false); };
+        const cleanup = () => { w.off('message', onMessage); w.off('error', onError); w.off('exit', onExit); };
+        w.on('message', onMessage);
+        w.once('error', onError);
+        w.once('exit', onExit);
+        w.postMessage(current.job);
+      });
+      if (!ok) { void w.terminate(); worker = undefined; }
+    }
+  } finally {
+    if (worker) await worker.terminate();
+  }
 }
 
 type Opts = Omit<EnsureServerPkiOptions, 'log' | 'now'>;

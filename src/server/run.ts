@@ -21,7 +21,7 @@ import { ServiceAllocator, firstServiceIp } from '../apiserver/allocators.js';
 import { ObjectService } from '../apiserver/objects.js';
 import { Authenticator } from '../apiserver/authn.js';
 import { RbacAuthorizer } from '../apiserver/rbac.js';
-import { ServiceAccountTokens } from '../apiserver/serviceaccount-tokens.js';
+import { ServiceAccountTokens, serviceAccountTokenLive } from '../apiserver/serviceaccount-tokens.js';
 import { OpenApiV3 } from '../apiserver/openapi.js';
 import { loadSchemaSet } from '../api/schema.js';
 import { createApiServer } from '../apiserver/server.js';
@@ -191,7 +191,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     compactedRevision: () => backend.compactedRevision(),
   });
   const saTokens = await ServiceAccountTokens.open(config.dataDir);
-  const authn = new Authenticator({ saTokens });
+  // Tokens die with their ServiceAccount (or its recreation) and with the pod they are bound to.
+  const authn = new Authenticator({ saTokens, validateServiceAccount: (c) => serviceAccountTokenLive((k) => store.get(k)?.obj, c) });
   const authz = chainAuthorizer(store, new RbacAuthorizer(storeRbacSource(store)));
   admission.useAuthorizer(authz);
   const schemas = loadSchemaSet();

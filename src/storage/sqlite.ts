@@ -1,6 +1,7 @@
 // The embedded datastore's driver: the log table in one SQLite file (WAL, synchronous=FULL, so an
 // acknowledged write survives power loss). better-sqlite3 is synchronous: a whole group commit runs
 // in one event-loop turn under BEGIN IMMEDIATE, which is the database's write lock.
+import { chmodSync, existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { CommitPlan, Driver, DriverState, HistoryRow, LogRow } from './driver.js';
 import { LogBackend, type LogBackendOptions, type LogStats } from './log.js';
@@ -53,6 +54,8 @@ export class SqliteDriver implements Driver {
   async open(): Promise<DriverState> {
     const db = new Database(this.file);
     db.pragma('journal_mode = WAL');
+    // The datastore holds every Secret: owner-only, also the WAL and shared-memory files (issue 11).
+    for (const f of [this.file, `${this.file}-wal`, `${this.file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
     // FULL: a commit is fsynced before we acknowledge it, so an acknowledged write survives power loss.
     db.pragma('synchronous = FULL');
     db.pragma('busy_timeout = 5000');

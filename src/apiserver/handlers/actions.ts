@@ -7,6 +7,7 @@ import type { RequestInfo } from '../request-info.js';
 import { errors } from '../../api/status.js';
 import { readBody, sendJson } from '../http.js';
 import { decodeObject } from '../decode.js';
+import { MAX_TOKEN_EXPIRATION_SECONDS } from '../serviceaccount-tokens.js';
 import type { ApiContext } from '../context.js';
 import type { Actor } from '../objects.js';
 import { bindPod, evictPod } from '../pod-actions.js';
@@ -36,10 +37,13 @@ export async function handleTokenRequest(ctx: ApiContext, req: IncomingMessage, 
   const body = decodeObject(await readBody(req), req.headers['content-type']);
   const sa = ctx.objects.get(SA, ns, ri.name).obj;
   const spec = body.spec ?? {};
-  const expirationSeconds = Number(spec.expirationSeconds ?? 3600);
+  let expirationSeconds = Number(spec.expirationSeconds ?? 3600);
   if (!Number.isInteger(expirationSeconds) || expirationSeconds < 600) {
     throw errors.invalid('TokenRequest', 'authentication.k8s.io', ri.name, [{ reason: 'FieldValueInvalid', field: 'spec.expirationSeconds', message: `Invalid value: ${spec.expirationSeconds}: may not specify a duration less than 10 minutes` }]);
   }
+  // As Kubernetes with --service-account-max-token-expiration: longer requests are shortened, not
+  // refused, and the answer says how long the token really lives.
+  expirationSeconds = Math.min(expirationSeconds, MAX_TOKEN_EXPIRATION_SECONDS);
   const bound = spec.boundObjectRef;
   let boundObject: { kind: string; name: string; uid: string } | undefined;
   if (bound?.kind === 'Pod') {

@@ -163,6 +163,27 @@ export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerRes
   req.on('close', close);
   res.on('error', close);
 
+  // A resourceVersion the store has not reached (a client ahead of a restored snapshot, or a
+  // made-up number) would otherwise wait in silence: as Kubernetes' watch cache, wait a little
+  // for it, then answer "Too large resource version".
+  if (rv !== undefined && rv > ctx.store.revision()) {
+    const deadline = Date.now() + FUTURE_RV_WAIT_MS;
+    const poll = () => {
+      if (closed) return;
+      if (rv <= ctx.store.revision()) { start(); return; }
+      if (Date.now() >= deadline) {
+        write(`{"type":"ERROR","object":${JSON.stringify(tooLargeResourceVersion(rv, ctx.store.revision()).toStatus())}}\n`);
+        close();
+        return;
+      }
+      setTimeout(poll, 100);
+    };
+    poll();
+    return;
+  }
+  start();
+
+  function start(): void {
   try {
     watcher = ctx.objects.watch(info, ns, {
       filter, resourceVersion: rv, initialEvents, index: nodeNameIndex(info, q),
@@ -182,4 +203,15 @@ export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerRes
     if (bookmarks) sendBookmark(ctx.store.revision());
     close();
   }, seconds * 1000);
+  }
+}
+
+/** How long a watch from a future resourceVersion waits for the store to reach it (Kubernetes: 3 s). */
+const FUTURE_RV_WAIT_MS = 3000;
+
+/** Kubernetes' error for a resourceVersion beyond the store's (504 Timeout, retry after 1 s). */
+export function tooLargeResourceVersion(requested: number, current: number): ApiError {
+  return new ApiError(504, 'Timeout', `Too large resource version: ${requested}, current: ${current}`, {
+    causes: [{ reason: 'ResourceVersionTooLarge', message: 'Too large resource version' }], retryAfterSeconds: 1,
+  });
 }
