@@ -23,10 +23,13 @@ const allowed = {
   controllers: ['util', 'api', 'pki', 'client'],
   agent: ['util', 'api', 'pki', 'tunnel', 'client'],
   hollow: ['util', 'api', 'pki', 'tunnel', 'client', 'agent'],
+  // Fleet management: the manager's registration/tunnel endpoints and the site's registration client,
+  // bundles and rollouts. It talks to clusters through clients and tunnels, never to storage directly.
+  fleet: ['util', 'api', 'pki', 'tunnel', 'client'],
   // The dashboard's static-file route (its browser code under src/dashboard/web imports nothing of ours).
   dashboard: ['util'],
-  server: ['util', 'api', 'pki', 'tunnel', 'storage', 'client', 'apiserver', 'controllers', 'agent', 'dashboard'],
-  cli: ['util', 'api', 'pki', 'tunnel', 'storage', 'client', 'apiserver', 'controllers', 'agent', 'hollow', 'server', 'dashboard'],
+  server: ['util', 'api', 'pki', 'tunnel', 'storage', 'client', 'apiserver', 'controllers', 'agent', 'dashboard', 'fleet'],
+  cli: ['util', 'api', 'pki', 'tunnel', 'storage', 'client', 'apiserver', 'controllers', 'agent', 'hollow', 'server', 'dashboard', 'fleet'],
 };
 // Files directly under src/ (version.ts) are leaves anyone may import.
 
