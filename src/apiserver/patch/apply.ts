@@ -78,7 +78,16 @@ export function serverSideApply(live: KObject | undefined, applied: unknown, opt
     const overlap = e.set.intersection(changed);
     if (!overlap.empty) conflicts.push([e, overlap.paths()]);
   }
-  if (conflicts.length && !opts.force) throw applyConflict(conflicts);
+  if (conflicts.length && !opts.force) {
+    // `kubectl apply --server-side` over an object client-side apply made: fields the last-applied
+    // annotation still describes (same value as live) are the applier's own, not a conflict (as
+    // kube-apiserver's last-applied manager upgrades them, for the `kubectl` manager only).
+    const allowed = opts.manager === 'kubectl' && live ? lastAppliedFields(live, t, opts.apiVersion) : undefined;
+    const left = allowed
+      ? conflicts.map(([e, paths]) => [e, paths.filter((p) => !allowed.has(p))] as [ManagerEntry, Path[]]).filter(([, paths]) => paths.length)
+      : conflicts;
+    if (left.length) throw applyConflict(left);
+  }
   for (const [otherId, e] of managers) {
     if (otherId === id) continue;
     const kept = e.set.difference(changed).difference(removed);
@@ -95,6 +104,25 @@ export function serverSideApply(live: KObject | undefined, applied: unknown, opt
   const metadata = { ...(isPlainObject(result.metadata) ? result.metadata : {}) };
   if (managers.size) metadata.managedFields = encodeManagedFields(managers);
   return { ...result, metadata };
+}
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * The fields of the live object's last-applied annotation whose values the live object still has:
+ * what client-side apply last set and nobody changed since. Undefined when there is no usable annotation.
+ */
+function lastAppliedFields(live: KObject, t: FieldType, apiVersion: string): FieldSet | undefined {
+  const text = live.metadata.annotations?.[LAST_APPLIED];
+  if (typeof text !== 'string' || text === '') return undefined;
+  try {
+    const last = JSON.parse(text) as unknown;
+    if (!isPlainObject(last) || last.apiVersion !== apiVersion) return undefined;
+    const c = compare(last, withoutManagedFields(live), t);
+    return toFieldSet(last, t).difference(c.modified).difference(c.added).difference(c.removed);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The configuration as a JSON object of the request's kind, without managedFields. */
