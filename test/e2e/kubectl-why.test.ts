@@ -131,7 +131,13 @@ describe('kubectl apply --server-side on an object created with client-side kube
       assert.equal((await getJson('deployment', name)).spec.template.spec.containers[0].image, 'busybox:2');
       // Removing a field from the manifest now removes it from the object: kubectl owns it.
       ok(await server.kubectl(['apply', '--server-side', '-f', '-'], { input: manifest(name, { a: '10' }), version }));
-      assert.deepEqual((await getJson('configmap', name)).data, { a: '10' });
+      const cm = await getJson('configmap', name);
+      assert.deepEqual(cm.data, { a: '10' });
+      // The last-applied annotation follows what was applied server-side, so a later client-side
+      // apply diffs against it (and does not bring back or fight over `b`).
+      assert.deepEqual(JSON.parse(cm.metadata.annotations['kubectl.kubernetes.io/last-applied-configuration']).data, { a: '10' });
+      ok(await server.kubectl(['apply', '-f', '-'], { input: manifest(name, { a: '11' }), version }));
+      assert.deepEqual((await getJson('configmap', name)).data, { a: '11' });
     });
   }
 });

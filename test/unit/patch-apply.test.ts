@@ -193,6 +193,13 @@ test('kubectl\'s server-side apply takes over what client-side apply set (last-a
   assert.equal((out.spec as any).replicas, 5);
   assert.ok(owned(out)['kubectl/Apply']!.includes('.spec.replicas'));
   assert.ok(!(owned(out)['kubectl-client-side-apply/Update'] ?? []).includes('.spec.replicas'));
+  // The annotation now holds what kubectl applied (Go's encoding: sorted keys).
+  const annotation = out.metadata.annotations!['kubectl.kubernetes.io/last-applied-configuration']!;
+  assert.deepEqual(JSON.parse(annotation), changed);
+  assert.ok(annotation.startsWith('{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":'), annotation);
+  // Other managers leave it alone.
+  const byHelm = serverSideApply(created, config({ paused: true }), opts('helm'));
+  assert.equal(byHelm.metadata.annotations!['kubectl.kubernetes.io/last-applied-configuration'], JSON.stringify(base()));
   // A field changed since (live differs from the annotation) is no longer client-side apply's: a conflict.
   const edited = structuredClone(created) as any;
   edited.spec.replicas = 7;

@@ -103,7 +103,30 @@ export function serverSideApply(live: KObject | undefined, applied: unknown, opt
 
   const metadata = { ...(isPlainObject(result.metadata) ? result.metadata : {}) };
   if (managers.size) metadata.managedFields = encodeManagedFields(managers);
+  // An object client-side apply still tracks gets its annotation rewritten to what `kubectl` applied
+  // server-side, so a later client-side apply diffs against the truth (kube-apiserver does the same).
+  const lastApplied = live?.metadata.annotations?.[LAST_APPLIED];
+  if (opts.manager === 'kubectl' && typeof lastApplied === 'string' && lastApplied !== '') {
+    metadata.annotations = { ...(isPlainObject(metadata.annotations) ? metadata.annotations : {}), [LAST_APPLIED]: lastAppliedOf(config) };
+  }
   return { ...result, metadata };
+}
+
+/** The applied configuration as the annotation holds it: without the annotation itself, encoded as Go encodes a map. */
+function lastAppliedOf(config: KObject): string {
+  const copy = structuredClone(config) as KObject;
+  if (isPlainObject(copy.metadata.annotations)) delete copy.metadata.annotations[LAST_APPLIED];
+  return goJson(copy);
+}
+
+/** encoding/json of a decoded value: map keys sorted, <, > and & escaped. */
+function goJson(v: unknown): string {
+  const sorted = (x: unknown): unknown => {
+    if (Array.isArray(x)) return x.map(sorted);
+    if (!isPlainObject(x)) return x;
+    return Object.fromEntries(Object.keys(x).sort().filter((k) => x[k] !== undefined).map((k) => [k, sorted(x[k])]));
+  };
+  return JSON.stringify(sorted(v)).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
