@@ -181,6 +181,10 @@ describe('re-applying an unchanged manifest with --server-side writes nothing', 
     ok(await server.kubectl(['apply', '-f', '-'], { input: manifest('noop-csa', { a: '1' }) }));
     const rv = (await getJson('configmap', 'noop-csa')).metadata.resourceVersion;
     assert.match(ok(await server.kubectl(['apply', '-f', '-'], { input: manifest('noop-csa', { a: '1' }) })), /configmap\/noop-csa unchanged/);
+    // kubectl diff (client-side apply through a server dry-run) agrees, and a same-value patch is no change.
+    const diff = await server.kubectl(['diff', '-f', '-'], { input: manifest('noop-csa', { a: '1' }) });
+    assert.equal(diff.code, 0, diff.stdout + diff.stderr);
+    assert.match(ok(await server.kubectl(['patch', 'configmap', 'noop-csa', '-p', '{"data":{"a":"1"}}'])), /configmap\/noop-csa patched \(no change\)/);
     // (not `kubectl replace`: it rewrites the last-applied annotation, a real change)
     const put = await server.request('PUT', '/api/v1/namespaces/default/configmaps/noop-csa', { body: await getJson('configmap', 'noop-csa') });
     assert.equal(put.status, 200, put.body);
