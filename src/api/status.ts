@@ -58,7 +58,8 @@ export const errors = {
   forbidden: (user: string, verb: string, resource: string, group: string, namespace?: string, name?: string, subresource?: string) => {
     const res = subresource ? `${resource}/${subresource}` : resource;
     const scope = namespace ? ` in the namespace "${namespace}"` : ' at the cluster scope';
-    const msg = `${res}${group ? '.' + group : ''}${name ? ` "${name}"` : ''} is forbidden: User "${user}" cannot ${verb} resource "${res}" in API group "${group}"${scope}`;
+    // The object is named by its resource alone (`pods "x"`); the subresource shows in what was refused.
+    const msg = `${resource}${group ? '.' + group : ''}${name ? ` "${name}"` : ''} is forbidden: User "${user}" cannot ${verb} resource "${res}" in API group "${group}"${scope}`;
     return new ApiError(403, 'Forbidden', msg, { name, group, kind: resource });
   },
   notFound: (resource: string, group: string, name: string) =>

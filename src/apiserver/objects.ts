@@ -229,7 +229,11 @@ export class ObjectService {
     const release = this.allocate(info, obj, undefined);
     if (!opts.preManaged) setManagedFields(obj, updateManagedFields(undefined, obj as any, managerOptions(info, opts)));
     try {
-      if (opts.dryRun) return { obj, json: () => JSON.stringify(obj), warnings, created: true };
+      if (opts.dryRun) {
+        // A dry-run create of an existing name fails as the real one would.
+        if (this.store.get(this.key(info, ns, meta.name))) throw errors.alreadyExists(info.plural, info.group, meta.name);
+        return { obj, json: () => JSON.stringify(obj), warnings, created: true };
+      }
       const stored = await this.store.create(this.key(info, ns, meta.name), obj);
       return { obj: stored.obj, json: () => stored.json(), warnings, created: true };
     } catch (e) {
@@ -302,8 +306,9 @@ export class ObjectService {
 
     let result: Record<string, any> = obj;
     const strategy = strategyFor(info);
-    if (strategy.prepareUpdate) {
-      result = strategy.prepareUpdate(opts.subresource, obj, old);
+    const prepared = strategy.prepareUpdate?.(opts.subresource, obj, old);
+    if (prepared) {
+      result = prepared;
     } else if (opts.subresource === 'status') {
       // A status write changes status only (and nothing in metadata but what Kubernetes allows there).
       result = { ...structuredClone(old), status: obj.status };
@@ -319,12 +324,12 @@ export class ObjectService {
     strategy.afterGeneration?.(result, old);
     if (!info.crd) applyDefaults(info.group, info.plural, result as any);
     // pods/binding is the one sanctioned change of an immutable pod field (spec.nodeName).
-    const causes = opts.subresource === 'binding' ? [] : this.validate(info, result, old);
+    const causes = opts.subresource === 'binding' ? [] : this.validate(info, result, old, opts.subresource);
     if (causes.length) throw errors.invalid(info.kind, info.group, name, causes);
     await this.admission.admitUpdate(info, result, old, opts);
     warnings.push(...await this.admission.admitDynamic(info, 'UPDATE', result, old, opts, () => {
       if (!info.crd) applyDefaults(info.group, info.plural, result as any);
-      const again = opts.subresource === 'binding' ? [] : this.validate(info, result, old);
+      const again = opts.subresource === 'binding' ? [] : this.validate(info, result, old, opts.subresource);
       if (again.length) throw errors.invalid(info.kind, info.group, name, again);
     }));
 
@@ -336,7 +341,12 @@ export class ObjectService {
     try {
       // Unchanged objects are not written: no new resourceVersion, no watch event (as Kubernetes).
       if (sameContent(result, old)) return { obj: old, json: () => current.json(), warnings };
-      if (opts.dryRun) return { obj: { ...result, metadata: { ...result.metadata, resourceVersion: old.metadata.resourceVersion } }, json: () => JSON.stringify(result), warnings };
+      if (opts.dryRun) {
+        // What the write would store, with the resourceVersion the object still has: `kubectl diff
+        // --server-side` compares this with the live object, so a missing one is a difference.
+        const dry = { ...result, metadata: { ...result.metadata, resourceVersion: old.metadata.resourceVersion } };
+        return { obj: dry, json: () => JSON.stringify(dry), warnings };
+      }
       // A terminating object whose last finalizer is gone is deleted for real.
       if (result.metadata.deletionTimestamp && !(result.metadata.finalizers?.length) && !strategy.deletionPending?.(this.strategyContext, result)) {
         const gone = await this.store.delete(current.key, current.modRevision);
@@ -417,9 +427,9 @@ export class ObjectService {
     return a.release;
   }
 
-  private validate(info: KindInfo, obj: Record<string, any>, old?: Readonly<Record<string, any>>): StatusCause[] {
+  private validate(info: KindInfo, obj: Record<string, any>, old?: Readonly<Record<string, any>>, subresource?: string): StatusCause[] {
     if (info.crd) return this.admission.validateCustom(info, obj, old);
-    return validateObject(info, obj as any, old as any);
+    return validateObject(info, obj as any, old as any, subresource);
   }
 
   checkTypeMeta(info: KindInfo, obj: Record<string, any>): void {
@@ -472,13 +482,38 @@ function setManagedFields(obj: Record<string, any>, entries: unknown[] | undefin
   else obj.metadata.managedFields = entries;
 }
 
-/** Equal ignoring resourceVersion and the timestamps inside managedFields. */
+/**
+ * Equal ignoring resourceVersion, the timestamps inside managedFields, key order and undefined
+ * members: a patch or apply rebuilds objects with keys in another order, and that is no change.
+ */
 function sameContent(a: Readonly<Record<string, any>>, b: Readonly<Record<string, any>>): boolean {
-  const norm = (o: Readonly<Record<string, any>>) => JSON.stringify({
-    ...o,
-    metadata: { ...o.metadata, resourceVersion: undefined, managedFields: (o.metadata?.managedFields ?? []).map((m: any) => ({ ...m, time: undefined })) },
-  });
-  return norm(a) === norm(b);
+  const skipTop = (k: string) => k === 'metadata';
+  const skipMeta = (k: string) => k === 'resourceVersion' || k === 'managedFields';
+  if (!jsonEqual(a, b, skipTop) || !jsonEqual(a.metadata ?? {}, b.metadata ?? {}, skipMeta)) return false;
+  const ma: any[] = a.metadata?.managedFields ?? [];
+  const mb: any[] = b.metadata?.managedFields ?? [];
+  return ma.length === mb.length && ma.every((m, i) => jsonEqual(m, mb[i], (k) => k === 'time'));
+}
+
+/** Structural equality of JSON values: key order and undefined members do not count; `skip` names top-level keys left out. */
+function jsonEqual(a: unknown, b: unknown, skip?: (key: string) => boolean): boolean {
+  if (a === b) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a)) {
+    const bb = b as unknown[];
+    return a.length === bb.length && a.every((x, i) => jsonEqual(x, bb[i]));
+  }
+  const ao = a as Record<string, unknown>;
+  const bo = b as Record<string, unknown>;
+  let n = 0;
+  for (const k in ao) {
+    if (ao[k] === undefined || skip?.(k)) continue;
+    n++;
+    if (!jsonEqual(ao[k], bo[k])) return false;
+  }
+  for (const k in bo) if (bo[k] !== undefined && !skip?.(k)) n--;
+  return n === 0;
 }
 
 export function randomSuffix(n = 5): string {

@@ -63,9 +63,9 @@ export interface Allocation {
 export interface KindStrategy {
   /**
    * Builds the object an update stores from what the client sent, for kinds whose endpoints each may
-   * change only their own part (instead of the generic status/spec split).
+   * change only their own part (instead of the generic status/spec split, used when this returns undefined).
    */
-  prepareUpdate?(subresource: string | undefined, sent: Record<string, any>, old: Readonly<Record<string, any>>): Record<string, any>;
+  prepareUpdate?(subresource: string | undefined, sent: Record<string, any>, old: Readonly<Record<string, any>>): Record<string, any> | undefined;
   /** Fills in what an update may leave out and still keep (before spec changes are compared). */
   keepOnUpdate?(obj: Record<string, any>, old: Readonly<Record<string, any>>): void;
   /** Last touches once `metadata.generation` is settled (`old` on update). */
@@ -117,6 +117,19 @@ function waitsForKubelet(ctx: StrategyContext, pod: Readonly<Record<string, any>
   return ctx.store.get(`/core/nodes/${pod.spec.nodeName}`) !== undefined;
 }
 
+/**
+ * `pods/ephemeralcontainers` changes spec.ephemeralContainers and nothing else: the rest is the stored
+ * pod (the resourceVersion sent stays, as the precondition it is).
+ */
+function onlyEphemeralContainers(sent: Record<string, any>, old: Readonly<Record<string, any>>): Record<string, any> {
+  const next = structuredClone(old) as Record<string, any>;
+  next.metadata.resourceVersion = sent.metadata?.resourceVersion;
+  const list = sent.spec?.ephemeralContainers;
+  if (list === undefined || list === null) delete next.spec.ephemeralContainers;
+  else next.spec.ephemeralContainers = list;
+  return next;
+}
+
 const KIND_STRATEGIES: Record<string, KindStrategy> = {
   'certificates.k8s.io/certificatesigningrequests': {
     prepareUpdate(subresource, sent, old) {
@@ -133,6 +146,7 @@ const KIND_STRATEGIES: Record<string, KindStrategy> = {
     afterGeneration: stampDaemonSetTemplateGeneration,
   },
   '/pods': {
+    prepareUpdate: (subresource, sent, old) => (subresource === 'ephemeralcontainers' ? onlyEphemeralContainers(sent, old) : undefined),
     // The grace period counts down on the node; a shorter one given later wins.
     beginGracefulDeletion(ctx, next, old, opts) {
       if (!waitsForKubelet(ctx, old)) return false;

@@ -180,3 +180,30 @@ test('apply rejects unusable configurations', () => {
     });
   }
 });
+
+test('kubectl\'s server-side apply takes over what client-side apply set (last-applied annotation), others still conflict', () => {
+  // As `kubectl apply` (client-side) leaves it: the annotation and an Update entry of its own.
+  const csa = base();
+  csa.metadata.annotations = { 'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify(base()) };
+  const created = { ...csa, metadata: { ...csa.metadata, managedFields: updateManagedFields(undefined, csa, { manager: 'kubectl-client-side-apply', apiVersion: 'apps/v1', time: T1, schema, schemas }) } } as KObject;
+  const changed = config({ replicas: 5, selector: { matchLabels: { app: 'web' } }, template: template('nginx:1.25') }, { app: 'web' });
+  // Another manager gets a conflict on replicas; `kubectl` does not, and ends up owning it.
+  assert.equal(conflictOf(() => serverSideApply(created, changed, opts('helm'))).code, 409);
+  const out = serverSideApply(created, changed, opts('kubectl'));
+  assert.equal((out.spec as any).replicas, 5);
+  assert.ok(owned(out)['kubectl/Apply']!.includes('.spec.replicas'));
+  assert.ok(!(owned(out)['kubectl-client-side-apply/Update'] ?? []).includes('.spec.replicas'));
+  // The annotation now holds what kubectl applied (Go's encoding: sorted keys).
+  const annotation = out.metadata.annotations!['kubectl.kubernetes.io/last-applied-configuration']!;
+  assert.deepEqual(JSON.parse(annotation), changed);
+  assert.ok(annotation.startsWith('{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"labels":'), annotation);
+  // Other managers leave it alone.
+  const byHelm = serverSideApply(created, config({ paused: true }), opts('helm'));
+  assert.equal(byHelm.metadata.annotations!['kubectl.kubernetes.io/last-applied-configuration'], JSON.stringify(base()));
+  // A field changed since (live differs from the annotation) is no longer client-side apply's: a conflict.
+  const edited = structuredClone(created) as any;
+  edited.spec.replicas = 7;
+  edited.metadata.managedFields = updateManagedFields(created, edited, { manager: 'kubectl-edit', apiVersion: 'apps/v1', time: T3, schema, schemas });
+  const err = conflictOf(() => serverSideApply(edited, changed, opts('kubectl')));
+  assert.match(err.message, /conflict with "kubectl-edit" using apps\/v1: \.spec\.replicas/);
+});

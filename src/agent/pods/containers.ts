@@ -17,7 +17,8 @@ import { namespaceOptions } from './sandbox.js';
 import { validateFilePath } from './atomic-writer.js';
 import type { PreparedVolume } from './volumes.js';
 
-export type ContainerKind = 'init' | 'regular';
+/** Ephemeral containers (`kubectl debug`) run once in the existing sandbox, never restarted. */
+export type ContainerKind = 'init' | 'regular' | 'ephemeral';
 
 const CPU_PERIOD_US = 100_000;
 const MIN_CPU_SHARES = 2;
@@ -131,6 +132,8 @@ export interface ContainerSettings {
   logPath: string;
   qos: QosClass;
   nodeMemoryBytes: number;
+  /** An ephemeral container's target: the runtime ID of the container whose process namespace it joins. */
+  targetId?: string;
 }
 
 export function containerConfig(pod: Obj, c: Obj, s: ContainerSettings): ContainerConfig {
@@ -157,6 +160,12 @@ export function containerConfig(pod: Obj, c: Obj, s: ContainerSettings): Contain
     stdin: c.stdin === true,
     stdinOnce: c.stdinOnce === true,
     tty: c.tty === true,
-    linux: { resources: linuxResources(c, s.qos, s.nodeMemoryBytes), securityContext: securityContext(pod, c) },
+    linux: { resources: linuxResources(c, s.qos, s.nodeMemoryBytes), securityContext: targeted(securityContext(pod, c), s.targetId) },
   };
+}
+
+/** `targetContainerName`: the PID namespace of that container (CRI's TARGET mode), so its processes are visible. */
+function targeted(sc: LinuxContainerSecurityContext, targetId: string | undefined): LinuxContainerSecurityContext {
+  if (!targetId) return sc;
+  return { ...sc, namespaceOptions: { ...sc.namespaceOptions, pid: 'TARGET', targetId } };
 }

@@ -13,7 +13,7 @@ export const RESTART_COUNT_ANNOTATION = 'io.kubernetes.container.restartCount';
 /** A hash of the container's spec: a changed spec (a new image) restarts the container. */
 export const CONTAINER_HASH_ANNOTATION = 'io.kubernetes.container.hash';
 export const TERMINATION_MESSAGE_PATH_ANNOTATION = 'io.kubernetes.container.terminationMessagePath';
-/** 'init' or 'regular': init containers must not be mistaken for app containers of the same name. */
+/** 'init', 'regular' or 'ephemeral': what runs a container is told apart without the pod spec. */
 export const CONTAINER_TYPE_ANNOTATION = 'skiff.io/container-type';
 export const GRACE_PERIOD_ANNOTATION = 'io.kubernetes.pod.terminationGracePeriod';
 

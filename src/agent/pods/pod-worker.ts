@@ -61,6 +61,9 @@ interface Instance extends ObservedContainer {
   createdAt: bigint;
 }
 
+/** Where each kind of container is listed in the pod spec (events' fieldPath, status). */
+const SPEC_LISTS: Record<ContainerKind, string> = { init: 'initContainers', regular: 'containers', ephemeral: 'ephemeralContainers' };
+
 /** Retry delay after a failed step that has no back-off of its own (API or runtime hiccups). */
 const RETRY_MS = 2_000;
 /** After a preStop hook the container still gets this long for SIGTERM (the kubelet's minimum). */
@@ -180,7 +183,7 @@ export class PodWorker {
   }
 
   private event(type: EventType, reason: string, message: string, container?: { kind: ContainerKind; name: string }): void {
-    const fieldPath = container ? `spec.${container.kind === 'init' ? 'initContainers' : 'containers'}{${container.name}}` : undefined;
+    const fieldPath = container ? `spec.${SPEC_LISTS[container.kind]}{${container.name}}` : undefined;
     this.d.api.recordEvent(this.pod, type, reason, message, fieldPath);
   }
 
@@ -207,7 +210,8 @@ export class PodWorker {
         throw err;
       }
       if (!st) continue;
-      const kind = (c.annotations[CONTAINER_TYPE_ANNOTATION] === 'init' ? 'init' : 'regular') as ContainerKind;
+      const type = c.annotations[CONTAINER_TYPE_ANNOTATION];
+      const kind: ContainerKind = type === 'init' || type === 'ephemeral' ? type : 'regular';
       const restartCount = Number(c.annotations[RESTART_COUNT_ANNOTATION] ?? c.metadata?.attempt ?? 0);
       const name = c.labels[CONTAINER_NAME_LABEL] ?? c.metadata?.name ?? '';
       out.push({
@@ -286,6 +290,8 @@ export class PodWorker {
     if (sandboxReady) {
       const initDone = await this.syncInitContainers(all, sources, wake);
       if (initDone) await this.syncContainers(all, sources, wake);
+      // Ephemeral containers may start before initialization is over (to debug a stuck init container).
+      await this.syncEphemeralContainers(all, sources, wake);
       all = await this.instances();
       this.dropOldInstances(all);
       this.syncProbes(all);
@@ -449,6 +455,33 @@ export class PodWorker {
     }));
   }
 
+  /**
+   * Ephemeral containers run once in the current sandbox: started when they have never run, never
+   * restarted after they exit (nor in a new sandbox). With `targetContainerName` the container joins
+   * that container's process namespace.
+   */
+  private async syncEphemeralContainers(all: Instance[], sources: PodSources, wake: (ms: number) => void): Promise<void> {
+    await Promise.all((this.pod.spec.ephemeralContainers ?? []).map(async (c: Obj) => {
+      const hist = this.history(all, 'ephemeral', c.name);
+      const cur = hist[0]?.sandboxId === this.sandbox!.id ? hist[0] : undefined;
+      // Only a created-but-never-started instance (the agent died between the two calls) is retried.
+      if (hist[0] && !(cur && cur.state === 'CONTAINER_CREATED')) return;
+      let targetId: string | undefined;
+      if (c.targetContainerName) {
+        const target = all.find((i) => i.kind !== 'ephemeral' && i.name === c.targetContainerName && i.sandboxId === this.sandbox!.id);
+        if (!target) {
+          const message = `unable to find target container ${c.targetContainerName}`;
+          if (this.waiting.get(`ephemeral/${c.name}`)?.message !== message) this.event('Warning', 'Failed', `Error: ${message}`, { kind: 'ephemeral', name: c.name });
+          this.waiting.set(`ephemeral/${c.name}`, { reason: 'CreateContainerConfigError', message });
+          wake(RETRY_MS);
+          return;
+        }
+        targetId = target.id;
+      }
+      await this.start(c, 'ephemeral', 0, sources, wake, cur, targetId);
+    }));
+  }
+
   /** The kubelet's CrashLoopBackOff: the first restart is immediate, later ones wait 10 s, 20 s... */
   private async restartWithBackoff(c: Obj, kind: ContainerKind, exited: Instance, sources: PodSources, wake: (ms: number) => void): Promise<void> {
     const key = `${this.uid}/${kind}/${c.name}`;
@@ -468,7 +501,7 @@ export class PodWorker {
   }
 
   /** Pulls, creates and starts one container instance; on failure records why it waits. */
-  private async start(c: Obj, kind: ContainerKind, restartCount: number, sources: PodSources, wake: (ms: number) => void, stale?: Instance): Promise<void> {
+  private async start(c: Obj, kind: ContainerKind, restartCount: number, sources: PodSources, wake: (ms: number) => void, stale?: Instance, targetId?: string): Promise<void> {
     const key = `${kind}/${c.name}`;
     const ref = { kind, name: c.name as string };
     if (!this.waiting.has(key) || this.waiting.get(key)!.reason === 'CrashLoopBackOff') this.waiting.set(key, { reason: 'ContainerCreating' });
@@ -487,7 +520,7 @@ export class PodWorker {
       if (!mounts.some((m) => m.containerPath === '/etc/hosts')) mounts.push({ containerPath: '/etc/hosts', hostPath: this.hostsFile() });
       const config = containerConfig(this.pod, c, {
         kind, nodeName: this.d.nodeName, restartCount, image, envs, mounts,
-        logPath: join(c.name, `${restartCount}.log`), qos: podQosClass(this.pod), nodeMemoryBytes: this.d.node.memoryBytes,
+        logPath: join(c.name, `${restartCount}.log`), qos: podQosClass(this.pod), nodeMemoryBytes: this.d.node.memoryBytes, targetId,
       });
       let id: string;
       try {
@@ -661,8 +694,7 @@ export class PodWorker {
 
   private async terminate(pod: Obj, graceSec: number, viaApi: boolean): Promise<void> {
     const all = await this.instances();
-    const specOf = (i: Instance): Obj | undefined =>
-      (i.kind === 'init' ? pod.spec.initContainers : pod.spec.containers)?.find((c: Obj) => c.name === i.name);
+    const specOf = (i: Instance): Obj | undefined => (pod.spec[SPEC_LISTS[i.kind]] as Obj[] | undefined)?.find((c: Obj) => c.name === i.name);
     await Promise.all(all.filter((i) => i.state === 'CONTAINER_RUNNING' || i.state === 'CONTAINER_CREATED')
       .map((i) => this.killContainer(specOf(i), i.kind, i.id, `Stopping container ${i.name}`, graceSec)));
     for (const p of this.probes.values()) p.stop();
@@ -708,7 +740,7 @@ export class PodWorker {
     const pod = this.pod;
     const toHistory = (kind: ContainerKind): Map<string, ContainerHistory> => {
       const m = new Map<string, ContainerHistory>();
-      for (const c of (kind === 'init' ? pod.spec.initContainers : pod.spec.containers) ?? []) {
+      for (const c of (pod.spec[SPEC_LISTS[kind]] as Obj[] | undefined) ?? []) {
         const h = this.history(all, kind, c.name);
         m.set(c.name, { latest: h[0], previous: h[1] });
       }
@@ -723,6 +755,7 @@ export class PodWorker {
       sandboxReady,
       init: toHistory('init'),
       regular: toHistory('regular'),
+      ephemeral: toHistory('ephemeral'),
       waiting: final ? new Map() : this.waiting,
       probes: (id) => this.probeState(all, id),
       startTime: this.startTime,

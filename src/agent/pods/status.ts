@@ -37,6 +37,8 @@ export interface StatusInput {
   sandboxReady: boolean;
   init: Map<string, ContainerHistory>;
   regular: Map<string, ContainerHistory>;
+  /** Ephemeral containers (spec.ephemeralContainers), by name. */
+  ephemeral?: Map<string, ContainerHistory>;
   /** Why a container waits (`init/name` or `regular/name` → reason, message), e.g. CrashLoopBackOff. */
   waiting: Map<string, { reason: string; message?: string }>;
   /** Probe state of a running container, by container ID. */
@@ -73,7 +75,8 @@ function containerStatus(spec: Obj, kind: ContainerKind, h: ContainerHistory | u
   const last = h?.previous && h.previous.state === 'CONTAINER_EXITED' ? { terminated: terminated(h.previous) } : {};
   const out: Obj = { ...base, containerID: `containerd://${latest.id}`, restartCount: latest.restartCount };
   if (latest.state === 'CONTAINER_RUNNING') {
-    const p = input.probes(latest.id) ?? { ready: true, started: true };
+    // Ephemeral containers are never ready: nothing of the pod's service may depend on them.
+    const p = kind === 'ephemeral' ? { ready: false, started: true } : input.probes(latest.id) ?? { ready: true, started: true };
     return {
       ...out, state: { running: { startedAt: latest.startedAt ? rfc3339(latest.startedAt) : rfc3339(input.now) } }, lastState: last,
       ready: p.started && p.ready, started: p.started,
@@ -175,5 +178,9 @@ export function computePodStatus(input: StatusInput): Obj {
     status.podIPs = input.podIPs.map((ip) => ({ ip }));
   }
   if (initStatuses.length) status.initContainerStatuses = initStatuses;
+  const ephemeralSpecs: Obj[] = spec.ephemeralContainers ?? [];
+  if (ephemeralSpecs.length) {
+    status.ephemeralContainerStatuses = ephemeralSpecs.map((c) => containerStatus(c, 'ephemeral', input.ephemeral?.get(c.name), input, initDone));
+  }
   return status;
 }

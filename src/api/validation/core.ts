@@ -9,7 +9,7 @@ import { validateKubeFinalizerName, validateLabelName, validateLabels, validateL
 import {
   isConfigMapKey, isDNS1123Label, isDNS1123Subdomain, isQualifiedName, isValidLabelValue, isValidPortName, isValidPortNum,
 } from './names.js';
-import { validatePodCreateSpec, validatePodSpecUpdate, validatePodTemplateSpec, validateTaintEffect } from './pod.js';
+import { validateEphemeralContainersUpdate, validatePodCreateSpec, validatePodSpecUpdate, validatePodTemplateSpec, validateTaintEffect } from './pod.js';
 import { quantityNanos } from '../quantity.js';
 import { matchLabelSet } from '../selectors.js';
 
@@ -20,7 +20,8 @@ const IMMUTABLE_WHEN_SET = 'field is immutable when `immutable` is set';
 
 // ---- Pods, pod templates, replication controllers ------------------------------------------------
 
-export function validatePod(pod: KObject, old?: KObject): StatusCause[] {
+export function validatePod(pod: KObject, old?: KObject, subresource?: string): StatusCause[] {
+  if (old && subresource === 'ephemeralcontainers') return validateEphemeralContainersUpdate(pod, old);
   const out = validatePodCreateSpec(pod);
   if (!old) {
     const s = obj(pod.spec);

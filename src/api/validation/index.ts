@@ -23,7 +23,7 @@ import {
   validateRole, validateRoleBinding, validateStorageClass,
 } from './other-kinds.js';
 
-type KindValidator = (obj: KObject, old?: KObject) => StatusCause[];
+type KindValidator = (obj: KObject, old?: KObject, subresource?: string) => StatusCause[];
 
 interface Row {
   /** The metadata.name rule; null where Kubernetes skips metadata validation (legacy core Events). */
@@ -90,11 +90,11 @@ const ROWS: Record<string, Row> = {
  * Every violation of `obj` (on create) or of the change from `old` to `obj` (on update), with
  * Kubernetes' field paths and messages. Kinds without a row get metadata checks only.
  */
-export function validateObject(info: KindInfo, obj: KObject, old?: KObject): StatusCause[] {
+export function validateObject(info: KindInfo, obj: KObject, old?: KObject, subresource?: string): StatusCause[] {
   if (info.virtual) return [];
   const row = ROWS[`${info.group}/${info.plural}`] ?? subdomain();
   const meta = old
     ? validateObjectMetaUpdate(obj.metadata, old.metadata)
     : row.name ? validateObjectMeta(obj.metadata, info.namespaced, row.name) : [];
-  return [...meta, ...(row.validate?.(obj, old) ?? [])];
+  return [...meta, ...(row.validate?.(obj, old, subresource) ?? [])];
 }

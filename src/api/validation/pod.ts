@@ -408,6 +408,56 @@ function validateInitContainers(inits: Obj[], regular: Obj[], volumes: Set<strin
   return out;
 }
 
+/**
+ * Fields of a container an ephemeral container may not set (in the Container struct's order, as
+ * Kubernetes reports them): nothing that makes the pod depend on it or changes its resources.
+ */
+const EPHEMERAL_FORBIDDEN = ['ports', 'resources', 'resizePolicy', 'restartPolicy', 'livenessProbe', 'readinessProbe', 'startupProbe', 'lifecycle'];
+const EPHEMERAL_FORBIDDEN_DETAIL = 'cannot be set for an Ephemeral Container';
+
+const isZero = (v: unknown): boolean =>
+  v === undefined || v === null || v === '' || (Array.isArray(v) && v.length === 0) || (isObj(v) && Object.values(v).every(isZero));
+
+function validateEphemeralContainers(ephemeral: Obj[], containers: Obj[], inits: Obj[], volumes: Set<string>, field: string): StatusCause[] {
+  const out: StatusCause[] = [];
+  const others = new Set([...containers, ...inits].map((c) => c.name));
+  const all = new Set(others);
+  ephemeral.forEach((c, i) => {
+    const p = index(field, i);
+    out.push(...validateContainerCommon(c, volumes, p));
+    if (typeof c.image === 'string' && c.image.trim() !== c.image) out.push(fe.invalid(child(p, 'image'), c.image, 'must not have leading or trailing whitespace'));
+    // Names are unique across every kind of container (attach and logs select by name).
+    if (all.has(c.name)) out.push(fe.duplicate(child(p, 'name'), c.name)); else all.add(c.name);
+    if (c.targetContainerName && !others.has(c.targetContainerName)) out.push(fe.notFound(child(p, 'targetContainerName'), c.targetContainerName));
+    for (const f of EPHEMERAL_FORBIDDEN) if (!isZero(c[f])) out.push(fe.forbidden(child(p, f), EPHEMERAL_FORBIDDEN_DETAIL));
+    // subPath mounts are bind mounts that outlive the container until the pod goes.
+    (Array.isArray(c.volumeMounts) ? c.volumeMounts : []).forEach((m: Obj, j: number) => {
+      if (m?.subPath) out.push(fe.forbidden(child(index(child(p, 'volumeMounts'), j), 'subPath'), EPHEMERAL_FORBIDDEN_DETAIL));
+      if (m?.subPathExpr) out.push(fe.forbidden(child(index(child(p, 'volumeMounts'), j), 'subPathExpr'), EPHEMERAL_FORBIDDEN_DETAIL));
+    });
+  });
+  return out;
+}
+
+/**
+ * A write through `pods/ephemeralcontainers`: ephemeral containers may be added, never changed or
+ * removed (they run once and their status is their record). The rest of the spec is the old one.
+ */
+export function validateEphemeralContainersUpdate(pod: Obj, old: Obj): StatusCause[] {
+  if (old.metadata?.annotations?.['kubernetes.io/config.mirror'] !== undefined) {
+    return [fe.forbidden('', 'static pods do not support ephemeral containers')];
+  }
+  const out = validatePodSpec(pod.spec, 'spec', { isPod: true });
+  const byName = new Map<string, Obj>();
+  for (const c of Array.isArray(pod.spec?.ephemeralContainers) ? pod.spec.ephemeralContainers : []) if (isObj(c)) byName.set(c.name, c);
+  for (const c of Array.isArray(old.spec?.ephemeralContainers) ? old.spec.ephemeralContainers : []) {
+    const now = byName.get(c.name);
+    if (!now) out.push(fe.forbidden('spec.ephemeralContainers', `existing ephemeral containers ${JSON.stringify(c.name)} may not be removed\n`));
+    else if (!semanticEqual(now, c)) out.push(fe.forbidden('spec.ephemeralContainers', `existing ephemeral containers ${JSON.stringify(c.name)} may not be changed\n`));
+  }
+  return out;
+}
+
 // ---- the pod spec --------------------------------------------------------------------------------
 
 const RESTART_POLICIES = ['Always', 'OnFailure', 'Never'];
@@ -467,6 +517,8 @@ export function validatePodSpec(spec: unknown, field: string, opts: PodSpecOptio
   const inits: Obj[] = (Array.isArray(s.initContainers) ? s.initContainers : []).map((c: unknown) => (isObj(c) ? c : {}));
   out.push(...validateContainers(containers, volumes, child(field, 'containers')));
   out.push(...validateInitContainers(inits, containers, volumes, child(field, 'initContainers')));
+  const ephemeral: Obj[] = (Array.isArray(s.ephemeralContainers) ? s.ephemeralContainers : []).map((c: unknown) => (isObj(c) ? c : {}));
+  out.push(...validateEphemeralContainers(ephemeral, containers, inits, volumes, child(field, 'ephemeralContainers')));
   if (s.hostNetwork === true) {
     containers.forEach((c, i) => (Array.isArray(c.ports) ? c.ports : []).forEach((port: Obj, j: number) => {
       const hp = port?.hostPort ?? 0;

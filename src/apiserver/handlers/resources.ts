@@ -47,7 +47,7 @@ export async function handleResource(ctx: ApiContext, req: IncomingMessage, res:
     if (sub === 'binding' || sub === 'eviction') return handlePodAction(ctx, req, res, ri, info, ns!, q, actor);
     if (POD_STREAM_SUBRESOURCES.has(sub)) return handlePodStream(ctx, req, res, ri, q, user);
     if (sub === 'proxy' && info.plural === 'nodes') return handleNodeProxy(ctx, req, res, ri);
-    if (sub !== 'status' && sub !== 'finalize' && sub !== 'approval') throw errors.badRequest(`${sub} is not available yet`);
+    if (sub !== 'status' && sub !== 'finalize' && sub !== 'approval' && sub !== 'ephemeralcontainers') throw errors.badRequest(`${sub} is not available yet`);
   }
 
   const conv = ri.verb !== 'get' && ri.verb !== 'list' && ri.verb !== 'watch'

@@ -78,7 +78,16 @@ export function serverSideApply(live: KObject | undefined, applied: unknown, opt
     const overlap = e.set.intersection(changed);
     if (!overlap.empty) conflicts.push([e, overlap.paths()]);
   }
-  if (conflicts.length && !opts.force) throw applyConflict(conflicts);
+  if (conflicts.length && !opts.force) {
+    // `kubectl apply --server-side` over an object client-side apply made: fields the last-applied
+    // annotation still describes (same value as live) are the applier's own, not a conflict (as
+    // kube-apiserver's last-applied manager upgrades them, for the `kubectl` manager only).
+    const allowed = opts.manager === 'kubectl' && live ? lastAppliedFields(live, t, opts.apiVersion) : undefined;
+    const left = allowed
+      ? conflicts.map(([e, paths]) => [e, paths.filter((p) => !allowed.has(p))] as [ManagerEntry, Path[]]).filter(([, paths]) => paths.length)
+      : conflicts;
+    if (left.length) throw applyConflict(left);
+  }
   for (const [otherId, e] of managers) {
     if (otherId === id) continue;
     const kept = e.set.difference(changed).difference(removed);
@@ -94,7 +103,49 @@ export function serverSideApply(live: KObject | undefined, applied: unknown, opt
 
   const metadata = { ...(isPlainObject(result.metadata) ? result.metadata : {}) };
   if (managers.size) metadata.managedFields = encodeManagedFields(managers);
+  // An object client-side apply still tracks gets its annotation rewritten to what `kubectl` applied
+  // server-side, so a later client-side apply diffs against the truth (kube-apiserver does the same).
+  const lastApplied = live?.metadata.annotations?.[LAST_APPLIED];
+  if (opts.manager === 'kubectl' && typeof lastApplied === 'string' && lastApplied !== '') {
+    metadata.annotations = { ...(isPlainObject(metadata.annotations) ? metadata.annotations : {}), [LAST_APPLIED]: lastAppliedOf(config) };
+  }
   return { ...result, metadata };
+}
+
+/** The applied configuration as the annotation holds it: without the annotation itself, encoded as Go encodes a map. */
+function lastAppliedOf(config: KObject): string {
+  const copy = structuredClone(config) as KObject;
+  if (isPlainObject(copy.metadata.annotations)) delete copy.metadata.annotations[LAST_APPLIED];
+  return goJson(copy);
+}
+
+/** encoding/json of a decoded value: map keys sorted, <, > and & escaped. */
+function goJson(v: unknown): string {
+  const sorted = (x: unknown): unknown => {
+    if (Array.isArray(x)) return x.map(sorted);
+    if (!isPlainObject(x)) return x;
+    return Object.fromEntries(Object.keys(x).sort().filter((k) => x[k] !== undefined).map((k) => [k, sorted(x[k])]));
+  };
+  return JSON.stringify(sorted(v)).replace(/[<>&\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
+
+/**
+ * The fields of the live object's last-applied annotation whose values the live object still has:
+ * what client-side apply last set and nobody changed since. Undefined when there is no usable annotation.
+ */
+function lastAppliedFields(live: KObject, t: FieldType, apiVersion: string): FieldSet | undefined {
+  const text = live.metadata.annotations?.[LAST_APPLIED];
+  if (typeof text !== 'string' || text === '') return undefined;
+  try {
+    const last = JSON.parse(text) as unknown;
+    if (!isPlainObject(last) || last.apiVersion !== apiVersion) return undefined;
+    const c = compare(last, withoutManagedFields(live), t);
+    return toFieldSet(last, t).difference(c.modified).difference(c.added).difference(c.removed);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The configuration as a JSON object of the request's kind, without managedFields. */
