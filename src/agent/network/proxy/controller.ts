@@ -194,6 +194,7 @@ export function startServiceProxy(o: ServiceProxyOptions): RunningServiceProxy {
       await Promise.all([ownsServices ? services.stop() : undefined, slices.stop()]);
       await ready.catch(() => undefined);
       await loopDone;
+      writer.close?.();
       health.close();
     },
   };

@@ -2,27 +2,13 @@
 // nft-diff.ts compares with: chains by fingerprint (rule count and the hash in the first rule's
 // comment), map and set elements by key and verdict, maps and sets by name. Read at agent start and
 // after a failed transaction, so a restarted agent rewrites only what changed while it was away.
-import { execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { elementKey } from './nft-rules.js';
+import { NFT } from '../nft-session.js';
 import { emptyState, FINGERPRINT_PREFIX, type TableState } from './nft-diff.js';
 
 const run = promisify(execFile);
-
-export const NFT = process.env.SKIFF_NFT_BINARY ?? 'nft';
-
-/** Runs an nft script as one transaction (`nft -f -`): all of it applies, or none. */
-export function runNftScript(script: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(NFT, ['-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
-    let err = '';
-    p.stderr.on('data', (d: Buffer) => { if (err.length < 4096) err += d.toString(); });
-    p.on('error', reject);
-    p.on('close', (code) => code === 0 ? resolve() : reject(new Error(`nft -f: exit ${code}: ${err.trim().split('\n').slice(0, 6).join(' | ')}`)));
-    p.stdin.on('error', () => undefined);   // nft may exit before reading all of a bad script
-    p.stdin.end(script);
-  });
-}
 
 /** The table's current state; an empty state (exists: false) when there is no such table. */
 export async function readTableState(family: string, table: string): Promise<TableState> {

@@ -5,7 +5,8 @@ import { logger } from '../../../util/log.js';
 import type { ServiceModel } from './model.js';
 import { DesiredTable, emptyScope, plan, release, stateScope, type TableState } from './nft-diff.js';
 import { serviceFragment, staticFragment, type StaticOptions, type TableFragment } from './nft-rules.js';
-import { deleteTable, readTableState, runNftScript } from './nft-state.js';
+import { deleteTable, readTableState } from './nft-state.js';
+import { NftSession } from '../nft-session.js';
 
 const log = logger('service-proxy');
 
@@ -19,12 +20,14 @@ export interface RuleWriter {
   apply(changes: Map<string, ServiceModel | undefined>): Promise<string[]>;
   /** Removes everything the writer programmed. */
   remove(): Promise<void>;
+  /** Releases what the writer holds (its nft process); the rules stay in the kernel. */
+  close?(): void;
 }
 
 export interface NftWriterOptions extends StaticOptions {
   /** Default `skiff-proxy`. Tests running many agents in one network namespace give each its own. */
   table?: string;
-  /** Runs a script as one transaction (default `nft -f -`); injectable for tests. */
+  /** Runs a script as one transaction (default: a long-lived `nft -i`, see nft-session.ts); injectable for tests. */
   run?: (script: string) => Promise<void>;
   /** Reads the table's state (default `nft -j list table`). */
   read?: (family: string, table: string) => Promise<TableState>;
@@ -39,13 +42,14 @@ export class NftRuleWriter implements RuleWriter {
   private state: TableState | undefined;
   private readonly desired = new DesiredTable();
   private readonly run: (script: string) => Promise<void>;
+  private readonly session = new NftSession();
   private readonly read: (family: string, table: string) => Promise<TableState>;
   /** Figures of the last transaction, for logs and the benchmark. */
   lastStats = { lines: 0, ms: 0 };
 
   constructor(private readonly o: NftWriterOptions) {
     this.table = o.table ?? DEFAULT_TABLE;
-    this.run = o.run ?? runNftScript;
+    this.run = o.run ?? ((script) => this.session.run(script));
     this.read = o.read ?? readTableState;
   }
 
@@ -94,6 +98,10 @@ export class NftRuleWriter implements RuleWriter {
   async remove(): Promise<void> {
     await deleteTable(FAMILY, this.table);
     this.state = undefined;
+  }
+
+  close(): void {
+    this.session.close();
   }
 
   private async transact(lines: string[]): Promise<void> {
