@@ -53,7 +53,7 @@ function spawnHollow(server: TestServer, token: string, args: string[], dataDir:
   const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => { hollows.delete(h); for (const l of listeners) l(); resolve(code); }));
   const h: Hollow = {
     proc, dataDir, logPath, exited,
-    waitFor(text, timeoutMs = 30_000) {
+    waitFor(text, timeoutMs = 120_000) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => done(new Error(`skiff hollow: no "${text}" within ${timeoutMs} ms\n${logTail(logPath)}`)), timeoutMs);
         const check = () => {

@@ -30,7 +30,7 @@ async function startHollow(): Promise<void> {
   hollow = proc;
   let out = '';
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`hollow nodes not ready\n${hollowLog()}`)), 30_000);
+    const timer = setTimeout(() => reject(new Error(`hollow nodes not ready\n${hollowLog()}`)), 120_000);
     proc.stdout!.setEncoding('utf8').on('data', (d: string) => {
       out += d;
       if (out.includes('nodes ready')) { clearTimeout(timer); resolve(); }
