@@ -35,7 +35,7 @@ export interface ApiServerOptions {
   /** Timeouts and per-client limits (default: connectionLimits(), which reads SKIFF_CONNECTION_LIMITS). */
   limits?: ConnectionLimits;
   /** API aggregation: group versions an APIService sends to a Service (and their discovery). */
-  aggregator?: Pick<Aggregator, 'match' | 'proxy' | 'discovery'>;
+  aggregator?: Pick<Aggregator, 'match' | 'proxy' | 'discovery' | 'openApiPaths' | 'serveOpenApi'>;
 }
 
 /** Paths served without credentials (health checks and the CA that joining nodes pin). */
@@ -122,6 +122,15 @@ async function route(ctx: ApiContext, discovery: Discovery, openapiV2: OpenApiV2
   if (!ri.isResourceRequest) {
     authorize(ctx, ri, user, method);
     if (path === '/metrics' && opts.metrics && (method === 'GET' || method === 'HEAD')) return opts.metrics.serve(res);
+    if (opts.aggregator && path.startsWith('/openapi/v3') && (method === 'GET' || method === 'HEAD')) {
+      // Aggregated group versions' OpenAPI comes from their backends, listed in the same index.
+      if (path === '/openapi/v3') {
+        const remote = opts.aggregator.openApiPaths();
+        if (Object.keys(remote).length) return sendJson(res, 200, { paths: { ...ctx.openapi.index().paths, ...remote } });
+      } else if (await opts.aggregator.serveOpenApi(path, res)) {
+        return;
+      }
+    }
     return serveNonResource(ctx, discovery, openapiV2, ri, path, url, req, res);
   }
   const info = ctx.registry.lookup(ri.group, ri.version, ri.resource);

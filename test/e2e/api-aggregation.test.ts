@@ -138,6 +138,8 @@ test('an extension API server in a pod, registered by an APIService, served thro
     assert.match(got, /^f1\b/m, `kubectl ${version} get flunders`);
     assert.match(got, /^f2\b/m);
   }
+  // OpenAPI v3 from the backend, merged: kubectl explain reads it.
+  assert.match(await k(['explain', 'flunders.spec']), /seenUser\s+<string>\s+The X-Remote-User the front proxy sent\./);
   // The backend saw who asked (the admin's client certificate), not their credentials.
   const f1 = JSON.parse(await k(['get', 'fl', 'f1', '-n', 'default', '-o', 'json']));
   assert.equal(f1.spec.seenUser, 'system:admin');

@@ -182,6 +182,14 @@ test('an APIService backed by a Service: available, proxied with the caller\'s i
   assert.deepEqual(agg.resources.map((r: any) => r.resource), ['flunders', 'requestcounts']);
   assert.deepEqual(agg.resources[0].subresources.map((s: any) => s.subresource), ['exec']);
 
+  // OpenAPI v3: the index lists the backend's document, which comes from the backend.
+  const index = await eventually(async () => (await call('GET', '/openapi/v3')).json().paths[`apis/${GV}`], 'the group version in the OpenAPI index');
+  assert.equal(index.serverRelativeURL, `/openapi/v3/apis/${GV}?hash=F1A2`);
+  assert.ok((await call('GET', '/openapi/v3')).json().paths['apis/apps/v1'], 'local documents still listed');
+  const doc = await call('GET', index.serverRelativeURL);
+  assert.equal(doc.status, 200, doc.body);
+  assert.ok(doc.json().components.schemas['com.example.wardle.v1alpha1.Flunder']);
+
   // A watch streams: two events a second apart arrive on one open response.
   const events = await new Promise<string[]>((resolve, reject) => {
     const lines: string[] = [];

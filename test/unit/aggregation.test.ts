@@ -123,5 +123,5 @@ test('a Service that cannot be used is reported with kube-aggregator\'s reasons 
   assert.equal(reason(), 'MissingEndpoints: endpointslices for service/api in "wardle" have no addresses with port name "https"');
   objects['/discovery.k8s.io/endpointslices/wardle/api-1'].endpoints[0].conditions.ready = true;
   assert.deepEqual(resolveEndpoint(store, ref), { host: '10.42.0.7', port: 8443, node: 'n1' });
-  assert.deepEqual(backendTls({ ...a, spec: { ...a.spec, caBundle: Buffer.from('PEM').toString('base64') } }, ref), { servername: 'api.wardle.svc', caPem: 'PEM', insecure: false });
+  assert.deepEqual(backendTls({ ...a, spec: { ...a.spec, caBundle: Buffer.from('PEM').toString('base64') } }, ref), { servername: 'api.wardle.svc', caPem: 'PEM', insecure: false, caKey: '384fb9a44fabe158' });
 });

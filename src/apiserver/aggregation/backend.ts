@@ -71,11 +71,16 @@ export interface BackendTls {
   /** PEM decoded from spec.caBundle; undefined: the system roots (as kube-aggregator). */
   caPem?: string;
   insecure: boolean;
+  /** Short digest of caPem: part of the connection pool's key. */
+  caKey: string;
 }
 
 export function backendTls(a: ApiServiceObject, ref: ServiceRef): BackendTls {
   const ca = a.spec?.caBundle ? Buffer.from(a.spec.caBundle, 'base64').toString('utf8') : undefined;
-  return { servername: `${ref.name}.${ref.namespace}.svc`, caPem: ca || undefined, insecure: Boolean(a.spec?.insecureSkipTLSVerify) };
+  return {
+    servername: `${ref.name}.${ref.namespace}.svc`, caPem: ca || undefined, insecure: Boolean(a.spec?.insecureSkipTLSVerify),
+    caKey: ca ? createHash('sha256').update(ca).digest('hex').slice(0, 16) : '-',
+  };
 }
 
 /** The front-proxy client certificate the server presents to every backend. */
@@ -112,8 +117,7 @@ export class BackendTransport {
   useDialer(d: Dialer): void { this.dialer = d; }
 
   agentFor(ep: Endpoint, tls: BackendTls, insecure = tls.insecure): HttpsAgent {
-    const caKey = tls.caPem ? createHash('sha256').update(tls.caPem).digest('hex').slice(0, 16) : '-';
-    const key = `${ep.node ?? ''}|${ep.host}|${ep.port}|${tls.servername}|${insecure}|${caKey}`;
+    const key = `${ep.node ?? ''}|${ep.host}|${ep.port}|${tls.servername}|${insecure}|${tls.caKey}`;
     let a = this.agents.get(key);
     if (!a) {
       // Endpoints come and go (pods restart with new IPs): bound the pool rather than track each.

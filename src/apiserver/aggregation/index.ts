@@ -41,6 +41,8 @@ export function groupVersionOf(a: ApiServiceObject): GroupVersionPriority {
 export class Aggregator {
   readonly discovery = new RemoteDiscovery();
   private readonly transport: BackendTransport;
+  /** Per APIService: the OpenAPI v3 path of its group version and the backend's hash for it. */
+  private readonly openapi = new Map<string, { gvPath: string; url: string }>();
 
   constructor(private readonly store: Store, proxyClient: ProxyClientCert) {
     this.transport = new BackendTransport(proxyClient);
@@ -99,14 +101,61 @@ export class Aggregator {
     let r = await this.get(ep, tls, path, tls.insecure);
     if (r.ok) {
       try { this.discovery.set(name, gv, JSON.parse(r.body)); } catch { this.discovery.markStale(name, gv); }
+      await this.refreshOpenApi(name, ep, tls, path.slice(1));
       return { available: true, reason: 'Passed', message: 'all checks passed' };
     }
     this.discovery.markStale(name, gv);
+    this.openapi.delete(name);
     if (r.tls && !tls.insecure) {
       r = await this.get(ep, tls, path, true);
       if (r.ok) return { available: true, reason: 'Passed', message: 'all checks passed' };
     }
     return { available: false, reason: 'FailedDiscoveryCheck', message: `failing or missing response from ${url}: ${r.ok ? '' : r.error(url)}` };
+  }
+
+  /**
+   * The backend's OpenAPI v3 entry for its group version, as kube-aggregator merges /openapi/v3: the
+   * server's index lists it with the backend's own URL (its hash changes when the document does).
+   */
+  private async refreshOpenApi(name: string, ep: Endpoint, tls: BackendTls, gvPath: string): Promise<void> {
+    const r = await this.get(ep, tls, '/openapi/v3', tls.insecure);
+    let url: unknown;
+    if (r.ok) { try { url = JSON.parse(r.body)?.paths?.[gvPath]?.serverRelativeURL; } catch { /* no index */ } }
+    if (typeof url === 'string' && url.startsWith(`/openapi/v3/${gvPath}`)) this.openapi.set(name, { gvPath, url });
+    else this.openapi.delete(name);
+  }
+
+  /** The /openapi/v3 index entries of the aggregated group versions (they replace local ones). */
+  openApiPaths(): Record<string, { serverRelativeURL: string }> {
+    const out: Record<string, { serverRelativeURL: string }> = {};
+    for (const [name, e] of this.openapi) {
+      const a = this.store.get(`${APISERVICES_PREFIX}${name}`)?.obj as ApiServiceObject | undefined;
+      if (a && serviceRefOf(a)) out[e.gvPath] = { serverRelativeURL: e.url };
+    }
+    return out;
+  }
+
+  /**
+   * Serves /openapi/v3/apis/<group>/<version> of an aggregated group version from its backend
+   * (fetched with the aggregator's identity, as kube-aggregator does); false when not aggregated.
+   */
+  async serveOpenApi(path: string, res: ServerResponse): Promise<boolean> {
+    const m = /^\/openapi\/v3\/apis\/([^/]+)\/([^/]+)$/.exec(path);
+    if (!m) return false;
+    const name = `${m[2]}.${m[1]}`;
+    const a = this.store.get(`${APISERVICES_PREFIX}${name}`)?.obj as ApiServiceObject | undefined;
+    const ref = a && serviceRefOf(a);
+    if (!a || !ref) return false;
+    const entry = this.openapi.get(name);
+    let ep: Endpoint;
+    try { ep = resolveEndpoint(this.store, ref); } catch { plainError(res, 503, 'service unavailable'); return true; }
+    const tls = backendTls(a, ref);
+    const r = await this.get(ep, tls, entry?.url ?? path, tls.insecure);
+    if (!r.ok) { plainError(res, 503, 'service unavailable'); return true; }
+    const body = Buffer.from(r.body);
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': body.length, 'Cache-Control': 'no-cache, private' });
+    res.end(body);
+    return true;
   }
 
   private get(ep: Endpoint, tls: BackendTls, path: string, insecure: boolean): Promise<{ ok: true; body: string } | { ok: false; tls: boolean; error: (url: string) => string }> {
