@@ -4,10 +4,16 @@
 // kube-aggregator reasons for a Service that cannot be used.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { IncomingMessage } from 'node:http';
-import { authProxyHeaders, forwardHeaders } from '../../src/apiserver/aggregation/proxy.js';
+import { createServer as createHttpServer, get as httpGet, type IncomingMessage } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { authProxyHeaders, forwardHeaders, proxyRequest } from '../../src/apiserver/aggregation/proxy.js';
+import { makeServingCert } from '../helpers/webhook-server.js';
 import { RemoteDiscovery, toAggregatedResources } from '../../src/apiserver/aggregation/remote-discovery.js';
-import { BackendUnavailable, resolveEndpoint, backendTls, serviceRefOf } from '../../src/apiserver/aggregation/backend.js';
+import { BackendTransport, BackendUnavailable, resolveEndpoint, backendTls, serviceRefOf } from '../../src/apiserver/aggregation/backend.js';
 import { Discovery } from '../../src/apiserver/discovery.js';
 import { ResourceRegistry } from '../../src/apiserver/registry.js';
 import type { Store } from '../../src/storage/types.js';
@@ -124,4 +130,40 @@ test('a Service that cannot be used is reported with kube-aggregator\'s reasons 
   objects['/discovery.k8s.io/endpointslices/wardle/api-1'].endpoints[0].conditions.ready = true;
   assert.deepEqual(resolveEndpoint(store, ref), { host: '10.42.0.7', port: 8443, node: 'n1' });
   assert.deepEqual(backendTls({ ...a, spec: { ...a.spec, caBundle: Buffer.from('PEM').toString('base64') } }, ref), { servername: 'api.wardle.svc', caPem: 'PEM', insecure: false, caKey: '384fb9a44fabe158' });
+});
+
+test('a GET whose kept-alive backend connection was closed is sent again once on a new one', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-aggr-retry-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const certs = makeServingCert(dir, { ips: ['127.0.0.1'], dns: ['api.wardle.svc'] });
+  let connections = 0;
+  // The backend answers the first request on each connection and drops the connection at the second,
+  // as a server whose idle timeout closed it just as the proxy reused it.
+  const backend = createHttpsServer({ cert: readFileSync(certs.cert), key: readFileSync(certs.key) }, (req, res) => {
+    const s = req.socket as typeof req.socket & { served?: number };
+    s.served = (s.served ?? 0) + 1;
+    if (s.served > 1) { s.destroy(); return; }
+    res.end(JSON.stringify({ user: req.headers['x-remote-user'] }));
+  });
+  backend.on('secureConnection', () => { connections++; });
+  await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+  t.after(() => { backend.closeAllConnections(); backend.close(); });
+  const transport = new BackendTransport({ certPem: readFileSync(certs.cert, 'utf8'), keyPem: readFileSync(certs.key, 'utf8') });
+  t.after(() => transport.closeAll());
+  const target = {
+    ep: { host: '127.0.0.1', port: (backend.address() as AddressInfo).port },
+    tls: { servername: 'api.wardle.svc', caPem: readFileSync(certs.ca, 'utf8'), insecure: false, caKey: 'test' },
+  };
+  const front = createHttpServer((req, res) => { void proxyRequest(transport, { ...target, pathAndQuery: req.url ?? '/' }, req, res, { name: 'alice', groups: [] }); });
+  await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+  t.after(() => { front.closeAllConnections(); front.close(); });
+  const get = () => new Promise<{ status: number; body: string }>((resolve, reject) => {
+    httpGet({ host: '127.0.0.1', port: (front.address() as AddressInfo).port, path: '/apis/g/v/x', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => { body += d; }).on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    }).on('error', reject);
+  });
+  assert.deepEqual(await get(), { status: 200, body: '{"user":"alice"}' });
+  assert.deepEqual(await get(), { status: 200, body: '{"user":"alice"}' }, 'retried on a fresh connection');
+  assert.equal(connections, 2);
 });

@@ -102,7 +102,11 @@ class BackendAgent extends HttpsAgent {
     const dial = this.dialer();
     const tunnel = this.ep.node && dial ? dial(this.ep.node, this.ep.host, this.ep.port) : undefined;
     if (!tunnel) return tlsConnect(options);
-    tunnel.then((raw) => cb(null, tlsConnect({ ...options, socket: raw })), (e: Error) => cb(e));
+    tunnel.then((raw) => {
+      let s: Duplex;
+      try { s = tlsConnect({ ...options, socket: raw }); } catch (e) { raw.destroy(); return cb(e as Error); }
+      cb(null, s);
+    }, (e: Error) => cb(e));
     return undefined;
   }
 }

@@ -71,56 +71,63 @@ export interface ProxyTarget {
 export function proxyRequest(transport: BackendTransport, target: ProxyTarget, req: IncomingMessage, res: ServerResponse, user: UserInfo): Promise<void> {
   const head = upgradeHead(req);
   const upgrade = head !== undefined;
+  // A bodiless read on a kept-alive connection the backend closed meanwhile is sent again once, as
+  // Go's transport does for idempotent requests (Node's agent does not).
+  const retryable = !upgrade && (req.method === 'GET' || req.method === 'HEAD');
   return new Promise<void>((resolve) => {
-    const out = httpsRequest({
-      host: target.ep.host, port: target.ep.port, method: req.method, path: target.pathAndQuery,
-      agent: transport.agentFor(target.ep, target.tls),
-      headers: forwardHeaders(req, user, target.ep, upgrade),
-    });
     let answered = false;
-    const fail = (err: Error) => {
-      if (answered) { res.destroy(); return resolve(); }
-      answered = true;
-      // UpgradeAwareHandler's words for a backend it could not reach.
-      plainError(res, 503, `error trying to reach service: ${err.message}`);
-      resolve();
+    const attempt = (again: boolean) => {
+      const out = httpsRequest({
+        host: target.ep.host, port: target.ep.port, method: req.method, path: target.pathAndQuery,
+        agent: transport.agentFor(target.ep, target.tls),
+        headers: forwardHeaders(req, user, target.ep, upgrade),
+      });
+      out.on('error', (err) => {
+        if (answered) { res.destroy(); return resolve(); }
+        if (again && out.reusedSocket && !res.destroyed) return attempt(false);
+        answered = true;
+        // UpgradeAwareHandler's words for a backend it could not reach.
+        plainError(res, 503, `error trying to reach service: ${err.message}`);
+        resolve();
+      });
+      out.on('response', (up) => {
+        answered = true;
+        const headers: OutgoingHttpHeaders = {};
+        for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
+        res.writeHead(up.statusCode ?? 502, headers);
+        // Flushed as they arrive: a watch's events must not wait for a buffer to fill.
+        up.pipe(res);
+        up.on('error', () => res.destroy());
+        res.once('close', () => { if (!up.complete) up.destroy(); });
+        resolve();
+      });
+      out.on('upgrade', (up, backend: Duplex, backendHead: Buffer) => {
+        answered = true;
+        const client = req.socket;
+        const lines = [`HTTP/1.1 ${up.statusCode ?? 101} ${up.statusMessage || 'Switching Protocols'}`];
+        for (let i = 0; i + 1 < up.rawHeaders.length; i += 2) lines.push(`${up.rawHeaders[i]}: ${up.rawHeaders[i + 1]}`);
+        client.write(lines.join('\r\n') + '\r\n\r\n');
+        if (backendHead.length) client.write(backendHead);
+        if (head && head.length) backend.write(head);
+        backend.pipe(client);
+        client.pipe(backend);
+        const close = () => { backend.destroy(); client.destroy(); };
+        backend.once('close', close);
+        client.once('close', close);
+        backend.on('error', close);
+        client.on('error', close);
+        resolve();
+      });
+      // A client gone before the backend answered: let the backend know.
+      res.once('close', () => { if (!answered) out.destroy(); });
+      if (upgrade || retryable) {
+        if (retryable) req.resume();   // a GET's body, if any, is not forwarded (Kubernetes sends none)
+        out.end();
+      } else {
+        req.pipe(out);
+        req.on('error', (e) => out.destroy(e));
+      }
     };
-    out.on('error', fail);
-    out.on('response', (up) => {
-      answered = true;
-      const headers: OutgoingHttpHeaders = {};
-      for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
-      res.writeHead(up.statusCode ?? 502, headers);
-      // Flushed as they arrive: a watch's events must not wait for a buffer to fill.
-      up.pipe(res);
-      up.on('error', () => res.destroy());
-      res.once('close', () => { if (!up.complete) up.destroy(); });
-      resolve();
-    });
-    out.on('upgrade', (up, backend: Duplex, backendHead: Buffer) => {
-      answered = true;
-      const client = req.socket;
-      const lines = [`HTTP/1.1 ${up.statusCode ?? 101} ${up.statusMessage || 'Switching Protocols'}`];
-      for (let i = 0; i + 1 < up.rawHeaders.length; i += 2) lines.push(`${up.rawHeaders[i]}: ${up.rawHeaders[i + 1]}`);
-      client.write(lines.join('\r\n') + '\r\n\r\n');
-      if (backendHead.length) client.write(backendHead);
-      if (head && head.length) backend.write(head);
-      backend.pipe(client);
-      client.pipe(backend);
-      const close = () => { backend.destroy(); client.destroy(); };
-      backend.once('close', close);
-      client.once('close', close);
-      backend.on('error', close);
-      client.on('error', close);
-      resolve();
-    });
-    // A client gone before the backend answered: let the backend know.
-    res.once('close', () => { if (!answered) out.destroy(); });
-    if (upgrade) {
-      out.end();
-    } else {
-      req.pipe(out);
-      req.on('error', (e) => out.destroy(e));
-    }
+    attempt(retryable);
   });
 }
