@@ -127,7 +127,7 @@ export class BackendTransport {
       // Endpoints come and go (pods restart with new IPs): bound the pool rather than track each.
       if (this.agents.size >= 256) this.closeAll();
       a = new BackendAgent({
-        keepAlive: true, maxSockets: 64, maxFreeSockets: 8,
+        keepAlive: true, maxSockets: 64, maxFreeSockets: 64,
         cert: this.cert.certPem, key: this.cert.keyPem, ca: tls.caPem,
         servername: tls.servername, rejectUnauthorized: !insecure,
         checkServerIdentity: (_host: string, c: PeerCertificate) => checkServerIdentity(tls.servername, c),
