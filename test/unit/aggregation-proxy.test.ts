@@ -224,6 +224,24 @@ test('an APIService backed by a Service: available, proxied with the caller\'s i
   assert.match(echoed, /hello system:admin\nping\n$/);
 });
 
+test('a caBundle that does not verify the backend: Available (as kube-aggregator\'s check), requests refused with the TLS error', async () => {
+  const b = await startBackend('wardle.example.com', 'v1beta1');
+  await serviceFor('wardle', 'api-beta', b.port);
+  const other = makeServingCert(mkdtempSync(join(dataDir, 'other-ca-')), { ips: [hostIp!], dns: ['api-beta.wardle.svc'] });
+  await apply('/apis/apiregistration.k8s.io/v1/apiservices', apiService('wardle.example.com', 'v1beta1', 'wardle', 'api-beta', Buffer.from(readFileSync(other.ca)).toString('base64')));
+  const c = await eventually(async () => { const x = await available('v1beta1.wardle.example.com'); return x?.reason === 'Passed' && x; }, 'Available', 30_000);
+  assert.equal(c.status, 'True');
+  const r = await call('GET', '/apis/wardle.example.com/v1beta1/namespaces/default/flunders');
+  assert.equal(r.status, 503);
+  assert.match(r.body, /^error trying to reach service: .*(certificate|self.signed)/i);
+  const agg = (await call('GET', '/apis', { headers: { Accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList' } })).json();
+  const versions = agg.items.find((g: any) => g.metadata.name === 'wardle.example.com').versions;
+  assert.deepEqual(versions.map((v: any) => [v.version, v.freshness]), [['v1beta1', 'Stale'], ['v1alpha1', 'Current']],
+    'the unverified version is stale, the other current (equal versionPriority: Kubernetes\' version order)');
+  assert.equal((await call('DELETE', '/apis/apiregistration.k8s.io/v1/apiservices/v1beta1.wardle.example.com')).status, 200);
+  await eventually(async () => !(await call('GET', '/apis/wardle.example.com')).json().versions.some((v: any) => v.version === 'v1beta1'), 'v1beta1 gone from discovery');
+});
+
 test('unauthenticated and unauthorized requests never reach the backend', async () => {
   const count = async () => (await call('GET', `/apis/${GV}/requestcounts`)).json().total as number;
   const first = await count();
