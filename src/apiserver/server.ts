@@ -117,7 +117,7 @@ async function route(ctx: ApiContext, discovery: Discovery, openapiV2: OpenApiV2
   const aggregated = opts.aggregator?.match(path);
   if (aggregated) {
     authorize(ctx, ri, user, method);
-    return opts.aggregator!.proxy(aggregated, req, res, user);
+    return opts.aggregator!.proxy(aggregated, req, res, user, isLongRunning(ri));
   }
   if (!ri.isResourceRequest) {
     authorize(ctx, ri, user, method);

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { authProxyHeaders, forwardHeaders, proxyRequest } from '../../src/apiserver/aggregation/proxy.js';
+import { authProxyHeaders, forwardHeaders, parseGoDuration, proxyRequest } from '../../src/apiserver/aggregation/proxy.js';
 import { makeServingCert } from '../helpers/webhook-server.js';
 import { RemoteDiscovery, toAggregatedResources } from '../../src/apiserver/aggregation/remote-discovery.js';
 import { BackendTransport, BackendUnavailable, resolveEndpoint, backendTls, serviceRefOf } from '../../src/apiserver/aggregation/backend.js';
@@ -166,4 +166,40 @@ test('a GET whose kept-alive backend connection was closed is sent again once on
   assert.deepEqual(await get(), { status: 200, body: '{"user":"alice"}' });
   assert.deepEqual(await get(), { status: 200, body: '{"user":"alice"}' }, 'retried on a fresh connection');
   assert.equal(connections, 2);
+});
+
+test('a backend that does not answer in time: 504 Timeout as kube-apiserver words it; ?timeout= is a Go duration', async (t) => {
+  assert.equal(parseGoDuration('32s'), 32_000);
+  assert.equal(parseGoDuration('1m0s'), 60_000);
+  assert.equal(parseGoDuration('1.5s'), 1500);
+  assert.equal(parseGoDuration('250ms'), 250);
+  assert.equal(parseGoDuration('5'), undefined);
+  assert.equal(parseGoDuration('3x'), undefined);
+  assert.equal(parseGoDuration(null), undefined);
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-aggr-timeout-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const certs = makeServingCert(dir, { ips: ['127.0.0.1'], dns: ['api.wardle.svc'] });
+  const backend = createHttpsServer({ cert: readFileSync(certs.cert), key: readFileSync(certs.key) }, () => { /* never answers */ });
+  await new Promise<void>((r) => backend.listen(0, '127.0.0.1', r));
+  t.after(() => { backend.closeAllConnections(); backend.close(); });
+  const transport = new BackendTransport({ certPem: readFileSync(certs.cert, 'utf8'), keyPem: readFileSync(certs.key, 'utf8') });
+  t.after(() => transport.closeAll());
+  const front = createHttpServer((req, res) => {
+    void proxyRequest(transport, {
+      ep: { host: '127.0.0.1', port: (backend.address() as AddressInfo).port },
+      tls: { servername: 'api.wardle.svc', caPem: readFileSync(certs.ca, 'utf8'), insecure: false, caKey: 'test' },
+      pathAndQuery: req.url ?? '/', timeoutMs: 300,
+    }, req, res, { name: 'alice', groups: [] });
+  });
+  await new Promise<void>((r) => front.listen(0, '127.0.0.1', r));
+  t.after(() => { front.closeAllConnections(); front.close(); });
+  const r = await new Promise<{ status: number; body: any }>((resolve, reject) => {
+    httpGet({ host: '127.0.0.1', port: (front.address() as AddressInfo).port, path: '/apis/g/v/x', agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => { body += d; }).on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(body) }));
+    }).on('error', reject);
+  });
+  assert.equal(r.status, 504);
+  assert.equal(r.body.reason, 'Timeout');
+  assert.equal(r.body.message, 'Timeout: request did not complete within requested timeout - context deadline exceeded');
 });

@@ -11,7 +11,7 @@ import {
   BackendTransport, BackendUnavailable, backendTls, resolveEndpoint, serviceRefOf,
   type ApiServiceObject, type BackendTls, type Endpoint, type ProxyClientCert, type UnavailableReason,
 } from './backend.js';
-import { authProxyHeaders, plainError, proxyRequest } from './proxy.js';
+import { authProxyHeaders, parseGoDuration, plainError, proxyRequest } from './proxy.js';
 import { RemoteDiscovery, type GroupVersionPriority } from './remote-discovery.js';
 
 export { RemoteDiscovery } from './remote-discovery.js';
@@ -22,6 +22,8 @@ const APISERVICES_PREFIX = '/apiregistration.k8s.io/apiservices/';
 const CHECK_TIMEOUT_MS = 5_000;
 /** The identity of the server's own discovery checks (kube-aggregator's). */
 const AGGREGATOR_USER = { name: 'system:kube-aggregator', groups: ['system:masters'] };
+/** kube-apiserver's --request-timeout: the longest a request that is not long-running may take. */
+const REQUEST_TIMEOUT_MS = 60_000;
 
 export type CheckOutcome =
   | { available: true; reason: 'Passed'; message: string }
@@ -59,8 +61,11 @@ export class Aggregator {
     return a && serviceRefOf(a) ? a : undefined;
   }
 
-  /** Proxies an authenticated, authorized request; failures answer as kube-aggregator does (503, plain text). */
-  async proxy(a: ApiServiceObject, req: IncomingMessage, res: ServerResponse, user: UserInfo): Promise<void> {
+  /**
+   * Proxies an authenticated, authorized request; failures answer as kube-aggregator does (503, plain
+   * text). A request that is not long-running gets at most its `?timeout=` (60 s at most) for an answer.
+   */
+  async proxy(a: ApiServiceObject, req: IncomingMessage, res: ServerResponse, user: UserInfo, longRunning = false): Promise<void> {
     const ref = serviceRefOf(a)!;
     if (!isAvailable(a)) return plainError(res, 503, 'service unavailable');
     let ep: Endpoint;
@@ -70,7 +75,14 @@ export class Aggregator {
       if (e instanceof BackendUnavailable) return plainError(res, 503, 'service unavailable');
       throw e;
     }
-    await proxyRequest(this.transport, { ep, tls: backendTls(a, ref), pathAndQuery: req.url ?? '/' }, req, res, user);
+    const pathAndQuery = req.url ?? '/';
+    let timeoutMs: number | undefined;
+    if (!longRunning) {
+      const q = pathAndQuery.indexOf('?');
+      const asked = q < 0 ? undefined : parseGoDuration(new URLSearchParams(pathAndQuery.slice(q + 1)).get('timeout'));
+      timeoutMs = Math.min(asked && asked > 0 ? asked : REQUEST_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
+    }
+    await proxyRequest(this.transport, { ep, tls: backendTls(a, ref), pathAndQuery, timeoutMs }, req, res, user);
   }
 
   /**

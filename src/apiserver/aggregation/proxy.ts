@@ -14,6 +14,8 @@ import { request as httpsRequest } from 'node:https';
 import type { IncomingMessage, ServerResponse, OutgoingHttpHeaders } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { UserInfo } from '../authn.js';
+import { errors } from '../../api/status.js';
+import { sendError } from '../http.js';
 import { upgradeHead } from '../tunnel/upgrade.js';
 import type { BackendTls, BackendTransport, Endpoint } from './backend.js';
 
@@ -65,6 +67,23 @@ export interface ProxyTarget {
   tls: BackendTls;
   /** The raw path and query, as the client sent them. */
   pathAndQuery: string;
+  /**
+   * No answer from the backend within this: 504 (kube-apiserver's timeout for requests that are not
+   * long-running, which wraps proxied ones too). Unset for watches and upgrades.
+   */
+  timeoutMs?: number;
+}
+
+/** A Go duration as clients send `?timeout=` (`32s`, `1m0s`, `500ms`); undefined when malformed. */
+export function parseGoDuration(s: string | null): number | undefined {
+  if (!s) return undefined;
+  const units: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+  const re = /(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)/gy;
+  let ms = 0;
+  let m: RegExpExecArray | null;
+  let at = 0;
+  while ((m = re.exec(s))) { ms += Number(m[1]) * units[m[2]!]!; at = re.lastIndex; }
+  return at === s.length && at > 0 ? ms : undefined;
 }
 
 /** Proxies `req` to the backend; resolves when the response (or upgraded stream) has started. */
@@ -76,22 +95,35 @@ export function proxyRequest(transport: BackendTransport, target: ProxyTarget, r
   const retryable = !upgrade && (req.method === 'GET' || req.method === 'HEAD');
   return new Promise<void>((resolve) => {
     let answered = false;
+    let current: ReturnType<typeof httpsRequest> | undefined;
+    const timer = target.timeoutMs === undefined ? undefined : setTimeout(() => {
+      if (answered) return;
+      answered = true;
+      current?.destroy();
+      sendError(res, errors.timeout('Timeout: request did not complete within requested timeout - context deadline exceeded'));
+      resolve();
+    }, target.timeoutMs);
+    res.once('close', () => clearTimeout(timer));
     const attempt = (again: boolean) => {
       const out = httpsRequest({
         host: target.ep.host, port: target.ep.port, method: req.method, path: target.pathAndQuery,
         agent: transport.agentFor(target.ep, target.tls),
         headers: forwardHeaders(req, user, target.ep, upgrade),
       });
+      current = out;
       out.on('error', (err) => {
         if (answered) { res.destroy(); return resolve(); }
         if (again && out.reusedSocket && !res.destroyed) return attempt(false);
         answered = true;
+        clearTimeout(timer);
         // UpgradeAwareHandler's words for a backend it could not reach.
         plainError(res, 503, `error trying to reach service: ${err.message}`);
         resolve();
       });
       out.on('response', (up) => {
+        if (answered) { up.destroy(); return; }
         answered = true;
+        clearTimeout(timer);
         const headers: OutgoingHttpHeaders = {};
         for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_BY_HOP.has(k)) headers[k] = v;
         res.writeHead(up.statusCode ?? 502, headers);
@@ -102,7 +134,9 @@ export function proxyRequest(transport: BackendTransport, target: ProxyTarget, r
         resolve();
       });
       out.on('upgrade', (up, backend: Duplex, backendHead: Buffer) => {
+        if (answered) { backend.destroy(); return; }
         answered = true;
+        clearTimeout(timer);
         const client = req.socket;
         const lines = [`HTTP/1.1 ${up.statusCode ?? 101} ${up.statusMessage || 'Switching Protocols'}`];
         for (let i = 0; i + 1 < up.rawHeaders.length; i += 2) lines.push(`${up.rawHeaders[i]}: ${up.rawHeaders[i + 1]}`);
