@@ -265,6 +265,10 @@ test('a stopped backend: Available=False, its discovery stale, everything else s
   assert.match(down.message, new RegExp(`^failing or missing response from https://${hostIp!.replace(/\./g, '\\.')}:\\d+/apis/wardle\\.example\\.com/v1alpha1: Get ".*": .*ECONNREFUSED`));
   const r = await call('GET', `/apis/${GV}/namespaces/default/flunders`);
   assert.equal(r.status, 503);
+  const metrics = (await call('GET', '/metrics')).body;
+  assert.match(metrics, /^aggregator_unavailable_apiservice\{name="v1alpha1\.wardle\.example\.com"\} 1$/m);
+  assert.match(metrics, /^aggregator_unavailable_apiservice\{name="v1\.apps"\} 0$/m);
+  assert.match(metrics, /^aggregator_unavailable_apiservice_total\{name="v1alpha1\.wardle\.example\.com",reason="FailedDiscoveryCheck"\} 1$/m);
   const agg = (await call('GET', '/apis', { headers: { Accept: 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList' } })).json();
   const v = agg.items.find((g: any) => g.metadata.name === 'wardle.example.com').versions[0];
   assert.equal(v.freshness, 'Stale');

@@ -10,6 +10,7 @@ import type { InformerFactory } from '../../client/informer-factory.js';
 import { Resources, type ResourceRef } from '../../client/types.js';
 import { runController, type RunningController } from '../../client/controller.js';
 import { WorkQueue } from '../../client/workqueue.js';
+import { counter, currentMetricsRegistry, gauge } from '../../client/metrics-scope.js';
 import type { KObject } from '../../api/object.js';
 import { nowRfc3339 } from '../../util/time.js';
 import { logger } from '../../util/log.js';
@@ -41,6 +42,14 @@ export function startApiServiceAvailability(ctx: AvailabilityContext, aggregator
   const slices = ctx.informers.informerFor(Resources.endpointSlices);
   const queue = new WorkQueue<string>();
   const enqueue = (o: KObject) => queue.add(o.metadata.name!);
+  // kube-aggregator's metrics, which the usual "aggregated API down" alerts read.
+  const registry = currentMetricsRegistry();
+  const unavailable = registry && gauge(registry, 'aggregator_unavailable_apiservice', 'Gauge of APIServices which are marked as unavailable broken down by APIService name.', ['name']);
+  const unavailableTotal = registry && counter(registry, 'aggregator_unavailable_apiservice_total', 'Counter of APIServices which are marked as unavailable broken down by APIService name and reason.', ['name', 'reason']);
+  const record = (a: ApiServiceObject, c: Omit<Condition, 'type' | 'lastTransitionTime'>) => {
+    unavailable?.labels(a.metadata.name).set(c.status === 'True' ? 0 : 1);
+    if (c.status !== 'True' && availableCondition(a)?.status !== c.status) unavailableTotal?.labels(a.metadata.name, c.reason ?? '').inc();
+  };
   // A status write comes back as an update: only spec changes (and the periodic resync) re-check.
   apiServices.addHandlers({
     onAdd: enqueue,
@@ -66,13 +75,16 @@ export function startApiServiceAvailability(ctx: AvailabilityContext, aggregator
     name: 'apiservice-availability', queue, informers: [apiServices, services, slices], workers: 2,
     async reconcile(name) {
       const a = apiServices.getByName(undefined, name);
-      if (!a) { aggregator.discovery.remove(name); onGone?.(name); return; }
+      if (!a) { aggregator.discovery.remove(name); unavailable?.remove(name); onGone?.(name); return; }
       if (!serviceRefOf(a)) {
         aggregator.discovery.remove(name);
-        await writeCondition(ctx.client, a, { status: 'True', reason: 'Local', message: 'Local APIServices are always available' });
+        const local = { status: 'True', reason: 'Local', message: 'Local APIServices are always available' };
+        record(a, local);
+        await writeCondition(ctx.client, a, local);
         return;
       }
       const outcome = await aggregator.check(a);
+      record(a, conditionOf(outcome));
       await writeCondition(ctx.client, a, conditionOf(outcome));
       return { requeueAfterMs: outcome.available ? RESYNC_MS : RETRY_FAILED_MS };
     },
