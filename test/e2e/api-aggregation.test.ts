@@ -138,6 +138,12 @@ test('an extension API server in a pod, registered by an APIService, served thro
     assert.match(got, /^f1\b/m, `kubectl ${version} get flunders`);
     assert.match(got, /^f2\b/m);
   }
+  // A watch streams through skiff and the tunnel: the backend sends an event a second.
+  const watch = server.kubectlStream(['get', 'flunders', '-n', 'default', '--watch-only', '-o', 'name']);
+  try {
+    await watch.waitFor(/flunder\.wardle\.example\.com\/w0\n[\s\S]*flunder\.wardle\.example\.com\/w2\n/, 60_000);
+  } finally { await watch.stop(); }
+
   // OpenAPI v3 from the backend, merged: kubectl explain reads it.
   assert.match(await k(['explain', 'flunders.spec']), /seenUser\s+<string>\s+The X-Remote-User the front proxy sent\./);
   // The backend saw who asked (the admin's client certificate), not their credentials.
