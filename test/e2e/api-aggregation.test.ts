@@ -4,7 +4,8 @@
 // request-header CA that skiff publishes in kube-system/extension-apiserver-authentication (the test
 // hands it over through a Secret). An APIService registers it; the server reaches the pod through the
 // node's tunnel. Real kubectl (1.27, 1.32, 1.33) then reads it through skiff: `get --raw`,
-// api-versions, api-resources, `get flunders`; the backend sees the caller as X-Remote-User; an
+// api-versions, api-resources, `get flunders`, `get -w` (a streamed watch), `explain` (the backend's
+// OpenAPI v3, merged); the backend sees the caller as X-Remote-User; an
 // unauthenticated request is refused with 401 without reaching it; stopping the backend turns the
 // APIService Available=False while every other kubectl command keeps working.
 // Needs root, iproute2, containerd and openssl; everything it creates is removed, also on failure.
