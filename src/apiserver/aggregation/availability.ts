@@ -35,7 +35,7 @@ export interface AvailabilityContext {
  * `onGone` hears of deleted APIServices: a user's APIService that had taken over one of skiff's own
  * group versions (metrics.k8s.io) gives it back to the Local one.
  */
-export function startApiServiceAvailability(ctx: AvailabilityContext, aggregator: Pick<Aggregator, 'check' | 'discovery'>,
+export function startApiServiceAvailability(ctx: AvailabilityContext, aggregator: Pick<Aggregator, 'check' | 'forget'>,
   onGone?: (name: string) => void): RunningController {
   const apiServices = ctx.informers.informerFor<KObject & ApiServiceObject>(APISERVICES);
   const services = ctx.informers.informerFor(Resources.services);
@@ -75,9 +75,9 @@ export function startApiServiceAvailability(ctx: AvailabilityContext, aggregator
     name: 'apiservice-availability', queue, informers: [apiServices, services, slices], workers: 2,
     async reconcile(name) {
       const a = apiServices.getByName(undefined, name);
-      if (!a) { aggregator.discovery.remove(name); unavailable?.remove(name); onGone?.(name); return; }
+      if (!a) { aggregator.forget(name); unavailable?.remove(name); onGone?.(name); return; }
       if (!serviceRefOf(a)) {
-        aggregator.discovery.remove(name);
+        aggregator.forget(name);
         const local = { status: 'True', reason: 'Local', message: 'Local APIServices are always available' };
         record(a, local);
         await writeCondition(ctx.client, a, local);

@@ -96,7 +96,7 @@ export class Aggregator {
     const name = a.metadata.name;
     const gv = groupVersionOf(a);
     if (!ref) {
-      this.discovery.remove(name);
+      this.forget(name);
       return { available: true, reason: 'Passed', message: 'all checks passed' };
     }
     let ep: Endpoint;
@@ -209,6 +209,12 @@ export class Aggregator {
       });
       req.end();
     });
+  }
+
+  /** Drops what is cached for an APIService that is gone or became Local. */
+  forget(name: string): void {
+    this.discovery.remove(name);
+    this.openapi.delete(name);
   }
 
   close(): void { this.transport.closeAll(); }
