@@ -2,8 +2,9 @@
 // autoregistration does: every built-in group version gets `<version>.<group>` (`v1.` for core) with
 // no service ("Local") and Available=True, labelled automanaged=onstart; each custom resource group
 // version gets one labelled automanaged=true, removed again when its CRD goes. metrics.k8s.io is
-// served by skiff itself, so it is Local here too. These objects are informational: requests are
-// not routed by them (API aggregation to user services is not implemented yet).
+// served by skiff itself, so it is Local here too, until a user's APIService of the same name (one
+// with spec.service, e.g. metrics-server's) takes it over: then requests for it are proxied to that
+// Service (aggregation/), and the Local one comes back when the user's is deleted.
 import type { KindInfo } from '../api/kinds.js';
 import type { ObjectService, Actor } from './objects.js';
 import type { ResourceRegistry } from './registry.js';
@@ -68,7 +69,10 @@ export class LocalApiServices {
         await this.objects.update(info, undefined, name, (cur) => ({
           ...structuredClone(cur!.obj),
           status: { conditions: [{ type: 'Available', status: 'True', lastTransitionTime: nowRfc3339(), reason: 'Local', message: 'Local APIServices are always available' }] },
-        }), { actor: ACTOR, subresource: 'status' });
+        }), { actor: ACTOR, subresource: 'status' }).catch((e) => {
+          // The availability controller wrote it meanwhile (it sets the same Local condition).
+          if (e?.code !== 409) throw e;
+        });
       }
     }
     for (const o of this.objects.list(info, undefined)) {

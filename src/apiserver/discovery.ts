@@ -2,7 +2,22 @@
 // (what kubectl 1.32 asks for first: one round trip for everything). Rebuilt only when the set of
 // served kinds changes (CRDs).
 import type { KindInfo } from '../api/kinds.js';
-import type { ResourceRegistry } from './registry.js';
+import { compareVersions, type ResourceRegistry } from './registry.js';
+
+/** Group versions served by aggregated API servers (aggregation/remote-discovery.ts). */
+export interface ExternalDiscovery {
+  /** Bumped at every change; cheap cache key. */
+  version(): number;
+  /** In discovery order; resources already in the aggregated (v2) form; stale: the backend is not answering. */
+  groups(): ExternalGroup[];
+}
+
+export interface ExternalGroup {
+  group: string;
+  versions: { version: string; resources: unknown[]; stale: boolean }[];
+}
+
+interface MergedVersion { version: string; external?: { resources: unknown[]; stale: boolean } }
 
 export const AGGREGATED_CONTENT_TYPE = 'application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList';
 const AGGREGATED_V2BETA1_TYPE = 'application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList';
@@ -46,13 +61,47 @@ export class Discovery {
   private cache = new Map<string, string>();
   private cachedAt = -1;
 
-  constructor(private readonly registry: ResourceRegistry) {}
+  private cachedExternal = -1;
+
+  constructor(private readonly registry: ResourceRegistry, private readonly external?: ExternalDiscovery) {}
 
   private memo(key: string, build: () => unknown): string {
-    if (this.cachedAt !== this.registry.version()) { this.cache.clear(); this.cachedAt = this.registry.version(); }
+    const ext = this.external?.version() ?? 0;
+    if (this.cachedAt !== this.registry.version() || this.cachedExternal !== ext) {
+      this.cache.clear(); this.cachedAt = this.registry.version(); this.cachedExternal = ext;
+    }
     let s = this.cache.get(key);
     if (s === undefined) { s = JSON.stringify(build()); this.cache.set(key, s); }
     return s;
+  }
+
+  /**
+   * The served groups: the registry's, with an aggregated APIService taking over the group versions
+   * it names (a user's metrics.k8s.io replaces skiff's own), then groups only backends serve.
+   */
+  private merged(): { group: string; versions: MergedVersion[] }[] {
+    const ext = this.external?.groups() ?? [];
+    if (!ext.length) return this.registry.groups().map((g) => ({ group: g.group, versions: g.versions.map((version) => ({ version })) }));
+    const extByGroup = new Map(ext.map((g) => [g.group, g]));
+    const out: { group: string; versions: MergedVersion[] }[] = [];
+    for (const g of this.registry.groups()) {
+      const e = extByGroup.get(g.group);
+      extByGroup.delete(g.group);
+      if (!e) { out.push({ group: g.group, versions: g.versions.map((version) => ({ version })) }); continue; }
+      const taken = new Set(e.versions.map((v) => v.version));
+      const versions: MergedVersion[] = [
+        ...g.versions.filter((v) => !taken.has(v)).map((version) => ({ version })),
+        ...e.versions.map((v) => ({ version: v.version, external: v })),
+      ].sort((a, b) => compareVersions(a.version, b.version));
+      out.push({ group: g.group, versions });
+    }
+    for (const e of extByGroup.values()) out.push({ group: e.group, versions: e.versions.map((v) => ({ version: v.version, external: v })) });
+    return out;
+  }
+
+  /** True when an aggregated API server serves this group version (its resources are not ours). */
+  private isExternal(group: string, version: string): boolean {
+    return (this.external?.groups() ?? []).some((g) => g.group === group && g.versions.some((v) => v.version === version));
   }
 
   apiVersions(): string {
@@ -62,19 +111,19 @@ export class Discovery {
   apiGroupList(): string {
     return this.memo('apis', () => ({
       kind: 'APIGroupList', apiVersion: 'v1',
-      groups: this.registry.groups().filter((g) => g.group !== '').map((g) => groupEntry(g.group, g.versions)),
+      groups: this.merged().filter((g) => g.group !== '').map((g) => groupEntry(g.group, g.versions.map((v) => v.version))),
     }));
   }
 
   apiGroup(group: string): string | undefined {
-    const g = this.registry.groups().find((x) => x.group === group && group !== '');
+    const g = this.merged().find((x) => x.group === group && group !== '');
     if (!g) return undefined;
-    return this.memo(`group:${group}`, () => ({ kind: 'APIGroup', apiVersion: 'v1', ...groupEntry(g.group, g.versions) }));
+    return this.memo(`group:${group}`, () => ({ kind: 'APIGroup', apiVersion: 'v1', ...groupEntry(g.group, g.versions.map((v) => v.version)) }));
   }
 
   resourceList(group: string, version: string): string | undefined {
     const kinds = this.registry.kindsIn(group, version);
-    if (kinds.length === 0) return undefined;
+    if (kinds.length === 0 || this.isExternal(group, version)) return undefined;
     return this.memo(`rl:${group}/${version}`, () => ({
       kind: 'APIResourceList', apiVersion: 'v1', groupVersion: group ? `${group}/${version}` : version,
       resources: kinds.flatMap((k) => [legacyResource(k), ...(k.subresources ?? []).map((s) => legacySubresource(k, s))]),
@@ -84,11 +133,14 @@ export class Discovery {
   aggregated(prefix: 'api' | 'apis', v: 'v2' | 'v2beta1'): string {
     return this.memo(`agg:${prefix}:${v}`, () => ({
       kind: 'APIGroupDiscoveryList', apiVersion: `apidiscovery.k8s.io/${v}`, metadata: {},
-      items: this.registry.groups()
+      items: this.merged()
         .filter((g) => (prefix === 'api' ? g.group === '' : g.group !== ''))
         .map((g) => ({
           metadata: { name: g.group, creationTimestamp: null },
-          versions: g.versions.map((version) => ({
+          versions: g.versions.map(({ version, external }) => (external ? {
+            // A backend that stopped answering: clients list the group version as failed.
+            version, resources: external.resources, freshness: external.stale ? 'Stale' : 'Current',
+          } : {
             version,
             resources: this.registry.kindsIn(g.group, version).map(aggregatedResource),
             freshness: 'Current',

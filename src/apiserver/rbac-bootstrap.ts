@@ -308,7 +308,16 @@ function clusterRoleBindings(): KObject[] {
   ];
 }
 
+/** kube-system Roles kube-apiserver bootstraps; extension API servers' manifests bind to this one by name. */
+function namespacedRoles(): KObject[] {
+  return [{
+    apiVersion: API_VERSION, kind: 'Role',
+    metadata: { name: 'extension-apiserver-authentication-reader', namespace: 'kube-system', labels: { ...BOOTSTRAP_LABELS }, annotations: { ...AUTOUPDATE } },
+    rules: [rule(READ, [''], ['configmaps'], ['extension-apiserver-authentication'])],
+  }];
+}
+
 /** Fresh objects on every call: callers may hand them to code that fills in metadata. */
 export function bootstrapRbacObjects(): KObject[] {
-  return [...clusterRoles(), ...clusterRoleBindings()];
+  return [...clusterRoles(), ...clusterRoleBindings(), ...namespacedRoles()];
 }

@@ -18,6 +18,7 @@ import type { Auditor } from './audit/index.js';
 import type { ApiServerMetrics } from './prometheus.js';
 import { answerClientError, applyConnectionLimits, connectionLimits, InflightLimiter, serverTimeoutOptions, type ConnectionLimits } from './connection-limits.js';
 import { checkPathSegmentNames, parseRequestTarget } from './request-target.js';
+import type { Aggregator } from './aggregation/index.js';
 
 const log = logger('apiserver');
 
@@ -33,13 +34,15 @@ export interface ApiServerOptions {
   metrics?: ApiServerMetrics;
   /** Timeouts and per-client limits (default: connectionLimits(), which reads SKIFF_CONNECTION_LIMITS). */
   limits?: ConnectionLimits;
+  /** API aggregation: group versions an APIService sends to a Service (and their discovery). */
+  aggregator?: Pick<Aggregator, 'match' | 'proxy' | 'discovery' | 'openApiPaths' | 'serveOpenApi'>;
 }
 
 /** Paths served without credentials (health checks and the CA that joining nodes pin). */
 const PUBLIC_PATHS = new Set(['/cacerts', '/ping', '/healthz', '/livez', '/readyz']);
 
 export function createApiServer(ctx: ApiContext, opts: ApiServerOptions): https.Server {
-  const discovery = new Discovery(ctx.registry);
+  const discovery = new Discovery(ctx.registry, opts.aggregator?.discovery);
   const openapiV2 = new OpenApiV2(ctx.openapi);
   const limits = opts.limits ?? connectionLimits();
   const inflight = new InflightLimiter(limits.maxInflightPerUser);
@@ -109,9 +112,25 @@ function isLongRunning(ri: RequestInfo): boolean {
 
 async function route(ctx: ApiContext, discovery: Discovery, openapiV2: OpenApiV2, opts: ApiServerOptions, ri: RequestInfo, path: string, url: { searchParams: URLSearchParams },
   user: UserInfo, method: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // An aggregated group version: authenticated and authorized here as any request (the backend
+  // authorizes again, through SubjectAccessReviews), then proxied.
+  const aggregated = opts.aggregator?.match(path);
+  if (aggregated) {
+    authorize(ctx, ri, user, method);
+    return opts.aggregator!.proxy(aggregated, req, res, user, isLongRunning(ri));
+  }
   if (!ri.isResourceRequest) {
     authorize(ctx, ri, user, method);
     if (path === '/metrics' && opts.metrics && (method === 'GET' || method === 'HEAD')) return opts.metrics.serve(res);
+    if (opts.aggregator && path.startsWith('/openapi/v3') && (method === 'GET' || method === 'HEAD')) {
+      // Aggregated group versions' OpenAPI comes from their backends, listed in the same index.
+      if (path === '/openapi/v3') {
+        const remote = opts.aggregator.openApiPaths();
+        if (Object.keys(remote).length) return sendJson(res, 200, { paths: { ...ctx.openapi.index().paths, ...remote } });
+      } else if (await opts.aggregator.serveOpenApi(path, res)) {
+        return;
+      }
+    }
     return serveNonResource(ctx, discovery, openapiV2, ri, path, url, req, res);
   }
   const info = ctx.registry.lookup(ri.group, ri.version, ri.resource);

@@ -12,6 +12,7 @@ import 'reflect-metadata';
 import * as x509 from '@peculiar/x509';
 import type { Logger } from '../util/log.js';
 import { PUBLIC_MODE, readIfExists, SECRET_MODE, writeFileAtomic } from './pem-files.js';
+import { AUTH_PROXY_USER } from './front-proxy.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
@@ -47,6 +48,14 @@ export interface ServerPki {
   servingKeyPem: string;
   adminCertPem: string;
   adminKeyPem: string;
+  /**
+   * The front proxy (API aggregation): its own CA, as k3s's request-header-ca, published to extension
+   * API servers as requestheader-client-ca-file, and the client certificate the server presents to
+   * them (k3s's client-auth-proxy, CN system:auth-proxy) when it forwards a user's request.
+   */
+  requestHeaderCaPem: string;
+  proxyClientCertPem: string;
+  proxyClientKeyPem: string;
   /** What GET /cacerts serves, and what the join token's hash pins. */
   caBundlePem(): string;
   /** A client certificate from the client CA: CN is the user name, each group becomes an O value. */
@@ -94,6 +103,12 @@ export async function ensureServerPki(opts: EnsureServerPkiOptions): Promise<Ser
     cn: 'system:admin', groups: ['system:masters'], usage: 'client',
   });
 
+  // A separate CA: a certificate from the client CA must never be able to assert X-Remote-User.
+  const requestHeaderCa = await ensureCa(dir, 'request-header-ca', 'skiff-request-header-ca', now(), log);
+  const authProxy = await ensureLeaf(dir, 'client-auth-proxy', requestHeaderCa, now(), log, {
+    cn: AUTH_PROXY_USER, groups: [], usage: 'client',
+  });
+
   return {
     dir,
     serverCaPem: serverCa.pem,
@@ -102,6 +117,9 @@ export async function ensureServerPki(opts: EnsureServerPkiOptions): Promise<Ser
     servingKeyPem: serving.keyPem,
     adminCertPem: admin.certPem,
     adminKeyPem: admin.keyPem,
+    requestHeaderCaPem: requestHeaderCa.pem,
+    proxyClientCertPem: authProxy.certPem,
+    proxyClientKeyPem: authProxy.keyPem,
     caBundlePem: () => serverCa.pem,
     issueClientCert: async (cn, groups, days = LEAF_DAYS) => {
       const key = await newKeyPair();

@@ -14,6 +14,7 @@ export function pkiFiles(pki: ServerPki): ServerPkiFiles {
   return {
     dir: pki.dir, serverCaPem: pki.serverCaPem, clientCaPem: pki.clientCaPem, servingCertPem: pki.servingCertPem,
     servingKeyPem: pki.servingKeyPem, adminCertPem: pki.adminCertPem, adminKeyPem: pki.adminKeyPem, caBundle: pki.caBundlePem(),
+    requestHeaderCaPem: pki.requestHeaderCaPem, proxyClientCertPem: pki.proxyClientCertPem, proxyClientKeyPem: pki.proxyClientKeyPem,
   };
 }
 

@@ -41,6 +41,10 @@ import { bootstrapObjects } from './bootstrap.js';
 import { startControllerManager, type ControllerManager, type ControllerStarter } from './controller-manager.js';
 import { serverHealthChecks } from './health-checks.js';
 import { LocalApiServices } from '../apiserver/apiservices.js';
+import { Aggregator } from '../apiserver/aggregation/index.js';
+import { startApiServiceAvailability } from '../apiserver/aggregation/availability.js';
+import { startAuthenticationPublisher } from '../apiserver/aggregation/authentication-configmap.js';
+import { AUTH_PROXY_USER } from '../pki/front-proxy.js';
 import { startRootCaPublisher } from '../controllers/root-ca-publisher.js';
 import { startCsrSigningController } from '../controllers/csr-signing.js';
 import { startCsrApprovingController } from '../controllers/csr-approving.js';
@@ -221,10 +225,20 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   apiServices.watchRegistry();
   bootstrapped = true;
   const tunnels = new TunnelServer();
-  // Webhook endpoint pods are reached through their node's tunnel (k3s's egress selector).
-  admission.dynamic.useDialer((node, host, port) => (tunnels.isConnected(node) ? tunnels.open(node, { op: 'dial', host, port }) : undefined));
-  const starters: Record<string, ControllerStarter> = config.disableControllerManager ? { namespace: CONTROLLERS.namespace! } : {
-    ...CONTROLLERS,
+  // Webhook and APIService endpoint pods are reached through their node's tunnel (k3s's egress selector).
+  const dialer = (node: string, host: string, port: number) => (tunnels.isConnected(node) ? tunnels.open(node, { op: 'dial', host, port }) : undefined);
+  admission.dynamic.useDialer(dialer);
+  const aggregator = new Aggregator(store, { certPem: pki.proxyClientCertPem, keyPem: pki.proxyClientKeyPem });
+  aggregator.useDialer(dialer);
+  // kube-aggregator's loops belong to the API server: they run even with --disable-controller-manager.
+  const aggregation: Record<string, ControllerStarter> = {
+    'apiservice-availability': (c) => startApiServiceAvailability(c, aggregator, () => { void apiServices.sync(); }),
+    'cluster-authentication-trust': (c) => startAuthenticationPublisher(c, {
+      clientCaPem: pki.clientCaPem, requestHeaderCaPem: pki.requestHeaderCaPem, allowedNames: [AUTH_PROXY_USER],
+    }),
+  };
+  const starters: Record<string, ControllerStarter> = config.disableControllerManager ? { namespace: CONTROLLERS.namespace!, ...aggregation } : {
+    ...CONTROLLERS, ...aggregation,
     'garbage-collector': garbageCollectorStarter(registry),
     'node-ipam': (ctx) => startNodeIpamController(ctx, { clusterCidr: config.clusterCidr, nodeMaskSize: 24 }),
     'root-ca-publisher': (ctx) => startRootCaPublisher(ctx, pki.serverCaPem),
@@ -265,7 +279,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   attachNodeProxy(ctx, tunnels);
   const audit = createAuditor(config.audit ?? {});
   const server = createApiServer(ctx, {
-    audit, metrics,
+    audit, metrics, aggregator,
     cert: pki.servingCertPem, key: pki.servingKeyPem, clientCa: pki.clientCaPem,
     extraRoutes: (req, res, user) => (!config.disableDashboard && serveDashboard(req, res))
       || tunnels.handleConnect(req, res, user) || handleAgentConfig(agentConfigDeps, req, res, user)
@@ -291,6 +305,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       eventTtl?.stop();
       await controllers?.stop();
       tunnels.close();
+      aggregator.close();
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
       await store.close();
       await audit?.close();

@@ -59,7 +59,8 @@ export function resolveTarget(store: Store, cfg: WebhookClientConfig, timeoutSec
 }
 
 let rotate = 0;
-function readyEndpoint(store: Store, ns: string, name: string, svcPort: any): { ip: string; port: number; node?: string } | undefined {
+/** A ready endpoint of the Service port, rotating among them (also API aggregation's backend choice). */
+export function readyEndpoint(store: Store, ns: string, name: string, svcPort: any): { ip: string; port: number; node?: string } | undefined {
   const candidates: { ip: string; port: number; node?: string }[] = [];
   for (const o of store.list(`/discovery.k8s.io/endpointslices/${ns}/`).items) {
     const slice = o.obj;
