@@ -293,7 +293,7 @@ test('pods through CRI on a real containerd', async (t) => {
       const w = (await getPod('crash'))?.status?.containerStatuses?.[0]?.state?.waiting;
       if (w?.reason === 'CrashLoopBackOff' && seen.at(-1) !== w.message) seen.push(w.message);
       return seen.length >= 2 ? true : undefined;
-    }, 25_000);
+    }, 120_000);   // back-offs of 10, 20, 40 s: two successive ones can take a minute past the first
     assert.match(seen[0]!, /^back-off \d+s restarting failed container=main pod=crash_default\([0-9a-f-]+\)$/);
     const [a, b] = delays();
     assert.ok(a! >= 1 && b === a! * 2, `delays double: ${seen.join(' | ')}`);
