@@ -57,7 +57,7 @@ after(async () => {
   rmSync(tmp, { recursive: true, force: true });
 });
 
-test('admission webhooks served by a pod on a tunnelled node: mutate, deny, failurePolicy Ignore vs Fail', { timeout: 600_000 }, async () => {
+test('admission webhooks served by a pod on a tunnelled node: mutate, deny, failurePolicy Ignore vs Fail', { timeout: 600_000 }, async (t) => {
   await eventually(async () => JSON.parse(await k(['get', 'node', host.name, '-o', 'json'])).status.conditions.find((c: any) => c.type === 'Ready')?.status === 'True', 'the node Ready');
 
   // The webhook: serving certificate for the Service's name, handed over in a Secret.
@@ -142,11 +142,14 @@ test('admission webhooks served by a pod on a tunnelled node: mutate, deny, fail
       /admission webhook "deny\.hookpod\.test\.io" denied the request: objects labelled forbidden=true are not allowed here/, `kubectl ${version}`);
   }
   await k(podArgs('fine', 'guarded', 'forbidden=false'));
-  // The reviews reached the pod itself.
-  await eventually(async () => {
-    const logs = await k(['logs', '-n', NS, 'deployment/hook']);
-    return /POST \/mutate CREATE pods hooked\/labelled/.test(logs) && /POST \/deny CREATE pods guarded\/bad/.test(logs);
+  // The reviews reached the pod itself, from inside the node (the tunnel's far end), never straight
+  // from the server's address on the node's link.
+  const logs = await eventually(async () => {
+    const l = await k(['logs', '-n', NS, 'deployment/hook']);
+    return /POST \/mutate CREATE pods hooked\/labelled from /.test(l) && /POST \/deny CREATE pods guarded\/bad from /.test(l) && l;
   }, 'the reviews in the webhook pod\'s log', 60_000);
+  assert.doesNotMatch(logs, new RegExp(` from (::ffff:)?${host.hostIp.replace(/\./g, '\\.')}$`, 'm'), 'no call came straight from the server');
+  t.diagnostic(`webhook pod log: ${logs.trim().split('\n').slice(-2).join(' | ')}`);
 
   // The webhook pod goes away: Ignore admits (unlabelled), Fail refuses and names the webhook.
   await k(['scale', '-n', NS, 'deployment/hook', '--replicas=0']);
@@ -157,6 +160,7 @@ test('admission webhooks served by a pod on a tunnelled node: mutate, deny, fail
   }, 'the Fail webhook refusing', 60_000);
   const refused = await server.kubectl(podArgs('refused', 'guarded'));
   fails(refused, /failed calling webhook "deny\.hookpod\.test\.io"/);
+  t.diagnostic(`Fail refusal: ${refused.stderr.trim()}`);
   assert.match(refused.stderr, /no endpoints available for service "hook"|connection refused|context deadline exceeded/);
   const admitted = await server.kubectl(podArgs('admitted', 'hooked'));
   ok(admitted);
