@@ -12,17 +12,16 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { startServer, type TestServer } from '../helpers/cluster.js';
 import {
   createHostNetwork, eventually as waitFor, netnsAgentRequirements, prepareAgentDir, removeHostNetwork, startNetnsAgent, type NetnsHost,
 } from '../helpers/netns-host.js';
 import { ok, type KubectlVersion } from '../helpers/kubectl.js';
-import { busyboxLayer } from '../helpers/images.js';
+import { nodeScriptImage } from '../helpers/node-image.js';
 import { makeServingCert } from '../helpers/webhook-server.js';
-import { buildOciArchive, nodePlatform, writeTar, type TarEntry } from '../../src/agent/runtime/oci-image-builder.js';
 import { teardownRuntime } from '../../src/agent/runtime/teardown.js';
 
 const run = process.pid % 250;
@@ -38,39 +37,13 @@ const eventually = <T>(fn: () => Promise<T | undefined | false>, what: string, m
   waitFor(fn, what, ms, [host]).catch((e: Error) => { throw new Error(`${e.message}\n${server?.logTail(30) ?? ''}`); });
 const k = async (args: string[], version?: KubectlVersion) => ok(await server.kubectl(args, { version }));
 
-/**
- * An image holding the host's `node` and the shared libraries it links (as `ldd` lists them, at the
- * same paths), the fixture as /app/server.mjs, over busybox (a shell for debugging).
- */
-function extensionServerImage(): Buffer {
-  const nodeBin = process.execPath;
-  const libs = execFileSync('ldd', [nodeBin], { encoding: 'utf8' }).split('\n')
-    .map((l) => /(\/\S+)\s+\(0x/.exec(l)?.[1]).filter((p): p is string => Boolean(p) && existsSync(p!));
-  const entries: TarEntry[] = [];
-  const dirs = new Set<string>();
-  const addDirs = (path: string) => {
-    const parts = dirname(path).split('/').filter(Boolean);
-    for (let i = 1; i <= parts.length; i++) {
-      const d = parts.slice(0, i).join('/');
-      if (!dirs.has(d) && d !== 'bin') { dirs.add(d); entries.push({ name: d, type: 'dir' }); }
-    }
-  };
-  for (const lib of libs) { addDirs(lib); entries.push({ name: lib.slice(1), mode: 0o755, data: readFileSync(lib) }); }
-  entries.push({ name: 'bin/node', mode: 0o755, data: readFileSync(nodeBin) });
-  entries.push({ name: 'app', type: 'dir' }, { name: 'app/server.mjs', data: readFileSync(FIXTURE) });
-  return buildOciArchive({
-    name: IMAGE, layers: [busyboxLayer(), writeTar(entries)], platforms: [nodePlatform()],
-    config: { entrypoint: ['/bin/node', '/app/server.mjs'], env: ['PATH=/bin'] },
-  });
-}
-
 before(async () => {
   const missing = netnsAgentRequirements();
   for (const bin of ['openssl', 'ldd']) { try { execFileSync(bin, ['--version'], { stdio: 'ignore' }); } catch (e) { if ((e as NodeJS.ErrnoException).code === 'ENOENT') missing.push(bin); } }
   if (missing.length) throw new Error(`the API aggregation e2e test needs: ${missing.join(', ')}`);
   createHostNetwork(host);
   prepareAgentDir(host, 'skiff-agg-');
-  writeFileSync(join(host.dir, 'agent', 'images', 'extension-apiserver.tar'), extensionServerImage());
+  writeFileSync(join(host.dir, 'agent', 'images', 'extension-apiserver.tar'), nodeScriptImage(IMAGE, FIXTURE));
   server = await startServer({ args: ['--bind-address', '0.0.0.0', '--tls-san', host.hostIp] });
   const token = readFileSync(join(server.dataDir, 'server', 'node-token'), 'utf8').trim();
   startNetnsAgent(host, server, token);
