@@ -32,6 +32,7 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const NS = 'bench';
 const LEASE_DURATION_MS = 40_000;
 const EXIT_AFTER = 'hollow.skiff.io/exit-after-ms';
+const DEFAULT_CLI = join(ROOT, 'dist', 'cli', 'main.js');
 
 interface Options {
   nodes: number; pods: number; rate: number; steadySeconds: number; nodesPerHollow: number; podStartDelay: number;
@@ -41,7 +42,7 @@ interface Options {
 function options(argv: string[]): Options {
   const o: Options = {
     nodes: 5000, pods: 50_000, rate: 100, steadySeconds: 180, nodesPerHollow: 1000, podStartDelay: 0, podLifetimeS: 10,
-    settleS: 45, timeoutS: 600, serverArgs: [], restart: true, cli: join(ROOT, 'dist', 'cli', 'main.js'),
+    settleS: 45, timeoutS: 600, serverArgs: [], restart: true, cli: DEFAULT_CLI,
   };
   const num = (flag: string, v: string | undefined, min: number) => {
     const n = Number(v);
@@ -90,7 +91,9 @@ class Server {
   async launch(): Promise<number> {
     const fd = openSync(this.logPath, 'a');
     const t0 = performance.now();
-    this.proc = spawn(process.execPath, [this.o.cli, 'server', '--data-dir', this.dataDir, '--https-listen-port', String(this.port),
+    // Through the launcher unless another CLI entry was given: it passes the profile's V8 flags.
+    const [cmd, entry] = this.o.cli === DEFAULT_CLI ? [join(ROOT, 'bin', 'skiff'), []] : [process.execPath, [this.o.cli]];
+    this.proc = spawn(cmd, [...entry, 'server', '--data-dir', this.dataDir, '--https-listen-port', String(this.port),
       '--bind-address', '127.0.0.1', '--write-kubeconfig', this.kubeconfigPath, '--disable-agent', '--log-level', 'warn', ...this.o.serverArgs],
     { stdio: ['ignore', fd, fd] });
     closeSync(fd);

@@ -68,6 +68,7 @@ import { startNamespaceController } from '../controllers/namespace.js';
 import { startNodeLifecycleController, startTaintEvictionController } from '../controllers/node-lifecycle.js';
 import { startLoadBalancerController } from '../controllers/loadbalancer/controller.js';
 import { logger } from '../util/log.js';
+import { logProfile } from './profile.js';
 
 const log = logger('server');
 
@@ -89,6 +90,8 @@ export interface ServerConfig {
   clusterDomain: string;
   disableAgent: boolean;
   watchCacheSize: number;
+  /** The resource profile (src/server/profile.ts); logged with the heap limit it got. */
+  profile?: 'small' | 'default';
   /** `--datastore-endpoint`; unset: SQLite under the data dir. */
   datastoreEndpoint?: string;
   /** `--event-ttl` in seconds (default 1 h; 0: Events never expire). */
@@ -165,6 +168,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   opened = store;
   encryption.attach(store);
   log.info({ revision: store.revision(), ms: Math.round(performance.now() - t0) }, 'datastore loaded');
+  logProfile(config.profile ?? 'default', config.watchCacheSize);
   const eventTtlMs = (config.eventTtlSeconds ?? 3600) * 1000;
   const eventTtl = eventTtlMs > 0 ? startEventTtl(store, { ttlMs: eventTtlMs, log: (msg, fields) => log.info(fields ?? {}, msg) }) : undefined;
 
