@@ -162,6 +162,10 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const metrics = new ApiServerMetrics({ store: () => opened, kinds: () => registry.all(), lookup: (g, v, r) => registry.lookup(g, v, r) });
   const { store, backend } = await openStore(config.dataDir, {
     ringSize: config.watchCacheSize, endpoint: config.datastoreEndpoint,
+    // Four rings' worth of history: with thousands of nodes renewing Leases, one ring's worth of
+    // revisions is seconds, shorter than the minute between bookmarks, and every node's pod watch
+    // would relist after a restart.
+    prefillRevisions: config.watchCacheSize * 4,
     log: (msg, fields) => log.info(fields ?? {}, msg),
     wrap: (b) => encryption.wrap(new TimedBackend(b, metrics.observeStorage)),
   });
