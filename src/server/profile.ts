@@ -21,7 +21,7 @@ export interface Profile {
 }
 
 export const PROFILES: Readonly<Record<ProfileName, Profile>> = Object.freeze({
-  small: { name: 'small', watchCacheSize: 1000, maxOldSpaceMb: 192 },
+  small: { name: 'small', watchCacheSize: 1000, maxOldSpaceMb: 128 },
   default: { name: 'default', watchCacheSize: 10_000 },
 });
 
