@@ -344,11 +344,11 @@ class ProcessMeter {
 
 // ---- phases -------------------------------------------------------------------------------------------
 
-interface SteadyResult { created: number; deleted: number; skipped: number; errors: number; latencies: number[]; notRunning: number; mutating: number[]; reads: number[]; seconds: number }
+interface SteadyResult { created: number; deleted: number; skipped: number; errors: number; errorKinds: Map<string, number>; latencies: number[]; notRunning: number; mutating: number[]; reads: number[]; seconds: number }
 
 /** Creates `rate` bare pods a second and deletes each after `lifetime`, while timing reads and writes. */
 async function steadyPhase(o: Options, obs: Observer, writer: HttpClient, reader: HttpClient): Promise<SteadyResult> {
-  const r: SteadyResult = { created: 0, deleted: 0, skipped: 0, errors: 0, latencies: [], notRunning: 0, mutating: [], reads: [], seconds: 0 };
+  const r: SteadyResult = { created: 0, deleted: 0, skipped: 0, errors: 0, errorKinds: new Map(), latencies: [], notRunning: 0, mutating: [], reads: [], seconds: 0 };
   const live: { name: string; at: number }[] = [];
   const maxInFlight = Math.max(50, o.rate * 2);
   let inFlight = 0;
@@ -356,7 +356,12 @@ async function steadyPhase(o: Options, obs: Observer, writer: HttpClient, reader
   let seq = 0;
   const timed = async (samples: number[], fn: () => Promise<unknown>) => {
     const t = performance.now();
-    try { await fn(); samples.push(performance.now() - t); return true; } catch { r.errors++; return false; }
+    try { await fn(); samples.push(performance.now() - t); return true; } catch (err) {
+      r.errors++;
+      const kind = err instanceof Error ? ((err as { code?: unknown }).code !== undefined ? `${String((err as { code?: unknown }).code)} ` : '') + err.message.slice(0, 60) : String(err);
+      r.errorKinds.set(kind, (r.errorKinds.get(kind) ?? 0) + 1);
+      return false;
+    }
   };
   const start = performance.now();
   const end = start + o.steadySeconds * 1000;
@@ -512,6 +517,7 @@ async function main(): Promise<void> {
         + `mutating p50 ${ms(percentile(mut, 50))} p99 ${ms(percentile(mut, 99))}; read p50 ${ms(percentile(reads, 50))} p99 ${ms(percentile(reads, 99))}; `
         + `watch lag p50 ${ms(percentile(lag, 50))} p99 ${ms(percentile(lag, 99))}; server peak RSS ${meter.peakRss.toFixed(0)} MB, CPU ${cpu.toFixed(0)}%; `
         + `lease misses ${obs.leaseMisses.steady} (max gap ${(obs.leaseMaxGap.steady / 1000).toFixed(1)} s), NotReady nodes ${obs.notReady.steady.size}`);
+      if (s.errors) console.log(`  errors: ${[...s.errorKinds].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, n]) => `${n}× ${k}`).join('; ')}`);
       line.push(`steadyP50=${ms(percentile(lat, 50))} steadyP99=${ms(percentile(lat, 99))} mutP99=${ms(percentile(mut, 99))} readP99=${ms(percentile(reads, 99))} `
         + `watchLagP99=${ms(percentile(lag, 99))} steadyRSS=${meter.peakRss.toFixed(0)}MB steadyCpu=${cpu.toFixed(0)}% leaseMisses=${obs.leaseMisses.steady} notReady=${obs.notReady.steady.size}`);
       await waitFor('the steady pods to be gone', 120_000, () => ![...obs!.podInformer.list()].some((p) => String(p.metadata.name).startsWith('steady-')));
