@@ -94,7 +94,9 @@ class Server {
     // Through the launcher unless another CLI entry was given: it passes the profile's V8 flags.
     const [cmd, entry] = this.o.cli === DEFAULT_CLI ? [join(ROOT, 'bin', 'skiff'), []] : [process.execPath, [this.o.cli]];
     this.proc = spawn(cmd, [...entry, 'server', '--data-dir', this.dataDir, '--https-listen-port', String(this.port),
-      '--bind-address', '127.0.0.1', '--write-kubeconfig', this.kubeconfigPath, '--disable-agent', '--log-level', 'warn', ...this.o.serverArgs],
+      '--bind-address', '127.0.0.1', '--write-kubeconfig', this.kubeconfigPath, '--disable-agent', '--log-level', 'warn',
+      // k3s's default 10.42.0.0/16 holds 256 nodes' /24s; a /10 holds 16,384 (and stays clear of 10.43.0.0/16's services).
+      '--cluster-cidr', '10.64.0.0/10', ...this.o.serverArgs],
     { stdio: ['ignore', fd, fd] });
     closeSync(fd);
     for (;;) {
