@@ -97,7 +97,12 @@ class Server {
       '--bind-address', '127.0.0.1', '--write-kubeconfig', this.kubeconfigPath, '--disable-agent', '--log-level', 'warn',
       // k3s's default 10.42.0.0/16 holds 256 nodes' /24s; a /10 holds 16,384 (and stays clear of 10.43.0.0/16's services).
       '--cluster-cidr', '10.64.0.0/10', ...this.o.serverArgs],
-    { stdio: ['ignore', fd, fd] });
+    {
+      stdio: ['ignore', fd, fd],
+      // Every hollow node connects from 127.0.0.1: the per-address connection cap (1,024, meant for
+      // one client machine) would reset the connections of the nodes past the first few hundred.
+      env: { ...process.env, SKIFF_CONNECTION_LIMITS: JSON.stringify({ maxConnectionsPerAddress: 1_000_000 }) },
+    });
     closeSync(fd);
     for (;;) {
       if (this.proc.exitCode !== null || this.proc.signalCode !== null) throw new Error(`skiff server exited:\n${this.logTail()}`);
