@@ -22,6 +22,12 @@ export interface ConnectionLimits {
   maxConnectionsPerAddress: number;
   /** Short requests (not watches or streams) one user may have in flight; more get 429. */
   maxInflightPerUser: number;
+  /** Short requests in flight of all workload users together (priority level `workload`); more get 429. */
+  maxInflightWorkload: number;
+  /** Of nodes' other requests (pod status, their pods' reads: level `system`). */
+  maxInflightSystem: number;
+  /** Of nodes' heartbeats: their Leases and Node objects (level `node-high`), a budget nothing else draws from. */
+  maxInflightNodeHigh: number;
 }
 
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
@@ -31,6 +37,11 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   idleMs: 90_000,
   maxConnectionsPerAddress: 1024,
   maxInflightPerUser: 200,
+  // kube-apiserver's --max-requests-inflight (400) plus --max-mutating-requests-inflight (200),
+  // shared out by priority level as its API priority and fairness defaults do.
+  maxInflightWorkload: 400,
+  maxInflightSystem: 400,
+  maxInflightNodeHigh: 600,
 };
 
 /**
@@ -114,21 +125,58 @@ export function answerClientError(err: Error & { code?: string }, socket: import
   }
 }
 
-/** Requests in flight per user; `enter` throws 429 past the limit, the returned function leaves. */
+/**
+ * API priority and fairness in spirit (issue 15): requests are classed into priority levels as
+ * Kubernetes' default FlowSchemas do, and each level has its own budget of requests in flight, so a
+ * pod burst from workload users can never take the seats nodes need for their heartbeats.
+ * - exempt: system:masters (the admin), as the `exempt` FlowSchema; bounded only per user.
+ * - node-high: nodes' Leases in kube-node-lease and their Node objects (`system-node-high`).
+ * - system: nodes' other requests, e.g. pod status (`system-nodes`).
+ * - workload: everyone else (`workload-low` and friends).
+ */
+export type PriorityLevel = 'exempt' | 'node-high' | 'system' | 'workload';
+
+export function priorityLevel(user: { groups: string[] }, ri: { resource: string; namespace: string; group: string }): PriorityLevel {
+  if (user.groups.includes('system:masters')) return 'exempt';
+  if (!user.groups.includes('system:nodes')) return 'workload';
+  const heartbeat = (ri.group === '' && ri.resource === 'nodes')
+    || (ri.group === 'coordination.k8s.io' && ri.resource === 'leases' && ri.namespace === 'kube-node-lease');
+  return heartbeat ? 'node-high' : 'system';
+}
+
+/** Requests in flight per user and per priority level; `enter` throws 429 past a limit, the returned function leaves. */
 export class InflightLimiter {
   private readonly counts = new Map<string, number>();
-  constructor(private readonly max: number) {}
+  private readonly levels = new Map<PriorityLevel, number>();
+  private readonly levelMax: Record<PriorityLevel, number>;
 
-  enter(user: string): () => void {
+  constructor(private readonly max: number, budgets: Partial<Pick<ConnectionLimits, 'maxInflightWorkload' | 'maxInflightSystem' | 'maxInflightNodeHigh'>> = {}) {
+    this.levelMax = {
+      exempt: Infinity,
+      'node-high': budgets.maxInflightNodeHigh ?? Infinity,
+      system: budgets.maxInflightSystem ?? Infinity,
+      workload: budgets.maxInflightWorkload ?? Infinity,
+    };
+  }
+
+  enter(user: string, level: PriorityLevel = 'exempt'): () => void {
     const n = this.counts.get(user) ?? 0;
-    if (n >= this.max) throw errors.tooManyRequests('Too many requests, please try again later.', 1);
+    const l = this.levels.get(level) ?? 0;
+    if (n >= this.max || l >= this.levelMax[level]) throw errors.tooManyRequests('Too many requests, please try again later.', 1);
     this.counts.set(user, n + 1);
+    this.levels.set(level, l + 1);
     let left = false;
     return () => {
       if (left) return;
       left = true;
       const m = (this.counts.get(user) ?? 1) - 1;
       if (m <= 0) this.counts.delete(user); else this.counts.set(user, m);
+      this.levels.set(level, (this.levels.get(level) ?? 1) - 1);
     };
+  }
+
+  /** Requests in flight at `level` now (for tests and metrics). */
+  inFlight(level: PriorityLevel): number {
+    return this.levels.get(level) ?? 0;
   }
 }

@@ -16,7 +16,7 @@ import { logger } from '../util/log.js';
 import { serveHealth, type HealthEndpoint } from './health.js';
 import type { Auditor } from './audit/index.js';
 import type { ApiServerMetrics } from './prometheus.js';
-import { answerClientError, applyConnectionLimits, connectionLimits, InflightLimiter, serverTimeoutOptions, type ConnectionLimits } from './connection-limits.js';
+import { answerClientError, applyConnectionLimits, connectionLimits, InflightLimiter, priorityLevel, serverTimeoutOptions, type ConnectionLimits } from './connection-limits.js';
 import { checkPathSegmentNames, parseRequestTarget } from './request-target.js';
 import type { Aggregator } from './aggregation/index.js';
 
@@ -45,7 +45,7 @@ export function createApiServer(ctx: ApiContext, opts: ApiServerOptions): https.
   const discovery = new Discovery(ctx.registry, opts.aggregator?.discovery);
   const openapiV2 = new OpenApiV2(ctx.openapi);
   const limits = opts.limits ?? connectionLimits();
-  const inflight = new InflightLimiter(limits.maxInflightPerUser);
+  const inflight = new InflightLimiter(limits.maxInflightPerUser, limits);
   const server = https.createServer({
     cert: opts.cert, key: opts.key, ca: opts.clientCa,
     requestCert: true, rejectUnauthorized: false,
@@ -95,7 +95,7 @@ async function handle(ctx: ApiContext, discovery: Discovery, openapiV2: OpenApiV
   opts.audit?.identify(req, authenticated, user, ri);
   if (ri.isResourceRequest) checkPathSegmentNames(ri);
   // Long-running requests (watches, streams, proxies) hold no slot: they are bounded by connections.
-  const leave = isLongRunning(ri) ? undefined : inflight.enter(user.name);
+  const leave = isLongRunning(ri) ? undefined : inflight.enter(user.name, priorityLevel(user, ri));
   if (leave) res.once('close', leave);
   try {
     await route(ctx, discovery, openapiV2, opts, ri, path, url, user, method, req, res);

@@ -4,6 +4,8 @@ import { addFlags, COMMON_FLAGS, NODE_FLAGS, SERVER_FLAGS } from './flags.js';
 import type { ServerConfig } from '../server/run.js';
 import { parseFlannelBackend } from '../api/agent-config.js';
 import { setLogLevel } from '../util/log.js';
+import { totalmem } from 'node:os';
+import { resolveProfile } from '../server/profile.js';
 
 export function serverCommand(): Command {
   const cmd = new Command('server').description('run the control plane (API server, datastore, control loops) and, unless --disable-agent, an agent');
@@ -12,7 +14,9 @@ export function serverCommand(): Command {
     setLogLevel(o.logLevel);
     let token: string | undefined = o.token;
     if (!token && o.tokenFile) token = readFileSync(o.tokenFile, 'utf8').trim();
+    const profile = resolveProfile(String(o.profile), totalmem());
     const config: ServerConfig = {
+      profile: profile.name,
       dataDir: o.dataDir,
       bindAddress: o.bindAddress,
       httpsListenPort: parsePort(o.httpsListenPort, '--https-listen-port'),
@@ -28,7 +32,7 @@ export function serverCommand(): Command {
       clusterDns: o.clusterDns,
       clusterDomain: o.clusterDomain,
       disableAgent: Boolean(o.disableAgent),
-      watchCacheSize: parseInt(o.watchCacheSize, 10),
+      watchCacheSize: o.watchCacheSize === undefined ? profile.watchCacheSize : parseInt(o.watchCacheSize, 10),
       datastoreEndpoint: o.datastoreEndpoint || undefined,
       eventTtlSeconds: parseDurationSeconds(o.eventTtl, '--event-ttl'),
       disableScheduler: Boolean(o.disableScheduler),

@@ -33,6 +33,12 @@ export interface InformerOptions<T> {
   backoff?: { initialMs?: number; maxMs?: number };
   /** Server-side lifetime of each watch (HttpClient); default 5 to 10 minutes. */
   watchTimeoutSeconds?: number;
+  /**
+   * What is kept of each object, applied as it arrives (client-go's SetTransform): a cache of a few
+   * fields per object instead of whole ones, for a watcher whose memory must not grow with their size.
+   * The result must keep metadata.name, namespace and resourceVersion.
+   */
+  transform?: (obj: T) => T;
 }
 
 /** `namespace/name`, or `name` for cluster-scoped objects (client-go's MetaNamespaceKeyFunc). */
@@ -238,7 +244,7 @@ export class Informer<T extends KObject = KObject> {
     if (this.stopped) return;
     const rv = e.object?.metadata?.resourceVersion;
     if (e.type === 'BOOKMARK') { if (rv) this.rv = rv; return; }
-    const obj = deepFreeze(e.object);
+    const obj = deepFreeze(this.opts.transform ? this.opts.transform(e.object) : e.object);
     const key = keyOf(obj);
     const old = this.items.get(key);
     if (e.type === 'DELETED') {
@@ -257,7 +263,7 @@ export class Informer<T extends KObject = KObject> {
   private replace(list: T[], rv: string): void {
     const seen = new Set<string>();
     for (const item of list) {
-      const obj = deepFreeze(item);
+      const obj = deepFreeze(this.opts.transform ? this.opts.transform(item) : item);
       const key = keyOf(obj);
       seen.add(key);
       const old = this.items.get(key);

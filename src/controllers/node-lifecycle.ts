@@ -5,7 +5,10 @@
 // timestamps inside, which may come from a skewed clock). A node silent for nodeMonitorGracePeriodMs
 // gets Ready, MemoryPressure, DiskPressure and PIDPressure set to Unknown ("Kubelet stopped posting
 // node status."), a NodeNotReady event, and its pods marked not ready. Every node counts as just seen
-// when this loop starts, so a restarted server gives each node one full grace period first.
+// when this loop starts judging (its first reconcile, once the node, Lease and pod caches are full),
+// as kube-controller-manager counts node-monitor-grace-period from its own start: a restarted server,
+// down for longer than the grace period, gives each node one full grace period to reconnect instead
+// of marking thousands NotReady (and evicting their pods) from their stale Lease times.
 //
 // Taints follow the conditions (TaintNodesByCondition plus the NoExecute taints): Ready=False gives
 // node.kubernetes.io/not-ready, Ready=Unknown node.kubernetes.io/unreachable, both NoSchedule and
@@ -140,6 +143,8 @@ class NodeLifecycle {
   private readonly queue = new WorkQueue<string>();
   private readonly controller: RunningController;
   private readonly grace: number;
+  /** When this loop first judged a node: no silence counts from before it (see the header). */
+  private judgingSince?: number;
 
   constructor(private readonly ctx: ControllerContext, private readonly nodes: Informer<Node>, leases: Informer,
     private readonly pods: Informer<Pod>) {
@@ -231,7 +236,8 @@ class NodeLifecycle {
     let node = this.nodes.get(name);
     if (!node) return;
     const h = this.health.get(name) ?? this.sawAlive(name);
-    const silentFor = Date.now() - h.probeAt;
+    this.judgingSince ??= Date.now();
+    const silentFor = Date.now() - Math.max(h.probeAt, this.judgingSince);
     if (silentFor > this.grace) {
       const conditions = unknownConditions(node);
       if (conditions) {

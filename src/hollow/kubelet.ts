@@ -247,7 +247,12 @@ export class HollowKubelet {
 
     const phase = pod.status?.phase;
     if (phase === 'Succeeded' || phase === 'Failed') return;
-    if (phase === 'Running' && pod.status?.podIP) return this.maybeExit(pod);
+    if (phase === 'Running' && pod.status?.podIP) {
+      // Someone else set Ready (the node lifecycle marks a silent node's pods not ready): a live
+      // kubelet's status manager puts back what it knows, as the kubelet does.
+      if (readyDrifted(pod)) return this.repostRunning(pod);
+      return this.maybeExit(pod);
+    }
 
     const wait = this.o.podStartDelayMs - (now - state.seenAt);
     if (wait > 0) return { requeueAfterMs: wait };
@@ -256,6 +261,17 @@ export class HollowKubelet {
     next.status = runningStatus(pod, { hostIP: this.hostIP, podIP: state.ip, startTime: new Date(state.seenAt), startedAt: new Date(now) });
     // PUT with the informer's resourceVersion: a pod that changed (or was replaced) meanwhile
     // fails with a conflict and is retried from the newer copy.
+    await this.o.client.updateStatus(Resources.pods, pod.metadata.namespace, next);
+  }
+
+  private async repostRunning(pod: Obj): Promise<void> {
+    const started = Date.parse(pod.status?.startTime ?? '');
+    const running = Date.parse(pod.status?.containerStatuses?.[0]?.state?.running?.startedAt ?? '');
+    const next = structuredClone(pod) as Obj;
+    next.status = runningStatus(pod, {
+      hostIP: pod.status.hostIP ?? this.hostIP, podIP: pod.status.podIP,
+      startTime: new Date(Number.isFinite(started) ? started : Date.now()), startedAt: new Date(Number.isFinite(running) ? running : Date.now()),
+    });
     await this.o.client.updateStatus(Resources.pods, pod.metadata.namespace, next);
   }
 
@@ -281,6 +297,14 @@ export class HollowKubelet {
     }
     throw new Error(`node ${this.name}: no free pod IP in ${this.podBlockBase}/24`);
   }
+}
+
+/** Whether the pod's Ready condition differs from what this node reports for a running pod (readiness gates honoured). */
+function readyDrifted(pod: Obj): boolean {
+  const conditions: { type: string; status: string }[] = pod.status?.conditions ?? [];
+  const gates: string[] = (pod.spec?.readinessGates ?? []).map((g: any) => g.conditionType);
+  const want = gates.every((g) => conditions.some((c) => c.type === g && c.status === 'True')) ? 'True' : 'False';
+  return conditions.find((c) => c.type === 'Ready')?.status !== want;
 }
 
 function describe(err: unknown): string {

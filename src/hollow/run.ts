@@ -16,6 +16,8 @@ export interface HollowConfig extends FleetTimings {
   token: string;
   count: number;
   namePrefix: string;
+  /** Index (name suffix and address ordinal) of the first node, so several processes can split one fleet. */
+  firstIndex?: number;
   labels: Record<string, string>;
   taints: Taint[];
   dataDir: string;
@@ -37,13 +39,14 @@ export async function runHollow(c: HollowConfig): Promise<HollowFleet> {
   let failed = false;
   const joiner = async (): Promise<void> => {
     for (let i = next++; i < c.count && !failed; i = next++) {
-      const name = `${c.namePrefix}${i}`;
+      const ordinal = (c.firstIndex ?? 0) + i;
+      const name = `${c.namePrefix}${ordinal}`;
       const creds = await ensureNodeCredentials(name, { server: c.server, credentialsDir: join(c.dataDir, 'hollow', 'nodes'), token, caBundle, agent: joinAgent });
       const client = new HttpClient({
         server: c.server, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
         userAgent: `kubelet/${VERSION.gitVersion} (linux/hollow) skiff-hollow`,
       });
-      await fleet.startNode({ name, ordinal: i, client, labels: c.labels, taints: c.taints });
+      await fleet.startNode({ name, ordinal, client, labels: c.labels, taints: c.taints });
     }
   };
   // Settled, not raced: after a failure the other joiners finish their current node before the

@@ -72,6 +72,7 @@ import { startNamespaceController } from '../controllers/namespace.js';
 import { startNodeLifecycleController, startTaintEvictionController } from '../controllers/node-lifecycle.js';
 import { startLoadBalancerController } from '../controllers/loadbalancer/controller.js';
 import { logger } from '../util/log.js';
+import { logProfile } from './profile.js';
 
 const log = logger('server');
 
@@ -93,6 +94,8 @@ export interface ServerConfig {
   clusterDomain: string;
   disableAgent: boolean;
   watchCacheSize: number;
+  /** The resource profile (src/server/profile.ts); logged with the heap limit it got. */
+  profile?: 'small' | 'default';
   /** `--datastore-endpoint`; unset: SQLite under the data dir. */
   datastoreEndpoint?: string;
   /** `--event-ttl` in seconds (default 1 h; 0: Events never expire). */
@@ -163,12 +166,17 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const metrics = new ApiServerMetrics({ store: () => opened, kinds: () => registry.all(), lookup: (g, v, r) => registry.lookup(g, v, r) });
   const { store, backend } = await openStore(config.dataDir, {
     ringSize: config.watchCacheSize, endpoint: config.datastoreEndpoint,
+    // Four rings' worth of history: with thousands of nodes renewing Leases, one ring's worth of
+    // revisions is seconds, shorter than the minute between bookmarks, and every node's pod watch
+    // would relist after a restart.
+    prefillRevisions: config.watchCacheSize * 4,
     log: (msg, fields) => log.info(fields ?? {}, msg),
     wrap: (b) => encryption.wrap(new TimedBackend(b, metrics.observeStorage)),
   });
   opened = store;
   encryption.attach(store);
   log.info({ revision: store.revision(), ms: Math.round(performance.now() - t0) }, 'datastore loaded');
+  logProfile(config.profile ?? 'default', config.watchCacheSize);
   const eventTtlMs = (config.eventTtlSeconds ?? 3600) * 1000;
   const eventTtl = eventTtlMs > 0 ? startEventTtl(store, { ttlMs: eventTtlMs, log: (msg, fields) => log.info(fields ?? {}, msg) }) : undefined;
 

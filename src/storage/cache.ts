@@ -12,6 +12,12 @@ import { encodeForStorage, storedAtRevision, storedFromKv } from './stored.js';
 export interface CacheStoreOptions {
   /** Events kept per resource for watch resumption (default 1000). */
   ringSize?: number;
+  /**
+   * Revisions of history read into the rings at start (default: ringSize). More than ringSize lets a
+   * resource that changes rarely (pods) resume watches across a restart while one that churns
+   * (leases) fills its ring with only its newest events; each ring keeps at most ringSize either way.
+   */
+  prefillRevisions?: number;
   log?: (msg: string, fields?: object) => void;
 }
 
@@ -60,6 +66,7 @@ function bound(keys: string[], key: string, strict: boolean): number {
 export class CacheStore implements Store {
   private readonly resources = new Map<string, Resource>();
   private readonly ringSize: number;
+  private readonly prefillRevisions: number;
   private readonly log: (msg: string, fields?: object) => void;
   private rev = 0;
   /** Rings are complete after this revision (where history prefill began). */
@@ -71,6 +78,7 @@ export class CacheStore implements Store {
 
   constructor(private readonly backend: Backend, opts: CacheStoreOptions = {}) {
     this.ringSize = opts.ringSize ?? 1000;
+    this.prefillRevisions = Math.max(this.ringSize, opts.prefillRevisions ?? 0);
     this.log = opts.log ?? (() => {});
   }
 
@@ -81,7 +89,7 @@ export class CacheStore implements Store {
     const { revision, kvs } = await this.backend.listLatest('/');
     for (const kv of kvs) this.resourceFor(kv.key).objects.set(kv.key, storedFromKv(kv));
     this.rev = revision;
-    this.ringBase = Math.max(0, revision - this.ringSize, this.backend.compactedRevision());
+    this.ringBase = Math.max(0, revision - this.prefillRevisions, this.backend.compactedRevision());
     await this.prefillRings(revision);
     const backlog = this.backlog;
     this.backlog = undefined;
@@ -92,7 +100,7 @@ export class CacheStore implements Store {
   /** Recent history into the rings, so a watch resuming across a server restart can replay. */
   private async prefillRings(upTo: number): Promise<void> {
     for (const r of this.resources.values()) r.ring.completeAfter = this.ringBase;
-    const history = await this.backend.history(this.ringBase, this.ringSize);
+    const history = await this.backend.history(this.ringBase, this.prefillRevisions);
     // Each key's newest state as the replay walks forward; ends equal to the live objects.
     const seen = new Map<string, StoredObject>();
     for (const e of history) {

@@ -27,6 +27,8 @@ export interface OpenStoreOptions {
   endpoint?: string;
   /** Events kept per resource for watch resumption. */
   ringSize?: number;
+  /** Revisions of history read into the rings at start (CacheStoreOptions.prefillRevisions). */
+  prefillRevisions?: number;
   /** Revisions the automatic compactor keeps. */
   compactKeep?: number;
   /** How often the automatic compactor runs (0: not at all). Default 5 min. */
@@ -75,7 +77,7 @@ export async function backendFor(dataDir: string, endpoint: string | undefined, 
 
 export async function openStore(dataDir: string, opts: OpenStoreOptions = {}): Promise<{ store: Store; backend: LogBackend }> {
   const backend = await backendFor(dataDir, opts.endpoint, opts);
-  const store = new CacheStore(opts.wrap ? opts.wrap(backend) : backend, { ringSize: opts.ringSize, log: opts.log });
+  const store = new CacheStore(opts.wrap ? opts.wrap(backend) : backend, { ringSize: opts.ringSize, prefillRevisions: opts.prefillRevisions, log: opts.log });
   await store.start();
   const every = opts.compactIntervalMs ?? 5 * 60_000;
   if (every > 0) backend.startAutoCompact(every);

@@ -160,3 +160,18 @@ test('a restarted hollow node keeps its Node and running pods', async (t) => {
   assert.equal((await getPod(api, 'web'))!.metadata.resourceVersion, before.metadata.resourceVersion, 'a running pod is not rewritten');
   assert.notEqual(next.status.podIP, before.status.podIP, 'addresses in use are not given out again');
 });
+
+test('a running pod marked not ready by someone else is reported Ready again, with its IP and start time kept', async (t) => {
+  const { api, fleet } = await setup(t);
+  await fleet.startNode({ name: 'h-0', ordinal: 1, client: nodeClient(api, 'h-0'), labels: {}, taints: [] });
+  await api.client.create(Resources.pods, 'default', pod('web', 'h-0'));
+  const running = await podWhere(api, 'web', (p) => condition(p, 'Ready')?.status === 'True', 'web Ready');
+  // What the node lifecycle controller does to the pods of a node it has not heard from.
+  await api.client.patch(Resources.pods, 'default', 'web', 'strategic',
+    { status: { conditions: [{ type: 'Ready', status: 'False', lastTransitionTime: new Date().toISOString() }] } }, { subresource: 'status' });
+  const again = await podWhere(api, 'web', (p) => condition(p, 'Ready')?.status === 'True' && p.metadata.resourceVersion !== running.metadata.resourceVersion, 'web Ready again');
+  assert.equal(again.metadata.uid, running.metadata.uid);
+  assert.equal(again.status.podIP, running.status.podIP);
+  assert.equal(again.status.startTime, running.status.startTime);
+  assert.equal(again.status.containerStatuses[0].state.running.startedAt, running.status.containerStatuses[0].state.running.startedAt);
+});

@@ -13,7 +13,7 @@ import { Informer } from '../../client/informer.js';
 import { Resources } from '../../client/types.js';
 import { logger } from '../../util/log.js';
 import { CNI_CONFLIST_FILE, writeBridgeCniConfig } from '../runtime/cni-config.js';
-import { ANNOTATIONS, type PodNetworkBackend } from './backends/backend.js';
+import { ANNOTATIONS, peerSignature, peerView, type PodNetworkBackend } from './backends/backend.js';
 import { HostGwBackend, removeHostGwRoutes } from './backends/host-gw.js';
 import { removeOverlayDevice, VxlanBackend } from './backends/vxlan.js';
 import { ensurePodMasquerade, markPodMasquerade, removePodMasquerade } from './masquerade.js';
@@ -76,25 +76,30 @@ export async function preparePodNetwork(o: PodNetworkOptions): Promise<PodNetwor
   };
 }
 
-/** Only a change of some node's endpoint or pod CIDR reprograms anything. */
+/**
+ * Follows the other Nodes through an informer that keeps only their peer view (pod CIDR and flannel
+ * annotations), so the agent's memory does not grow with the cluster's Node objects; only a change
+ * of some node's endpoint or pod CIDR reprograms anything (a status heartbeat costs one comparison).
+ */
 async function followPeers(client: HttpClient, o: PodNetworkOptions, backend: PodNetworkBackend): Promise<{ stop(): Promise<void> }> {
   await client.patch(Resources.nodes, undefined, o.nodeName, 'merge', { metadata: { annotations: backend.annotations() } });
-  const nodes = new Informer<KObject>({ client, resource: Resources.nodes });
-  let last = '';
+  const nodes = new Informer<KObject>({ client, resource: Resources.nodes, transform: peerView });
   let chain = Promise.resolve();
   const resync = () => {
     const list = [...nodes.list()].sort((a, b) => (a.metadata.name ?? '').localeCompare(b.metadata.name ?? ''));
-    const signature = JSON.stringify(list.map((n) => [n.metadata.name, (n as { spec?: { podCIDR?: string } }).spec?.podCIDR,
-      ...Object.values(ANNOTATIONS).map((k) => n.metadata.annotations?.[k])]));
-    if (signature === last) return;
-    last = signature;
     chain = chain.then(async () => {
       await backend.sync(list, o.nodeName);
       await ensurePodMasquerade(o.podCidr, backend.peerCidrs());
     }).catch((err: unknown) => log.warn({ err: err instanceof Error ? err.message : String(err) }, 'pod network sync failed'));
   };
-  nodes.addHandlers({ onAdd: resync, onUpdate: resync, onDelete: resync });
+  nodes.addHandlers({
+    // A node without flannel annotations (none kept in its view) routes nothing.
+    onAdd: (n) => { if (nodes.hasSynced() && n.metadata.annotations) resync(); },
+    onUpdate: (old, n) => { if (peerSignature(old) !== peerSignature(n)) resync(); },
+    onDelete: (n) => { if (n.metadata.annotations) resync(); },
+  });
   nodes.start();
   await nodes.waitForSync();
+  resync();
   return { async stop() { await nodes.stop(); await chain; } };
 }

@@ -30,3 +30,32 @@ export function endpointOf(n: KObject, type: string): { name: string; podCidr: s
   if (!n.metadata.name || !podCidr || a[ANNOTATIONS.backendType] !== type || !publicIp || !/^\d{1,3}(\.\d{1,3}){3}$/.test(publicIp)) return undefined;
   return { name: n.metadata.name, podCidr, publicIp, data: a[ANNOTATIONS.backendData] };
 }
+
+/**
+ * What an agent keeps of another Node: its name, resourceVersion, pod CIDR and flannel annotations,
+ * nothing else (status, images, labels, managed fields). A Node of some kilobytes becomes a few
+ * hundred bytes, so an agent's memory grows by that much per node in the cluster, not by the Nodes'
+ * size; the backends read nothing more (endpointOf).
+ */
+export function peerView(n: KObject): KObject {
+  const a = n.metadata.annotations;
+  let annotations: Record<string, string> | undefined;
+  if (a) {
+    for (const k of Object.values(ANNOTATIONS)) {
+      if (a[k] !== undefined) (annotations ??= {})[k] = a[k];
+    }
+  }
+  const podCIDR = (n as { spec?: { podCIDR?: string } }).spec?.podCIDR;
+  return {
+    apiVersion: 'v1', kind: 'Node',
+    metadata: { name: n.metadata.name, resourceVersion: n.metadata.resourceVersion, ...(annotations ? { annotations } : {}) },
+    ...(podCIDR ? { spec: { podCIDR } } : {}),
+  } as KObject;
+}
+
+/** The part of a peer view that routes depend on: equal signatures need no reprogramming. */
+export function peerSignature(n: KObject | undefined): string {
+  if (!n) return '';
+  const a = n.metadata.annotations ?? {};
+  return JSON.stringify([(n as { spec?: { podCIDR?: string } }).spec?.podCIDR, ...Object.values(ANNOTATIONS).map((k) => a[k])]);
+}
