@@ -154,7 +154,7 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
   // NetworkPolicy (k3s's embedded kube-router netpol): new pods wait for their rules before their containers.
   if (c.disableNetworkPolicy) await removePolicyTable();
   const netpol = c.disableNetworkPolicy ? undefined : startNetworkPolicy({ client, nodeName: c.nodeName, dataDir: c.dataDir,
-    dnsAddress: dns ? gw.address : undefined });
+    dnsAddress: dns ? gw.address : undefined, podCidr: podNetwork && cluster.flannelBackend !== 'none' ? podCidr : undefined });
   const pods = new PodManager({
     cri, dataDir: c.dataDir, nodeName: c.nodeName, nodeIp: c.nodeIp,
     clusterDns: c.clusterDns, clusterDomain: c.clusterDomain, api: new ClientPodApi(client, c.nodeName),

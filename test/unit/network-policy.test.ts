@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildPolicyModel, namespaceLabels, nodeDnsPeer, podInfo, policyTypes, SetIndex } from '../../src/agent/network/policy/model.js';
-import { dispatchFragment, EGRESS_ISOLATED, INGRESS_ISOLATED, podFragment, policyFragment, rulesOf, staticFragment } from '../../src/agent/network/policy/nft-rules.js';
+import { dispatchFragment, EGRESS_ISOLATED, INGRESS_ISOLATED, LOCAL_PODS, podFragment, policyFragment, rulesOf, staticFragment } from '../../src/agent/network/policy/nft-rules.js';
 import { PolicyTableWriter } from '../../src/agent/network/policy/writer.js';
 import { emptyState, type TableState } from '../../src/agent/network/proxy/nft-diff.js';
 import { parseTableJson } from '../../src/agent/network/proxy/nft-state.js';
@@ -34,9 +34,9 @@ test('default deny: selected local pods are isolated and nothing is allowed; oth
   assert.deepEqual(d.chains.get('ingress')!.rules, ['fib saddr type local accept', 'counter drop']);
   assert.deepEqual(d.chains.get('egress')!.rules, ['counter drop']);
   const a = podFragment(podInfo(pod('a', { app: 'a' }, '10.42.0.5'), 'n1')!, index, noNs);
-  assert.deepEqual(elements(a), [`${EGRESS_ISOLATED} 10.42.0.5`, `${INGRESS_ISOLATED} 10.42.0.5`, `${m.selectedSet} 10.42.0.5`].sort());
+  assert.deepEqual(elements(a), [`${EGRESS_ISOLATED} 10.42.0.5`, `${INGRESS_ISOLATED} 10.42.0.5`, `${LOCAL_PODS} 10.42.0.5`, `${m.selectedSet} 10.42.0.5`].sort());
   const other = podFragment(podInfo(pod('b', {}, '10.42.0.6', { namespace: 'web' }), 'n1')!, index, noNs);
-  assert.deepEqual(elements(other), []);
+  assert.deepEqual(elements(other), [`${LOCAL_PODS} 10.42.0.6`]);
   // A pod of another node is never isolated here (its own node does that).
   const remote = podFragment(podInfo(pod('c', {}, '10.42.1.6', { nodeName: 'n2' }), 'n1')!, index, noNs);
   assert.deepEqual(elements(remote), []);
@@ -68,12 +68,12 @@ test('peers: pod selector in the policy namespace, namespace selector, both, ipB
   const nsLabels = (ns: string) => (ns === 'infra' ? { 'kubernetes.io/metadata.name': 'infra', team: 'ops' } : noNs(ns));
   const set = (p: ReturnType<typeof pod>) => elements(podFragment(podInfo(p, 'n1')!, index, nsLabels));
   // api in shop: the pod-selector peer only.
-  assert.deepEqual(set(pod('api', { app: 'api' }, '10.42.0.7')), [`${peers[0]} 10.42.0.7`]);
+  assert.deepEqual(set(pod('api', { app: 'api' }, '10.42.0.7', { nodeName: 'n2' })), [`${peers[0]} 10.42.0.7`]);
   // any pod of infra: the namespace peer; a backup pod of infra: both namespace peers.
   assert.deepEqual(set(pod('x', {}, '10.42.1.8', { namespace: 'infra', nodeName: 'n2' })), [`${peers[1]} 10.42.1.8`]);
   assert.deepEqual(set(pod('y', { role: 'backup' }, '10.42.1.9', { namespace: 'infra', nodeName: 'n2' })), [`${peers[1]} 10.42.1.9`, `${peers[2]} 10.42.1.9`].sort());
   // a backup pod in shop: neither namespace peer (the namespace does not match).
-  assert.deepEqual(set(pod('z', { role: 'backup' }, '10.42.0.10')), []);
+  assert.deepEqual(set(pod('z', { role: 'backup' }, '10.42.0.10', { nodeName: 'n2' })), []);
 });
 
 test('named ports resolve in the destination pod; egress rules go on to the ingress check', () => {
@@ -149,7 +149,7 @@ test('the writer: a pod joining a selector is one element line; a restart with n
   await w.init(frags);
   assert.ok(k.scripts[0]!.includes('add chain ip t forward { type filter hook forward priority 0; policy accept; }'));
   await w.apply(new Map([['pod/shop/a', podFragment(podInfo(pod('a', { app: 'a' }, '10.42.0.5'), 'n1')!, index, noNs)]]));
-  assert.deepEqual(k.scripts[1]!.trim().split('\n').sort(), [`add element ip t ${INGRESS_ISOLATED} { 10.42.0.5 }`, `add element ip t ${m.selectedSet} { 10.42.0.5 }`].sort());
+  assert.deepEqual(k.scripts[1]!.trim().split('\n').sort(), [`add element ip t ${INGRESS_ISOLATED} { 10.42.0.5 }`, `add element ip t ${LOCAL_PODS} { 10.42.0.5 }`, `add element ip t ${m.selectedSet} { 10.42.0.5 }`].sort());
   // The pod goes: its elements go, nothing else.
   await w.apply(new Map([['pod/shop/a', undefined]]));
   assert.ok(k.scripts[2]!.trim().split('\n').every((l) => l.startsWith('delete element')));

@@ -41,6 +41,8 @@ export interface NetworkPolicyOptions extends PolicyWriterOptions {
   nodeName: string;
   /** The node-local DNS server's address (pod bridge gateway): stands in for the kube-dns pods. */
   dnsAddress?: string;
+  /** This node's pod CIDR on skiff's bridge: its addresses that are no admitted pod's receive nothing. */
+  podCidr?: string;
   /** The agent's data dir: records where the table is, for `skiff killall`. */
   dataDir?: string;
 }
@@ -117,7 +119,7 @@ export function startNetworkPolicy(o: NetworkPolicyOptions): RunningNetworkPolic
     index = new SetIndex();
     models = policies.list().map((np) => buildPolicyModel(np, index));
     const out = new Map<string, TableFragment>();
-    out.set(STATIC_OWNER, staticFragment());
+    out.set(STATIC_OWNER, staticFragment(o.podCidr));
     out.set(DISPATCH_OWNER, dispatchFragment(models));
     for (const m of models) out.set(policyOwner(m.key), policyFragment(m));
     for (const k of new Set([...pods.keys(), ...admitted.keys()])) {

@@ -18,6 +18,8 @@ import { elementKey, emptyFragment, type TableFragment } from '../proxy/nft-rule
 import { portSetName, type PeerModel, type PodInfo, type PolicyModel, type PortModel, type Protocol, type SetIndex } from './model.js';
 
 export const INGRESS_ISOLATED = 'ingress-isolated';
+/** Every pod of this node whose rules are in place (admitted or known from the API). */
+export const LOCAL_PODS = 'local-pods';
 export const EGRESS_ISOLATED = 'egress-isolated';
 const INGRESS = 'ingress';
 const EGRESS = 'egress';
@@ -25,11 +27,17 @@ const POST_EGRESS = 'post-egress';
 const ADDR_SET = 'type ipv4_addr;';
 const PORT_SET = 'type ipv4_addr . inet_proto . inet_service;';
 
-export function staticFragment(): TableFragment {
+/**
+ * `podCidr` (this node's pod range on skiff's own bridge): an address in it that is no known pod's
+ * receives nothing. CNI gives a sandbox its address before the agent can program the pod's rules; this
+ * closes that window, so a pod under a deny policy never sees an unwanted packet.
+ */
+export function staticFragment(podCidr?: string): TableFragment {
   const f = emptyFragment();
   const base = (hook: string) => `type filter hook ${hook} priority 0; policy accept;`;
   f.chains.set('forward', { base: base('forward'), rules: [
     'ct state established,related accept',
+    ...(podCidr ? [`ip daddr ${podCidr} ip daddr != @${LOCAL_PODS} counter drop`] : []),
     `ip saddr @${EGRESS_ISOLATED} goto ${EGRESS}`,
     `ip daddr @${INGRESS_ISOLATED} goto ${INGRESS}`,
   ] });
@@ -40,6 +48,7 @@ export function staticFragment(): TableFragment {
   f.chains.set(POST_EGRESS, { rules: [`ip daddr @${INGRESS_ISOLATED} goto ${INGRESS}`, 'accept'] });
   f.containers.set(INGRESS_ISOLATED, { kind: 'set', body: ADDR_SET });
   f.containers.set(EGRESS_ISOLATED, { kind: 'set', body: ADDR_SET });
+  f.containers.set(LOCAL_PODS, { kind: 'set', body: ADDR_SET });
   return f;
 }
 
@@ -155,6 +164,7 @@ export function podFragment(pod: PodInfo, index: SetIndex, namespaceLabels: (ns:
     if (s.egress) egress = true;
   }
   for (const ip of pod.ips) {
+    if (pod.local) f.elements.set(elementKey(LOCAL_PODS, ip), '');
     if (ingress) f.elements.set(elementKey(INGRESS_ISOLATED, ip), '');
     if (egress) f.elements.set(elementKey(EGRESS_ISOLATED, ip), '');
   }
