@@ -189,7 +189,9 @@ export function startNetworkPolicy(o: NetworkPolicyOptions): RunningNetworkPolic
     await Promise.all([pods.waitForSync(), namespaces.waitForSync(), policies.waitForSync()]);
     for (let attempt = 0; ; attempt++) {
       try {
+        const t0 = performance.now();
         await writer.init(everything());
+        last = { keys: 0, full: true, ms: Math.round(performance.now() - t0), lines: writer.lastStats.lines };
         break;
       } catch (err) {
         if (queue.isShutDown()) return;
