@@ -133,13 +133,18 @@ export function startNetworkPolicy(o: NetworkPolicyOptions): RunningNetworkPolic
     return out;
   };
 
-  const release = (keys: Iterable<string>) => {
-    for (const k of keys) {
-      if (!k.startsWith(POD)) continue;
-      const list = waiters.get(k.slice(POD.length));
-      waiters.delete(k.slice(POD.length));
-      for (const w of list ?? []) w();
+  /**
+   * Takes the admissions a batch answers: those waiting when it starts computing (a full batch covers
+   * every pod; otherwise the batch's pods). One that arrives meanwhile waits for the next batch, since
+   * its IP may have come after the pod's fragment was computed.
+   */
+  const takeWaiters = (keys: string[], full: boolean): Map<string, (() => void)[]> => {
+    const out = new Map<string, (() => void)[]>();
+    for (const k of full ? [...waiters.keys()] : keys.filter((x) => x.startsWith(POD)).map((x) => x.slice(POD.length))) {
+      const list = waiters.get(k);
+      if (list) { out.set(k, list); waiters.delete(k); }
     }
+    return out;
   };
 
   const loop = async () => {
@@ -150,6 +155,7 @@ export function startNetworkPolicy(o: NetworkPolicyOptions): RunningNetworkPolic
       while (queue.len() > 0) { const k = await queue.get(); if (k === undefined) break; keys.push(k); }
       const t0 = performance.now();
       const full = keys.includes(ALL);
+      const answered = takeWaiters(keys, full);
       let ok = true;
       try {
         let changes: Map<string, TableFragment | undefined>;
@@ -170,9 +176,9 @@ export function startNetworkPolicy(o: NetworkPolicyOptions): RunningNetworkPolic
         if (ok) queue.forget(k); else queue.addRateLimited(k);
         queue.done(k);
       }
-      if (ok) {
-        // A full recompute covered every pod.
-        if (full) release([...waiters.keys()].map((k) => POD + k)); else release(keys);
+      for (const [k, list] of answered) {
+        if (ok) for (const w of list) w();
+        else waiters.set(k, [...list, ...(waiters.get(k) ?? [])]);   // the retry answers them
       }
       last = { keys: keys.length, full, ms: Math.round(performance.now() - t0), lines: writer.lastStats.lines };
       log.debug({ ...last, ok }, 'network policy batch');
