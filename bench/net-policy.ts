@@ -99,7 +99,7 @@ async function concurrently(n: number, width: number, fn: (i: number) => Promise
 }
 
 function policyChains(): number {
-  const r = nft('list', 'chains', 'ip', TABLE);
+  const r = nft('list', 'chains', 'ip');   // (the scratch namespace holds only this table)
   return r.status === 0 ? (r.stdout.match(/chain (ingress|egress)-[0-9A-F]{8}-bench-/g) ?? []).length : 0;
 }
 

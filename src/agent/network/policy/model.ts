@@ -53,22 +53,11 @@ export interface PolicyModel {
   egress?: RuleModel[];
 }
 
-/** How a named set of pod IPs chooses its pods. */
-export interface SetSpec {
-  name: string;
-  /** `selected`: this node's pods a policy selects; `peer`: pods anywhere a rule names. */
-  kind: 'selected' | 'peer';
-  matches(pod: PodInfo, namespaceLabels: (ns: string) => Record<string, string>): boolean;
-  /** For `selected` sets: whether an Ingress / Egress policy uses it (its pods are isolated). */
-  ingress: boolean;
-  egress: boolean;
-}
-
 const PROTOCOLS: Record<string, Protocol> = { TCP: 'tcp', UDP: 'udp', SCTP: 'sctp' };
 
 export const hash = (text: string, n = 12) => createHash('sha256').update(text).digest('hex').slice(0, n);
 
-/** A selector as stable text (key order of matchLabels and of the expressions' fields never matters). */
+/** A selector as stable text (key order of matchLabels and of the expressions' values never matters). */
 function canonical(sel: LabelSelector | null | undefined): string {
   if (!sel) return 'null';
   const labels = Object.entries(sel.matchLabels ?? {}).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
@@ -76,20 +65,34 @@ function canonical(sel: LabelSelector | null | undefined): string {
   return JSON.stringify([labels, exprs]);
 }
 
-/** All the named sets the policies need, each compiled once. */
+/** How a named set of pod IPs chooses its pods. */
+export interface SetSpec {
+  name: string;
+  /** `selected`: this node's pods a policy selects; `peer`: pods anywhere a rule names. */
+  kind: 'selected' | 'peer';
+  /** The one namespace whose pods it holds; undefined: namespaces chosen by `namespaces`. */
+  namespace?: string;
+  namespaces?: LabelMatcher;
+  pods: LabelMatcher;
+  /** For `selected` sets: whether an Ingress / Egress policy uses it (its pods are isolated). */
+  ingress: boolean;
+  egress: boolean;
+}
+
+/** All the named sets the policies need, each compiled once, found by namespace. */
 export class SetIndex {
   readonly sets = new Map<string, SetSpec>();
   /** Container port names some rule refers to (one set of `ip . proto . port` per name). */
   readonly portNames = new Set<string>();
+  private readonly inNamespace = new Map<string, SetSpec[]>();
+  private readonly acrossNamespaces: SetSpec[] = [];
+  /** Namespace selector results, per set and namespace (the index is rebuilt when namespace labels change). */
+  private readonly nsMatches = new Map<SetSpec, Map<string, boolean>>();
 
   selected(namespace: string, podSelector: LabelSelector | undefined, dir: 'ingress' | 'egress' | undefined): string {
     const name = `sel-${hash(`${namespace}\n${canonical(podSelector ?? {})}`)}`;
     let s = this.sets.get(name);
-    if (!s) {
-      const m = compileLabelSelector(podSelector ?? {});
-      s = { name, kind: 'selected', ingress: false, egress: false, matches: (p) => p.local && p.namespace === namespace && m(p.labels) };
-      this.sets.set(name, s);
-    }
+    if (!s) this.add(s = { name, kind: 'selected', namespace, pods: compileLabelSelector(podSelector ?? {}), ingress: false, egress: false });
     if (dir) s[dir] = true;
     return name;
   }
@@ -98,14 +101,34 @@ export class SetIndex {
     const scope = namespaceSelector ? `ns:${canonical(namespaceSelector)}` : `in:${policyNamespace}`;
     const name = `peer-${hash(`${scope}\n${canonical(podSelector ?? {})}`)}`;
     if (!this.sets.has(name)) {
-      const pods: LabelMatcher = compileLabelSelector(podSelector ?? {});
-      const nss: LabelMatcher | undefined = namespaceSelector ? compileLabelSelector(namespaceSelector) : undefined;
-      this.sets.set(name, {
-        name, kind: 'peer', ingress: false, egress: false,
-        matches: (p, nsLabels) => (nss ? nss(nsLabels(p.namespace)) : p.namespace === policyNamespace) && pods(p.labels),
+      this.add({
+        name, kind: 'peer', ingress: false, egress: false, pods: compileLabelSelector(podSelector ?? {}),
+        ...(namespaceSelector ? { namespaces: compileLabelSelector(namespaceSelector) } : { namespace: policyNamespace }),
       });
     }
     return name;
+  }
+
+  /** The sets `pod` belongs to: those of its namespace and those whose namespace selector matches it. */
+  *setsOf(pod: PodInfo, namespaceLabels: (ns: string) => Record<string, string>): Generator<SetSpec> {
+    for (const s of this.inNamespace.get(pod.namespace) ?? []) {
+      if ((s.kind === 'peer' || pod.local) && s.pods(pod.labels)) yield s;
+    }
+    for (const s of this.acrossNamespaces) {
+      let byNs = this.nsMatches.get(s);
+      if (!byNs) this.nsMatches.set(s, byNs = new Map());
+      let m = byNs.get(pod.namespace);
+      if (m === undefined) byNs.set(pod.namespace, m = s.namespaces!(namespaceLabels(pod.namespace)));
+      if (m && s.pods(pod.labels)) yield s;
+    }
+  }
+
+  private add(s: SetSpec): void {
+    this.sets.set(s.name, s);
+    if (s.namespace === undefined) { this.acrossNamespaces.push(s); return; }
+    const list = this.inNamespace.get(s.namespace) ?? [];
+    list.push(s);
+    this.inNamespace.set(s.namespace, list);
   }
 }
 

@@ -156,9 +156,7 @@ export function podFragment(pod: PodInfo, index: SetIndex, namespaceLabels: (ns:
   const f = emptyFragment();
   let ingress = false;
   let egress = false;
-  for (const s of index.sets.values()) {
-    if (s.kind === 'selected' && !pod.local) continue;
-    if (!s.matches(pod, namespaceLabels)) continue;
+  for (const s of index.setsOf(pod, namespaceLabels)) {
     for (const ip of pod.ips) f.elements.set(elementKey(s.name, ip), '');
     if (s.ingress) ingress = true;
     if (s.egress) egress = true;

@@ -69,7 +69,11 @@ export class PolicyTableWriter {
     if (!this.state) throw new Error('init() first');
     const previous = new Map<string, TableFragment | undefined>();
     const scope = emptyScope();
-    for (const [owner, f] of changes) previous.set(owner, this.setOwner(owner, f, scope));
+    for (const [owner, f] of changes) {
+      // A full recompute hands over every owner: those unchanged cost nothing (no scope, no diff).
+      if (sameFragment(this.desired.get(owner), f)) continue;
+      previous.set(owner, this.setOwner(owner, f, scope));
+    }
     const p = plan(POLICY_FAMILY, this.table, this.state, this.desired, scope);
     try {
       await this.transact(p.lines, p.stats);
@@ -97,6 +101,21 @@ export class PolicyTableWriter {
     this.lastStats = { lines: lines.length, ms: Math.round(performance.now() - t0), chainsWritten: stats.chainsWritten, elementsAdded: stats.elementsAdded, elementsDeleted: stats.elementsDeleted };
     log.debug({ table: this.table, ...this.lastStats }, 'nft transaction');
   }
+}
+
+function sameFragment(a: TableFragment | undefined, b: TableFragment | undefined): boolean {
+  if (!a || !b) return a === b;
+  if (a.elements.size !== b.elements.size || a.chains.size !== b.chains.size || a.containers.size !== b.containers.size) return false;
+  for (const [k, v] of a.elements) if (b.elements.get(k) !== v) return false;
+  for (const [k, c] of a.containers) {
+    const d = b.containers.get(k);
+    if (!d || d.kind !== c.kind || d.body !== c.body) return false;
+  }
+  for (const [k, c] of a.chains) {
+    const d = b.chains.get(k);
+    if (!d || d.base !== c.base || d.rules.length !== c.rules.length || d.rules.some((r, i) => r !== c.rules[i])) return false;
+  }
+  return true;
 }
 
 /** `--disable-network-policy`: removes what an earlier run left (kube-router leaves its rules behind). */
