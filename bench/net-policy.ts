@@ -44,12 +44,12 @@ function options(argv: string[]): Options {
 }
 
 const sh = (cmd: string[]) => spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', maxBuffer: 1 << 28 });
-const nft = (...args: string[]) => sh(['ip', 'netns', 'exec', NETNS, 'nft', ...args]);
+const nft = (...args: string[]) => sh(['nsenter', `--net=/var/run/netns/${NETNS}`, 'nft', ...args]);
 
 /** The controller's kernel access, into the scratch namespace: one `nft -f -` per transaction, as in the agent. */
 const kernel = {
   run: (script: string) => new Promise<void>((resolve, reject) => {
-    const p = spawn('ip', ['netns', 'exec', NETNS, 'nft', '-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const p = spawn('nsenter', [`--net=/var/run/netns/${NETNS}`, 'nft', '-f', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';
     p.stderr.on('data', (d: Buffer) => { err += d.toString(); });
     p.on('close', (code) => code === 0 ? resolve() : reject(new Error(err.slice(0, 500))));

@@ -126,7 +126,7 @@ test('network policy in the kernel: deny, allow by label, namespace and ipBlock,
   assert.ok(!reaches(`${ID}c`, PODS.b, 80, 'hello-b'));
 
   // Allow by ipBlock, with an except that keeps one address out.
-  await policy('from-lan', 'shop', { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '10.78.0.0/16', except: ['10.78.1.0/24'] } }] }] });
+  await policy('from-lan', 'shop', { podSelector: {}, ingress: [{ from: [{ ipBlock: { cidr: '10.78.0.0/16', except: ['10.78.1.0/24', '10.78.2.7/32', '10.78.1.9/32'] } }] }] });
   await eventually(() => reaches(LAN, PODS.b, 80, 'hello-b'), 15_000, 'LAN → b allowed by ipBlock');
 
   // Egress deny for a: it no longer reaches the LAN host, while b still does (b is not egress-isolated).

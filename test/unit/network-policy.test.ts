@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildPolicyModel, namespaceLabels, nodeDnsPeer, podInfo, policyTypes, SetIndex } from '../../src/agent/network/policy/model.js';
-import { dispatchFragment, EGRESS_ISOLATED, INGRESS_ISOLATED, LOCAL_PODS, podFragment, policyFragment, rulesOf, staticFragment } from '../../src/agent/network/policy/nft-rules.js';
+import { dispatchFragment, EGRESS_ISOLATED, exceptSetName, INGRESS_ISOLATED, LOCAL_PODS, podFragment, policyFragment, rulesOf, staticFragment } from '../../src/agent/network/policy/nft-rules.js';
 import { PolicyTableWriter } from '../../src/agent/network/policy/writer.js';
 import { emptyState, type TableState } from '../../src/agent/network/proxy/nft-diff.js';
 import { parseTableJson } from '../../src/agent/network/proxy/nft-state.js';
@@ -60,9 +60,13 @@ test('peers: pod selector in the policy namespace, namespace selector, both, ipB
   const rules = rulesOf(m, 'ingress');
   const peers = [...index.sets.values()].filter((s) => s.kind === 'peer').map((s) => s.name);
   assert.equal(peers.length, 3);
-  // 4 peers (the IPv6 block does not apply to this IPv4 table) × 2 port matches (TCP set, all of UDP).
-  assert.equal(rules.length, 8);
-  assert.ok(rules.includes(`ip daddr @${m.selectedSet} ip saddr 192.168.7.0/24 ip saddr != { 192.168.7.128/25 } meta l4proto tcp th dport { 5432, 6000-6010 } accept`), rules.join('\n'));
+  // 4 peers (the IPv6 block does not apply to this IPv4 table) × 3 port matches (two TCP, all of UDP).
+  assert.equal(rules.length, 12);
+  const except = exceptSetName(['192.168.7.128/25']);
+  assert.ok(rules.includes(`ip daddr @${m.selectedSet} ip saddr 192.168.7.0/24 ip saddr != @${except} meta l4proto tcp th dport 6000-6010 accept`), rules.join('\n'));
+  assert.ok(rules.includes(`ip daddr @${m.selectedSet} ip saddr 192.168.7.0/24 ip saddr != @${except} meta l4proto tcp th dport 5432 accept`));
+  assert.ok(!rules.some((r) => r.includes('{')), 'no anonymous sets');
+  assert.deepEqual(elements(policyFragment(m)), [`${except} 192.168.7.128/25`]);
   assert.ok(rules.includes(`ip daddr @${m.selectedSet} ip saddr @${peers[0]} meta l4proto udp accept`));
 
   const nsLabels = (ns: string) => (ns === 'infra' ? { 'kubernetes.io/metadata.name': 'infra', team: 'ops' } : noNs(ns));

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { isIPv4 } from 'node:net';
 import type { KObject } from '../../../api/object.js';
 import { compileLabelSelector, type LabelMatcher, type LabelSelector } from '../../../api/selectors.js';
-import { formatCidr, parseCidr } from '../../../api/cidr.js';
+import { formatCidr, isStrictSubset, parseCidr, type Cidr } from '../../../api/cidr.js';
 
 type Obj = Record<string, any>;
 export type Protocol = 'tcp' | 'udp' | 'sctp';
@@ -168,9 +168,13 @@ function peer(p: Obj, namespace: string, index: SetIndex): PeerModel[] {
     const c = parseCidr(String(p.ipBlock.cidr ?? ''));
     // Only IPv4 blocks apply to this IPv4 pod network; an IPv6 block matches nothing here.
     if (!c || c.family !== 4) return [];
-    const except = (Array.isArray(p.ipBlock.except) ? p.ipBlock.except : [])
-      .map((e: unknown) => parseCidr(String(e))).filter((e: ReturnType<typeof parseCidr>) => e?.family === 4).map((e: any) => formatCidr(e));
-    return [{ kind: 'ipBlock', cidr: formatCidr(c), except }];
+    const parsed = (Array.isArray(p.ipBlock.except) ? p.ipBlock.except : [])
+      .map((e: unknown) => parseCidr(String(e))).filter((e: Cidr | undefined): e is Cidr => e?.family === 4)
+      .sort((a: Cidr, b: Cidr) => a.bits - b.bits);
+    // An except inside another adds nothing (and an nft interval set refuses overlapping entries).
+    const kept: Cidr[] = [];
+    for (const e of parsed) if (!kept.some((k) => k.bits <= e.bits && (k.bits === e.bits ? formatCidr(k) === formatCidr(e) : isStrictSubset(e, k)))) kept.push(e);
+    return [{ kind: 'ipBlock', cidr: formatCidr(c), except: kept.map(formatCidr).sort() }];
   }
   if (!p?.podSelector && !p?.namespaceSelector) return [];   // invalid (the API refuses it): matches nothing
   return [{ kind: 'pods', set: index.peer(namespace, p.podSelector ?? undefined, p.namespaceSelector ?? undefined) }];

@@ -15,7 +15,7 @@
 // so nft-diff.ts turns a pod change into element changes only.
 import { createHash } from 'node:crypto';
 import { elementKey, emptyFragment, type TableFragment } from '../proxy/nft-rules.js';
-import { portSetName, type PeerModel, type PodInfo, type PolicyModel, type PortModel, type Protocol, type SetIndex } from './model.js';
+import { hash, portSetName, type PeerModel, type PodInfo, type PolicyModel, type PortModel, type Protocol, type SetIndex } from './model.js';
 
 export const INGRESS_ISOLATED = 'ingress-isolated';
 /** Every pod of this node whose rules are in place (admitted or known from the API). */
@@ -107,33 +107,33 @@ function directionRules(p: PolicyModel, dir: 'ingress' | 'egress'): string[] {
 
 function peerMatch(peer: PeerModel, addr: 'saddr' | 'daddr'): string {
   if (peer.kind === 'pods') return `ip ${addr} @${peer.set}`;
-  return `ip ${addr} ${peer.cidr}${peer.except.length ? ` ip ${addr} != { ${peer.except.join(', ')} }` : ''}`;
+  // The excepts in a named interval set (see portMatches on anonymous sets).
+  return `ip ${addr} ${peer.cidr}${peer.except.length ? ` ip ${addr} != @${exceptSetName(peer.except)}` : ''}`;
 }
 
-/** One match per protocol for numbered ports and whole protocols, one per named port. */
+export const exceptSetName = (except: string[]) => `except-${hash(except.join(','))}`;
+
+/** An except set's elements as nft lists them: a /32 as a plain address. */
+const intervalKey = (cidr: string) => cidr.endsWith('/32') ? cidr.slice(0, -3) : cidr;
+
+/**
+ * One match per port entry. No anonymous sets (`{ 80, 443 }`): nft reads every rule's anonymous sets
+ * back before each transaction, which would make a pod's one-element change cost O(rules).
+ */
 function portMatches(ports: PortModel[]): string[] {
-  const whole = new Set<Protocol>();
-  const numbered = new Map<Protocol, Set<string>>();
-  const names: string[] = [];
+  const whole = new Set(ports.filter((p) => !p.name && p.port === undefined).map((p) => p.protocol));
+  const out: string[] = [];
   for (const p of ports) {
     if (p.name) {
       // The destination pod's own port of that name: its address, protocol and number are in the set.
-      names.push(`meta l4proto ${p.protocol} ip daddr . meta l4proto . th dport @${portSetName(p.name)}`);
+      out.push(`meta l4proto ${p.protocol} ip daddr . meta l4proto . th dport @${portSetName(p.name)}`);
     } else if (p.port === undefined) {
-      whole.add(p.protocol);
-    } else {
-      const s = numbered.get(p.protocol) ?? new Set<string>();
-      s.add(p.endPort !== undefined ? `${p.port}-${p.endPort}` : String(p.port));
-      numbered.set(p.protocol, s);
+      out.push(`meta l4proto ${p.protocol}`);
+    } else if (!whole.has(p.protocol)) {
+      out.push(`meta l4proto ${p.protocol} th dport ${p.endPort !== undefined ? `${p.port}-${p.endPort}` : p.port}`);
     }
   }
-  const out: string[] = [];
-  for (const proto of ['tcp', 'udp', 'sctp'] as Protocol[]) {
-    if (whole.has(proto)) { out.push(`meta l4proto ${proto}`); continue; }
-    const s = numbered.get(proto);
-    if (s) out.push(`meta l4proto ${proto} th dport ${s.size === 1 ? [...s][0] : `{ ${[...s].join(', ')} }`}`);
-  }
-  return [...out, ...new Set(names)];
+  return [...new Set(out)];
 }
 
 /** A policy's chains and the sets its rules name (sets shared by several policies are declared by each). */
@@ -145,7 +145,14 @@ export function policyFragment(p: PolicyModel): TableFragment {
   if (egress.length) f.chains.set(egressChain(p), { rules: egress });
   f.containers.set(p.selectedSet, { kind: 'set', body: ADDR_SET });
   for (const r of [...(p.ingress ?? []), ...(p.egress ?? [])]) {
-    for (const peer of r.peers ?? []) if (peer.kind === 'pods') f.containers.set(peer.set, { kind: 'set', body: ADDR_SET });
+    for (const peer of r.peers ?? []) {
+      if (peer.kind === 'pods') f.containers.set(peer.set, { kind: 'set', body: ADDR_SET });
+      else if (peer.except.length) {
+        const name = exceptSetName(peer.except);
+        f.containers.set(name, { kind: 'set', body: 'type ipv4_addr; flags interval;' });
+        for (const e of peer.except) f.elements.set(elementKey(name, intervalKey(e)), '');
+      }
+    }
     for (const port of r.ports ?? []) if (port.name) f.containers.set(portSetName(port.name), { kind: 'set', body: PORT_SET });
   }
   return f;
