@@ -168,3 +168,18 @@ test('state read back from nft: named-port elements keep their `ip . proto . por
   const s = parseTableJson(JSON.stringify({ nftables: [{ set: { family: 'ip', name: 'port-http', table: 't', type: ['ipv4_addr', 'inet_proto', 'inet_service'], elem: [{ concat: ['10.0.0.5', 'tcp', 8080] }] } }] }));
   assert.ok(s.elements.has('port-http\u000010.0.0.5 . tcp . 8080'));
 });
+
+test('element lines are merged per set within a run (fewer nft commands), order kept around other commands', async () => {
+  const { groupElements } = await import('../../src/agent/network/policy/writer.js');
+  assert.deepEqual(groupElements([
+    'add set ip t a { type ipv4_addr; }',
+    'delete element ip t a { 1.1.1.1 }', 'delete element ip t b { 2.2.2.2 }', 'delete element ip t a { 3.3.3.3 }',
+    'flush chain ip t c',
+    'add element ip t a { 4.4.4.4 }', 'add element ip t p { 5.5.5.5 . tcp . 80 }', 'add element ip t a { 6.6.6.6 }',
+  ]), [
+    'add set ip t a { type ipv4_addr; }',
+    'delete element ip t a { 1.1.1.1, 3.3.3.3 }', 'delete element ip t b { 2.2.2.2 }',
+    'flush chain ip t c',
+    'add element ip t a { 4.4.4.4, 6.6.6.6 }', 'add element ip t p { 5.5.5.5 . tcp . 80 }',
+  ]);
+});

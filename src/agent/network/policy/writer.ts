@@ -97,10 +97,29 @@ export class PolicyTableWriter {
   private async transact(lines: string[], stats: { chainsWritten: number; elementsAdded: number; elementsDeleted: number }): Promise<void> {
     if (!lines.length) { this.lastStats = { lines: 0, ms: 0, chainsWritten: 0, elementsAdded: 0, elementsDeleted: 0 }; return; }
     const t0 = performance.now();
-    await this.run(lines.join('\n') + '\n');
+    await this.run(groupElements(lines).join('\n') + '\n');
     this.lastStats = { lines: lines.length, ms: Math.round(performance.now() - t0), chainsWritten: stats.chainsWritten, elementsAdded: stats.elementsAdded, elementsDeleted: stats.elementsDeleted };
     log.debug({ table: this.table, ...this.lastStats }, 'nft transaction');
   }
+}
+
+/**
+ * Element lines of one set merged (`add element ip t s { a, b, c }`), within each run of element
+ * lines: a cold start writes thousands, and nft parses one command per set about three times faster.
+ */
+export function groupElements(lines: string[]): string[] {
+  const out: string[] = [];
+  let run = new Map<string, string[]>();
+  const flush = () => { for (const [head, keys] of run) out.push(`${head} { ${keys.join(', ')} }`); run = new Map(); };
+  for (const line of lines) {
+    const m = /^((?:add|delete) element \S+ \S+ \S+) \{ (.*) \}$/.exec(line);
+    if (!m) { flush(); out.push(line); continue; }
+    const list = run.get(m[1]!) ?? [];
+    list.push(m[2]!);
+    run.set(m[1]!, list);
+  }
+  flush();
+  return out;
 }
 
 function sameFragment(a: TableFragment | undefined, b: TableFragment | undefined): boolean {
