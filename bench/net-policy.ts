@@ -185,6 +185,7 @@ async function main(): Promise<void> {
     // 4. New pods: admit() is what a pod worker waits for before its first container.
     const admits: number[] = [];
     const lines: number[] = [];
+    const batchMs: number[] = [];
     for (let i = 0; i < o.admits; i++) {
       const p = podObject(i, { ...o, local: o.pods }, `new-${i}`);
       const created = await c.create<any>(Resources.pods, p.metadata.namespace, p as any);
@@ -193,13 +194,15 @@ async function main(): Promise<void> {
       await np.admit(created, [ip]);
       admits.push(performance.now() - t0);
       lines.push(np.lastBatch().lines);
+      batchMs.push(np.lastBatch().ms);
       if (nft('get', 'element', 'ip', TABLE, 'local-pods', `{ ${ip} }`).status !== 0) throw new Error(`${ip} not in the kernel after admit()`);
       await sleep(50);
     }
     admits.sort((a, b) => a - b);
     const p50 = percentile(admits, 50);
     const p99 = percentile(admits, 99);
-    console.log(`new pod → its rules in the kernel (admit, before its first container): p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms over ${o.admits}; nft lines per pod: ${Math.min(...lines)}–${Math.max(...lines)} (O(changed pod), not O(table))`);
+    batchMs.sort((a, b) => a - b);
+    console.log(`new pod → its rules in the kernel (admit, before its first container): p50 ${p50.toFixed(1)} ms, p99 ${p99.toFixed(1)} ms over ${o.admits} (the controller's batch — fragment, diff, nft transaction — p50 ${percentile(batchMs, 50)} ms); nft lines per pod: ${Math.min(...lines)}–${Math.max(...lines)} (O(changed pod), not O(table))`);
 
     const met = programMs < GOALS.programMs;
     console.log(`SUMMARY net-policy: ${o.policies} policies over ${o.pods} pods programmed in ${Math.round(programMs)} ms (goal < ${GOALS.programMs} ms: ${met ? 'met' : 'MISSED'}); cold start ${Math.round(coldMs)} ms; restart writes ${warmLines} lines; a new pod's rules in place in ${p50.toFixed(1)} ms p50 / ${p99.toFixed(1)} ms p99 before its containers start`);
