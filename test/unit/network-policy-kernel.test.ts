@@ -143,6 +143,18 @@ test('network policy in the kernel: deny, allow by label, namespace and ipBlock,
   assert.match(inNs(HOST, ['nft', 'list', 'set', 'ip', 'skiff-netpol', 'local-pods']), /10\.77\.0\.5/);
   assert.ok(reaches(`${ID}c`, PODS.d, 80, 'hello-d'), 'admitted: open');
 
+  // Admissions racing policy changes (full recomputes in flight): each resolves only once its own address is in.
+  const racers = await Promise.all(['e1', 'e2', 'e3'].map((n) => c.create<any>(Resources.pods, 'ops', { apiVersion: 'v1', kind: 'Pod', metadata: { name: n, namespace: 'ops' }, spec: { nodeName: 'n1', containers: [{ name: 'c', image: 'busybox' }] } })));
+  await Promise.all(racers.map(async (p, i) => {
+    await policy(`race-${i}`, 'ops', { podSelector: { matchLabels: { none: 'x' } } });
+    await np.admit(p, [`10.77.0.${100 + i}`]);
+    assert.match(inNs(HOST, ['nft', 'list', 'set', 'ip', 'skiff-netpol', 'local-pods']), new RegExp(`10\\.77\\.0\\.${100 + i}\\b`));
+  }));
+  for (const [i, p] of racers.entries()) {
+    await c.delete(NETWORK_POLICIES, 'ops', `race-${i}`);
+    await c.delete(Resources.pods, 'ops', p.metadata.name, { gracePeriodSeconds: 0 } as any);
+  }
+
   // Then its worker posts the status with the IP (as the agent does once containers run): nothing changes.
   await c.patch(Resources.pods, 'ops', 'd', 'merge', { status: { phase: 'Running', podIP: PODS.d, podIPs: [{ ip: PODS.d }] } }, { subresource: 'status' });
 
