@@ -56,7 +56,7 @@ export interface RunningNetworkPolicy {
    */
   admit(pod: Record<string, any>, ips: string[]): Promise<void>;
   /** Figures of the last batch (benchmark). */
-  lastBatch(): { keys: number; full: boolean; ms: number; lines: number };
+  lastBatch(): { keys: number; full: boolean; ms: number; lines: number; nftMs: number };
   stop(): Promise<void>;
 }
 
@@ -78,7 +78,7 @@ export function startNetworkPolicy(o: NetworkPolicyOptions): RunningNetworkPolic
   const waiters = new Map<string, (() => void)[]>();
   let index = new SetIndex();
   let models: PolicyModel[] = [];
-  let last = { keys: 0, full: false, ms: 0, lines: 0 };
+  let last = { keys: 0, full: false, ms: 0, lines: 0, nftMs: 0 };
 
   pods.addHandlers({
     onAdd: (p) => queue.add(POD + key(p)),
@@ -180,7 +180,7 @@ export function startNetworkPolicy(o: NetworkPolicyOptions): RunningNetworkPolic
         if (ok) for (const w of list) w();
         else waiters.set(k, [...list, ...(waiters.get(k) ?? [])]);   // the retry answers them
       }
-      last = { keys: keys.length, full, ms: Math.round(performance.now() - t0), lines: writer.lastStats.lines };
+      last = { keys: keys.length, full, ms: Math.round(performance.now() - t0), lines: writer.lastStats.lines, nftMs: writer.lastStats.ms };
       log.debug({ ...last, ok }, 'network policy batch');
     }
   };
@@ -197,7 +197,7 @@ export function startNetworkPolicy(o: NetworkPolicyOptions): RunningNetworkPolic
       try {
         const t0 = performance.now();
         await writer.init(everything());
-        last = { keys: 0, full: true, ms: Math.round(performance.now() - t0), lines: writer.lastStats.lines };
+        last = { keys: 0, full: true, ms: Math.round(performance.now() - t0), lines: writer.lastStats.lines, nftMs: writer.lastStats.ms };
         break;
       } catch (err) {
         if (queue.isShutDown()) return;
