@@ -103,7 +103,8 @@ export function startNetworkPolicy(o: NetworkPolicyOptions): RunningNetworkPolic
     if (a && (!fromApi || fromApi.metadata.uid !== a.uid)) return podInfo(a.pod, o.nodeName, a.ips);
     if (!fromApi) return undefined;
     const info = podInfo(fromApi, o.nodeName, a?.ips);
-    if (a && info && fromApi.status?.podIP) admitted.delete(k);   // the status has caught up
+    // The status has caught up (a new sandbox's address may differ from the one the status still shows).
+    if (a && a.ips.every((ip) => fromApi.status?.podIP === ip || (fromApi.status?.podIPs ?? []).some((x: any) => x?.ip === ip))) admitted.delete(k);
     return info;
   };
 
