@@ -15,6 +15,8 @@ import { ensurePauseImage, importImageDir } from './runtime/images.js';
 import { preparePodNetwork } from './network/pod-network.js';
 import { startServiceProxy, removeServiceProxyTable } from './network/proxy/controller.js';
 import { startL2Announcer } from './network/l2/announcer.js';
+import { startNetworkPolicy } from './network/policy/controller.js';
+import { removePolicyTable } from './network/policy/writer.js';
 import { loadRegistries, useRegistries, writeRegistryHosts } from './runtime/registries.js';
 import { PodManager } from './pods/pod-manager.js';
 import { startClusterDns } from './dns/controller.js';
@@ -63,6 +65,8 @@ export interface AgentConfig {
   nodePortAddresses?: string[];
   /** `--flannel-iface`: the interface the pod network backend uses (default: the node IP's). */
   flannelIface?: string;
+  /** `--disable-network-policy`: no NetworkPolicy enforcement; its table is removed. */
+  disableNetworkPolicy?: boolean;
 }
 
 export interface RunningAgent {
@@ -147,11 +151,16 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
   const l2 = c.disableKubeProxy ? undefined : startL2Announcer({ client, services, nodeName: c.nodeName, nodeIp: c.nodeIp });
   services.start();
   await services.waitForSync();
+  // NetworkPolicy (k3s's embedded kube-router netpol): new pods wait for their rules before their containers.
+  if (c.disableNetworkPolicy) await removePolicyTable();
+  const netpol = c.disableNetworkPolicy ? undefined : startNetworkPolicy({ client, nodeName: c.nodeName, dataDir: c.dataDir,
+    dnsAddress: dns ? gw.address : undefined, podCidr: podNetwork && cluster.flannelBackend !== 'none' ? podCidr : undefined });
   const pods = new PodManager({
     cri, dataDir: c.dataDir, nodeName: c.nodeName, nodeIp: c.nodeIp,
     clusterDns: c.clusterDns, clusterDomain: c.clusterDomain, api: new ClientPodApi(client, c.nodeName),
     resolvConf: upstreamResolvConf(c.resolvConf),
     services: () => services.list() as Obj[],
+    networkReady: netpol ? (pod, ips) => admitWithin(netpol.admit(pod, ips), 30_000) : undefined,
   });
   await pods.adopt();
   const informer = new Informer<KObject>({ client, resource: Resources.pods, fieldSelector: `spec.nodeName=${c.nodeName}` });
@@ -182,6 +191,7 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
       await peers?.stop();
       await l2?.stop();   // hands its addresses over to another node at once
       await proxy?.stop();   // its rules stay in the kernel: traffic keeps flowing while the agent is down
+      await netpol?.stop();   // likewise: isolation holds while the agent is down
       // Containers keep running: a restarted agent adopts them (and containerd keeps running too).
       await pods.stop();
       cri.close();
@@ -189,6 +199,13 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
       useRegistries(c.dataDir, undefined);
     },
   };
+}
+
+/** The pod worker retries later (its containers keep waiting) when the rules take longer than this. */
+function admitWithin(p: Promise<void>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_r, reject) => { timer = setTimeout(() => reject(new Error(`network policy rules not programmed within ${ms / 1000} s`)), ms); });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }
 
 async function registerNode(client: HttpClient, id: NodeIdentity, readySince: Date): Promise<void> {

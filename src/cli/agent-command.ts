@@ -22,7 +22,7 @@ export function agentCommand(): Command {
       clusterDns: o.clusterDns, clusterDomain: o.clusterDomain, bridgeName: o.bridgeName, privateRegistry: o.privateRegistry,
       resolvConf: o.resolvConf, disableDns: Boolean(o.disableDns),
       disableKubeProxy: Boolean(o.disableKubeProxy), nodePortAddresses: o.nodeportAddresses,
-      flannelIface: o.flannelIface,
+      flannelIface: o.flannelIface, disableNetworkPolicy: Boolean(o.disableNetworkPolicy),
     });
     const stop = async (signal: string) => {
       logger('agent').info({ signal }, 'stopping (containers keep running)');

@@ -90,6 +90,8 @@ export const NODE_FLAGS: FlagSpec[] = [
   { flags: '--disable-dns', description: 'serve no cluster DNS on this node (k3s: --disable coredns); on a server, no kube-dns Service either', default: false },
   // Service proxy (src/agent/network/proxy): kube-proxy's job in every agent.
   { flags: '--disable-kube-proxy', description: 'run no service proxy, and remove the skiff-proxy nftables table left by an earlier run', default: false },
+  // NetworkPolicy (src/agent/network/policy): k3s's embedded network policy controller.
+  { flags: '--disable-network-policy', description: 'enforce no NetworkPolicy, and remove the skiff-netpol nftables table left by an earlier run', default: false },
   { flags: '--nodeport-addresses <cidr>', description: 'NodePorts answer only on this node\'s addresses inside these CIDRs (repeatable; default: every address but loopback)', repeatable: true },
 ];
 

@@ -47,7 +47,7 @@ export function serverCommand(): Command {
         nodeTaints: o.nodeTaint, containerRuntimeEndpoint: o.containerRuntimeEndpoint, bridgeName: o.bridgeName,
         privateRegistry: o.privateRegistry, resolvConf: o.resolvConf, disableDns: Boolean(o.disableDns),
         disableKubeProxy: Boolean(o.disableKubeProxy), nodePortAddresses: o.nodeportAddresses,
-        flannelIface: o.flannelIface,
+        flannelIface: o.flannelIface, disableNetworkPolicy: Boolean(o.disableNetworkPolicy),
       },
       nodeMonitorGracePeriodSeconds: parseNumber(o.nodeMonitorGracePeriod, '--node-monitor-grace-period'),
       defaultNotReadyTolerationSeconds: parseNumber(o.defaultNotReadyTolerationSeconds, '--default-not-ready-toleration-seconds'),

@@ -119,7 +119,7 @@ export interface ServerConfig {
     containerRuntimeEndpoint?: string; bridgeName?: string; privateRegistry?: string;
     resolvConf?: string; disableDns?: boolean;
     disableKubeProxy?: boolean; nodePortAddresses?: string[];
-    flannelIface?: string;
+    flannelIface?: string; disableNetworkPolicy?: boolean;
   };
   nodeMonitorGracePeriodSeconds: number;
   defaultNotReadyTolerationSeconds: number;
@@ -341,7 +341,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
       clusterDns: config.clusterDns, clusterDomain: config.clusterDomain, bridgeName: n.bridgeName,
       privateRegistry: n.privateRegistry, resolvConf: n.resolvConf, disableDns: n.disableDns,
       disableKubeProxy: n.disableKubeProxy, nodePortAddresses: n.nodePortAddresses,
-      flannelIface: n.flannelIface,
+      flannelIface: n.flannelIface, disableNetworkPolicy: n.disableNetworkPolicy,
     });
   }
   let stopping = false;

@@ -18,6 +18,8 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 // filter hooks (nor fight over one `skiff-proxy` table when several run at once): they inherit this
 // and run no service proxy. Agents in their own namespaces (netns-host.ts) get the proxy.
 process.env.SKIFF_DISABLE_KUBE_PROXY ??= 'true';
+// Likewise the network policy table (hooks on forward and input): only agents in namespaces of their own.
+process.env.SKIFF_DISABLE_NETWORK_POLICY ??= 'true';
 // Test agents' cluster DNS forwards nothing off this machine: with no upstream (air-gapped), names
 // outside the cluster get SERVFAIL at once. A test that wants an upstream passes --resolv-conf.
 process.env.SKIFF_RESOLV_CONF ??= '/dev/null';

@@ -92,6 +92,7 @@ export function startNetnsAgent(h: NetnsHost, server: Pick<TestServer, 'port'>, 
 function withoutProxyOptOut(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env.SKIFF_DISABLE_KUBE_PROXY;
+  delete env.SKIFF_DISABLE_NETWORK_POLICY;
   return env;
 }
 

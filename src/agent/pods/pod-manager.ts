@@ -40,6 +40,8 @@ export interface PodManagerOptions {
   relistMs?: number;
   /** The Services the node knows, for containers' service variables (none when not given). */
   services?: () => readonly Obj[];
+  /** NetworkPolicy admission of a new sandbox's IPs before its containers start (see pod-worker.ts). */
+  networkReady?: (pod: Obj, ips: string[]) => Promise<void>;
   /** How many sandboxes may be created at once (default: the CPU count + 1). */
   sandboxStarts?: number;
   /** Node capacity for unset resource limits in the downward API (default: this host's). */
@@ -161,6 +163,7 @@ export class PodManager {
       dns: { clusterDns: this.o.clusterDns, clusterDomain: this.o.clusterDomain, resolvConf: this.o.resolvConf },
       cgroupRoot: this.o.cgroupRoot ?? '/kubepods', node: this.node,
       crashBackoff: this.crashBackoff, pullBackoff: this.pullBackoff, startGate: this.startGate, services: this.o.services,
+      networkReady: this.o.networkReady,
       resyncMs: this.o.resyncMs ?? 10_000,
       onDone: (id) => this.workerDone(id),
     });

@@ -48,6 +48,8 @@ export interface WorkerDeps {
   services?: () => readonly Obj[];
   /** Admits sandbox creations a few at a time, first come first served (see start-gate.ts). */
   startGate: StartGate;
+  /** NetworkPolicy: resolves once the pod's rules (for these sandbox IPs) are in the kernel; containers wait for it. */
+  networkReady?: (pod: Obj, ips: string[]) => Promise<void>;
   /** How often a pod is synced with nothing happening (configMap/secret volumes are refreshed then). */
   resyncMs: number;
   /** The worker is done: the pod is deleted and everything of it removed. */
@@ -91,6 +93,8 @@ export class PodWorker {
   private volumesSyncedAt = 0;
   private sandbox?: { id: string; config: PodSandboxConfig; ips: string[] };
   private lastSandboxFailure?: number;
+  /** The sandbox whose IPs the network policy controller has admitted. */
+  private networkAdmitted?: string;
   private lastStatus?: Obj;
   private lastPosted?: string;
   private readonly startTime: string;
@@ -285,7 +289,9 @@ export class PodWorker {
     const tokenAt = this.volumes.nextTokenRefresh();
     if (tokenAt !== undefined) wake(Math.max(0, tokenAt - Date.now()));
 
-    const sandboxReady = await this.ensureSandbox(wake);
+    let sandboxReady = await this.ensureSandbox(wake);
+    // A pod under a deny policy must never receive an unwanted packet: its rules go in before its containers.
+    if (sandboxReady && this.d.networkReady && this.networkAdmitted !== this.sandbox!.id) sandboxReady = await this.admitNetwork(wake);
     let all = await this.instances();
     if (sandboxReady) {
       const initDone = await this.syncInitContainers(all, sources, wake);
@@ -354,6 +360,19 @@ export class PodWorker {
       this.d.crashBackoff.next(key);
       this.event('Warning', 'FailedCreatePodSandBox', `Failed to create pod sandbox: ${(err as Error).message}`);
       wake(this.d.crashBackoff.delay(key));
+      return false;
+    }
+  }
+
+  private async admitNetwork(wake: (ms: number) => void): Promise<boolean> {
+    const { id, ips } = this.sandbox!;
+    try {
+      await this.d.networkReady!(this.pod, ips);
+      this.networkAdmitted = id;
+      return true;
+    } catch (err) {
+      this.log.warn({ err: (err as Error).message }, 'network policy rules not in place yet; containers wait');
+      wake(RETRY_MS);
       return false;
     }
   }

@@ -11,6 +11,7 @@ import { removeOverlayDevice } from '../network/backends/vxlan.js';
 import { removeHostGwRoutes } from '../network/backends/host-gw.js';
 import { removePodMasqueradeIfOurs } from '../network/masquerade.js';
 import { removeRecordedProxyTable } from '../network/proxy/cleanup.js';
+import { removeRecordedPolicyTable } from '../network/policy/cleanup.js';
 
 interface Proc { pid: number; ppid: number; argv: string[] }
 
@@ -93,6 +94,7 @@ export async function teardownRuntime(o: TeardownOptions): Promise<void> {
   // agent made it in this namespace (a host that goes down loses it too).
   removeOverlayDevice(o.dataDir);
   removeRecordedProxyTable(o.dataDir);
+  removeRecordedPolicyTable(o.dataDir);
   removeHostGwRoutes(o.dataDir);
   removePodMasqueradeIfOurs(o.dataDir);
   if (o.removeDataDir) {

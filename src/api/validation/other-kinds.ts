@@ -292,24 +292,8 @@ export function validateIngressClass(ic: KObject, old?: KObject): StatusCause[] 
   return out;
 }
 
-export function validateNetworkPolicy(np: KObject): StatusCause[] {
-  const s = obj(np.spec);
-  const out = validateLabelSelector(s.podSelector, 'spec.podSelector');
-  const types: unknown[] = Array.isArray(s.policyTypes) ? s.policyTypes : [];
-  types.forEach((t, i) => {
-    if (t !== 'Ingress' && t !== 'Egress') out.push(fe.notSupported(index('spec.policyTypes', i), String(t), ['Ingress', 'Egress']));
-  });
-  if (types.length > 2) out.push(fe.invalid('spec.policyTypes', jsonValue(types), 'may not specify more than two policyTypes'));
-  for (const dir of ['ingress', 'egress']) {
-    list(s[dir]).forEach((rule, i) => list(rule.ports).forEach((port, j) => {
-      const p = index(child(index(`spec.${dir}`, i), 'ports'), j);
-      if (port.protocol !== undefined && !['TCP', 'UDP', 'SCTP'].includes(port.protocol)) out.push(fe.notSupported(child(p, 'protocol'), port.protocol, ['TCP', 'UDP', 'SCTP']));
-      if (typeof port.port === 'number') out.push(...isValidPortNum(port.port).map((m) => fe.invalid(child(p, 'port'), port.port, m)));
-      if (typeof port.port === 'string') out.push(...isValidPortName(port.port).map((m) => fe.invalid(child(p, 'port'), port.port, m)));
-    }));
-  }
-  return out;
-}
+// NetworkPolicy has a file of its own (ipBlocks, peers, port ranges).
+export { validateNetworkPolicy } from './network-policy.js';
 
 // ---- scheduling, storage -------------------------------------------------------------------------
 
