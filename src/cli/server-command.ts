@@ -4,6 +4,7 @@ import { addFlags, COMMON_FLAGS, NODE_FLAGS, SERVER_FLAGS } from './flags.js';
 import type { ServerConfig } from '../server/run.js';
 import { parseFlannelBackend } from '../api/agent-config.js';
 import { setLogLevel } from '../util/log.js';
+import { parseClusterLabels } from '../fleet/labels.js';
 
 export function serverCommand(): Command {
   const cmd = new Command('server').description('run the control plane (API server, datastore, control loops) and, unless --disable-agent, an agent');
@@ -49,6 +50,14 @@ export function serverCommand(): Command {
       defaultNotReadyTolerationSeconds: parseNumber(o.defaultNotReadyTolerationSeconds, '--default-not-ready-toleration-seconds'),
       defaultUnreachableTolerationSeconds: parseNumber(o.defaultUnreachableTolerationSeconds, '--default-unreachable-toleration-seconds'),
       secretsEncryption: Boolean(o.secretsEncryption),
+      fleet: {
+        offlineGraceSeconds: parsePositive(o.fleetOfflineGrace, '--fleet-offline-grace'),
+        server: o.fleetServer || undefined,
+        token: o.fleetToken || (o.fleetTokenFile ? readFileSync(o.fleetTokenFile, 'utf8').trim() : undefined),
+        clusterName: o.clusterName || undefined,
+        clusterLabels: parseClusterLabels(o.clusterLabel ?? []),
+        heartbeatSeconds: parsePositive(o.fleetHeartbeatInterval, '--fleet-heartbeat-interval'),
+      },
       audit: {
         logPath: o.auditLogPath, policyFile: o.auditPolicyFile,
         maxAgeDays: parseNumber(o.auditLogMaxage, '--audit-log-maxage'),
@@ -62,6 +71,12 @@ export function serverCommand(): Command {
     await runServer(config);
   });
   return cmd;
+}
+
+function parsePositive(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag}: not a positive number of seconds: ${v}`);
+  return n;
 }
 
 function parseNumber(v: string, flag: string): number {
