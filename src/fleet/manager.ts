@@ -110,11 +110,14 @@ export class FleetManager {
     return { clusters: this.seen.size, connected: this.tunnels.size, bytes, lines };
   }
 
-  /** The `extraRoutes` hook: the registration and connect routes; false for any other path. */
-  async handleRoute(req: IncomingMessage, res: ServerResponse, user: { name: string } | null): Promise<boolean> {
+  /**
+   * The `extraRoutes` hook: the registration and connect routes; false (synchronously, so the
+   * server's `a || b || c` chain goes on to the next route) for any other path.
+   */
+  handleRoute(req: IncomingMessage, res: ServerResponse, user: { name: string } | null): false | Promise<true> {
     const path = (req.url ?? '').split('?')[0];
-    if (path === REGISTER_PATH) { await this.register(req, res); return true; }
-    if (path === CONNECT_PATH) { await this.connect(req, user); return true; }
+    if (path === REGISTER_PATH) return this.register(req, res).then(() => true);
+    if (path === CONNECT_PATH) return this.connect(req, user).then(() => true);
     return false;
   }
 
