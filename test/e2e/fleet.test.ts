@@ -14,7 +14,8 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import { join } from 'node:path';
 import { REPO_ROOT, startServer, type TestServer } from '../helpers/cluster.js';
 import { eventually } from '../helpers/wait.js';
-import { ok, runKubectl, type KubectlResult } from '../helpers/kubectl.js';
+import { KubectlStream, ok, runKubectl, type KubectlResult } from '../helpers/kubectl.js';
+import { get as httpGet } from 'node:http';
 import { TEST_IMAGE, writeBusyboxImage } from '../helpers/images.js';
 import { teardownRuntime } from '../../src/agent/runtime/teardown.js';
 import { SiteConnection } from '../../src/fleet/site-connection.js';
@@ -68,6 +69,14 @@ const viaManager = (args: string[], timeoutMs = 60_000): Promise<KubectlResult> 
 async function clusterJson(name: string): Promise<any> {
   const r = await mk(['get', 'cluster', name, '-o', 'json']);
   return r.code === 0 ? JSON.parse(r.stdout) : undefined;
+}
+function httpGetText(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    httpGet(url, { timeout: 10_000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8').on('data', (d: string) => { body += d; }).on('end', () => resolve(body));
+    }).on('error', reject);
+  });
 }
 const readyOf = (c: any) => c?.status?.conditions?.find((x: any) => x.type === 'Ready')?.status;
 
@@ -152,7 +161,8 @@ test('kubectl reaches site-3 through the manager only: get, run, logs, exec', as
   await eventually(async () => / Ready /.test((await viaManager(['get', 'nodes', '--no-headers'])).stdout), 'site-3\'s node Ready (via the manager)', 120_000,
     () => tail(join(work, 'agent.log')));
   await eventually(async () => (await clusterJson('site-3'))?.status?.display?.nodes === '1/1', 'site-3 reporting 1/1 nodes', 60_000);
-  ok(await viaManager(['run', 'hello', '--image', TEST_IMAGE, '--restart=Never', '--', 'sh', '-c', 'echo hello-from-site-3; exec sleep 3600']));
+  ok(await viaManager(['run', 'hello', '--image', TEST_IMAGE, '--restart=Never', '--', 'sh', '-c',
+    'echo hello-from-site-3; mkdir -p /www; echo page-from-site-3 > /www/index.html; exec httpd -f -p 8080 -h /www']));
   await eventually(async () => (await viaManager(['get', 'pod', 'hello', '-o', 'jsonpath={.status.phase}'])).stdout === 'Running', 'pod Running', 120_000,
     () => tail(join(work, 'agent.log')));
   const pods = ok(await viaManager(['get', 'pods', '-A']));
@@ -164,6 +174,15 @@ test('kubectl reaches site-3 through the manager only: get, run, logs, exec', as
   const withStdin = await runKubectl(['--kubeconfig', fleetKubeconfig, '--cache-dir', join(work, 'kubectl-cache')],
     ['exec', '-i', 'hello', '--', 'sh', '-c', 'tr a-z A-Z'], { input: 'through the tunnel\n' });
   assert.equal(ok(withStdin), 'THROUGH THE TUNNEL\n');
+  // port-forward: kubectl's tunnelled streams through the manager and the site's tunnel to the pod.
+  const pf = new KubectlStream(['--kubeconfig', fleetKubeconfig, '--cache-dir', join(work, 'kubectl-cache')], ['port-forward', 'pod/hello', ':8080']);
+  try {
+    const m = await pf.waitFor(/Forwarding from 127\.0\.0\.1:(\d+)/, 60_000);
+    const page = await eventually(() => httpGetText(`http://127.0.0.1:${m[1]}/`).catch(() => undefined), 'a page through port-forward', 30_000);
+    assert.equal(page, 'page-from-site-3\n');
+  } finally {
+    await pf.stop();
+  }
   // The request ran on site-3 (not the manager): the manager has no such pod.
   assert.equal((await mk(['get', 'pod', 'hello'])).code, 1);
 });
