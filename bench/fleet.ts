@@ -1,11 +1,12 @@
 // Fleet benchmark (issue 17), first cut: a manager (`skiff server`) and N hollow clusters (in this
 // process: the same SiteConnection real sites use, each with its own certificate and tunnel) that
 // register, connect and heartbeat. Reports the time to register and to see every Cluster Ready, then
-// over an idle window: the manager's RSS and CPU, the heartbeat traffic per cluster on the wire (TLS
-// bytes both ways, from the sites' sockets), and the manager's datastore writes per second (status
-// writes: heartbeats alone write nothing; lastSeen is refreshed once a minute per cluster).
+// over an idle window: the manager's RSS and CPU, the heartbeat traffic per cluster (WebSocket bytes
+// both ways, as the sites' TLS sockets count them: heartbeats, pings, pongs, credit; TLS records and
+// TCP/IP headers come on top, see docs/benchmarks.md), and the manager's datastore writes per second
+// (heartbeats alone write nothing; lastSeen is refreshed once a minute per cluster).
 // Run after `npm run build`:
-//   node --import tsx bench/fleet.ts [--clusters 1000] [--heartbeat 15] [--idle 60] [--concurrency 32]
+//   node --import tsx bench/fleet.ts [--clusters 1000] [--heartbeat 15] [--idle 60] [--concurrency 32] [--last-seen-interval 60]
 // Bundle rollouts (time to apply everywhere, partitions) come with the bundle deployer.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -19,10 +20,10 @@ import { cpuSeconds, rssMb, sleep, startBenchServer } from './lib/server.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-interface Options { clusters: number; heartbeatS: number; idleS: number; concurrency: number }
+interface Options { clusters: number; heartbeatS: number; idleS: number; concurrency: number; lastSeenS: number }
 
 function options(argv: string[]): Options {
-  const o: Options = { clusters: 1000, heartbeatS: 15, idleS: 60, concurrency: 32 };
+  const o: Options = { clusters: 1000, heartbeatS: 15, idleS: 60, concurrency: 32, lastSeenS: 60 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, v] = [argv[i], Number(argv[i + 1])];
     if (!Number.isFinite(v) || v <= 0) throw new Error(`invalid value for ${flag}: ${argv[i + 1]}`);
@@ -30,6 +31,7 @@ function options(argv: string[]): Options {
     else if (flag === '--heartbeat') o.heartbeatS = v;
     else if (flag === '--idle') o.idleS = v;
     else if (flag === '--concurrency') o.concurrency = v;
+    else if (flag === '--last-seen-interval') o.lastSeenS = v;
     else throw new Error(`unknown option ${flag}`);
   }
   return o;
@@ -38,7 +40,7 @@ function options(argv: string[]): Options {
 async function main(): Promise<void> {
   setLogLevel('warn');
   const o = options(process.argv.slice(2));
-  const server = await startBenchServer(['--log-level', 'warn']);
+  const server = await startBenchServer(['--log-level', 'warn', '--fleet-last-seen-interval', String(o.lastSeenS)]);
   const pid = server.proc.pid!;
   const client = HttpClient.fromKubeconfig(server.kubeconfigPath, { timeoutMs: 120_000 });
   let hollow: HollowClusters | undefined;
@@ -77,9 +79,9 @@ async function main(): Promise<void> {
     const upPerS = (s1.written - s0.written) / windowS / o.clusters;
     const beats = (s1.heartbeats - s0.heartbeats) / o.clusters;
     const rss = rssMb(pid);
-    const line = `fleet: clusters=${o.clusters} heartbeat=${o.heartbeatS}s connected=${connectedS.toFixed(1)}s allReady=${readyS.toFixed(1)}s `
+    const line = `fleet: clusters=${o.clusters} heartbeat=${o.heartbeatS}s lastSeenInterval=${o.lastSeenS}s connected=${connectedS.toFixed(1)}s allReady=${readyS.toFixed(1)}s `
       + `managerRSS=${Math.round(rss)}MB (+${Math.round(rss - baseRss)}MB) managerCPU=${cpu.toFixed(1)}% idle(${Math.round(windowS)}s) `
-      + `wire=${bytesPerS.toFixed(1)}B/s/cluster (${(bytesPerS * 8).toFixed(0)}bit/s; up ${upPerS.toFixed(1)}B/s) `
+      + `ws=${bytesPerS.toFixed(1)}B/s/cluster (${(bytesPerS * 8).toFixed(0)}bit/s; up ${upPerS.toFixed(1)}B/s) `
       + `bytes/heartbeat≈${beats > 0 ? ((s1.written - s0.written) / o.clusters / beats).toFixed(0) : '-'} `
       + `writes=${((rv1 - rv0) / windowS).toFixed(1)}/s hollowRSS=${Math.round(process.memoryUsage().rss / 2 ** 20)}MB`;
     process.stdout.write(line + '\n');

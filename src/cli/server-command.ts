@@ -52,6 +52,7 @@ export function serverCommand(): Command {
       secretsEncryption: Boolean(o.secretsEncryption),
       fleet: {
         offlineGraceSeconds: parsePositive(o.fleetOfflineGrace, '--fleet-offline-grace'),
+        lastSeenIntervalSeconds: parsePositive(o.fleetLastSeenInterval, '--fleet-last-seen-interval'),
         server: o.fleetServer || undefined,
         token: o.fleetToken || (o.fleetTokenFile ? readFileSync(o.fleetTokenFile, 'utf8').trim() : undefined),
         clusterName: o.clusterName || undefined,

@@ -131,6 +131,7 @@ export interface ServerConfig {
   /** Fleet: this server's side as a manager (`--fleet-offline-grace`), and as a site (`--fleet-server`...). */
   fleet?: {
     offlineGraceSeconds?: number;
+    lastSeenIntervalSeconds?: number;
     server?: string;
     token?: string;
     clusterName?: string;
@@ -285,6 +286,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     client: fleetClient, serverCaPem: pki.serverCaPem, upgradeHead,
     issueClusterCert: (name) => issueClientCertIsolated(pkiOpts, `${CLUSTER_USER_PREFIX}${name}`, [CLUSTERS_GROUP]),
     ...(config.fleet?.offlineGraceSeconds ? { offlineGraceMs: config.fleet.offlineGraceSeconds * 1000 } : {}),
+    ...(config.fleet?.lastSeenIntervalSeconds ? { lastSeenResolutionMs: config.fleet.lastSeenIntervalSeconds * 1000 } : {}),
   });
   fleet.start();
   const audit = createAuditor(config.audit ?? {});
