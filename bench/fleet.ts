@@ -6,7 +6,7 @@
 // TCP/IP headers come on top, see docs/benchmarks.md), and the manager's datastore writes per second
 // (heartbeats alone write nothing; lastSeen is refreshed once a minute per cluster).
 // Run after `npm run build`:
-//   node --import tsx bench/fleet.ts [--clusters 1000] [--heartbeat 15] [--idle 60] [--concurrency 32] [--last-seen-interval 60]
+//   node --import tsx bench/fleet.ts [--clusters 1000] [--heartbeat 15] [--idle 60] [--concurrency 32] [--last-seen-interval 300]
 // Bundle rollouts (time to apply everywhere, partitions) come with the bundle deployer.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -23,7 +23,7 @@ const ROOT = fileURLToPath(new URL('../', import.meta.url));
 interface Options { clusters: number; heartbeatS: number; idleS: number; concurrency: number; lastSeenS: number }
 
 function options(argv: string[]): Options {
-  const o: Options = { clusters: 1000, heartbeatS: 15, idleS: 60, concurrency: 32, lastSeenS: 60 };
+  const o: Options = { clusters: 1000, heartbeatS: 15, idleS: 60, concurrency: 32, lastSeenS: 300 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, v] = [argv[i], Number(argv[i + 1])];
     if (!Number.isFinite(v) || v <= 0) throw new Error(`invalid value for ${flag}: ${argv[i + 1]}`);
@@ -47,6 +47,13 @@ async function main(): Promise<void> {
   try {
     const t = spawnSync(join(ROOT, 'bin', 'skiff'), ['fleet', 'token', '--kubeconfig', server.kubeconfigPath], { encoding: 'utf8' });
     if (t.status !== 0) throw new Error(`skiff fleet token: ${t.stderr}`);
+    // The manager's own idle cost before any site (its control loops, informers, timers): the
+    // fleet's share is the difference.
+    await sleep(5000);
+    const b0 = cpuSeconds(pid);
+    const bw0 = performance.now();
+    await sleep(Math.min(30, o.idleS) * 1000);
+    const baseCpu = (cpuSeconds(pid) - b0) / ((performance.now() - bw0) / 1000) * 100;
     const baseRss = rssMb(pid);
     hollow = new HollowClusters({
       server: `https://127.0.0.1:${server.port}`, token: t.stdout.trim(), count: o.clusters, namePrefix: 'bench-',
@@ -80,7 +87,7 @@ async function main(): Promise<void> {
     const beats = (s1.heartbeats - s0.heartbeats) / o.clusters;
     const rss = rssMb(pid);
     const line = `fleet: clusters=${o.clusters} heartbeat=${o.heartbeatS}s lastSeenInterval=${o.lastSeenS}s connected=${connectedS.toFixed(1)}s allReady=${readyS.toFixed(1)}s `
-      + `managerRSS=${Math.round(rss)}MB (+${Math.round(rss - baseRss)}MB) managerCPU=${cpu.toFixed(1)}% idle(${Math.round(windowS)}s) `
+      + `managerRSS=${Math.round(rss)}MB (+${Math.round(rss - baseRss)}MB) managerCPU=${cpu.toFixed(1)}% idle(${Math.round(windowS)}s; ${baseCpu.toFixed(1)}% with no site) `
       + `ws=${bytesPerS.toFixed(1)}B/s/cluster (${(bytesPerS * 8).toFixed(0)}bit/s; up ${upPerS.toFixed(1)}B/s) `
       + `bytes/heartbeat≈${beats > 0 ? ((s1.written - s0.written) / o.clusters / beats).toFixed(0) : '-'} `
       + `writes=${((rv1 - rv0) / windowS).toFixed(1)}/s hollowRSS=${Math.round(process.memoryUsage().rss / 2 ** 20)}MB`;

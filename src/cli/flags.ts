@@ -73,7 +73,7 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { flags: '--secrets-encryption', description: 'encrypt Secrets at rest (key in <data-dir>/server/cred/encryption-config.json)', default: false },
   // Fleet (docs/fleet.md): as a manager, and as a site registering with one.
   { flags: '--fleet-offline-grace <seconds>', description: 'as a fleet manager: a site without a heartbeat for this long turns Offline', default: '40' },
-  { flags: '--fleet-last-seen-interval <seconds>', description: 'as a fleet manager: how often a Cluster\'s status.lastSeen is rewritten while its site heartbeats (Ready/Offline changes are written at once)', default: '60' },
+  { flags: '--fleet-last-seen-interval <seconds>', description: 'as a fleet manager: how often a Cluster\'s status.lastSeen is rewritten while its site heartbeats (Ready/Offline changes, with the exact time, are written at once)', default: '300' },
   { flags: '--fleet-server <url>', description: 'register this cluster as a site of the fleet manager at this URL (one outbound connection)' },
   { flags: '--fleet-token <token>', description: 'the manager\'s registration token (`skiff fleet token` there); needed for the first registration only' },
   { flags: '--fleet-token-file <file>', description: 'file holding the registration token' },

@@ -73,7 +73,7 @@ export class FleetManager {
     this.informers = new InformerFactory(opts.client, { backoff: { initialMs: 500, maxMs: 5000 } });
     this.events = eventRecorder(opts.client, 'skiff-fleet-manager');
     this.graceMs = opts.offlineGraceMs ?? DEFAULT_OFFLINE_GRACE_SECONDS * 1000;
-    this.resolutionMs = opts.lastSeenResolutionMs ?? 60_000;
+    this.resolutionMs = opts.lastSeenResolutionMs ?? 300_000;
   }
 
   start(): void {
