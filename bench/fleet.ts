@@ -40,6 +40,9 @@ function options(argv: string[]): Options {
 async function main(): Promise<void> {
   setLogLevel('warn');
   const o = options(process.argv.slice(2));
+  // Every hollow site dials from 127.0.0.1: lift the per-address connection cap (1,024), as a
+  // manager whose sites share one NAT address must too.
+  process.env.SKIFF_CONNECTION_LIMITS ??= JSON.stringify({ maxConnectionsPerAddress: 100_000 });
   const server = await startBenchServer(['--log-level', 'warn', '--fleet-last-seen-interval', String(o.lastSeenS)]);
   const pid = server.proc.pid!;
   const client = HttpClient.fromKubeconfig(server.kubeconfigPath, { timeoutMs: 120_000 });

@@ -120,6 +120,7 @@ export class SiteConnection extends EventEmitter {
         return;
       }
     }
+    if (this.stopped) return;   // stopped while registering
     this.dial(id);
   }
 
