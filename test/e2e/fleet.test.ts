@@ -63,6 +63,7 @@ function tail(file: string, lines = 30): string {
 
 const mk = (args: string[]) => manager.kubectl(args);
 const fleetKubeconfig = join(work, 'site-3.kubeconfig');
+const auditLog = join(work, 'manager-audit.log');
 const viaManager = (args: string[], timeoutMs = 60_000): Promise<KubectlResult> =>
   runKubectl(['--kubeconfig', fleetKubeconfig, '--cache-dir', join(work, 'kubectl-cache')], args, { timeoutMs });
 
@@ -89,7 +90,8 @@ before(async () => {
   const missing = needs();
   if (missing.length) throw new Error(`the fleet end-to-end test needs: ${missing.join(', ')}`);
   // A short grace keeps the Offline step quick; the default (40 s) is the same code path.
-  manager = await startServer({ args: ['--fleet-offline-grace', '8'] });
+  writeFileSync(join(work, 'audit-policy.yaml'), 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n  resources: [{group: fleet.skiff.io}]\n');
+  manager = await startServer({ args: ['--fleet-offline-grace', '8', '--audit-log-path', auditLog, '--audit-policy-file', join(work, 'audit-policy.yaml')] });
   token = skiff(['fleet', 'token', '--kubeconfig', manager.kubeconfigPath]).trim();
   assert.match(token, /^K10[0-9a-f]{64}::fleet-[0-9a-f]+:[0-9a-f]+$/);
   // One after another, and light: only site-3 (the one running pods) runs the control loops; the
@@ -183,6 +185,12 @@ test('kubectl reaches site-3 through the manager only: get, run, logs, exec', as
   } finally {
     await pf.stop();
   }
+  // The manager audited the reach: who, which cluster, what path on it.
+  const audited = () => (existsSync(auditLog) ? readFileSync(auditLog, 'utf8').trimEnd().split('\n').filter(Boolean).map((l) => JSON.parse(l)) : [])
+    .filter((e: any) => e.objectRef?.resource === 'clusters' && e.objectRef?.subresource === 'proxy' && e.objectRef?.name === 'site-3');
+  await eventually(async () => audited().some((e: any) => /\/proxy\/api\/v1\/namespaces\/default\/pods\/hello\/exec\?/.test(e.requestURI)),
+    'exec through the manager in the manager\'s audit log', 30_000);
+  assert.ok(audited().some((e: any) => e.verb === 'get' && e.requestURI.includes('/proxy/api/v1/pods') && e.user.username === 'system:admin'), 'get pods -A is audited with the caller');
   // The request ran on site-3 (not the manager): the manager has no such pod.
   assert.equal((await mk(['get', 'pod', 'hello'])).code, 1);
 });
