@@ -82,6 +82,8 @@ export class FleetManager {
       onAdd: (c) => this.queue.add(c.metadata.name!),
       // Our own status writes come back here: reconcile is cheap and writes nothing when in step.
       onUpdate: (_o, c) => this.queue.add(c.metadata.name!),
+      // A deleted Cluster closes its tunnel; the site then registers again (with its own secret).
+      onDelete: (c) => this.queue.add(c.metadata.name!),
     });
     this.controllers.push(runController({
       name: 'fleet-clusters', queue: this.queue, informers: [clusters], workers: 2,
