@@ -32,6 +32,11 @@ export interface ApiServerOptions {
   audit?: Auditor;
   /** Prometheus metrics: counted for every request, served at /metrics. */
   metrics?: ApiServerMetrics;
+  /**
+   * `<resource>/<name>/proxy/...` of kinds other components serve (fleet Clusters), called after the
+   * caller was authorized on the subresource; returns false to fall through to the usual handling.
+   */
+  proxySubresource?: (ri: RequestInfo, req: IncomingMessage, res: ServerResponse, user: UserInfo) => Promise<boolean>;
   /** Timeouts and per-client limits (default: connectionLimits(), which reads SKIFF_CONNECTION_LIMITS). */
   limits?: ConnectionLimits;
   /** API aggregation: group versions an APIService sends to a Service (and their discovery). */
@@ -136,6 +141,7 @@ async function route(ctx: ApiContext, discovery: Discovery, openapiV2: OpenApiV2
   const info = ctx.registry.lookup(ri.group, ri.version, ri.resource);
   if (!info) throw errors.notFoundPath();
   authorize(ctx, ri, user, method);
+  if (ri.subresource === 'proxy' && ri.name && opts.proxySubresource && await opts.proxySubresource(ri, req, res, user)) return;
   const started = Date.now();
   await handleResource(ctx, req, res, ri, info, url.searchParams, negotiate(req.headers.accept), user);
   if (ri.verb !== 'watch') log.trace({ verb: ri.verb, resource: ri.resource, ns: ri.namespace, name: ri.name, ms: Date.now() - started, user: user.name }, 'request');

@@ -72,6 +72,15 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { flags: '--audit-log-maxbackup <n>', description: 'rotated audit logs kept (0: all)', default: '0' },
   { flags: '--audit-log-maxsize <mb>', description: 'megabytes before the audit log is rotated (0: never)', default: '0' },
   { flags: '--secrets-encryption', description: 'encrypt Secrets at rest (key in <data-dir>/server/cred/encryption-config.json)', default: false },
+  // Fleet (docs/fleet.md): as a manager, and as a site registering with one.
+  { flags: '--fleet-offline-grace <seconds>', description: 'as a fleet manager: a site without a heartbeat for this long turns Offline', default: '40' },
+  { flags: '--fleet-last-seen-interval <seconds>', description: 'as a fleet manager: how often a Cluster\'s status.lastSeen is rewritten while its site heartbeats (Ready/Offline changes, with the exact time, are written at once)', default: '300' },
+  { flags: '--fleet-server <url>', description: 'register this cluster as a site of the fleet manager at this URL (one outbound connection)' },
+  { flags: '--fleet-token <token>', description: 'the manager\'s registration token (`skiff fleet token` there); needed for the first registration only' },
+  { flags: '--fleet-token-file <file>', description: 'file holding the registration token' },
+  { flags: '--cluster-name <name>', description: 'this site\'s name on the fleet manager (default: the hostname)' },
+  { flags: '--cluster-label <k=v>', description: 'label of this site on the fleet manager (repeatable)', repeatable: true },
+  { flags: '--fleet-heartbeat-interval <seconds>', description: 'as a fleet site: heartbeat period', default: '15' },
 ];
 
 /** Node flags: on `skiff agent`, and on `skiff server` for its embedded agent. */

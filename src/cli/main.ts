@@ -14,6 +14,8 @@ import { uninstallCommand } from './uninstall-command.js';
 import { waitReadyCommand } from './wait-ready-command.js';
 import { downCommand, upCommand } from './up-command.js';
 import { dashboardCommand } from './dashboard-command.js';
+import { fleetCommand } from './fleet-command.js';
+import { hollowClustersCommand } from './hollow-clusters-command.js';
 import { VERSION } from '../version.js';
 import { applyConfig, configFileFrom, readConfig } from './config-file.js';
 import { envForFlag } from './flags.js';
@@ -37,6 +39,8 @@ program.addCommand(upCommand());
 program.addCommand(downCommand());
 program.addCommand(secretsEncryptCommand());
 program.addCommand(dashboardCommand());
+program.addCommand(fleetCommand());
+program.addCommand(hollowClustersCommand());
 
 // The config file fills in flags before they are parsed (through their environment twins).
 async function loadConfigFile(): Promise<void> {

@@ -6,6 +6,7 @@ import { parseFlannelBackend } from '../api/agent-config.js';
 import { setLogLevel } from '../util/log.js';
 import { totalmem } from 'node:os';
 import { resolveProfile } from '../server/profile.js';
+import { parseClusterLabels } from '../fleet/labels.js';
 
 export function serverCommand(): Command {
   const cmd = new Command('server').description('run the control plane (API server, datastore, control loops) and, unless --disable-agent, an agent');
@@ -53,6 +54,15 @@ export function serverCommand(): Command {
       defaultNotReadyTolerationSeconds: parseNumber(o.defaultNotReadyTolerationSeconds, '--default-not-ready-toleration-seconds'),
       defaultUnreachableTolerationSeconds: parseNumber(o.defaultUnreachableTolerationSeconds, '--default-unreachable-toleration-seconds'),
       secretsEncryption: Boolean(o.secretsEncryption),
+      fleet: {
+        offlineGraceSeconds: parsePositive(o.fleetOfflineGrace, '--fleet-offline-grace'),
+        lastSeenIntervalSeconds: parsePositive(o.fleetLastSeenInterval, '--fleet-last-seen-interval'),
+        server: o.fleetServer || undefined,
+        token: o.fleetToken || (o.fleetTokenFile ? readFileSync(o.fleetTokenFile, 'utf8').trim() : undefined),
+        clusterName: o.clusterName || undefined,
+        clusterLabels: parseClusterLabels(o.clusterLabel ?? []),
+        heartbeatSeconds: parsePositive(o.fleetHeartbeatInterval, '--fleet-heartbeat-interval'),
+      },
       audit: {
         logPath: o.auditLogPath, policyFile: o.auditPolicyFile,
         maxAgeDays: parseNumber(o.auditLogMaxage, '--audit-log-maxage'),
@@ -66,6 +76,12 @@ export function serverCommand(): Command {
     await runServer(config);
   });
   return cmd;
+}
+
+function parsePositive(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag}: not a positive number of seconds: ${v}`);
+  return n;
 }
 
 function parseNumber(v: string, flag: string): number {

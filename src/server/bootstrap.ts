@@ -8,6 +8,7 @@ import { flowControlDefaults, flowSchemaStatus, systemPriorityClasses } from '..
 import { nowRfc3339 } from '../util/time.js';
 import { addonCrd } from '../controllers/manifests.js';
 import { metallbCrds } from '../controllers/loadbalancer/crds.js';
+import { fleetCrds } from '../fleet/api.js';
 import { logger } from '../util/log.js';
 
 const log = logger('bootstrap');
@@ -61,6 +62,8 @@ export async function bootstrapObjects(objects: ObjectService, opts: BootstrapOp
   await ensure(kind('apiextensions.k8s.io', 'customresourcedefinitions'), addonCrd());
   // MetalLB's layer-2 kinds (IPAddressPool, L2Advertisement), so MetalLB manifests apply unchanged.
   for (const crd of metallbCrds()) await ensure(kind('apiextensions.k8s.io', 'customresourcedefinitions'), crd);
+  // The fleet kinds (Cluster, ClusterGroup, Bundle, GitRepo): every server can be a fleet manager.
+  for (const crd of fleetCrds()) await ensure(kind('apiextensions.k8s.io', 'customresourcedefinitions'), crd);
   if (opts.localStorageClass) {
     await ensure(kind('storage.k8s.io', 'storageclasses'), {
       apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass',

@@ -71,6 +71,13 @@ import { startCronJobController } from '../controllers/cronjob.js';
 import { startNamespaceController } from '../controllers/namespace.js';
 import { startNodeLifecycleController, startTaintEvictionController } from '../controllers/node-lifecycle.js';
 import { startLoadBalancerController } from '../controllers/loadbalancer/controller.js';
+import { LocalClient } from '../apiserver/local-client.js';
+import { upgradeHead } from '../apiserver/tunnel/upgrade.js';
+import { FleetManager } from '../fleet/manager.js';
+import { CLUSTERS, CLUSTERS_GROUP, CLUSTER_USER_PREFIX, FLEET_GROUP } from '../fleet/api.js';
+import { errors } from '../api/status.js';
+import { FLEET_PROXY_USER, fleetProxyRbac, startSite, type RunningSite } from '../fleet/site.js';
+import { VERSION } from '../version.js';
 import { logger } from '../util/log.js';
 import { logProfile } from './profile.js';
 
@@ -128,6 +135,16 @@ export interface ServerConfig {
   secretsEncryption?: boolean;
   /** Audit logging (kube-apiserver's --audit-* flags). */
   audit?: AuditOptions;
+  /** Fleet: this server's side as a manager (`--fleet-offline-grace`), and as a site (`--fleet-server`...). */
+  fleet?: {
+    offlineGraceSeconds?: number;
+    lastSeenIntervalSeconds?: number;
+    server?: string;
+    token?: string;
+    clusterName?: string;
+    clusterLabels?: Record<string, string>;
+    heartbeatSeconds?: number;
+  };
 }
 
 /** The control loops `skiff server` runs, by name (names are what --disable-* flags refer to). */
@@ -285,13 +302,29 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const agentConfigDeps = { tokenSecret: token.password, config: { flannelBackend: config.flannelBackend ?? 'vxlan', clusterCidr: config.clusterCidr } };
   attachTunnels(ctx, tunnels);
   attachNodeProxy(ctx, tunnels);
+  // Every server is a fleet manager: sites register with a token from `skiff fleet token`.
+  const fleetClient = new LocalClient(objects, { user: 'system:skiff-fleet-manager', groups: ['system:masters'], manager: 'skiff-fleet-manager' });
+  const fleet = new FleetManager({
+    client: fleetClient, serverCaPem: pki.serverCaPem, upgradeHead,
+    issueClusterCert: (name) => issueClientCertIsolated(pkiOpts, `${CLUSTER_USER_PREFIX}${name}`, [CLUSTERS_GROUP]),
+    ...(config.fleet?.offlineGraceSeconds ? { offlineGraceMs: config.fleet.offlineGraceSeconds * 1000 } : {}),
+    ...(config.fleet?.lastSeenIntervalSeconds ? { lastSeenResolutionMs: config.fleet.lastSeenIntervalSeconds * 1000 } : {}),
+  });
+  fleet.start();
   const audit = createAuditor(config.audit ?? {});
   const server = createApiServer(ctx, {
     audit, metrics, aggregator,
     cert: pki.servingCertPem, key: pki.servingKeyPem, clientCa: pki.clientCaPem,
     extraRoutes: (req, res, user) => (!config.disableDashboard && serveDashboard(req, res))
       || tunnels.handleConnect(req, res, user) || handleAgentConfig(agentConfigDeps, req, res, user)
-      || handleEncryptRoute(encryption, req, res, user) || handleJoin(joinDeps, req, res),
+      || handleEncryptRoute(encryption, req, res, user) || fleet.handleRoute(req, res, user) || handleJoin(joinDeps, req, res),
+    proxySubresource: async (ri, req, res, user) => {
+      if (ri.group !== FLEET_GROUP || ri.resource !== 'clusters') return false;
+      // A Cluster that does not exist is a 404 for the Cluster, as for nodes/proxy.
+      if (!(await fleetClient.get(CLUSTERS, undefined, ri.name))) throw errors.notFound('clusters', FLEET_GROUP, ri.name);
+      await fleet.proxy(req, res, ri.name, user);
+      return true;
+    },
   });
   routeUpgradesAsRequests(server);
   await new Promise<void>((resolve, reject) => {
@@ -306,11 +339,31 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   log.info({ address: `${config.bindAddress}:${config.httpsListenPort}`, kubeconfig: config.writeKubeconfig, startupMs: Math.round(performance.now() - t0) }, 'skiff server ready');
 
+  let site: RunningSite | undefined;
+  if (config.fleet?.server) {
+    // This cluster is a fleet site: its fleet identity may only impersonate (see src/fleet/proxy.ts).
+    const rbacClient = fleetClient;
+    for (const obj of fleetProxyRbac()) {
+      const ref = { group: 'rbac.authorization.k8s.io', version: 'v1', resource: obj.kind === 'ClusterRole' ? 'clusterroles' : 'clusterrolebindings' };
+      if (!(await rbacClient.get(ref, undefined, obj.metadata.name!))) await rbacClient.create(ref, undefined, obj).catch(() => undefined);
+    }
+    const proxyCert = await issueClientCertIsolated(pkiOpts, FLEET_PROXY_USER, []);
+    site = startSite({
+      managerUrl: config.fleet.server, token: config.fleet.token, name: config.fleet.clusterName ?? hostname().toLowerCase(),
+      labels: config.fleet.clusterLabels ?? {}, dataDir: config.dataDir,
+      heartbeatMs: (config.fleet.heartbeatSeconds ?? 15) * 1000, version: VERSION.gitVersion,
+      client: fleetClient,
+      localApi: { host: kubeHost, port: config.httpsListenPort, caPem: pki.serverCaPem, certPem: proxyCert.certPem, keyPem: proxyCert.keyPem },
+    });
+  }
+
   return {
     ctx, token: token.token, url: `https://${kubeHost.includes(':') ? `[${kubeHost}]` : kubeHost}:${config.httpsListenPort}`,
     async close() {
       shuttingDown = true;
       eventTtl?.stop();
+      await site?.stop();
+      await fleet.stop();
       await controllers?.stop();
       tunnels.close();
       aggregator.close();

@@ -123,4 +123,18 @@ export interface DialRequest {
   port: number;
 }
 
-export type StreamRequest = LogsRequest | ExecRequest | PortForwardRequest | ProxyRequest | RemoveLocalPathRequest | DialRequest;
+/**
+ * Fleet (src/fleet): a site's server dials its manager the way an agent dials its server, and the
+ * manager opens these on that tunnel: `fleet-status` once per connection (the site writes its
+ * heartbeats and reports into it), `fleet-api` per request a user sends the site through the manager
+ * (raw HTTP/1.1 bytes, relayed to the site's own API port).
+ */
+export interface FleetStatusRequest {
+  op: 'fleet-status';
+}
+export interface FleetApiRequest {
+  op: 'fleet-api';
+}
+
+export type StreamRequest = LogsRequest | ExecRequest | PortForwardRequest | ProxyRequest | RemoveLocalPathRequest | DialRequest
+  | FleetStatusRequest | FleetApiRequest;

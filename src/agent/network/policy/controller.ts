@@ -230,6 +230,7 @@ export function startNetworkPolicy(o: NetworkPolicyOptions): RunningNetworkPolic
       await Promise.all([pods.stop(), namespaces.stop(), policies.stop()]);
       await ready.catch(() => undefined);
       await loopDone;
+      writer.close();
     },
   };
 }

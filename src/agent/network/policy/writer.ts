@@ -5,7 +5,8 @@
 import { logger } from '../../../util/log.js';
 import { DesiredTable, emptyScope, plan, stateScope, type TableState } from '../proxy/nft-diff.js';
 import type { TableFragment } from '../proxy/nft-rules.js';
-import { deleteTable, readTableState, runNftScript } from '../proxy/nft-state.js';
+import { deleteTable, readTableState } from '../proxy/nft-state.js';
+import { NftSession } from '../nft-session.js';
 
 const log = logger('network-policy');
 
@@ -28,13 +29,15 @@ export class PolicyTableWriter {
   private readonly desired = new DesiredTable();
   private readonly owners = new Set<string>();
   private readonly run: (script: string) => Promise<void>;
+  /** A long-lived `nft -i` (nft-session.ts): a pod's admission costs a transaction, not an nft start and a cache load. */
+  private readonly session = new NftSession();
   private readonly read: (family: string, table: string) => Promise<TableState>;
   /** Figures of the last transaction (logs, benchmark). */
   lastStats: TransactionStats = { lines: 0, ms: 0, chainsWritten: 0, elementsAdded: 0, elementsDeleted: 0 };
 
   constructor(o: PolicyWriterOptions = {}) {
     this.table = o.table ?? DEFAULT_POLICY_TABLE;
-    this.run = o.run ?? runNftScript;
+    this.run = o.run ?? ((script) => this.session.run(script));
     this.read = o.read ?? readTableState;
   }
 
@@ -82,6 +85,11 @@ export class PolicyTableWriter {
       for (const [owner, f] of previous) this.setOwner(owner, f);
       throw err;
     }
+  }
+
+  /** Stops the writer's nft process; the rules stay in the kernel. */
+  close(): void {
+    this.session.close();
   }
 
   async remove(): Promise<boolean> {

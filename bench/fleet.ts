@@ -1,0 +1,108 @@
+// Fleet benchmark (issue 17), first cut: a manager (`skiff server`) and N hollow clusters (in this
+// process: the same SiteConnection real sites use, each with its own certificate and tunnel) that
+// register, connect and heartbeat. Reports the time to register and to see every Cluster Ready, then
+// over an idle window: the manager's RSS and CPU, the heartbeat traffic per cluster (WebSocket bytes
+// both ways, as the sites' TLS sockets count them: heartbeats, pings, pongs, credit; TLS records and
+// TCP/IP headers come on top, see docs/benchmarks.md), and the manager's datastore writes per second
+// (heartbeats alone write nothing; lastSeen is refreshed once a minute per cluster).
+// Run after `npm run build`:
+//   node --import tsx bench/fleet.ts [--clusters 1000] [--heartbeat 15] [--idle 60] [--concurrency 32] [--last-seen-interval 300]
+// Bundle rollouts (time to apply everywhere, partitions) come with the bundle deployer.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { performance } from 'node:perf_hooks';
+import { HttpClient } from '../src/client/http.js';
+import { CLUSTERS, type Cluster } from '../src/fleet/api.js';
+import { HollowClusters } from '../src/fleet/hollow-clusters.js';
+import { setLogLevel } from '../src/util/log.js';
+import { cpuSeconds, rssMb, sleep, startBenchServer } from './lib/server.js';
+
+const ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+interface Options { clusters: number; heartbeatS: number; idleS: number; concurrency: number; lastSeenS: number }
+
+function options(argv: string[]): Options {
+  const o: Options = { clusters: 1000, heartbeatS: 15, idleS: 60, concurrency: 32, lastSeenS: 300 };
+  for (let i = 0; i < argv.length; i += 2) {
+    const [flag, v] = [argv[i], Number(argv[i + 1])];
+    if (!Number.isFinite(v) || v <= 0) throw new Error(`invalid value for ${flag}: ${argv[i + 1]}`);
+    if (flag === '--clusters') o.clusters = v;
+    else if (flag === '--heartbeat') o.heartbeatS = v;
+    else if (flag === '--idle') o.idleS = v;
+    else if (flag === '--concurrency') o.concurrency = v;
+    else if (flag === '--last-seen-interval') o.lastSeenS = v;
+    else throw new Error(`unknown option ${flag}`);
+  }
+  return o;
+}
+
+async function main(): Promise<void> {
+  setLogLevel('warn');
+  const o = options(process.argv.slice(2));
+  // Every hollow site dials from 127.0.0.1: lift the per-address connection cap (1,024), as a
+  // manager whose sites share one NAT address must too.
+  process.env.SKIFF_CONNECTION_LIMITS ??= JSON.stringify({ maxConnectionsPerAddress: 100_000 });
+  const server = await startBenchServer(['--log-level', 'warn', '--fleet-last-seen-interval', String(o.lastSeenS)]);
+  const pid = server.proc.pid!;
+  const client = HttpClient.fromKubeconfig(server.kubeconfigPath, { timeoutMs: 120_000 });
+  let hollow: HollowClusters | undefined;
+  try {
+    const t = spawnSync(join(ROOT, 'bin', 'skiff'), ['fleet', 'token', '--kubeconfig', server.kubeconfigPath], { encoding: 'utf8' });
+    if (t.status !== 0) throw new Error(`skiff fleet token: ${t.stderr}`);
+    // The manager's own idle cost before any site (its control loops, informers, timers): the
+    // fleet's share is the difference.
+    await sleep(5000);
+    const b0 = cpuSeconds(pid);
+    const bw0 = performance.now();
+    await sleep(Math.min(30, o.idleS) * 1000);
+    const baseCpu = (cpuSeconds(pid) - b0) / ((performance.now() - bw0) / 1000) * 100;
+    const baseRss = rssMb(pid);
+    hollow = new HollowClusters({
+      server: `https://127.0.0.1:${server.port}`, token: t.stdout.trim(), count: o.clusters, namePrefix: 'bench-',
+      labels: { bench: 'fleet' }, nodes: 3, heartbeatMs: o.heartbeatS * 1000, concurrency: o.concurrency,
+    });
+    const t0 = performance.now();
+    await hollow.start();
+    const connectedS = (performance.now() - t0) / 1000;
+    let ready = 0;
+    for (;;) {
+      const list = await client.list<Cluster>(CLUSTERS);
+      ready = list.items.filter((c) => c.status?.conditions?.find((x) => x.type === 'Ready')?.status === 'True').length;
+      if (ready >= o.clusters) break;
+      if (performance.now() - t0 > 900_000) throw new Error(`only ${ready}/${o.clusters} Ready after 900 s`);
+      await sleep(1000);
+    }
+    const readyS = (performance.now() - t0) / 1000;
+    // Let the registration burst settle (its first lastSeen refreshes come a minute later, spread).
+    await sleep(5000);
+    const rv0 = Number((await client.list(CLUSTERS, undefined, { limit: 1 })).resourceVersion);
+    const cpu0 = cpuSeconds(pid);
+    const s0 = hollow.stats();
+    const w0 = performance.now();
+    await sleep(o.idleS * 1000);
+    const windowS = (performance.now() - w0) / 1000;
+    const cpu = (cpuSeconds(pid) - cpu0) / windowS * 100;
+    const s1 = hollow.stats();
+    const rv1 = Number((await client.list(CLUSTERS, undefined, { limit: 1 })).resourceVersion);
+    const bytesPerS = ((s1.written - s0.written) + (s1.read - s0.read)) / windowS / o.clusters;
+    const upPerS = (s1.written - s0.written) / windowS / o.clusters;
+    const beats = (s1.heartbeats - s0.heartbeats) / o.clusters;
+    const rss = rssMb(pid);
+    const line = `fleet: clusters=${o.clusters} heartbeat=${o.heartbeatS}s lastSeenInterval=${o.lastSeenS}s connected=${connectedS.toFixed(1)}s allReady=${readyS.toFixed(1)}s `
+      + `managerRSS=${Math.round(rss)}MB (+${Math.round(rss - baseRss)}MB) managerCPU=${cpu.toFixed(1)}% idle(${Math.round(windowS)}s; ${baseCpu.toFixed(1)}% with no site) `
+      + `ws=${bytesPerS.toFixed(1)}B/s/cluster (${(bytesPerS * 8).toFixed(0)}bit/s; up ${upPerS.toFixed(1)}B/s) `
+      + `bytes/heartbeat≈${beats > 0 ? ((s1.written - s0.written) / o.clusters / beats).toFixed(0) : '-'} `
+      + `writes=${((rv1 - rv0) / windowS).toFixed(1)}/s hollowRSS=${Math.round(process.memoryUsage().rss / 2 ** 20)}MB`;
+    process.stdout.write(line + '\n');
+  } finally {
+    hollow?.stop();
+    client.close();
+    await server.stop();
+  }
+}
+
+main().then(() => process.exit(0), (err: unknown) => {
+  process.stderr.write(`bench/fleet: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
