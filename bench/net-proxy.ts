@@ -102,8 +102,9 @@ async function waitFor(what: string, fn: () => boolean | Promise<boolean>, timeo
 const ipOf = (svc: number, ep: number) => `10.${100 + (svc >> 8)}.${svc & 255}.${ep + 1}`;
 
 /** `nft monitor` in the node's namespace: resolves when a chain of the given name is committed. */
-function chainMonitor(): { next(chain: string): Promise<number>; stop(): void } {
-  const p = spawn('nsenter', [`--net=/var/run/netns/${host.netns}`, 'nft', 'monitor', 'chains'], { stdio: ['ignore', 'pipe', 'ignore'] });
+function chainMonitor(): { ready(): Promise<void>; next(chain: string): Promise<number>; stop(): void } {
+  // stdbuf: nft's stdout to a pipe is block-buffered, which would hold events back by kilobytes
+  const p = spawn('nsenter', [`--net=/var/run/netns/${host.netns}`, 'stdbuf', '-oL', 'nft', 'monitor', 'chains'], { stdio: ['ignore', 'pipe', 'ignore'] });
   const waiting = new Map<string, (t: number) => void>();
   let partial = '';
   p.stdout!.setEncoding('utf8');
@@ -113,7 +114,7 @@ function chainMonitor(): { next(chain: string): Promise<number>; stop(): void } 
     const lines = partial.split('\n');
     partial = lines.pop()!;
     for (const line of lines) {
-      const m = /^add chain ip skiff-proxy (\S+)/.exec(line);
+      const m = /^add chain ip skiff-(?:proxy|bench-sync) (\S+)/.exec(line);
       const resolve = m && waiting.get(m[1]!);
       if (resolve) { waiting.delete(m![1]!); resolve(t); }
     }
@@ -123,7 +124,19 @@ function chainMonitor(): { next(chain: string): Promise<number>; stop(): void } 
       waiting.set(chain, resolve);
       setTimeout(() => { if (waiting.delete(chain)) reject(new Error(`chain ${chain} not committed within 30 s`)); }, 30_000).unref();
     }),
-    stop: () => p.kill(),
+    stop: () => { p.kill(); nft('delete', 'table', 'ip', 'skiff-bench-sync'); },
+    // The monitor subscribes some time after it starts (longer on a loaded machine): until a chain of
+    // the bench's own shows up, an event could be missed.
+    ready: async () => {
+      for (let i = 0; ; i++) {
+        const seen = new Promise<number>((resolve) => waiting.set(`sync-${i}`, resolve));
+        nft('add', 'table', 'ip', 'skiff-bench-sync');
+        nft('add', 'chain', 'ip', 'skiff-bench-sync', `sync-${i}`);
+        if (await Promise.race([seen.then(() => true), sleep(1000).then(() => false)])) return;
+        waiting.delete(`sync-${i}`);
+        if (i > 60) throw new Error('nft monitor never reported a chain');
+      }
+    },
   };
 }
 
@@ -195,7 +208,7 @@ async function main(): Promise<void> {
     // commit comes from `nft monitor` (an event per committed chain): polling with `nft list` would
     // load the 11,000-chain cache on every poll and compete with the agent for the CPU it measures.
     const monitor = chainMonitor();
-    await sleep(500);
+    await monitor.ready();
     const changes: number[] = [];
     for (let c = 0; c < o.changes; c++) {
       const svc = (c * 37) % o.services;
