@@ -173,6 +173,7 @@ export class EtcdBackend implements Backend {
         if (this.applied < this.compacted) {
           this.log('etcd changes lost to compaction while the watch was down', { from: this.applied, to: this.compacted });
           this.applied = this.compacted;
+          this.release();
         }
         await this.startWatch();
         return;
@@ -428,7 +429,12 @@ export class EtcdBackend implements Backend {
     this.stopAutoCompact();
     this.autoCompact = setInterval(() => {
       const target = this.applied - keepRevisions;
-      if (target > this.compacted) this.compact(target).catch((err) => this.log('etcd compaction failed', { err: String(err) }));
+      if (target > this.compacted) {
+        this.compact(target).catch((err) => this.log('etcd compaction failed', { err: String(err) }));
+      } else if (this.open && !this.closing) {
+        // Another server may have compacted: keep the mark (410 answers) current.
+        this.findCompacted(this.applied, Math.max(1, this.compacted)).then((c) => { this.compacted = Math.max(this.compacted, c); }, () => {});
+      }
     }, intervalMs);
     this.autoCompact.unref();
   }
@@ -469,7 +475,9 @@ export class EtcdBackend implements Backend {
     if (!this.open || this.closing) return;
     this.closing = true;
     this.stopAutoCompact();
-    await Promise.all([...this.keyChains.values()]).catch(() => {});
+    // Writes in flight finish; one whose event the watch has not brought back (etcd unreachable) is
+    // not waited for beyond a few seconds.
+    await Promise.race([Promise.all([...this.keyChains.values()]), new Promise((r) => setTimeout(r, 5000).unref())]).catch(() => {});
     await this.watcher?.cancel().catch(() => {});
     this.open = false;
     this.client?.close();

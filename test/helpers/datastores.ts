@@ -1,7 +1,7 @@
 // Datastore processes for tests, the shared part: a child started with its own data dir and port,
 // its output kept as a tail for error messages, waited on until it answers, stopped (SIGTERM, then
 // SIGKILL) and removed when the test ends, pass or fail. etcd is defined here; PostgreSQL and MariaDB
-// (postgres-server.ts, mariadb-server.ts) keep their own setup and share freePort.
+// (postgres-server.ts, mariadb-server.ts) keep their own setup (initdb, users) and are re-exported here.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -11,6 +11,9 @@ import { eventually } from './wait.js';
 import { freePort } from './postgres-server.js';
 
 export { freePort };
+// One import for every datastore a test can start.
+export { startPostgres, type PostgresServer } from './postgres-server.js';
+export { startMariadb, type MariadbServer } from './mariadb-server.js';
 
 /** One supervised child process: started, waited for, stopped; its last output kept for messages. */
 export class DatastoreProcess {
