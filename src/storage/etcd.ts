@@ -93,6 +93,15 @@ export class EtcdBackend implements Backend {
     const options: IOptions = {
       hosts: endpoints,
       dialTimeout: this.opts.dialTimeoutMs ?? 10_000,
+      grpcOptions: {
+        // A page of 2,000 large objects exceeds gRPC's 4 MiB default.
+        'grpc.max_receive_message_length': 512 * 1024 * 1024,
+        // kube-apiserver's etcd keepalive: a silently dead connection (a partition) is noticed and the
+        // watch moves on, instead of waiting for TCP to give up.
+        'grpc.keepalive_time_ms': 30_000,
+        'grpc.keepalive_timeout_ms': 10_000,
+        'grpc.keepalive_permit_without_calls': 1,
+      },
       // Unary calls only: a deadline on the watch stream would cut it every few seconds.
       defaultCallOptions: (ctx) => (ctx.isStream ? {} : { deadline: Date.now() + REQUEST_TIMEOUT_MS }),
       ...(ca || cert ? { credentials: { rootCertificate: ca ?? Buffer.alloc(0), privateKey: key, certChain: cert } } : {}),

@@ -1,6 +1,7 @@
 // etcd as skiff's datastore, end to end with the built CLI and real kubectl:
 //  - an external etcd (Debian's, started by the test with TLS and client-certificate auth) through
-//    --datastore-endpoint https://... and --datastore-cafile/-certfile/-keyfile;
+//    --datastore-endpoint https://... and --datastore-cafile/-certfile/-keyfile; stopped for a while,
+//    the server answers 503 and recovers;
 //  - bad input: a malformed endpoint, a client certificate etcd does not trust, an unreachable etcd,
 //    a joining server with the wrong token: one clear error line each, nothing written;
 //  - embedded etcd (--cluster-init) on a server that ran on SQLite: every object is migrated; kill -9
@@ -106,6 +107,21 @@ test('external etcd over TLS: kubectl works, objects are etcd keys with etcd rev
   }
   await s.restart();
   assert.equal(ok(await s.kubectl(['get', 'configmap', 'one', '-o', 'jsonpath={.data.v}'])), '2');
+
+  // etcd stopped for ~10 s: writes answer 503 with etcd's words, the server stays up, then recovers.
+  await e.stop();
+  const during = await s.request('POST', COLL, { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'during-outage' } } });
+  assert.equal(during.status, 503, during.body);
+  assert.match(during.json().message, /^etcd /);
+  assert.notEqual((await s.request('GET', '/readyz')).status, 200, 'readyz says ready while etcd is down');
+  await new Promise((r) => setTimeout(r, 10_000));
+  assert.ok(s.running, `the server exited during the outage\n${s.logTail()}`);
+  await e.start();
+  await eventually(async () => {
+    const r = await s.request('POST', COLL, { body: { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'after-outage' } } });
+    return r.status === 201 || r.status === 409;
+  }, 'a create to succeed after etcd is back', 90_000, () => s.logTail());
+  assert.equal(ok(await s.kubectl(['get', 'configmap', 'after-outage', '-o', 'jsonpath={.metadata.name}'])), 'after-outage');
   await s.dispose();
 });
 
