@@ -62,7 +62,7 @@ interface ApiFigures { creates: Rate; gets: Rate; lists: Rate; rssMb: number; wa
 
 /** Creates, gets and lists through the API of a server started with `args`; `second` adds a watching server. */
 async function throughApi(label: string, args: string[], second?: string[]): Promise<ApiFigures & { server: BenchServer }> {
-  const server = await startBenchServer([...args, '--disable-controller-manager']);
+  const server = await startBenchServer([...args, '--disable-controller-manager'], { readyTimeoutMs: 120_000 });
   const api = ApiClient.fromKubeconfig(server.kubeconfigPath, { maxSockets: CLIENTS });
   try {
     const coll = '/api/v1/namespaces/default/configmaps';
@@ -83,7 +83,7 @@ async function throughApi(label: string, args: string[], second?: string[]): Pro
     console.log(`  server RSS ${rss.toFixed(0)} MB`);
     const out: ApiFigures & { server: BenchServer } = { creates, gets, lists, rssMb: rss, server };
     if (second) {
-      const b = await startBenchServer([...second, '--disable-controller-manager']);
+      const b = await startBenchServer([...second, '--disable-controller-manager'], { readyTimeoutMs: 120_000 });
       const apiB = ApiClient.fromKubeconfig(b.kubeconfigPath);
       try {
         const started = new Map<string, number>();
