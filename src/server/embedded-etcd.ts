@@ -28,6 +28,8 @@ export interface EmbeddedEtcdOptions {
   peerPort?: number;
   /** Joining an existing cluster: `name=peerURL,...` as member add returned it (this member included). */
   initialCluster?: string;
+  /** The member name (default: the stored one, or a new `<node>-<random>`). */
+  name?: string;
 }
 
 /** `https://ip:port`, IPv6 in brackets. */
@@ -53,7 +55,7 @@ export class EmbeddedEtcd {
     this.clientPort = opts.clientPort ?? 2379;
     this.peerPort = opts.peerPort ?? 2380;
     this.dir = join(opts.dataDir, 'server', 'db', 'etcd');
-    this.name = memberName(this.dir, opts.nodeName);
+    this.name = opts.name ?? memberName(this.dir, opts.nodeName);
   }
 
   /** Where the API server reaches its member. */
@@ -83,6 +85,7 @@ export class EmbeddedEtcd {
   async start(): Promise<void> {
     if (!existsSync(ETCD_BINARY)) throw new Error(`--cluster-init needs ${ETCD_BINARY} (Debian package etcd-server)`);
     mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    if (!existsSync(join(this.dir, 'name'))) writeFileSync(join(this.dir, 'name'), this.name + '\n', { mode: 0o600 });
     const ips = [...new Set(['127.0.0.1', this.opts.advertiseIp])];
     this.pki = await ensureEtcdPki(this.opts.dataDir, { dns: ['localhost', hostname()], ips });
     this.logFile = createWriteStream(join(this.opts.dataDir, 'server', 'db', 'etcd.log'), { flags: 'a', mode: 0o600 });
@@ -191,10 +194,8 @@ function memberName(dir: string, nodeName: string): string {
     const n = readFileSync(file, 'utf8').trim();
     if (n) return n;
   } catch { /* first start */ }
-  const name = `${nodeName}-${randomBytes(4).toString('hex')}`;
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
-  writeFileSync(file, name + '\n', { mode: 0o600 });
-  return name;
+  // Written by start(): a join refused before it leaves nothing behind.
+  return `${nodeName}-${randomBytes(4).toString('hex')}`;
 }
 
 export interface EmbeddedEtcdSetup {
@@ -222,10 +223,10 @@ export async function startEmbeddedEtcd(o: EmbeddedEtcdSetup): Promise<EmbeddedE
   if (o.joinServer && !initialized) {
     if (!o.token) throw new Error('--server needs --token (the first server\'s token, `skiff token show` there)');
     const { joinEtcdCluster, promoteLearner } = await import('./embedded-etcd-join.js');
-    // The member's name and peer URL are known before anything is written but the name file.
+    // The member's name and peer URL are known before anything is written.
     const probe = new EmbeddedEtcd(base);
     const reply = await joinEtcdCluster(o.joinServer, o.token, o.dataDir, probe.name, probe.peerUrl);
-    const etcd = new EmbeddedEtcd({ ...base, initialCluster: reply.initialCluster });
+    const etcd = new EmbeddedEtcd({ ...base, initialCluster: reply.initialCluster, name: probe.name });
     await etcd.start();
     const t = etcd.tls;
     await promoteLearner(reply, { ca: readFileSync(t.caFile), cert: readFileSync(t.certFile), key: readFileSync(t.keyFile) });

@@ -41,6 +41,19 @@ const LIST_PAGE = 2000;
 
 const enc = (s: string) => Buffer.from(s, 'utf8');
 
+/** Doubling delays from `first` up to `max` ms (cockatiel's backoff shape, which etcd3 takes). */
+function cappedBackoff(first: number, max: number): NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']> {
+  const step = (d: number): { duration: number; next(): unknown } => ({ duration: d, next: () => step(Math.min(max, d * 2)) });
+  return step(first) as unknown as NonNullable<NonNullable<IOptions['faultHandling']>['watchBackoff']>;
+}
+
+/** A pass-through fault policy (cockatiel's interface, which etcd3 takes). */
+const NO_RETRY = {
+  execute: <T>(fn: (ctx: { signal: AbortSignal }) => PromiseLike<T> | T) => Promise.resolve().then(() => fn({ signal: new AbortController().signal })),
+  onSuccess: () => ({ dispose() {} }),
+  onFailure: () => ({ dispose() {} }),
+} as unknown as NonNullable<NonNullable<IOptions['faultHandling']>['global']>;
+
 /** An etcd or gRPC failure as one line in etcd's words (`etcdserver: ...`), for clients and logs. */
 function unavailable(op: string, err: unknown): DatastoreUnavailableError {
   if (err instanceof DatastoreUnavailableError) return err;
@@ -93,6 +106,12 @@ export class EtcdBackend implements Backend {
     const options: IOptions = {
       hosts: endpoints,
       dialTimeout: this.opts.dialTimeoutMs ?? 10_000,
+      // No client-side retries (etcd3 retries three times by default): a txn is not idempotent (a
+      // retried create whose first answer was lost reports "exists"), and an outage must turn into
+      // a prompt 503 that the API client retries. The per-host circuit breaker stays.
+      // The watch reconnects within 2 s of etcd's return (etcd3's default backoff grows to 30 s, and
+      // writes wait for their event to come back through the watch).
+      faultHandling: { global: NO_RETRY, watchBackoff: cappedBackoff(100, 2000) },
       grpcOptions: {
         // A page of 2,000 large objects exceeds gRPC's 4 MiB default.
         'grpc.max_receive_message_length': 512 * 1024 * 1024,

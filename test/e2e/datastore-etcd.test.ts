@@ -177,6 +177,7 @@ test('embedded etcd: an SQLite server restarted with --cluster-init keeps every 
   assert.equal(bad.lines.length, 1, bad.stderr);
   assert.match(bad.lines[0], /joining https:\/\/127\.0\.0\.1:\d+: refused \(HTTP 401\): invalid join token/);
   assert.doesNotMatch(bad.lines[0], /not-the-password/);
+  assert.ok(!existsSync(join(dirs[dirs.length - 1], 'server', 'db', 'etcd')), 'the refused server wrote an etcd dir');
   const ea2 = embeddedClient(a, c1);
   try {
     assert.equal((await ea2.cluster.memberList({})).members.length, 1);
