@@ -45,7 +45,7 @@ export function readyz(port: number): Promise<boolean> {
   });
 }
 
-export async function startBenchServer(extraArgs: string[] = []): Promise<BenchServer> {
+export async function startBenchServer(extraArgs: string[] = [], opts: { readyTimeoutMs?: number } = {}): Promise<BenchServer> {
   if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('skiff is not built: run `npm run build` first');
   const dataDir = mkdtempSync(join(tmpdir(), 'skiff-bench-'));
   const port = await freePort();
@@ -73,7 +73,8 @@ export async function startBenchServer(extraArgs: string[] = []): Promise<BenchS
       throw new Error(`skiff server exited before ready:\n${log}`);
     }
     if (await readyz(port) && existsSync(kubeconfigPath)) break;
-    if (performance.now() - t0 > 30_000) { await stop(); throw new Error('skiff server not ready after 30 s'); }
+    const limit = opts.readyTimeoutMs ?? 30_000;
+    if (performance.now() - t0 > limit) { await stop(); throw new Error(`skiff server not ready after ${limit / 1000} s`); }
     await new Promise((r) => setTimeout(r, 5));
   }
   return { proc, port, dataDir, kubeconfigPath, startMs: performance.now() - t0, logPath, stop };

@@ -35,6 +35,12 @@ export function serverCommand(): Command {
       disableAgent: Boolean(o.disableAgent),
       watchCacheSize: o.watchCacheSize === undefined ? profile.watchCacheSize : parseInt(o.watchCacheSize, 10),
       datastoreEndpoint: o.datastoreEndpoint || undefined,
+      datastoreTls: o.datastoreCafile || o.datastoreCertfile || o.datastoreKeyfile
+        ? { caFile: o.datastoreCafile, certFile: o.datastoreCertfile, keyFile: o.datastoreKeyfile } : undefined,
+      clusterInit: Boolean(o.clusterInit),
+      joinServer: o.server || undefined,
+      etcdClientPort: parsePort(o.etcdClientPort, '--etcd-client-port'),
+      etcdPeerPort: parsePort(o.etcdPeerPort, '--etcd-peer-port'),
       eventTtlSeconds: parseDurationSeconds(o.eventTtl, '--event-ttl'),
       disableScheduler: Boolean(o.disableScheduler),
       disableControllerManager: Boolean(o.disableControllerManager),

@@ -81,7 +81,7 @@ interface KeyPair {
   publicKey: CryptoKey;
 }
 
-interface Ca {
+export interface Ca {
   cert: x509.X509Certificate;
   pem: string;
   key: KeyPair;
@@ -154,7 +154,7 @@ function canonicalIp(ip: string): string {
   return kind === 6 ? new URL(`http://[${ip}]/`).hostname.slice(1, -1) : ip;
 }
 
-async function ensureCa(dir: string, file: string, cnPrefix: string, now: Date, log?: Logger): Promise<Ca> {
+export async function ensureCa(dir: string, file: string, cnPrefix: string, now: Date, log?: Logger): Promise<Ca> {
   const certPath = join(dir, `${file}.crt`);
   const keyPath = join(dir, `${file}.key`);
   const certPem = readIfExists(certPath);
@@ -186,14 +186,15 @@ async function ensureCa(dir: string, file: string, cnPrefix: string, now: Date, 
   return { cert, pem, key };
 }
 
-interface LeafSpec {
+export interface LeafSpec {
   cn: string;
   groups: string[];
-  usage: CsrUsage;
+  /** `peer`: both server and client authentication (etcd's peer and serving certificates). */
+  usage: CsrUsage | 'peer';
   sans?: { dns: string[]; ips: string[] };
 }
 
-async function ensureLeaf(dir: string, file: string, ca: Ca, now: Date, log: Logger | undefined, spec: LeafSpec): Promise<IssuedCert> {
+export async function ensureLeaf(dir: string, file: string, ca: Ca, now: Date, log: Logger | undefined, spec: LeafSpec): Promise<IssuedCert> {
   const certPath = join(dir, `${file}.crt`);
   const keyPath = join(dir, `${file}.key`);
   const certPem = readIfExists(certPath);
@@ -257,11 +258,12 @@ function sanExtension(sans: { dns: string[]; ips: string[] }): x509.SubjectAlter
 }
 
 async function signLeaf(ca: Ca, publicKey: CryptoKey | x509.PublicKey, subject: x509.JsonName | x509.Name, now: Date, days: number,
-  usage: CsrUsage, san?: x509.SubjectAlternativeNameExtension): Promise<x509.X509Certificate> {
+  usage: CsrUsage | 'peer', san?: x509.SubjectAlternativeNameExtension): Promise<x509.X509Certificate> {
   const extensions: x509.Extension[] = [
     new x509.BasicConstraintsExtension(false, undefined, true),
     new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-    new x509.ExtendedKeyUsageExtension([usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
+    new x509.ExtendedKeyUsageExtension(usage === 'peer' ? [x509.ExtendedKeyUsage.serverAuth, x509.ExtendedKeyUsage.clientAuth]
+      : [usage === 'server' ? x509.ExtendedKeyUsage.serverAuth : x509.ExtendedKeyUsage.clientAuth]),
     await x509.AuthorityKeyIdentifierExtension.create(ca.key.publicKey),
   ];
   if (san) extensions.push(san);

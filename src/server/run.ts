@@ -3,7 +3,9 @@
 import { mkdirSync } from 'node:fs';
 import { hostname, networkInterfaces } from 'node:os';
 import { join, resolve } from 'node:path';
-import { openStore, startEventTtl } from '../storage/index.js';
+import { openStore, startEventTtl, type DatastoreTls, type EtcdBackend } from '../storage/index.js';
+import { startEmbeddedEtcd } from './embedded-etcd.js';
+import { handleEtcdJoin } from './embedded-etcd-join.js';
 import { handleEncryptRoute, SecretsEncryption } from './secrets-encryption.js';
 import { createAuditor, type AuditOptions } from '../apiserver/audit/index.js';
 import { ApiServerMetrics } from '../apiserver/prometheus.js';
@@ -105,6 +107,14 @@ export interface ServerConfig {
   profile?: 'small' | 'default';
   /** `--datastore-endpoint`; unset: SQLite under the data dir. */
   datastoreEndpoint?: string;
+  /** `--datastore-cafile/-certfile/-keyfile`. */
+  datastoreTls?: DatastoreTls;
+  /** `--cluster-init`: embedded etcd (embedded-etcd.ts). */
+  clusterInit?: boolean;
+  /** `--server` on a server: join that server's embedded etcd cluster. */
+  joinServer?: string;
+  etcdClientPort?: number;
+  etcdPeerPort?: number;
   /** `--event-ttl` in seconds (default 1 h; 0: Events never expire). */
   eventTtlSeconds?: number;
   disableScheduler: boolean;
@@ -181,15 +191,22 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const encryption = new SecretsEncryption(config.dataDir, config.secretsEncryption ?? false);
   let opened: Store | undefined;
   const metrics = new ApiServerMetrics({ store: () => opened, kinds: () => registry.all(), lookup: (g, v, r) => registry.lookup(g, v, r) });
+  if ((config.clusterInit || config.joinServer) && config.datastoreEndpoint) throw new Error('--cluster-init and --server (embedded etcd) exclude --datastore-endpoint');
+  const embeddedEtcd = config.datastoreEndpoint ? undefined : await startEmbeddedEtcd({
+    dataDir: config.dataDir, clusterInit: config.clusterInit ?? false, joinServer: config.joinServer, token: config.token,
+    nodeName: config.node?.nodeName ?? hostname().toLowerCase(), advertiseIp: config.node?.nodeIp ?? config.advertiseAddress ?? hostIps()[0] ?? '127.0.0.1',
+    clientPort: config.etcdClientPort, peerPort: config.etcdPeerPort,
+  });
   const { store, backend } = await openStore(config.dataDir, {
-    ringSize: config.watchCacheSize, endpoint: config.datastoreEndpoint,
+    ringSize: config.watchCacheSize, endpoint: embeddedEtcd?.endpoint ?? config.datastoreEndpoint,
+    tls: embeddedEtcd?.tls ?? config.datastoreTls,
     // Four rings' worth of history: with thousands of nodes renewing Leases, one ring's worth of
     // revisions is seconds, shorter than the minute between bookmarks, and every node's pod watch
     // would relist after a restart.
     prefillRevisions: config.watchCacheSize * 4,
     log: (msg, fields) => log.info(fields ?? {}, msg),
     wrap: (b) => encryption.wrap(new TimedBackend(b, metrics.observeStorage)),
-  });
+  }).catch(async (err) => { await embeddedEtcd?.stop(); throw err; });
   opened = store;
   encryption.attach(store);
   log.info({ revision: store.revision(), ms: Math.round(performance.now() - t0) }, 'datastore loaded');
@@ -317,7 +334,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     cert: pki.servingCertPem, key: pki.servingKeyPem, clientCa: pki.clientCaPem,
     extraRoutes: (req, res, user) => (!config.disableDashboard && serveDashboard(req, res))
       || tunnels.handleConnect(req, res, user) || handleAgentConfig(agentConfigDeps, req, res, user)
-      || handleEncryptRoute(encryption, req, res, user) || fleet.handleRoute(req, res, user) || handleJoin(joinDeps, req, res),
+      || handleEncryptRoute(encryption, req, res, user) || fleet.handleRoute(req, res, user)
+      || handleEtcdJoin(embeddedEtcd && { dataDir: config.dataDir, tokenSecret: token.password, etcd: () => (backend as EtcdBackend).etcd() }, req, res)
+      || handleJoin(joinDeps, req, res),
     proxySubresource: async (ri, req, res, user) => {
       if (ri.group !== FLEET_GROUP || ri.resource !== 'clusters') return false;
       // A Cluster that does not exist is a 404 for the Cluster, as for nodes/proxy.
@@ -369,6 +388,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       aggregator.close();
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
       await store.close();
+      await embeddedEtcd?.stop();
       await audit?.close();
     },
   };

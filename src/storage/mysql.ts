@@ -92,7 +92,7 @@ export class MysqlDriver implements Driver {
   private pool?: mysql.Pool;
   private closed = false;
 
-  constructor(endpoint: string, private readonly opts: { log?: (msg: string, fields?: object) => void } = {}) {
+  constructor(endpoint: string, private readonly opts: { log?: (msg: string, fields?: object) => void; tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer } } = {}) {
     this.endpoint = parseMysqlEndpoint(endpoint);
   }
 
@@ -101,6 +101,8 @@ export class MysqlDriver implements Driver {
     return {
       host: e.host, port: e.port, user: e.user, password: e.password, database: withDb ? e.database : undefined,
       connectTimeout: 10_000, supportBigNumbers: true, bigNumberStrings: true, charset: 'utf8mb4',
+      // --datastore-cafile/-certfile/-keyfile: TLS to the server.
+      ...(this.opts.tls && (this.opts.tls.ca || this.opts.tls.cert) ? { ssl: { ca: this.opts.tls.ca, cert: this.opts.tls.cert, key: this.opts.tls.key } } : {}),
     };
   }
 

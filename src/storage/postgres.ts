@@ -164,6 +164,8 @@ export interface PostgresDriverOptions {
   maxConnections?: number;
   connectTimeoutMs?: number;
   queryTimeoutMs?: number;
+  /** PEM texts from --datastore-cafile/-certfile/-keyfile: TLS to the server, verified against `ca`. */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer };
   log?: (msg: string, fields?: object) => void;
 }
 
@@ -200,6 +202,8 @@ export class PostgresDriver implements Driver {
       // A query that hangs (a datastore cut off without a reset) fails instead of stalling the log.
       query_timeout: this.opts.queryTimeoutMs ?? 30_000,
     };
+    const tls = this.opts.tls;
+    if (tls && (tls.ca || tls.cert)) c.ssl = { ca: tls.ca, cert: tls.cert, key: tls.key };
     return c;
   }
 

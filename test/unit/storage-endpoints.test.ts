@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backendFor, SqliteBackend } from '../../src/storage/index.js';
+import { backendFor, SqliteBackend, type LogBackend } from '../../src/storage/index.js';
 import { parsePostgresEndpoint } from '../../src/storage/postgres.js';
 import { parseMysqlEndpoint } from '../../src/storage/mysql.js';
 import { eventLastWrite } from '../../src/storage/event-ttl.js';
@@ -30,9 +30,14 @@ test('backendFor picks the driver by scheme and names what it cannot use', async
   const dir = tempDir(t);
   assert.ok(await backendFor(dir, undefined) instanceof SqliteBackend);
   assert.ok(await backendFor(dir, 'sqlite') instanceof SqliteBackend);
-  assert.equal((await backendFor(dir, 'postgres://u:p@h/db')).driver.name, 'postgres');
-  assert.equal((await backendFor(dir, 'mysql://u:p@tcp(h:3306)/db')).driver.name, 'mysql');
-  await assert.rejects(backendFor(dir, 'https://10.0.0.1:2379'), /etcd is not supported yet/);
+  assert.equal(((await backendFor(dir, 'postgres://u:p@h/db')) as LogBackend).driver.name, 'postgres');
+  assert.equal(((await backendFor(dir, 'mysql://u:p@tcp(h:3306)/db')) as LogBackend).driver.name, 'mysql');
+  assert.equal((await backendFor(dir, 'https://10.0.0.1:2379,https://10.0.0.2:2379')).constructor.name, 'EtcdBackend');
+  await assert.rejects(backendFor(dir, 'https://10.0.0.1:2379/v3'), /invalid etcd datastore endpoint .*a path or query is not allowed/);
+  await assert.rejects(backendFor(dir, 'https://10.0.0.1:2379,http://b:2379'), /same scheme/);
+  await assert.rejects(backendFor(dir, 'http://u:pw@h:2379'), (e: Error) => /credentials in the URL/.test(e.message) && !e.message.includes('pw'));
+  await assert.rejects(backendFor(dir, 'http://h:2379', { tls: { caFile: '/nonexistent/ca.crt' } }), /--datastore-cafile \/nonexistent\/ca.crt: no such file/);
+  await assert.rejects(backendFor(dir, 'https://h:2379', { tls: { certFile: '/etc/hostname' } }), /go together/);
   await assert.rejects(backendFor(dir, 'redis://u:pw@h'), (e: Error) => /invalid datastore endpoint "redis:\/\/u:\*\*\*@h"/.test(e.message));
 });
 

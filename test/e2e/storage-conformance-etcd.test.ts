@@ -1,0 +1,36 @@
+// The storage conformance suite against a real etcd (Debian's etcd-server, started here with its own
+// data dir and ports; removed afterwards). One etcd for the file; each test gets its own key prefix,
+// and its revisions start after etcd's revision at that moment (etcd's revisions are skiff's).
+import { after, before } from 'node:test';
+import { Etcd3 } from 'etcd3';
+import { EtcdBackend } from '../../src/storage/etcd.js';
+import { storageConformance } from '../helpers/storage-conformance.js';
+import { startEtcd, type EtcdServer } from '../helpers/datastores.js';
+
+let server: EtcdServer;
+let n = 0;
+before(async () => { server = await startEtcd(); });
+after(async () => { await server?.destroy(); });
+
+storageConformance({
+  name: 'etcd',
+  shared: true,
+  fresh: async () => JSON.stringify({ url: server.url, prefix: `/conformance-${process.pid}-${++n}` }),
+  native: {
+    base: async () => {
+      const c = new Etcd3({ hosts: server.url });
+      try {
+        return Number((await c.kv.range({ key: Buffer.from('/'), count_only: true })).header.revision);
+      } finally {
+        c.close();
+      }
+    },
+  },
+  open: async (t, where) => {
+    const { url, prefix } = JSON.parse(where) as { url: string; prefix: string };
+    const b = new EtcdBackend({ endpoints: [url], prefix });
+    t.after(() => b.close());
+    await b.start();
+    return b;
+  },
+});
