@@ -10,14 +10,34 @@ export interface NsP { name: string }
 
 const nsPath = (base: string, plural: string, ns: string) => ns ? `${base}/namespaces/${encodeURIComponent(ns)}/${plural}` : `${base}/${plural}`;
 
+/**
+ * Stores kept while a page that does not use them is open: the namespace menu's (always shown) and the
+ * pods' (the costliest to list again, shared by the overview, the pod list and a node's page).
+ */
+const KEEP = new Set(['namespaces', 'ns:pods']);
+
 export class Hub {
   private stores = new Map<string, Store<any>>();
+  private used = new Set<string>();
   namespace = '';
 
   private get<P>(key: string, make: () => Store<P>): Store<P> {
     let s = this.stores.get(key);
     if (!s) { s = make().start(); this.stores.set(key, s); }
+    this.used.add(key);
     return s as Store<P>;
+  }
+
+  /** A page is about to be built: start noting which stores it uses. */
+  beginView(): void { this.used.clear(); }
+
+  /**
+   * The page is built: stop the watches it does not use. The API server speaks HTTP/1.1, where a
+   * browser opens at most 6 connections to one origin and each watch holds one; watches left open by
+   * earlier pages would leave none for the page's own requests (they would wait for ever).
+   */
+  endView(): void {
+    for (const [k, s] of this.stores) if (!this.used.has(k) && !KEEP.has(k)) { s.stop(); this.stores.delete(k); }
   }
 
   setNamespace(ns: string): void {
