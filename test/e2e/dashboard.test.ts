@@ -282,7 +282,7 @@ test('the dashboard in a real browser', { timeout: 300_000 }, async (t) => {
     await waitText(page, `[data-test=drain-msg-default-${guarded}]`, /disruption budget/, 'the budget\'s refusal shown');
     await eventually(async () => !(await onNode2()).includes(loose), 'the loose pod evicted', 60_000);
     assert.ok((await onNode2()).includes(guarded), 'the guarded pod stays while its budget forbids evicting it');
-    await page.screenshot({ path: join(shots, 'drain.png') });
+    await page.screenshot({ path: join(shots, 'drain.png'), clip: { x: 0, y: 0, width: 1280, height: 360 } });
     ok(await server.kubectl(['delete', 'pdb', 'guard']));
     await waitText(page, '[data-test=drain-status]', /^drained/, 'the drain finishing once the budget is gone');
     const left = await onNode2();

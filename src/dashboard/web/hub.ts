@@ -2,11 +2,23 @@
 // namespaced ones are replaced when the namespace filter changes.
 import { Store } from './store.js';
 
-export interface NodeP { name: string; ready: string; arch: string; unschedulable: boolean; created: string; cpu: string; memory: string; taints: number }
+export interface NodeP { name: string; ready: string; arch: string; unschedulable: boolean; created: string }
 export interface PodP { ns: string; name: string; phase: string; node: string; created: string; deleting: boolean }
 export interface DeployP { ns: string; name: string; replicas: number; ready: number; updated: number; available: number; created: string }
 export interface EventP { ns: string; reason: string; message: string; object: string; count: number; last: string }
 export interface NsP { name: string }
+
+/**
+ * The pod's phase from the STATUS kubectl prints (the rows do not carry the status itself): a
+ * container waiting or crash-looping is still a Running or Pending pod, as its phase says.
+ */
+export function phaseOf(status: string): string {
+  if (status === 'Running' || status === 'Terminating' || status === 'NotReady' || status === 'CrashLoopBackOff') return 'Running';
+  if (status === 'Completed' || status === 'Succeeded') return 'Succeeded';
+  if (/^(Failed|Error|OOMKilled|Evicted|DeadlineExceeded|ContainerStatusUnknown|ExitCode:|Signal:|Shutdown|NodeAffinity|OutOf)/.test(status)) return 'Failed';
+  if (status === 'Unknown') return 'Unknown';
+  return 'Pending';
+}
 
 const nsPath = (base: string, plural: string, ns: string) => ns ? `${base}/namespaces/${encodeURIComponent(ns)}/${plural}` : `${base}/${plural}`;
 
@@ -51,16 +63,20 @@ export class Hub {
     this.stores.clear();
   }
 
+  // Nodes and pods are the big collections (5,000 and 50,000 on a large cluster): their rows carry
+  // only the object's metadata (includeObject=Metadata, half the bytes of whole objects) and what
+  // the views need is read from kubectl's printer cells (STATUS, NODE) and the labels.
   nodes(): Store<NodeP> {
-    return this.get('nodes', () => new Store<NodeP>('/api/v1/nodes', (n) => ({
-      name: n.metadata?.name ?? '',
-      ready: (n.status?.conditions ?? []).find((c: any) => c.type === 'Ready')?.status ?? 'Unknown',
-      arch: n.metadata?.labels?.['kubernetes.io/arch'] ?? n.status?.nodeInfo?.architecture ?? 'unknown',
-      unschedulable: Boolean(n.spec?.unschedulable),
-      created: n.metadata?.creationTimestamp ?? '',
-      cpu: String(n.status?.capacity?.cpu ?? ''), memory: String(n.status?.capacity?.memory ?? ''),
-      taints: (n.spec?.taints ?? []).length,
-    })));
+    return this.get('nodes', () => new Store<NodeP>('/api/v1/nodes', (n, cell) => {
+      const status = cell('Status').split(',');
+      return {
+        name: n.metadata?.name ?? '',
+        ready: status[0] === 'Ready' ? 'True' : status[0] === 'NotReady' ? 'False' : 'Unknown',
+        arch: n.metadata?.labels?.['kubernetes.io/arch'] ?? 'unknown',
+        unschedulable: status.includes('SchedulingDisabled'),
+        created: n.metadata?.creationTimestamp ?? '',
+      };
+    }, { includeObject: 'Metadata' }));
   }
 
   namespaces(): Store<NsP> {
@@ -68,10 +84,10 @@ export class Hub {
   }
 
   pods(): Store<PodP> {
-    return this.get(`ns:pods`, () => new Store<PodP>(nsPath('/api/v1', 'pods', this.namespace), (p) => ({
-      ns: p.metadata?.namespace ?? '', name: p.metadata?.name ?? '', phase: p.status?.phase ?? 'Pending',
-      node: p.spec?.nodeName ?? '', created: p.metadata?.creationTimestamp ?? '', deleting: Boolean(p.metadata?.deletionTimestamp),
-    })));
+    return this.get(`ns:pods`, () => new Store<PodP>(nsPath('/api/v1', 'pods', this.namespace), (p, cell) => ({
+      ns: p.metadata?.namespace ?? '', name: p.metadata?.name ?? '', phase: phaseOf(cell('Status')),
+      node: cell('Node'), created: p.metadata?.creationTimestamp ?? '', deleting: Boolean(p.metadata?.deletionTimestamp),
+    }), { includeObject: 'Metadata' }));
   }
 
   deployments(): Store<DeployP> {

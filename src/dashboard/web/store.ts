@@ -26,7 +26,11 @@ export class Store<P> {
   private readonly listeners = new Set<() => void>();
   private version = 0;
 
-  constructor(readonly path: string, private readonly project: (obj: any) => P, private readonly query: Record<string, string> = {}) {}
+  /**
+   * `project` keeps what the views need from a row: the object (whole, or only its metadata with
+   * includeObject=Metadata) and the row's printer cells, looked up by column name with `cellOf`.
+   */
+  constructor(readonly path: string, private readonly project: (obj: any, cell: (column: string) => string) => P, private readonly query: Record<string, string> = {}) {}
 
   start(): this { void this.run(); return this; }
   stop(): void { this.abort.abort(); this.listeners.clear(); }
@@ -129,7 +133,9 @@ export class Store<P> {
   private put(into: Map<string, Row<P>>, r: any): void {
     const obj = r.object ?? {};
     const key = keyOf(obj);
-    into.set(key, { key, cells: r.cells ?? [], p: this.project(obj) });
+    const cells: unknown[] = r.cells ?? [];
+    const columns = this.columns;
+    into.set(key, { key, cells, p: this.project(obj, (name) => { const i = columns.findIndex((c) => c.name === name); return i < 0 ? '' : String(cells[i] ?? ''); }) });
   }
 }
 

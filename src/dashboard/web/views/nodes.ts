@@ -6,7 +6,7 @@ import { Store } from '../store.js';
 import type { NodeP, PodP } from '../hub.js';
 import type { Row } from '../store.js';
 import { VTable } from '../vtable.js';
-import { drain, planDrain, type DrainPlan } from '../drain.js';
+import { drain, planDrain, type DrainPlan, type DrainPod } from '../drain.js';
 import { type Ctx, type View, act, matches } from '../view.js';
 
 function cordonButton(ctx: Ctx, name: string, unschedulable: boolean): HTMLElement | null {
@@ -25,9 +25,7 @@ export function nodesView(ctx: Ctx): View {
     { title: 'Status', width: 'minmax(11rem, 1.4fr)', render: (r) => badge(store.cell(r, 'Status')) },
     { title: 'Roles', width: 'minmax(5rem, 1fr)', render: (r) => store.cell(r, 'Roles'), className: 'opt' },
     { title: 'Arch', width: '5rem', render: (r) => r.p.arch },
-    { title: 'CPU', width: '4rem', render: (r) => r.p.cpu, className: 'opt' },
-    { title: 'Memory', width: '7rem', render: (r) => r.p.memory, className: 'opt' },
-    { title: 'Taints', width: '4rem', render: (r) => String(r.p.taints), className: 'opt' },
+    { title: 'Internal IP', width: 'minmax(7rem, 1fr)', render: (r) => store.cell(r, 'Internal-IP'), className: 'opt' },
     { title: 'Version', width: 'minmax(6rem, 1fr)', render: (r) => store.cell(r, 'Version'), className: 'opt' },
     { title: 'Age', width: '4rem', render: (r) => age(r.p.created) },
     { title: '', width: '7rem', render: (r) => cordonButton(ctx, r.p.name, r.p.unschedulable) ?? '' },
@@ -45,6 +43,11 @@ export function nodesView(ctx: Ctx): View {
   draw();
   return { el, refresh: draw, dispose() { unsub.forEach((u) => u()); } };
 }
+
+/** How a pod's part in a drain is shown: words and badge colour. */
+const DRAIN_STATE: Record<DrainPod['state'], [string, string]> = {
+  evicting: ['evicting', ''], blocked: ['blocked by a budget', 'warn'], evicted: ['terminating', 'warn'], gone: ['gone', 'ok'], failed: ['failed', 'bad'],
+};
 
 export function nodeView(ctx: Ctx, name: string): View {
   const store = new Store<any>('/api/v1/nodes', (n) => n, { fieldSelector: `metadata.name=${name}` }).start();
@@ -64,7 +67,7 @@ export function nodeView(ctx: Ctx, name: string): View {
         h('span', { 'data-test': 'drain-status' }, running ? `evicting… ${done} of ${plan.pods.length} pods gone` : drainAbort ? 'stopped' : `drained: ${done} of ${plan.pods.length} pods evicted`),
         running ? h('button', { class: 'small', 'data-test': 'drain-stop', onclick: () => { drainAbort?.abort(); drawDrain(); } }, 'Stop') : ''),
       h('table', { class: 'list' }, plan.pods.map((p) => h('tr', { 'data-test': `drain-${p.ns}-${p.name}` },
-        h('td', {}, `${p.ns}/${p.name}`), h('td', {}, badge(p.state === 'gone' ? 'Completed' : p.state === 'blocked' ? 'Pending' : p.state === 'failed' ? 'Failed' : p.state === 'evicted' ? 'Terminating' : 'Progressing')),
+        h('td', {}, `${p.ns}/${p.name}`), h('td', {}, h('span', { class: `badge ${DRAIN_STATE[p.state][1]}` }, DRAIN_STATE[p.state][0])),
         h('td', { class: p.state === 'failed' ? 'error' : 'muted', 'data-test': `drain-msg-${p.ns}-${p.name}` }, p.message)))),
       plan.skipped.length ? h('p', { class: 'muted' }, `Left on the node: ${plan.skipped.map((s) => `${s.ns}/${s.name} (${s.why})`).join(', ')}`) : '');
   };
