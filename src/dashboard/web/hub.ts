@@ -1,24 +1,13 @@
 // The stores the views share, created on first use: cluster-scoped ones live for the session, the
 // namespaced ones are replaced when the namespace filter changes.
 import { Store } from './store.js';
+import { phaseOf } from './phase.js';
 
 export interface NodeP { name: string; ready: string; arch: string; unschedulable: boolean; created: string }
 export interface PodP { ns: string; name: string; phase: string; node: string; created: string; deleting: boolean }
 export interface DeployP { ns: string; name: string; replicas: number; ready: number; updated: number; available: number; created: string }
 export interface EventP { ns: string; reason: string; message: string; object: string; count: number; last: string }
 export interface NsP { name: string }
-
-/**
- * The pod's phase from the STATUS kubectl prints (the rows do not carry the status itself): a
- * container waiting or crash-looping is still a Running or Pending pod, as its phase says.
- */
-export function phaseOf(status: string): string {
-  if (status === 'Running' || status === 'Terminating' || status === 'NotReady' || status === 'CrashLoopBackOff') return 'Running';
-  if (status === 'Completed' || status === 'Succeeded') return 'Succeeded';
-  if (/^(Failed|Error|OOMKilled|Evicted|DeadlineExceeded|ContainerStatusUnknown|ExitCode:|Signal:|Shutdown|NodeAffinity|OutOf)/.test(status)) return 'Failed';
-  if (status === 'Unknown') return 'Unknown';
-  return 'Pending';
-}
 
 const nsPath = (base: string, plural: string, ns: string) => ns ? `${base}/namespaces/${encodeURIComponent(ns)}/${plural}` : `${base}/${plural}`;
 
