@@ -93,7 +93,7 @@ function spawnHollow(server: TestServer, dir: string, args: string[]): { proc: C
   return { proc, ready };
 }
 
-test('the dashboard in a real browser', { timeout: 300_000 }, async (t) => {
+test('the dashboard in a real browser', { timeout: 900_000 }, async (t) => {
   assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing: apt-get install chromium`);
   assert.ok(existsSync(join(REPO_ROOT, 'dist', 'dashboard', 'assets', 'manifest.json')), 'dashboard not built: npm run build');
   const work = mkdtempSync(join(tmpdir(), 'skiff-dashboard-'));
@@ -175,7 +175,8 @@ test('the dashboard in a real browser', { timeout: 300_000 }, async (t) => {
   const text = (page: Page, sel: string) => page.locator(sel).first().textContent({ timeout: 20_000 });
   const waitText = async (page: Page, sel: string, want: string | RegExp, what: string) =>
     eventually(async () => { const v = (await page.locator(sel).first().textContent({ timeout: 1000 }).catch(() => null)) ?? ''; return typeof want === 'string' ? v === want : want.test(v); },
-      `${what} (${sel} = ${want}; last ${await text(page, sel).catch(() => '?')})`, 30_000);
+      `${what} (${sel} = ${want}; last ${await text(page, sel).catch(() => '?')})`, 30_000,
+      () => `page ${page.url()}`);
 
   const page = await openPage();
 
@@ -258,6 +259,18 @@ test('the dashboard in a real browser', { timeout: 300_000 }, async (t) => {
     await page.setViewportSize({ width: 390, height: 844 });
     await page.screenshot({ path: join(shots, 'overview-phone.png'), fullPage: true });
     await page.setViewportSize({ width: 1280, height: 860 });
+  });
+
+  await t.test('the topology picture: every node with its pods', async () => {
+    await page.click('nav a[data-nav=topology]');
+    const pods = (await server.kubectl(['get', 'pods', '-A', '--no-headers'])).stdout.trim().split('\n').filter(Boolean).length;
+    await waitText(page, '[data-test=topology-info]', `3 nodes, ${pods} pods on them`, 'the nodes and their pods drawn');
+    await page.selectOption('[data-test=topology-group]', 'kubernetes.io/hostname');
+    await page.click('[data-test=topology]', { position: { x: 10, y: 36 } });   // the first tile of the first group
+    await page.waitForURL(/#\/node\/hollow-0$/);
+    await page.goBack();
+    await page.waitForSelector('[data-test=topology]');
+    await page.screenshot({ path: join(shots, 'topology.png'), clip: { x: 0, y: 0, width: 1280, height: 400 } });
   });
 
   await t.test('draining a node from the UI: evictions honour a PodDisruptionBudget, DaemonSet pods stay', async () => {

@@ -3,7 +3,7 @@
 import { Store } from './store.js';
 import { phaseOf } from './phase.js';
 
-export interface NodeP { name: string; ready: string; arch: string; unschedulable: boolean; created: string }
+export interface NodeP { name: string; ready: string; arch: string; unschedulable: boolean; created: string; labels: Record<string, string> }
 export interface PodP { ns: string; name: string; phase: string; node: string; created: string; deleting: boolean }
 export interface DeployP { ns: string; name: string; replicas: number; ready: number; updated: number; available: number; created: string }
 export interface EventP { ns: string; reason: string; message: string; object: string; count: number; last: string }
@@ -64,6 +64,7 @@ export class Hub {
         arch: n.metadata?.labels?.['kubernetes.io/arch'] ?? 'unknown',
         unschedulable: status.includes('SchedulingDisabled'),
         created: n.metadata?.creationTimestamp ?? '',
+        labels: n.metadata?.labels ?? {},
       };
     }, { includeObject: 'Metadata' }));
   }

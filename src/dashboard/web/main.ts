@@ -15,6 +15,7 @@ import { workloadsView } from './views/workloads.js';
 import { podsView } from './views/pods.js';
 import { podView } from './views/pod.js';
 import { listView } from './views/list.js';
+import { topologyView } from './views/topology.js';
 import { objectView } from './views/object.js';
 import { SECTIONS, sectionOf } from './resources.js';
 
@@ -64,7 +65,7 @@ function shell(): void {
   hub = new Hub();
   const nsSelect = h('select', { 'aria-label': 'namespace', 'data-test': 'namespace' }, h('option', { value: '' }, 'All namespaces'));
   const search = h('input', { type: 'search', placeholder: 'Search  (/)', 'aria-label': 'search', 'data-test': 'search' });
-  const nav = h('nav', {}, [['overview', 'Overview', '#/overview'], ['nodes', 'Nodes', '#/nodes'], ['pods', 'Pods', '#/pods'],
+  const nav = h('nav', {}, [['overview', 'Overview', '#/overview'], ['nodes', 'Nodes', '#/nodes'], ['topology', 'Topology', '#/topology'], ['pods', 'Pods', '#/pods'],
     ...SECTIONS.map((s) => [s.id, s.title, s.id === 'workloads' ? '#/workloads' : `#/list/${s.kinds[0]}`])]
     .map(([k, t, href]) => h('a', { href, 'data-nav': k }, t)));
   const toastBox = h('div', { class: 'toasts', 'aria-live': 'polite' });
@@ -119,6 +120,7 @@ function shell(): void {
       case 'nodes': view = nodesView(ctx); break;
       case 'node': view = nodeView(ctx, parts[1] ?? ''); break;
       case 'workloads': view = workloadsView(ctx); break;
+      case 'topology': view = topologyView(ctx); break;
       case 'pods': view = podsView(ctx); break;
       case 'pod': view = podView(ctx, parts[1] ?? '', parts[2] ?? ''); break;
       case 'list': view = kindId === 'pods' ? podsView(ctx) : kindId === 'nodes' ? nodesView(ctx) : kindId === 'deployments' ? workloadsView(ctx) : listView(ctx, kindId); break;

@@ -10,15 +10,16 @@ import { Store } from '../store.js';
 import { type Ctx, type View, act } from '../view.js';
 import { apiPath, kindById, kindOfRef, listHash, objectHash, type Kind } from '../resources.js';
 import { deleteButton, sectionTabs } from './list.js';
+import * as yamlEdit from '../yaml-edit.js';
 
 const FIELD_MANAGER = 'skiff-dashboard';
 const HIDDEN = '••••••';
 const SCALABLE = new Set(['deployments', 'statefulsets', 'replicasets']);
 const RESTARTABLE = new Set(['deployments', 'statefulsets', 'daemonsets']);
 
-type YamlModule = typeof import('../yaml-edit.js');
-let yamlModule: Promise<YamlModule> | undefined;
-const loadYaml = () => (yamlModule ??= import('../yaml-edit.js'));
+// Bundled with the page rather than loaded on demand: a chunk whose fetch fails (the browser aborts
+// requests when the host's network changes) would fail for the rest of the session.
+const loadYaml = async () => yamlEdit;
 
 function decode(b64: string): string {
   try {
@@ -70,8 +71,15 @@ export function objectView(ctx: Ctx, kindId: string, nsPart: string, name: strin
   const current = () => [...store.rows.values()][0]?.p;
   const mayUpdate = () => can({ verb: 'update', group: kind.group, resource: kind.plural, namespace: ns }) === true;
 
-  const setMode = (m: typeof mode) => { mode = m; drawYaml(); };
+  const setMode = (m: typeof mode) => { mode = m; void drawYaml(); };
   async function drawYaml(): Promise<void> {
+    try {
+      await drawYamlView();
+    } catch (e) {
+      yamlMsg.textContent = `Cannot show the YAML: ${e instanceof Error ? e.message : String(e)}`;
+    }
+  }
+  async function drawYamlView(): Promise<void> {
     if (mode !== 'view') return;
     const obj = current();
     clear(yamlBar);
