@@ -6,7 +6,7 @@
 //  - the longest frame while scrolling the pod list for 3 s;
 //  - the dashboard's files transferred (compressed) and the API bytes the pod list cost;
 //  - server RSS added per open dashboard session (SESSIONS sessions on the overview, then their mean).
-// Run: node --import tsx bench/dashboard.ts [NODES=1000] [PODS_PER_NODE=10] [SESSIONS=3]
+// Run: node --import tsx bench/dashboard.ts [NODES=1000] [PODS_PER_NODE=10] [SESSIONS=5]
 // (after `npm run build`). Prints each figure and a one-line summary.
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import https from 'node:https';
@@ -18,7 +18,7 @@ import { startBenchServer, rssMb, stopProcess, type BenchServer } from './lib/se
 
 const NODES = Number(process.argv[2] ?? 1000);
 const PER_NODE = Number(process.argv[3] ?? 10);
-const SESSIONS = Number(process.argv[4] ?? 3);
+const SESSIONS = Number(process.argv[4] ?? 5);
 const PODS = NODES * PER_NODE;
 const ROOT = join(import.meta.dirname, '..');
 
@@ -77,6 +77,13 @@ async function runningPods(server: BenchServer, agent: https.Agent): Promise<num
   return n;
 }
 
+/** The server's RSS as the median of five samples 2 s apart (V8's heap grows and shrinks by tens of MB). */
+async function rssSettled(pid: number): Promise<number> {
+  const xs: number[] = [];
+  for (let i = 0; i < 5; i++) { await new Promise((r) => setTimeout(r, 2000)); xs.push(rssMb(pid)); }
+  return xs.sort((a, b) => a - b)[2]!;
+}
+
 const text = (sel: string) => `(document.querySelector('${sel}')?.textContent ?? '')`;
 async function waitFor(page: Page, expr: string, timeout = 300_000): Promise<void> {
   await page.waitForFunction(expr, undefined, { timeout, polling: 'raf' });
@@ -98,16 +105,17 @@ try {
   for (let i = 0; i < 600 && (await runningPods(server, agent)) < PODS; i++) await new Promise((r) => setTimeout(r, 1000));
   console.log(`setup: ${PODS} pods created in ${(created / 1000).toFixed(1)} s, all Running after ${((performance.now() - t) / 1000).toFixed(1)} s`);
   const token = execFileSync(join(ROOT, 'bin', 'skiff'), ['dashboard', 'token', '--kubeconfig', server.kubeconfigPath, '--role', 'admin']).toString().trim();
-  await new Promise((r) => setTimeout(r, 3000));
-  const rssBefore = rssMb(server.proc.pid!);
+  const rssBefore = await rssSettled(server.proc.pid!);
 
   // bypassCSP: the measuring snippets are strings evaluated in the page, which the dashboard's CSP forbids.
   const context = await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true, viewport: { width: 1280, height: 900 } });
   const page = await context.newPage();
-  let assetBytes = 0, podListBytes = 0;
+  let podListBytes = 0;
+  // Each dashboard file once (a reload gets them from the browser's cache).
+  const assets = new Map<string, number>();
   page.on('response', async (r) => {
-    const len = Number((await r.allHeaders().catch(() => ({} as Record<string, string>)))['content-length'] ?? 0);
-    if (r.url().includes('/dashboard/')) assetBytes += len;
+    if (!r.url().includes('/dashboard/') || assets.has(r.url())) return;
+    assets.set(r.url(), Number((await r.allHeaders().catch(() => ({} as Record<string, string>)))['content-length'] ?? 0));
   });
   page.on('requestfinished', async (req) => {
     if (!/\/api\/v1\/pods\?.*limit=/.test(req.url())) return;
@@ -154,8 +162,7 @@ try {
   // Server memory per session: SESSIONS more sessions on the overview (each with its own watches).
   await page.goto(`${base}#/overview`);
   await waitFor(page, `${text('[data-test=pods-Running]')} === '${PODS}'`);
-  await new Promise((r) => setTimeout(r, 3000));
-  const rssOne = rssMb(server.proc.pid!);
+  const rssOne = await rssSettled(server.proc.pid!);
   const more: Page[] = [];
   for (let i = 0; i < SESSIONS - 1; i++) {
     const p = await (await browser.newContext({ ignoreHTTPSErrors: true, bypassCSP: true, viewport: { width: 1280, height: 900 } })).newPage();
@@ -165,10 +172,10 @@ try {
     await p.waitForFunction(`${text('[data-test=pods-Running]')} === '${PODS}'`, undefined, { timeout: 300_000 });
     more.push(p);
   }
-  await new Promise((r) => setTimeout(r, 5000));
-  const rssAll = rssMb(server.proc.pid!);
+  const rssAll = await rssSettled(server.proc.pid!);
   const perSession = (rssAll - rssBefore) / SESSIONS;
 
+  const assetBytes = [...assets.values()].reduce((a, b) => a + b, 0);
   const f = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
   console.log(`overview, totals right (first meaningful paint): ${f(overviewPaint)}; every pod counted by phase: ${f(overviewDone)}`);
   console.log(`pod list after a reload: first rows ${f(podListPaint)}; all ${PODS} pods listed ${f(podListDone)} (${(podListBytes / 1e6).toFixed(1)} MB of list responses)`);
