@@ -388,6 +388,11 @@ test('the dashboard in a real browser', { timeout: 900_000 }, async (t) => {
     await viewer.waitForSelector('.vbody .vrow');
     await new Promise((r) => setTimeout(r, 1000));
     assert.equal(await viewer.locator('[data-test^=delete-pod]').count(), 0, 'no delete buttons');
+    // An object's page: the YAML is there to read, but neither Edit nor Delete.
+    await viewer.evaluate(() => { location.hash = '#/obj/configmaps/default/kube-root-ca.crt'; });
+    await viewer.waitForSelector('[data-test=yaml]:has-text("ca.crt")');
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(await viewer.locator('[data-test=yaml-edit], [data-test^=delete-configmaps]').count(), 0, 'no Edit or Delete for a viewer');
     const r = await viewer.evaluate(async () => {
       const token = sessionStorage.getItem('skiff.dashboard.token');
       const res = await fetch('/apis/apps/v1/namespaces/default/deployments/web/scale', {
