@@ -91,6 +91,9 @@ async function waitFor(page: Page, expr: string, timeout = 300_000): Promise<voi
 
 // A /10 pod network: the default /16 has room for 256 nodes' /24s, and the allocator's retries for the
 // rest would load the server during the run. Warnings only: 5,000 joins at info are a lot of log.
+// Every hollow node connects from 127.0.0.1: lift the per-address connection cap (1,024), which a
+// thousand nodes' connections reach (the server then resets new ones, joins included).
+process.env.SKIFF_CONNECTION_LIMITS = JSON.stringify({ maxConnectionsPerAddress: 1_000_000 });
 const server = await startBenchServer(['--cluster-cidr', '10.64.0.0/10', '--log-level', 'warn']);
 let hollow: ChildProcess | undefined;
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
