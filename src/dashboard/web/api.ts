@@ -40,7 +40,20 @@ export async function request(method: string, path: string, opts: RequestOptions
     headers['Content-Type'] = opts.contentType ?? 'application/json';
   }
   // credentials 'omit': the API must see only the token, never a client certificate the browser may hold.
-  const res = await fetch(path, { method, headers, body, signal: opts.signal, credentials: 'omit', cache: 'no-store' });
+  const init: RequestInit = { method, headers, body, signal: opts.signal, credentials: 'omit', cache: 'no-store' };
+  // Reads and access reviews are safe to repeat: retry them when the connection drops (the browser
+  // aborts requests in flight when the host's network interfaces change, ERR_NETWORK_CHANGED).
+  const retries = method === 'GET' || /\/selfsubject\w+reviews$/.test(path) ? 3 : 0;
+  let res: Response;
+  for (let i = 0; ; i++) {
+    try {
+      res = await fetch(path, init);
+      break;
+    } catch (e) {
+      if (i >= retries || opts.signal?.aborted || !(e instanceof TypeError)) throw e;
+      await new Promise((r) => setTimeout(r, 250 * (i + 1)));
+    }
+  }
   if (res.ok) return res;
   const err = await errorOf(res);
   if (res.status === 401 && opts.token === undefined) onUnauthorized(EXPIRED_MESSAGE);
@@ -119,10 +132,12 @@ export function can(a: Access): boolean | undefined {
   const p = send('POST', '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews', {
     apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview',
     spec: { resourceAttributes: { verb: a.verb, group: a.group ?? '', resource: a.resource, subresource: a.subresource ?? '', namespace: a.namespace ?? '' } },
-  }).then((r: any) => Boolean(r?.status?.allowed), () => false);
-  permCache.set(key, p);
+  }).then((r: any) => Boolean(r?.status?.allowed), (e) => (e instanceof ApiError ? false : undefined));
+  permCache.set(key, p as Promise<boolean>);
   p.then((allowed) => {
     if (permCache.get(key) !== p) return;
+    // No answer (the connection dropped): forget the question, so the next redraw asks again.
+    if (allowed === undefined) { permCache.delete(key); setTimeout(() => { for (const l of permListeners) l(); }, 1000); return; }
     permCache.set(key, allowed);
     for (const l of permListeners) l();
   });

@@ -1,8 +1,9 @@
 // The stores the views share, created on first use: cluster-scoped ones live for the session, the
 // namespaced ones are replaced when the namespace filter changes.
 import { Store } from './store.js';
+import { phaseOf } from './phase.js';
 
-export interface NodeP { name: string; ready: string; arch: string; unschedulable: boolean; created: string; cpu: string; memory: string; taints: number }
+export interface NodeP { name: string; ready: string; arch: string; unschedulable: boolean; created: string; labels: Record<string, string> }
 export interface PodP { ns: string; name: string; phase: string; node: string; created: string; deleting: boolean }
 export interface DeployP { ns: string; name: string; replicas: number; ready: number; updated: number; available: number; created: string }
 export interface EventP { ns: string; reason: string; message: string; object: string; count: number; last: string }
@@ -10,14 +11,34 @@ export interface NsP { name: string }
 
 const nsPath = (base: string, plural: string, ns: string) => ns ? `${base}/namespaces/${encodeURIComponent(ns)}/${plural}` : `${base}/${plural}`;
 
+/**
+ * Stores kept while a page that does not use them is open: the namespace menu's (always shown) and the
+ * pods' (the costliest to list again, shared by the overview, the pod list and a node's page).
+ */
+const KEEP = new Set(['namespaces', 'ns:pods']);
+
 export class Hub {
   private stores = new Map<string, Store<any>>();
+  private used = new Set<string>();
   namespace = '';
 
   private get<P>(key: string, make: () => Store<P>): Store<P> {
     let s = this.stores.get(key);
     if (!s) { s = make().start(); this.stores.set(key, s); }
+    this.used.add(key);
     return s as Store<P>;
+  }
+
+  /** A page is about to be built: start noting which stores it uses. */
+  beginView(): void { this.used.clear(); }
+
+  /**
+   * The page is built: stop the watches it does not use. The API server speaks HTTP/1.1, where a
+   * browser opens at most 6 connections to one origin and each watch holds one; watches left open by
+   * earlier pages would leave none for the page's own requests (they would wait for ever).
+   */
+  endView(): void {
+    for (const [k, s] of this.stores) if (!this.used.has(k) && !KEEP.has(k)) { s.stop(); this.stores.delete(k); }
   }
 
   setNamespace(ns: string): void {
@@ -31,16 +52,21 @@ export class Hub {
     this.stores.clear();
   }
 
+  // Nodes and pods are the big collections (5,000 and 50,000 on a large cluster): their rows carry
+  // only the object's metadata (includeObject=Metadata, half the bytes of whole objects) and what
+  // the views need is read from kubectl's printer cells (STATUS, NODE) and the labels.
   nodes(): Store<NodeP> {
-    return this.get('nodes', () => new Store<NodeP>('/api/v1/nodes', (n) => ({
-      name: n.metadata?.name ?? '',
-      ready: (n.status?.conditions ?? []).find((c: any) => c.type === 'Ready')?.status ?? 'Unknown',
-      arch: n.metadata?.labels?.['kubernetes.io/arch'] ?? n.status?.nodeInfo?.architecture ?? 'unknown',
-      unschedulable: Boolean(n.spec?.unschedulable),
-      created: n.metadata?.creationTimestamp ?? '',
-      cpu: String(n.status?.capacity?.cpu ?? ''), memory: String(n.status?.capacity?.memory ?? ''),
-      taints: (n.spec?.taints ?? []).length,
-    })));
+    return this.get('nodes', () => new Store<NodeP>('/api/v1/nodes', (n, cell) => {
+      const status = cell('Status').split(',');
+      return {
+        name: n.metadata?.name ?? '',
+        ready: status[0] === 'Ready' ? 'True' : status[0] === 'NotReady' ? 'False' : 'Unknown',
+        arch: n.metadata?.labels?.['kubernetes.io/arch'] ?? 'unknown',
+        unschedulable: status.includes('SchedulingDisabled'),
+        created: n.metadata?.creationTimestamp ?? '',
+        labels: n.metadata?.labels ?? {},
+      };
+    }, { includeObject: 'Metadata' }));
   }
 
   namespaces(): Store<NsP> {
@@ -48,10 +74,10 @@ export class Hub {
   }
 
   pods(): Store<PodP> {
-    return this.get(`ns:pods`, () => new Store<PodP>(nsPath('/api/v1', 'pods', this.namespace), (p) => ({
-      ns: p.metadata?.namespace ?? '', name: p.metadata?.name ?? '', phase: p.status?.phase ?? 'Pending',
-      node: p.spec?.nodeName ?? '', created: p.metadata?.creationTimestamp ?? '', deleting: Boolean(p.metadata?.deletionTimestamp),
-    })));
+    return this.get(`ns:pods`, () => new Store<PodP>(nsPath('/api/v1', 'pods', this.namespace), (p, cell) => ({
+      ns: p.metadata?.namespace ?? '', name: p.metadata?.name ?? '', phase: phaseOf(cell('Status')),
+      node: cell('Node'), created: p.metadata?.creationTimestamp ?? '', deleting: Boolean(p.metadata?.deletionTimestamp),
+    }), { includeObject: 'Metadata' }));
   }
 
   deployments(): Store<DeployP> {

@@ -1,5 +1,6 @@
 // The dashboard's entry point: the sign-in page, the shell (navigation, namespace filter, search,
-// user, sign-out) and the hash router (#/overview, #/nodes, #/node/N, #/workloads, #/pods, #/pod/NS/N).
+// user, sign-out) and the hash router (#/overview, #/nodes, #/node/N, #/workloads, #/pods, #/pod/NS/N,
+// #/list/KIND for any other kind, #/obj/KIND/NS/NAME for any object, `_` as NS for cluster-scoped ones).
 // The token lives in sessionStorage only: never in a URL, a cookie or a log, gone with the tab.
 import './style.css';
 import 'uplot/dist/uPlot.min.css';
@@ -13,6 +14,10 @@ import { nodesView, nodeView } from './views/nodes.js';
 import { workloadsView } from './views/workloads.js';
 import { podsView } from './views/pods.js';
 import { podView } from './views/pod.js';
+import { listView } from './views/list.js';
+import { topologyView } from './views/topology.js';
+import { objectView } from './views/object.js';
+import { SECTIONS, sectionOf } from './resources.js';
 
 const app = document.getElementById('app')!;
 let hub: Hub | undefined;
@@ -60,8 +65,9 @@ function shell(): void {
   hub = new Hub();
   const nsSelect = h('select', { 'aria-label': 'namespace', 'data-test': 'namespace' }, h('option', { value: '' }, 'All namespaces'));
   const search = h('input', { type: 'search', placeholder: 'Search  (/)', 'aria-label': 'search', 'data-test': 'search' });
-  const nav = h('nav', {}, [['overview', 'Overview'], ['nodes', 'Nodes'], ['workloads', 'Workloads'], ['pods', 'Pods']]
-    .map(([k, t]) => h('a', { href: `#/${k}`, 'data-nav': k }, t)));
+  const nav = h('nav', {}, [['overview', 'Overview', '#/overview'], ['nodes', 'Nodes', '#/nodes'], ['topology', 'Topology', '#/topology'], ['pods', 'Pods', '#/pods'],
+    ...SECTIONS.map((s) => [s.id, s.title, s.id === 'workloads' ? '#/workloads' : `#/list/${s.kinds[0]}`])]
+    .map(([k, t, href]) => h('a', { href, 'data-nav': k }, t)));
   const toastBox = h('div', { class: 'toasts', 'aria-live': 'polite' });
   const main = h('main', { id: 'main' });
   const header = h('header', {},
@@ -105,15 +111,23 @@ function shell(): void {
     view?.dispose();
     const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
     const page = parts[0] || 'overview';
-    for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', a.dataset.nav === page || (page === 'pod' && a.dataset.nav === 'pods') || (page === 'node' && a.dataset.nav === 'nodes'));
+    const kindId = page === 'list' || page === 'obj' ? parts[1] ?? '' : '';
+    const active = kindId === 'pods' ? 'pods' : kindId === 'nodes' ? 'nodes' : kindId ? sectionOf(kindId)
+      : page === 'pod' ? 'pods' : page === 'node' ? 'nodes' : page;
+    for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', a.dataset.nav === active);
+    hub!.beginView();
     switch (page) {
       case 'nodes': view = nodesView(ctx); break;
       case 'node': view = nodeView(ctx, parts[1] ?? ''); break;
       case 'workloads': view = workloadsView(ctx); break;
+      case 'topology': view = topologyView(ctx); break;
       case 'pods': view = podsView(ctx); break;
       case 'pod': view = podView(ctx, parts[1] ?? '', parts[2] ?? ''); break;
+      case 'list': view = kindId === 'pods' ? podsView(ctx) : kindId === 'nodes' ? nodesView(ctx) : kindId === 'deployments' ? workloadsView(ctx) : listView(ctx, kindId); break;
+      case 'obj': view = objectView(ctx, kindId, parts[2] ?? '', parts[3] ?? ''); break;
       default: view = overviewView(ctx);
     }
+    hub!.endView();
     clear(main);
     main.append(view.el);
   }

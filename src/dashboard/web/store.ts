@@ -7,7 +7,9 @@
 import { ApiError, readLines, request } from './api.js';
 
 export const TABLE_ACCEPT = 'application/json;as=Table;v=v1;g=meta.k8s.io, application/json';
-const PAGE = 500;
+/** The first page is small so that it arrives (and is drawn) quickly; the rest come in larger pages. */
+const FIRST_PAGE = 250;
+const PAGE = 2000;
 
 export interface Column { name: string; type: string; priority?: number }
 export interface Row<P> { key: string; cells: unknown[]; p: P }
@@ -17,15 +19,24 @@ export class Store<P> {
   columns: Column[] = [];
   synced = false;
   error = '';
+  /** While the first list is still coming: how many objects the server has yet to send. */
+  pending = 0;
   private rv = '';
   private readonly abort = new AbortController();
   private readonly listeners = new Set<() => void>();
   private version = 0;
 
-  constructor(readonly path: string, private readonly project: (obj: any) => P, private readonly query: Record<string, string> = {}) {}
+  /**
+   * `project` keeps what the views need from a row: the object (whole, or only its metadata with
+   * includeObject=Metadata) and the row's printer cells, looked up by column name with `cellOf`.
+   */
+  constructor(readonly path: string, private readonly project: (obj: any, cell: (column: string) => string) => P, private readonly query: Record<string, string> = {}) {}
 
   start(): this { void this.run(); return this; }
   stop(): void { this.abort.abort(); this.listeners.clear(); }
+
+  /** The size of the collection, known from the first page on (rows so far plus those still to come). */
+  get total(): number { return this.rows.size + this.pending; }
 
   /** Changes every time the rows change (views use it to skip work). */
   get generation(): number { return this.version; }
@@ -43,7 +54,7 @@ export class Store<P> {
   }
 
   private url(extra: Record<string, string>): string {
-    const q = new URLSearchParams({ ...this.query, includeObject: 'Object', ...extra });
+    const q = new URLSearchParams({ includeObject: 'Object', ...this.query, ...extra });
     return `${this.path}?${q}`;
   }
 
@@ -67,19 +78,32 @@ export class Store<P> {
   }
 
   private async list(): Promise<void> {
-    const fresh = new Map<string, Row<P>>();
+    // The first list fills the rows page by page, so views draw as pages arrive (the first, small page
+    // is the first meaningful paint, and remainingItemCount gives the total at once); a re-list (after
+    // a 410) builds the new set aside and swaps it in, so nothing flickers.
+    const progressive = !this.synced && this.rows.size === 0;
+    const fresh = progressive ? this.rows : new Map<string, Row<P>>();
     let cont = '';
     let rv = '';
+    let limit = FIRST_PAGE;
     do {
-      const res = await request('GET', this.url({ limit: String(PAGE), ...(cont ? { continue: cont } : {}) }), { accept: TABLE_ACCEPT, signal: this.abort.signal });
+      const res = await request('GET', this.url({ limit: String(limit), ...(cont ? { continue: cont } : {}) }), { accept: TABLE_ACCEPT, signal: this.abort.signal });
       const t = await res.json();
       if (t.columnDefinitions?.length) this.columns = t.columnDefinitions;
       for (const r of t.rows ?? []) this.put(fresh, r);
       cont = t.metadata?.continue ?? '';
       rv = t.metadata?.resourceVersion ?? rv;
+      if (progressive && cont) {
+        this.pending = Number(t.metadata?.remainingItemCount ?? 0);
+        this.changed();
+      }
+      limit = PAGE;
     } while (cont);
-    this.rows.clear();
-    for (const [k, v] of fresh) this.rows.set(k, v);
+    if (!progressive) {
+      this.rows.clear();
+      for (const [k, v] of fresh) this.rows.set(k, v);
+    }
+    this.pending = 0;
     this.rv = rv;
     this.synced = true;
     this.error = '';
@@ -109,7 +133,9 @@ export class Store<P> {
   private put(into: Map<string, Row<P>>, r: any): void {
     const obj = r.object ?? {};
     const key = keyOf(obj);
-    into.set(key, { key, cells: r.cells ?? [], p: this.project(obj) });
+    const cells: unknown[] = r.cells ?? [];
+    const columns = this.columns;
+    into.set(key, { key, cells, p: this.project(obj, (name) => { const i = columns.findIndex((c) => c.name === name); return i < 0 ? '' : String(cells[i] ?? ''); }) });
   }
 }
 

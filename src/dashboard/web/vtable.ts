@@ -13,6 +13,8 @@ export class VTable<R> {
   private readonly empty: HTMLElement;
   private rows: R[] = [];
   private drawn = '';
+  /** The row elements in the DOM, by row index. */
+  private readonly shown = new Map<number, HTMLElement>();
 
   constructor(private readonly columns: ColumnSpec<R>[], private readonly keyOf: (r: R) => string,
     private readonly onOpen?: (r: R) => void, testId = '') {
@@ -33,7 +35,10 @@ export class VTable<R> {
     this.draw(true);
   }
 
-  /** Redraws the visible rows (after a store change or for ages that moved on). */
+  /**
+   * Draws the rows in view. Scrolling (force false) only adds the rows that come into view and
+   * removes those that left, so a frame costs a handful of rows; a data change redraws them all.
+   */
   draw(force: boolean): void {
     this.body.style.height = `${this.rows.length * ROW_HEIGHT}px`;
     const top = Math.max(0, this.el.scrollTop - ROW_HEIGHT);
@@ -42,20 +47,27 @@ export class VTable<R> {
     const sig = `${first}:${last}`;
     if (!force && sig === this.drawn) return;
     this.drawn = sig;
-    clear(this.body);
+    if (force) { clear(this.body); this.shown.clear(); }
+    for (const [i, el] of this.shown) if (i < first || i >= last) { el.remove(); this.shown.delete(i); }
     const frag = document.createDocumentFragment();
     for (let i = first; i < last; i++) {
-      const r = this.rows[i]!;
-      const row = h('div', { class: 'vrow', role: 'row', 'data-key': this.keyOf(r), tabindex: this.onOpen ? 0 : undefined },
-        this.columns.map((c) => h('div', { role: 'cell', class: c.className ?? '' }, c.render(r))));
-      row.style.transform = `translateY(${i * ROW_HEIGHT}px)`;
-      if (this.onOpen) {
-        const open = this.onOpen;
-        row.addEventListener('click', (ev) => { if (!(ev.target as Element).closest('button, a, select, input')) open(r); });
-        row.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' && ev.target === row) open(r); });
-      }
+      if (this.shown.has(i)) continue;
+      const row = this.rowElement(this.rows[i]!, i);
+      this.shown.set(i, row);
       frag.append(row);
     }
     this.body.append(frag);
+  }
+
+  private rowElement(r: R, i: number): HTMLElement {
+    const row = h('div', { class: 'vrow', role: 'row', 'data-key': this.keyOf(r), tabindex: this.onOpen ? 0 : undefined },
+      this.columns.map((c) => h('div', { role: 'cell', class: c.className ?? '' }, c.render(r))));
+    row.style.transform = `translateY(${i * ROW_HEIGHT}px)`;
+    if (this.onOpen) {
+      const open = this.onOpen;
+      row.addEventListener('click', (ev) => { if (!(ev.target as Element).closest('button, a, select, input')) open(r); });
+      row.addEventListener('keydown', (ev) => { if (ev.key === 'Enter' && ev.target === row) open(r); });
+    }
+    return row;
   }
 }

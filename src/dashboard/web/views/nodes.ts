@@ -6,6 +6,7 @@ import { Store } from '../store.js';
 import type { NodeP, PodP } from '../hub.js';
 import type { Row } from '../store.js';
 import { VTable } from '../vtable.js';
+import { drain, planDrain, type DrainPlan, type DrainPod } from '../drain.js';
 import { type Ctx, type View, act, matches } from '../view.js';
 
 function cordonButton(ctx: Ctx, name: string, unschedulable: boolean): HTMLElement | null {
@@ -24,9 +25,7 @@ export function nodesView(ctx: Ctx): View {
     { title: 'Status', width: 'minmax(11rem, 1.4fr)', render: (r) => badge(store.cell(r, 'Status')) },
     { title: 'Roles', width: 'minmax(5rem, 1fr)', render: (r) => store.cell(r, 'Roles'), className: 'opt' },
     { title: 'Arch', width: '5rem', render: (r) => r.p.arch },
-    { title: 'CPU', width: '4rem', render: (r) => r.p.cpu, className: 'opt' },
-    { title: 'Memory', width: '7rem', render: (r) => r.p.memory, className: 'opt' },
-    { title: 'Taints', width: '4rem', render: (r) => String(r.p.taints), className: 'opt' },
+    { title: 'Internal IP', width: 'minmax(7rem, 1fr)', render: (r) => store.cell(r, 'Internal-IP'), className: 'opt' },
     { title: 'Version', width: 'minmax(6rem, 1fr)', render: (r) => store.cell(r, 'Version'), className: 'opt' },
     { title: 'Age', width: '4rem', render: (r) => age(r.p.created) },
     { title: '', width: '7rem', render: (r) => cordonButton(ctx, r.p.name, r.p.unschedulable) ?? '' },
@@ -45,10 +44,56 @@ export function nodesView(ctx: Ctx): View {
   return { el, refresh: draw, dispose() { unsub.forEach((u) => u()); } };
 }
 
+/** How a pod's part in a drain is shown: words and badge colour. */
+const DRAIN_STATE: Record<DrainPod['state'], [string, string]> = {
+  evicting: ['evicting', ''], blocked: ['blocked by a budget', 'warn'], evicted: ['terminating', 'warn'], gone: ['gone', 'ok'], failed: ['failed', 'bad'],
+};
+
 export function nodeView(ctx: Ctx, name: string): View {
   const store = new Store<any>('/api/v1/nodes', (n) => n, { fieldSelector: `metadata.name=${name}` }).start();
   const pods = ctx.hub.pods();
   const el = h('div', { class: 'page' });
+  // ---- drain: the progress card outlives redraws of the page ----
+  const drainCard = h('section', { class: 'card', 'data-test': 'drain-card' });
+  let drainAbort: AbortController | undefined;
+  let plan: DrainPlan | undefined;
+  const drawDrain = () => {
+    clear(drainCard);
+    if (!plan) return;
+    const running = drainAbort && !drainAbort.signal.aborted;
+    const done = plan.pods.filter((p) => p.state === 'gone').length;
+    drainCard.append(
+      h('div', { class: 'titlebar' }, h('h2', {}, 'Drain'),
+        h('span', { 'data-test': 'drain-status' }, running ? `evicting… ${done} of ${plan.pods.length} pods gone` : drainAbort ? 'stopped' : `drained: ${done} of ${plan.pods.length} pods evicted`),
+        running ? h('button', { class: 'small', 'data-test': 'drain-stop', onclick: () => { drainAbort?.abort(); drawDrain(); } }, 'Stop') : ''),
+      h('table', { class: 'list' }, plan.pods.map((p) => h('tr', { 'data-test': `drain-${p.ns}-${p.name}` },
+        h('td', {}, `${p.ns}/${p.name}`), h('td', {}, h('span', { class: `badge ${DRAIN_STATE[p.state][1]}` }, DRAIN_STATE[p.state][0])),
+        h('td', { class: p.state === 'failed' ? 'error' : 'muted', 'data-test': `drain-msg-${p.ns}-${p.name}` }, p.message)))),
+      plan.skipped.length ? h('p', { class: 'muted' }, `Left on the node: ${plan.skipped.map((s) => `${s.ns}/${s.name} (${s.why})`).join(', ')}`) : '');
+  };
+  const startDrain = async () => {
+    let next: DrainPlan;
+    try { next = await planDrain(name); } catch (e) { ctx.toast(e instanceof Error ? e.message : String(e), true); return; }
+    const unmanaged = next.pods.filter((p) => p.unmanaged).length;
+    if (!confirm(`Drain ${name}? It is cordoned, and ${next.pods.length} pods are evicted (PodDisruptionBudgets are honoured)`
+      + `${unmanaged ? `; ${unmanaged} of them have no controller and will not come back` : ''}. DaemonSet pods stay.`)) return;
+    plan = next;
+    drainAbort?.abort();
+    const abort = drainAbort = new AbortController();
+    const redraw = coalesce(drawDrain, 100);
+    drawDrain();
+    try {
+      await drain(plan, redraw, abort.signal);
+      if (!abort.signal.aborted) { drainAbort = undefined; ctx.toast(`Drained node ${name}`); }
+    } catch (e) {
+      abort.abort();
+      ctx.toast(e instanceof Error ? e.message : String(e), true);
+    }
+    drawDrain();
+  };
+  const drainButton = () => can({ verb: 'patch', resource: 'nodes' }) === true && can({ verb: 'create', resource: 'pods', subresource: 'eviction' }) === true
+    ? h('button', { class: 'small', 'data-test': `drain-${name}`, disabled: Boolean(drainAbort && !drainAbort.signal.aborted), onclick: () => void startDrain() }, 'Drain') : '';
+
   const draw = () => {
     const row = [...store.rows.values()][0];
     clear(el);
@@ -58,7 +103,8 @@ export function nodeView(ctx: Ctx, name: string): View {
     const kv = (o: Record<string, unknown> | undefined) => h('table', { class: 'kv' }, Object.entries(o ?? {}).map(([k, v]) => h('tr', {}, h('th', {}, k), h('td', {}, String(v)))));
     const mine = [...pods.rows.values()].filter((r) => r.p.node === name).map((r) => r.p).sort((a, b) => a.name.localeCompare(b.name));
     el.append(
-      h('div', { class: 'titlebar' }, h('h1', {}, name), badge(store.cell(row, 'Status')), cordonButton(ctx, name, Boolean(n.spec?.unschedulable)) ?? ''),
+      h('div', { class: 'titlebar' }, h('h1', {}, name), badge(store.cell(row, 'Status')), cordonButton(ctx, name, Boolean(n.spec?.unschedulable)) ?? '', drainButton()),
+      drainCard,
       h('section', { class: 'card' }, h('h2', {}, 'Conditions'), h('table', { class: 'list' },
         h('tr', {}, h('th', {}, 'Type'), h('th', {}, 'Status'), h('th', {}, 'Reason'), h('th', { class: 'opt' }, 'Message'), h('th', {}, 'Last heartbeat')),
         (n.status?.conditions ?? []).map((c: any) => h('tr', {}, h('td', {}, c.type), h('td', {}, badge(c.status)), h('td', {}, c.reason ?? ''),
@@ -76,5 +122,5 @@ export function nodeView(ctx: Ctx, name: string): View {
   };
   const unsub = [store.subscribe(coalesce(draw, 100)), pods.subscribe(coalesce(draw, 500)), onPermissionsChange(coalesce(draw, 50))];
   draw();
-  return { el, refresh: draw, dispose() { store.stop(); unsub.forEach((u) => u()); } };
+  return { el, refresh: draw, dispose() { drainAbort?.abort(); store.stop(); unsub.forEach((u) => u()); } };
 }

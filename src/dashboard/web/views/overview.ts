@@ -44,7 +44,8 @@ export function overviewView(ctx: Ctx): View {
 
   const stat = (label: string, value: number | string, test: string, cls = '') =>
     h('div', { class: `stat ${cls}` }, h('span', { class: 'num', 'data-test': test }, String(value)), h('span', { class: 'label' }, label));
-  const status = (s: { synced: boolean; error: string }) => s.error ? h('p', { class: 'error' }, s.error) : !s.synced ? h('p', { class: 'muted' }, 'Loading…') : null;
+  const status = (s: { synced: boolean; error: string; rows: Map<string, unknown>; total: number }) => s.error ? h('p', { class: 'error' }, s.error)
+    : !s.synced ? h('p', { class: 'muted' }, s.rows.size ? `Loading… ${s.rows.size} of ${s.total}` : 'Loading…') : null;
 
   function drawNodes(): void {
     let ready = 0, notReady = 0, unknown = 0, cordoned = 0;
@@ -56,7 +57,7 @@ export function overviewView(ctx: Ctx): View {
     }
     clear(nodeCard);
     nodeCard.append(h('h2', {}, h('a', { href: '#/nodes' }, 'Nodes')), status(nodes) ?? '',
-      h('div', { class: 'stats' }, stat('total', nodes.rows.size, 'nodes-total'), stat('Ready', ready, 'nodes-ready', 'ok'),
+      h('div', { class: 'stats' }, stat('total', nodes.total, 'nodes-total'), stat('Ready', ready, 'nodes-ready', 'ok'),
         stat('NotReady', notReady, 'nodes-notready', notReady ? 'bad' : ''), stat('Unknown', unknown, 'nodes-unknown', unknown ? 'warn' : ''),
         stat('cordoned', cordoned, 'nodes-cordoned', cordoned ? 'warn' : '')),
       h('ul', { class: 'tags' }, [...arch].sort().map(([a, n]) => h('li', { 'data-test': `arch-${a}` }, `${a}: ${n}`))));
@@ -67,7 +68,7 @@ export function overviewView(ctx: Ctx): View {
     for (const r of pods.rows.values()) phases.set(r.p.phase, (phases.get(r.p.phase) ?? 0) + 1);
     clear(podCard);
     podCard.append(h('h2', {}, h('a', { href: '#/pods' }, 'Pods')), status(pods) ?? '',
-      h('div', { class: 'stats' }, stat('total', pods.rows.size, 'pods-total'),
+      h('div', { class: 'stats' }, stat('total', pods.total, 'pods-total'),
         [...phases].map(([p, n]) => stat(p, n, `pods-${p}`, n && p === 'Failed' ? 'bad' : n && p === 'Pending' ? 'warn' : n && p === 'Running' ? 'ok' : ''))));
   }
 

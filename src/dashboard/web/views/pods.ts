@@ -29,13 +29,13 @@ export function podsView(ctx: Ctx): View {
     { title: 'Node', width: 'minmax(6rem, 1fr)', render: (r) => r.p.node ? h('a', { href: `#/node/${encodeURIComponent(r.p.node)}` }, r.p.node) : '', className: 'opt' },
     { title: '', width: '5rem', render: (r) => deletePodButton(ctx, r.p.ns, r.p.name) ?? '' },
   ], (r) => r.key, (r) => ctx.go(podHash(r.p.ns, r.p.name)), 'pods-table');
-  const info = h('p', { class: 'muted' });
+  const info = h('p', { class: 'muted', 'data-test': 'pods-info' });
   const el = h('div', { class: 'page' }, h('h1', {}, 'Pods'), info, table.el);
   const draw = () => {
     const q = ctx.search();
     const rows = [...store.rows.values()].filter((r) => matches(q, r.p.name, r.p.ns, r.p.node, r.p.phase));
     rows.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
-    info.textContent = store.error || (store.synced ? `${rows.length} of ${store.rows.size} pods` : 'Loading…');
+    info.textContent = store.error || (store.synced ? `${rows.length} of ${store.rows.size} pods` : `Loading… ${store.rows.size} of ${store.total || '?'} pods`);
     info.className = store.error ? 'error' : 'muted';
     table.setRows(rows, store.synced ? 'No pods match.' : '');
   };

@@ -6,6 +6,7 @@ import type { DeployP } from '../hub.js';
 import type { Row } from '../store.js';
 import { VTable } from '../vtable.js';
 import { type Ctx, type View, act, matches } from '../view.js';
+import { sectionTabs } from './list.js';
 
 const depPath = (p: DeployP) => `/apis/apps/v1/namespaces/${encodeURIComponent(p.ns)}/deployments/${encodeURIComponent(p.name)}`;
 
@@ -39,7 +40,7 @@ function actions(ctx: Ctx, p: DeployP): HTMLElement {
 export function workloadsView(ctx: Ctx): View {
   const store = ctx.hub.deployments();
   const table = new VTable<Row<DeployP>>([
-    { title: 'Name', width: 'minmax(9rem, 2fr)', render: (r) => r.p.name },
+    { title: 'Name', width: 'minmax(9rem, 2fr)', render: (r) => h('a', { href: `#/obj/deployments/${encodeURIComponent(r.p.ns)}/${encodeURIComponent(r.p.name)}` }, r.p.name) },
     { title: 'Namespace', width: 'minmax(6rem, 1fr)', render: (r) => r.p.ns, className: 'opt' },
     { title: 'Ready', width: '5rem', render: (r) => h('span', { 'data-test': `ready-${r.p.ns}-${r.p.name}` }, store.cell(r, 'Ready') || `${r.p.ready}/${r.p.replicas}`) },
     { title: 'Replicas', width: '5rem', render: (r) => h('span', { 'data-test': `replicas-${r.p.ns}-${r.p.name}` }, String(r.p.replicas)) },
@@ -49,7 +50,7 @@ export function workloadsView(ctx: Ctx): View {
     { title: '', width: 'minmax(12rem, 1.5fr)', render: (r) => actions(ctx, r.p) },
   ], (r) => r.key, undefined, 'deployments-table');
   const info = h('p', { class: 'muted' });
-  const el = h('div', { class: 'page' }, h('h1', {}, 'Deployments'), info, table.el);
+  const el = h('div', { class: 'page' }, sectionTabs('deployments'), h('h1', {}, 'Deployments'), info, table.el);
   const draw = () => {
     const q = ctx.search();
     const rows = [...store.rows.values()].filter((r) => matches(q, r.p.name, r.p.ns)).sort((a, b) => a.key.localeCompare(b.key));
