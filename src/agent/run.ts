@@ -15,6 +15,7 @@ import { ensurePauseImage, importImageDir } from './runtime/images.js';
 import { preparePodNetwork } from './network/pod-network.js';
 import { startServiceProxy, removeServiceProxyTable } from './network/proxy/controller.js';
 import { startL2Announcer } from './network/l2/announcer.js';
+import { startIngressController, unmarkIngressNode } from './network/ingress/controller.js';
 import { loadRegistries, useRegistries, writeRegistryHosts } from './runtime/registries.js';
 import { PodManager } from './pods/pod-manager.js';
 import { startClusterDns } from './dns/controller.js';
@@ -63,6 +64,11 @@ export interface AgentConfig {
   nodePortAddresses?: string[];
   /** `--flannel-iface`: the interface the pod network backend uses (default: the node IP's). */
   flannelIface?: string;
+  /** `--ingress-http-port` / `--ingress-https-port` (default 80 / 443; 0 turns that listener off). */
+  ingressHttpPort?: number;
+  ingressHttpsPort?: number;
+  /** `--ingress-bind-address`: the address the ingress proxy listens on (default every IPv4 address). */
+  ingressBindAddress?: string;
 }
 
 export interface RunningAgent {
@@ -145,6 +151,11 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
     nodePortAddresses: c.nodePortAddresses, localDns: { clusterIp: c.clusterDns, address: gw.address } });
   // Pool addresses announced on the LAN (issue 12); only with the proxy, which is what answers on them.
   const l2 = c.disableKubeProxy ? undefined : startL2Announcer({ client, services, nodeName: c.nodeName, nodeIp: c.nodeIp });
+  // The built-in ingress controller (issue 12), unless the server turned it off for the whole cluster.
+  const ingressPorts = { httpPort: c.ingressHttpPort ?? 80, httpsPort: c.ingressHttpsPort ?? 443 };
+  const ingress = cluster.disableIngress || (!ingressPorts.httpPort && !ingressPorts.httpsPort) ? undefined
+    : await startIngressController({ client, services, nodeName: c.nodeName, ...ingressPorts, address: c.ingressBindAddress });
+  if (!ingress) await unmarkIngressNode(client, c.nodeName);
   services.start();
   await services.waitForSync();
   const pods = new PodManager({
@@ -181,6 +192,7 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
       await dns?.stop();
       await peers?.stop();
       await l2?.stop();   // hands its addresses over to another node at once
+      await ingress?.stop();
       await proxy?.stop();   // its rules stay in the kernel: traffic keeps flowing while the agent is down
       // Containers keep running: a restarted agent adopts them (and containerd keeps running too).
       await pods.stop();

@@ -288,3 +288,27 @@ async function loadKeyPair(pem: string): Promise<KeyPair> {
   const publicKey = await webcrypto.subtle.importKey('spki', spki, EC_KEY, true, ['verify']);
   return { pem, privateKey, publicKey };
 }
+
+/**
+ * A throwaway self-signed serving certificate (not stored): what a TLS endpoint presents when it has
+ * no certificate for the name asked (the ingress proxy's fallback, as Traefik's "TRAEFIK DEFAULT CERT").
+ */
+export async function selfSignedServingCert(cn: string, days = LEAF_DAYS): Promise<{ certPem: string; keyPem: string }> {
+  const key = await newKeyPair();
+  const now = Date.now();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomSerial(),
+    name: [{ CN: [cn] }],
+    notBefore: new Date(now - BACKDATE_MS),
+    notAfter: new Date(now + days * DAY_MS),
+    keys: { privateKey: key.privateKey, publicKey: key.publicKey },
+    signingAlgorithm: SIGNING,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: cn }]),
+    ],
+  });
+  return { certPem: cert.toString('pem') + '\n', keyPem: key.pem };
+}

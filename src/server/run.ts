@@ -67,6 +67,7 @@ import { startCronJobController } from '../controllers/cronjob.js';
 import { startNamespaceController } from '../controllers/namespace.js';
 import { startNodeLifecycleController, startTaintEvictionController } from '../controllers/node-lifecycle.js';
 import { startLoadBalancerController } from '../controllers/loadbalancer/controller.js';
+import { startIngressStatusController } from '../controllers/ingress/controller.js';
 import { logger } from '../util/log.js';
 
 const log = logger('server');
@@ -102,6 +103,8 @@ export interface ServerConfig {
   disableLocalStorage?: boolean;
   /** No node-address load balancing for Services no pool serves (k3s: --disable servicelb). */
   disableServiceLb?: boolean;
+  /** No built-in ingress controller on any node, no `skiff` IngressClass (k3s: --disable traefik). */
+  disableIngress?: boolean;
   /** No web dashboard under /dashboard/ (issue 16). */
   disableDashboard?: boolean;
   /** Where local-path volumes live on their nodes; default `<data dir>/storage`, as k3s. */
@@ -113,6 +116,7 @@ export interface ServerConfig {
     resolvConf?: string; disableDns?: boolean;
     disableKubeProxy?: boolean; nodePortAddresses?: string[];
     flannelIface?: string;
+    ingressHttpPort?: number; ingressHttpsPort?: number; ingressBindAddress?: string;
   };
   nodeMonitorGracePeriodSeconds: number;
   defaultNotReadyTolerationSeconds: number;
@@ -214,6 +218,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   await bootstrapObjects(objects, {
     kubernetesServiceIp: firstServiceIp(config.serviceCidr), advertiseAddress: advertise, port: config.httpsListenPort,
     localStorageClass: !config.disableLocalStorage,
+    ingressClass: !config.disableIngress,
     ...(config.node?.disableDns ? {} : { clusterDns: config.clusterDns }),
   });
   const apiServices = new LocalApiServices(objects, registry);
@@ -232,6 +237,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     'csr-approving': startCsrApprovingController,
     // ServiceLB and the address pools' allocator (issue 12): one writer of status.loadBalancer.
     loadbalancer: (ctx) => startLoadBalancerController(ctx, { disableServiceLb: config.disableServiceLb }),
+    // The built-in ingress controller's one writer of Ingress status and events (the agents route).
+    ...(config.disableIngress ? {} : { ingress: startIngressStatusController }),
     'horizontal-pod-autoscaler': (c) => startHorizontalPodAutoscaler(c, {
       podUsage: (pods) => podUsage(ctx, pods),
       syncPeriodMs: (config.horizontalPodAutoscalerSyncPeriodSeconds ?? 15) * 1000,
@@ -260,7 +267,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     objects, tokenSecret: token.password, serverCaPem: pki.serverCaPem,
     issueNodeCert: (name) => issueClientCertIsolated(pkiOpts, `system:node:${name}`, [NODES_GROUP]),
   };
-  const agentConfigDeps = { tokenSecret: token.password, config: { flannelBackend: config.flannelBackend ?? 'vxlan', clusterCidr: config.clusterCidr } };
+  const agentConfigDeps = { tokenSecret: token.password, config: { flannelBackend: config.flannelBackend ?? 'vxlan', clusterCidr: config.clusterCidr, disableIngress: config.disableIngress ?? false } };
   attachTunnels(ctx, tunnels);
   attachNodeProxy(ctx, tunnels);
   const audit = createAuditor(config.audit ?? {});
@@ -319,6 +326,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
       privateRegistry: n.privateRegistry, resolvConf: n.resolvConf, disableDns: n.disableDns,
       disableKubeProxy: n.disableKubeProxy, nodePortAddresses: n.nodePortAddresses,
       flannelIface: n.flannelIface,
+      ingressHttpPort: n.ingressHttpPort, ingressHttpsPort: n.ingressHttpsPort, ingressBindAddress: n.ingressBindAddress,
     });
   }
   let stopping = false;
