@@ -48,6 +48,8 @@ export class IngressProxy {
   private readonly upstream = new http.Agent({ keepAlive: true, maxFreeSockets: 256, scheduling: 'lifo' });
   private readonly targets = new Map<string, URL>();
   private readonly servers: { server: http.Server; spec: ListenSpec; name: string; listening: boolean; timer?: NodeJS.Timeout }[] = [];
+  /** Every client connection, upgraded ones included (the HTTP server forgets those), for close(). */
+  private readonly sockets = new Set<Duplex>();
   private closed = false;
 
   constructor(private readonly o: IngressProxyOptions) {
@@ -92,8 +94,11 @@ export class IngressProxy {
       if (s.timer) clearTimeout(s.timer);
       if (!s.listening) return resolve();
       s.server.close(() => resolve());
-      s.server.closeAllConnections();
-    })));
+    })).concat((() => {
+      // Open WebSockets and idle keep-alive connections end with the proxy (the agent is stopping).
+      for (const socket of this.sockets) socket.destroy();
+      return Promise.resolve();
+    })()));
     this.upstream.destroy();
   }
 
@@ -104,6 +109,11 @@ export class IngressProxy {
 
   private add(server: http.Server, spec: ListenSpec, name: string): void {
     server.keepAliveTimeout = CLIENT_IDLE_MS;
+    // The raw TCP socket (for HTTPS too): destroying it ends whatever runs over it.
+    server.on('connection', (socket: Duplex) => {
+      this.sockets.add(socket);
+      socket.once('close', () => this.sockets.delete(socket));
+    });
     const entry: (typeof this.servers)[number] = { server, spec, name, listening: false };
     this.servers.push(entry);
     const tryListen = () => {
