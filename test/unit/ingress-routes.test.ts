@@ -177,3 +177,15 @@ test('status loop: missing Service, port and Secret, wrong Secret type are repor
   assert.match(problems[0]!.message, /defaultBackend: service "missing" not found/);
   assert.match(problems[3]!.message, /type "Opaque"/);
 });
+
+test('validation: TLS hosts and secretName are checked as Kubernetes does', async () => {
+  const { validateIngress } = await import('../../src/api/validation/other-kinds.js');
+  const base = { rules: [{ host: 'a.example.com', http: { paths: [{ path: '/', pathType: 'Prefix', backend: backend('a', 80) }] } }] };
+  const v = (tls: any[]) => validateIngress({ apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'x' }, spec: { ...base, tls } } as any).map((c) => `${c.field}: ${c.message}`);
+  assert.deepEqual(v([{ hosts: ['a.example.com', '*.example.com'], secretName: 'a-tls' }]), []);
+  assert.match(v([{ hosts: ['A_B'] }])[0]!, /^spec\.tls\[0\]\.hosts\[0\]: /);
+  assert.match(v([{ hosts: ['a.*.com'] }])[0]!, /wildcard/);
+  assert.match(v([{ secretName: 'Bad_Name' }])[0]!, /^spec\.tls\[0\]\.secretName: /);
+  const noType = validateIngress({ metadata: { name: 'x' }, spec: { rules: [{ http: { paths: [{ path: '/', backend: backend('a', 80) }] } }] } } as any);
+  assert.match(String(noType[0]?.message), /pathType must be specified/);
+});
