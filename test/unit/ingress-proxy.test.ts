@@ -50,7 +50,7 @@ test('ingress proxy: routes, headers, 404/503, SNI, WebSocket and keep-alive acr
   let listening = 0;
   const proxy = new IngressProxy({
     http: { port: httpPort, address: '127.0.0.1' }, https: { port: httpsPort, address: '127.0.0.1' },
-    defaultCert: await selfSignedServingCert('skiff-ingress-default'), onListening: () => { listening++; },
+    defaultCert: await selfSignedServingCert('skiff-ingress-default', { rsa: true }), onListening: () => { listening++; },
   });
   after(async () => { await proxy.close(); a.server.close(); b.server.close(); });
   const services = [svc('a'), svc('b'), svc('down')];
@@ -60,7 +60,7 @@ test('ingress proxy: routes, headers, 404/503, SNI, WebSocket and keep-alive acr
     slices: (_ns, n) => slices.filter((s) => s.metadata.labels['kubernetes.io/service-name'] === n) as any,
   });
   const two = { metadata: { name: 'two', namespace: 'default' }, spec: {
-    rules: [rule('a.test', 'a'), rule('b.test', 'b'), rule('down.test', 'down')], tls: [{ hosts: ['a.test'], secretName: 'a-tls' }],
+    rules: [rule('a.test', 'a'), rule('b.test', 'b'), rule('down.test', 'down')], tls: [{ hosts: ['a.test'], secretName: 'a-tls' }, { hosts: ['b.test'], secretName: 'b-tls' }],
   } };
   proxy.setTable(table([two]));
   for (let i = 0; i < 100 && listening < 2; i++) await new Promise((r) => setTimeout(r, 20));
@@ -83,6 +83,9 @@ test('ingress proxy: routes, headers, 404/503, SNI, WebSocket and keep-alive acr
   // SNI: the Secret's certificate for a.test once loaded, the default one for everything else.
   const aCert = await selfSignedServingCert('a.test');
   proxy.setCertificate('default/a-tls', tls.createSecureContext({ cert: aCert.certPem, key: aCert.keyPem }));
+  // Secrets of both key types win over the (RSA) default certificate.
+  const bCert = await selfSignedServingCert('b.test', { rsa: true });
+  proxy.setCertificate('default/b-tls', tls.createSecureContext({ cert: bCert.certPem, key: bCert.keyPem }));
   const peerCn = (servername: string) => new Promise<string>((resolve, reject) => {
     const s = tls.connect({ host: '127.0.0.1', port: httpsPort, servername, rejectUnauthorized: false }, () => {
       resolve(new X509Certificate(s.getPeerCertificate(true).raw).subject);
@@ -91,7 +94,8 @@ test('ingress proxy: routes, headers, 404/503, SNI, WebSocket and keep-alive acr
     s.on('error', reject);
   });
   assert.match(await peerCn('a.test'), /CN=a\.test/);
-  assert.match(await peerCn('b.test'), /CN=skiff-ingress-default/);
+  assert.match(await peerCn('b.test'), /CN=b\.test/);
+  assert.match(await peerCn('nothing.test'), /CN=skiff-ingress-default/);
   const overTls = await new Promise<any>((resolve, reject) => {
     https.get({ host: '127.0.0.1', port: httpsPort, servername: 'a.test', headers: { host: 'a.test' }, ca: aCert.certPem, checkServerIdentity: () => undefined }, (res) => {
       let body = ''; res.on('data', (d) => { body += d; }); res.on('end', () => resolve(JSON.parse(body)));

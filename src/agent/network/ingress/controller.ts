@@ -47,7 +47,8 @@ export interface RunningIngress {
 }
 
 export async function startIngressController(o: IngressOptions): Promise<RunningIngress> {
-  const defaultCert = await selfSignedServingCert('skiff-ingress-default');
+  // RSA: an SNI certificate of either type then wins over it (see selfSignedServingCert).
+  const defaultCert = await selfSignedServingCert('skiff-ingress-default', { rsa: true });
   const ingresses = new Informer<Obj>({ client: o.client, resource: INGRESSES });
   const classes = new Informer<Obj>({ client: o.client, resource: INGRESS_CLASSES });
   const services = o.services as Informer<Obj>;
@@ -60,19 +61,27 @@ export async function startIngressController(o: IngressOptions): Promise<Running
   /** Services some served Ingress names: only their changes rebuild the table. */
   let referenced = new Set<string>();
 
+  // The Node annotation follows proxy.listening(); writes are serialized so a slower earlier one
+  // (only HTTP up) never lands after a later one (both up).
   let annotated = '';
-  const annotate = async () => {
-    const value = proxy.listening();
-    if (value === annotated) return;
-    await o.client.patch(Resources.nodes, undefined, o.nodeName, 'merge', { metadata: { annotations: { [PROXY_NODE_ANNOTATION]: value || null } } })
-      .then(() => { annotated = value; })
-      .catch((err: unknown) => log.warn({ err: (err as Error).message }, 'could not mark the node as serving ingress; retrying'));
-    if (annotated !== value) setTimeout(() => void annotate(), 5_000).unref();
+  let annotating: Promise<void> = Promise.resolve();
+  const annotate = (): void => {
+    annotating = annotating.then(async () => {
+      const value = proxy.listening();
+      if (value === annotated) return;
+      try {
+        await o.client.patch(Resources.nodes, undefined, o.nodeName, 'merge', { metadata: { annotations: { [PROXY_NODE_ANNOTATION]: value || null } } });
+        annotated = value;
+      } catch (err) {
+        log.warn({ err: (err as Error).message }, 'could not mark the node as serving ingress; retrying');
+        setTimeout(annotate, 5_000).unref();
+      }
+    });
   };
   const proxy = new IngressProxy({
     http: o.httpPort ? { port: o.httpPort, address: o.address } : undefined,
     https: o.httpsPort ? { port: o.httpsPort, address: o.address } : undefined,
-    defaultCert, onListening: () => void annotate(),
+    defaultCert, onListening: annotate,
   });
 
   const rebuild = () => queue.add(TABLE);
