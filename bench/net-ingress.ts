@@ -9,9 +9,8 @@
 // Goals (issue 12): ingress ≥ 70 % of the direct rate, p99 < 5 ms added.
 // Needs root, nft, containerd, runc, the CNI bridge plugin, /bin/busybox and wrk. Run after `npm run build`:
 //   node --import tsx bench/net-ingress.ts [--duration 10] [--connections 16] [--threads 2]
-// Everything it starts is torn down, even on failure or Ctrl-C.
+// Everything it starts is torn down, even on failure or Ctrl-C (BENCH_KEEP=1 keeps the agent's log in /tmp).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import http from 'node:http';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -105,14 +104,12 @@ async function main(): Promise<void> {
   let agent: ChildProcess | undefined;
   let client: HttpClient | undefined;
   const dir = mkdtempSync('/tmp/skiff-ingb-');
-  // The backend: 2 bytes per answer, keep-alive, as a small web pod would answer.
-  const backend = http.createServer((_req, res) => { res.writeHead(200, { 'content-type': 'text/plain', 'content-length': 2 }); res.end('ok'); });
-  backend.keepAliveTimeout = 60_000;
+  let backend: ChildProcess | undefined;
   const cleanup = async () => {
-    backend.close();
-    backend.closeAllConnections();
+    await stopProcess(backend);
     await stopProcess(agent);
     client?.close();
+    if (process.env.BENCH_KEEP) spawnSync('cp', [join(dir, 'agent.log'), `/tmp/net-ingress-agent-${process.pid}.log`]);
     await teardownRuntime({ dataDir: dir, removeDataDir: true }).catch(() => undefined);
     removeHost();
     await server?.stop();
@@ -120,7 +117,10 @@ async function main(): Promise<void> {
   process.once('SIGINT', () => { void cleanup().finally(() => process.exit(130)); });
   try {
     createHost();
-    await new Promise<void>((r) => backend.listen(BACKEND_PORT, host.hostIp, () => r()));
+    // The backend in a process of its own (curl and wrk run synchronously here): 2 bytes per answer,
+    // keep-alive, as a small web pod would answer.
+    backend = spawn(process.execPath, ['-e', `const s = require('node:http').createServer((q, r) => { r.writeHead(200, { 'content-type': 'text/plain', 'content-length': 2 }); r.end('ok'); });
+s.keepAliveTimeout = 60000; s.listen(${BACKEND_PORT}, '${host.hostIp}');`], { stdio: 'inherit' });
     mkdirSync(join(dir, 'agent', 'images'), { recursive: true });
     writeBusyboxImage(join(dir, 'agent', 'images'), 'busybox.tar');
     server = await startBenchServer(['--bind-address', '0.0.0.0', '--tls-san', host.hostIp]);
@@ -144,7 +144,7 @@ async function main(): Promise<void> {
     for (;;) {
       const r = sh(['curl', '-s', '-m', '2', '-H', 'Host: bench.local', `http://${host.ip}/`]);
       if (r.stdout === 'ok') break;
-      if (Date.now() > deadline) throw new Error(`the ingress did not route within 180 s; agent log in ${dir}/agent.log`);
+      if (Date.now() > deadline) throw new Error(`the ingress did not route within 180 s (last answer: ${r.stdout.slice(0, 200)}); BENCH_KEEP=1 keeps the agent log`);
       await sleep(500);
     }
     // A short warm-up (JIT, keep-alive pools), then the measured runs.
