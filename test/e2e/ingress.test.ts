@@ -301,3 +301,18 @@ spec:
     /must be a DNS name, not an IP address/);
   assert.match(await bad('{ tls: [{ hosts: ["a.*.example"] }], defaultBackend: { service: { name: web-a, port: { number: 80 } } } }'), /spec\.tls\[0\]\.hosts\[0\]/);
 });
+
+test('--disable traefik (k3s spelling): no IngressClass, and agents are told to run no ingress proxy', { timeout: 120_000 }, async () => {
+  const off = await startServer({ args: ['--disable', 'traefik'] });
+  try {
+    const classes = JSON.parse(ok(await off.kubectl(['get', 'ingressclasses', '-o', 'json']))).items as any[];
+    assert.deepEqual(classes.map((c) => c.metadata.name), []);
+    const password = readFileSync(join(off.dataDir, 'server', 'node-token'), 'utf8').trim().split('::server:')[1]!;
+    const cfg = spawnSync('curl', ['-sk', '-H', `Authorization: Bearer ${password}`, `${off.url}/v1-skiff/config`], { encoding: 'utf8' });
+    assert.equal(JSON.parse(cfg.stdout).disableIngress, true);
+    const bad = spawnSync(join(REPO_ROOT, 'bin', 'skiff'), ['server', '--disable', 'nonsense', '--data-dir', join(work, 'bad')], { encoding: 'utf8', timeout: 30_000 });
+    assert.match(bad.stderr, /--disable: unknown component "nonsense": one of traefik, ingress, servicelb/);
+  } finally {
+    await off.dispose();
+  }
+});

@@ -92,6 +92,8 @@ export function startNetnsAgent(h: NetnsHost, server: Pick<TestServer, 'port'>, 
 function withoutProxyOptOut(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env.SKIFF_DISABLE_KUBE_PROXY;
+  delete env.SKIFF_INGRESS_HTTP_PORT;
+  delete env.SKIFF_INGRESS_HTTPS_PORT;
   return env;
 }
 
