@@ -267,7 +267,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     objects, tokenSecret: token.password, serverCaPem: pki.serverCaPem,
     issueNodeCert: (name) => issueClientCertIsolated(pkiOpts, `system:node:${name}`, [NODES_GROUP]),
   };
-  const agentConfigDeps = { tokenSecret: token.password, config: { flannelBackend: config.flannelBackend ?? 'vxlan', clusterCidr: config.clusterCidr, disableIngress: config.disableIngress ?? false } };
+  const agentConfigDeps = { tokenSecret: token.password, config: { flannelBackend: config.flannelBackend ?? 'vxlan', clusterCidr: config.clusterCidr,
+    // Only when set, so an agent predating it reads the same document as before.
+    ...(config.disableIngress ? { disableIngress: true } : {}) } };
   attachTunnels(ctx, tunnels);
   attachNodeProxy(ctx, tunnels);
   const audit = createAuditor(config.audit ?? {});
