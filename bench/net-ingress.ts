@@ -9,6 +9,7 @@
 // Goals (issue 12): ingress ≥ 70 % of the direct rate, p99 < 5 ms added.
 // Needs root, nft, containerd, runc, the CNI bridge plugin, /bin/busybox and wrk. Run after `npm run build`:
 //   node --import tsx bench/net-ingress.ts [--duration 10] [--connections 16] [--threads 2]
+// (BENCH_JIT=1: the agent without bin/skiff's --jitless.)
 // Everything it starts is torn down, even on failure or Ctrl-C (BENCH_KEEP=1 keeps the agent's log in /tmp).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
@@ -69,7 +70,10 @@ function startAgent(server: BenchServer, dir: string, token: string): ChildProce
   const log = openSync(join(dir, 'agent.log'), 'a');
   const env = { ...process.env };
   delete env.SKIFF_DISABLE_KUBE_PROXY;
-  const p = spawn('nsenter', [`--net=/var/run/netns/${host.netns}`, join(ROOT, 'bin', 'skiff'), 'agent', '--server', `https://${host.hostIp}:${server.port}`,
+  // bin/skiff runs agents with V8's --jitless (memory over speed, issue 4); BENCH_JIT=1 runs the same
+  // agent with the JIT, to show what the interpreter costs the proxy.
+  const cmd = process.env.BENCH_JIT ? [process.execPath, join(ROOT, 'dist', 'cli', 'main.js')] : [join(ROOT, 'bin', 'skiff')];
+  const p = spawn('nsenter', [`--net=/var/run/netns/${host.netns}`, ...cmd, 'agent', '--server', `https://${host.hostIp}:${server.port}`,
     '--token', token, '--data-dir', dir, '--node-name', NODE, '--node-ip', host.ip], { stdio: ['ignore', log, log], env });
   closeSync(log);
   return p;
@@ -154,7 +158,7 @@ s.keepAliveTimeout = 60000; s.listen(${BACKEND_PORT}, '${host.hostIp}');`], { st
     const viaHttps = wrk(`https://${host.ip}/`, o, ['Host: bench.local']);
 
     const line = (name: string, r: WrkResult) => console.log(`  ${name.padEnd(24)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   (${r.requests} requests, ${r.errors} errors)`);
-    console.log(`ingress proxy throughput (wrk -t${o.threads} -c${o.connections} -d${o.duration}s, agent in a network namespace, backend: keep-alive Node HTTP server)`);
+    console.log(`ingress proxy throughput (wrk -t${o.threads} -c${o.connections} -d${o.duration}s, agent in a network namespace${process.env.BENCH_JIT ? ' with the JIT' : ' (--jitless, as bin/skiff runs it)'}, backend: keep-alive Node HTTP server)`);
     line('direct to the backend', direct);
     line('through ingress (HTTP)', viaHttp);
     line('through ingress (HTTPS)', viaHttps);
