@@ -5,7 +5,9 @@
 // httpd would be), and `wrk` from this namespace:
 //  1. directly to the backend (the "pod") — the reference rate and latency;
 //  2. through the ingress over HTTP (Host header routing), same connections and duration;
-//  3. through the ingress over HTTPS (TLS terminated by the proxy, default certificate).
+//  3. through the ingress over HTTPS (TLS terminated by the proxy, default certificate);
+//  4. a real pod (busybox httpd, one connection per request) directly (a /32 route to its IP via the
+//     node) and through the ingress.
 // Goals (issue 12): ingress ≥ 70 % of the direct rate, p99 < 5 ms added.
 // Needs root, nft, containerd, runc, the CNI bridge plugin, /bin/busybox and wrk. Run after `npm run build`:
 //   node --import tsx bench/net-ingress.ts [--duration 10] [--connections 16] [--threads 2]
@@ -109,7 +111,9 @@ async function main(): Promise<void> {
   let client: HttpClient | undefined;
   const dir = mkdtempSync('/tmp/skiff-ingb-');
   let backend: ChildProcess | undefined;
+  let podRoute = '';
   const cleanup = async () => {
+    if (podRoute) sh(['ip', 'route', 'del', podRoute]);
     await stopProcess(backend);
     await stopProcess(agent);
     client?.close();
@@ -144,10 +148,26 @@ s.keepAliveTimeout = 60000; s.listen(${BACKEND_PORT}, '${host.hostIp}');`], { st
       apiVersion: 'networking.k8s.io/v1', kind: 'Ingress', metadata: { name: 'bench', namespace: 'default' },
       spec: { rules: [{ host: 'bench.local', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'bench', port: { number: 80 } } } }] } }] },
     });
+    // A real pod too (busybox httpd, which closes every connection: what a simple web pod costs).
+    await client.create(Resources.deployments, 'default', {
+      apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'pod-bench', namespace: 'default' },
+      spec: { replicas: 1, selector: { matchLabels: { app: 'pod-bench' } }, template: { metadata: { labels: { app: 'pod-bench' } }, spec: {
+        containers: [{ name: 'web', image: 'skiff.local/busybox:test', command: ['sh', '-c', 'mkdir -p /www; echo ok > /www/index.html; exec httpd -f -p 8080 -h /www'] }],
+      } } },
+    });
+    await client.create(Resources.services, 'default', {
+      apiVersion: 'v1', kind: 'Service', metadata: { name: 'pod-bench', namespace: 'default' }, spec: { selector: { app: 'pod-bench' }, ports: [{ port: 80, targetPort: 8080 }] },
+    });
+    await client.patch({ group: 'networking.k8s.io', version: 'v1', resource: 'ingresses' }, 'default', 'bench', 'json',
+      [{ op: 'add', path: '/spec/rules/-', value: { host: 'pod.local', http: { paths: [{ path: '/', pathType: 'Prefix', backend: { service: { name: 'pod-bench', port: { number: 80 } } } }] } } }]);
     const deadline = Date.now() + 180_000;
+    let podIp = '';
     for (;;) {
       const r = sh(['curl', '-s', '-m', '2', '-H', 'Host: bench.local', `http://${host.ip}/`]);
-      if (r.stdout === 'ok') break;
+      const pods = (await client.list<any>(Resources.pods, 'default', { labelSelector: 'app=pod-bench' })).items;
+      podIp = pods[0]?.status?.podIP ?? '';
+      const viaPod = sh(['curl', '-s', '-m', '2', '-H', 'Host: pod.local', `http://${host.ip}/`]);
+      if (r.stdout === 'ok' && podIp && viaPod.stdout.trim() === 'ok') break;
       if (Date.now() > deadline) throw new Error(`the ingress did not route within 180 s (last answer: ${r.stdout.slice(0, 200)}); BENCH_KEEP=1 keeps the agent log`);
       await sleep(500);
     }
@@ -156,16 +176,22 @@ s.keepAliveTimeout = 60000; s.listen(${BACKEND_PORT}, '${host.hostIp}');`], { st
     const direct = wrk(`http://${host.hostIp}:${BACKEND_PORT}/`, o);
     const viaHttp = wrk(`http://${host.ip}/`, o, ['Host: bench.local']);
     const viaHttps = wrk(`https://${host.ip}/`, o, ['Host: bench.local']);
+    podRoute = `${podIp}/32`;
+    sh(['ip', 'route', 'add', podRoute, 'via', host.ip]);
+    const podDirect = wrk(`http://${podIp}:8080/`, o);
+    const podVia = wrk(`http://${host.ip}/`, o, ['Host: pod.local']);
 
     const line = (name: string, r: WrkResult) => console.log(`  ${name.padEnd(24)} ${r.rps.toFixed(0).padStart(7)} req/s   p50 ${r.p50.toFixed(2)} ms   p99 ${r.p99.toFixed(2)} ms   (${r.requests} requests, ${r.errors} errors)`);
     console.log(`ingress proxy throughput (wrk -t${o.threads} -c${o.connections} -d${o.duration}s, agent in a network namespace${process.env.BENCH_JIT ? ' with the JIT' : ' (--jitless, as bin/skiff runs it)'}, backend: keep-alive Node HTTP server)`);
     line('direct to the backend', direct);
     line('through ingress (HTTP)', viaHttp);
     line('through ingress (HTTPS)', viaHttps);
+    line('busybox pod directly', podDirect);
+    line('busybox pod via ingress', podVia);
     const ratio = viaHttp.rps / direct.rps;
     const added = viaHttp.p99 - direct.p99;
     const pass = (ok: boolean) => (ok ? 'met' : 'NOT met');
-    console.log(`summary: ingress ${viaHttp.rps.toFixed(0)} req/s = ${(ratio * 100).toFixed(0)} % of direct ${direct.rps.toFixed(0)} req/s (goal ≥ ${GOALS.ratio * 100} %: ${pass(ratio >= GOALS.ratio)}); p99 ${viaHttp.p99.toFixed(2)} ms vs ${direct.p99.toFixed(2)} ms, +${added.toFixed(2)} ms (goal < ${GOALS.addedP99Ms} ms: ${pass(added < GOALS.addedP99Ms)}); HTTPS ${viaHttps.rps.toFixed(0)} req/s, p99 ${viaHttps.p99.toFixed(2)} ms`);
+    console.log(`summary: ingress ${viaHttp.rps.toFixed(0)} req/s = ${(ratio * 100).toFixed(0)} % of direct ${direct.rps.toFixed(0)} req/s (goal ≥ ${GOALS.ratio * 100} %: ${pass(ratio >= GOALS.ratio)}); p99 ${viaHttp.p99.toFixed(2)} ms vs ${direct.p99.toFixed(2)} ms, +${added.toFixed(2)} ms (goal < ${GOALS.addedP99Ms} ms: ${pass(added < GOALS.addedP99Ms)}); HTTPS ${viaHttps.rps.toFixed(0)} req/s, p99 ${viaHttps.p99.toFixed(2)} ms; busybox pod: ingress ${podVia.rps.toFixed(0)} req/s = ${(podVia.rps / podDirect.rps * 100).toFixed(0)} % of direct ${podDirect.rps.toFixed(0)}, p99 +${(podVia.p99 - podDirect.p99).toFixed(2)} ms`);
   } finally {
     await cleanup();
   }
