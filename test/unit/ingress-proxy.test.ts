@@ -52,7 +52,7 @@ test('ingress proxy: routes, headers, 404/503, SNI, WebSocket and keep-alive acr
     http: { port: httpPort, address: '127.0.0.1' }, https: { port: httpsPort, address: '127.0.0.1' },
     defaultCert: await selfSignedServingCert('skiff-ingress-default', { rsa: true }), onListening: () => { listening++; },
   });
-  after(async () => { await proxy.close(); a.server.close(); b.server.close(); });
+  after(async () => { await proxy.close(); for (const x of [a, b]) { x.server.close(); x.server.closeAllConnections(); } });
   const services = [svc('a'), svc('b'), svc('down')];
   const slices = [slice('a', a.port), slice('b', b.port)];
   const table = (ingresses: any[]) => buildTable({

@@ -57,6 +57,11 @@ export class IngressProxy {
     this.proxy = createProxyServer({ ws: true, agent: this.upstream, xfwd: false });
     // Errors come with each call's callback; this listener only keeps the library from throwing.
     this.proxy.on('error', () => undefined);
+    // When the client's side of a WebSocket closes, the library only half-closes the pod's side; a pod
+    // that never ends its side would keep that socket forever: destroy it.
+    this.proxy.on('proxyReqWs', (proxyReq: http.ClientRequest, _req: IncomingMessage, socket: Duplex) => {
+      proxyReq.once('upgrade', (_res: IncomingMessage, upstream: Duplex) => { socket.once('close', () => upstream.destroy()); });
+    });
     if (o.http?.port) {
       const server = http.createServer((req, res) => this.onRequest(req, res, false));
       server.on('upgrade', (req, socket, head) => this.onUpgrade(req, socket, head, false));
@@ -93,7 +98,9 @@ export class IngressProxy {
     await Promise.all(this.servers.map((s) => new Promise<void>((resolve) => {
       if (s.timer) clearTimeout(s.timer);
       if (!s.listening) return resolve();
-      s.server.close(() => resolve());
+      // Bounded: a connection the kernel is still tearing down must not hold the agent's stop.
+      const t = setTimeout(resolve, 2_000);
+      s.server.close(() => { clearTimeout(t); resolve(); });
     })).concat((() => {
       // Open WebSockets and idle keep-alive connections end with the proxy (the agent is stopping).
       for (const socket of this.sockets) socket.destroy();
