@@ -145,5 +145,5 @@ export async function fetchAgentConfig(server: string, caBundle: string, tokenPa
   if (r.status !== 200) throw new Error(`GET ${server}${AGENT_CONFIG_PATH}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
   const c = JSON.parse(r.body) as Partial<AgentClusterConfig>;
   if (!isFlannelBackend(c.flannelBackend)) throw new Error(`the server asks for pod network backend "${String(c.flannelBackend)}", which this agent does not have`);
-  return { flannelBackend: c.flannelBackend, clusterCidr: String(c.clusterCidr ?? '10.42.0.0/16') };
+  return { flannelBackend: c.flannelBackend, clusterCidr: String(c.clusterCidr ?? '10.42.0.0/16'), disableIngress: c.disableIngress === true };
 }

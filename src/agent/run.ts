@@ -17,6 +17,7 @@ import { startServiceProxy, removeServiceProxyTable } from './network/proxy/cont
 import { startL2Announcer } from './network/l2/announcer.js';
 import { startNetworkPolicy } from './network/policy/controller.js';
 import { removePolicyTable } from './network/policy/writer.js';
+import { startIngressController, unmarkIngressNode } from './network/ingress/controller.js';
 import { loadRegistries, useRegistries, writeRegistryHosts } from './runtime/registries.js';
 import { PodManager } from './pods/pod-manager.js';
 import { startClusterDns } from './dns/controller.js';
@@ -67,6 +68,11 @@ export interface AgentConfig {
   flannelIface?: string;
   /** `--disable-network-policy`: no NetworkPolicy enforcement; its table is removed. */
   disableNetworkPolicy?: boolean;
+  /** `--ingress-http-port` / `--ingress-https-port` (default 80 / 443; 0 turns that listener off). */
+  ingressHttpPort?: number;
+  ingressHttpsPort?: number;
+  /** `--ingress-bind-address`: the address the ingress proxy listens on (default every IPv4 address). */
+  ingressBindAddress?: string;
 }
 
 export interface RunningAgent {
@@ -149,6 +155,11 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
     nodePortAddresses: c.nodePortAddresses, localDns: { clusterIp: c.clusterDns, address: gw.address } });
   // Pool addresses announced on the LAN (issue 12); only with the proxy, which is what answers on them.
   const l2 = c.disableKubeProxy ? undefined : startL2Announcer({ client, services, nodeName: c.nodeName, nodeIp: c.nodeIp });
+  // The built-in ingress controller (issue 12), unless the server turned it off for the whole cluster.
+  const ingressPorts = { httpPort: c.ingressHttpPort ?? 80, httpsPort: c.ingressHttpsPort ?? 443 };
+  const ingress = cluster.disableIngress || (!ingressPorts.httpPort && !ingressPorts.httpsPort) ? undefined
+    : await startIngressController({ client, services, nodeName: c.nodeName, ...ingressPorts, address: c.ingressBindAddress });
+  if (!ingress) await unmarkIngressNode(client, c.nodeName);
   services.start();
   await services.waitForSync();
   // NetworkPolicy (k3s's embedded kube-router netpol): new pods wait for their rules before their containers.
@@ -190,6 +201,7 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
       await dns?.stop();
       await peers?.stop();
       await l2?.stop();   // hands its addresses over to another node at once
+      await ingress?.stop();
       await proxy?.stop();   // its rules stay in the kernel: traffic keeps flowing while the agent is down
       await netpol?.stop();   // likewise: isolation holds while the agent is down
       // Containers keep running: a restarted agent adopts them (and containerd keeps running too).

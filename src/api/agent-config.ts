@@ -14,6 +14,8 @@ export const DEFAULT_FLANNEL_BACKEND: FlannelBackend = 'vxlan';
 export interface AgentClusterConfig {
   flannelBackend: FlannelBackend;
   clusterCidr: string;
+  /** `skiff server --disable ingress`: no agent runs the ingress proxy. */
+  disableIngress?: boolean;
 }
 
 export function isFlannelBackend(v: unknown): v is FlannelBackend {

@@ -6,6 +6,7 @@ import type { Store } from '../storage/types.js';
 import type { Attributes, Decision } from './rbac.js';
 import { ephemeralClaimName } from '../api/ephemeral-volumes.js';
 import { isL2LeaseName, L2_LEASE_NAMESPACE, LEGACY_CONFIG_NAME, LEGACY_CONFIG_NAMESPACE } from '../api/address-pools.js';
+import { isServedIngress, servedClasses, tlsSecretNames, TLS_SECRET_TYPE } from '../api/ingress.js';
 
 export const NODES_GROUP = 'system:nodes';
 const NODE_PREFIX = 'system:node:';
@@ -18,6 +19,8 @@ const READABLE = new Set([
   'networking.k8s.io/networkpolicies', 'coordination.k8s.io/leases',
   // The layer-2 announcer's pools and advertisements (MetalLB's kinds).
   'metallb.io/ipaddresspools', 'metallb.io/l2advertisements',
+  // The ingress proxy's routes (src/agent/network/ingress).
+  'networking.k8s.io/ingresses', 'networking.k8s.io/ingressclasses',
 ]);
 /** Namespaced objects a node may get only when one of its pods references them. */
 const REFERENCED = new Set(['/secrets', '/configmaps', '/persistentvolumeclaims', '/serviceaccounts']);
@@ -81,6 +84,11 @@ export function authorizeNode(store: Store, a: Attributes): NodeDecision {
       && referencedByNodePod(store, node, a.namespace, 'serviceaccounts', a.name)) {
       return allow(`requests a token for service account "${a.name}" used by its pods`);
     }
+    // The ingress proxy's certificates: a TLS Secret named by an Ingress that skiff's class serves, read
+    // (and watched, narrowed to that one name) by every node, since every node terminates TLS for it.
+    if (gr === '/secrets' && READ.has(a.verb) && !a.subresource && a.namespace && a.name && tlsSecretOfServedIngress(store, a.namespace, a.name)) {
+      return allow(`reads TLS secret "${a.name}" of an Ingress it serves`);
+    }
     return deny(`has no pod that references ${a.resource} "${a.name ?? ''}" in namespace "${a.namespace ?? ''}"`);
   }
   if (READABLE.has(gr) && READ.has(a.verb) && !a.subresource) return allow(`reads ${a.resource}`);
@@ -96,6 +104,20 @@ export function authorizeNode(store: Store, a: Attributes): NodeDecision {
     return a.verb === 'create' ? allow('delegates authentication/authorization') : undefined;
   }
   return deny(`is not allowed to ${a.verb} ${a.resource}`);
+}
+
+/**
+ * Whether `ns/name` is a Secret the ingress proxy may read: named in `spec.tls` of an Ingress of a
+ * class skiff serves in the same namespace, and (when it exists) of type kubernetes.io/tls, so an
+ * Ingress cannot make nodes read another kind of Secret (a service account token, a registry login).
+ */
+function tlsSecretOfServedIngress(store: Store, ns: string, name: string): boolean {
+  const existing = store.get(`/core/secrets/${ns}/${name}`)?.obj;
+  if (existing && existing.type !== TLS_SECRET_TYPE) return false;
+  const ingresses = store.list(`/networking.k8s.io/ingresses/${ns}/`).items;
+  if (!ingresses.length) return false;
+  const served = servedClasses(store.list('/networking.k8s.io/ingressclasses/').items.map((i) => i.obj));
+  return ingresses.some((i) => isServedIngress(i.obj, served) && tlsSecretNames(i.obj).includes(name));
 }
 
 function referencedByNodePod(store: Store, node: string, ns: string, resource: string, name: string): boolean {

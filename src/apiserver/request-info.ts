@@ -14,6 +14,11 @@ export interface RequestInfo {
   name: string;
   /** Path segments after the subresource (e.g. proxy paths). */
   rest: string[];
+  /**
+   * A list or watch narrowed to one object by `fieldSelector=metadata.name=X`: authorized as a request
+   * for that name, as Kubernetes' RequestInfoFactory does (a kubelet watches one Secret this way).
+   */
+  selectedName?: string;
 }
 
 const NAMESPACE_SUBRESOURCES = new Set(['status', 'finalize']);
@@ -63,7 +68,21 @@ export function parseRequestInfo(method: string, path: string, query: URLSearchP
     verb = 'deletecollection';
   }
   info.verb = verb;
+  if ((verb === 'list' || verb === 'watch') && !info.name) {
+    const name = exactNameSelected(query.get('fieldSelector'));
+    if (name !== undefined) info.selectedName = name;
+  }
   return info;
+}
+
+/** `X` when a field selector requires `metadata.name` to equal X (alone or among ANDed terms). */
+function exactNameSelected(selector: string | null): string | undefined {
+  for (const term of (selector ?? '').split(',')) {
+    const m = /^\s*metadata\.name\s*==?\s*([^\s=!]+)\s*$/.exec(term);
+    // The same check the path names get: no '/', '%', '.' or '..'.
+    if (m && !/[/%]/.test(m[1]!) && m[1] !== '.' && m[1] !== '..') return m[1];
+  }
+  return undefined;
 }
 
 /** Kubernetes' query booleans: anything but "0"/"false" (any case) is true; absent is false. */

@@ -150,7 +150,7 @@ async function route(ctx: ApiContext, discovery: Discovery, openapiV2: OpenApiV2
 function authorize(ctx: ApiContext, ri: RequestInfo, user: UserInfo, method: string): void {
   const d = ctx.authz.authorize(ri.isResourceRequest ? {
     user, verb: ri.verb, apiGroup: ri.group, resource: ri.resource, subresource: ri.subresource || undefined,
-    namespace: ri.namespace || undefined, name: ri.name || undefined, path: ri.path, resourceRequest: true,
+    namespace: ri.namespace || undefined, name: ri.name || ri.selectedName || undefined, path: ri.path, resourceRequest: true,
   } : {
     user, verb: method.toLowerCase(), apiGroup: '', resource: '', path: ri.path, resourceRequest: false,
   });

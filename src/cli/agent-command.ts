@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { addFlags, AGENT_FLAGS, COMMON_FLAGS, NODE_FLAGS } from './flags.js';
+import { addFlags, AGENT_FLAGS, COMMON_FLAGS, NODE_FLAGS, ingressFlags } from './flags.js';
 import { setLogLevel, logger } from '../util/log.js';
 
 export function agentCommand(): Command {
@@ -23,6 +23,7 @@ export function agentCommand(): Command {
       resolvConf: o.resolvConf, disableDns: Boolean(o.disableDns),
       disableKubeProxy: Boolean(o.disableKubeProxy), nodePortAddresses: o.nodeportAddresses,
       flannelIface: o.flannelIface, disableNetworkPolicy: Boolean(o.disableNetworkPolicy),
+      ...ingressFlags(o),
     });
     const stop = async (signal: string) => {
       logger('agent').info({ signal }, 'stopping (containers keep running)');

@@ -65,6 +65,8 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { flags: '--profile <name>', description: 'resource profile: small (1 GB boards: smaller V8 heap and watch cache), default, or auto (small below 2 GB of memory)', default: 'auto' },
   { flags: '--disable-scheduler', description: 'do not run the scheduler', default: false },
   { flags: '--horizontal-pod-autoscaler-sync-period <seconds>', description: 'how often each HorizontalPodAutoscaler is evaluated', default: '15' },
+  { flags: '--disable <component>', description: 'k3s\'s list spelling of the --disable-* flags (repeatable): traefik or ingress, servicelb, local-storage, coredns, dashboard', repeatable: true },
+  { flags: '--disable-ingress', description: 'no agent runs the built-in ingress controller, and no `skiff` IngressClass is created (k3s: --disable traefik)', default: false },
   { flags: '--disable-servicelb', description: 'no node-address load balancer for LoadBalancer Services that no address pool serves (k3s: --disable servicelb)', default: false },
   { flags: '--disable-local-storage', description: 'do not create the default `local-path` StorageClass', default: false },
   { flags: '--default-local-storage-path <dir>', description: 'where local-path volumes live on each node (default: <data-dir>/storage)' },
@@ -108,6 +110,10 @@ export const NODE_FLAGS: FlagSpec[] = [
   { flags: '--disable-kube-proxy', description: 'run no service proxy, and remove the skiff-proxy nftables table left by an earlier run', default: false },
   // NetworkPolicy (src/agent/network/policy): k3s's embedded network policy controller.
   { flags: '--disable-network-policy', description: 'enforce no NetworkPolicy, and remove the skiff-netpol nftables table left by an earlier run', default: false },
+  // Ingress proxy (src/agent/network/ingress): Traefik's job in every agent.
+  { flags: '--ingress-http-port <port>', description: 'port the ingress proxy serves HTTP on (0: none)', default: '80' },
+  { flags: '--ingress-https-port <port>', description: 'port the ingress proxy serves HTTPS on (0: none)', default: '443' },
+  { flags: '--ingress-bind-address <ip>', description: 'address the ingress proxy listens on (default: every IPv4 address of the node)' },
   { flags: '--nodeport-addresses <cidr>', description: 'NodePorts answer only on this node\'s addresses inside these CIDRs (repeatable; default: every address but loopback)', repeatable: true },
 ];
 
@@ -126,4 +132,33 @@ export function envForFlag(name: string): string | undefined {
     if (long === `--${name}`) return spec.envOverride ?? envName(long);
   }
   return undefined;
+}
+
+/** The node's ingress proxy flags, checked (on `skiff agent` and on a server's embedded agent). */
+export function ingressFlags(o: Record<string, any>): { ingressHttpPort: number; ingressHttpsPort: number; ingressBindAddress?: string } {
+  const port = (v: unknown, flag: string) => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 0 || n > 65535) throw new Error(`${flag}: not a port (0 turns the listener off): ${String(v)}`);
+    return n;
+  };
+  return {
+    ingressHttpPort: port(o.ingressHttpPort ?? 80, '--ingress-http-port'),
+    ingressHttpsPort: port(o.ingressHttpsPort ?? 443, '--ingress-https-port'),
+    ingressBindAddress: o.ingressBindAddress || undefined,
+  };
+}
+
+/** k3s's `--disable` names and the skiff flag each one means. */
+export const DISABLE_NAMES: Record<string, string> = {
+  traefik: 'disableIngress', ingress: 'disableIngress', servicelb: 'disableServicelb',
+  'local-storage': 'disableLocalStorage', coredns: 'disableDns', dashboard: 'disableDashboard',
+};
+
+/** Folds `--disable a,b` into the matching `--disable-*` options (`o.disableServicelb = true`, ...). */
+export function applyDisableList(o: Record<string, any>): void {
+  for (const name of (o.disable ?? []) as string[]) {
+    const key = DISABLE_NAMES[name];
+    if (!key) throw new Error(`--disable: unknown component "${name}": one of ${Object.keys(DISABLE_NAMES).join(', ')}`);
+    o[key] = true;
+  }
 }

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { addFlags, COMMON_FLAGS, NODE_FLAGS, SERVER_FLAGS } from './flags.js';
+import { addFlags, applyDisableList, COMMON_FLAGS, ingressFlags, NODE_FLAGS, SERVER_FLAGS } from './flags.js';
 import type { ServerConfig } from '../server/run.js';
 import { parseFlannelBackend } from '../api/agent-config.js';
 import { setLogLevel } from '../util/log.js';
@@ -13,6 +13,7 @@ export function serverCommand(): Command {
   addFlags(cmd, [...COMMON_FLAGS, ...SERVER_FLAGS, ...NODE_FLAGS]);
   cmd.action(async (o: Record<string, any>) => {
     setLogLevel(o.logLevel);
+    applyDisableList(o);
     let token: string | undefined = o.token;
     if (!token && o.tokenFile) token = readFileSync(o.tokenFile, 'utf8').trim();
     const profile = resolveProfile(String(o.profile), totalmem());
@@ -46,6 +47,7 @@ export function serverCommand(): Command {
       disableControllerManager: Boolean(o.disableControllerManager),
       disableLocalStorage: Boolean(o.disableLocalStorage),
       disableServiceLb: Boolean(o.disableServicelb),
+      disableIngress: Boolean(o.disableIngress),
       disableDashboard: Boolean(o.disableDashboard),
       horizontalPodAutoscalerSyncPeriodSeconds: parseNumber(o.horizontalPodAutoscalerSyncPeriod, '--horizontal-pod-autoscaler-sync-period'),
       defaultLocalStoragePath: o.defaultLocalStoragePath,
@@ -55,6 +57,7 @@ export function serverCommand(): Command {
         privateRegistry: o.privateRegistry, resolvConf: o.resolvConf, disableDns: Boolean(o.disableDns),
         disableKubeProxy: Boolean(o.disableKubeProxy), nodePortAddresses: o.nodeportAddresses,
         flannelIface: o.flannelIface, disableNetworkPolicy: Boolean(o.disableNetworkPolicy),
+        ...ingressFlags(o),
       },
       nodeMonitorGracePeriodSeconds: parseNumber(o.nodeMonitorGracePeriod, '--node-monitor-grace-period'),
       defaultNotReadyTolerationSeconds: parseNumber(o.defaultNotReadyTolerationSeconds, '--default-not-ready-toleration-seconds'),

@@ -308,3 +308,36 @@ async function loadKeyPair(pem: string): Promise<KeyPair> {
   const publicKey = await webcrypto.subtle.importKey('spki', spki, EC_KEY, true, ['verify']);
   return { pem, privateKey, publicKey };
 }
+
+/**
+ * A throwaway self-signed serving certificate (not stored): what a TLS endpoint presents when it has
+ * no certificate for the name asked (the ingress proxy's fallback, as Traefik's "TRAEFIK DEFAULT CERT").
+ * `rsa`: an RSA 2048 key instead of P-256 (Node keeps a server's default certificate in its key-type
+ * slot when an SNI callback installs another one, so a default of the other type can shadow it).
+ */
+export async function selfSignedServingCert(cn: string, o: { days?: number; rsa?: boolean } = {}): Promise<{ certPem: string; keyPem: string }> {
+  const now = Date.now();
+  const rsaAlg = { name: 'RSASSA-PKCS1-v1_5', modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: 'SHA-256' } as const;
+  const pair = o.rsa
+    ? (await webcrypto.subtle.generateKey(rsaAlg, true, ['sign', 'verify'])) as CryptoKeyPair
+    : undefined;
+  const key = pair
+    ? { privateKey: pair.privateKey, publicKey: pair.publicKey,
+      pem: createPrivateKey({ key: Buffer.from(await webcrypto.subtle.exportKey('pkcs8', pair.privateKey)), format: 'der', type: 'pkcs8' }).export({ type: 'pkcs8', format: 'pem' }) as string }
+    : await newKeyPair();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomSerial(),
+    name: [{ CN: [cn] }],
+    notBefore: new Date(now - BACKDATE_MS),
+    notAfter: new Date(now + (o.days ?? LEAF_DAYS) * DAY_MS),
+    keys: { privateKey: key.privateKey, publicKey: key.publicKey },
+    signingAlgorithm: o.rsa ? rsaAlg : SIGNING,
+    extensions: [
+      new x509.BasicConstraintsExtension(false, undefined, true),
+      new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
+      new x509.ExtendedKeyUsageExtension([x509.ExtendedKeyUsage.serverAuth]),
+      new x509.SubjectAlternativeNameExtension([{ type: 'dns', value: cn }]),
+    ],
+  });
+  return { certPem: cert.toString('pem') + '\n', keyPem: key.pem };
+}

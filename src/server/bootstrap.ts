@@ -9,6 +9,7 @@ import { nowRfc3339 } from '../util/time.js';
 import { addonCrd } from '../controllers/manifests.js';
 import { metallbCrds } from '../controllers/loadbalancer/crds.js';
 import { fleetCrds } from '../fleet/api.js';
+import { skiffIngressClass } from '../api/ingress.js';
 import { logger } from '../util/log.js';
 
 const log = logger('bootstrap');
@@ -25,6 +26,8 @@ export interface BootstrapOptions {
   port: number;
   /** k3s's default `local-path` StorageClass (served by the PersistentVolume controller). */
   localStorageClass?: boolean;
+  /** The built-in ingress controller's IngressClass `skiff` (default class), unless ingress is disabled. */
+  ingressClass?: boolean;
   /** The cluster DNS IP: kube-system/kube-dns is created with it (unless DNS is disabled). */
   clusterDns?: string;
 }
@@ -71,6 +74,7 @@ export async function bootstrapObjects(objects: ObjectService, opts: BootstrapOp
       provisioner: 'rancher.io/local-path', reclaimPolicy: 'Delete', volumeBindingMode: 'WaitForFirstConsumer',
     });
   }
+  if (opts.ingressClass) await ensure(kind('networking.k8s.io', 'ingressclasses'), skiffIngressClass());
   for (const pc of systemPriorityClasses()) await ensure(kind('scheduling.k8s.io', 'priorityclasses'), pc);
   const apf = flowControlDefaults();
   for (const pl of apf.levels) await ensure(kind('flowcontrol.apiserver.k8s.io', 'prioritylevelconfigurations'), pl);

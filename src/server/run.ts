@@ -80,6 +80,7 @@ import { CLUSTERS, CLUSTERS_GROUP, CLUSTER_USER_PREFIX, FLEET_GROUP } from '../f
 import { errors } from '../api/status.js';
 import { FLEET_PROXY_USER, fleetProxyRbac, startSite, type RunningSite } from '../fleet/site.js';
 import { VERSION } from '../version.js';
+import { startIngressStatusController } from '../controllers/ingress/controller.js';
 import { logger } from '../util/log.js';
 import { logProfile } from './profile.js';
 
@@ -126,6 +127,8 @@ export interface ServerConfig {
   disableLocalStorage?: boolean;
   /** No node-address load balancing for Services no pool serves (k3s: --disable servicelb). */
   disableServiceLb?: boolean;
+  /** No built-in ingress controller on any node, no `skiff` IngressClass (k3s: --disable traefik). */
+  disableIngress?: boolean;
   /** No web dashboard under /dashboard/ (issue 16). */
   disableDashboard?: boolean;
   /** Where local-path volumes live on their nodes; default `<data dir>/storage`, as k3s. */
@@ -137,6 +140,7 @@ export interface ServerConfig {
     resolvConf?: string; disableDns?: boolean;
     disableKubeProxy?: boolean; nodePortAddresses?: string[];
     flannelIface?: string; disableNetworkPolicy?: boolean;
+    ingressHttpPort?: number; ingressHttpsPort?: number; ingressBindAddress?: string;
   };
   nodeMonitorGracePeriodSeconds: number;
   defaultNotReadyTolerationSeconds: number;
@@ -260,6 +264,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   await bootstrapObjects(objects, {
     kubernetesServiceIp: firstServiceIp(config.serviceCidr), advertiseAddress: advertise, port: config.httpsListenPort,
     localStorageClass: !config.disableLocalStorage,
+    ingressClass: !config.disableIngress,
     ...(config.node?.disableDns ? {} : { clusterDns: config.clusterDns }),
   });
   const apiServices = new LocalApiServices(objects, registry);
@@ -288,6 +293,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     'csr-approving': startCsrApprovingController,
     // ServiceLB and the address pools' allocator (issue 12): one writer of status.loadBalancer.
     loadbalancer: (ctx) => startLoadBalancerController(ctx, { disableServiceLb: config.disableServiceLb }),
+    // The built-in ingress controller's one writer of Ingress status and events (the agents route).
+    ...(config.disableIngress ? {} : { ingress: startIngressStatusController }),
     'horizontal-pod-autoscaler': (c) => startHorizontalPodAutoscaler(c, {
       podUsage: (pods) => podUsage(ctx, pods),
       syncPeriodMs: (config.horizontalPodAutoscalerSyncPeriodSeconds ?? 15) * 1000,
@@ -316,7 +323,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     objects, tokenSecret: token.password, serverCaPem: pki.serverCaPem,
     issueNodeCert: (name) => issueClientCertIsolated(pkiOpts, `system:node:${name}`, [NODES_GROUP]),
   };
-  const agentConfigDeps = { tokenSecret: token.password, config: { flannelBackend: config.flannelBackend ?? 'vxlan', clusterCidr: config.clusterCidr } };
+  const agentConfigDeps = { tokenSecret: token.password, config: { flannelBackend: config.flannelBackend ?? 'vxlan', clusterCidr: config.clusterCidr,
+    // Only when set, so an agent predating it reads the same document as before.
+    ...(config.disableIngress ? { disableIngress: true } : {}) } };
   attachTunnels(ctx, tunnels);
   attachNodeProxy(ctx, tunnels);
   // Every server is a fleet manager: sites register with a token from `skiff fleet token`.
@@ -415,6 +424,7 @@ export async function runServer(config: ServerConfig): Promise<void> {
       privateRegistry: n.privateRegistry, resolvConf: n.resolvConf, disableDns: n.disableDns,
       disableKubeProxy: n.disableKubeProxy, nodePortAddresses: n.nodePortAddresses,
       flannelIface: n.flannelIface, disableNetworkPolicy: n.disableNetworkPolicy,
+      ingressHttpPort: n.ingressHttpPort, ingressHttpsPort: n.ingressHttpsPort, ingressBindAddress: n.ingressBindAddress,
     });
   }
   let stopping = false;

@@ -20,6 +20,9 @@ export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 process.env.SKIFF_DISABLE_KUBE_PROXY ??= 'true';
 // Likewise the network policy table (hooks on forward and input): only agents in namespaces of their own.
 process.env.SKIFF_DISABLE_NETWORK_POLICY ??= 'true';
+// Nor may they take this machine's ports 80 and 443 for the ingress proxy (netns agents do serve it).
+process.env.SKIFF_INGRESS_HTTP_PORT ??= '0';
+process.env.SKIFF_INGRESS_HTTPS_PORT ??= '0';
 // Test agents' cluster DNS forwards nothing off this machine: with no upstream (air-gapped), names
 // outside the cluster get SERVFAIL at once. A test that wants an upstream passes --resolv-conf.
 process.env.SKIFF_RESOLV_CONF ??= '/dev/null';

@@ -93,6 +93,8 @@ function withoutProxyOptOut(): NodeJS.ProcessEnv {
   const env = { ...process.env };
   delete env.SKIFF_DISABLE_KUBE_PROXY;
   delete env.SKIFF_DISABLE_NETWORK_POLICY;
+  delete env.SKIFF_INGRESS_HTTP_PORT;
+  delete env.SKIFF_INGRESS_HTTPS_PORT;
   return env;
 }
 

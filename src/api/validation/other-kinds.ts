@@ -274,6 +274,19 @@ export function validateIngress(ing: KObject): StatusCause[] {
       paths.forEach((path, j) => out.push(...ingressPath(path, index(child(p, 'http', 'paths'), j))));
     }
   });
+  // TLS: hosts as DNS subdomains (one leading `*.` allowed), secretName as a Secret name (when set).
+  list(s.tls).forEach((t, i) => {
+    (Array.isArray(t.hosts) ? t.hosts as unknown[] : []).forEach((h, j) => {
+      const host = String(h);
+      const wildcard = host.includes('*');
+      const errs = wildcard ? (host.startsWith('*.') ? isDNS1123Subdomain(host.slice(2)) : ['a wildcard DNS-1123 subdomain must start with \'*.\', followed by a valid DNS subdomain'])
+        : isDNS1123Subdomain(host);
+      out.push(...errs.map((m) => fe.invalid(index(child(index('spec.tls', i), 'hosts'), j), host, m)));
+    });
+    if (typeof t.secretName === 'string' && t.secretName) {
+      out.push(...isDNS1123Subdomain(t.secretName).map((m) => fe.invalid(child(index('spec.tls', i), 'secretName'), t.secretName, m)));
+    }
+  });
   if (typeof s.ingressClassName === 'string') out.push(...isDNS1123Subdomain(s.ingressClassName).map((m) => fe.invalid('spec.ingressClassName', s.ingressClassName, m)));
   return out;
 }

@@ -24,7 +24,7 @@ export interface ServiceLbResult {
 }
 
 const keyOf = (s: any) => `${s.metadata.namespace}/${s.metadata.name}`;
-const isReady = (n: any) => (n?.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
+export const isReady = (n: any) => (n?.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
 
 function byAge(a: any, b: any): number {
   return String(a.metadata.creationTimestamp ?? '').localeCompare(String(b.metadata.creationTimestamp ?? '')) || keyOf(a).localeCompare(keyOf(b));
@@ -55,16 +55,23 @@ export function serviceLbAddresses(input: ServiceLbInput): Map<string, ServiceLb
       chosen.push(n);
       for (const p of ports) claimed.set(`${n.metadata.name}|${p}`, key);
     }
-    const ext = new Set<string>(), int = new Set<string>();
-    for (const n of chosen) {
-      for (const a of n.status?.addresses ?? []) {
-        if (ipToNumber(String(a.address)) === undefined) continue;   // IPv4 only (the proxy's family)
-        if (a.type === 'ExternalIP') ext.add(a.address);
-        else if (a.type === 'InternalIP') int.add(a.address);
-      }
-    }
-    const ips = [...(ext.size ? ext : int)].sort((a, b) => ipToNumber(a)! - ipToNumber(b)!);
-    out.set(key, { ips, conflicts });
+    out.set(key, { ips: nodeAddresses(chosen), conflicts });
   }
   return out;
+}
+
+/**
+ * The addresses a set of nodes is reached at from outside (also the ingress controller's status):
+ * their ExternalIPs when any has one, otherwise their InternalIPs; IPv4, sorted.
+ */
+export function nodeAddresses(nodes: any[]): string[] {
+  const ext = new Set<string>(), int = new Set<string>();
+  for (const n of nodes) {
+    for (const a of n.status?.addresses ?? []) {
+      if (ipToNumber(String(a.address)) === undefined) continue;   // IPv4 only (the proxy's family)
+      if (a.type === 'ExternalIP') ext.add(a.address);
+      else if (a.type === 'InternalIP') int.add(a.address);
+    }
+  }
+  return [...(ext.size ? ext : int)].sort((a, b) => ipToNumber(a)! - ipToNumber(b)!);
 }
