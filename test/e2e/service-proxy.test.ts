@@ -320,13 +320,16 @@ spec:
   assert.ok(ticks() > ticksAtDown, `the stream kept flowing with the agent down (${ticks()} ticks)`);
   assert.doesNotMatch(nftTable(A).stdout, new RegExp(`dnat to ${added.replace(/\./g, '\\.')}:`), 'not programmed while the agent is down');
 
+  const reconciles = () => readFileSync(join(A.dir, 'agent.log'), 'utf8').split('\n').filter((l) => l.includes('service proxy table reconciled'));
+  const reconcilesBefore = reconciles().length;
   startNetnsAgent(A, server, token);
   await eventually(async () => nftTable(A).stdout.includes(`dnat to ${added}:8080`), 'the endpoint added meanwhile programmed on A', 90_000);
   const table = nftTable(A).stdout;
   assertNoDuplicates(table);
   assert.equal(table.match(/^\s*chain /gm)!.length, chainsBefore + 1, 'one more chain (the new endpoint), nothing duplicated');
   // The restart reconciled a diff: the reconcile log line names how many chains it wrote.
-  const log = readFileSync(join(A.dir, 'agent.log'), 'utf8').split('\n').filter((l) => l.includes('service proxy table reconciled')).at(-1)!;
+  // (the agent logs asynchronously: its line may land just after the kernel shows the rule)
+  const log = await eventually(async () => reconciles().length > reconcilesBefore && reconciles().at(-1), 'the restarted agent\'s reconcile log line', 30_000);
   // Only Services that changed while the agent was down are rewritten: web's (its new endpoint), and
   // shop's when a restarted agent's readiness probes flipped its pods on A meanwhile; nothing static.
   const { chainsWritten, rewrote } = JSON.parse(log) as { chainsWritten: number; rewrote: string[] };
