@@ -3,13 +3,15 @@
 // per-node password on every join, kept hashed in a kube-system Secret, so another machine cannot
 // take over an existing node's name.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { BUILTIN_KINDS } from '../api/kinds.js';
 import type { ObjectService, Actor } from './objects.js';
 import { ApiError, errors } from '../api/status.js';
 import { readBody, sendJson } from './http.js';
 import { parseJson } from './decode.js';
 import { logger } from '../util/log.js';
+import { GuessLimiter } from '../util/guess-limiter.js';
+import { sameSecret } from '../pki/token.js';
 
 const log = logger('node-join');
 export const JOIN_PATH = '/v1-skiff/node-credentials';
@@ -73,28 +75,5 @@ async function checkNodePassword(objects: ObjectService, node: string, password:
   }
 }
 
-/**
- * Wrong join tokens per source address: past MAX_FAILURES in a window the address gets 429 with
- * Retry-After until the window ends, so the token cannot be guessed at line rate.
- */
-class GuessLimiter {
-  private readonly failures = new Map<string, { count: number; until: number }>();
-  constructor(private readonly max: number, private readonly windowMs: number) {}
-  blockedFor(addr: string, now = Date.now()): number {
-    const f = this.failures.get(addr);
-    if (!f || f.until <= now) { if (f) this.failures.delete(addr); return 0; }
-    return f.count >= this.max ? Math.ceil((f.until - now) / 1000) : 0;
-  }
-  fail(addr: string, now = Date.now()): void {
-    const f = this.failures.get(addr);
-    if (!f || f.until <= now) this.failures.set(addr, { count: 1, until: now + this.windowMs });
-    else f.count++;
-    if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value!);
-  }
-}
 const guesses = new GuessLimiter(10, 60_000);
 
-function sameSecret(a: string, b: string): boolean {
-  const x = Buffer.from(a), y = Buffer.from(b);
-  return x.length === y.length && timingSafeEqual(x, y);
-}

@@ -26,6 +26,7 @@ import { FLEET_TOKENS_NAMESPACE, FLEET_TOKENS_SECRET, sha256, verifyFleetBearer 
 import { forwardToSite, type ProxyCaller } from './proxy.js';
 import { startClusterGroupController } from './cluster-groups.js';
 import { validLabels } from './labels.js';
+import { GuessLimiter } from '../util/guess-limiter.js';
 
 const log = logger('fleet-manager');
 /** The manager pings each tunnel this often; a site that misses a whole interval is cut off. */
@@ -356,19 +357,3 @@ function readLimited(req: IncomingMessage, limit: number): Promise<Buffer> {
   });
 }
 
-/** Wrong registration tokens per source address: past `max` in a window, 429 until it ends. */
-class GuessLimiter {
-  private readonly failures = new Map<string, { count: number; until: number }>();
-  constructor(private readonly max: number, private readonly windowMs: number) {}
-  blockedFor(addr: string, now = Date.now()): number {
-    const f = this.failures.get(addr);
-    if (!f || f.until <= now) { if (f) this.failures.delete(addr); return 0; }
-    return f.count >= this.max ? Math.ceil((f.until - now) / 1000) : 0;
-  }
-  fail(addr: string, now = Date.now()): void {
-    const f = this.failures.get(addr);
-    if (!f || f.until <= now) this.failures.set(addr, { count: 1, until: now + this.windowMs });
-    else f.count++;
-    if (this.failures.size > 10_000) this.failures.delete(this.failures.keys().next().value!);
-  }
-}

@@ -58,6 +58,12 @@ export function parseToken(s: string, defaultUsername = 'server'): ParsedToken {
   return { ...(hash ? { caHash: hash } : {}), username, password };
 }
 
+/** Whether two secrets are equal, in time independent of where they differ and of their lengths. */
+export function sameSecret(a: string, b: string): boolean {
+  const h = (v: string) => createHash('sha256').update(v).digest();
+  return timingSafeEqual(h(a), h(b));
+}
+
 /** Whether a CA bundle matches the hash a token pins (constant time; tokens are secrets). */
 export function caHashMatches(expected: string, pem: string): boolean {
   const a = Buffer.from(expected.toLowerCase());

@@ -6,7 +6,6 @@
 // side checks the first server's CA against the token's pin before it sends the token.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import https from 'node:https';
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Etcd3 } from 'etcd3';
@@ -14,10 +13,11 @@ import { ApiError, errors } from '../api/status.js';
 import { readBody, sendJson } from '../apiserver/http.js';
 import { parseJson } from '../apiserver/decode.js';
 import { fetchTrustedCaBundle } from '../agent/join.js';
-import { parseToken } from '../pki/token.js';
+import { parseToken, sameSecret } from '../pki/token.js';
 import { installEtcdCas, readEtcdCas, type EtcdCas } from '../pki/etcd-certs.js';
 import { readIfExists, PUBLIC_MODE, SECRET_MODE, writeFileAtomic } from '../pki/pem-files.js';
 import { logger } from '../util/log.js';
+import { GuessLimiter } from '../util/guess-limiter.js';
 
 const log = logger('etcd-join');
 
@@ -49,19 +49,9 @@ export interface EtcdJoinDeps {
   etcd: () => Etcd3;
 }
 
-function sameSecret(a: string, b: string): boolean {
-  const h = (s: string) => createHash('sha256').update(s).digest();
-  return timingSafeEqual(h(a), h(b));
-}
 
 /** Failed token attempts per source address: ten a minute, then 429 (tokens are secrets). */
-const failures = new Map<string, number[]>();
-function blocked(source: string): boolean {
-  const now = Date.now();
-  const recent = (failures.get(source) ?? []).filter((t) => now - t < 60_000);
-  failures.set(source, recent);
-  return recent.length >= 10;
-}
+const guesses = new GuessLimiter(10, 60_000);
 
 /** The first server's side; returns false (synchronously) for any other path. */
 export function handleEtcdJoin(deps: EtcdJoinDeps | undefined, req: IncomingMessage, res: ServerResponse): false | Promise<true> {
@@ -70,11 +60,12 @@ export function handleEtcdJoin(deps: EtcdJoinDeps | undefined, req: IncomingMess
     if (!deps) throw new ApiError(400, 'BadRequest', 'this server does not run embedded etcd (start the first server with --cluster-init)');
     if (req.method !== 'POST') throw errors.methodNotAllowed(req.method ?? '');
     const source = req.socket.remoteAddress ?? '';
-    if (blocked(source)) throw errors.tooManyRequests('too many failed join attempts from this address, please try again later', 60);
+    const wait = guesses.blockedFor(source);
+    if (wait > 0) throw errors.tooManyRequests('too many failed join attempts from this address, please try again later', wait);
     const auth = String(req.headers.authorization ?? '');
     const given = auth.startsWith('Bearer ') ? auth.slice(7).trim() : '';
     if (!given || !sameSecret(given, deps.tokenSecret)) {
-      failures.get(source)?.push(Date.now());
+      guesses.fail(source);
       throw errors.unauthorized('invalid join token');
     }
     const body = parseJson(await readBody(req, 16 * 1024)) as { name?: unknown; peerURL?: unknown };
