@@ -93,7 +93,16 @@ function stampDaemonSetTemplateGeneration(ds: Record<string, any>, old?: Readonl
   ann[key] = changed ? String(ds.metadata.generation) : (old.metadata.annotations?.[key] ?? String(ds.metadata.generation));
 }
 
-/** A Service update that omits its allocated IPs and ports keeps them (Kubernetes does the same). */
+const needsNodePorts = (spec: Record<string, any>) => spec.type === 'NodePort' || spec.type === 'LoadBalancer';
+const needsHealthCheckPort = (spec: Record<string, any>) => spec.type === 'LoadBalancer' && spec.externalTrafficPolicy === 'Local';
+const same = (a: unknown, b: unknown) => JSON.stringify(a ?? null) === JSON.stringify(b ?? null);
+
+/**
+ * A Service update that omits its allocated IPs and ports keeps them, and a type change drops the
+ * fields the new type may not carry when the user left them as they were (Kubernetes' service
+ * registry does both), so `kubectl patch svc x -p '{"spec":{"type":"ClusterIP"}}'` on a
+ * LoadBalancer works instead of failing validation on its nodePorts.
+ */
 function keepServiceAllocations(svc: Record<string, any>, old: Readonly<Record<string, any>>): void {
   const spec = svc.spec ?? (svc.spec = {});
   const o = old.spec ?? {};
@@ -101,11 +110,23 @@ function keepServiceAllocations(svc: Record<string, any>, old: Readonly<Record<s
   if (!spec.clusterIP && o.clusterIP) spec.clusterIP = o.clusterIP;
   if (!spec.clusterIPs && o.clusterIPs) spec.clusterIPs = [...o.clusterIPs];
   if (!spec.ipFamilies && o.ipFamilies) spec.ipFamilies = [...o.ipFamilies];
-  if (spec.healthCheckNodePort === undefined && o.healthCheckNodePort !== undefined) spec.healthCheckNodePort = o.healthCheckNodePort;
-  for (const p of spec.ports ?? []) {
-    if (p.nodePort) continue;
-    const prev = (o.ports ?? []).find((q: any) => q.port === p.port && (q.protocol ?? 'TCP') === (p.protocol ?? 'TCP'));
-    if (prev?.nodePort) p.nodePort = prev.nodePort;
+  if (needsHealthCheckPort(o) && needsHealthCheckPort(spec) && spec.healthCheckNodePort === undefined && o.healthCheckNodePort !== undefined) spec.healthCheckNodePort = o.healthCheckNodePort;
+  if (needsNodePorts(o) && needsNodePorts(spec)) {
+    for (const p of spec.ports ?? []) {
+      if (p.nodePort) continue;
+      const prev = (o.ports ?? []).find((q: any) => q.port === p.port && (q.protocol ?? 'TCP') === (p.protocol ?? 'TCP'));
+      if (prev?.nodePort) p.nodePort = prev.nodePort;
+    }
+  }
+  // Fields of the old type the user did not touch go with it.
+  if (needsNodePorts(o) && !needsNodePorts(spec) && same((spec.ports ?? []).map((p: any) => p.nodePort), (o.ports ?? []).map((p: any) => p.nodePort))) {
+    for (const p of spec.ports ?? []) delete p.nodePort;
+  }
+  if (needsHealthCheckPort(o) && !needsHealthCheckPort(spec) && same(spec.healthCheckNodePort, o.healthCheckNodePort)) delete spec.healthCheckNodePort;
+  if (needsNodePorts(o) && !needsNodePorts(spec) && same(spec.externalTrafficPolicy, o.externalTrafficPolicy)) delete spec.externalTrafficPolicy;
+  if (o.type === 'LoadBalancer' && spec.type !== 'LoadBalancer') {
+    if (same(spec.allocateLoadBalancerNodePorts, o.allocateLoadBalancerNodePorts)) delete spec.allocateLoadBalancerNodePorts;
+    if (same(spec.loadBalancerClass, o.loadBalancerClass)) delete spec.loadBalancerClass;
   }
 }
 
