@@ -86,7 +86,7 @@ export function handleEtcdJoin(deps: EtcdJoinDeps | undefined, req: IncomingMess
     if (!same) {
       // As a learner (k3s does the same): the quorum does not grow until the new member has caught
       // up, so a joiner that never starts cannot stall the cluster.
-      const added = await client.cluster.memberAdd({ peerURLs: [peerURL], isLearner: true });
+      const added = await addLearnerWhenReady(() => client.cluster.memberAdd({ peerURLs: [peerURL], isLearner: true }));
       list = added.members;
       memberId = added.member.ID;
       log.info({ name, peerURL }, 'added etcd learner member');
@@ -120,6 +120,26 @@ function post(url: URL, ca: string, token: string, body: string): Promise<{ stat
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/**
+ * etcd refuses a member change for a while after the last one: "unhealthy cluster" until the leader
+ * has been connected to every member for 5 s, and "too many learner members" while the previous
+ * joiner is still a learner. Servers started one after another hit both, so the add is retried for
+ * 45 s (inside the joiner's 60 s request timeout) before the joiner is told.
+ */
+async function addLearnerWhenReady<T>(add: () => Promise<T>, ms = 45_000): Promise<T> {
+  const until = Date.now() + ms;
+  for (;;) {
+    try {
+      return await add();
+    } catch (err) {
+      const transient = /unhealthy cluster|too many learner members|not enough started members/i.test((err as Error).message);
+      if (!transient || Date.now() > until) throw err;
+      log.info({ err: (err as Error).message }, 'etcd not ready for another member yet; retrying');
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
 }
 
 /**
