@@ -10,7 +10,13 @@ import { startEtcd, type EtcdServer } from '../helpers/datastores.js';
 let server: EtcdServer;
 let n = 0;
 before(async () => { server = await startEtcd(); });
-after(async () => { await server?.destroy(); });
+after(async () => {
+  await server?.destroy();
+  // Workaround, to be found and fixed: after every test has passed and etcd is gone, something of the
+  // etcd3/grpc clients keeps this file's process alive, and the runner would wait for it forever.
+  // The timer is unref'd: it only fires if something else still holds the event loop.
+  setTimeout(() => process.exit(process.exitCode ?? 0), 5000).unref();
+});
 
 storageConformance({
   name: 'etcd',
