@@ -10,34 +10,16 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { networkInterfaces, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { ApiClient, type Reply } from '../test/helpers/api-client.js';
 import { makeServingCert } from '../test/helpers/webhook-server.js';
 import { startBenchServer } from './lib/server.js';
-import { summarize, formatPhase, type PhaseResult } from './lib/stats.js';
+import { runPhase } from './lib/stats.js';
 
 const N = Number(process.argv[2] ?? 1000);
 const GV = 'wardle.example.com/v1alpha1';
 const PATH = `/apis/${GV}/namespaces/default/flunders/f1`;
 
-async function phase(name: string, concurrency: number, count: number, op: () => Promise<Reply>): Promise<PhaseResult> {
-  const samples: number[] = [];
-  let errors = 0;
-  let first = '';
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    for (let i = next++; i < count; i = next++) {
-      const s = performance.now();
-      const r = await op();
-      if (r.status !== 200) { errors++; first ||= `HTTP ${r.status} ${r.body.slice(0, 200)}`; continue; }
-      samples.push(performance.now() - s);
-    }
-  }));
-  const r = summarize(name, concurrency, samples, errors, (performance.now() - t0) / 1000);
-  console.log(formatPhase(r) + (first ? `  first error: ${first}` : ''));
-  return r;
-}
+const phase = (name: string, concurrency: number, count: number, op: () => Promise<Reply>) => runPhase(name, concurrency, count, op, 200);
 
 function getter(agent: https.Agent, host: string, port: number, headers: Record<string, string>) {
   return () => new Promise<Reply>((resolve, reject) => {

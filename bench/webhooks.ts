@@ -7,29 +7,12 @@ import { performance } from 'node:perf_hooks';
 import { ApiClient, type Reply } from '../test/helpers/api-client.js';
 import { startWebhookServer } from '../test/helpers/webhook-server.js';
 import { startBenchServer } from './lib/server.js';
-import { summarize, formatPhase, type PhaseResult } from './lib/stats.js';
+import { runPhase, type PhaseResult } from './lib/stats.js';
 import { validateCelRules } from '../src/apiserver/cel/crd-rules.js';
 
 const N = 400;
 
-async function phase(name: string, concurrency: number, count: number, op: (i: number) => Promise<Reply>, expect = 201): Promise<PhaseResult> {
-  const samples: number[] = [];
-  let errors = 0;
-  let first = '';
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(Array.from({ length: concurrency }, async () => {
-    for (let i = next++; i < count; i = next++) {
-      const s = performance.now();
-      const r = await op(i);
-      if (r.status !== expect) { errors++; first ||= `HTTP ${r.status} ${r.body.slice(0, 200)}`; continue; }
-      samples.push(performance.now() - s);
-    }
-  }));
-  const r = summarize(name, concurrency, samples, errors, (performance.now() - t0) / 1000);
-  console.log(formatPhase(r) + (first ? `  first error: ${first}` : ''));
-  return r;
-}
+const phase = (name: string, concurrency: number, count: number, op: (i: number) => Promise<Reply>, expect = 201) => runPhase(name, concurrency, count, op, expect);
 
 const cm = (name: string, labels: Record<string, string> = {}) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, labels }, data: { key: 'value' } });
 

@@ -1,4 +1,5 @@
 // Latency samples → percentiles and throughput, printed the same way by every phase.
+import { performance } from 'node:perf_hooks';
 
 export interface PhaseResult {
   name: string;
@@ -31,4 +32,28 @@ export function formatPhase(r: PhaseResult): string {
   return `${pad(r.name, 14)} c=${pad(String(r.concurrency), 3)} n=${pad(String(r.count), 6)} ` +
     `p50=${pad(r.p50.toFixed(2) + 'ms', 10)} p99=${pad(r.p99.toFixed(2) + 'ms', 10)} ` +
     `${r.perSecond.toFixed(0)}/s${r.errors ? `  errors=${r.errors}` : ''}`;
+}
+
+/**
+ * Runs `count` operations over `concurrency` workers, timing each, and prints the phase's line.
+ * An answer with a status other than `expect` counts as an error (the first one is printed).
+ */
+export async function runPhase(name: string, concurrency: number, count: number,
+  op: (i: number) => Promise<{ status: number; body: string }>, expect = 200): Promise<PhaseResult> {
+  const samples: number[] = [];
+  let errors = 0;
+  let first = '';
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(Array.from({ length: concurrency }, async () => {
+    for (let i = next++; i < count; i = next++) {
+      const s = performance.now();
+      const r = await op(i);
+      if (r.status !== expect) { errors++; first ||= `HTTP ${r.status} ${r.body.slice(0, 200)}`; continue; }
+      samples.push(performance.now() - s);
+    }
+  }));
+  const r = summarize(name, concurrency, samples, errors, (performance.now() - t0) / 1000);
+  console.log(formatPhase(r) + (first ? `  first error: ${first}` : ''));
+  return r;
 }
