@@ -12,7 +12,6 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
@@ -20,7 +19,7 @@ import { ApiClient } from '../test/helpers/api-client.js';
 import { startPostgres } from '../test/helpers/postgres-server.js';
 import { MARIADB_PASSWORD, startMariadb } from '../test/helpers/mariadb-server.js';
 import { startBenchServer, rssMb } from './lib/server.js';
-import { percentile } from './lib/stats.js';
+import { driveFor, type Rate } from './lib/stats.js';
 import { CacheStore } from '../src/storage/cache.js';
 import { LogBackend } from '../src/storage/log.js';
 import { SqliteDriver } from '../src/storage/sqlite.js';
@@ -32,28 +31,8 @@ const CLIENTS = 64;
 const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 8000);
 const WARMUP_MS = 1500;
 
-interface Rate { perSec: number; p50: number; p99: number; n: number; errors: number }
-
-/** Runs `op` from CLIENTS loops for `ms`; each op returns true when it did a durable write. */
-async function drive(ms: number, op: (w: number, i: number) => Promise<boolean>, clients = CLIENTS): Promise<Rate> {
-  const samples: number[] = [];
-  let errors = 0;
-  const t0 = performance.now();
-  const deadline = t0 + ms;
-  await Promise.all(Array.from({ length: clients }, async (_, w) => {
-    for (let i = 0; performance.now() < deadline; i++) {
-      const s = performance.now();
-      try {
-        if (await op(w, i)) samples.push(performance.now() - s); else errors++;
-      } catch {
-        errors++;
-      }
-    }
-  }));
-  const secs = (performance.now() - t0) / 1000;
-  samples.sort((a, b) => a - b);
-  return { perSec: samples.length / secs, p50: percentile(samples, 50), p99: percentile(samples, 99), n: samples.length, errors };
-}
+/** Runs `op` from `clients` (default CLIENTS) loops for `ms` (bench/lib/stats.ts). */
+const drive = (ms: number, op: (w: number, i: number) => Promise<boolean>, clients = CLIENTS) => driveFor(ms, clients, op);
 
 const fmt = (r: Rate) => `${Math.round(r.perSec)}/s  p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  (${r.n} writes${r.errors ? `, ${r.errors} errors` : ''})`;
 

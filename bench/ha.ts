@@ -23,7 +23,7 @@ import { startPostgres } from '../test/helpers/postgres-server.js';
 import { MARIADB_PASSWORD, startMariadb } from '../test/helpers/mariadb-server.js';
 import { freePort, startEtcd } from '../test/helpers/datastores.js';
 import { startBenchServer, rssMb, type BenchServer } from './lib/server.js';
-import { percentile } from './lib/stats.js';
+import { percentile, driveFor, type Rate } from './lib/stats.js';
 
 const CLIENTS = 64;
 const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 8000);
@@ -31,28 +31,8 @@ const WARMUP_MS = Math.min(1500, PHASE_MS / 4);
 const LIST_LIMIT = 500;
 const BACKENDS = (process.env.BENCH_BACKENDS ?? 'sqlite,postgres,mariadb,etcd,etcd-embedded').split(',');
 
-interface Rate { perSec: number; p50: number; p99: number; n: number; errors: number }
-
-/** Runs `op` from `clients` loops for `ms`; an op returns true when it succeeded. */
-async function drive(ms: number, op: (w: number, i: number) => Promise<boolean>, clients = CLIENTS): Promise<Rate> {
-  const samples: number[] = [];
-  let errors = 0;
-  const t0 = performance.now();
-  const deadline = t0 + ms;
-  await Promise.all(Array.from({ length: clients }, async (_, w) => {
-    for (let i = 0; performance.now() < deadline; i++) {
-      const s = performance.now();
-      try {
-        if (await op(w, i)) samples.push(performance.now() - s); else errors++;
-      } catch {
-        errors++;
-      }
-    }
-  }));
-  const secs = (performance.now() - t0) / 1000;
-  samples.sort((a, b) => a - b);
-  return { perSec: samples.length / secs, p50: percentile(samples, 50), p99: percentile(samples, 99), n: samples.length, errors };
-}
+/** Runs `op` from `clients` (default CLIENTS) loops for `ms` (bench/lib/stats.ts). */
+const drive = (ms: number, op: (w: number, i: number) => Promise<boolean>, clients = CLIENTS) => driveFor(ms, clients, op);
 
 const fmt = (r: Rate) => `${Math.round(r.perSec)}/s  p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms  (${r.n}${r.errors ? `, ${r.errors} errors` : ''})`;
 const pad = 'x'.repeat(200);

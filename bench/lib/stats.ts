@@ -57,3 +57,26 @@ export async function runPhase(name: string, concurrency: number, count: number,
   console.log(formatPhase(r) + (first ? `  first error: ${first}` : ''));
   return r;
 }
+
+export interface Rate { perSec: number; p50: number; p99: number; n: number; errors: number }
+
+/** Runs `op` from `clients` loops for `ms`; an op returns true when it succeeded (false or a throw: an error). */
+export async function driveFor(ms: number, clients: number, op: (w: number, i: number) => Promise<boolean>): Promise<Rate> {
+  const samples: number[] = [];
+  let errors = 0;
+  const t0 = performance.now();
+  const deadline = t0 + ms;
+  await Promise.all(Array.from({ length: clients }, async (_, w) => {
+    for (let i = 0; performance.now() < deadline; i++) {
+      const s = performance.now();
+      try {
+        if (await op(w, i)) samples.push(performance.now() - s); else errors++;
+      } catch {
+        errors++;
+      }
+    }
+  }));
+  const secs = (performance.now() - t0) / 1000;
+  samples.sort((a, b) => a - b);
+  return { perSec: samples.length / secs, p50: percentile(samples, 50), p99: percentile(samples, 99), n: samples.length, errors };
+}
