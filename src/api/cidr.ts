@@ -69,3 +69,9 @@ export function formatCidr(c: Cidr): string {
   for (let i = 0; i < 16; i += 2) groups.push(((c.bytes[i]! << 8) | c.bytes[i + 1]!).toString(16));
   return `${groups.join(':')}/${c.bits}`;
 }
+
+/** Whether the address `ip` (IPv4 or IPv6 text) lies inside `c`. */
+export function cidrContains(c: Cidr, ip: string): boolean {
+  const a = parseCidr(`${ip}/${c.family === 4 ? 32 : 128}`);
+  return a !== undefined && a.family === c.family && mask(a.bytes, c.bits).every((b, i) => b === c.bytes[i]);
+}

@@ -11,6 +11,7 @@
 import { networkInterfaces } from 'node:os';
 import { writeFileSync } from 'node:fs';
 import type { KObject } from '../../../api/object.js';
+import { cidrContains, parseCidr, type Cidr } from '../../../api/cidr.js';
 import { Informer } from '../../../client/informer.js';
 import { Resources, type ApiClient } from '../../../client/types.js';
 import { WorkQueue } from '../../../client/workqueue.js';
@@ -57,28 +58,16 @@ export interface RunningServiceProxy {
 
 /** This node's IPv4 addresses inside `cidrs` (never loopback: kube-proxy's nftables mode does not serve NodePorts there). */
 export function nodePortIps(cidrs: string[]): string[] {
-  const nets = cidrs.map(parseCidr).filter((c): c is { base: number; mask: number } => c !== undefined);
+  const nets = cidrs.map((c) => parseCidr(c.trim())).filter((c): c is Cidr => c?.family === 4);
   const out: string[] = [];
   for (const list of Object.values(networkInterfaces())) {
     for (const a of list ?? []) {
       if (a.family !== 'IPv4' || a.internal) continue;
-      const n = ipInt(a.address);
-      if (nets.some((c) => ((n & c.mask) >>> 0) === c.base)) out.push(a.address);
+      if (nets.some((c) => cidrContains(c, a.address))) out.push(a.address);
     }
   }
   return [...new Set(out)].sort();
 }
-
-function parseCidr(c: string): { base: number; mask: number } | undefined {
-  const m = /^(\d+\.\d+\.\d+\.\d+)\/(\d+)$/.exec(c.trim());
-  if (!m) return undefined;
-  const bits = Number(m[2]);
-  if (bits > 32) return undefined;
-  const mask = bits === 0 ? 0 : (0xffffffff << (32 - bits)) >>> 0;
-  return { base: (ipInt(m[1]!) & mask) >>> 0, mask };
-}
-
-const ipInt = (ip: string) => ip.split('.').reduce((n, o) => ((n << 8) | Number(o)) >>> 0, 0);
 
 /** A node forwards service traffic to pods elsewhere; bridged pod traffic must pass netfilter (hairpin, same-node replies). */
 function ensureSysctls(): void {
