@@ -27,6 +27,8 @@ let ageTimer: ReturnType<typeof setInterval> | undefined;
 function signIn(message = ''): void {
   view?.dispose(); view = undefined;
   hub?.stopAll(); hub = undefined;
+  // The signed-out page has no views: a hash change (sign-in sets #/overview) must not route.
+  window.onhashchange = null;
   if (ageTimer) clearInterval(ageTimer);
   session.clear();
   const input = h('input', { type: 'password', id: 'token', name: 'token', autocomplete: 'off', spellcheck: 'false', placeholder: 'Bearer token', required: true, 'data-test': 'token' });
@@ -108,6 +110,8 @@ function shell(): void {
   });
 
   function route(): void {
+    // A route queued before sign-out (hashchange is async) finds no hub: nothing to draw.
+    if (!hub) return;
     view?.dispose();
     const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
     const page = parts[0] || 'overview';
@@ -115,7 +119,7 @@ function shell(): void {
     const active = kindId === 'pods' ? 'pods' : kindId === 'nodes' ? 'nodes' : kindId ? sectionOf(kindId)
       : page === 'pod' ? 'pods' : page === 'node' ? 'nodes' : page;
     for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', a.dataset.nav === active);
-    hub!.beginView();
+    hub.beginView();
     switch (page) {
       case 'nodes': view = nodesView(ctx); break;
       case 'node': view = nodeView(ctx, parts[1] ?? ''); break;
@@ -127,7 +131,7 @@ function shell(): void {
       case 'obj': view = objectView(ctx, kindId, parts[2] ?? '', parts[3] ?? ''); break;
       default: view = overviewView(ctx);
     }
-    hub!.endView();
+    hub.endView();
     clear(main);
     main.append(view.el);
   }
