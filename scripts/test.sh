@@ -20,9 +20,9 @@ counts=$(mktemp -d)   # one file per node --test run: "passed failed skipped" (a
 report() {
   local rc=$? elapsed=$(( $(date +%s) - started ))
   local took="$((elapsed / 60)) min $((elapsed % 60)) s"
-  if [ -f "$counts/unit" ] || [ -f "$counts/e2e" ]; then
+  if [ -f "$counts/unit" ] || compgen -G "$counts/e2e*" >/dev/null; then
     local pass fail skipped
-    read -r pass fail skipped < <(cat "$counts"/unit "$counts"/e2e 2>/dev/null | awk '{ p += $1; f += $2; s += $3 } END { print p, f, s }')
+    read -r pass fail skipped < <(cat "$counts"/unit "$counts"/e2e* 2>/dev/null | awk '{ p += $1; f += $2; s += $3 } END { print p, f, s }')
     echo "suite time: $took"
     echo "suite: $pass passed, $fail failed, $skipped skipped"
   else
@@ -79,8 +79,7 @@ run_tests() {
 # src/ modules (measured on 2 cores: about 100 s of CPU for 77 files one process each, about 30 s in
 # two shard processes).
 # SKIFF_UNIT_SHARDS=0 gives every file its own process again (node's isolation, for hunting a test
-# that leaks state into the next file). End-to-end files run one process at a time: they start
-# servers, containerd and network namespaces, and take the machine's CPU with them.
+# that leaks state into the next file). End-to-end files run in two lanes (below).
 cores=$(nproc 2>/dev/null || echo 2)
 shards=${SKIFF_UNIT_SHARDS:-$(( cores > 2 ? cores : 2 ))}
 unit_entries=("${unit_files[@]}")
@@ -100,5 +99,33 @@ if [ "$shards" -gt 0 ] && [ "${#unit_files[@]}" -gt 1 ]; then
 fi
 status=0
 run_tests unit "$unit_concurrency" "${unit_entries[@]}" || status=$?
-run_tests e2e 1 "${e2e_files[@]}" || status=$?
+
+# End-to-end files run in two lanes at once, each one file at a time (SKIFF_E2E_LANES=1: one lane):
+# - the host lane: files that run containers or hosts on this machine (they import the image helper,
+#   a network-namespace host or LAN helper, or drive the browser); they share containerd, the CNI
+#   plugins and the root network namespace's devices, so never two at once;
+# - the API lane: every other file (servers, hollow nodes, datastores, a throwaway namespace of its
+#   own), which shares nothing with the host lane but free ports and the CPU.
+# Most of an end-to-end test's time is waiting (for a process, a watch, a grace period), so the two
+# lanes overlap well on two cores. The API lane's output is kept and printed after the host lane's.
+host_re="helpers/(images|netns-host|lan|l2-lan)\.js|playwright"
+host_files=()
+api_files=()
+for f in "${e2e_files[@]}"; do
+  if [ "${SKIFF_E2E_LANES:-2}" = 1 ] || grep -qE "$host_re" "$f"; then host_files+=("$f"); else api_files+=("$f"); fi
+done
+api_log="$counts/api-lane.log"
+api_status=0
+if [ "${#api_files[@]}" -gt 0 ]; then
+  echo "end-to-end: ${#host_files[@]} files in the host lane (shown now), ${#api_files[@]} in the API lane (shown when both are done)"
+  run_tests e2e-api 1 "${api_files[@]}" > "$api_log" 2>&1 &
+  api_pid=$!
+fi
+run_tests e2e-host 1 "${host_files[@]}" || status=$?
+if [ -n "${api_pid:-}" ]; then
+  wait "$api_pid" || api_status=$?
+  echo "--- the API lane (${#api_files[@]} files) ---"
+  cat "$api_log"
+  [ "$api_status" -eq 0 ] || status=$api_status
+fi
 exit "$status"

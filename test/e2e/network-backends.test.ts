@@ -73,6 +73,7 @@ kind: Pod
 metadata: { name: web-${tag}, labels: { app: web-${tag} } }
 spec:
   nodeName: ${b.name}
+  terminationGracePeriodSeconds: 0   # httpd as PID 1 ignores SIGTERM: deleting would wait out the 30 s
   containers:
   - name: web
     image: ${TEST_IMAGE}
