@@ -4,6 +4,10 @@
 // sides agree on which pool an address belongs to and which Services a pool may serve.
 import { parse as parseYaml } from 'yaml';
 import { compileLabelSelector, type LabelSelector } from './selectors.js';
+import { ipToNumber, numberToIp } from './cidr.js';
+
+// The pools' users read addresses as numbers through this module too (one definition, in cidr.ts).
+export { ipToNumber, numberToIp };
 
 export const METALLB_GROUP = 'metallb.io';
 export const LEGACY_CONFIG_NAMESPACE = 'metallb-system';
@@ -43,18 +47,6 @@ export interface AddressPool {
   creationTimestamp?: string;
 }
 
-export function ipToNumber(ip: string): number | undefined {
-  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip.trim());
-  if (!m) return undefined;
-  const parts = m.slice(1).map(Number);
-  if (parts.some((p) => p > 255)) return undefined;
-  return ((parts[0]! << 24) >>> 0) + (parts[1]! << 16) + (parts[2]! << 8) + parts[3]!;
-}
-
-export function numberToIp(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
-
 /**
  * One `addresses` entry: a CIDR (`10.0.0.0/24`), a range (`10.0.0.50-10.0.0.99`) or a single address.
  * IPv6 entries are skipped (undefined with no error); anything else malformed is an error message.
@@ -64,14 +56,14 @@ export function parseAddressEntry(entry: string): IpRange | string | undefined {
   if (s.includes(':')) return undefined;
   const dash = s.indexOf('-');
   if (dash >= 0) {
-    const a = ipToNumber(s.slice(0, dash)), b = ipToNumber(s.slice(dash + 1));
+    const a = ipToNumber(s.slice(0, dash).trim()), b = ipToNumber(s.slice(dash + 1).trim());
     if (a === undefined || b === undefined) return `invalid IP range "${entry}"`;
     if (a > b) return `invalid IP range "${entry}": first address after the last`;
     return { first: a, last: b };
   }
   const slash = s.indexOf('/');
   if (slash >= 0) {
-    const base = ipToNumber(s.slice(0, slash));
+    const base = ipToNumber(s.slice(0, slash).trim());
     const bits = Number(s.slice(slash + 1));
     if (base === undefined || !Number.isInteger(bits) || bits < 0 || bits > 32 || s.slice(slash + 1) === '') return `invalid CIDR "${entry}"`;
     const size = 2 ** (32 - bits);

@@ -70,6 +70,20 @@ export function formatCidr(c: Cidr): string {
   return `${groups.join(':')}/${c.bits}`;
 }
 
+/** A dotted-quad IPv4 address as an unsigned 32-bit number; undefined for anything else. */
+export function ipToNumber(ip: string): number | undefined {
+  const m = /^(\d{1,3})\.(\d{1,3})\.(\d{1,3})\.(\d{1,3})$/.exec(ip);
+  if (!m) return undefined;
+  const parts = m.slice(1).map(Number);
+  if (parts.some((p) => p > 255)) return undefined;
+  return ((parts[0]! << 24) >>> 0) + (parts[1]! << 16) + (parts[2]! << 8) + parts[3]!;
+}
+
+/** An unsigned 32-bit number as a dotted-quad IPv4 address. */
+export function numberToIp(n: number): string {
+  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
+}
+
 /** Whether the address `ip` (IPv4 or IPv6 text) lies inside `c`. */
 export function cidrContains(c: Cidr, ip: string): boolean {
   const a = parseCidr(`${ip}/${c.family === 4 ? 32 : 128}`);

@@ -3,29 +3,24 @@
 import type { Store } from '../storage/types.js';
 import { cause } from '../api/status.js';
 import type { StatusCause } from '../api/status.js';
+import { ipToNumber, numberToIp } from '../api/cidr.js';
 
 export interface ServiceNetwork {
   serviceCidr: string;          // e.g. 10.43.0.0/16
   nodePortRange: [number, number];
 }
 
-function ipToInt(ip: string): number {
-  return ip.split('.').reduce((acc, o) => (acc * 256) + Number(o), 0);
-}
-function intToIp(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
 
 export function parseCidr(cidr: string): { base: number; size: number } {
   const [ip, bits] = cidr.split('/');
   const b = Number(bits);
   const size = 2 ** (32 - b);
-  return { base: (ipToInt(ip) & ~(size - 1)) >>> 0, size };
+  return { base: ((ipToNumber(ip) ?? 0) & ~(size - 1)) >>> 0, size };
 }
 
 /** The first usable address (x.x.0.1): the `kubernetes` Service's cluster IP. */
 export function firstServiceIp(cidr: string): string {
-  return intToIp(parseCidr(cidr).base + 1);
+  return numberToIp(parseCidr(cidr).base + 1);
 }
 
 export class ServiceAllocator {
@@ -71,8 +66,8 @@ export class ServiceAllocator {
     } else if (spec.clusterIP === 'None') {
       spec.clusterIPs = ['None'];
     } else if (spec.clusterIP) {
-      const n = ipToInt(spec.clusterIP);
-      if (!/^\d+\.\d+\.\d+\.\d+$/.test(spec.clusterIP) || n < this.range.base || n >= this.range.base + this.range.size) {
+      const n = ipToNumber(spec.clusterIP);
+      if (n === undefined || n < this.range.base || n >= this.range.base + this.range.size) {
         causes.push(cause.invalid('spec.clusterIPs', [spec.clusterIP], `failed to allocate IP ${spec.clusterIP}: the provided IP (${spec.clusterIP}) is not in the valid range. The range of valid IPs is ${this.net.serviceCidr}`));
       } else if (ips.has(spec.clusterIP) && old?.spec?.clusterIP !== spec.clusterIP) {
         causes.push(cause.invalid('spec.clusterIPs', [spec.clusterIP], `failed to allocate IP ${spec.clusterIP}: provided IP is already allocated`));
@@ -82,7 +77,7 @@ export class ServiceAllocator {
       // Skip network, the first address (kubernetes Service) is assigned explicitly; scan from a rolling cursor.
       for (let i = 0; i < this.range.size - 2; i++) {
         const off = 2 + ((this.nextIp + i) % (this.range.size - 3));
-        const ip = intToIp(this.range.base + off);
+        const ip = numberToIp(this.range.base + off);
         if (!ips.has(ip)) { spec.clusterIP = ip; spec.clusterIPs = [ip]; this.nextIp = off - 1; mine.ips.push(ip); break; }
       }
       if (!spec.clusterIP) causes.push(cause.invalid('spec.clusterIPs', null, 'failed to allocate IP: range is full'));

@@ -6,26 +6,21 @@ import { Resources } from '../client/types.js';
 import type { ControllerContext } from './context.js';
 import { runController, type RunningController } from '../client/controller.js';
 import { WorkQueue } from '../client/workqueue.js';
+import { ipToNumber, numberToIp } from '../api/cidr.js';
 
 export interface NodeIpamOptions {
   clusterCidr: string;      // e.g. 10.42.0.0/16
   nodeMaskSize: number;     // e.g. 24
 }
 
-function ipToInt(ip: string): number {
-  return ip.split('.').reduce((a, o) => a * 256 + Number(o), 0) >>> 0;
-}
-function intToIp(n: number): string {
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
 
 /** The n-th /mask subnet of a cluster CIDR, or undefined past its end. */
 export function subnetAt(clusterCidr: string, mask: number, n: number): string | undefined {
   const [ip, bits] = clusterCidr.split('/');
   const clusterBits = Number(bits);
   if (mask < clusterBits || n >= 2 ** (mask - clusterBits)) return undefined;
-  const base = (ipToInt(ip) & (clusterBits === 0 ? 0 : (~0 << (32 - clusterBits)))) >>> 0;
-  return `${intToIp((base + n * 2 ** (32 - mask)) >>> 0)}/${mask}`;
+  const base = ((ipToNumber(ip) ?? 0) & (clusterBits === 0 ? 0 : (~0 << (32 - clusterBits)))) >>> 0;
+  return `${numberToIp((base + n * 2 ** (32 - mask)) >>> 0)}/${mask}`;
 }
 
 export function startNodeIpamController(ctx: ControllerContext, opts: NodeIpamOptions): RunningController {

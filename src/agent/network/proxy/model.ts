@@ -8,6 +8,7 @@
 // answering); none at all → the port is rejected. "Local" policies use only this node's endpoints.
 import type { KObject } from '../../../api/object.js';
 import { endpointReady, endpointServing, endpointTerminating, LABEL_SERVICE_NAME } from '../../../api/endpoint-slices.js';
+import { ipToNumber } from '../../../api/cidr.js';
 
 export type Protocol = 'tcp' | 'udp' | 'sctp';
 
@@ -175,12 +176,9 @@ function collectEndpoints(slices: Obj[]): Map<string, Endpoint[]> {
 }
 
 function compareEndpoints(a: Endpoint, b: Endpoint): number {
-  return ipToInt(a.ip) - ipToInt(b.ip) || a.port - b.port;
+  return (ipToNumber(a.ip) ?? 0) - (ipToNumber(b.ip) ?? 0) || a.port - b.port;
 }
 
-export function ipToInt(ip: string): number {
-  return ip.split('.').reduce((n, o) => n * 256 + Number(o), 0);
-}
 
 function uniq<T>(xs: T[]): T[] {
   return [...new Set(xs)];
