@@ -16,6 +16,7 @@ import type { KObject } from '../../../api/object.js';
 import { Informer } from '../../../client/informer.js';
 import { Resources, type ApiClient, type ResourceRef } from '../../../client/types.js';
 import { WorkQueue } from '../../../client/workqueue.js';
+import { retryUntilDone, runBatchWorker } from '../../../client/batch-worker.js';
 import { logger } from '../../../util/log.js';
 import type { TableFragment } from '../proxy/nft-rules.js';
 import { buildPolicyModel, namespaceLabels, nodeDnsPeer, podInfo, SetIndex, type PodInfo, type PolicyModel } from './model.js';
@@ -148,42 +149,34 @@ export function startNetworkPolicy(o: NetworkPolicyOptions): RunningNetworkPolic
     return out;
   };
 
-  const loop = async () => {
-    for (;;) {
-      const first = await queue.get();
-      if (first === undefined) return;
-      const keys = [first];
-      while (queue.len() > 0) { const k = await queue.get(); if (k === undefined) break; keys.push(k); }
-      const t0 = performance.now();
-      const full = keys.includes(ALL);
-      const answered = takeWaiters(keys, full);
-      let ok = true;
-      try {
-        let changes: Map<string, TableFragment | undefined>;
-        if (full) {
-          const all = everything();
-          changes = new Map<string, TableFragment | undefined>(all);
-          for (const owner of writer.ownerKeys()) if (!all.has(owner)) changes.set(owner, undefined);
-        } else {
-          changes = new Map();
-          for (const k of keys) changes.set(podOwner(k.slice(POD.length)), podFrag(k.slice(POD.length)));
-        }
-        await writer.apply(changes);
-      } catch (err) {
-        ok = false;
-        log.warn({ err: (err as Error).message, keys: keys.length }, 'network policy batch failed; retrying');
+  // One transaction per batch: all of it applies or none (then every key is retried).
+  const applyBatch = async (keys: string[]): Promise<string[]> => {
+    const t0 = performance.now();
+    const full = keys.includes(ALL);
+    const answered = takeWaiters(keys, full);
+    let ok = true;
+    try {
+      let changes: Map<string, TableFragment | undefined>;
+      if (full) {
+        const all = everything();
+        changes = new Map<string, TableFragment | undefined>(all);
+        for (const owner of writer.ownerKeys()) if (!all.has(owner)) changes.set(owner, undefined);
+      } else {
+        changes = new Map();
+        for (const k of keys) changes.set(podOwner(k.slice(POD.length)), podFrag(k.slice(POD.length)));
       }
-      for (const k of keys) {
-        if (ok) queue.forget(k); else queue.addRateLimited(k);
-        queue.done(k);
-      }
-      for (const [k, list] of answered) {
-        if (ok) for (const w of list) w();
-        else waiters.set(k, [...list, ...(waiters.get(k) ?? [])]);   // the retry answers them
-      }
-      last = { keys: keys.length, full, ms: Math.round(performance.now() - t0), lines: writer.lastStats.lines, nftMs: writer.lastStats.ms };
-      log.debug({ ...last, ok }, 'network policy batch');
+      await writer.apply(changes);
+    } catch (err) {
+      ok = false;
+      log.warn({ err: (err as Error).message, keys: keys.length }, 'network policy batch failed; retrying');
     }
+    for (const [k, list] of answered) {
+      if (ok) for (const w of list) w();
+      else waiters.set(k, [...list, ...(waiters.get(k) ?? [])]);   // the retry answers them
+    }
+    last = { keys: keys.length, full, ms: Math.round(performance.now() - t0), lines: writer.lastStats.lines, nftMs: writer.lastStats.ms };
+    log.debug({ ...last, ok }, 'network policy batch');
+    return ok ? [] : keys;
   };
 
   let loopDone: Promise<void> | undefined;
@@ -194,20 +187,15 @@ export function startNetworkPolicy(o: NetworkPolicyOptions): RunningNetworkPolic
     ensureBridgeNetfilter();
     if (o.dataDir) recordPolicyTable(o.dataDir, writer.table);
     await Promise.all([pods.waitForSync(), namespaces.waitForSync(), policies.waitForSync()]);
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const t0 = performance.now();
-        await writer.init(everything());
-        last = { keys: 0, full: true, ms: Math.round(performance.now() - t0), lines: writer.lastStats.lines, nftMs: writer.lastStats.ms };
-        break;
-      } catch (err) {
-        if (queue.isShutDown()) return;
-        log.warn({ err: (err as Error).message, attempt }, 'network policy table not reconciled; retrying');
-        await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** attempt)));
-      }
-    }
+    const initialized = await retryUntilDone(async () => {
+      const t0 = performance.now();
+      await writer.init(everything());
+      last = { keys: 0, full: true, ms: Math.round(performance.now() - t0), lines: writer.lastStats.lines, nftMs: writer.lastStats.ms };
+    }, () => queue.isShutDown(), (err, attempt) => log.warn({ err: (err as Error).message, attempt }, 'network policy table not reconciled; retrying'));
+    if (!initialized) return;
     log.info({ policies: models.length, sets: index.sets.size }, 'network policy enforcement ready');
-    loopDone = loop();
+    loopDone = runBatchWorker(queue, applyBatch,
+      (err, keys) => log.warn({ err: (err as Error).message, keys: keys.length }, 'network policy batch failed; retrying'));
   })();
   ready.catch((err: unknown) => log.error({ err: (err as Error).message }, 'network policy enforcement did not start'));
 

@@ -15,6 +15,7 @@ import { cidrContains, parseCidr, type Cidr } from '../../../api/cidr.js';
 import { Informer } from '../../../client/informer.js';
 import { Resources, type ApiClient } from '../../../client/types.js';
 import { WorkQueue } from '../../../client/workqueue.js';
+import { retryUntilDone, runBatchWorker } from '../../../client/batch-worker.js';
 import { logger } from '../../../util/log.js';
 import { buildServiceModel, sliceServiceKey, type ServiceModel } from './model.js';
 import { DEFAULT_TABLE, NftRuleWriter, type RuleWriter } from './nft-writer.js';
@@ -119,37 +120,28 @@ export function startServiceProxy(o: ServiceProxyOptions): RunningServiceProxy {
   const syncHealth = () => health.sync([...healthChecked.values()]
     .map((m) => ({ namespace: m.namespace, name: m.name, port: m.healthCheckNodePort!, localEndpoints: m.localReadyEndpoints })));
 
-  const loop = async () => {
-    for (;;) {
-      const first = await queue.get();
-      if (first === undefined) return;
-      const keys = [first];
-      while (queue.len() > 0) { const k = await queue.get(); if (k === undefined) break; keys.push(k); }
-      const t0 = performance.now();
-      const changes = new Map<string, ServiceModel | undefined>();
-      for (const k of keys) changes.set(k, modelOf(k));
-      let failed: string[] = [];
-      try {
-        failed = await writer.apply(changes);
-      } catch (err) {
-        log.warn({ err: (err as Error).message, services: keys.length }, 'service proxy batch failed; retrying');
-        failed = keys;
-      }
-      const failedSet = new Set(failed);
-      const flows: string[][] = [];
-      for (const [k, m] of changes) {
-        if (failedSet.has(k)) continue;
-        if (o.conntrack !== false) flows.push(...staleUdpFlows(models.get(k), m));
-        remember(k, m);
-      }
-      for (const k of keys) {
-        if (failedSet.has(k)) queue.addRateLimited(k); else queue.forget(k);
-        queue.done(k);
-      }
-      log.debug({ services: keys.length, failed: failed.length, ms: Math.round(performance.now() - t0) }, 'batch applied');
-      syncHealth();
-      if (flows.length) await clearFlows(flows);
+  const applyBatch = async (keys: string[]): Promise<string[]> => {
+    const t0 = performance.now();
+    const changes = new Map<string, ServiceModel | undefined>();
+    for (const k of keys) changes.set(k, modelOf(k));
+    let failed: string[];
+    try {
+      failed = await writer.apply(changes);
+    } catch (err) {
+      log.warn({ err: (err as Error).message, services: keys.length }, 'service proxy batch failed; retrying');
+      return keys;
     }
+    const failedSet = new Set(failed);
+    const flows: string[][] = [];
+    for (const [k, m] of changes) {
+      if (failedSet.has(k)) continue;
+      if (o.conntrack !== false) flows.push(...staleUdpFlows(models.get(k), m));
+      remember(k, m);
+    }
+    log.debug({ services: keys.length, failed: failed.length, ms: Math.round(performance.now() - t0) }, 'batch applied');
+    syncHealth();
+    if (flows.length) await clearFlows(flows);
+    return failed;
   };
 
   let loopDone: Promise<void> | undefined;
@@ -161,18 +153,12 @@ export function startServiceProxy(o: ServiceProxyOptions): RunningServiceProxy {
     await Promise.all([services.waitForSync(), slices.waitForSync()]);
     for (const k of services.keys()) remember(k, modelOf(k));
     // Retried until it works: without the first reconcile nothing else may be written.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await writer.init(models.values());
-        break;
-      } catch (err) {
-        if (queue.isShutDown()) return;
-        log.warn({ err: (err as Error).message, attempt }, 'service proxy table not reconciled; retrying');
-        await new Promise((r) => setTimeout(r, Math.min(30_000, 500 * 2 ** attempt)));
-      }
-    }
+    const initialized = await retryUntilDone(() => writer.init(models.values()), () => queue.isShutDown(),
+      (err, attempt) => log.warn({ err: (err as Error).message, attempt }, 'service proxy table not reconciled; retrying'));
+    if (!initialized) return;
     syncHealth();
-    loopDone = loop();
+    loopDone = runBatchWorker(queue, applyBatch,
+      (err, keys) => log.warn({ err: (err as Error).message, services: keys.length }, 'service proxy batch failed; retrying'));
   })();
   ready.catch((err: unknown) => log.error({ err: (err as Error).message }, 'service proxy did not start'));
 
