@@ -11,6 +11,12 @@ export interface SharedInformerOptions<T> {
   fieldSelector?: string;
   /** Added to the shared informer; names must be unique across the loops sharing it. */
   indexers?: Record<string, IndexFunc<T>>;
+  /**
+   * A reduced view of each object, kept instead of the object (client-go's transform): loops that
+   * need a few fields of many objects (every Node's addresses) hold those fields only. Loops share the
+   * informer only when they name the same view.
+   */
+  view?: { name: string; transform: (obj: T) => T };
 }
 
 export class InformerFactory {
@@ -23,12 +29,14 @@ export class InformerFactory {
   ) {}
 
   informerFor<T extends KObject = KObject>(resource: ResourceRef, opts: SharedInformerOptions<T> = {}): Informer<T> {
-    const id = [resource.group, resource.version, resource.resource, opts.namespace ?? '', opts.labelSelector ?? '', opts.fieldSelector ?? ''].join('|');
+    const id = [resource.group, resource.version, resource.resource, opts.namespace ?? '', opts.labelSelector ?? '', opts.fieldSelector ?? '',
+      ...(opts.view ? [`view=${opts.view.name}`] : [])].join('|');
     let inf = this.informers.get(id) as Informer<T> | undefined;
     if (!inf) {
       inf = new Informer<T>({
         ...this.defaults, client: this.client, resource,
         namespace: opts.namespace, labelSelector: opts.labelSelector, fieldSelector: opts.fieldSelector,
+        transform: opts.view?.transform,
       });
       this.informers.set(id, inf);
       // Loops may ask for an informer after start (e.g. one enabled later): it starts at once.

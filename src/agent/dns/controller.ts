@@ -78,7 +78,8 @@ export function startClusterDns(o: ClusterDnsOptions): ClusterDns {
     return svc ? [`${s.metadata.namespace}/${svc}`] : [];
   } } });
   const namespaces = factory.informerFor<KObject>(Resources.namespaces);
-  const nodes = factory.informerFor<KObject>(Resources.nodes);
+  // Node names answer with their InternalIPs (k3s's NodeHosts): every Node is kept, so only that.
+  const nodes = factory.informerFor<KObject>(Resources.nodes, { view: { name: 'internal-ips', transform: internalIpView } });
 
   // Keys: `svc:<ns>/<name>`, `ns:<name>`, `node:<name>`.
   const queue = new WorkQueue<string>();
@@ -179,4 +180,11 @@ export function startClusterDns(o: ClusterDnsOptions): ClusterDns {
       await server.close();
     },
   };
+}
+
+/** A Node reduced to its name and InternalIP addresses: all the cluster DNS reads of it. */
+export function internalIpView(n: KObject): KObject {
+  const addresses = ((n as { status?: { addresses?: { type?: string; address?: string }[] } }).status?.addresses ?? [])
+    .filter((a) => a.type === 'InternalIP').map((a) => ({ type: 'InternalIP', address: String(a.address) }));
+  return { apiVersion: 'v1', kind: 'Node', metadata: { name: n.metadata.name, resourceVersion: n.metadata.resourceVersion }, status: { addresses } } as KObject;
 }
