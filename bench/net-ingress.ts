@@ -14,16 +14,15 @@
 // (BENCH_JIT=1: the agent without bin/skiff's --jitless.)
 // Everything it starts is torn down, even on failure or Ctrl-C (BENCH_KEEP=1 keeps the agent's log in /tmp).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { HttpClient } from '../src/client/http.js';
 import { Resources } from '../src/client/types.js';
 import { teardownRuntime } from '../src/agent/runtime/teardown.js';
 import { writeBusyboxImage } from '../test/helpers/images.js';
+import { createHost, removeHost, sh, startHostAgent } from './lib/netns-host.js';
 import { startBenchServer, sleep, stopProcess, type BenchServer } from './lib/server.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const NODE = 'ingress-bench';
 const GOALS = { ratio: 0.7, addedP99Ms: 5 };
 const run = process.pid % 1000;
@@ -44,42 +43,8 @@ function options(argv: string[]): Options {
   return o;
 }
 
-const sh = (cmd: string[]) => spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', maxBuffer: 1 << 26 });
 
-function createHost(): void {
-  removeHost();
-  for (const cmd of [
-    ['ip', 'netns', 'add', host.netns],
-    ['ip', 'link', 'add', host.hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', host.netns],
-    ['ip', 'addr', 'add', `${host.hostIp}/24`, 'dev', host.hostIf],
-    ['ip', 'link', 'set', host.hostIf, 'up'],
-    ['ip', '-n', host.netns, 'addr', 'add', `${host.ip}/24`, 'dev', 'eth0'],
-    ['ip', '-n', host.netns, 'link', 'set', 'eth0', 'up'],
-    ['ip', '-n', host.netns, 'link', 'set', 'lo', 'up'],
-    ['ip', '-n', host.netns, 'route', 'add', 'default', 'via', host.hostIp],
-  ]) {
-    const r = sh(cmd);
-    if (r.status !== 0) throw new Error(`${cmd.join(' ')}: ${r.stderr}`);
-  }
-}
-
-function removeHost(): void {
-  sh(['ip', 'netns', 'del', host.netns]);
-  sh(['ip', 'link', 'del', host.hostIf]);
-}
-
-function startAgent(server: BenchServer, dir: string, token: string): ChildProcess {
-  const log = openSync(join(dir, 'agent.log'), 'a');
-  const env = { ...process.env };
-  delete env.SKIFF_DISABLE_KUBE_PROXY;
-  // bin/skiff runs agents with V8's --jitless (memory over speed, issue 4); BENCH_JIT=1 runs the same
-  // agent with the JIT, to show what the interpreter costs the proxy.
-  const cmd = process.env.BENCH_JIT ? [process.execPath, join(ROOT, 'dist', 'cli', 'main.js')] : [join(ROOT, 'bin', 'skiff')];
-  const p = spawn('nsenter', [`--net=/var/run/netns/${host.netns}`, ...cmd, 'agent', '--server', `https://${host.hostIp}:${server.port}`,
-    '--token', token, '--data-dir', dir, '--node-name', NODE, '--node-ip', host.ip], { stdio: ['ignore', log, log], env });
-  closeSync(log);
-  return p;
-}
+const startAgent = (server: BenchServer, dir: string, token: string): ChildProcess => startHostAgent(host, server, dir, token, NODE);
 
 interface WrkResult { rps: number; p50: number; p99: number; errors: number; requests: number }
 
@@ -119,12 +84,12 @@ async function main(): Promise<void> {
     client?.close();
     if (process.env.BENCH_KEEP) spawnSync('cp', [join(dir, 'agent.log'), `/tmp/net-ingress-agent-${process.pid}.log`]);
     await teardownRuntime({ dataDir: dir, removeDataDir: true }).catch(() => undefined);
-    removeHost();
+    removeHost(host);
     await server?.stop();
   };
   process.once('SIGINT', () => { void cleanup().finally(() => process.exit(130)); });
   try {
-    createHost();
+    createHost(host);
     // The backend in a process of its own (curl and wrk run synchronously here): 2 bytes per answer,
     // keep-alive, as a small web pod would answer.
     backend = spawn(process.execPath, ['-e', `const s = require('node:http').createServer((q, r) => { r.writeHead(200, { 'content-type': 'text/plain', 'content-length': 2 }); r.end('ok'); });

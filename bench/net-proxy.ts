@@ -14,20 +14,19 @@
 // (BENCH_AGENT_ARGS="--log-level debug" adds agent flags; BENCH_KEEP=1 keeps the agent's log in /tmp.)
 // Everything it starts is torn down, even on failure or Ctrl-C.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { HttpClient } from '../src/client/http.js';
 import { Resources } from '../src/client/types.js';
 import { teardownRuntime } from '../src/agent/runtime/teardown.js';
 import { writeBusyboxImage } from '../test/helpers/images.js';
+import { createHost, removeHost, sh, startHostAgent } from './lib/netns-host.js';
 import { startBenchServer, rssMb, sleep, stopProcess, type BenchServer } from './lib/server.js';
 import { percentile } from './lib/stats.js';
 import { endpointChain } from '../src/agent/network/proxy/nft-rules.js';
 import type { Endpoint, ServicePortModel } from '../src/agent/network/proxy/model.js';
 
-const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const NS = 'bench';
 const NODE = 'proxy-bench';
 const GOALS = { programMs: 1000, changeMs: 100, rssMb: 70 };
@@ -48,41 +47,9 @@ function options(argv: string[]): Options {
   return o;
 }
 
-const sh = (cmd: string[]) => spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', maxBuffer: 1 << 28 });
 const nft = (...args: string[]) => sh(['nsenter', `--net=/var/run/netns/${host.netns}`, 'nft', ...args]);
 
-function createHost(): void {
-  removeHost();
-  for (const cmd of [
-    ['ip', 'netns', 'add', host.netns],
-    ['ip', 'link', 'add', host.hostIf, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', host.netns],
-    ['ip', 'addr', 'add', `${host.hostIp}/24`, 'dev', host.hostIf],
-    ['ip', 'link', 'set', host.hostIf, 'up'],
-    ['ip', '-n', host.netns, 'addr', 'add', `${host.ip}/24`, 'dev', 'eth0'],
-    ['ip', '-n', host.netns, 'link', 'set', 'eth0', 'up'],
-    ['ip', '-n', host.netns, 'link', 'set', 'lo', 'up'],
-    ['ip', '-n', host.netns, 'route', 'add', 'default', 'via', host.hostIp],
-  ]) {
-    const r = sh(cmd);
-    if (r.status !== 0) throw new Error(`${cmd.join(' ')}: ${r.stderr}`);
-  }
-}
-
-function removeHost(): void {
-  sh(['ip', 'netns', 'del', host.netns]);
-  sh(['ip', 'link', 'del', host.hostIf]);
-}
-
-function startAgent(server: BenchServer, dir: string, token: string): ChildProcess {
-  const log = openSync(join(dir, 'agent.log'), 'a');
-  const env = { ...process.env };
-  delete env.SKIFF_DISABLE_KUBE_PROXY;
-  const p = spawn('nsenter', [`--net=/var/run/netns/${host.netns}`, join(ROOT, 'bin', 'skiff'), 'agent', '--server', `https://${host.hostIp}:${server.port}`,
-    '--token', token, '--data-dir', dir, '--node-name', NODE, '--node-ip', host.ip, ...(process.env.BENCH_AGENT_ARGS ?? '').split(' ').filter(Boolean)],
-    { stdio: ['ignore', log, log], env });
-  closeSync(log);
-  return p;
-}
+const startAgent = (server: BenchServer, dir: string, token: string): ChildProcess => startHostAgent(host, server, dir, token, NODE);
 
 /** Bench Services whose `service-ips` element points at their chain (they have endpoints in the kernel). */
 function programmedCount(): number {
@@ -164,12 +131,12 @@ async function main(): Promise<void> {
     client?.close();
     if (process.env.BENCH_KEEP) spawnSync('cp', [join(dir, 'agent.log'), `/tmp/net-proxy-agent-${process.pid}.log`]);
     await teardownRuntime({ dataDir: dir, removeDataDir: true }).catch(() => undefined);
-    removeHost();
+    removeHost(host);
     await server?.stop();
   };
   process.once('SIGINT', () => { void cleanup().finally(() => process.exit(130)); });
   try {
-    createHost();
+    createHost(host);
     mkdirSync(join(dir, 'agent', 'images'), { recursive: true });
     writeBusyboxImage(join(dir, 'agent', 'images'), 'busybox.tar');
     server = await startBenchServer(['--bind-address', '0.0.0.0', '--tls-san', host.hostIp]);
