@@ -163,9 +163,13 @@ export function startClusterDns(o: ClusterDnsOptions): ClusterDns {
         delay = Math.min(delay * 2, BIND_RETRY_MAX_MS);
       }
     };
-    // Answer with synced caches when the API is there (CoreDNS waits too), but never wait long for it.
+    // Answer with synced caches when the API is there (CoreDNS waits too), and once the records are
+    // built from them (a restarted agent must not answer NXDOMAIN for a name it is about to learn), but
+    // never wait long for either.
+    const deadline = Date.now() + 5_000;
     const synced = Promise.all([services, slices, namespaces, nodes].map((i) => i.waitForSync(5_000).catch(() => undefined)));
-    void synced.then(attempt);
+    const built = async () => { while (queue.len() > 0 && Date.now() < deadline && !stopped) await new Promise((r) => setTimeout(r, 20)); };
+    void synced.then(built).then(attempt);
   });
 
   return {
