@@ -7,7 +7,7 @@ import https from 'node:https';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { caHashMatches, type ParsedToken } from '../pki/token.js';
+import { caHashMatches, pinnedBlock, type ParsedToken } from '../pki/token.js';
 import { AGENT_CONFIG_PATH, DEFAULT_FLANNEL_BACKEND, isFlannelBackend, type AgentClusterConfig } from '../api/agent-config.js';
 
 export const JOIN_PATH = '/v1-skiff/node-credentials';
@@ -26,12 +26,14 @@ export interface NodeCredentials {
 export class CaMismatchError extends Error {}
 
 /** One unauthenticated GET over TLS; `ca` undefined means no verification (only for /cacerts). */
-function request(url: URL, opts: { method: string; ca?: string; headers?: Record<string, string>; body?: string; agent?: https.Agent }): Promise<{ status: number; body: string }> {
+function request(url: URL, opts: { method: string; ca?: string; headers?: Record<string, string>; body?: string; agent?: https.Agent;
+  cert?: { certPem: string; keyPem: string } }): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = https.request(url, {
       method: opts.method,
       headers: opts.headers,
       agent: opts.agent,
+      ...(opts.cert ? { cert: opts.cert.certPem, key: opts.cert.keyPem } : {}),
       ...(opts.agent ? {} : opts.ca ? { ca: opts.ca } : { rejectUnauthorized: false }),
       timeout: 30_000,
     }, (res) => {
@@ -54,6 +56,11 @@ export async function fetchTrustedCaBundle(server: string, token: ParsedToken): 
   const r = await request(new URL('/cacerts', server), { method: 'GET' });
   if (r.status !== 200) throw new Error(`GET ${server}/cacerts: HTTP ${r.status} ${r.body.slice(0, 200)}`);
   if (token.caHash && !caHashMatches(token.caHash, r.body)) {
+    // During a CA rotation's overlap the bundle holds the new CA and the pinned old one: trusted only
+    // if the server proves it with a chain to the pinned CA (the new CA cross-signed by the old).
+    const pinned = pinnedBlock(token.caHash, r.body);
+    const verified = pinned && await request(new URL('/cacerts', server), { method: 'GET', ca: pinned }).catch(() => undefined);
+    if (verified && verified.status === 200 && pinnedBlock(token.caHash, verified.body)) return verified.body;
     throw new CaMismatchError(`the CA certificate served by ${server} does not match the hash in the token: wrong server address, `
       + 'a rebuilt server (get its current token with `skiff token show`), or someone in between; refusing to send the token');
   }
@@ -139,8 +146,10 @@ export async function ensureNodeCredentials(nodeName: string, o: EnsureOptions):
  * server that predates the route (404) means the defaults; an unknown backend is refused rather
  * than guessed, since a node on the wrong backend cannot reach the other nodes' pods.
  */
-export async function fetchAgentConfig(server: string, caBundle: string, tokenPassword: string): Promise<AgentClusterConfig> {
-  const r = await request(new URL(AGENT_CONFIG_PATH, server), { method: 'GET', ca: caBundle, headers: { authorization: `Bearer ${tokenPassword}` } });
+export async function fetchAgentConfig(server: string, caBundle: string, tokenPassword: string,
+  creds?: { certPem: string; keyPem: string }): Promise<AgentClusterConfig> {
+  // With the node's certificate too: a joined node still reads it after `skiff token rotate`.
+  const r = await request(new URL(AGENT_CONFIG_PATH, server), { method: 'GET', ca: caBundle, cert: creds, headers: { authorization: `Bearer ${tokenPassword}` } });
   if (r.status === 404) return { flannelBackend: DEFAULT_FLANNEL_BACKEND, clusterCidr: '10.42.0.0/16' };
   if (r.status !== 200) throw new Error(`GET ${server}${AGENT_CONFIG_PATH}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
   const c = JSON.parse(r.body) as Partial<AgentClusterConfig>;
