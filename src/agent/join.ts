@@ -7,7 +7,7 @@ import https from 'node:https';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { caHashMatches, pinnedBlock, type ParsedToken } from '../pki/token.js';
+import { caHashMatches, pemBlocks, pinnedBlock, type ParsedToken } from '../pki/token.js';
 import { AGENT_CONFIG_PATH, DEFAULT_FLANNEL_BACKEND, isFlannelBackend, type AgentClusterConfig } from '../api/agent-config.js';
 
 export const JOIN_PATH = '/v1-skiff/node-credentials';
@@ -52,15 +52,20 @@ function request(url: URL, opts: { method: string; ca?: string; headers?: Record
  * The server's CA bundle, checked against the token's pin. A bare-password token has no pin: the
  * bundle is then taken on trust (k3s allows that too; it is the insecure form).
  */
-export async function fetchTrustedCaBundle(server: string, token: ParsedToken): Promise<string> {
+export async function fetchTrustedCaBundle(server: string, token: ParsedToken, trusted?: string): Promise<string> {
   const r = await request(new URL('/cacerts', server), { method: 'GET' });
   if (r.status !== 200) throw new Error(`GET ${server}/cacerts: HTTP ${r.status} ${r.body.slice(0, 200)}`);
   if (token.caHash && !caHashMatches(token.caHash, r.body)) {
-    // During a CA rotation's overlap the bundle holds the new CA and the pinned old one: trusted only
-    // if the server proves it with a chain to the pinned CA (the new CA cross-signed by the old).
+    // After a CA rotation (`skiff certificate rotate-ca`) the bundle no longer hashes to the pin. It is
+    // still trusted when the server proves it over TLS: with a chain to the pinned CA (during the
+    // overlap the bundle holds it and the server presents the new CA cross-signed by it), or to the
+    // bundle this node adopted earlier (`trusted`, from its stored credentials).
     const pinned = pinnedBlock(token.caHash, r.body);
-    const verified = pinned && await request(new URL('/cacerts', server), { method: 'GET', ca: pinned }).catch(() => undefined);
-    if (verified && verified.status === 200 && pinnedBlock(token.caHash, verified.body)) return verified.body;
+    for (const ca of [pinned, trusted]) {
+      if (!ca) continue;
+      const verified = await request(new URL('/cacerts', server), { method: 'GET', ca }).catch(() => undefined);
+      if (verified?.status === 200) return verified.body;
+    }
     throw new CaMismatchError(`the CA certificate served by ${server} does not match the hash in the token: wrong server address, `
       + 'a rebuilt server (get its current token with `skiff token show`), or someone in between; refusing to send the token');
   }
@@ -85,6 +90,11 @@ export async function requestNodeCredentials(server: string, caBundle: string, t
   }
   const reply = JSON.parse(r.body) as { certPem: string; keyPem: string; caPem: string };
   return { nodeName, nodePassword, certPem: reply.certPem, keyPem: reply.keyPem, caPem: reply.caPem };
+}
+
+/** The CA bundle a node trusted last (its stored credentials'), for fetchTrustedCaBundle. */
+export function storedCaBundle(dir: string, nodeName: string): string | undefined {
+  return readStored(credentialsPath(dir, nodeName))?.caPem;
 }
 
 /** Where a node's password and credentials live: one 0600 JSON file per node, in `dir`. */
@@ -113,8 +123,9 @@ function usable(c: Partial<NodeCredentials>, caBundle: string, now: number): c i
   try {
     const cert = new X509Certificate(c.certPem);
     if (Date.parse(cert.validTo) - now < RENEW_BEFORE_MS) return false;
-    // The serving CA must still be one the server publishes, else the server was rebuilt.
-    return caBundle.includes(c.caPem.trim());
+    // The serving CA must still be one the server publishes, else the server was rebuilt (after a
+    // CA rotation the stored bundle may hold a CA the server no longer serves: one of them suffices).
+    return pemBlocks(c.caPem).some((b) => caBundle.includes(b.trim()));
   } catch {
     return false;
   }

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { parseToken } from '../pki/token.js';
-import { credentialsPath, ensureNodeCredentials, fetchAgentConfig, fetchTrustedCaBundle } from './join.js';
+import { credentialsPath, ensureNodeCredentials, fetchAgentConfig, fetchTrustedCaBundle, storedCaBundle } from './join.js';
 import { startClientCertRotation } from './client-cert-rotation.js';
 import { HttpClient } from '../client/http.js';
 import { Resources, isAlreadyExists, isNotFound } from '../client/types.js';
@@ -91,9 +91,10 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
   const t0 = performance.now();
   mkdirSync(join(c.dataDir, 'agent'), { recursive: true, mode: 0o700 });
   const token = parseToken(c.token);
-  const caBundle = await fetchTrustedCaBundle(c.server, token);
+  const credentialsDir = join(c.dataDir, 'agent', 'credentials');
+  const caBundle = await fetchTrustedCaBundle(c.server, token, storedCaBundle(credentialsDir, c.nodeName));
   const creds = await ensureNodeCredentials(c.nodeName, {
-    server: c.server, credentialsDir: join(c.dataDir, 'agent', 'credentials'), token, caBundle,
+    server: c.server, credentialsDir, token, caBundle,
   });
   const client = new HttpClient({
     server: c.server, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
@@ -195,7 +196,7 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
   // options at each dial, so the next one uses the renewed certificate.
   const certRotation = startClientCertRotation({
     client, server: c.server, nodeName: c.nodeName, creds,
-    credentialsPath: credentialsPath(join(c.dataDir, 'agent', 'credentials'), c.nodeName),
+    credentialsPath: credentialsPath(credentialsDir, c.nodeName),
     onRotated: (n) => Object.assign(tunnelOpts, { caPem: n.caPem, certPem: n.certPem, keyPem: n.keyPem }),
   });
   log.info({ node: c.nodeName, startupMs: Math.round(performance.now() - t0) }, 'skiff agent ready');

@@ -179,3 +179,37 @@ test('a node\'s renewal request is a valid PKCS#10 request the kubelet-client si
   assert.equal(kubeletClientRefusal(parsed, ['digital signature', 'client auth']), undefined);
   assert.match(keyPem, /^-----BEGIN EC PRIVATE KEY-----/);
 });
+
+test('a running server renews a leaf inside the window and serves it on new connections without a restart', async () => {
+  const { startCertRenewal } = await import('../../src/server/cert-renewal.js');
+  const { ensureServerPkiIsolated } = await import('../../src/pki/isolated.js');
+  const dataDir = tempDir();
+  const pkiOpts = { dataDir, sans: SANS };
+  const { pkiFiles } = await import('../../src/pki/isolated.js');
+  // What the server loaded at start: leaves with 30 days left.
+  const current = pkiFiles(await ensureServerPki({ ...pkiOpts, now: aged }));
+  const server = https.createServer({ cert: current.servingCertPem, key: current.servingKeyPem, ca: current.clientCaPem, requestCert: true, rejectUnauthorized: false },
+    (_req, res) => res.end('ok'));
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const served = () => new Promise<string>((resolve, reject) => {
+    const req = https.get({ host: '127.0.0.1', port: (server.address() as AddressInfo).port, path: '/', ca: current.serverCaPem, servername: 'localhost', agent: false }, (res) => {
+      res.resume();
+      resolve((res.socket as import('node:tls').TLSSocket).getPeerX509Certificate()!.validTo);
+    });
+    req.on('error', reject);
+  });
+  let kubeconfigs = 0;
+  const renewal = startCertRenewal({ pkiOpts, current, server, writeKubeconfig: () => { kubeconfigs++; }, intervalMs: 3_600_000 });
+  try {
+    const before = Date.parse(await served());
+    assert.ok(before - Date.now() < 31 * DAY_MS);
+    assert.equal(await renewal.check(), true);
+    assert.ok(Date.parse(await served()) - Date.now() > 364 * DAY_MS, 'the renewed certificate is served');
+    assert.equal(kubeconfigs, 1, 'the admin kubeconfig is rewritten');
+    assert.equal(await renewal.check(), false, 'nothing left to renew');
+    assert.equal((await ensureServerPkiIsolated(pkiOpts)).serverCaPem, current.serverCaPem, 'same CA');
+  } finally {
+    renewal.stop();
+    server.close();
+  }
+});
