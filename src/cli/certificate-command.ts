@@ -41,7 +41,7 @@ export function certificateCommand(): Command {
   });
 
   const rotateCa = new Command('rotate-ca').description('replace the cluster CAs with those in --path (generated there when it holds none), keeping the old CAs trusted until --finish')
-    .option('--path <dir>', 'folder with server-ca.crt/.key, client-ca.crt/.key and optionally request-header-ca.crt/.key')
+    .option('--path <dir>', 'folder with server-ca.crt/.key, client-ca.crt/.key, optionally request-header-ca.crt/.key and service.key (ServiceAccount signing key; alone: rotates only that key)')
     .option('--force', 'no overlap: do not cross-sign, stop trusting the old CAs at once (every node must rejoin)', false)
     .option('--finish', 'end the overlap of a previous rotate-ca: stop trusting the old CAs', false);
   addFlags(rotateCa, COMMON_FLAGS);

@@ -213,3 +213,34 @@ test('a running server renews a leaf inside the window and serves it on new conn
     server.close();
   }
 });
+
+test('rotate-ca with a service.key: the new key signs, tokens signed by the old one still verify (with --force they do not)', async () => {
+  const { ServiceAccountTokens } = await import('../../src/apiserver/serviceaccount-tokens.js');
+  const { generateKeyPairSync } = await import('node:crypto');
+  const { writeFileSync, mkdirSync } = await import('node:fs');
+  const dataDir = tempDir();
+  await ensureServerPki({ dataDir, sans: SANS });
+  const before = ServiceAccountTokens.open(dataDir);
+  const req = { namespace: 'default', serviceAccountName: 'app', serviceAccountUid: 'u1', expirationSeconds: 3600 };
+  const oldToken = before.issue(req).token;
+  const staged = join(tempDir(), 'sa-only');
+  mkdirSync(staged);
+  const fresh = () => generateKeyPairSync('ec', { namedCurve: 'prime256v1' }).privateKey.export({ type: 'sec1', format: 'pem' }) as string;
+  writeFileSync(join(staged, 'service.key'), fresh());
+  const caBefore = tlsFile(dataDir, 'server-ca.crt');
+  const r = await rotateCa({ dataDir, path: staged });
+  assert.deepEqual(r.rotated, ['service-account-key']);
+  assert.equal(tlsFile(dataDir, 'server-ca.crt'), caBefore, 'a service.key alone leaves the CAs');
+  const after = ServiceAccountTokens.open(dataDir);
+  assert.notEqual(after.keyId, before.keyId, 'the new key signs');
+  assert.ok(after.verify(oldToken), 'a token of the old key still verifies');
+  assert.ok(after.verify(after.issue(req).token));
+  assert.equal(after.jwks().keys.length, 2);
+  assert.equal(before.verify(after.issue(req).token), null);
+
+  writeFileSync(join(staged, 'service.key'), fresh());
+  await rotateCa({ dataDir, path: staged, force: true });
+  const forced = ServiceAccountTokens.open(dataDir);
+  assert.equal(forced.verify(oldToken), null, '--force drops the old keys');
+  assert.equal(forced.jwks().keys.length, 1);
+});
