@@ -36,6 +36,8 @@ export function certificateCommand(): Command {
   rotate.action((o: Record<string, any>) => {
     refuseWhileRunning(o.dataDir, 'rotating certificates');
     const r = rotateLeaves(o.dataDir, o.service);
+    if (r.ignored.length) process.stdout.write(`no separate certificate in skiff for ${r.ignored.join(', ')} (part of the server or agent)\n`);
+    if (!r.backupDir) return;
     process.stdout.write(`certificates backed up to ${r.backupDir}\n${r.rotated.map((f) => `rotated ${f}\n`).join('')}`
       + 'start the server to issue the new certificates; restart agents that use a rotated kubelet certificate\n');
   });

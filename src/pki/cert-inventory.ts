@@ -16,6 +16,12 @@ export const SERVICES: Record<string, string[]> = {
   kubelet: [],
 };
 
+/**
+ * k3s services skiff has no certificate of its own for (its control loops run inside the server, the
+ * service proxy inside the agent): accepted by `rotate` so k3s scripts run unchanged, and reported.
+ */
+export const K3S_ONLY_SERVICES = ['controller-manager', 'scheduler', 'k3s-controller', 'k3s-server', 'cloud-controller', 'kube-proxy'];
+
 export interface CertRow {
   /** Path relative to the data dir. */
   file: string;
@@ -105,6 +111,8 @@ export function formatText(rows: CertRow[]): string {
 
 export interface RotateResult {
   backupDir: string;
+  /** k3s service names given that have no certificate in skiff. */
+  ignored: string[];
   /** Files (relative to the data dir) removed or rewritten, to be issued anew at the next start. */
   rotated: string[];
 }
@@ -116,13 +124,15 @@ export interface RotateResult {
  * the certificate is dropped, and the node rejoins at its next start.
  */
 export function rotateLeaves(dataDir: string, services: string[], now = new Date()): RotateResult {
-  const unknown = services.filter((s) => !(s in SERVICES));
+  const ignored = services.filter((s) => K3S_ONLY_SERVICES.includes(s));
+  const unknown = services.filter((s) => !(s in SERVICES) && !ignored.includes(s));
   if (unknown.length) throw new Error(`unknown service ${unknown.join(', ')}: choose from ${Object.keys(SERVICES).join(', ')}`);
+  if (ignored.length && ignored.length === services.length) return { backupDir: '', ignored, rotated: [] };
   const tls = tlsDir(dataDir);
   if (!existsSync(tls)) throw new Error(`no certificates at ${tls}: has a server been started with --data-dir ${dataDir}?`);
   const backupDir = join(dataDir, 'server', `tls-${Math.floor(now.getTime() / 1000)}`);
   cpSync(tls, backupDir, { recursive: true, preserveTimestamps: true });
-  const wanted = services.length ? services : Object.keys(SERVICES);
+  const wanted = services.length ? services.filter((s) => s in SERVICES) : Object.keys(SERVICES);
   const rotated: string[] = [];
   for (const svc of wanted) {
     for (const f of SERVICES[svc]) {
@@ -142,7 +152,7 @@ export function rotateLeaves(dataDir: string, services: string[], now = new Date
       }
     }
   }
-  return { backupDir, rotated };
+  return { backupDir, ignored, rotated };
 }
 
 /** Whether a CA rotation's overlap is in place (previous CAs still trusted). */

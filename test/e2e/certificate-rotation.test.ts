@@ -101,17 +101,17 @@ test('leaf certificates that expire in 30 days are renewed at start, with the sa
   assert.match(before, /server\/tls\/client-admin\.crt\s+CN=system:admin,O=system:masters\s+ClientAuth\s+\S+\s+(29|30)d\s+WARNING/);
 
   server = await startServer({ dataDir });
-  const after = skiffOk(['certificate', 'check', '--output', 'table', '--data-dir', dataDir]);
+  const after = skiffOk(['certificate', 'check', '--data-dir', dataDir]);
   for (const f of ['client-admin', 'serving-kube-apiserver', 'client-auth-proxy']) {
-    assert.match(after, new RegExp(`server/tls/${f}\\.crt\\s.*\\s36\\dd\\s+OK`), `${f} renewed:\n${after}`);
+    assert.match(after, new RegExp(`server/tls/${f}\\.crt: .* \\(36\\dd\\), OK`), `${f} renewed:\n${after}`);
   }
+  assert.match(after, /server\/tls\/serving-kube-apiserver\.crt: CN=kube-apiserver expires \S+ \(36\dd\), OK/);
   assert.doesNotMatch(after, /WARNING|EXPIRED/);
   assert.equal(readFileSync(join(dataDir, 'server', 'tls', 'server-ca.crt'), 'utf8'), caBefore, 'same CA');
   // kubectl with the rewritten kubeconfig uses the renewed admin certificate.
   const left = (Date.parse(new X509Certificate(server.adminCert).validTo) - Date.now()) / DAY_MS;
   assert.ok(left > 364, `admin certificate has ${left} days left`);
   ok(await server.kubectl(['get', 'namespaces']));
-  assert.match(skiffOk(['certificate', 'check', '--data-dir', dataDir]), /server\/tls\/serving-kube-apiserver\.crt: CN=kube-apiserver expires \S+ \(36\dd\), OK/);
   const rotate = skiff(['certificate', 'rotate', '--data-dir', dataDir]);
   assert.notEqual(rotate.status, 0, 'certificate rotate refuses a running server');
   assert.match(rotate.stderr, /is running on .*: stop it before rotating certificates/);
@@ -165,9 +165,11 @@ test('rotate-ca: joined nodes keep working through the overlap and pick up the n
   const rotation = startClientCertRotation({ client, server: server!.url, nodeName: 'hollow-0', credentialsPath: path, creds: oldCreds, checkEveryMs: 3_600_000 });
   try {
     assert.equal(await rotation.check(), 'renewed');
+    assert.equal((await client.get({ group: '', version: 'v1', resource: 'nodes' }, undefined, 'hollow-0'))?.metadata.name, 'hollow-0',
+      'the client carries on with the renewed certificate');
+    assert.equal(await rotation.check(), 'unchanged');
   } finally {
     rotation.stop();
-    client.close();
   }
   const renewed: NodeCredentials = JSON.parse(readFileSync(path, 'utf8'));
   assert.equal(renewed.caPem, bundle);
@@ -189,6 +191,12 @@ test('rotate-ca: joined nodes keep working through the overlap and pick up the n
   await server!.launch();
   assert.equal(await asNode(renewed, '/api/v1/nodes/hollow-0'), 200, 'the renewed certificate works after --finish');
   assert.equal(await asNode({ ...oldCreds, caPem: renewed.caPem }, '/api/v1/nodes/hollow-0'), 401, 'an old-CA client certificate is refused');
+  try {
+    assert.equal((await client.get({ group: '', version: 'v1', resource: 'nodes' }, undefined, 'hollow-0'))?.metadata.name, 'hollow-0',
+      'the agent\'s client switched to the renewed certificate');
+  } finally {
+    client.close();
+  }
   await assert.rejects(fetchTrustedCaBundle(server!.url, parseToken(tokenBefore)), /does not match the hash in the token/);
   assert.equal(await fetchTrustedCaBundle(server!.url, parseToken(tokenBefore), renewed.caPem), newCa,
     'a node that adopted the new bundle restarts with its old token');

@@ -74,6 +74,7 @@ test('certificate rotate backs up server/tls and drops the named leaves (keys to
   const dataDir = tempDir();
   const before = await ensureServerPki({ dataDir, sans: SANS });
   assert.throws(() => rotateLeaves(dataDir, ['nonsense']), /unknown service nonsense/);
+  assert.deepEqual(rotateLeaves(dataDir, ['kube-proxy', 'scheduler']), { backupDir: '', ignored: ['kube-proxy', 'scheduler'], rotated: [] }, 'k3s names skiff has no certificate for');
   const r = rotateLeaves(dataDir, ['api-server'], new Date(1_700_000_000_000));
   assert.equal(r.backupDir, join(dataDir, 'server', 'tls-1700000000'));
   assert.equal(readFileSync(join(r.backupDir, 'serving-kube-apiserver.crt'), 'utf8'), before.servingCertPem);
