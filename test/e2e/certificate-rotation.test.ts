@@ -122,7 +122,10 @@ test('token rotate: the old token is refused for new joins (also after a restart
   const first = hollow(oldToken, ['--count', '2']);
   await eventually(async () => first.out().includes('hollow: 2 nodes ready'), 'two hollow nodes', 120_000);
 
-  const printed = skiffOk(['token', 'rotate', '--new-token', `rotated-${process.pid}-secret`, '--data-dir', dataDir, '--server', server!.url]);
+  const wrong = await server!.request('POST', '/v1-skiff/token', { noAuth: true, token: 'not-the-token', body: { newToken: 'whatever-secret' } });
+  assert.equal(wrong.status, 401, 'token rotate needs the current token or an admin');
+  // As k3s: authenticated by the current token.
+  const printed = skiffOk(['token', 'rotate', '--token', oldToken, '--new-token', `rotated-${process.pid}-secret`, '--data-dir', dataDir, '--server', server!.url]);
   const newToken = nodeToken();
   assert.ok(printed.includes(newToken), printed);
   assert.equal(parseToken(newToken).password, `rotated-${process.pid}-secret`);
