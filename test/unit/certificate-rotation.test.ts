@@ -83,6 +83,18 @@ test('certificate rotate backs up server/tls and drops the named leaves (keys to
   const after = await ensureServerPki({ dataDir, sans: SANS });
   assert.notEqual(after.servingKeyPem, before.servingKeyPem, 'a new key');
   assert.equal(after.adminCertPem, before.adminCertPem);
+  // kubelet: the node's certificate is dropped (it rejoins at its next start), its password kept.
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const credsPath = join(dataDir, 'agent', 'credentials', 'edge-1.json');
+  mkdirSync(join(dataDir, 'agent', 'credentials'), { recursive: true });
+  writeFileSync(credsPath, JSON.stringify({ nodeName: 'edge-1', nodePassword: 'p'.repeat(32), certPem: before.adminCertPem, keyPem: before.adminKeyPem, caPem: before.serverCaPem }));
+  assert.equal(listCertificates(dataDir).find((c) => c.service === 'kubelet')?.file, 'agent/credentials/edge-1.json');
+  const k = rotateLeaves(dataDir, ['kubelet'], new Date(1_700_000_100_000));
+  assert.deepEqual(k.rotated, ['agent/credentials/edge-1.json']);
+  const kept = JSON.parse(readFileSync(credsPath, 'utf8'));
+  assert.equal(kept.nodePassword, 'p'.repeat(32));
+  assert.equal(kept.certPem, undefined);
+  assert.ok(existsSync(join(k.backupDir, 'nodes', 'agent', 'credentials', 'edge-1.json')), 'the old credentials are kept in the backup');
   const table = formatTable(listCertificates(dataDir));
   assert.match(table, /^FILENAME\s+SUBJECT\s+USAGES\s+EXPIRES\s+RESIDUAL TIME\s+STATUS\n/);
   assert.match(table, /server\/tls\/serving-kube-apiserver\.crt\s+CN=kube-apiserver\s+ServerAuth\s+\S+\s+36\dd\s+OK/);
