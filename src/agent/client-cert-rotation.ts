@@ -39,9 +39,11 @@ export interface ClientCertRotationOptions {
   jitter?: number;
   pollMs?: number;
   timeoutMs?: number;
+  /** The server's bundle as verified with the CA trusted now (default: GET /cacerts; tests replace it). */
+  fetchCaBundle?(trusted: string): Promise<string>;
 }
 
-export type CheckResult = 'unchanged' | 'renewed' | 'ca-updated';
+export type CheckResult = 'unchanged' | 'renewed';
 
 /** /cacerts over TLS verified with `trusted` (so a changed bundle comes from the real server). */
 export function fetchVerifiedCaBundle(server: string, trusted: string): Promise<string> {
@@ -103,18 +105,17 @@ export function startClientCertRotation(o: ClientCertRotationOptions): ClientCer
   };
   const check = (now = new Date()): Promise<CheckResult> => {
     running ??= (async (): Promise<CheckResult> => {
-      const bundle = await fetchVerifiedCaBundle(o.server, creds.caPem);
+      const bundle = await (o.fetchCaBundle ?? ((t: string) => fetchVerifiedCaBundle(o.server, t)))(creds.caPem);
       const caChanged = bundle.trim() !== creds.caPem.trim();
       const due = now.getTime() >= clientRenewalDeadline(validityOf(creds.certPem), jitter).getTime();
-      if (caChanged) {
-        // Trust the new bundle first: the renewal's connections then verify with it.
-        adopt({ ...creds, caPem: bundle });
-        log.info({ node: o.nodeName }, 'adopted the server\'s new CA bundle');
-      }
       if (!due && !caChanged) return 'unchanged';
+      // The new bundle is adopted together with the certificate, never before: should the request
+      // fail, the next check sees the changed bundle again and retries (the request itself verifies
+      // the server with the CA trusted so far, through the cross-signed chain of the overlap).
       const issued = await requestClientCertificate(o.client, o.nodeName, o);
-      adopt({ ...creds, certPem: issued.certPem, keyPem: issued.keyPem });
-      log.info({ node: o.nodeName, notAfter: validityOf(issued.certPem).notAfter.toISOString(), reason: caChanged ? 'CA rotated' : 'expiry' }, 'client certificate renewed');
+      adopt({ ...creds, caPem: caChanged ? bundle : creds.caPem, certPem: issued.certPem, keyPem: issued.keyPem });
+      log.info({ node: o.nodeName, notAfter: validityOf(issued.certPem).notAfter.toISOString(), reason: caChanged ? 'new CA bundle' : 'expiry' },
+        'client certificate renewed');
       return 'renewed';
     })().finally(() => { running = undefined; });
     return running;

@@ -257,3 +257,51 @@ test('rotate-ca with a service.key: the new key signs, tokens signed by the old 
   assert.equal(forced.verify(oldToken), null, '--force drops the old keys');
   assert.equal(forced.jwks().keys.length, 1);
 });
+
+test('agent rotation: renews past its deadline or on a new CA bundle, adopting the bundle only with a new certificate', async () => {
+  const { startClientCertRotation } = await import('../../src/agent/client-cert-rotation.js');
+  const dataDir = tempDir();
+  const pki = await ensureServerPki({ dataDir, sans: SANS });
+  const issued = await pki.issueClientCert('system:node:edge-1', ['system:nodes']);
+  const start = { nodeName: 'edge-1', nodePassword: 'p'.repeat(32), caPem: pki.serverCaPem, ...issued };
+  let bundle = pki.serverCaPem;
+  let failNext = false;
+  const csrs: string[] = [];
+  const used: string[] = [];
+  const renewedCert = (await pki.issueClientCert('system:node:edge-1', ['system:nodes'])).certPem;
+  const client = {
+    async create(_ref: unknown, _ns: unknown, body: any) {
+      if (failNext) { failNext = false; throw new Error('server busy'); }
+      const parsed = parseCsr(Buffer.from(body.spec.request, 'base64').toString());
+      assert.equal(parsed.commonName, 'system:node:edge-1');
+      assert.equal(body.spec.signerName, 'kubernetes.io/kube-apiserver-client-kubelet');
+      csrs.push(`csr-${csrs.length}`);
+      return { metadata: { name: csrs.at(-1) } };
+    },
+    async get() { return { metadata: {}, status: { certificate: Buffer.from(renewedCert).toString('base64') } }; },
+    useCredentials(c: { caPem: string }) { used.push(c.caPem); },
+  };
+  const path = join(dataDir, 'edge-1.json');
+  const r = startClientCertRotation({ client: client as any, server: 'https://unused', nodeName: 'edge-1', credentialsPath: path, creds: start,
+    jitter: 0, checkEveryMs: 3_600_000, pollMs: 1, fetchCaBundle: async () => bundle });
+  try {
+    const v = { notBefore: new X509Certificate(issued.certPem).validFrom, notAfter: new X509Certificate(issued.certPem).validTo };
+    const deadline = Date.parse(v.notBefore) + 0.7 * (Date.parse(v.notAfter) - Date.parse(v.notBefore));
+    assert.equal(await r.check(new Date(deadline - 60_000)), 'unchanged');
+    assert.equal(csrs.length, 0);
+    assert.equal(await r.check(new Date(deadline + 60_000)), 'renewed', 'past 70 % of the lifetime (jitter 0)');
+    assert.equal(r.current().certPem, renewedCert);
+    assert.equal(JSON.parse(readFileSync(path, 'utf8')).certPem, renewedCert, 'stored');
+
+    bundle = pki.serverCaPem + (await ensureServerPki({ dataDir: tempDir(), sans: SANS })).serverCaPem;
+    failNext = true;
+    await assert.rejects(r.check(), /server busy/);
+    assert.equal(r.current().caPem, pki.serverCaPem, 'the bundle is not adopted without a certificate');
+    assert.equal(await r.check(), 'renewed', 'retried at the next check');
+    assert.equal(r.current().caPem, bundle);
+    assert.deepEqual(used.at(-1), bundle, 'the client switched');
+    assert.equal(await r.check(), 'unchanged');
+  } finally {
+    r.stop();
+  }
+});
