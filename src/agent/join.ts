@@ -7,7 +7,7 @@ import https from 'node:https';
 import { X509Certificate, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
-import { caHashMatches, type ParsedToken } from '../pki/token.js';
+import { caHashMatches, pemBlocks, pinnedBlock, type ParsedToken } from '../pki/token.js';
 import { AGENT_CONFIG_PATH, DEFAULT_FLANNEL_BACKEND, isFlannelBackend, type AgentClusterConfig } from '../api/agent-config.js';
 
 export const JOIN_PATH = '/v1-skiff/node-credentials';
@@ -26,12 +26,14 @@ export interface NodeCredentials {
 export class CaMismatchError extends Error {}
 
 /** One unauthenticated GET over TLS; `ca` undefined means no verification (only for /cacerts). */
-function request(url: URL, opts: { method: string; ca?: string; headers?: Record<string, string>; body?: string; agent?: https.Agent }): Promise<{ status: number; body: string }> {
+function request(url: URL, opts: { method: string; ca?: string; headers?: Record<string, string>; body?: string; agent?: https.Agent;
+  cert?: { certPem: string; keyPem: string } }): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = https.request(url, {
       method: opts.method,
       headers: opts.headers,
       agent: opts.agent,
+      ...(opts.cert ? { cert: opts.cert.certPem, key: opts.cert.keyPem } : {}),
       ...(opts.agent ? {} : opts.ca ? { ca: opts.ca } : { rejectUnauthorized: false }),
       timeout: 30_000,
     }, (res) => {
@@ -50,10 +52,20 @@ function request(url: URL, opts: { method: string; ca?: string; headers?: Record
  * The server's CA bundle, checked against the token's pin. A bare-password token has no pin: the
  * bundle is then taken on trust (k3s allows that too; it is the insecure form).
  */
-export async function fetchTrustedCaBundle(server: string, token: ParsedToken): Promise<string> {
+export async function fetchTrustedCaBundle(server: string, token: ParsedToken, trusted?: string): Promise<string> {
   const r = await request(new URL('/cacerts', server), { method: 'GET' });
   if (r.status !== 200) throw new Error(`GET ${server}/cacerts: HTTP ${r.status} ${r.body.slice(0, 200)}`);
   if (token.caHash && !caHashMatches(token.caHash, r.body)) {
+    // After a CA rotation (`skiff certificate rotate-ca`) the bundle no longer hashes to the pin. It is
+    // still trusted when the server proves it over TLS: with a chain to the pinned CA (during the
+    // overlap the bundle holds it and the server presents the new CA cross-signed by it), or to the
+    // bundle this node adopted earlier (`trusted`, from its stored credentials).
+    const pinned = pinnedBlock(token.caHash, r.body);
+    for (const ca of [pinned, trusted]) {
+      if (!ca) continue;
+      const verified = await request(new URL('/cacerts', server), { method: 'GET', ca }).catch(() => undefined);
+      if (verified?.status === 200) return verified.body;
+    }
     throw new CaMismatchError(`the CA certificate served by ${server} does not match the hash in the token: wrong server address, `
       + 'a rebuilt server (get its current token with `skiff token show`), or someone in between; refusing to send the token');
   }
@@ -78,6 +90,11 @@ export async function requestNodeCredentials(server: string, caBundle: string, t
   }
   const reply = JSON.parse(r.body) as { certPem: string; keyPem: string; caPem: string };
   return { nodeName, nodePassword, certPem: reply.certPem, keyPem: reply.keyPem, caPem: reply.caPem };
+}
+
+/** The CA bundle a node trusted last (its stored credentials'), for fetchTrustedCaBundle. */
+export function storedCaBundle(dir: string, nodeName: string): string | undefined {
+  return readStored(credentialsPath(dir, nodeName))?.caPem;
 }
 
 /** Where a node's password and credentials live: one 0600 JSON file per node, in `dir`. */
@@ -106,8 +123,9 @@ function usable(c: Partial<NodeCredentials>, caBundle: string, now: number): c i
   try {
     const cert = new X509Certificate(c.certPem);
     if (Date.parse(cert.validTo) - now < RENEW_BEFORE_MS) return false;
-    // The serving CA must still be one the server publishes, else the server was rebuilt.
-    return caBundle.includes(c.caPem.trim());
+    // The serving CA must still be one the server publishes, else the server was rebuilt (after a
+    // CA rotation the stored bundle may hold a CA the server no longer serves: one of them suffices).
+    return pemBlocks(c.caPem).some((b) => caBundle.includes(b.trim()));
   } catch {
     return false;
   }
@@ -139,8 +157,10 @@ export async function ensureNodeCredentials(nodeName: string, o: EnsureOptions):
  * server that predates the route (404) means the defaults; an unknown backend is refused rather
  * than guessed, since a node on the wrong backend cannot reach the other nodes' pods.
  */
-export async function fetchAgentConfig(server: string, caBundle: string, tokenPassword: string): Promise<AgentClusterConfig> {
-  const r = await request(new URL(AGENT_CONFIG_PATH, server), { method: 'GET', ca: caBundle, headers: { authorization: `Bearer ${tokenPassword}` } });
+export async function fetchAgentConfig(server: string, caBundle: string, tokenPassword: string,
+  creds?: { certPem: string; keyPem: string }): Promise<AgentClusterConfig> {
+  // With the node's certificate too: a joined node still reads it after `skiff token rotate`.
+  const r = await request(new URL(AGENT_CONFIG_PATH, server), { method: 'GET', ca: caBundle, cert: creds, headers: { authorization: `Bearer ${tokenPassword}` } });
   if (r.status === 404) return { flannelBackend: DEFAULT_FLANNEL_BACKEND, clusterCidr: '10.42.0.0/16' };
   if (r.status !== 200) throw new Error(`GET ${server}${AGENT_CONFIG_PATH}: HTTP ${r.status} ${r.body.slice(0, 200)}`);
   const c = JSON.parse(r.body) as Partial<AgentClusterConfig>;

@@ -5,7 +5,8 @@
 import { join } from 'node:path';
 import { mkdirSync } from 'node:fs';
 import { parseToken } from '../pki/token.js';
-import { ensureNodeCredentials, fetchAgentConfig, fetchTrustedCaBundle } from './join.js';
+import { credentialsPath, ensureNodeCredentials, fetchAgentConfig, fetchTrustedCaBundle, storedCaBundle } from './join.js';
+import { startClientCertRotation } from './client-cert-rotation.js';
 import { HttpClient } from '../client/http.js';
 import { Resources, isAlreadyExists, isNotFound } from '../client/types.js';
 import { Informer } from '../client/informer.js';
@@ -90,15 +91,16 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
   const t0 = performance.now();
   mkdirSync(join(c.dataDir, 'agent'), { recursive: true, mode: 0o700 });
   const token = parseToken(c.token);
-  const caBundle = await fetchTrustedCaBundle(c.server, token);
+  const credentialsDir = join(c.dataDir, 'agent', 'credentials');
+  const caBundle = await fetchTrustedCaBundle(c.server, token, storedCaBundle(credentialsDir, c.nodeName));
   const creds = await ensureNodeCredentials(c.nodeName, {
-    server: c.server, credentialsDir: join(c.dataDir, 'agent', 'credentials'), token, caBundle,
+    server: c.server, credentialsDir, token, caBundle,
   });
   const client = new HttpClient({
     server: c.server, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
     userAgent: `kubelet/${VERSION.gitVersion} (linux) skiff-agent`,
   });
-  const cluster = await fetchAgentConfig(c.server, caBundle, token.password);
+  const cluster = await fetchAgentConfig(c.server, caBundle, token.password, creds);
   log.info({ node: c.nodeName, server: c.server, flannelBackend: cluster.flannelBackend, ms: Math.round(performance.now() - t0) }, 'joined');
 
   // The hosts.toml directory is always configured (empty without a registries.yaml): containerd reads
@@ -184,17 +186,26 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
   await informer.waitForSync();
   await pods.reconcile(informer.list() as Obj[]);
   // logs/exec/attach/port-forward reach this node through one outbound tunnel (no inbound port: NAT-friendly).
-  const tunnel = new AgentTunnel({
+  const tunnelOpts = {
     serverUrl: c.server, nodeName: c.nodeName, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
     serve: runtimeStreamHandler({ cri, metrics }),
-  });
+  };
+  const tunnel = new AgentTunnel(tunnelOpts);
   tunnel.start();
+  // Client certificate renewal (and a rotated CA bundle) without a restart; the tunnel reads its
+  // options at each dial, so the next one uses the renewed certificate.
+  const certRotation = startClientCertRotation({
+    client, server: c.server, nodeName: c.nodeName, creds,
+    credentialsPath: credentialsPath(credentialsDir, c.nodeName),
+    onRotated: (n) => Object.assign(tunnelOpts, { caPem: n.caPem, certPem: n.certPem, keyPem: n.keyPem }),
+  });
   log.info({ node: c.nodeName, startupMs: Math.round(performance.now() - t0) }, 'skiff agent ready');
 
   return {
     nodeName: c.nodeName,
     async stop() {
       heartbeat.stop();
+      certRotation.stop();
       tunnel.stop();
       await informer.stop();
       await services.stop();

@@ -1,10 +1,12 @@
 // Service-account tokens: ES256 JWTs with Kubernetes' claim layout, signed by a key kept at
 // <dataDir>/server/tls/service.key. The same tokens are what TokenRequest (`kubectl create token`) returns and
 // what pods mount, so in-cluster clients and client libraries authenticate with them unchanged.
+// service.key may hold several keys (k3s's layout): the first signs, every one verifies, so a rotated
+// key (`skiff certificate rotate-ca` with a service.key) keeps the tokens signed by the old one valid.
 import { createHash, createPrivateKey, createPublicKey, generateKeyPairSync, randomUUID, sign, verify as verifySignature,
   type KeyObject } from 'node:crypto';
 import { join } from 'node:path';
-import { readIfExists, SECRET_MODE, writeFileAtomic } from '../pki/pem-files.js';
+import { privateKeyPems, readIfExists, SECRET_MODE, writeFileAtomic } from '../pki/pem-files.js';
 import type { UserInfo } from './authn.js';
 import { rfc3339 } from '../util/time.js';
 
@@ -76,11 +78,20 @@ export class ServiceAccountTokens {
   private readonly publicKey: KeyObject;
   private readonly now: () => number;
 
+  /** Every verifying key by its kid (the signing key's first). */
+  private readonly verifying = new Map<string, KeyObject>();
+
   constructor(privateKeyPem: string, opts: ServiceAccountTokensOptions = {}) {
-    this.privateKey = createPrivateKey(privateKeyPem);
-    if (this.privateKey.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error('service account key must be EC P-256 (ES256)');
-    this.publicKey = createPublicKey(this.privateKey);
-    this.keyId = createHash('sha256').update(this.publicKey.export({ type: 'spki', format: 'der' })).digest('base64url');
+    const keys = privateKeyPems(privateKeyPem).map((pem) => createPrivateKey(pem));
+    if (!keys.length) throw new Error('no service account key');
+    for (const k of keys) if (k.asymmetricKeyDetails?.namedCurve !== 'prime256v1') throw new Error('service account key must be EC P-256 (ES256)');
+    this.privateKey = keys[0];
+    for (const k of keys) {
+      const pub = createPublicKey(k);
+      const kid = createHash('sha256').update(pub.export({ type: 'spki', format: 'der' })).digest('base64url');
+      if (!this.verifying.has(kid)) this.verifying.set(kid, pub);
+    }
+    [[this.keyId, this.publicKey]] = this.verifying;
     this.issuer = opts.issuer ?? DEFAULT_ISSUER;
     this.apiAudiences = opts.apiAudiences ?? [this.issuer];
     this.now = opts.now ?? (() => Math.floor(Date.now() / 1000));
@@ -133,8 +144,9 @@ export class ServiceAccountTokens {
     const parts = token.split('.');
     if (parts.length !== 3) return null;
     const header = parseJson(parts[0]);
-    if (header?.alg !== 'ES256' || (header.kid !== undefined && header.kid !== this.keyId)) return null;
-    if (!this.signatureValid(`${parts[0]}.${parts[1]}`, parts[2])) return null;
+    if (header?.alg !== 'ES256') return null;
+    const candidates = header.kid !== undefined ? [this.verifying.get(String(header.kid))].filter((k) => k !== undefined) : [...this.verifying.values()];
+    if (!candidates.some((key) => this.signatureValid(`${parts[0]}.${parts[1]}`, parts[2], key))) return null;
     const c = parseJson(parts[1]) as Partial<ServiceAccountClaims> | null;
     if (!c || c.iss !== this.issuer || !isWellFormed(c)) return null;
     const now = this.now();
@@ -144,9 +156,9 @@ export class ServiceAccountTokens {
     return c;
   }
 
-  private signatureValid(signingInput: string, signature: string): boolean {
+  private signatureValid(signingInput: string, signature: string, key: KeyObject): boolean {
     try {
-      return verifySignature('sha256', Buffer.from(signingInput), { key: this.publicKey, dsaEncoding: 'ieee-p1363' },
+      return verifySignature('sha256', Buffer.from(signingInput), { key, dsaEncoding: 'ieee-p1363' },
         Buffer.from(signature, 'base64url'));
     } catch {
       return false; // malformed signature bytes
@@ -160,7 +172,7 @@ export class ServiceAccountTokens {
 
   /** The public key set, as served at /openid/v1/jwks for service-account issuer discovery. */
   jwks(): { keys: Record<string, unknown>[] } {
-    return { keys: [{ ...this.publicKey.export({ format: 'jwk' }), use: 'sig', alg: 'ES256', kid: this.keyId }] };
+    return { keys: [...this.verifying].map(([kid, key]) => ({ ...key.export({ format: 'jwk' }), use: 'sig', alg: 'ES256', kid })) };
   }
 }
 

@@ -3,6 +3,7 @@
 import { Command } from 'commander';
 import { serverCommand } from './server-command.js';
 import { tokenCommand } from './token-command.js';
+import { certificateCommand } from './certificate-command.js';
 import { snapshotCommand } from './snapshot-command.js';
 import { secretsEncryptCommand } from './secrets-encrypt-command.js';
 import { kubectlCommand } from './kubectl-command.js';
@@ -28,6 +29,7 @@ const program = new Command('skiff')
 program.addCommand(serverCommand());
 program.addCommand(agentCommand());
 program.addCommand(tokenCommand());
+program.addCommand(certificateCommand());
 program.addCommand(kubectlCommand());
 program.addCommand(killallCommand());
 program.addCommand(hollowCommand());

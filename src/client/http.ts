@@ -57,8 +57,11 @@ const WATCH_IDLE_GRACE_MS = 30_000;
 interface Reply { status: number; body: string; what: string }
 
 export class HttpClient implements ApiClient {
-  private readonly agent: https.Agent;
-  private readonly watchAgent: https.Agent;
+  private agent: https.Agent;
+  private watchAgent: https.Agent;
+  /** Pools replaced by useCredentials: their open connections finish, close() ends them. */
+  private readonly retired: https.Agent[] = [];
+  private readonly maxConnections: number;
   private readonly base: URL;
   private readonly headers: Record<string, string>;
   private readonly timeoutMs: number;
@@ -68,19 +71,33 @@ export class HttpClient implements ApiClient {
     if (this.base.protocol !== 'https:') throw new Error(`server must be an https URL: ${opts.server}`);
     // One TLS context for every connection: given only ca/cert/key, Node would parse them into a new
     // one per connection.
+    this.maxConnections = opts.maxConnections ?? 8;
+    [this.agent, this.watchAgent] = this.pools(opts);
+    this.headers = { accept: 'application/json', 'user-agent': opts.userAgent ?? 'skiff' };
+    if (opts.token) this.headers.authorization = `Bearer ${opts.token}`;
+    this.timeoutMs = opts.timeoutMs ?? 30_000;
+  }
+
+  private pools(opts: Pick<HttpClientOptions, 'caPem' | 'certPem' | 'keyPem'>): [https.Agent, https.Agent] {
     const secureContext = createSecureContext({ ca: opts.caPem, cert: opts.certPem, key: opts.keyPem });
     // Unbounded, a burst of status writes (100 pods starting on a node) opened 37 TLS connections that
     // then idled in the pool, on both ends; a few serve the same burst as fast, since the server
     // answers in milliseconds. Idle ones are closed after 30 s, before the server's 65 s keep-alive
     // timeout could close one under a request being sent on it.
-    this.agent = new https.Agent({
-      keepAlive: true, timeout: 30_000, secureContext, maxSockets: opts.maxConnections ?? 8, maxFreeSockets: 2,
+    const agent = new https.Agent({
+      keepAlive: true, timeout: 30_000, secureContext, maxSockets: this.maxConnections, maxFreeSockets: 2,
     });
     // Watches hold their connection for minutes, so they must not take the requests' places.
-    this.watchAgent = new https.Agent({ secureContext });
-    this.headers = { accept: 'application/json', 'user-agent': opts.userAgent ?? 'skiff' };
-    if (opts.token) this.headers.authorization = `Bearer ${opts.token}`;
-    this.timeoutMs = opts.timeoutMs ?? 30_000;
+    return [agent, new https.Agent({ secureContext })];
+  }
+
+  /**
+   * New TLS credentials (a renewed client certificate, a rotated CA bundle) for every new connection;
+   * requests and watches under way finish on the connections they have.
+   */
+  useCredentials(c: Pick<HttpClientOptions, 'caPem' | 'certPem' | 'keyPem'>): void {
+    this.retired.push(this.agent, this.watchAgent);
+    [this.agent, this.watchAgent] = this.pools(c);
   }
 
   /** From a kubeconfig's current context (embedded `*-data` or file paths, relative to the file). */
@@ -259,6 +276,7 @@ export class HttpClient implements ApiClient {
   close(): void {
     this.agent.destroy();
     this.watchAgent.destroy();
+    for (const a of this.retired.splice(0)) a.destroy();
   }
 
   private url(pathAndQuery: string): URL {

@@ -13,14 +13,13 @@ import * as x509 from '@peculiar/x509';
 import type { Logger } from '../util/log.js';
 import { PUBLIC_MODE, readIfExists, SECRET_MODE, writeFileAtomic } from './pem-files.js';
 import { AUTH_PROXY_USER } from './front-proxy.js';
+import { DAY_MS, leafNeedsRenewal } from './renewal.js';
+import { CROSS_SUFFIX, PREVIOUS_SUFFIX } from './ca-files.js';
 
 x509.cryptoProvider.set(webcrypto as unknown as Crypto);
 
 const CA_DAYS = 3650;
 const LEAF_DAYS = 365;
-/** k3s renews leaf certificates at start when they expire within this many days. */
-const RENEW_WITHIN_DAYS = 120;
-const DAY_MS = 86_400_000;
 /** Certificates start slightly in the past so a node whose clock lags a little still accepts them. */
 const BACKDATE_MS = 60 * 60 * 1000;
 
@@ -109,18 +108,25 @@ export async function ensureServerPki(opts: EnsureServerPkiOptions): Promise<Ser
     cn: AUTH_PROXY_USER, groups: [], usage: 'client',
   });
 
+  // During a CA rotation's overlap (see ca-rotation.ts) the previous CAs stay trusted: client
+  // certificates from the old client CA still authenticate, /cacerts serves both server CAs, and the
+  // serving certificate carries the new server CA cross-signed by the old one, so a node that trusts
+  // only the old CA still verifies the server.
+  const previous = (file: string) => readIfExists(join(dir, `${file}${PREVIOUS_SUFFIX}`));
+  const cross = readIfExists(join(dir, `server-ca${CROSS_SUFFIX}`));
+  const serverBundle = serverCa.pem + (previous('server-ca') ?? '');
   return {
     dir,
     serverCaPem: serverCa.pem,
-    clientCaPem: clientCa.pem,
-    servingCertPem: serving.certPem,
+    clientCaPem: clientCa.pem + (previous('client-ca') ?? ''),
+    servingCertPem: serving.certPem + (cross ?? ''),
     servingKeyPem: serving.keyPem,
     adminCertPem: admin.certPem,
     adminKeyPem: admin.keyPem,
     requestHeaderCaPem: requestHeaderCa.pem,
     proxyClientCertPem: authProxy.certPem,
     proxyClientKeyPem: authProxy.keyPem,
-    caBundlePem: () => serverCa.pem,
+    caBundlePem: () => serverBundle,
     issueClientCert: async (cn, groups, days = LEAF_DAYS) => {
       const key = await newKeyPair();
       const cert = await signLeaf(clientCa, key.publicKey, subjectName(cn, groups), now(), days, 'client');
@@ -186,6 +192,60 @@ export async function ensureCa(dir: string, file: string, cnPrefix: string, now:
   return { cert, pem, key };
 }
 
+/** A CA from its PEMs (cert and key must belong together). */
+export async function loadCa(certPem: string, keyPem: string): Promise<Ca> {
+  const cert = new x509.X509Certificate(certPem);
+  const key = await loadKeyPair(keyPem);
+  if (!new NodeX509(certPem).checkPrivateKey(createPrivateKey(keyPem))) throw new Error('the CA key does not belong to the CA certificate');
+  return { cert, pem: certPem, key };
+}
+
+/** A new self-signed CA's PEMs, not written anywhere (`skiff certificate rotate-ca` stages them). */
+export async function newCaPems(cnPrefix: string, now: Date): Promise<{ certPem: string; keyPem: string }> {
+  const key = await newKeyPair();
+  const cert = await x509.X509CertificateGenerator.createSelfSigned({
+    serialNumber: randomSerial(),
+    name: [{ CN: [`${cnPrefix}@${Math.floor(now.getTime() / 1000)}`] }],
+    notBefore: new Date(now.getTime() - BACKDATE_MS),
+    notAfter: new Date(now.getTime() + CA_DAYS * DAY_MS),
+    keys: { privateKey: key.privateKey, publicKey: key.publicKey },
+    signingAlgorithm: SIGNING,
+    extensions: await caExtensions(key.publicKey),
+  });
+  return { certPem: cert.toString('pem') + '\n', keyPem: key.pem };
+}
+
+async function caExtensions(publicKey: CryptoKey | x509.PublicKey): Promise<x509.Extension[]> {
+  return [
+    new x509.BasicConstraintsExtension(true, undefined, true),
+    new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
+    await x509.SubjectKeyIdentifierExtension.create(publicKey),
+  ];
+}
+
+/**
+ * The new CA's subject and public key, issued by the old CA: a client that trusts only the old CA
+ * verifies a chain leaf → cross-signed new CA → old CA, so nodes keep trusting the server while
+ * they move to the new bundle. Valid as long as the old CA (a certificate never outlives its issuer).
+ */
+export async function crossSign(newCaCertPem: string, oldCa: Ca, now: Date): Promise<string> {
+  const fresh = new x509.X509Certificate(newCaCertPem);
+  const publicKey = await fresh.publicKey.export(EC_KEY, ['verify']);
+  const notAfter = Math.min(fresh.notAfter.getTime(), oldCa.cert.notAfter.getTime());
+  const cert = await x509.X509CertificateGenerator.create({
+    serialNumber: randomSerial(),
+    subject: fresh.subjectName,
+    issuer: oldCa.cert.subjectName,
+    notBefore: new Date(now.getTime() - BACKDATE_MS),
+    notAfter: new Date(notAfter),
+    publicKey,
+    signingKey: oldCa.key.privateKey,
+    signingAlgorithm: SIGNING,
+    extensions: [...await caExtensions(publicKey), await x509.AuthorityKeyIdentifierExtension.create(oldCa.key.publicKey)],
+  });
+  return cert.toString('pem') + '\n';
+}
+
 export interface LeafSpec {
   cn: string;
   groups: string[];
@@ -233,7 +293,7 @@ function reissueReason(certPem: string, keyPem: string, ca: Ca, now: Date, spec:
   }
   if (!cert.checkPrivateKey(key)) return 'key mismatch';
   if (!cert.verify(createPublicKey(ca.key.pem))) return 'issued by another CA';
-  if (new Date(cert.validTo).getTime() - now.getTime() < RENEW_WITHIN_DAYS * DAY_MS) return 'expires soon';
+  if (leafNeedsRenewal({ notBefore: new Date(cert.validFrom), notAfter: new Date(cert.validTo) }, now)) return 'expires soon';
   if (spec.sans) {
     const have = new x509.X509Certificate(certPem).getExtension(x509.SubjectAlternativeNameExtension);
     const names = new Set((have?.names.items ?? []).map((n) => (n.type === 'ip' ? `ip:${canonicalIp(n.value)}` : `${n.type}:${n.value.toLowerCase()}`)));

@@ -26,3 +26,8 @@ export function readIfExists(path: string): string | undefined {
     throw e;
   }
 }
+
+/** The private keys of a PEM file, in order, each exactly as written (a service.key may hold several). */
+export function privateKeyPems(text: string): string[] {
+  return text.match(/-----BEGIN (?:EC |RSA )?PRIVATE KEY-----[\s\S]*?-----END (?:EC |RSA )?PRIVATE KEY-----\r?\n?/g) ?? [];
+}

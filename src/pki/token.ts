@@ -64,6 +64,19 @@ export function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(h(a), h(b));
 }
 
+/** The certificates of a PEM bundle, each exactly as it appears (with its line end), in order. */
+export function pemBlocks(bundle: string): string[] {
+  return bundle.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----\r?\n?/g) ?? [];
+}
+
+/**
+ * The pinned certificate within a bundle: during a CA rotation's overlap /cacerts serves the new CA
+ * followed by the old one, and tokens handed out before the rotation pin the old one alone.
+ */
+export function pinnedBlock(expected: string, bundle: string): string | undefined {
+  return pemBlocks(bundle).find((b) => caHashMatches(expected, b));
+}
+
 /** Whether a CA bundle matches the hash a token pins (constant time; tokens are secrets). */
 export function caHashMatches(expected: string, pem: string): boolean {
   const a = Buffer.from(expected.toLowerCase());
@@ -82,8 +95,12 @@ export function ensureServerToken(dataDir: string, caBundlePem: string, given?: 
   let password: string;
   if (given) {
     const parsed = parseToken(given);
-    if (parsed.caHash && !caHashMatches(parsed.caHash, caBundlePem)) {
+    if (parsed.caHash && !caHashMatches(parsed.caHash, caBundlePem) && !pinnedBlock(parsed.caHash, caBundlePem)) {
       throw new Error('the given token pins a CA hash that does not match this server\'s CA certificate; give the bare password or the token printed by this server');
+    }
+    // A token rotated away must not come back through a config file or unit that still holds it.
+    if (isRevoked(dataDir, parsed.password)) {
+      throw new Error('the given token was replaced by `skiff token rotate`: start the server with the new token (see `skiff token show`)');
     }
     password = parsed.password;
   } else {
@@ -94,4 +111,39 @@ export function ensureServerToken(dataDir: string, caBundlePem: string, given?: 
   // Rewritten every start so the files also regain mode 0600 if someone loosened it.
   for (const path of [tokenPath, nodeTokenPath]) writeFileAtomic(path, token + '\n', SECRET_MODE);
   return { token, password };
+}
+
+/** Hashes of the join secrets `skiff token rotate` replaced (one hex sha256 a line, 0600). */
+function revokedPath(dataDir: string): string {
+  return join(dataDir, 'server', 'token-revoked');
+}
+
+function secretHash(password: string): string {
+  return createHash('sha256').update(`skiff-join-token:${password}`).digest('hex');
+}
+
+export function isRevoked(dataDir: string, password: string): boolean {
+  const h = secretHash(password);
+  return (readIfExists(revokedPath(dataDir)) ?? '').split('\n').some((line) => line.trim() && sameSecret(line.trim(), h));
+}
+
+/**
+ * `skiff token rotate`: the join secret becomes `newToken`'s (a bare secret or a K10 token of this
+ * server's CA). The files `server/token` and `server/node-token` are rewritten with the new secret
+ * and the old one is recorded as revoked, so it joins no node again, not even after a restart with
+ * the old `--token`. Nodes that joined keep their client certificates: nothing else changes.
+ */
+export function rotateServerToken(dataDir: string, caBundlePem: string, oldPassword: string, newToken: string): ServerToken {
+  const parsed = parseToken(newToken);
+  if (parsed.caHash && !caHashMatches(parsed.caHash, caBundlePem) && !pinnedBlock(parsed.caHash, caBundlePem)) {
+    throw new Error('the new token pins a CA hash that does not match this server\'s CA certificate');
+  }
+  if (parsed.password.length < 8) throw new Error('the new token\'s secret must be at least 8 characters');
+  if (sameSecret(parsed.password, oldPassword)) throw new Error('the new token is the current one');
+  if (isRevoked(dataDir, parsed.password)) throw new Error('the new token was used before and revoked: choose another');
+  const revoked = (readIfExists(revokedPath(dataDir)) ?? '') + secretHash(oldPassword) + '\n';
+  writeFileAtomic(revokedPath(dataDir), revoked, SECRET_MODE);
+  const token = formatToken(caBundlePem, 'server', parsed.password);
+  for (const path of [join(dataDir, 'server', 'token'), join(dataDir, 'server', 'node-token')]) writeFileAtomic(path, token + '\n', SECRET_MODE);
+  return { token, password: parsed.password };
 }

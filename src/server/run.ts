@@ -40,6 +40,8 @@ import { TunnelServer } from '../apiserver/tunnel/registry.js';
 import { attachTunnels } from '../apiserver/tunnel/pod-streams.js';
 import { routeUpgradesAsRequests } from '../apiserver/tunnel/upgrade.js';
 import { bootstrapObjects } from './bootstrap.js';
+import { startCertRenewal } from './cert-renewal.js';
+import { handleTokenRoute } from './token-rotation.js';
 import { startControllerManager, type ControllerManager, type ControllerStarter } from './controller-manager.js';
 import { serverHealthChecks } from './health-checks.js';
 import { LocalApiServices } from '../apiserver/apiservices.js';
@@ -345,6 +347,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       || tunnels.handleConnect(req, res, user) || handleAgentConfig(agentConfigDeps, req, res, user)
       || handleEncryptRoute(encryption, req, res, user) || fleet.handleRoute(req, res, user)
       || handleEtcdJoin(embeddedEtcd && { dataDir: config.dataDir, tokenSecret: token.password, etcd: () => (backend as EtcdBackend).etcd() }, req, res)
+      || handleTokenRoute({ dataDir: config.dataDir, caBundlePem, token, onRotated: (p) => { joinDeps.tokenSecret = p; agentConfigDeps.tokenSecret = p; } }, req, res, user)
       || handleJoin(joinDeps, req, res),
     proxySubresource: async (ri, req, res, user) => {
       if (ri.group !== FLEET_GROUP || ri.resource !== 'clusters') return false;
@@ -361,10 +364,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
 
   const kubeHost = isWildcard(config.bindAddress) ? '127.0.0.1' : config.bindAddress;
-  await writeKubeconfig(config.writeKubeconfig, {
+  const writeAdminKubeconfig = (p: typeof pki) => writeKubeconfig(config.writeKubeconfig, {
     server: `https://${kubeHost.includes(':') ? `[${kubeHost}]` : kubeHost}:${config.httpsListenPort}`,
-    caPem: pki.serverCaPem, certPem: pki.adminCertPem, keyPem: pki.adminKeyPem, mode: config.writeKubeconfigMode,
+    caPem: p.serverCaPem, certPem: p.adminCertPem, keyPem: p.adminKeyPem, mode: config.writeKubeconfigMode,
   });
+  writeAdminKubeconfig(pki);
+  // Leaves renewed while running, the serving certificate reloaded in place (cert-renewal.ts).
+  const certRenewal = startCertRenewal({ pkiOpts, current: pki, server, writeKubeconfig: writeAdminKubeconfig });
   log.info({ address: `${config.bindAddress}:${config.httpsListenPort}`, kubeconfig: config.writeKubeconfig, startupMs: Math.round(performance.now() - t0) }, 'skiff server ready');
 
   let site: RunningSite | undefined;
@@ -389,6 +395,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ctx, token: token.token, url: `https://${kubeHost.includes(':') ? `[${kubeHost}]` : kubeHost}:${config.httpsListenPort}`,
     async close() {
       shuttingDown = true;
+      certRenewal.stop();
       eventTtl?.stop();
       await site?.stop();
       await fleet.stop();
