@@ -29,7 +29,9 @@ test('save while running, restore after stopping: the snapshot\'s state comes ba
   assert.match(path, new RegExp(`^${join(server.dataDir, 'server', 'db', 'snapshots')}/nightly-\\S+-\\d+$`));
   assert.equal(statSync(path).mode & 0o777, 0o700, 'the snapshot holds CA keys: root only');
   assert.ok(existsSync(join(path, 'tls')) && existsSync(join(path, 'token')));
-  assert.match(skiff(['snapshot', 'ls']).stdout, /^nightly-\S+\s+\d{4}-\d\d-\d\dT\S+\s+\d+$/m);
+  // k3s's columns: Name, Location, Size, Created.
+  assert.match(skiff(['snapshot', 'ls']).stdout, /^Name\s+Location\s+Size\s+Created\n/);
+  assert.match(skiff(['snapshot', 'ls']).stdout, /^nightly-\S+\s+file:\/\/\S+\s+\d+\s+\d{4}-\d\d-\d\dT\S+$/m);
 
   await k(['delete', 'configmap', 'keep']);
   await k(['apply', '-f', '-'], cm('later', 'after-snapshot'));
