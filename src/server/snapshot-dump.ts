@@ -88,10 +88,11 @@ export async function applyState(backend: Backend, kvs: KeyValue[], revision: nu
       id: kv.modRevision, name: kv.key, created: kv.createRevision === kv.modRevision, deleted: false,
       createRevision: kv.createRevision, prevRevision: 0, value: kv.value,
     }));
+    // A defined result: drivers roll back a transaction whose plan yields undefined.
     for (let i = 0; i < rows.length || i === 0; i += LOAD_BATCH) {
       const part = rows.slice(i, i + LOAD_BATCH);
       const last = i + LOAD_BATCH >= rows.length;
-      await backend.driver.commit([], (rev) => ({ rows: part, revision: last ? Math.max(revision, rev) : part[part.length - 1]?.id ?? rev, probe: false, result: undefined }));
+      await backend.driver.commit([], (rev) => ({ rows: part, revision: last ? Math.max(revision, rev) : part[part.length - 1]?.id ?? rev, probe: false, result: true }));
     }
     // No history before the restored revision: mark it compacted (no row has a predecessor to remove).
     for (let from = 0; from < revision;) from = (await backend.driver.compactStep(from, revision, 10_000)).upTo;
