@@ -107,6 +107,9 @@ export class BackupStream {
   private rebaseTimer?: NodeJS.Timeout;
   private stopped = false;
   private failing = false;
+  private rebasing = false;
+  /** While a new base is written: lines flushed to the old epoch, some of which the new one needs. */
+  private carry?: StreamLine[];
   private readonly intervalMs: number;
 
   constructor(private readonly o: BackupStreamOptions) {
@@ -124,10 +127,11 @@ export class BackupStream {
       for (const e of events) this.buffer.push(lineOf(e, t));
     });
     await this.newEpoch();
+    if (!this.epochDir) throw new Error(`continuous backup: could not start the stream in ${this.o.dir}`);
     this.timer = setInterval(() => { void this.flush(); }, this.intervalMs);
     this.timer.unref();
     const rebase = this.o.rebaseMs ?? 6 * 3600_000;
-    this.rebaseTimer = setInterval(() => { void this.enqueue(() => this.newEpochLocked()); }, rebase);
+    this.rebaseTimer = setInterval(() => { this.newEpoch().catch((err) => this.o.log('continuous backup: new epoch failed', { err: String(err) })); }, rebase);
     this.rebaseTimer.unref();
     this.o.log('continuous backup on', { dir: this.o.dir, epoch: this.epochDir, intervalMs: this.intervalMs });
   }
@@ -141,36 +145,50 @@ export class BackupStream {
     return run;
   }
 
-  private newEpoch(): Promise<void> {
-    return this.enqueue(() => this.newEpochLocked());
+  /**
+   * A new epoch: a base at the current revision, then a switch. The base is read and written outside
+   * the flush chain, so flushing (and the lag bound) goes on while a large base is written; lines
+   * flushed meanwhile that are newer than the base are carried into the new epoch at the switch.
+   */
+  private async newEpoch(): Promise<void> {
+    if (this.stopped || this.rebasing) return;
+    this.rebasing = true;
+    this.carry = [];
+    try {
+      const started = Date.now();
+      const name = epochName(started, this.o.node);
+      const dir = join(this.o.dir, name);
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      const dump = await readState(this.o.backend, this.o.backendName);
+      await writeDump(join(dir, 'base.jsonl'), dump);
+      const creds = join(dir, 'creds');
+      mkdirSync(creds, { recursive: true, mode: 0o700 });
+      for (const f of CREDENTIALS) {
+        const from = join(this.o.dataDir, 'server', f);
+        if (existsSync(from)) cpSync(from, join(creds, f), { recursive: true });
+      }
+      await this.enqueue(() => this.switchEpoch(dir, started, dump.revision));
+    } finally {
+      this.rebasing = false;
+      this.carry = undefined;
+    }
   }
 
-  /** A new base at the current revision; buffered changes up to it finish the previous epoch. */
-  private async newEpochLocked(): Promise<void> {
-    if (this.stopped) return;
-    const started = Date.now();
-    const name = epochName(started, this.o.node);
-    const dir = join(this.o.dir, name);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    const dump = await readState(this.o.backend, this.o.backendName);
-    await writeDump(join(dir, 'base.jsonl'), dump);
-    const creds = join(dir, 'creds');
-    mkdirSync(creds, { mode: 0o700 });
-    for (const f of CREDENTIALS) {
-      const from = join(this.o.dataDir, 'server', f);
-      if (existsSync(from)) cpSync(from, join(creds, f), { recursive: true });
-    }
+  /** Under the flush chain: finishes the old epoch up to the base, then opens the new one. */
+  private async switchEpoch(dir: string, started: number, baseRevision: number): Promise<void> {
     // Changes the base already holds go to the previous epoch (or nowhere, for the first).
-    await this.writeLines((l) => l.r <= dump.revision);
+    await this.writeLines((l) => l.r <= baseRevision);
     await this.segment?.fh.close();
     this.segment = undefined;
-    writeFileSync(join(dir, 'epoch.json'), JSON.stringify({ node: this.o.node, startedAt: new Date(started).toISOString(), baseRevision: dump.revision }) + '\n', { mode: 0o600 });
+    const carried = (this.carry ?? []).filter((l) => l.r > baseRevision);
+    writeFileSync(join(dir, 'epoch.json'), JSON.stringify({ node: this.o.node, startedAt: new Date(started).toISOString(), baseRevision }) + '\n', { mode: 0o600 });
+    this.epochDir = dir;
+    this.baseRevision = baseRevision;
+    if (carried.length) await this.append(carried);
     fsyncDir(dir);
     fsyncDir(this.o.dir);
-    this.epochDir = dir;
-    this.baseRevision = dump.revision;
     this.stats.epochs++;
-    this.stats.syncedRevision = Math.max(this.stats.syncedRevision, dump.revision);
+    this.stats.syncedRevision = Math.max(this.stats.syncedRevision, baseRevision);
     this.prune(started);
   }
 
@@ -193,27 +211,30 @@ export class BackupStream {
   /** Writes the buffered lines that `take` accepts (all by default) to the current segment, fsynced. */
   private async writeLines(take: (l: StreamLine) => boolean = () => true): Promise<void> {
     if (!this.buffer.length) return;
+    const taken = this.buffer.length;
     const lines: StreamLine[] = [];
     const rest: StreamLine[] = [];
     for (const l of this.buffer) (take(l) ? lines : rest).push(l);
-    const fresh = lines.filter((l) => l.r > this.baseRevision || !Number.isFinite(this.baseRevision));
-    if (!this.epochDir || !fresh.length) {
-      this.buffer = rest;
-      return;
-    }
+    const fresh = lines.filter((l) => l.r > this.baseRevision);
+    if (this.epochDir && fresh.length) await this.append(fresh);
+    // Trimmed only once the lines are durable (append threw otherwise: they are retried next time).
+    this.buffer = rest.concat(this.buffer.slice(taken));
+  }
+
+  /** Appends lines to the current epoch's segment and fsyncs it. */
+  private async append(fresh: StreamLine[]): Promise<void> {
     if (!this.segment || this.segment.bytes >= (this.o.segmentBytes ?? 64 * 1024 * 1024)) {
       await this.segment?.fh.close();
-      const fh = await open(join(this.epochDir, segmentName(fresh[0].r)), 'a', 0o600);
+      this.segment = undefined;
+      const fh = await open(join(this.epochDir!, segmentName(fresh[0].r)), 'a', 0o600);
       this.segment = { fh, bytes: 0 };
-      fsyncDir(this.epochDir);
+      fsyncDir(this.epochDir!);
     }
-    const text = fresh.map(encodeLine).join('');
-    const bytes = Buffer.from(text);
-    // The buffer is only trimmed once the lines are durable: a failed write is retried next time.
+    const bytes = Buffer.from(fresh.map(encodeLine).join(''));
     await this.segment.fh.write(bytes);
     await this.segment.fh.datasync();
     this.segment.bytes += bytes.length;
-    this.buffer = rest.concat(this.buffer.slice(lines.length + rest.length));
+    this.carry?.push(...fresh);
     const now = Date.now();
     for (const l of fresh) {
       const lag = now - l.t;

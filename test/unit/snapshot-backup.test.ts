@@ -178,3 +178,37 @@ test('the stream replays to the newest state or to a point in time, across epoch
   assert.deepEqual((await streamState(dir, middle)).kvs.map((kv) => kv.key), ['/core/configmaps/default/a', '/core/configmaps/default/before']);
   await assert.rejects(streamState(dir, new Date(2000, 0, 1)), /the backup stream begins at/);
 });
+
+test('a new epoch taken while writes and flushes go on loses nothing and repeats nothing', async (t) => {
+  const { dataDir, backend } = await dataDirWithDb(t);
+  for (let i = 0; i < 50; i++) await backend.create(`/core/configmaps/default/pre-${i}`, '{}');
+  const dir = join(tempDir(t), 'stream');
+  const stream = new BackupStream({ dir, dataDir, node: 'n1', backend, backendName: 'sqlite', intervalMs: 5, log: noLog });
+  t.after(() => stream.stop());
+  await stream.start();
+  let stop = false;
+  const writer = (async () => {
+    for (let i = 0; !stop; i++) {
+      const kv = await backend.create(`/core/configmaps/default/w-${i}`, '{"v":0}');
+      await backend.update(kv.key, '{"v":1}', kv.modRevision);
+      if (i % 3 === 0) await backend.delete(kv.key);
+      await new Promise((r) => setImmediate(r));
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 100));
+  await (stream as unknown as { newEpoch(): Promise<void> }).newEpoch();
+  await new Promise((r) => setTimeout(r, 100));
+  stop = true;
+  await writer;
+  await stream.stop();
+  assert.equal(readdirSync(dir).length, 2);
+  const st = await streamState(dir);
+  assert.deepEqual(st.kvs, (await backend.listLatest('')).kvs);
+  assert.equal(st.damaged, 0);
+  // The newer epoch's lines continue exactly after its base: no gap, no repeat.
+  const newest = readdirSync(dir).sort()[1];
+  const base = JSON.parse(readFileSync(join(dir, newest, 'epoch.json'), 'utf8')).baseRevision as number;
+  const revs = readdirSync(join(dir, newest)).filter((n) => n.startsWith('seg-')).sort()
+    .flatMap((n) => readFileSync(join(dir, newest, n), 'utf8').split('\n').filter(Boolean).map((l) => decodeLine(l)!.r));
+  assert.deepEqual(revs, Array.from({ length: revs.length }, (_, i) => base + 1 + i));
+});
