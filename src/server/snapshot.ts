@@ -17,7 +17,7 @@ import { hostname, tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
-import { backendFor, type DatastoreBackend, type DatastoreTls } from '../storage/index.js';
+import { backendFor, SqliteDriver, type DatastoreBackend, type DatastoreTls, type KeyValue } from '../storage/index.js';
 import type { EtcdBackend } from '../storage/etcd.js';
 import { applyState, readDump, readState, writeDump } from './snapshot-dump.js';
 
@@ -281,6 +281,44 @@ export function restoreCredentials(from: string, dataDir: string): void {
   }
 }
 
+/**
+ * Revisions skipped after a restore when the replaced datastore's revision is unknown (its disk is
+ * gone): etcdutl's advice for `--bump-revision`, a week of writes at 1,500/s.
+ */
+export const UNKNOWN_REVISION_BUMP = 1_000_000_000;
+
+/** The revision of an SQLite datastore file, if there is one. */
+async function sqliteRevision(file: string): Promise<number | undefined> {
+  if (!existsSync(file)) return undefined;
+  const d = new SqliteDriver(file);
+  try {
+    return (await d.open()).revision;
+  } finally {
+    await d.close();
+  }
+}
+
+/**
+ * After a restore, as `etcdutl snapshot restore --bump-revision --mark-compacted`: the next revision
+ * is past every revision clients may have seen from the replaced datastore (`seen`, or a large bump
+ * when unknown), and everything before it is compacted. Clients resuming a list or watch from a
+ * resourceVersion of before the restore get 410 Gone and relist, instead of silently missing the
+ * changes the restore made or, worse, meeting reused revisions with other contents.
+ */
+export async function bumpRevision(file: string, seen: number | undefined): Promise<number> {
+  const d = new SqliteDriver(file);
+  try {
+    const cur = (await d.open()).revision;
+    // Strictly past `seen`: a watch from exactly `seen` must get 410 too, not resume silently.
+    const target = seen === undefined ? cur + UNKNOWN_REVISION_BUMP : Math.max(cur, seen + 1);
+    await d.commit([], () => ({ rows: [], revision: target, probe: false, result: true }));
+    for (let from = (await d.state()).compacted; from < target;) from = (await d.compactStep(from, target, 10_000)).upTo;
+    return target;
+  } finally {
+    await d.close();
+  }
+}
+
 /** Moves the SQLite datastore aside (nothing is deleted); returns where it went, if there was one. */
 export function setAsideSqlite(dataDir: string): string | undefined {
   const db = dbFile(dataDir);
@@ -300,21 +338,26 @@ export function setAsideSqlite(dataDir: string): string | undefined {
 
 /**
  * Makes a state (a list of stored key-values at `revision`) the datastore's: SQLite (server stopped)
- * gets a new database with the state's revisions; a shared datastore gets it through applyState.
+ * gets a new database with the state's revisions, then bumpRevision; a shared datastore gets it
+ * through applyState.
  */
-export async function restoreState(dataDir: string, ref: DatastoreRef, kvs: import('../storage/index.js').KeyValue[], revision: number): Promise<{ kept?: string; mode: string; writes: number }> {
+export async function restoreState(dataDir: string, ref: DatastoreRef, kvs: KeyValue[], revision: number): Promise<{ kept?: string; mode: string; writes: number; revision?: number }> {
+  const sqlite = backendKind(ref.endpoint) === 'sqlite';
   let kept: string | undefined;
-  if (backendKind(ref.endpoint) === 'sqlite') {
+  let seen: number | undefined;
+  if (sqlite) {
     refuseIfRunning(dataDir);
+    seen = await sqliteRevision(dbFile(dataDir));
     kept = setAsideSqlite(dataDir);
   }
   const backend = await openDatastore(dataDir, ref);
+  let r;
   try {
-    const r = await applyState(backend, kvs, revision);
-    return { kept, ...r };
+    r = await applyState(backend, kvs, revision);
   } finally {
     await backend.close();
   }
+  return { kept, ...r, ...(sqlite ? { revision: await bumpRevision(dbFile(dataDir), seen) } : {}) };
 }
 
 /**
@@ -323,7 +366,7 @@ export async function restoreState(dataDir: string, ref: DatastoreRef, kvs: impo
  * is written into the datastore the server records (or `datastore`), which may be running: see
  * applyState. Credentials are copied back in both cases.
  */
-export async function restoreSnapshot(dataDir: string, path: string, datastore?: DatastoreRef): Promise<{ kept?: string; mode: string; writes?: number }> {
+export async function restoreSnapshot(dataDir: string, path: string, datastore?: DatastoreRef): Promise<{ kept?: string; mode: string; writes?: number; revision?: number }> {
   if (!existsSync(join(path, 'snapshot.json')) && !existsSync(join(path, 'state.db'))) throw new Error(`${path} is not a snapshot: it has no snapshot.json`);
   const meta = existsSync(join(path, 'snapshot.json')) ? readMeta(path) : { backend: 'sqlite', file: 'state.db', compressed: false } as SnapshotMeta;
   const snapFile = join(path, meta.file);
@@ -347,11 +390,13 @@ export async function restoreSnapshot(dataDir: string, path: string, datastore?:
       } finally {
         check.close();
       }
+      const seen = await sqliteRevision(dbFile(dataDir));
       const kept = setAsideSqlite(dataDir);
       cpSync(plain, dbFile(dataDir));
       chmodSync(dbFile(dataDir), 0o600);
+      const revision = await bumpRevision(dbFile(dataDir), seen);
       restoreCredentials(path, dataDir);
-      return { kept, mode: 'file' };
+      return { kept, mode: 'file', revision };
     } finally {
       if (scratch) rmSync(scratch, { force: true });
     }

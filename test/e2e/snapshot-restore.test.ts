@@ -39,6 +39,8 @@ test('save while running, restore after stopping: the snapshot\'s state comes ba
   assert.notEqual(refused.status, 0);
   assert.match(refused.stderr, /is running on .*: stop it before restoring/);
 
+  const seenRv = (await server.request('GET', '/api/v1/namespaces/default/configmaps')).json().metadata.resourceVersion as string;
+  assert.match(seenRv, /^\d+$/);
   await server.stop();
   const restored = skiff(['snapshot', 'restore', path]);
   assert.equal(restored.status, 0, restored.stderr);
@@ -46,6 +48,9 @@ test('save while running, restore after stopping: the snapshot\'s state comes ba
   await server.launch();
   assert.equal(JSON.parse(await k(['get', 'configmap', 'keep', '-o', 'json'])).data.v, 'at-snapshot');
   assert.notEqual((await server.kubectl(['get', 'configmap', 'later'])).code, 0, 'changes after the snapshot are gone');
+  // A watch resumed from before the restore is told to relist (410 Gone), not left silently stale.
+  const resumed = await server.request('GET', `/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=${seenRv}&timeoutSeconds=2`);
+  assert.ok(resumed.status === 410 || /"code":410/.test(resumed.body), `${resumed.status} ${resumed.body.slice(0, 300)}`);
   // And the server keeps working on the restored state.
   await k(['apply', '-f', '-'], cm('after-restore', 'ok'));
   await k(['get', 'configmap', 'after-restore']);

@@ -65,11 +65,16 @@ test('save, list, prune to the retention (only that prefix and node), delete, co
   assert.ok(!readdirSync(join(dataDir, 'server', 'db', 'snapshots')).some((n) => n.startsWith('.')), 'no partial snapshot left');
   // A compressed snapshot restores (the server is stopped: the backend closes first).
   await backend.update('/core/configmaps/default/a', '{"v":2}', (await backend.get('/core/configmaps/default/a'))!.modRevision);
+  const seen = backend.currentRevision();
   await backend.close();
   const r = await restoreSnapshot(dataDir, gz.path);
   assert.ok(r.kept);
   const back = await openBackend(t, join(dataDir, 'server', 'db', 'state.db'));
   assert.equal((await back.get('/core/configmaps/default/a'))!.value, '{"v":1}');
+  // As etcdutl's --bump-revision --mark-compacted: past every revision seen, history before it gone.
+  assert.equal(back.currentRevision(), seen + 1);
+  assert.equal(back.compactedRevision(), seen + 1);
+  assert.equal((await back.create('/core/configmaps/default/new', '{}')).modRevision, seen + 2);
 });
 
 test('the scheduler saves on its cron and prunes to the retention', async (t) => {
