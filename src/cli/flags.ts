@@ -112,7 +112,7 @@ export const BACKUP_FLAGS: FlagSpec[] = [
   { flags: '--snapshot-name <name>', description: 'name prefix of scheduled snapshots', default: 'etcd-snapshot' },
   { flags: '--etcd-snapshot-name <name>', description: 'k3s spelling of --snapshot-name' },
   { flags: '--backup-stream <dir>', description: 'continuous backup: stream every datastore change to this directory (another disk or a network mount), fsynced every --backup-stream-interval; restore with `skiff snapshot restore --from-stream`' },
-  { flags: '--backup-stream-interval <duration>', description: 'how often streamed changes are fsynced: the most acknowledged writes a restore can lose (see docs/backups.md)', default: '1s' },
+  { flags: '--backup-stream-interval <duration>', description: 'how often streamed changes are fsynced (a restore loses at most this + 1 s of acknowledged writes: docs/backups.md)', default: '1s' },
 ];
 
 export const NODE_FLAGS: FlagSpec[] = [

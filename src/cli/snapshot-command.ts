@@ -35,11 +35,15 @@ function positiveInt(v: unknown, flag: string): number {
 /** The server's backup settings from its flags (BACKUP_FLAGS); a k3s alias that is given wins. */
 export async function backupConfigFrom(o: Opts): Promise<BackupConfig> {
   const { parseDurationSeconds } = await import('./server-command.js');
+  const { checkCron } = await import('../server/snapshot-schedule.js');
+  const cron = String(o.etcdSnapshotScheduleCron ?? o.snapshotScheduleCron ?? '0 */12 * * *');
+  // Checked before the server starts anything, so a typo is one error line and nothing else.
+  checkCron(cron, o.etcdSnapshotScheduleCron ? '--etcd-snapshot-schedule-cron' : '--snapshot-schedule-cron');
   const interval = parseDurationSeconds(o.backupStreamInterval ?? '1s', '--backup-stream-interval');
   if (!(interval > 0)) throw new Error(`--backup-stream-interval: must be more than 0: ${o.backupStreamInterval}`);
   return {
     disableSnapshots: Boolean(o.etcdDisableSnapshots ?? o.disableSnapshots),
-    cron: String(o.etcdSnapshotScheduleCron ?? o.snapshotScheduleCron ?? '0 */12 * * *'),
+    cron,
     retention: positiveInt(o.etcdSnapshotRetention ?? o.snapshotRetention ?? 5, '--snapshot-retention'),
     dir: o.etcdSnapshotDir ?? o.snapshotDir,
     compress: Boolean(o.etcdSnapshotCompress ?? o.snapshotCompress),
@@ -55,7 +59,8 @@ function table(rows: string[][]): string {
 }
 
 export function snapshotCommand(): Command {
-  const cmd = new Command('snapshot').description('save, list, delete, prune and restore snapshots of the server\'s datastore and credentials (k3s: etcd-snapshot)');
+  // `etcd-snapshot`: k3s's name, so scripts written for k3s run unchanged.
+  const cmd = new Command('snapshot').alias('etcd-snapshot').description('save, list, delete, prune and restore snapshots of the server\'s datastore and credentials (k3s: etcd-snapshot)');
 
   const save = new Command('save').description('take a snapshot (safe while the server runs); prints its path');
   addFlags(save, [...COMMON_FLAGS, ...DIR_FLAGS, ...DATASTORE_FLAGS,
