@@ -120,7 +120,8 @@ export function snapshotCommand(): Command {
       const { join } = await import('node:path');
       const ref = snap.datastoreOf(o.dataDir, datastoreFlag(o));
       const r = await snap.restoreState(o.dataDir, ref, st.kvs, st.revision);
-      snap.restoreCredentials(join(st.epoch.dir, 'creds'), o.dataDir);
+      const creds = snap.restoreCredentials(join(st.epoch.dir, 'creds'), o.dataDir);
+      if (!creds) process.stderr.write(`a server runs on ${o.dataDir}: its credentials were left as they are (the stream's are in ${join(st.epoch.dir, 'creds')})\n`);
       process.stdout.write(`restored ${st.kvs.length} keys at revision ${st.revision} (last change acknowledged ${st.lastChangeAt.toISOString()}, ${st.changes} changes replayed after the base of ${st.epoch.startedAt.toISOString()}${st.damaged ? `, ${st.damaged} torn lines dropped` : ''})${r.kept ? `; the previous datastore is kept at ${r.kept}` : ''}\n`);
       return;
     }
@@ -129,6 +130,7 @@ export function snapshotCommand(): Command {
     const dir = dirOf(o);
     const path = dir ? snap.snapshotPath(o.dataDir, snapshot, dir) : snap.snapshotPath(o.dataDir, snapshot);
     const r = await snap.restoreSnapshot(o.dataDir, path, datastoreFlag(o));
+    if (!r.credentials) process.stderr.write(`a server runs on ${o.dataDir}: its credentials were left as they are (the snapshot's are in ${path})\n`);
     process.stdout.write(`restored ${path}${r.mode === 'diff' ? ` (${r.writes} changes written)` : ''}${r.kept ? `; the previous datastore is kept at ${r.kept}` : ''}\n`);
   });
 

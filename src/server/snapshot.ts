@@ -272,13 +272,19 @@ function refuseIfRunning(dataDir: string): void {
   if (pid) throw new Error(`a server (pid ${pid}) is running on ${dataDir}: stop it before restoring`);
 }
 
-/** Copies the credentials of a snapshot (or backup stream) into the data dir. */
-export function restoreCredentials(from: string, dataDir: string): void {
+/**
+ * Copies the credentials of a snapshot (or backup stream) into the data dir. Not while a server runs
+ * on it (a live restore into a shared datastore): its certificates and keys may have been rotated
+ * since the snapshot, and swapping them under it would break it; returns false then.
+ */
+export function restoreCredentials(from: string, dataDir: string): boolean {
+  if (runningServerPid(dataDir)) return false;
   mkdirSync(join(dataDir, 'server'), { recursive: true, mode: 0o700 });
   for (const f of CREDENTIALS) {
     const src = join(from, f);
     if (existsSync(src)) cpSync(src, join(dataDir, 'server', f), { recursive: true, force: true });
   }
+  return true;
 }
 
 /**
@@ -364,9 +370,9 @@ export async function restoreState(dataDir: string, ref: DatastoreRef, kvs: KeyV
  * Puts a snapshot back as the server's state. SQLite: the server must be stopped; the current
  * datastore is kept next to it as `state.db.before-restore-<time>`. A dump (PostgreSQL, MySQL, etcd)
  * is written into the datastore the server records (or `datastore`), which may be running: see
- * applyState. Credentials are copied back in both cases.
+ * applyState. Credentials are copied back unless a server runs on the data dir (restoreCredentials).
  */
-export async function restoreSnapshot(dataDir: string, path: string, datastore?: DatastoreRef): Promise<{ kept?: string; mode: string; writes?: number; revision?: number }> {
+export async function restoreSnapshot(dataDir: string, path: string, datastore?: DatastoreRef): Promise<{ kept?: string; mode: string; writes?: number; revision?: number; credentials: boolean }> {
   if (!existsSync(join(path, 'snapshot.json')) && !existsSync(join(path, 'state.db'))) throw new Error(`${path} is not a snapshot: it has no snapshot.json`);
   const meta = existsSync(join(path, 'snapshot.json')) ? readMeta(path) : { backend: 'sqlite', file: 'state.db', compressed: false } as SnapshotMeta;
   const snapFile = join(path, meta.file);
@@ -396,15 +402,14 @@ export async function restoreSnapshot(dataDir: string, path: string, datastore?:
       chmodSync(dbFile(dataDir), 0o600);
       const revision = await bumpRevision(dbFile(dataDir), seen);
       restoreCredentials(path, dataDir);
-      return { kept, mode: 'file', revision };
+      return { kept, mode: 'file', revision, credentials: true };
     } finally {
       if (scratch) rmSync(scratch, { force: true });
     }
   }
   const dump = await readDump(snapFile);
   const r = await restoreState(dataDir, ref, dump.kvs, dump.revision);
-  restoreCredentials(path, dataDir);
-  return r;
+  return { ...r, credentials: restoreCredentials(path, dataDir) };
 }
 
 /** Resolves a snapshot argument: a path, or a name in the snapshot dir. */
