@@ -217,3 +217,30 @@ test('a new epoch taken while writes and flushes go on loses nothing and repeats
     .flatMap((n) => readFileSync(join(dir, newest, n), 'utf8').split('\n').filter(Boolean).map((l) => decodeLine(l)!.r));
   assert.deepEqual(revs, Array.from({ length: revs.length }, (_, i) => base + 1 + i));
 });
+
+test('with encryption at rest the stream and the dumps hold ciphertext, and a restore reads back', async (t) => {
+  const { EncryptingBackend, loadEncryptionConfig } = await import('../../src/storage/encryption.js');
+  const { randomBytes } = await import('node:crypto');
+  const { dataDir, backend } = await dataDirWithDb(t);
+  const enc = new EncryptingBackend(backend);
+  const config = loadEncryptionConfig({ kind: 'EncryptionConfiguration', apiVersion: 'apiserver.config.k8s.io/v1',
+    resources: [{ resources: ['secrets'], providers: [{ secretbox: { keys: [{ name: 'k1', secret: randomBytes(32).toString('base64') }] } }] }] });
+  enc.setConfig(config);
+  await enc.create('/core/secrets/default/before', '{"data":{"x":"cGxhaW4tYmVmb3Jl"}}');
+  const dir = join(tempDir(t), 'stream');
+  const stream = new BackupStream({ dir, dataDir, node: 'n1', backend, backendName: 'sqlite', intervalMs: 50, log: noLog });
+  t.after(() => stream.stop());
+  await stream.start();
+  await enc.create('/core/secrets/default/after', '{"data":{"x":"cGxhaW4tYWZ0ZXI="}}');
+  await stream.stop();
+  const [epoch] = readdirSync(dir);
+  for (const f of readdirSync(join(dir, epoch)).filter((n) => n.endsWith('.log') || n.endsWith('.jsonl'))) {
+    const text = readFileSync(join(dir, epoch, f), 'utf8');
+    assert.ok(!text.includes('cGxhaW4'), `${f} holds no plaintext`);
+    assert.match(text, /k8s:enc:secretbox:v1:k1:/);
+  }
+  const st = await streamState(dir);
+  const { decryptValue } = await import('../../src/storage/encryption.js');
+  const t1 = config.get('/core/secrets/')!;
+  assert.deepEqual(st.kvs.map((kv) => decryptValue(t1, kv.key, kv.value)), ['{"data":{"x":"cGxhaW4tYWZ0ZXI="}}', '{"data":{"x":"cGxhaW4tYmVmb3Jl"}}']);
+});
