@@ -93,6 +93,28 @@ export const SERVER_FLAGS: FlagSpec[] = [
 ];
 
 /** Node flags: on `skiff agent`, and on `skiff server` for its embedded agent. */
+/**
+ * Scheduled snapshots and continuous backup (src/server/snapshot-service.ts). k3s spells the snapshot
+ * flags `--etcd-snapshot-*` / `--etcd-disable-snapshots`; both spellings are taken (the aliases have no
+ * default, so a given alias wins: see backupConfigFrom in snapshot-command.ts).
+ */
+export const BACKUP_FLAGS: FlagSpec[] = [
+  { flags: '--disable-snapshots', description: 'take no scheduled snapshots', default: false },
+  { flags: '--etcd-disable-snapshots', description: 'k3s spelling of --disable-snapshots' },
+  { flags: '--snapshot-schedule-cron <spec>', description: 'when scheduled snapshots are taken (cron, system time; a leading seconds field is allowed)', default: '0 */12 * * *' },
+  { flags: '--etcd-snapshot-schedule-cron <spec>', description: 'k3s spelling of --snapshot-schedule-cron' },
+  { flags: '--snapshot-retention <n>', description: 'scheduled snapshots kept (older ones of the same name are deleted)', default: '5' },
+  { flags: '--etcd-snapshot-retention <n>', description: 'k3s spelling of --snapshot-retention' },
+  { flags: '--snapshot-dir <dir>', description: 'where snapshots are written (default <data-dir>/server/db/snapshots)' },
+  { flags: '--etcd-snapshot-dir <dir>', description: 'k3s spelling of --snapshot-dir' },
+  { flags: '--snapshot-compress', description: 'gzip the datastore file of each snapshot', default: false },
+  { flags: '--etcd-snapshot-compress', description: 'k3s spelling of --snapshot-compress' },
+  { flags: '--snapshot-name <name>', description: 'name prefix of scheduled snapshots', default: 'etcd-snapshot' },
+  { flags: '--etcd-snapshot-name <name>', description: 'k3s spelling of --snapshot-name' },
+  { flags: '--backup-stream <dir>', description: 'continuous backup: stream every datastore change to this directory (another disk or a network mount), fsynced every --backup-stream-interval; restore with `skiff snapshot restore --from-stream`' },
+  { flags: '--backup-stream-interval <duration>', description: 'how often streamed changes are fsynced (a restore loses at most this + 1 s of acknowledged writes: docs/backups.md)', default: '1s' },
+];
+
 export const NODE_FLAGS: FlagSpec[] = [
   { flags: '--node-name <name>', description: 'node name (default: the hostname)' },
   { flags: '--node-ip <ip>', description: 'IP address the node advertises (default: first non-loopback IPv4)' },

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { readFileSync } from 'node:fs';
-import { addFlags, applyDisableList, COMMON_FLAGS, ingressFlags, NODE_FLAGS, SERVER_FLAGS } from './flags.js';
+import { addFlags, applyDisableList, BACKUP_FLAGS, COMMON_FLAGS, ingressFlags, NODE_FLAGS, SERVER_FLAGS } from './flags.js';
+import { backupConfigFrom } from './snapshot-command.js';
 import type { ServerConfig } from '../server/run.js';
 import { parseFlannelBackend } from '../api/agent-config.js';
 import { setLogLevel } from '../util/log.js';
@@ -10,7 +11,7 @@ import { parseClusterLabels } from '../fleet/labels.js';
 
 export function serverCommand(): Command {
   const cmd = new Command('server').description('run the control plane (API server, datastore, control loops) and, unless --disable-agent, an agent');
-  addFlags(cmd, [...COMMON_FLAGS, ...SERVER_FLAGS, ...NODE_FLAGS]);
+  addFlags(cmd, [...COMMON_FLAGS, ...SERVER_FLAGS, ...NODE_FLAGS, ...BACKUP_FLAGS]);
   cmd.action(async (o: Record<string, any>) => {
     setLogLevel(o.logLevel);
     applyDisableList(o);
@@ -78,6 +79,7 @@ export function serverCommand(): Command {
         maxBackups: parseNumber(o.auditLogMaxbackup, '--audit-log-maxbackup'),
         maxSizeMb: parseNumber(o.auditLogMaxsize, '--audit-log-maxsize'),
       },
+      backups: await backupConfigFrom(o),
     };
     if (Number.isNaN(config.writeKubeconfigMode)) throw new Error(`--write-kubeconfig-mode: not an octal mode: ${o.writeKubeconfigMode}`);
     // Loaded only when the server runs, so `--help` and other commands start fast.
@@ -100,7 +102,7 @@ function parseNumber(v: string, flag: string): number {
 }
 
 /** Go's duration syntax (`1h`, `30m`, `1h0m0s`, `90s`, `500ms`), as Kubernetes' duration flags take. */
-function parseDurationSeconds(v: string, flag: string): number {
+export function parseDurationSeconds(v: string, flag: string): number {
   const units: Record<string, number> = { h: 3600, m: 60, s: 1, ms: 0.001 };
   const text = String(v).trim();
   if (/^\d+(\.\d+)?$/.test(text)) return Number(text);

@@ -85,6 +85,7 @@ import { VERSION } from '../version.js';
 import { startIngressStatusController } from '../controllers/ingress/controller.js';
 import { logger } from '../util/log.js';
 import { logProfile } from './profile.js';
+import { startBackups, type BackupConfig } from './snapshot-service.js';
 
 const log = logger('server');
 
@@ -151,6 +152,8 @@ export interface ServerConfig {
   secretsEncryption?: boolean;
   /** Audit logging (kube-apiserver's --audit-* flags). */
   audit?: AuditOptions;
+  /** Scheduled snapshots and continuous backup (snapshot-service.ts). */
+  backups?: BackupConfig;
   /** Fleet: this server's side as a manager (`--fleet-offline-grace`), and as a site (`--fleet-server`...). */
   fleet?: {
     offlineGraceSeconds?: number;
@@ -230,6 +233,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const pki = await ensureServerPkiIsolated(pkiOpts);
   const caBundlePem = pki.caBundle;
   const token = ensureServerToken(config.dataDir, caBundlePem, config.token);
+  // Before anything serves writes: the backup stream must see every change from here on.
+  const backups = await startBackups({
+    dataDir: config.dataDir, node: config.node?.nodeName ?? hostname().toLowerCase(), backend, config: config.backups ?? {},
+    endpoint: embeddedEtcd?.endpoint ?? config.datastoreEndpoint, tls: embeddedEtcd?.tls ?? config.datastoreTls,
+    log: (msg, fields) => log.info(fields ?? {}, msg),
+  });
 
   const registry = new ResourceRegistry();
   const crds = new CrdManager(store, registry);
@@ -403,6 +412,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       tunnels.close();
       aggregator.close();
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
+      await backups.stop();
       await store.close();
       await embeddedEtcd?.stop();
       await audit?.close();

@@ -7,6 +7,8 @@
 // stores the payload as raw bytes; skiff's Backend stores text, so the payload (IV/nonce + ciphertext
 // [+ GCM tag]) is base64 after the prefix.
 import { createCipheriv, createDecipheriv, randomBytes, type CipherGCMTypes } from 'node:crypto';
+// Node's crypto has no XSalsa20; tweetnacl is the audited, dependency-free NaCl port.
+import nacl from 'tweetnacl';
 import type { Backend, BackendEvent, KeyValue } from './types.js';
 
 export interface EncryptionKey { name: string; secret: string }
@@ -25,7 +27,10 @@ export interface EncryptionConfiguration {
 const PREFIX = 'k8s:enc:';
 
 /** A key ready to use: its provider type, name and raw bytes. */
-interface LoadedKey { type: 'aescbc' | 'aesgcm'; name: string; key: Buffer }
+interface LoadedKey { type: 'aescbc' | 'aesgcm' | 'secretbox'; name: string; key: Buffer }
+
+/** Key lengths each provider accepts (Kubernetes: AES-128/192/256; secretbox: 32 bytes only). */
+const KEY_LENGTHS: Record<LoadedKey['type'], number[]> = { aescbc: [16, 24, 32], aesgcm: [16, 24, 32], secretbox: [32] };
 
 /** One resource rule's providers: the first key writes (undefined: identity writes), all read. */
 export interface ValueTransformer {
@@ -50,13 +55,12 @@ export function loadEncryptionConfig(cfg: unknown): Map<string, ValueTransformer
     for (const p of rule.providers) {
       const [type] = Object.keys(p);
       if (type === 'identity') { first = false; continue; }
-      if (type === 'secretbox') throw new Error('encryption config: the secretbox provider is not supported by skiff (use aescbc or aesgcm)');
-      if (type !== 'aescbc' && type !== 'aesgcm') throw new Error(`encryption config: unknown provider ${JSON.stringify(type)}`);
+      if (type !== 'aescbc' && type !== 'aesgcm' && type !== 'secretbox') throw new Error(`encryption config: unknown provider ${JSON.stringify(type)}`);
       const keys = (p as Record<string, { keys?: EncryptionKey[] }>)[type].keys ?? [];
       if (keys.length === 0) throw new Error(`encryption config: provider ${type} has no keys`);
       for (const k of keys) {
         const key = Buffer.from(String(k.secret ?? ''), 'base64');
-        if (![16, 24, 32].includes(key.length)) throw new Error(`encryption config: key ${k.name} of ${type} must be 16, 24 or 32 bytes (base64)`);
+        if (!KEY_LENGTHS[type].includes(key.length)) throw new Error(`encryption config: key ${k.name} of ${type} must be ${KEY_LENGTHS[type].join(', ').replace(/, (\d+)$/, ' or $1')} bytes (base64)`);
         if (!k.name || k.name.includes(':')) throw new Error(`encryption config: bad key name ${JSON.stringify(k.name)}`);
         const loaded: LoadedKey = { type, name: k.name, key };
         readers.set(`${type}:${k.name}`, loaded);
@@ -84,6 +88,12 @@ export function encryptValue(t: ValueTransformer, storageKey: string, plaintext:
     const c = createCipheriv(`aes-${w.key.length * 8}-cbc`, w.key, iv);   // PKCS#7 padding is Node's default
     return head + Buffer.concat([iv, c.update(data), c.final()]).toString('base64');
   }
+  if (w.type === 'secretbox') {
+    // XSalsa20-Poly1305 with a random 24-byte nonce in front, as Kubernetes' secretbox transformer
+    // (NaCl's secretbox has no associated data, so the storage key is not authenticated).
+    const nonce = randomBytes(nacl.secretbox.nonceLength);
+    return head + Buffer.concat([nonce, nacl.secretbox(data, nonce, w.key)]).toString('base64');
+  }
   const nonce = randomBytes(12);
   const c = createCipheriv(`aes-${w.key.length * 8}-gcm` as CipherGCMTypes, w.key, nonce);
   // The storage key is authenticated (as Kubernetes does), so a ciphertext moved to another key fails.
@@ -102,6 +112,12 @@ export function decryptValue(t: ValueTransformer | undefined, storageKey: string
   if (k.type === 'aescbc') {
     const d = createDecipheriv(`aes-${k.key.length * 8}-cbc`, k.key, raw.subarray(0, 16));
     return Buffer.concat([d.update(raw.subarray(16)), d.final()]).toString();
+  }
+  if (k.type === 'secretbox') {
+    const n = nacl.secretbox.nonceLength;
+    const opened = raw.length > n ? nacl.secretbox.open(raw.subarray(n), raw.subarray(0, n), k.key) : null;
+    if (!opened) throw new Error(`${storageKey}: secretbox key ${k.name} failed to authenticate the stored value`);
+    return Buffer.from(opened.buffer, opened.byteOffset, opened.byteLength).toString();
   }
   const d = createDecipheriv(`aes-${k.key.length * 8}-gcm` as CipherGCMTypes, k.key, raw.subarray(0, 12));
   d.setAAD(Buffer.from(storageKey));

@@ -29,7 +29,9 @@ test('save while running, restore after stopping: the snapshot\'s state comes ba
   assert.match(path, new RegExp(`^${join(server.dataDir, 'server', 'db', 'snapshots')}/nightly-\\S+-\\d+$`));
   assert.equal(statSync(path).mode & 0o777, 0o700, 'the snapshot holds CA keys: root only');
   assert.ok(existsSync(join(path, 'tls')) && existsSync(join(path, 'token')));
-  assert.match(skiff(['snapshot', 'ls']).stdout, /^nightly-\S+\s+\d{4}-\d\d-\d\dT\S+\s+\d+$/m);
+  // k3s's columns: Name, Location, Size, Created.
+  assert.match(skiff(['snapshot', 'ls']).stdout, /^Name\s+Location\s+Size\s+Created\n/);
+  assert.match(skiff(['snapshot', 'ls']).stdout, /^nightly-\S+\s+file:\/\/\S+\s+\d+\s+\d{4}-\d\d-\d\dT\S+$/m);
 
   await k(['delete', 'configmap', 'keep']);
   await k(['apply', '-f', '-'], cm('later', 'after-snapshot'));
@@ -37,6 +39,8 @@ test('save while running, restore after stopping: the snapshot\'s state comes ba
   assert.notEqual(refused.status, 0);
   assert.match(refused.stderr, /is running on .*: stop it before restoring/);
 
+  const seenRv = (await server.request('GET', '/api/v1/namespaces/default/configmaps')).json().metadata.resourceVersion as string;
+  assert.match(seenRv, /^\d+$/);
   await server.stop();
   const restored = skiff(['snapshot', 'restore', path]);
   assert.equal(restored.status, 0, restored.stderr);
@@ -44,6 +48,9 @@ test('save while running, restore after stopping: the snapshot\'s state comes ba
   await server.launch();
   assert.equal(JSON.parse(await k(['get', 'configmap', 'keep', '-o', 'json'])).data.v, 'at-snapshot');
   assert.notEqual((await server.kubectl(['get', 'configmap', 'later'])).code, 0, 'changes after the snapshot are gone');
+  // A watch resumed from before the restore is told to relist (410 Gone), not left silently stale.
+  const resumed = await server.request('GET', `/api/v1/namespaces/default/configmaps?watch=1&resourceVersion=${seenRv}&timeoutSeconds=2`);
+  assert.ok(resumed.status === 410 || /"code":410/.test(resumed.body), `${resumed.status} ${resumed.body.slice(0, 300)}`);
   // And the server keeps working on the restored state.
   await k(['apply', '-f', '-'], cm('after-restore', 'ok'));
   await k(['get', 'configmap', 'after-restore']);

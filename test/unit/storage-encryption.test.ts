@@ -29,10 +29,22 @@ test('aescbc and aesgcm round-trip with Kubernetes prefixes; GCM binds the stora
   assert.throws(() => decryptValue(gcm, '/core/secrets/default/b', enc), 'moved to another key: authentication fails');
 });
 
+test('secretbox (XSalsa20-Poly1305) round-trips with a 24-byte nonce in front; a changed byte fails', () => {
+  const sb = loadEncryptionConfig(config({ secretbox: { keys: [key('s1')] } })).get('/core/secrets/')!;
+  const enc = encryptValue(sb, '/core/secrets/default/a', '{"data":{"x":"c2VjcmV0"}}');
+  assert.match(enc, /^k8s:enc:secretbox:v1:s1:/);
+  assert.ok(!enc.includes('c2VjcmV0'));
+  const payload = Buffer.from(enc.slice('k8s:enc:secretbox:v1:s1:'.length), 'base64');
+  assert.equal(payload.length, 24 + 16 + '{"data":{"x":"c2VjcmV0"}}'.length, 'nonce, Poly1305 tag, ciphertext');
+  assert.equal(decryptValue(sb, '/core/secrets/default/a', enc), '{"data":{"x":"c2VjcmV0"}}');
+  payload[30] ^= 1;
+  assert.throws(() => decryptValue(sb, '/core/secrets/default/a', 'k8s:enc:secretbox:v1:s1:' + payload.toString('base64')), /failed to authenticate/);
+});
+
 test('configurations Kubernetes refuses are refused', () => {
   assert.throws(() => loadEncryptionConfig({ kind: 'Nope' }), /EncryptionConfiguration/);
   assert.throws(() => loadEncryptionConfig(config({ aescbc: { keys: [key('k', 7)] } })), /16, 24 or 32 bytes/);
-  assert.throws(() => loadEncryptionConfig(config({ secretbox: { keys: [key('s')] } })), /secretbox provider is not supported/);
+  assert.throws(() => loadEncryptionConfig(config({ secretbox: { keys: [key('s', 16)] } })), /secretbox must be 32 bytes/);
   assert.throws(() => loadEncryptionConfig(config({ aescbc: { keys: [] } })), /no keys/);
   // identity first: nothing is encrypted, the AES key still reads.
   const t = loadEncryptionConfig(config({ identity: {} }, { aescbc: { keys: [key('k')] } })).get('/core/secrets/')!;
