@@ -64,6 +64,7 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { flags: '--watch-cache-size <n>', description: 'events kept per resource for watch resume (default: the profile\'s, 10000; small: 1000)' },
   { flags: '--profile <name>', description: 'resource profile: small (1 GB boards: smaller V8 heap and watch cache), default, or auto (small below 2 GB of memory)', default: 'auto' },
   { flags: '--disable-scheduler', description: 'do not run the scheduler', default: false },
+  { flags: '--leader-elect [bool]', description: 'run the control loops and the scheduler only on the server holding their Lease in kube-system (kube-controller-manager, kube-scheduler), so several servers on one datastore run each loop once; --leader-elect=false runs them on this server regardless', default: 'true' },
   { flags: '--horizontal-pod-autoscaler-sync-period <seconds>', description: 'how often each HorizontalPodAutoscaler is evaluated', default: '15' },
   { flags: '--disable <component>', description: 'k3s\'s list spelling of the --disable-* flags (repeatable): traefik or ingress, servicelb, local-storage, coredns, dashboard', repeatable: true },
   { flags: '--disable-ingress', description: 'no agent runs the built-in ingress controller, and no `skiff` IngressClass is created (k3s: --disable traefik)', default: false },

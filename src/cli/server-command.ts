@@ -44,6 +44,7 @@ export function serverCommand(): Command {
       etcdPeerPort: parsePort(o.etcdPeerPort, '--etcd-peer-port'),
       eventTtlSeconds: parseDurationSeconds(o.eventTtl, '--event-ttl'),
       disableScheduler: Boolean(o.disableScheduler),
+      leaderElect: o.leaderElect !== false && String(o.leaderElect).toLowerCase() !== 'false',
       disableControllerManager: Boolean(o.disableControllerManager),
       disableLocalStorage: Boolean(o.disableLocalStorage),
       disableServiceLb: Boolean(o.disableServicelb),

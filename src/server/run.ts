@@ -40,7 +40,9 @@ import { TunnelServer } from '../apiserver/tunnel/registry.js';
 import { attachTunnels } from '../apiserver/tunnel/pod-streams.js';
 import { routeUpgradesAsRequests } from '../apiserver/tunnel/upgrade.js';
 import { bootstrapObjects } from './bootstrap.js';
-import { startControllerManager, type ControllerManager, type ControllerStarter } from './controller-manager.js';
+import { leaderIdentity, startControllerManager, type ControllerManager, type ControllerStarter } from './controller-manager.js';
+import { startApiServerEndpoints } from './kubernetes-endpoints.js';
+import { serverId } from './server-id.js';
 import { serverHealthChecks } from './health-checks.js';
 import { LocalApiServices } from '../apiserver/apiservices.js';
 import { Aggregator } from '../apiserver/aggregation/index.js';
@@ -119,6 +121,8 @@ export interface ServerConfig {
   /** `--event-ttl` in seconds (default 1 h; 0: Events never expire). */
   eventTtlSeconds?: number;
   disableScheduler: boolean;
+  /** `--leader-elect` (default true): loops run only on the server holding their Lease (controller-manager.ts). */
+  leaderElect?: boolean;
   /** Runs no control loop but the namespace lifecycle (API-only tests and debugging). */
   disableControllerManager: boolean;
   /** How often each HPA is evaluated (kube-controller-manager's flag of the same name; 15 s). */
@@ -267,6 +271,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ingressClass: !config.disableIngress,
     ...(config.node?.disableDns ? {} : { clusterDns: config.clusterDns }),
   });
+  // Every live server in the `kubernetes` Service's endpoints (kube-apiserver's lease reconciler).
+  const id = serverId(config.dataDir);
+  const apiServerEndpoints = startApiServerEndpoints({
+    client: new LocalClient(objects, { user: 'system:apiserver', groups: ['system:masters'], manager: 'kube-apiserver' }),
+    serverId: id, hostname: hostname().toLowerCase(), address: { ip: advertise, port: config.httpsListenPort },
+  });
   const apiServices = new LocalApiServices(objects, registry);
   await apiServices.sync();
   apiServices.watchRegistry();
@@ -314,6 +324,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // The control loops' workqueue and scheduler metrics go to this server's registry.
   controllers = withMetricsRegistry(metrics.registry, () => startControllerManager(objects, starters, {
     disabled: config.disableScheduler ? ['scheduler'] : [],
+    unelected: Object.keys(aggregation),
+    ...(config.leaderElect === false ? {} : { leaderElection: { identity: leaderIdentity(id) } }),
     nodeMonitorGracePeriodMs: config.nodeMonitorGracePeriodSeconds * 1000,
     defaultNotReadyTolerationSeconds: config.defaultNotReadyTolerationSeconds,
     defaultUnreachableTolerationSeconds: config.defaultUnreachableTolerationSeconds,
@@ -389,6 +401,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ctx, token: token.token, url: `https://${kubeHost.includes(':') ? `[${kubeHost}]` : kubeHost}:${config.httpsListenPort}`,
     async close() {
       shuttingDown = true;
+      await apiServerEndpoints.stop();
       eventTtl?.stop();
       await site?.stop();
       await fleet.stop();
