@@ -9,12 +9,15 @@
 //     process does NOT exit: it stops its loops and becomes a candidate again;
 //   - every write is a compare-and-swap on the Lease's resourceVersion, so of two candidates that see
 //     an expired Lease at once only one wins;
+//   - a candidate also watches the Lease, so it times the holder's last renewal when it happens
+//     rather than at its next poll (a dead leader's term then ends at most leaseDuration after its
+//     last renewal, not that plus a poll period), and it wakes at once when the Lease is released;
 //   - stopping a leader releases the Lease (client-go's ReleaseOnCancel): holder cleared and a 1 s
 //     duration, so a standby takes over at its next retry instead of waiting out the term.
 import type { KObject } from '../api/object.js';
 import { microTime } from '../util/time.js';
 import { logger } from '../util/log.js';
-import { Resources, isAlreadyExists, isConflict, isNotFound, type ApiClient } from './types.js';
+import { Resources, isAlreadyExists, isConflict, isNotFound, type ApiClient, type WatchHandle } from './types.js';
 
 const log = logger('leader-election');
 
@@ -65,7 +68,7 @@ export function startLeaderElection(cfg: LeaderElectionConfig): LeaderElector {
   const renewDeadlineMs = cfg.renewDeadlineMs ?? LEADER_ELECTION_DEFAULTS.renewDeadlineMs;
   const retryPeriodMs = cfg.retryPeriodMs ?? LEADER_ELECTION_DEFAULTS.retryPeriodMs;
   if (!(leaseDurationMs > renewDeadlineMs && renewDeadlineMs > retryPeriodMs)) {
-    throw new Error('leader election: leaseDuration must exceed renewDeadline, which must exceed retryPeriod');
+    throw new Error(`leader election: the lease duration (${leaseDurationMs} ms) must exceed the renew deadline (${renewDeadlineMs} ms), which must exceed the retry period (${retryPeriodMs} ms)`);
   }
   const where = { lease: `${cfg.namespace}/${cfg.name}`, identity: cfg.identity };
   let leading = false;
@@ -73,6 +76,7 @@ export function startLeaderElection(cfg: LeaderElectionConfig): LeaderElector {
   let observed: { spec: string; at: number; holder?: string } | undefined;
   let wake: (() => void) | undefined;
   let timer: NodeJS.Timeout | undefined;
+  let watch: WatchHandle | undefined;
 
   const sleep = (ms: number) => new Promise<void>((resolve) => {
     wake = resolve;
@@ -85,6 +89,26 @@ export function startLeaderElection(cfg: LeaderElectionConfig): LeaderElector {
     const holder = spec?.holderIdentity || undefined;
     if (observed?.holder !== holder && holder !== cfg.identity) cfg.onNewLeader?.(holder);
     observed = { spec: key, at: Date.now(), holder };
+  };
+
+  /** While a candidate: follow the Lease's changes as they happen (polling remains the fallback). */
+  const ensureWatch = (): void => {
+    if (watch || stopped || leading) return;
+    try {
+      const w = cfg.client.watch<Lease>(Resources.leases, cfg.namespace, undefined, (e) => {
+        if (e.type === 'BOOKMARK') return;
+        observe(e.type === 'DELETED' ? undefined : e.object.spec);
+        if (e.type === 'DELETED' || !e.object.spec?.holderIdentity) wake?.();
+      }, { fieldSelector: `metadata.name=${cfg.name}` });
+      watch = w;
+      void w.done.then(() => { if (watch === w) watch = undefined; });
+    } catch (err) {
+      log.debug({ ...where, err: err instanceof Error ? err.message : String(err) }, 'lease watch failed');
+    }
+  };
+  const stopWatch = (): void => {
+    watch?.stop();
+    watch = undefined;
   };
 
   /** One attempt: true when this candidate holds the Lease afterwards (client-go's tryAcquireOrRenew). */
@@ -154,8 +178,10 @@ export function startLeaderElection(cfg: LeaderElectionConfig): LeaderElector {
   const run = async (): Promise<void> => {
     while (!stopped) {
       if (!leading) {
+        ensureWatch();
         if (await attempt(retryPeriodMs) && !stopped) {
           leading = true;
+          stopWatch();
           log.info(where, 'became leader');
           try {
             await cfg.onStartedLeading();
@@ -211,6 +237,7 @@ export function startLeaderElection(cfg: LeaderElectionConfig): LeaderElector {
     async stop() {
       if (stopped) return;
       stopped = true;
+      stopWatch();
       clearTimeout(timer);
       wake?.();
       await loop;

@@ -15,13 +15,13 @@ const TIMING = { leaseDurationMs: 800, renewDeadlineMs: 500, retryPeriodMs: 100 
 
 type Mode = 'ok' | 'fail' | 'hang';
 
-/** A client whose calls fail (503) or never answer while its mode says so. */
+/** A client whose reads and writes fail (503) or never answer while its mode says so (watches go on). */
 function faultyClient(inner: ApiClient): { client: ApiClient; set(mode: Mode): void } {
   let mode: Mode = 'ok';
   const client = new Proxy(inner, {
     get(target, prop, receiver) {
       const v = Reflect.get(target, prop, receiver);
-      if (typeof v !== 'function') return v;
+      if (typeof v !== 'function' || !['get', 'create', 'update'].includes(String(prop))) return v;
       return (...args: unknown[]) => {
         if (mode === 'fail') return Promise.reject(new ApiError(503, 'ServiceUnavailable', 'datastore unavailable'));
         if (mode === 'hang') return new Promise(() => {});
