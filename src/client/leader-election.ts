@@ -119,7 +119,8 @@ export function startLeaderElection(cfg: LeaderElectionConfig): LeaderElector {
       return {
         holderIdentity: cfg.identity, leaseDurationSeconds: Math.round(leaseDurationMs / 1000),
         acquireTime: mine && prev?.acquireTime ? prev.acquireTime : microTime(now), renewTime: microTime(now),
-        leaseTransitions: (prev?.leaseTransitions ?? 0) + (prev?.holderIdentity && !mine ? 1 : 0),
+        // Any change of holder counts, a release included (client-go's LeaderTransitions).
+        leaseTransitions: (prev?.leaseTransitions ?? 0) + (prev && !mine ? 1 : 0),
       };
     };
     const cur = await cfg.client.get<Lease>(Resources.leases, cfg.namespace, cfg.name);

@@ -49,6 +49,13 @@ test('a disabled loop stays off on every server; without leader election every l
   const m = startControllerManager(api.objects, { scheduler: s('scheduler'), replicaset: s('replicaset') }, { disabled: ['scheduler'] });
   t.after(() => m.stop());
   assert.deepEqual(started, ['replicaset']);
+  // Elected, a server does not stand for the Lease of a loop it has disabled.
+  const elected = startControllerManager(api.objects, { scheduler: s('scheduler'), replicaset: s('replicaset') },
+    { disabled: ['scheduler'], leaderElection: { identity: 'host_x', ...TIMING } });
+  t.after(() => elected.stop());
+  await eventually(() => elected.leading().includes('kube-controller-manager'), 5000, 'the controller-manager lease');
+  assert.deepEqual(elected.leading(), ['kube-controller-manager']);
+  assert.equal(await api.client.get(Resources.leases, 'kube-system', 'kube-scheduler'), undefined);
 });
 
 function hangable(inner: ApiClient): { client: ApiClient; hang(): void } {

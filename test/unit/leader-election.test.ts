@@ -137,5 +137,7 @@ test('a leader stopping releases the lease, so the standby does not wait for exp
   await a.elector.stop();
   assert.ok(a.terms[0]!.stopped, 'a stopped leading before it returned');
   await eventually(() => started, 5000, 'b leads after the release');
-  assert.equal((await lease(api.client)).spec.holderIdentity, 'host_b');
+  const l = await lease(api.client);
+  assert.equal(l.spec.holderIdentity, 'host_b');
+  assert.equal(l.spec.leaseTransitions, 1, 'a takeover after a release is a transition');
 });
