@@ -77,6 +77,8 @@ export function startLeaderElection(cfg: LeaderElectionConfig): LeaderElector {
   let wake: (() => void) | undefined;
   let timer: NodeJS.Timeout | undefined;
   let watch: WatchHandle | undefined;
+  /** When the last successful acquire or renew began: the renew deadline counts from here. */
+  let heldSince = 0;
 
   const sleep = (ms: number) => new Promise<void>((resolve) => {
     wake = resolve;
@@ -153,13 +155,17 @@ export function startLeaderElection(cfg: LeaderElectionConfig): LeaderElector {
 
   /** An attempt that gives up at `deadlineMs` (a hung datastore must not hold the renew loop). */
   const attempt = async (deadlineMs: number): Promise<boolean> => {
+    const began = Date.now();
     let t: NodeJS.Timeout | undefined;
     const timeout = new Promise<boolean>((resolve) => { t = setTimeout(() => resolve(false), Math.max(deadlineMs, 1)); });
     try {
-      return await Promise.race([tryAcquireOrRenew().catch((err: unknown) => {
+      const ok = await Promise.race([tryAcquireOrRenew().catch((err: unknown) => {
         log.debug({ ...where, err: err instanceof Error ? err.message : String(err) }, 'lease attempt failed');
         return false;
       }), timeout]);
+      // The write happened after `began`: others time the term from no earlier than that.
+      if (ok) heldSince = began;
+      return ok;
     } finally {
       clearTimeout(t);
     }
@@ -198,7 +204,7 @@ export function startLeaderElection(cfg: LeaderElectionConfig): LeaderElector {
         continue;
       }
       // Leading: renew every retry period, retrying until renewDeadline has passed since the last success.
-      const lastRenew = Date.now();
+      const lastRenew = heldSince;
       let renewed = false;
       await sleep(retryPeriodMs);
       while (!stopped && !renewed) {
