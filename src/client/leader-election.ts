@@ -81,6 +81,7 @@ export function startLeaderElection(cfg: LeaderElectionConfig): LeaderElector {
   let heldSince = 0;
 
   const sleep = (ms: number) => new Promise<void>((resolve) => {
+    if (stopped) { resolve(); return; }
     wake = resolve;
     timer = setTimeout(resolve, ms);
   });
