@@ -7,9 +7,12 @@
 // fsyncs its WAL before answering), with skiff's create rate as a ratio of it. For the backends
 // several servers can share, a second server watches and the time from a create's start on server A
 // to its event on server B is measured (cross-server watch latency). Prints each figure and one
-// SUMMARY line. Needs root (the SQL servers run as their users), Debian's postgresql, mariadb-server
+// SUMMARY line. The `failover` entry measures leader failover: three servers on one PostgreSQL, the
+// server holding kube-system/kube-controller-manager killed with SIGKILL (BENCH_FAILOVERS times, 2 by
+// default), and the time from the kill to another server holding the Lease and to a controller acting
+// again (a ReplicaSet created through a survivor right after the kill gets its pod). Needs root (the SQL servers run as their users), Debian's postgresql, mariadb-server
 // and etcd-server, and `npm run build`.
-// Run: node --import tsx bench/ha.ts   (BENCH_PHASE_MS=8000 default; BENCH_BACKENDS=sqlite,etcd to choose)
+// Run: node --import tsx bench/ha.ts   (BENCH_PHASE_MS=8000 default; BENCH_BACKENDS=sqlite,etcd,failover to choose)
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,7 +32,8 @@ const CLIENTS = 64;
 const PHASE_MS = Number(process.env.BENCH_PHASE_MS ?? 8000);
 const WARMUP_MS = Math.min(1500, PHASE_MS / 4);
 const LIST_LIMIT = 500;
-const BACKENDS = (process.env.BENCH_BACKENDS ?? 'sqlite,postgres,mariadb,etcd,etcd-embedded').split(',');
+const BACKENDS = (process.env.BENCH_BACKENDS ?? 'sqlite,postgres,mariadb,etcd,etcd-embedded,failover').split(',');
+const FAILOVERS = Number(process.env.BENCH_FAILOVERS ?? 2);
 
 /** Runs `op` from `clients` (default CLIENTS) loops for `ms` (bench/lib/stats.ts). */
 const drive = (ms: number, op: (w: number, i: number) => Promise<boolean>, clients = CLIENTS) => driveFor(ms, clients, op);
@@ -229,6 +233,75 @@ if (BACKENDS.includes('etcd-embedded')) {
     await api.server.stop();
   }
 }
+/** Kill → Lease taken and kill → a controller acts, per kill of the leading server (three servers on PostgreSQL). */
+async function leaderFailover(kills: number): Promise<{ leaseMs: number; actMs: number }[]> {
+  const db = await startPostgres();
+  const servers: BenchServer[] = [];
+  const out: { leaseMs: number; actMs: number }[] = [];
+  try {
+    const ep = ['--datastore-endpoint', db.url('skiff_failover')];
+    for (let i = 0; i < Math.max(3, kills + 1); i++) servers.push(await startBenchServer(ep, { readyTimeoutMs: 120_000 }));
+    const idOf = (s: BenchServer) => readFileSync(join(s.dataDir, 'server', 'id'), 'utf8').trim();
+    const apis = new Map(servers.map((s) => [s, ApiClient.fromKubeconfig(s.kubeconfigPath)]));
+    const alive = () => servers.filter((s) => s.proc.exitCode === null && s.proc.signalCode === null);
+    const holder = async (via: BenchServer) => {
+      const r = await apis.get(via)!.get('/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/kube-controller-manager');
+      return r.status === 200 ? String(JSON.parse(r.body).spec?.holderIdentity ?? '') : '';
+    };
+    const poll = async <T>(fn: () => Promise<T | undefined>, limitMs = 120_000): Promise<T> => {
+      const until = performance.now() + limitMs;
+      for (;;) {
+        const v = await fn().catch(() => undefined);
+        if (v !== undefined) return v;
+        if (performance.now() > until) throw new Error('failover: timed out');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    };
+    for (let k = 0; k < kills; k++) {
+      const leader = await poll(async () => {
+        const h = await holder(alive()[0]!);
+        return alive().find((s) => h.endsWith(`_${idOf(s)}`));
+      });
+      const old = await holder(leader);
+      const via = alive().find((s) => s !== leader)!;
+      const api = apis.get(via)!;
+      leader.proc.kill('SIGKILL');
+      const t0 = performance.now();
+      const rs = `failover-${k}`;
+      const created = await api.post('/apis/apps/v1/namespaces/default/replicasets', {
+        apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: rs },
+        spec: { replicas: 1, selector: { matchLabels: { failover: rs } }, template: { metadata: { labels: { failover: rs } }, spec: { containers: [{ name: 'c', image: 'busybox' }] } } },
+      });
+      if (created.status !== 201) throw new Error(`failover: ReplicaSet not created (${created.status})`);
+      let leaseMs: number | undefined;
+      const actMs = await poll(async () => {
+        if (leaseMs === undefined) {
+          const h = await holder(via);
+          if (h && h !== old) leaseMs = performance.now() - t0;
+        }
+        const pods = await api.get(`/api/v1/namespaces/default/pods?labelSelector=failover%3D${rs}`);
+        return pods.status === 200 && JSON.parse(pods.body).items.length > 0 ? performance.now() - t0 : undefined;
+      });
+      leaseMs ??= await poll(async () => { const h = await holder(via); return h && h !== old ? performance.now() - t0 : undefined; });
+      console.log(`  kill -9 of the leader #${k + 1}: Lease taken after ${(leaseMs / 1000).toFixed(1)} s, a controller acted after ${(actMs / 1000).toFixed(1)} s`);
+      out.push({ leaseMs, actMs });
+    }
+    for (const a of apis.values()) a.close();
+  } finally {
+    for (const s of servers) await s.stop();
+    await db.destroy();
+  }
+  return out;
+}
+
+let failovers: { leaseMs: number; actMs: number }[] = [];
+if (BACKENDS.includes('failover')) {
+  console.log(`leader failover (3 servers on PostgreSQL, Kubernetes' lease timing 15 s / 10 s / 2 s, ${FAILOVERS} kills):`);
+  failovers = await leaderFailover(FAILOVERS);
+}
 const part = (r: Row) => `${r.name}: creates ${Math.round(r.api.creates.perSec)}/s p99 ${r.api.creates.p99.toFixed(0)} ms, gets ${Math.round(r.api.gets.perSec)}/s, list(${LIST_LIMIT}) ${r.api.lists.perSec.toFixed(0)}/s p99 ${r.api.lists.p99.toFixed(0)} ms, raw ${Math.round(r.raw.perSec)}/s, API/raw ${(r.api.creates.perSec / r.raw.perSec).toFixed(2)}x`
   + (r.api.watchP99 !== undefined ? `, A→B watch p99 ${r.api.watchP99.toFixed(0)} ms` : '') + `, RSS ${r.api.rssMb.toFixed(0)} MB`;
-console.log(`SUMMARY ${rows.map(part).join(' | ')}`);
+const failoverPart = failovers.length
+  ? [`leader failover: Lease taken ${failovers.map((f) => (f.leaseMs / 1000).toFixed(1)).join(', ')} s, controller acting ${failovers.map((f) => (f.actMs / 1000).toFixed(1)).join(', ')} s after kill -9`]
+  : [];
+console.log(`SUMMARY ${[...rows.map(part), ...failoverPart].join(' | ')}`);

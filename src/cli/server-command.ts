@@ -45,6 +45,12 @@ export function serverCommand(): Command {
       etcdPeerPort: parsePort(o.etcdPeerPort, '--etcd-peer-port'),
       eventTtlSeconds: parseDurationSeconds(o.eventTtl, '--event-ttl'),
       disableScheduler: Boolean(o.disableScheduler),
+      leaderElect: o.leaderElect !== false && String(o.leaderElect).toLowerCase() !== 'false',
+      leaderElection: {
+        leaseDurationMs: parseDurationSeconds(o.leaderElectLeaseDuration, '--leader-elect-lease-duration') * 1000,
+        renewDeadlineMs: parseDurationSeconds(o.leaderElectRenewDeadline, '--leader-elect-renew-deadline') * 1000,
+        retryPeriodMs: parseDurationSeconds(o.leaderElectRetryPeriod, '--leader-elect-retry-period') * 1000,
+      },
       disableControllerManager: Boolean(o.disableControllerManager),
       disableLocalStorage: Boolean(o.disableLocalStorage),
       disableServiceLb: Boolean(o.disableServicelb),

@@ -8,7 +8,9 @@
 // when this loop starts judging (its first reconcile, once the node, Lease and pod caches are full),
 // as kube-controller-manager counts node-monitor-grace-period from its own start: a restarted server,
 // down for longer than the grace period, gives each node one full grace period to reconnect instead
-// of marking thousands NotReady (and evicting their pods) from their stale Lease times.
+// of marking thousands NotReady (and evicting their pods) from their stale Lease times. The same holds
+// when leadership moves to another server: the controller manager starts this loop anew (new caches,
+// new `judgingSince`) for each term it leads, so the takeover's own delay never counts as silence.
 //
 // Taints follow the conditions (TaintNodesByCondition plus the NoExecute taints): Ready=False gives
 // node.kubernetes.io/not-ready, Ready=Unknown node.kubernetes.io/unreachable, both NoSchedule and

@@ -11,6 +11,7 @@ import { metallbCrds } from '../controllers/loadbalancer/crds.js';
 import { fleetCrds } from '../fleet/api.js';
 import { skiffIngressClass } from '../api/ingress.js';
 import { logger } from '../util/log.js';
+import { kubernetesEndpoints } from './kubernetes-endpoints.js';
 
 const log = logger('bootstrap');
 
@@ -49,11 +50,8 @@ export async function bootstrapObjects(objects: ObjectService, opts: BootstrapOp
     metadata: { name: 'kubernetes', namespace: 'default', labels: { component: 'apiserver', provider: 'kubernetes' } },
     spec: { type: 'ClusterIP', clusterIP: opts.kubernetesServiceIp, ports: [{ name: 'https', port: 443, protocol: 'TCP', targetPort: opts.port }], sessionAffinity: 'None' },
   });
-  await ensure(kind('', 'endpoints'), {
-    apiVersion: 'v1', kind: 'Endpoints',
-    metadata: { name: 'kubernetes', namespace: 'default', labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } },
-    subsets: [{ addresses: [{ ip: opts.advertiseAddress }], ports: [{ name: 'https', port: opts.port, protocol: 'TCP' }] }],
-  });
+  // Kept current with every live server by kubernetes-endpoints.ts.
+  await ensure(kind('', 'endpoints'), kubernetesEndpoints([{ ip: opts.advertiseAddress, port: opts.port }]));
   // kube-dns as k3s shows it, but without a selector: every agent answers the cluster DNS IP itself
   // (the service proxy sends it to the node-local server), so there are no DNS pods to select.
   if (opts.clusterDns) {

@@ -42,7 +42,9 @@ import { routeUpgradesAsRequests } from '../apiserver/tunnel/upgrade.js';
 import { bootstrapObjects } from './bootstrap.js';
 import { startCertRenewal } from './cert-renewal.js';
 import { handleTokenRoute } from './token-rotation.js';
-import { startControllerManager, type ControllerManager, type ControllerStarter } from './controller-manager.js';
+import { leaderIdentity, startControllerManager, type ControllerManager, type ControllerStarter } from './controller-manager.js';
+import { startApiServerEndpoints } from './kubernetes-endpoints.js';
+import { serverId } from './server-id.js';
 import { serverHealthChecks } from './health-checks.js';
 import { LocalApiServices } from '../apiserver/apiservices.js';
 import { Aggregator } from '../apiserver/aggregation/index.js';
@@ -122,6 +124,10 @@ export interface ServerConfig {
   /** `--event-ttl` in seconds (default 1 h; 0: Events never expire). */
   eventTtlSeconds?: number;
   disableScheduler: boolean;
+  /** `--leader-elect` (default true): loops run only on the server holding their Lease (controller-manager.ts). */
+  leaderElect?: boolean;
+  /** `--leader-elect-lease-duration/-renew-deadline/-retry-period` (Kubernetes' 15 s, 10 s, 2 s when unset). */
+  leaderElection?: { leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
   /** Runs no control loop but the namespace lifecycle (API-only tests and debugging). */
   disableControllerManager: boolean;
   /** How often each HPA is evaluated (kube-controller-manager's flag of the same name; 15 s). */
@@ -278,6 +284,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ingressClass: !config.disableIngress,
     ...(config.node?.disableDns ? {} : { clusterDns: config.clusterDns }),
   });
+  // Every live server in the `kubernetes` Service's endpoints (kube-apiserver's lease reconciler).
+  const id = serverId(config.dataDir);
+  const apiServerEndpoints = startApiServerEndpoints({
+    client: new LocalClient(objects, { user: 'system:apiserver', groups: ['system:masters'], manager: 'kube-apiserver' }),
+    serverId: id, hostname: hostname().toLowerCase(), address: { ip: advertise, port: config.httpsListenPort },
+  });
   const apiServices = new LocalApiServices(objects, registry);
   await apiServices.sync();
   apiServices.watchRegistry();
@@ -325,6 +337,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // The control loops' workqueue and scheduler metrics go to this server's registry.
   controllers = withMetricsRegistry(metrics.registry, () => startControllerManager(objects, starters, {
     disabled: config.disableScheduler ? ['scheduler'] : [],
+    unelected: Object.keys(aggregation),
+    ...(config.leaderElect === false ? {} : { leaderElection: { ...config.leaderElection, identity: leaderIdentity(id) } }),
     nodeMonitorGracePeriodMs: config.nodeMonitorGracePeriodSeconds * 1000,
     defaultNotReadyTolerationSeconds: config.defaultNotReadyTolerationSeconds,
     defaultUnreachableTolerationSeconds: config.defaultUnreachableTolerationSeconds,
@@ -405,6 +419,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     async close() {
       shuttingDown = true;
       certRenewal.stop();
+      await apiServerEndpoints.stop();
       eventTtl?.stop();
       await site?.stop();
       await fleet.stop();
