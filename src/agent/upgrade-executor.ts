@@ -70,6 +70,7 @@ export async function startUpgradeExecutor(o: UpgradeExecutorOptions): Promise<R
   const queue = new WorkQueue<string>();
   informer.addHandlers({ onAdd: (n) => queue.add(n.metadata.name!), onUpdate: (_x, n) => queue.add(n.metadata.name!) });
   let busy = false;
+  const failed = new Set<string>();
   const controller: RunningController = runController({
     name: 'node-upgrade', queue, informers: [informer],
     async reconcile(name) {
@@ -79,8 +80,9 @@ export async function startUpgradeExecutor(o: UpgradeExecutorOptions): Promise<R
       const target = ann[NODE_ANN.targetVersion];
       if (!target || target === version) return;
       const state = ann[NODE_ANN.stateVersion] === target ? ann[NODE_ANN.state] : undefined;
-      // Given up on (this version failed here): the plan is paused; a new target starts afresh.
-      if (state === 'RolledBack' || state === 'Failed') return;
+      // Given up on (this version failed here): the plan is paused; a new target starts afresh. The
+      // cache may not show this process's own Failed report yet, hence the local memory too.
+      if (state === 'RolledBack' || state === 'Failed' || failed.has(target)) return;
       busy = true;
       try {
         await upgradeTo({
@@ -90,8 +92,9 @@ export async function startUpgradeExecutor(o: UpgradeExecutorOptions): Promise<R
       } catch (e) {
         const message = e instanceof Error ? e.message : String(e);
         log.warn({ target, err: message }, 'upgrade refused; nothing was changed');
-        await report({ [NODE_ANN.state]: 'Failed', [NODE_ANN.stateVersion]: target, [NODE_ANN.message]: message });
+        failed.add(target);
         busy = false;
+        await report({ [NODE_ANN.state]: 'Failed', [NODE_ANN.stateVersion]: target, [NODE_ANN.message]: message });
       }
     },
   });
