@@ -94,7 +94,13 @@ export async function startUpgradeExecutor(o: UpgradeExecutorOptions): Promise<R
         log.warn({ target, err: message }, 'upgrade refused; nothing was changed');
         failed.add(target);
         busy = false;
-        await report({ [NODE_ANN.state]: 'Failed', [NODE_ANN.stateVersion]: target, [NODE_ANN.message]: message });
+        // The plan pauses on this report: retried while the API is briefly away (the server restarting).
+        for (let i = 0; ; i++) {
+          try { await report({ [NODE_ANN.state]: 'Failed', [NODE_ANN.stateVersion]: target, [NODE_ANN.message]: message }); break; } catch (err) {
+            if (i >= 20) throw err;
+            await new Promise((r) => setTimeout(r, 3000));
+          }
+        }
       }
     },
   });

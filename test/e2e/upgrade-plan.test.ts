@@ -166,10 +166,11 @@ before(async () => {
 
 after(async () => {
   if (!T) return;
-  for (const h of hosts) {
+  // The hosts' uninstallers in parallel (each stops its services, containers, mounts and devices).
+  await Promise.all(hosts.map((h) => {
     const un = join(hostDir(h), 'usr', 'bin', 'skiff-uninstall.sh');
-    if (existsSync(un)) spawnSync('nsenter', [`--net=/var/run/netns/${h.netns}`, un], { encoding: 'utf8', timeout: 120_000 });
-  }
+    return existsSync(un) ? exec('nsenter', [`--net=/var/run/netns/${h.netns}`, un], { timeout: 120_000 }).catch(() => undefined) : undefined;
+  }));
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
     try { if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(T)) process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ }
@@ -210,7 +211,7 @@ test('an Upgrade to B: servers first, one node at a time, pods keep running, kub
   const ips = (JSON.parse(await kubectl(['get', 'pods', '-o', 'json'])).items as any[]).map((p) => p.status.podIP as string);
   const probeLog = join(T, 'probe.log');
   const probe = spawn('nsenter', [`--net=/var/run/netns/${S.netns}`, 'bash', '-c',
-    `while :; do for ip in ${ips.join(' ')}; do echo "$ip $(curl -s -m 1 -o /dev/null -w '%{http_code}' http://$ip:8080/index.html)"; done; sleep 0.2; done > ${probeLog}`], { stdio: 'ignore' });
+    `while :; do for ip in ${ips.join(' ')}; do echo "$ip $(curl -s -m 1 -o /dev/null -w '%{http_code}' http://$ip:8080/index.html) $(date +%s.%N)"; done; sleep 0.2; done > ${probeLog}`], { stdio: 'ignore' });
   const t0 = Date.now();
   await kubectl(['apply', '-f', '-'], upgrade('to-b', { version: V.B, concurrency: 2, healthTimeoutSeconds: 120 }));
   const order: string[] = [];
@@ -225,11 +226,17 @@ test('an Upgrade to B: servers first, one node at a time, pods keep running, kub
     if (active.length) table = await quiet(['get', 'upgrades', 'to-b', '--no-headers']) || table;
     return condition(s, 'Complete')?.status === 'True';
   }, 'the plan Complete', 420_000, tails).finally(() => probe.kill('SIGKILL'));
-  t.diagnostic(`upgrade of 2 nodes, one at a time: ${((Date.now() - t0) / 1000).toFixed(1)} s; order ${order.join(', ')}`);
+  t.diagnostic(`upgrade of 2 nodes, one at a time: ${((Date.now() - t0) / 1000).toFixed(1)} s from ${new Date(t0).toISOString()}; order ${order.join(', ')}`);
   const probes = readFileSync(probeLog, 'utf8').split('\n').filter(Boolean).map((l) => l.split(' '));
   for (const ip of ips) {
     const mine = probes.filter((p) => p[0] === ip);
-    t.diagnostic(`pod ${ip}: ${mine.filter((p) => p[1] === '200').length}/${mine.length} HTTP probes answered during the upgrade`);
+    // The longest run of unanswered probes, from the last answer before it to the first after it.
+    let gap = 0;
+    let lastOk = Number(mine[0]?.[2] ?? 0);
+    for (const p of mine) if (p[1] === '200') { gap = Math.max(gap, Number(p[2]) - lastOk); lastOk = Number(p[2]); }
+    const failedAt = mine.filter((p) => p[1] !== '200').map((p) => `${(Number(p[2]) - t0 / 1000).toFixed(1)}`);
+    t.diagnostic(`pod ${ip}: ${mine.filter((p) => p[1] === '200').length}/${mine.length} HTTP probes answered during the upgrade; `
+      + `longest interval between answers ${gap.toFixed(1)} s${failedAt.length ? `; unanswered at +${failedAt.join(', +')} s` : ''}`);
   }
   t.diagnostic(`kubectl get upgrades while in progress: ${table.trim()}`);
   assert.equal(maxActive, 1, 'never two nodes at once');
@@ -241,7 +248,8 @@ test('an Upgrade to B: servers first, one node at a time, pods keep running, kub
     assert.equal(installedVersion(h), V.B);
     assert.equal(readFileSync(join(hostDir(h), 'usr', 'lib', 'skiff.prev', 'VERSION'), 'utf8').trim(), V.A, 'the previous release kept for rollback');
     const ann = JSON.parse(await kubectl(['get', 'node', h.name, '-o', 'json'])).metadata.annotations;
-    t.diagnostic(`${h.name}: ${ann['upgrade.skiff.io/message']}`);
+    const pending = join(hostDir(h), 'd', 'agent', 'upgrade', 'guard.log');
+    t.diagnostic(`${h.name}: ${ann['upgrade.skiff.io/message']}${existsSync(pending) ? ` (guard started at ${readFileSync(pending, 'utf8').split(' ')[0]})` : ''}`);
   }
   const after = await podContainers();
   assert.deepEqual(after, before, 'every pod Running with the same container, no restart');
