@@ -6,8 +6,9 @@
 // budget; the order and concurrency among several agents are unit-tested in
 // test/unit/upgrade-plan.test.ts). Then, through the server's release dir and Upgrade objects applied
 // with kubectl:
-// - a plan naming a missing version, and one whose artifact is tampered, are refused with clear
-//   messages and nothing is installed;
+// - a plan naming a missing version is refused; a tampered artifact is refused by
+//   `skiff release upload` and, copied into the release dir anyway, by the node; clear messages,
+//   nothing installed;
 // - an Upgrade to B upgrades the server, then the agent, one node at a time (concurrency 2 does not
 //   let the agent go with the server); the pods keep running (same container IDs, no restart; their
 //   HTTP answers probed throughout) and `kubectl get nodes` shows B;
@@ -103,7 +104,13 @@ function repack(version: string, out: string, mutate?: (root: string) => void): 
   rmSync(work, { recursive: true, force: true });
 }
 
-/** Offers `version` (from T/offer) in the server's release dir. */
+/** `skiff release upload` of T/offer's `version` with the server's admin kubeconfig (from inside its host). */
+function upload(version: string) {
+  return spawnSync('nsenter', [`--net=/var/run/netns/${S.netns}`, join(hostDir(S), 'usr', 'bin', 'skiff'), 'release', 'upload', join(T, 'offer', tarName(version)),
+    '--kubeconfig', kubeconfig()], { encoding: 'utf8', timeout: 120_000 });
+}
+
+/** Puts `version` (from T/offer) into the server's release dir by hand, as a copy onto its disk would. */
 function offer(version: string): void {
   mkdirSync(releasesDir(), { recursive: true });
   copyFileSync(join(T, 'offer', tarName(version)), join(releasesDir(), tarName(version)));
@@ -166,11 +173,9 @@ before(async () => {
 
 after(async () => {
   if (!T) return;
-  // The hosts' uninstallers in parallel (each stops its services, containers, mounts and devices).
-  await Promise.all(hosts.map((h) => {
-    const un = join(hostDir(h), 'usr', 'bin', 'skiff-uninstall.sh');
-    return existsSync(un) ? exec('nsenter', [`--net=/var/run/netns/${h.netns}`, un], { timeout: 120_000 }).catch(() => undefined) : undefined;
-  }));
+  // No uninstaller run (install-release.test.ts tests it): everything the installs made is under T or
+  // inside the hosts' network namespaces, so killing the processes, the containers and the mounts and
+  // deleting the namespaces (their links, routes, nftables tables) removes it, in seconds.
   for (const p of readdirSync('/proc')) {
     if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
     try { if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(T)) process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ }
@@ -193,7 +198,11 @@ test('kubectl knows Upgrade; a plan naming a missing version is refused with a c
   await kubectl(['delete', 'upgrade', 'missing']);
 });
 
-test('a tampered artifact is refused by the node (checksum mismatch), nothing installed, the plan pauses', async () => {
+test('a tampered artifact is refused at upload and, copied in anyway, by the node (checksum mismatch); nothing installed, the plan pauses', async () => {
+  const up = upload(V.TAMPERED);
+  assert.equal(up.status, 1, up.stdout);
+  assert.match(up.stderr, new RegExp(`upload of ${tarName(V.TAMPERED).replace(/\./g, '\\.')} refused \\(HTTP 400\\): checksum mismatch .*nothing was stored`));
+  assert.ok(!existsSync(join(releasesDir(), tarName(V.TAMPERED))), 'not stored');
   offer(V.TAMPERED);
   await kubectl(['apply', '-f', '-'], upgrade('tampered', { version: V.TAMPERED }));
   const st = await eventually(async () => { const s = await planStatus('tampered'); return condition(s, 'Paused')?.status === 'True' && s; }, 'the plan paused', 120_000, tails);
@@ -206,7 +215,9 @@ test('a tampered artifact is refused by the node (checksum mismatch), nothing in
 
 test('an Upgrade to B: servers first, one node at a time, pods keep running, kubectl get nodes shows B', async (t) => {
   const before = await podContainers();
-  offer(V.B);
+  const up = upload(V.B);
+  assert.equal(up.status, 0, `skiff release upload: ${up.stderr}`);
+  assert.match(up.stdout, /uploaded \(sha256 [0-9a-f]{64}\)/);
   // Each pod's HTTP answer, from the server's host every 200 ms through the upgrade (pod downtime).
   const ips = (JSON.parse(await kubectl(['get', 'pods', '-o', 'json'])).items as any[]).map((p) => p.status.podIP as string);
   const probeLog = join(T, 'probe.log');
