@@ -173,6 +173,9 @@ before(async () => {
 
 after(async () => {
   if (!T) return;
+  const t0 = Date.now();
+  const mark = (what: string) => process.stderr.write(`upgrade-plan cleanup: ${what} after ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
+  process.on('exit', () => mark('process exit'));
   // No uninstaller run (install-release.test.ts tests it): everything the installs made is under T or
   // inside the hosts' network namespaces, so killing the processes, the containers and the mounts and
   // deleting the namespaces (their links, routes, nftables tables) removes it, in seconds.
@@ -180,10 +183,11 @@ after(async () => {
     if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
     try { if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(T)) process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ }
   }
-  for (const h of hosts) await teardownRuntime({ dataDir: join(hostDir(h), 'd'), cgroupParents: ['/kubepods'] }).catch(() => undefined);
+  await Promise.all(hosts.map((h) => teardownRuntime({ dataDir: join(hostDir(h), 'd'), cgroupParents: ['/kubepods'] }).catch(() => undefined)));
   for (const m of readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m): m is string => !!m && m.startsWith(T)).reverse()) spawnSync('umount', ['-l', m]);
   for (const h of hosts) removeHostNetwork(h);
   rmSync(T, { recursive: true, force: true });
+  mark('done');
 });
 
 test('kubectl knows Upgrade; a plan naming a missing version is refused with a clear condition', async () => {
