@@ -75,6 +75,14 @@ test('complete, paused, selector', () => {
   assert.equal(planStep('p', spec, [server('s1')], NOW, 'no release skiff-0.2.0-linux-amd64.tar.gz').state, 'Invalid');
 });
 
+test('a node held by another existing plan is left to it', () => {
+  const held = agent('a1', { [ANN.plan]: 'other', [ANN.targetVersion]: '0.3.0' });
+  const s = planStep('p', spec, [server('s1', upgraded), held, agent('a2')], NOW, undefined, new Set(['other']));
+  assert.deepEqual(s.start, ['a2']);
+  assert.equal(s.nodes.find((n) => n.name === 'a1')!.message, 'held by plan other');
+  assert.deepEqual(planStep('p', spec, [server('s1', upgraded), held], NOW, undefined, new Set()).start, ['a1'], 'a deleted plan holds nothing');
+});
+
 test('the maintenance window', () => {
   assert.ok(inWindow(undefined, NOW));
   assert.ok(inWindow({ days: ['saturday'], startTime: '11:00', endTime: '13:00' }, NOW));

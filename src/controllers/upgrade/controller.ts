@@ -102,7 +102,8 @@ export function startUpgradeController(ctx: ControllerContext, o: UpgradeControl
         if (typeof a === 'string') invalid = a; else artifacts[arch] = { file: a.file, sha256: a.sha256 };
       }
       const planNodes: PlanNode[] = all.map((n) => ({ name: n.metadata.name!, labels: n.metadata.labels ?? {}, annotations: n.metadata.annotations ?? {}, ready: isReady(n) }));
-      const step = planStep(name, spec, planNodes, t, invalid);
+      const others = new Set(plans.list().map((p) => p.metadata.name!).filter((n) => n !== name));
+      const step = planStep(name, spec, planNodes, t, invalid, others);
 
       let requeue = step.recheckMs;
       if (step.state !== 'Invalid') {

@@ -85,11 +85,21 @@ export function inWindow(w: UpgradeSpec['window'], now: number): boolean {
   return start <= end ? minutes >= start && minutes < end : minutes >= start || minutes < end;
 }
 
-/** One step of plan `name`: the nodes' phases and which to start. `invalid`: why the plan cannot run (no artifact). */
-export function planStep(name: string, spec: UpgradeSpec, all: PlanNode[], now: number, invalid?: string): PlanStep {
+/**
+ * One step of plan `name`: the nodes' phases and which to start. `invalid`: why the plan cannot run
+ * (no artifact). `otherPlans`: the names of the other plans that exist; a node one of them holds is
+ * left to it (two plans never drive one node at once).
+ */
+export function planStep(name: string, spec: UpgradeSpec, all: PlanNode[], now: number, invalid?: string, otherPlans: ReadonlySet<string> = new Set()): PlanStep {
   const select = spec.nodeSelector ? compileLabelSelector(spec.nodeSelector) : () => true;
   const selected = all.filter((n) => select(n.labels)).sort((a, b) => a.name.localeCompare(b.name));
-  const nodes = selected.map((n) => nodePhase(name, spec, n, now));
+  const heldBy = (n: PlanNode) => { const p = n.annotations[ANN.plan]; return p && p !== name && otherPlans.has(p) ? p : undefined; };
+  const nodes = selected.map((n) => {
+    const s = nodePhase(name, spec, n, now);
+    const other = heldBy(n);
+    return s.phase === 'Pending' && other ? { ...s, message: `held by plan ${other}` } : s;
+  });
+  const held = new Set(selected.filter(heldBy).map((n) => n.name));
   const ready = new Map(selected.map((n) => [n.name, n.ready]));
   const step = (state: PlanState, message: string, start: string[] = [], recheckMs?: number): PlanStep => ({ state, message, nodes, start, ...(recheckMs ? { recheckMs } : {}) });
   if (invalid) return step('Invalid', invalid);
@@ -105,7 +115,7 @@ export function planStep(name: string, spec: UpgradeSpec, all: PlanNode[], now: 
   const recheck = active.length ? 15_000 : undefined;
   if (spec.paused) return step('Paused', 'spec.paused is set: no further node is started', [], recheck);
   if (!inWindow(spec.window, now)) return step('Waiting', 'outside the maintenance window (spec.window)', [], 60_000);
-  const pending = (role: 'server' | 'agent') => nodes.filter((n) => n.role === role && n.phase === 'Pending');
+  const pending = (role: 'server' | 'agent') => nodes.filter((n) => n.role === role && n.phase === 'Pending' && !held.has(n.name));
   const servers = nodes.filter((n) => n.role === 'server' && n.phase !== 'Upgraded');
   if (servers.length) {
     if (active.length) return step('InProgress', `upgrading ${active.map((n) => n.name).join(', ')}`, [], recheck);
