@@ -118,7 +118,15 @@ export async function startUpgradeExecutor(o: UpgradeExecutorOptions): Promise<R
     log.info({ from: version, to: t.version, file: t.file }, 'upgrade: downloading');
     await stateOf('Downloading', `${version} → ${t.version}: downloading ${t.file}`);
     const tarball = join(dir, t.file);
-    const got = await download(new URL(RELEASES_PATH + encodeURIComponent(t.file), o.server), tarball, o.creds);
+    // A server restarting (or a flaky link) is retried; a wrong checksum is not.
+    let got = '';
+    for (let attempt = 1; ; attempt++) {
+      try { got = await download(new URL(RELEASES_PATH + encodeURIComponent(t.file), o.server), tarball, o.creds); break; } catch (e) {
+        if (attempt >= 5 || /HTTP 4\d\d/.test(String(e))) throw e;
+        log.info({ attempt, err: e instanceof Error ? e.message : String(e) }, 'download failed; retrying');
+        await new Promise((r) => setTimeout(r, 2000 * attempt));
+      }
+    }
     if (got !== t.sha256) {
       rmSync(tarball, { force: true });
       throw new Error(`checksum mismatch for ${t.file}: expected ${t.sha256}, got ${got} (a damaged or tampered artifact); nothing was installed`);
@@ -145,10 +153,15 @@ export async function startUpgradeExecutor(o: UpgradeExecutorOptions): Promise<R
       const pending: PendingUpgrade = { from: version, to: t.version, home, startedAt: new Date().toISOString(), healthTimeoutSeconds: t.healthTimeoutSeconds };
       writePending(o.dataDir, pending);
       await stateOf('Restarting', `${version} → ${t.version}: restarting (health gate: Ready within ${t.healthTimeoutSeconds} s or back to ${version})`);
-      // The swap. The previous tree is kept (the guard's rollback, and a manual one).
+      // The swap. The previous tree is kept (the guard's rollback, and a manual one); a swap that
+      // fails half-way puts it back.
       rmSync(`${home}.prev`, { recursive: true, force: true });
       renameSync(home, `${home}.prev`);
-      renameSync(next, home);
+      try { renameSync(next, home); } catch (e) {
+        renameSync(`${home}.prev`, home);
+        rmSync(join(dir, 'pending.json'), { force: true });
+        throw e;
+      }
     } finally {
       rmSync(staging, { recursive: true, force: true });
     }
