@@ -93,7 +93,7 @@ copyFileSync(addon, join(stage, 'lib', 'skiff', 'better_sqlite3.node'));
 
 mkdirSync(join(stage, 'bin'));
 for (const f of ['install.sh', 'skiff-uninstall.sh']) { copyFileSync(join(root, 'scripts', 'release', f), join(stage, f)); chmodSync(join(stage, f), 0o755); }
-for (const f of ['skiff', 'skiff-supervise']) { copyFileSync(join(root, 'scripts', 'release', f), join(stage, 'bin', f)); chmodSync(join(stage, 'bin', f), 0o755); }
+for (const f of ['skiff', 'skiff-supervise', 'skiff-upgrade-guard']) { copyFileSync(join(root, 'scripts', 'release', f), join(stage, 'bin', f)); chmodSync(join(stage, 'bin', f), 0o755); }
 // Run-time packages only (the development list also carries test tools and datastores).
 writeFileSync(join(stage, 'debian-packages.txt'), readFileSync(join(root, 'scripts', 'release', 'debian-packages.txt'), 'utf8'));
 writeFileSync(join(stage, 'VERSION'), `${version}\n`);

@@ -110,6 +110,12 @@ rm -rf "$CONFIG_DIR"
 rmdir "$RUN_DIR" 2>/dev/null
 rm -f "$BIN_DIR/skiff" "$BIN_DIR/skiff-uninstall.sh"
 rm -rf "$LIB_DIR"
+# What rolling upgrades leave beside it (src/agent/upgrade-executor.ts): the previous release kept for
+# rollback, a rolled-back one, an interrupted unpack; and a health gate that still waits.
+for p in $(grep -laF "skiff-upgrade-guard" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
+  if tr '\0' ' ' < "/proc/$p/cmdline" 2>/dev/null | grep -qF " $LIB_DIR "; then kill -TERM "$p" 2>/dev/null; fi
+done
+rm -rf "$LIB_DIR.prev" "$LIB_DIR.failed" "$LIB_DIR.next" "$LIB_DIR.upgrade"
 # Directories the install created, now empty (deepest first).
 for d in $(printf '%s\n' $CREATED_DIRS | sort -r); do rmdir "$d" 2>/dev/null; done
 rmdir "$PREFIX" 2>/dev/null

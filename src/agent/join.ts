@@ -9,6 +9,7 @@ import { mkdirSync, readFileSync, writeFileSync, renameSync } from 'node:fs';
 import { join } from 'node:path';
 import { caHashMatches, pemBlocks, pinnedBlock, type ParsedToken } from '../pki/token.js';
 import { AGENT_CONFIG_PATH, DEFAULT_FLANNEL_BACKEND, isFlannelBackend, type AgentClusterConfig } from '../api/agent-config.js';
+import { releaseVersion } from '../release-version.js';
 
 export const JOIN_PATH = '/v1-skiff/node-credentials';
 /** Renew (rejoin) when the certificate has less than this left. */
@@ -78,7 +79,7 @@ export async function fetchTrustedCaBundle(server: string, token: ParsedToken, t
  */
 export async function requestNodeCredentials(server: string, caBundle: string, tokenPassword: string,
   nodeName: string, nodePassword: string, agent?: https.Agent): Promise<NodeCredentials> {
-  const body = JSON.stringify({ nodeName, nodePassword });
+  const body = JSON.stringify({ nodeName, nodePassword, agentVersion: releaseVersion() });
   const r = await request(new URL(JOIN_PATH, server), {
     method: 'POST', ca: caBundle, agent, body,
     headers: { authorization: `Bearer ${tokenPassword}`, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },

@@ -1,7 +1,7 @@
 // The real node as the agent registers it: this host's labels, capacity, addresses and nodeInfo.
 import { cpus, hostname, networkInterfaces, release, totalmem } from 'node:os';
 import { readFileSync, statfsSync } from 'node:fs';
-import { VERSION } from '../version.js';
+import { nodeVersionString } from '../release-version.js';
 import type { KObject } from '../api/object.js';
 import { goArch, nodeConditions, type Taint } from './node-objects.js';
 import { rfc3339 } from '../util/time.js';
@@ -87,7 +87,7 @@ export function nodeStatus(id: NodeIdentity, capacity: Record<string, string>, r
       kernelVersion: release(),
       osImage: osImage(),
       containerRuntimeVersion: id.runtimeVersion,
-      kubeletVersion: VERSION.gitVersion,
+      kubeletVersion: nodeVersionString(),
       kubeProxyVersion: '',
       operatingSystem: 'linux',
       architecture: goArch(),

@@ -36,6 +36,7 @@ import { logger } from '../util/log.js';
 import { Registry } from 'prom-client';
 import { currentMetricsRegistry, withMetricsRegistry } from '../client/metrics-scope.js';
 import { AgentMetrics } from './metrics.js';
+import { startUpgradeExecutor } from './upgrade-executor.js';
 
 const log = logger('agent');
 
@@ -200,10 +201,13 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
     onRotated: (n) => Object.assign(tunnelOpts, { caPem: n.caPem, certPem: n.certPem, keyPem: n.keyPem }),
   });
   log.info({ node: c.nodeName, startupMs: Math.round(performance.now() - t0) }, 'skiff agent ready');
+  // Rolling upgrades (src/controllers/upgrade): started once Ready, which is what confirms an upgrade.
+  const upgrades = await startUpgradeExecutor({ client, nodeName: c.nodeName, dataDir: c.dataDir, server: c.server, creds });
 
   return {
     nodeName: c.nodeName,
     async stop() {
+      await upgrades.stop();
       heartbeat.stop();
       certRotation.stop();
       tunnel.stop();

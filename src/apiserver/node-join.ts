@@ -12,6 +12,7 @@ import { parseJson } from './decode.js';
 import { logger } from '../util/log.js';
 import { GuessLimiter } from '../util/guess-limiter.js';
 import { sameSecret } from '../pki/token.js';
+import { agentSkewRefusal, minorsBehind, releaseVersion } from '../release-version.js';
 
 const log = logger('node-join');
 export const JOIN_PATH = '/v1-skiff/node-credentials';
@@ -25,9 +26,12 @@ export interface JoinDeps {
   tokenSecret: string;
   issueNodeCert(name: string): Promise<{ certPem: string; keyPem: string }>;
   serverCaPem: string;
+  /** This server's release version (default: the running program's); the skew rule compares with it. */
+  serverVersion?: string;
 }
 
-export interface JoinRequest { nodeName: string; nodePassword: string }
+/** `agentVersion`: the joining agent's release version (absent from agents predating the skew rule). */
+export interface JoinRequest { nodeName: string; nodePassword: string; agentVersion?: string }
 
 /** Handles the join route; returns false for any other path. */
 export async function handleJoin(deps: JoinDeps, req: IncomingMessage, res: ServerResponse): Promise<boolean> {
@@ -45,6 +49,18 @@ export async function handleJoin(deps: JoinDeps, req: IncomingMessage, res: Serv
   const password = String(body?.nodePassword ?? '');
   if (!NAME_RE.test(name) || name.length > 253) throw errors.badRequest(`invalid node name "${name}": must be a lowercase RFC 1123 subdomain`);
   if (password.length < 16) throw errors.badRequest('nodePassword: must be at least 16 characters');
+  // Version skew (issue 14 item 6): checked before the node password is stored, so a refused agent
+  // leaves nothing behind.
+  const agentVersion = typeof body?.agentVersion === 'string' ? body.agentVersion : undefined;
+  const serverVersion = deps.serverVersion ?? releaseVersion();
+  const refusal = agentSkewRefusal(serverVersion, agentVersion);
+  if (refusal) {
+    log.warn({ node: name, agentVersion, serverVersion }, 'join refused: agent newer than server');
+    throw new ApiError(403, 'Forbidden', `node "${name}": ${refusal}`);
+  }
+  if (agentVersion && minorsBehind(serverVersion, agentVersion) > 1) {
+    log.warn({ node: name, agentVersion, serverVersion }, 'agent more than one minor behind the server: supported is one; upgrade it');
+  }
   await checkNodePassword(deps.objects, name, password);
   const cert = await deps.issueNodeCert(name);
   log.info({ node: name }, 'issued node credentials');

@@ -17,6 +17,7 @@ import { downCommand, upCommand } from './up-command.js';
 import { dashboardCommand } from './dashboard-command.js';
 import { fleetCommand } from './fleet-command.js';
 import { hollowClustersCommand } from './hollow-clusters-command.js';
+import { releaseCommand } from './release-command.js';
 import { VERSION } from '../version.js';
 import { applyConfig, configFileFrom, readConfig } from './config-file.js';
 import { envForFlag } from './flags.js';
@@ -43,6 +44,7 @@ program.addCommand(secretsEncryptCommand());
 program.addCommand(dashboardCommand());
 program.addCommand(fleetCommand());
 program.addCommand(hollowClustersCommand());
+program.addCommand(releaseCommand());
 
 // The config file fills in flags before they are parsed (through their environment twins).
 async function loadConfigFile(): Promise<void> {

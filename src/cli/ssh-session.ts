@@ -3,8 +3,13 @@
 // say what failed (connect, auth, command).
 import type { Client, ConnectConfig, SFTPWrapper } from 'ssh2';
 import { readFileSync } from 'node:fs';
+import { knownHostsVerifier } from './known-hosts.js';
 
-export interface SshTarget { host: string; port: number; user: string; keyFile: string }
+export interface SshTarget {
+  host: string; port: number; user: string; keyFile: string;
+  /** An OpenSSH known_hosts file the host's key must be listed in (strict); absent: not checked, as k3sup. */
+  knownHosts?: string;
+}
 
 export class SshSession {
   private sftpChannel?: SFTPWrapper;
@@ -15,11 +20,14 @@ export class SshSession {
     try { privateKey = readFileSync(t.keyFile); } catch (e) { throw new Error(`cannot read the SSH key ${t.keyFile}: ${(e as Error).message}`); }
     const { Client } = await import('ssh2');
     const client = new Client();
-    const cfg: ConnectConfig = { host: t.host, port: t.port, username: t.user, privateKey, readyTimeout: timeoutMs, keepaliveInterval: 10_000 };
+    const verifier = t.knownHosts ? knownHostsVerifier(t.knownHosts, t.host, t.port) : undefined;
+    const cfg: ConnectConfig = { host: t.host, port: t.port, username: t.user, privateKey, readyTimeout: timeoutMs, keepaliveInterval: 10_000,
+      ...(verifier ? { hostVerifier: verifier.verify } : {}) };
     await new Promise<void>((resolve, reject) => {
       client.once('ready', () => resolve());
       client.once('error', (e: Error & { level?: string; code?: string }) => {
-        if (e.level === 'client-authentication') reject(new Error(`SSH authentication as ${t.user}@${t.host}:${t.port} failed with key ${t.keyFile} (is its public key in authorized_keys?)`));
+        if (verifier?.refusal()) reject(new Error(`SSH to ${t.host}:${t.port} refused: ${verifier.refusal()}`));
+        else if (e.level === 'client-authentication') reject(new Error(`SSH authentication as ${t.user}@${t.host}:${t.port} failed with key ${t.keyFile} (is its public key in authorized_keys?)`));
         else if (e.level === 'client-timeout') reject(new Error(`SSH to ${t.host}:${t.port} timed out after ${timeoutMs / 1000}s (host unreachable?)`));
         else reject(new Error(`SSH to ${t.host}:${t.port} failed: ${e.code ?? ''} ${e.message}`.replace(/\s+/g, ' ')));
       });

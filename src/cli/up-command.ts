@@ -90,7 +90,16 @@ async function installHost(h: HostSpec, o: UpOptions, join_: { url?: string; tok
 
 interface PlanFile { hosts?: { host: string; user?: string; sshKey?: string; port?: number; role?: string; exec?: string; env?: Record<string, string> }[] }
 
-async function readPlan(file: string, defaults: { user: string; keyFile: string; port: number; env: Record<string, string> }): Promise<HostSpec[]> {
+/** `--ssh-known-hosts` (strict) or, without it, no check, with a warning unless explicitly asked for. */
+function hostKeyPolicy(o: Record<string, any>): string | undefined {
+  if (o.sshKnownHosts && o.sshInsecureIgnoreHostKey) throw new Error('--ssh-known-hosts and --ssh-insecure-ignore-host-key exclude each other');
+  if (!o.sshKnownHosts && !o.sshInsecureIgnoreHostKey) {
+    process.stderr.write('warning: host keys are not checked (as k3sup does); pass --ssh-known-hosts FILE to check them, or --ssh-insecure-ignore-host-key to say so\n');
+  }
+  return o.sshKnownHosts || undefined;
+}
+
+async function readPlan(file: string, defaults: { user: string; keyFile: string; port: number; env: Record<string, string>; knownHosts?: string }): Promise<HostSpec[]> {
   const { parse } = await import('yaml');
   const plan = parse(readFileSync(file, 'utf8')) as PlanFile | null;
   if (!plan?.hosts?.length) throw new Error(`${file}: expected "hosts:" with at least one host`);
@@ -98,7 +107,8 @@ async function readPlan(file: string, defaults: { user: string; keyFile: string;
     if (!h.host) throw new Error(`${file}: hosts[${i}] has no host`);
     const role = h.role ?? 'agent';
     if (role !== 'server' && role !== 'agent') throw new Error(`${file}: hosts[${i}].role must be server or agent`);
-    return { host: h.host, user: h.user ?? defaults.user, keyFile: h.sshKey ?? defaults.keyFile, port: h.port ?? defaults.port, role, exec: h.exec, env: { ...defaults.env, ...(h.env ?? {}) } };
+    return { host: h.host, user: h.user ?? defaults.user, keyFile: h.sshKey ?? defaults.keyFile, port: h.port ?? defaults.port, role, exec: h.exec,
+      env: { ...defaults.env, ...(h.env ?? {}) }, knownHosts: defaults.knownHosts };
   });
 }
 
@@ -109,6 +119,8 @@ export function upCommand(): Command {
     .option('--user <user>', 'SSH user (not root: install.sh runs with sudo)', 'root')
     .option('--ssh-key <file>', 'private key', join(homedir(), '.ssh', 'id_rsa'))
     .option('--port <port>', 'SSH port', '22')
+    .option('--ssh-known-hosts <file>', 'check host keys against this OpenSSH known_hosts file (strict: an unlisted or different key fails the host)')
+    .option('--ssh-insecure-ignore-host-key', 'accept any host key (the default without --ssh-known-hosts, as k3sup; this says so explicitly)', false)
     .option('--server <url>', 'install an agent joining this server')
     .option('--token <token>', 'the join token of --server')
     .option('--exec <flags>', 'INSTALL_SKIFF_EXEC for install.sh (e.g. "server --disable-agent")')
@@ -121,7 +133,7 @@ export function upCommand(): Command {
     .option('--context <name>', 'name of the cluster, user and context in the kubeconfig', 'default')
     .action(async (o: Record<string, any>) => {
       const env = envPairs(o.env);
-      const defaults = { user: o.user, keyFile: o.sshKey, port: Number(o.port), env };
+      const defaults = { user: o.user, keyFile: o.sshKey, port: Number(o.port), env, knownHosts: hostKeyPolicy(o) };
       let hosts: HostSpec[];
       if (o.plan) hosts = await readPlan(o.plan, defaults);
       else if (o.host) hosts = [{ host: o.host, ...defaults, role: o.server ? 'agent' : 'server', exec: o.exec }];
@@ -157,10 +169,12 @@ export function downCommand(): Command {
     .option('--user <user>', 'SSH user', 'root')
     .option('--ssh-key <file>', 'private key', join(homedir(), '.ssh', 'id_rsa'))
     .option('--port <port>', 'SSH port', '22')
+    .option('--ssh-known-hosts <file>', 'check host keys against this OpenSSH known_hosts file (strict: an unlisted or different key fails the host)')
+    .option('--ssh-insecure-ignore-host-key', 'accept any host key (the default without --ssh-known-hosts, as k3sup; this says so explicitly)', false)
     .option('--bin-dir <dir>', 'where install.sh put skiff-uninstall.sh', '/usr/local/bin')
     .option('--keep-data', 'keep the datastore', false)
     .action(async (o: Record<string, any>) => {
-      const s = await SshSession.connect({ host: o.host, user: o.user, keyFile: o.sshKey, port: Number(o.port) });
+      const s = await SshSession.connect({ host: o.host, user: o.user, keyFile: o.sshKey, port: Number(o.port), knownHosts: hostKeyPolicy(o) });
       try {
         const sudo = o.user === 'root' ? '' : 'sudo ';
         const r = await s.exec(`${sudo}${shellQuote(join(o.binDir, 'skiff-uninstall.sh'))}${o.keepData ? ' --keep-data' : ''}`, (l) => process.stderr.write(`[${o.host}] ${l}\n`));

@@ -9,6 +9,7 @@ import { nowRfc3339 } from '../util/time.js';
 import { addonCrd } from '../controllers/manifests.js';
 import { metallbCrds } from '../controllers/loadbalancer/crds.js';
 import { fleetCrds } from '../fleet/api.js';
+import { upgradeCrd } from '../controllers/upgrade/api.js';
 import { skiffIngressClass } from '../api/ingress.js';
 import { logger } from '../util/log.js';
 import { kubernetesEndpoints } from './kubernetes-endpoints.js';
@@ -65,6 +66,8 @@ export async function bootstrapObjects(objects: ObjectService, opts: BootstrapOp
   for (const crd of metallbCrds()) await ensure(kind('apiextensions.k8s.io', 'customresourcedefinitions'), crd);
   // The fleet kinds (Cluster, ClusterGroup, Bundle, GitRepo): every server can be a fleet manager.
   for (const crd of fleetCrds()) await ensure(kind('apiextensions.k8s.io', 'customresourcedefinitions'), crd);
+  // Rolling upgrades of the nodes (src/controllers/upgrade).
+  await ensure(kind('apiextensions.k8s.io', 'customresourcedefinitions'), upgradeCrd());
   if (opts.localStorageClass) {
     await ensure(kind('storage.k8s.io', 'storageclasses'), {
       apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass',

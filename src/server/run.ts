@@ -74,6 +74,8 @@ import { startDaemonSetController } from '../controllers/daemonset/controller.js
 import { startStatefulSetController } from '../controllers/statefulset/controller.js';
 import { startJobController } from '../controllers/job/controller.js';
 import { startCronJobController } from '../controllers/cronjob.js';
+import { startUpgradeController } from '../controllers/upgrade/controller.js';
+import { handleReleaseDownload } from '../controllers/upgrade/artifacts.js';
 import { startNamespaceController } from '../controllers/namespace.js';
 import { startNodeLifecycleController, startTaintEvictionController } from '../controllers/node-lifecycle.js';
 import { startLoadBalancerController } from '../controllers/loadbalancer/controller.js';
@@ -329,6 +331,8 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
         return info && { ref: { group: info.group, version: info.version, resource: info.plural }, namespaced: info.namespaced };
       },
     }),
+    // Rolling upgrades of the nodes from the release artifacts in <data-dir>/server/releases (docs/install.md).
+    upgrade: (ctx) => startUpgradeController(ctx, { releaseDir: join(config.dataDir, 'server', 'releases') }),
     persistentvolume: (ctx) => startPersistentVolumeController(ctx, {
       localStoragePath: config.defaultLocalStoragePath ?? join(resolve(config.dataDir), 'storage'),
       removeLocalPath: (node, path) => removeLocalPath(tunnels, node, path),
@@ -371,6 +375,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       || handleEncryptRoute(encryption, req, res, user) || fleet.handleRoute(req, res, user)
       || handleEtcdJoin(embeddedEtcd && { dataDir: config.dataDir, tokenSecret: token.password, etcd: () => (backend as EtcdBackend).etcd() }, req, res)
       || handleTokenRoute({ dataDir: config.dataDir, caBundlePem, token, onRotated: (p) => { joinDeps.tokenSecret = p; agentConfigDeps.tokenSecret = p; } }, req, res, user)
+      || handleReleaseDownload(join(config.dataDir, 'server', 'releases'), req, res, user)
       || handleJoin(joinDeps, req, res),
     proxySubresource: async (ri, req, res, user) => {
       if (ri.group !== FLEET_GROUP || ri.resource !== 'clusters') return false;
