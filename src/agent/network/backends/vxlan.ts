@@ -86,9 +86,14 @@ export class VxlanBackend implements PodNetworkBackend {
       return undefined;
     }
     try {
-      if (exists) await ip('link', 'del', VXLAN_DEVICE);  // ours, but its settings may be stale
-      await ip('link', 'add', VXLAN_DEVICE, 'type', 'vxlan', 'id', String(VXLAN_VNI), 'local', o.underlay.address,
-        ...(o.underlay.name ? ['dev', o.underlay.name] : []), 'dstport', String(VXLAN_PORT), 'nolearning');
+      // Ours from an earlier run: kept when its settings still hold, so a restarted agent does not cut
+      // the traffic between nodes (its MAC, and with it every peer's forwarding entry, stays valid).
+      const keep = exists && await sameVxlanSettings(o.underlay);
+      if (exists && !keep) await ip('link', 'del', VXLAN_DEVICE);
+      if (!keep) {
+        await ip('link', 'add', VXLAN_DEVICE, 'type', 'vxlan', 'id', String(VXLAN_VNI), 'local', o.underlay.address,
+          ...(o.underlay.name ? ['dev', o.underlay.name] : []), 'dstport', String(VXLAN_PORT), 'nolearning');
+      }
       mkdirSync(dirname(marker), { recursive: true });
       writeFileSync(marker, netnsId());
       await ip('link', 'set', VXLAN_DEVICE, 'mtu', String(mtu));
@@ -138,6 +143,19 @@ export class VxlanBackend implements PodNetworkBackend {
 
   peerCidrs(): string[] {
     return [...this.applied.values()].map((p) => p.podCidr);
+  }
+}
+
+/** Whether the existing VXLAN device has the VNI, local address, underlay device and port we would give it. */
+async function sameVxlanSettings(underlay: Underlay): Promise<boolean> {
+  try {
+    const { stdout } = await run('ip', ['-d', '-j', 'link', 'show', 'dev', VXLAN_DEVICE]);
+    const d = (JSON.parse(stdout) as { linkinfo?: { info_kind?: string; info_data?: Record<string, unknown> } }[])[0]?.linkinfo;
+    const i = d?.info_data ?? {};
+    return d?.info_kind === 'vxlan' && i.id === VXLAN_VNI && i.local === underlay.address && i.port === VXLAN_PORT
+      && i.learning === false && (!underlay.name || i.link === underlay.name);
+  } catch {
+    return false;
   }
 }
 
