@@ -24,6 +24,9 @@ import { startClusterDns } from './dns/controller.js';
 import { upstreamResolvConf } from './dns/forwarder.js';
 import { ensureBridgeAddress, podGateway } from './dns/listen-address.js';
 import { AgentTunnel, runtimeStreamHandler } from './tunnel/client.js';
+import { AgentLoadBalancer } from './loadbalancer/balancer.js';
+import { followServerEndpoints } from './loadbalancer/follow-endpoints.js';
+import { loadServerList } from './loadbalancer/server-list.js';
 import { ClientPodApi } from './pods/pod-api.js';
 import type { Obj } from './pods/pod-api.js';
 import type { KObject } from '../api/object.js';
@@ -90,16 +93,23 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
   const t0 = performance.now();
   mkdirSync(join(c.dataDir, 'agent'), { recursive: true, mode: 0o700 });
   const token = parseToken(c.token);
-  const caBundle = await fetchTrustedCaBundle(c.server, token);
+  // Every client below dials the local load balancer, which moves them to another server when theirs
+  // dies (see docs/datastores.md, "Agents fail over"); the list it starts from survives restarts.
+  const lb = new AgentLoadBalancer({ servers: loadServerList(c.dataDir, c.server) });
+  await lb.start();
+  const server = lb.url;
+  const caBundle = await fetchTrustedCaBundle(server, token);
   const creds = await ensureNodeCredentials(c.nodeName, {
-    server: c.server, credentialsDir: join(c.dataDir, 'agent', 'credentials'), token, caBundle,
+    server, credentialsDir: join(c.dataDir, 'agent', 'credentials'), token, caBundle,
   });
   const client = new HttpClient({
-    server: c.server, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
+    server, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
     userAgent: `kubelet/${VERSION.gitVersion} (linux) skiff-agent`,
   });
-  const cluster = await fetchAgentConfig(c.server, caBundle, token.password);
-  log.info({ node: c.nodeName, server: c.server, flannelBackend: cluster.flannelBackend, ms: Math.round(performance.now() - t0) }, 'joined');
+  const cluster = await fetchAgentConfig(server, caBundle, token.password);
+  const serverList = followServerEndpoints({ client, balancer: lb, dataDir: c.dataDir, serverUrl: c.server });
+  await serverList.refresh();
+  log.info({ node: c.nodeName, server: c.server, via: lb.currentServer, servers: lb.servers(), flannelBackend: cluster.flannelBackend, ms: Math.round(performance.now() - t0) }, 'joined');
 
   // The hosts.toml directory is always configured (empty without a registries.yaml): containerd reads
   // it at every pull, so an adopted containerd picks up a changed registries.yaml too.
@@ -185,7 +195,7 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
   await pods.reconcile(informer.list() as Obj[]);
   // logs/exec/attach/port-forward reach this node through one outbound tunnel (no inbound port: NAT-friendly).
   const tunnel = new AgentTunnel({
-    serverUrl: c.server, nodeName: c.nodeName, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
+    serverUrl: server, nodeName: c.nodeName, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
     serve: runtimeStreamHandler({ cri, metrics }),
   });
   tunnel.start();
@@ -195,6 +205,7 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
     nodeName: c.nodeName,
     async stop() {
       heartbeat.stop();
+      serverList.stop();
       tunnel.stop();
       await informer.stop();
       await services.stop();
@@ -208,6 +219,7 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
       await pods.stop();
       cri.close();
       client.close();
+      await lb.stop();
       useRegistries(c.dataDir, undefined);
     },
   };

@@ -1,0 +1,193 @@
+// With several servers, a node's tunnel is held by one of them: the one its agent's load balancer
+// reached. The holder records itself on the Node (annotation `skiff.io/tunnel-server`, its own
+// https URL), which every server reads from its watch cache. A server asked for a stream to a node
+// whose tunnel it does not hold (logs, exec, port-forward, node proxy, webhook dials) relays it: it
+// opens a WebSocket to the holder's relay path with its own client certificate (system:masters,
+// which no CSR can obtain) and speaks the tunnel protocol on it, so the holder opens the same
+// request on its tunnel and splices the two streams. The caller was authorized on the first server
+// as for a local tunnel; the holder only checks that the caller is a server.
+import WebSocket from 'ws';
+import type { Duplex } from 'node:stream';
+import { BUILTIN_KINDS } from '../../api/kinds.js';
+import { ApiError } from '../../api/status.js';
+import type { ObjectService } from '../objects.js';
+import { TunnelMux, TunnelStream, TunnelStreamError } from '../../tunnel/mux.js';
+import type { StreamRequest } from '../../tunnel/protocol.js';
+import { logger } from '../../util/log.js';
+
+const log = logger('tunnel-relay');
+
+export const RELAY_PATH = '/v1-skiff/tunnel-relay';
+export const TUNNEL_SERVER_ANNOTATION = 'skiff.io/tunnel-server';
+/** Who may relay: the servers' own certificates (and nothing a CSR can be signed for). */
+export const RELAY_GROUP = 'system:masters';
+
+const NODE = BUILTIN_KINDS.find((k) => k.group === '' && k.plural === 'nodes')!;
+const ACTOR = { user: 'system:apiserver', groups: ['system:masters'], manager: 'skiff-tunnel' };
+const HEARTBEAT_MS = 15_000;
+const HANDSHAKE_TIMEOUT_MS = 10_000;
+const MAX_FRAME_BYTES = 1024 * 1024;
+
+export interface RelayOptions {
+  objects: ObjectService;
+  /** This server's own base URL as other servers reach it (`https://<advertise-address>:<port>`). */
+  self: string;
+  /** The cluster's serving CA, and this server's client certificate and key. */
+  caPem: string;
+  certPem: string;
+  keyPem: string;
+}
+
+export class TunnelRelay {
+  /** One relay connection per holder and node, shared by that node's streams. */
+  private readonly links = new Map<string, Promise<TunnelMux>>();
+
+  constructor(private readonly o: RelayOptions) {}
+
+  get self(): string {
+    return this.o.self;
+  }
+
+  /** The server holding `node`'s tunnel, when it is another one. */
+  holderOf(node: string): string | undefined {
+    let holder: unknown;
+    try {
+      holder = this.o.objects.get(NODE, undefined, node).obj.metadata?.annotations?.[TUNNEL_SERVER_ANNOTATION];
+    } catch {
+      return undefined;
+    }
+    return typeof holder === 'string' && holder && holder !== this.o.self ? holder : undefined;
+  }
+
+  /** Records this server as the holder of `node`'s tunnel (its agent just connected here). */
+  async claim(node: string): Promise<void> {
+    await this.setHolder(node, (cur) => (cur === this.o.self ? undefined : this.o.self));
+  }
+
+  /** Clears the record when it is still this server's (a newer holder's is left alone). */
+  async release(node: string): Promise<void> {
+    await this.setHolder(node, (cur) => (cur === this.o.self ? null : undefined));
+  }
+
+  /** `next` returns the new value, null to remove it, undefined to leave it. */
+  private async setHolder(node: string, next: (current: string | undefined) => string | null | undefined): Promise<void> {
+    try {
+      const cur = this.o.objects.get(NODE, undefined, node).obj.metadata?.annotations?.[TUNNEL_SERVER_ANNOTATION];
+      if (next(cur) === undefined) return;
+      await this.o.objects.update(NODE, undefined, node, (current) => {
+        if (!current) throw new ApiError(404, 'NotFound', `nodes "${node}" not found`);
+        const obj = structuredClone(current.obj) as Record<string, any>;
+        const v = next(obj.metadata.annotations?.[TUNNEL_SERVER_ANNOTATION]);
+        if (v === null) delete obj.metadata.annotations?.[TUNNEL_SERVER_ANNOTATION];
+        else if (v !== undefined) (obj.metadata.annotations ??= {})[TUNNEL_SERVER_ANNOTATION] = v;
+        return obj;
+      }, { actor: ACTOR });
+    } catch (err) {
+      // A node not registered yet is claimed at its next connect; nothing here may fail the tunnel.
+      log.debug({ node, err: err instanceof Error ? err.message : String(err) }, 'tunnel holder not recorded');
+    }
+  }
+
+  /** Opens `req` on `node`'s tunnel through the server `holder`. */
+  async open(holder: string, node: string, req: StreamRequest): Promise<TunnelStream> {
+    let mux: TunnelMux;
+    try {
+      mux = await this.link(holder, node);
+    } catch (err) {
+      throw new ApiError(500, 'InternalError', `error dialing backend: node "${node}" is connected to server ${holder}, which cannot be reached: ${(err as Error).message}`);
+    }
+    try {
+      return await mux.open(req);
+    } catch (err) {
+      if (err instanceof TunnelStreamError) throw new ApiError(err.code, err.code === 404 ? 'NotFound' : err.code === 400 ? 'BadRequest' : 'InternalError', err.message);
+      throw err;
+    }
+  }
+
+  private link(holder: string, node: string): Promise<TunnelMux> {
+    const key = `${holder} ${node}`;
+    const existing = this.links.get(key);
+    if (existing) return existing;
+    const p = this.dial(holder, node);
+    this.links.set(key, p);
+    p.then((mux) => mux.once('close', () => { if (this.links.get(key) === p) this.links.delete(key); }),
+      () => { if (this.links.get(key) === p) this.links.delete(key); });
+    return p;
+  }
+
+  private dial(holder: string, node: string): Promise<TunnelMux> {
+    const url = new URL(RELAY_PATH, holder);
+    url.protocol = url.protocol === 'http:' ? 'ws:' : 'wss:';
+    url.searchParams.set('node', node);
+    return new Promise((resolve, reject) => {
+      const ws = new WebSocket(url, {
+        ca: this.o.caPem, cert: this.o.certPem, key: this.o.keyPem,
+        handshakeTimeout: HANDSHAKE_TIMEOUT_MS, maxPayload: MAX_FRAME_BYTES, perMessageDeflate: false,
+      });
+      ws.once('unexpected-response', (_req, res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d: string) => { body += d; });
+        res.on('end', () => { ws.terminate(); reject(new Error(`HTTP ${res.statusCode}: ${messageOf(body)}`)); });
+      });
+      ws.once('open', () => {
+        log.info({ holder, node }, 'relaying to the server holding the tunnel');
+        resolve(new TunnelMux(ws, { heartbeatMs: HEARTBEAT_MS }));
+      });
+      ws.once('error', reject);
+    });
+  }
+
+  /** Closes every relay connection (server shutdown). */
+  close(): void {
+    for (const p of this.links.values()) p.then((m) => m.close(true), () => undefined);
+    this.links.clear();
+  }
+}
+
+/**
+ * The holder's side: a relay connection for `node` whose every stream is opened on the local tunnel
+ * (`openLocal`, never relayed again) and spliced to it.
+ */
+export function relayedMux(ws: WebSocket, node: string, openLocal: (node: string, req: StreamRequest) => Promise<TunnelStream>): TunnelMux {
+  return new TunnelMux(ws, {
+    heartbeatMs: HEARTBEAT_MS,
+    onOpen: (req, relayed) => {
+      openLocal(node, req).then((local) => {
+        if (relayed.destroyed) { local.destroy(); return; }
+        relayed.accept();
+        bridge(local, relayed);
+      }, (err: unknown) => {
+        const code = err instanceof ApiError ? err.code : err instanceof TunnelStreamError ? err.code : 502;
+        relayed.reject({ code, message: err instanceof Error ? err.message : String(err) });
+      });
+    },
+  });
+}
+
+/**
+ * Joins two tunnel streams: bytes and half-closes both ways, a reset passed on with its reason, and
+ * a stream that closes after its end only closes the other once that one sent what it holds.
+ */
+export function bridge(a: Duplex, b: Duplex): void {
+  a.pipe(b);
+  b.pipe(a);
+  const follow = (from: Duplex, to: Duplex) => {
+    from.once('error', (err) => { if (!to.destroyed) to.destroy(err); });
+    from.once('close', () => {
+      if (to.destroyed) return;
+      if (to.writableEnded && !to.writableFinished) to.once('finish', () => to.destroy());
+      else to.destroy();
+    });
+  };
+  follow(a, b);
+  follow(b, a);
+}
+
+function messageOf(body: string): string {
+  try {
+    return JSON.parse(body).message ?? body.slice(0, 200);
+  } catch {
+    return body.slice(0, 200);
+  }
+}
