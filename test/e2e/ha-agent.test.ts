@@ -1,0 +1,124 @@
+// An agent outlives its server (issue 13, item 4). Three servers share an embedded etcd (A with
+// --cluster-init, B and C joined), one real agent (containerd, in its own network namespace as its
+// own host) joins through A and runs a pod. The agent learns every server from the `kubernetes`
+// Endpoints and keeps the list under its data dir. Then A is killed with SIGKILL: the agent's load
+// balancer moves its API connections and its tunnel to B or C, its Lease keeps being renewed, the
+// node stays Ready, the pod keeps running, `kubectl logs` and `kubectl exec` work through both
+// survivors (the one without the tunnel relays to the one holding it), and a new pod scheduled to
+// the node starts. Needs root, containerd, iproute2 and Debian's etcd; everything is removed after.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { freePort, startServer, type TestServer } from '../helpers/cluster.js';
+import {
+  createHostNetwork, eventually as waitFor, netnsAgentRequirements, prepareAgentDir, removeHostNetwork, startNetnsAgent, type NetnsHost,
+} from '../helpers/netns-host.js';
+import { ok } from '../helpers/kubectl.js';
+import { TEST_IMAGE } from '../helpers/images.js';
+import { teardownRuntime } from '../../src/agent/runtime/teardown.js';
+import { serverListPath } from '../../src/agent/loadbalancer/server-list.js';
+import { TUNNEL_SERVER_ANNOTATION } from '../../src/apiserver/tunnel/relay.js';
+
+const run = process.pid % 250;
+const host: NetnsHost = {
+  name: `ha-agent-${process.pid}`, netns: `skha${process.pid % 100000}`, hostIf: `skhav${process.pid % 100000}`,
+  hostIp: `10.192.${run}.1`, ip: `10.192.${run}.2`, dir: '',
+};
+const servers: TestServer[] = [];
+const eventually = <T>(fn: () => Promise<T | undefined | false>, what: string, ms = 90_000) => waitFor(fn, what, ms, [host]);
+const k = async (s: TestServer, args: string[]) => ok(await s.kubectl(args));
+const json = async (s: TestServer, args: string[]) => JSON.parse(await k(s, [...args, '-o', 'json']));
+const url = (s: TestServer) => `https://${host.hostIp}:${s.port}`;
+
+before(async () => {
+  const missing = netnsAgentRequirements();
+  if (!existsSync('/usr/bin/etcd')) missing.push('/usr/bin/etcd (Debian etcd-server)');
+  if (missing.length) throw new Error(`the agent failover test needs: ${missing.join(', ')}`);
+  createHostNetwork(host);
+  prepareAgentDir(host, 'skiff-ha-');
+  // Each server on every address (the agent's host reaches them through its link), advertising the
+  // link address, which the `kubernetes` Endpoints then list; etcd on loopback with its own ports.
+  const serverArgs = async () => ['--bind-address', '0.0.0.0', '--advertise-address', host.hostIp, '--tls-san', host.hostIp,
+    '--node-ip', '127.0.0.1', '--etcd-client-port', String(await freePort()), '--etcd-peer-port', String(await freePort())];
+  const a = await startServer({ args: ['--cluster-init', ...await serverArgs()] });
+  servers.push(a);
+  const token = readFileSync(join(a.dataDir, 'server', 'token'), 'utf8').trim();
+  for (let i = 0; i < 2; i++) servers.push(await startServer({ args: ['--server', a.url, '--token', token, ...await serverArgs()] }));
+});
+
+after(async () => {
+  host.proc?.kill('SIGKILL');
+  if (host.dir) await teardownRuntime({ dataDir: host.dir, removeDataDir: true }).catch(() => undefined);
+  removeHostNetwork(host);
+  // The servers (and their etcd children) are stopped and their data dirs removed by cluster.ts.
+});
+
+test('kill -9 of the agent\'s server: its node stays Ready through another server, pods run, logs/exec work through every survivor', { timeout: 300_000 }, async () => {
+  const [a, b, c] = servers as [TestServer, TestServer, TestServer];
+  const nodeToken = readFileSync(join(a.dataDir, 'server', 'node-token'), 'utf8').trim();
+  startNetnsAgent(host, a, nodeToken, ['--disable-network-policy', '--ingress-http-port', '0', '--ingress-https-port', '0']);
+  const ready = async (s: TestServer) => (await json(s, ['get', 'node', host.name])).status.conditions.find((x: any) => x.type === 'Ready')?.status === 'True';
+  await eventually(() => ready(a), 'the node Ready');
+
+  // The kube-apiserver lease reconciler lists every live server in the `kubernetes` Endpoints; until
+  // every server of this test is there, write them as it would.
+  const ep = await json(a, ['get', 'endpoints', 'kubernetes', '-n', 'default']);
+  const listed = JSON.stringify(ep.subsets ?? []);
+  if (!servers.every((s) => listed.includes(String(s.port)))) {
+    await a.kubectl(['apply', '-f', '-'], { input: JSON.stringify({
+      apiVersion: 'v1', kind: 'Endpoints', metadata: { name: 'kubernetes', namespace: 'default', labels: { 'endpointslice.kubernetes.io/skip-mirror': 'true' } },
+      subsets: servers.map((s) => ({ addresses: [{ ip: host.hostIp }], ports: [{ name: 'https', port: s.port, protocol: 'TCP' }] })),
+    }) }).then(ok);
+  }
+  // The agent learns them and keeps them under its data dir.
+  await eventually(async () => {
+    const stored = JSON.parse(readFileSync(serverListPath(host.dir), 'utf8'));
+    return servers.every((s) => stored.serverAddresses.includes(`${host.hostIp}:${s.port}`));
+  }, 'the agent\'s stored server list naming all three servers');
+
+  await k(a, ['run', 'one', '--image', TEST_IMAGE, '--restart', 'Never', '--', 'sh', '-c', 'echo started one; exec sleep 3600']);
+  await eventually(async () => (await json(a, ['get', 'pod', 'one'])).status.phase === 'Running', 'pod one Running');
+  const containerId = (await json(a, ['get', 'pod', 'one'])).status.containerStatuses[0].containerID;
+  // The tunnel is on A, recorded on the Node; B relays to it.
+  assert.equal((await json(b, ['get', 'node', host.name])).metadata.annotations?.[TUNNEL_SERVER_ANNOTATION], url(a));
+  assert.match(await k(b, ['logs', 'one']), /started one/);
+  assert.equal((await k(b, ['exec', 'one', '--', 'echo', 'relayed before']) ).trim(), 'relayed before');
+
+  const lease = async (s: TestServer) => Date.parse((await json(s, ['get', 'lease', '-n', 'kube-node-lease', host.name])).spec.renewTime);
+  const killedAt = Date.now();
+  await a.kill9();
+
+  // Within the node lease duration its Lease is renewed again, through B or C.
+  const renewed = await eventually(async () => ((await lease(b)) > killedAt ? Date.now() : false), 'the node\'s Lease renewed after the kill');
+  const holder = await eventually(async () => {
+    const h = (await json(b, ['get', 'node', host.name])).metadata.annotations?.[TUNNEL_SERVER_ANNOTATION];
+    return h && h !== url(a) ? h : undefined;
+  }, 'the tunnel on a surviving server');
+  const tunnelAt = Date.now();
+  console.log(`# failover: SIGKILL of the agent's server → Lease renewed via another server ${((renewed - killedAt) / 1000).toFixed(1)} s; tunnel on ${holder} within ${((tunnelAt - killedAt) / 1000).toFixed(1)} s`);
+  assert.ok([url(b), url(c)].includes(holder));
+
+  for (const s of [b, c]) {
+    assert.ok(await ready(s), `node Ready as ${s.url} sees it`);
+    const pod = await json(s, ['get', 'pod', 'one']);
+    assert.equal(pod.status.phase, 'Running');
+    assert.equal(pod.status.containerStatuses[0].containerID, containerId, 'the same container keeps running');
+    // One of B and C holds the tunnel, the other relays: both answer.
+    assert.match(await k(s, ['logs', 'one']), /started one/);
+    await eventually(async () => (await k(s, ['exec', 'one', '--', 'echo', `via ${s.port}`])).trim() === `via ${s.port}`, `exec through ${s.url}`);
+  }
+
+  // The Lease keeps being renewed (not one lucky write), and the node stays Ready.
+  const seen = await lease(c);
+  await eventually(async () => (await lease(c)) > seen, 'a further Lease renewal');
+  assert.ok(await ready(c));
+
+  // A new pod scheduled to the node starts, and its logs come back through both survivors.
+  await k(b, ['run', 'two', '--image', TEST_IMAGE, '--restart', 'Never', '--', 'sh', '-c', 'echo started two; exec sleep 3600']);
+  await eventually(async () => {
+    const p = await json(c, ['get', 'pod', 'two']);
+    return p.spec.nodeName === host.name && p.status.phase === 'Running';
+  }, 'pod two Running on the node');
+  for (const s of [b, c]) await eventually(async () => /started two/.test(await k(s, ['logs', 'two'])), `logs of pod two through ${s.url}`);
+});
