@@ -154,6 +154,9 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
   readySince.setTime(Date.now());
   const heartbeat = startHeartbeat(client, id, readySince, (c.heartbeatSeconds ?? 10) * 1000, () => runtimeNetworkNotReady(cri));
   await heartbeat.beat();
+  // Moved to another server (its own died or stopped answering): tell the cluster at once that this
+  // node is alive, rather than at the next period.
+  lb.on('switched', (from?: string) => { if (from) void heartbeat.beat(); });
 
   const peers = await podNetwork?.follow(client);
 
@@ -284,6 +287,7 @@ function startHeartbeat(client: HttpClient, id: NodeIdentity, readySince: Date, 
       }
       await client.patch(Resources.nodes, undefined, id.name, 'merge',
         { status: nodeStatus(id, hostCapacity(id.dataDir), readySince, rfc3339(now)) }, { subresource: 'status' });
+      return true;
     } catch (err) {
       if (isNotFound(err)) {
         // The Node was deleted from the API: register again (as the kubelet does).
@@ -291,11 +295,16 @@ function startHeartbeat(client: HttpClient, id: NodeIdentity, readySince: Date, 
         await registerNode(client, id, readySince).catch(() => undefined);
       }
       log.warn({ err: err instanceof Error ? err.message : String(err) }, 'heartbeat failed; retrying');
+      return false;
     }
   };
-  const loop = () => {
+  // A failed beat is retried soon (1 s, doubling up to the period), as the kubelet's lease controller
+  // retries: a beat lost to a server that just died must not cost the node a whole period.
+  let retryMs = 0;
+  const loop = (ok = true) => {
     if (stopped) return;
-    timer = setTimeout(() => { void beat().finally(loop); }, periodMs);
+    retryMs = ok ? 0 : Math.min(periodMs, retryMs ? retryMs * 2 : 1000);
+    timer = setTimeout(() => { void beat().then(loop); }, ok ? periodMs : retryMs);
   };
   loop();
   return { beat, stop() { stopped = true; if (timer) clearTimeout(timer); } };

@@ -28,8 +28,46 @@ const HEARTBEAT_MS = 15_000;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const MAX_FRAME_BYTES = 1024 * 1024;
 
+/**
+ * Where the holder of each node's tunnel is recorded. `update`'s `next` returns the new value, null
+ * to remove it, undefined to leave it as it is.
+ */
+export interface TunnelHolders {
+  get(node: string): string | undefined;
+  update(node: string, next: (current: string | undefined) => string | null | undefined): Promise<void>;
+}
+
+/** The record as an annotation on the Node, read from the watch cache and written with a retrying update. */
+export function nodeAnnotationHolders(objects: ObjectService): TunnelHolders {
+  const read = (node: string): unknown => {
+    try {
+      return objects.get(NODE, undefined, node).obj.metadata?.annotations?.[TUNNEL_SERVER_ANNOTATION];
+    } catch {
+      return undefined;
+    }
+  };
+  return {
+    get: (node) => {
+      const v = read(node);
+      return typeof v === 'string' && v ? v : undefined;
+    },
+    update: async (node, next) => {
+      const cur = read(node);
+      if (next(typeof cur === 'string' ? cur : undefined) === undefined) return;
+      await objects.update(NODE, undefined, node, (current) => {
+        if (!current) throw new ApiError(404, 'NotFound', `nodes "${node}" not found`);
+        const obj = structuredClone(current.obj) as Record<string, any>;
+        const v = next(obj.metadata.annotations?.[TUNNEL_SERVER_ANNOTATION]);
+        if (v === null) delete obj.metadata.annotations?.[TUNNEL_SERVER_ANNOTATION];
+        else if (v !== undefined) (obj.metadata.annotations ??= {})[TUNNEL_SERVER_ANNOTATION] = v;
+        return obj;
+      }, { actor: ACTOR });
+    },
+  };
+}
+
 export interface RelayOptions {
-  objects: ObjectService;
+  holders: TunnelHolders;
   /** This server's own base URL as other servers reach it (`https://<advertise-address>:<port>`). */
   self: string;
   /** The cluster's serving CA, and this server's client certificate and key. */
@@ -50,38 +88,23 @@ export class TunnelRelay {
 
   /** The server holding `node`'s tunnel, when it is another one. */
   holderOf(node: string): string | undefined {
-    let holder: unknown;
-    try {
-      holder = this.o.objects.get(NODE, undefined, node).obj.metadata?.annotations?.[TUNNEL_SERVER_ANNOTATION];
-    } catch {
-      return undefined;
-    }
-    return typeof holder === 'string' && holder && holder !== this.o.self ? holder : undefined;
+    const holder = this.o.holders.get(node);
+    return holder && holder !== this.o.self ? holder : undefined;
   }
 
   /** Records this server as the holder of `node`'s tunnel (its agent just connected here). */
   async claim(node: string): Promise<void> {
-    await this.setHolder(node, (cur) => (cur === this.o.self ? undefined : this.o.self));
+    await this.record(node, (cur) => (cur === this.o.self ? undefined : this.o.self));
   }
 
   /** Clears the record when it is still this server's (a newer holder's is left alone). */
   async release(node: string): Promise<void> {
-    await this.setHolder(node, (cur) => (cur === this.o.self ? null : undefined));
+    await this.record(node, (cur) => (cur === this.o.self ? null : undefined));
   }
 
-  /** `next` returns the new value, null to remove it, undefined to leave it. */
-  private async setHolder(node: string, next: (current: string | undefined) => string | null | undefined): Promise<void> {
+  private async record(node: string, next: (current: string | undefined) => string | null | undefined): Promise<void> {
     try {
-      const cur = this.o.objects.get(NODE, undefined, node).obj.metadata?.annotations?.[TUNNEL_SERVER_ANNOTATION];
-      if (next(cur) === undefined) return;
-      await this.o.objects.update(NODE, undefined, node, (current) => {
-        if (!current) throw new ApiError(404, 'NotFound', `nodes "${node}" not found`);
-        const obj = structuredClone(current.obj) as Record<string, any>;
-        const v = next(obj.metadata.annotations?.[TUNNEL_SERVER_ANNOTATION]);
-        if (v === null) delete obj.metadata.annotations?.[TUNNEL_SERVER_ANNOTATION];
-        else if (v !== undefined) (obj.metadata.annotations ??= {})[TUNNEL_SERVER_ANNOTATION] = v;
-        return obj;
-      }, { actor: ACTOR });
+      await this.o.holders.update(node, next);
     } catch (err) {
       // A node not registered yet is claimed at its next connect; nothing here may fail the tunnel.
       log.debug({ node, err: err instanceof Error ? err.message : String(err) }, 'tunnel holder not recorded');
