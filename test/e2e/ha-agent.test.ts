@@ -26,10 +26,14 @@ const host: NetnsHost = {
   hostIp: `10.192.${run}.1`, ip: `10.192.${run}.2`, dir: '',
 };
 const servers: TestServer[] = [];
+/** B and C joining A (one etcd learner at a time), while the agent comes up on A. */
+let joined: Promise<void>;
 const eventually = <T>(fn: () => Promise<T | undefined | false>, what: string, ms = 90_000) => waitFor(fn, what, ms, [host]);
 const k = async (s: TestServer, args: string[]) => ok(await s.kubectl(args));
 const json = async (s: TestServer, args: string[]) => JSON.parse(await k(s, [...args, '-o', 'json']));
 const url = (s: TestServer) => `https://${host.hostIp}:${s.port}`;
+const t0 = Date.now();
+const phase = (what: string) => console.log(`# ${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
 
 before(async () => {
   const missing = netnsAgentRequirements();
@@ -43,8 +47,13 @@ before(async () => {
     '--node-ip', '127.0.0.1', '--etcd-client-port', String(await freePort()), '--etcd-peer-port', String(await freePort())];
   const a = await startServer({ args: ['--cluster-init', ...await serverArgs()] });
   servers.push(a);
+  phase('server A up');
   const token = readFileSync(join(a.dataDir, 'server', 'token'), 'utf8').trim();
-  for (let i = 0; i < 2; i++) servers.push(await startServer({ args: ['--server', a.url, '--token', token, ...await serverArgs()] }));
+  joined = (async () => {
+    for (let i = 0; i < 2; i++) servers.push(await startServer({ args: ['--server', a.url, '--token', token, ...await serverArgs()] }));
+    phase('servers B and C up');
+  })();
+  joined.catch(() => undefined);
 });
 
 after(async () => {
@@ -55,12 +64,11 @@ after(async () => {
 });
 
 test('kill -9 of the agent\'s server: its node stays Ready through another server, pods run, logs/exec work through every survivor', { timeout: 300_000 }, async () => {
-  const [a, b, c] = servers as [TestServer, TestServer, TestServer];
+  const a = servers[0]!;
   const nodeToken = readFileSync(join(a.dataDir, 'server', 'node-token'), 'utf8').trim();
   startNetnsAgent(host, a, nodeToken, ['--disable-network-policy', '--ingress-http-port', '0', '--ingress-https-port', '0']);
-  const ready = async (s: TestServer) => (await json(s, ['get', 'node', host.name])).status.conditions.find((x: any) => x.type === 'Ready')?.status === 'True';
-  await eventually(() => ready(a), 'the node Ready');
-
+  await joined;
+  const [, b, c] = servers as [TestServer, TestServer, TestServer];
   // The kube-apiserver lease reconciler lists every live server in the `kubernetes` Endpoints; until
   // every server of this test is there, write them as it would.
   const ep = await json(a, ['get', 'endpoints', 'kubernetes', '-n', 'default']);
@@ -71,26 +79,36 @@ test('kill -9 of the agent\'s server: its node stays Ready through another serve
       subsets: servers.map((s) => ({ addresses: [{ ip: host.hostIp }], ports: [{ name: 'https', port: s.port, protocol: 'TCP' }] })),
     }) }).then(ok);
   }
+  const ready = async (s: TestServer) => (await json(s, ['get', 'node', host.name])).status.conditions.find((x: any) => x.type === 'Ready')?.status === 'True';
+  await eventually(() => ready(a), 'the node Ready');
+  phase('node Ready');
+  await k(a, ['run', 'one', '--image', TEST_IMAGE, '--restart', 'Never', '--', 'sh', '-c', 'echo started one; exec sleep 3600']);
+
   // The agent learns them and keeps them under its data dir.
   await eventually(async () => {
     const stored = JSON.parse(readFileSync(serverListPath(host.dir), 'utf8'));
     return servers.every((s) => stored.serverAddresses.includes(`${host.hostIp}:${s.port}`));
   }, 'the agent\'s stored server list naming all three servers');
+  phase('the agent knows every server');
 
-  await k(a, ['run', 'one', '--image', TEST_IMAGE, '--restart', 'Never', '--', 'sh', '-c', 'echo started one; exec sleep 3600']);
   await eventually(async () => (await json(a, ['get', 'pod', 'one'])).status.phase === 'Running', 'pod one Running');
   const containerId = (await json(a, ['get', 'pod', 'one'])).status.containerStatuses[0].containerID;
   // The tunnel is on A, recorded on the Node; B relays to it.
-  assert.equal((await json(b, ['get', 'node', host.name])).metadata.annotations?.[TUNNEL_SERVER_ANNOTATION], url(a));
+  await eventually(async () => (await json(b, ['get', 'node', host.name])).metadata.annotations?.[TUNNEL_SERVER_ANNOTATION] === url(a), 'the tunnel recorded as A\'s');
   assert.match(await k(b, ['logs', 'one']), /started one/);
-  assert.equal((await k(b, ['exec', 'one', '--', 'echo', 'relayed before']) ).trim(), 'relayed before');
+  assert.equal((await k(b, ['exec', 'one', '--', 'echo', 'relayed before'])).trim(), 'relayed before');
 
   const lease = async (s: TestServer) => Date.parse((await json(s, ['get', 'lease', '-n', 'kube-node-lease', host.name])).spec.renewTime);
+  phase('pod one running, logs and exec relayed through B');
   const killedAt = Date.now();
   await a.kill9();
 
   // Within the node lease duration its Lease is renewed again, through B or C.
-  const renewed = await eventually(async () => ((await lease(b)) > killedAt ? Date.now() : false), 'the node\'s Lease renewed after the kill');
+  let renewedTime = 0;
+  const renewed = await eventually(async () => {
+    renewedTime = await lease(b);
+    return renewedTime > killedAt ? Date.now() : false;
+  }, 'the node\'s Lease renewed after the kill');
   const holder = await eventually(async () => {
     const h = (await json(b, ['get', 'node', host.name])).metadata.annotations?.[TUNNEL_SERVER_ANNOTATION];
     return h && h !== url(a) ? h : undefined;
@@ -98,6 +116,7 @@ test('kill -9 of the agent\'s server: its node stays Ready through another serve
   const tunnelAt = Date.now();
   console.log(`# failover: SIGKILL of the agent's server → Lease renewed via another server ${((renewed - killedAt) / 1000).toFixed(1)} s; tunnel on ${holder} within ${((tunnelAt - killedAt) / 1000).toFixed(1)} s`);
   assert.ok([url(b), url(c)].includes(holder));
+  phase('failed over');
 
   for (const s of [b, c]) {
     assert.ok(await ready(s), `node Ready as ${s.url} sees it`);
@@ -109,11 +128,6 @@ test('kill -9 of the agent\'s server: its node stays Ready through another serve
     await eventually(async () => (await k(s, ['exec', 'one', '--', 'echo', `via ${s.port}`])).trim() === `via ${s.port}`, `exec through ${s.url}`);
   }
 
-  // The Lease keeps being renewed (not one lucky write), and the node stays Ready.
-  const seen = await lease(c);
-  await eventually(async () => (await lease(c)) > seen, 'a further Lease renewal');
-  assert.ok(await ready(c));
-
   // A new pod scheduled to the node starts, and its logs come back through both survivors.
   await k(b, ['run', 'two', '--image', TEST_IMAGE, '--restart', 'Never', '--', 'sh', '-c', 'echo started two; exec sleep 3600']);
   await eventually(async () => {
@@ -121,4 +135,12 @@ test('kill -9 of the agent\'s server: its node stays Ready through another serve
     return p.spec.nodeName === host.name && p.status.phase === 'Running';
   }, 'pod two Running on the node');
   for (const s of [b, c]) await eventually(async () => /started two/.test(await k(s, ['logs', 'two'])), `logs of pod two through ${s.url}`);
+  phase('pod two running, its logs through B and C');
+
+  // The Lease keeps being renewed (not one lucky write), and the node stays Ready.
+  const seen = renewedTime;
+  await eventually(async () => (await lease(c)) > seen, 'a further Lease renewal');
+  assert.ok(await ready(c));
+
+  phase('done');
 });
