@@ -98,15 +98,20 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
   const lb = new AgentLoadBalancer({ servers: loadServerList(c.dataDir, c.server) });
   await lb.start();
   const server = lb.url;
-  const caBundle = await fetchTrustedCaBundle(server, token);
+  // Errors name the server the balancer reached, not the balancer's own loopback address.
+  const named = (err: unknown): never => {
+    if (err instanceof Error && lb.currentServer) err.message = err.message.split(server).join(`https://${lb.currentServer}`);
+    throw err;
+  };
+  const caBundle = await fetchTrustedCaBundle(server, token).catch(named);
   const creds = await ensureNodeCredentials(c.nodeName, {
     server, credentialsDir: join(c.dataDir, 'agent', 'credentials'), token, caBundle,
-  });
+  }).catch(named);
   const client = new HttpClient({
     server, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
     userAgent: `kubelet/${VERSION.gitVersion} (linux) skiff-agent`,
   });
-  const cluster = await fetchAgentConfig(server, caBundle, token.password);
+  const cluster = await fetchAgentConfig(server, caBundle, token.password).catch(named);
   const serverList = followServerEndpoints({ client, balancer: lb, dataDir: c.dataDir, serverUrl: c.server });
   await serverList.refresh();
   log.info({ node: c.nodeName, server: c.server, via: lb.currentServer, servers: lb.servers(), flannelBackend: cluster.flannelBackend, ms: Math.round(performance.now() - t0) }, 'joined');

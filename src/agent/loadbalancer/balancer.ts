@@ -38,6 +38,8 @@ const HEALTH_INTERVAL_MS = 2_000;
 const HEALTH_TIMEOUT_MS = 5_000;
 const FAILURES_TO_DOWN = 2;
 const DIAL_TIMEOUT_MS = 5_000;
+/** The servers not in use are checked every this many rounds: only the current one needs a quick verdict. */
+const SPARE_CHECK_ROUNDS = 5;
 
 /** Emits 'switched' (from, to) when connections start going to another server. */
 export class AgentLoadBalancer extends EventEmitter {
@@ -47,6 +49,9 @@ export class AgentLoadBalancer extends EventEmitter {
   private server: Server | undefined;
   private timer: NodeJS.Timeout | undefined;
   private checking = false;
+  private round = 0;
+  /** Health checks reuse their TLS connections: a handshake per check per server would cost the servers more than the checks. */
+  private readonly pingAgent = new https.Agent({ keepAlive: true, maxSockets: 1, rejectUnauthorized: false });
   private readonly log: Logger;
 
   constructor(private readonly opts: LoadBalancerOptions) {
@@ -114,6 +119,7 @@ export class AgentLoadBalancer extends EventEmitter {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
     for (const b of this.backends.values()) this.closeAll(b);
+    this.pingAgent.destroy();
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
@@ -208,8 +214,10 @@ export class AgentLoadBalancer extends EventEmitter {
     this.checking = true;
     try {
       const timeout = this.opts.healthTimeoutMs ?? HEALTH_TIMEOUT_MS;
-      const check = this.opts.check ?? pingCheck;
-      await Promise.all([...this.backends.values()].map(async (b) => {
+      const check = this.opts.check ?? ((a: ServerAddress, ms: number) => pingCheck(a, ms, this.pingAgent));
+      const all = this.round++ % SPARE_CHECK_ROUNDS === 0;
+      const due = [...this.backends.values()].filter((b) => all || b.address === this.currentServer);
+      await Promise.all(due.map(async (b) => {
         const up = await check(b.address, timeout).catch(() => false);
         if (this.backends.get(b.address) !== b) return;
         if (up) {
@@ -230,10 +238,10 @@ export class AgentLoadBalancer extends EventEmitter {
  * `GET /ping` (public on every server) answered 200. Not verified: it carries no credential, and a
  * server that answers it with another certificate is refused by the clients' own TLS checks anyway.
  */
-export function pingCheck(address: ServerAddress, timeoutMs: number): Promise<boolean> {
+export function pingCheck(address: ServerAddress, timeoutMs: number, agent?: https.Agent): Promise<boolean> {
   const { host, port } = splitAddress(address)!;
   return new Promise((resolve) => {
-    const req = https.get({ host, port, path: '/ping', rejectUnauthorized: false, agent: false, timeout: timeoutMs }, (res) => {
+    const req = https.get({ host, port, path: '/ping', rejectUnauthorized: false, agent: agent ?? false, timeout: timeoutMs }, (res) => {
       res.resume();
       resolve(res.statusCode === 200);
     });
