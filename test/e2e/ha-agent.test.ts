@@ -5,7 +5,8 @@
 // balancer moves its API connections and its tunnel to B or C, its Lease keeps being renewed, the
 // node stays Ready, the pod keeps running, `kubectl logs` and `kubectl exec` work through both
 // survivors (the one without the tunnel relays to the one holding it), and a new pod scheduled to
-// the node starts. Needs root, containerd, iproute2 and Debian's etcd; everything is removed after.
+// the node starts. The agent, restarted with the dead server's URL, comes back through the servers
+// it stored. Needs root, containerd, iproute2 and Debian's etcd; everything is removed after.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -104,11 +105,7 @@ test('kill -9 of the agent\'s server: its node stays Ready through another serve
   await a.kill9();
 
   // Within the node lease duration its Lease is renewed again, through B or C.
-  let renewedTime = 0;
-  const renewed = await eventually(async () => {
-    renewedTime = await lease(b);
-    return renewedTime > killedAt ? Date.now() : false;
-  }, 'the node\'s Lease renewed after the kill');
+  const renewed = await eventually(async () => ((await lease(b)) > killedAt ? Date.now() : false), 'the node\'s Lease renewed after the kill');
   const holder = await eventually(async () => {
     const h = (await json(b, ['get', 'node', host.name])).metadata.annotations?.[TUNNEL_SERVER_ANNOTATION];
     return h && h !== url(a) ? h : undefined;
@@ -137,10 +134,21 @@ test('kill -9 of the agent\'s server: its node stays Ready through another serve
   for (const s of [b, c]) await eventually(async () => /started two/.test(await k(s, ['logs', 'two'])), `logs of pod two through ${s.url}`);
   phase('pod two running, its logs through B and C');
 
-  // The Lease keeps being renewed (not one lucky write), and the node stays Ready.
-  const seen = renewedTime;
-  await eventually(async () => (await lease(c)) > seen, 'a further Lease renewal');
+  // The agent restarted while the server it was started with is still dead: the list it stored
+  // takes it to the others; its Lease is renewed again and it adopts its running pods.
+  const twoId = (await json(c, ['get', 'pod', 'two'])).status.containerStatuses[0].containerID;
+  host.proc!.kill('SIGKILL');
+  await new Promise((r) => host.proc!.once('exit', r));
+  const restartedAt = Date.now();
+  startNetnsAgent(host, a, nodeToken, ['--disable-network-policy', '--ingress-http-port', '0', '--ingress-https-port', '0']);
+  await eventually(async () => (await lease(c)) > restartedAt, 'the Lease renewed by the restarted agent');
   assert.ok(await ready(c));
-
+  for (const name of ['one', 'two']) {
+    const p = await json(b, ['get', 'pod', name]);
+    assert.equal(p.status.phase, 'Running');
+    assert.equal(p.status.containerStatuses[0].containerID, name === 'one' ? containerId : twoId, `pod ${name} adopted, not restarted`);
+  }
+  await eventually(async () => (await k(c, ['exec', 'two', '--', 'echo', 'after restart'])).trim() === 'after restart', 'exec after the agent restart');
+  phase('agent restarted with its server dead: back through the others');
   phase('done');
 });
