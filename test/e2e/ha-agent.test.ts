@@ -3,12 +3,13 @@
 // own host) joins through A and runs a pod. The agent learns every server from the `kubernetes`
 // Endpoints and keeps the list under its data dir. Then A is killed with SIGKILL: the agent's load
 // balancer moves its API connections and its tunnel to B or C, its Lease keeps being renewed, the
-// node stays Ready, the pod keeps running, `kubectl logs` and `kubectl exec` work through both
-// survivors (the one without the tunnel relays to the one holding it), and a new pod scheduled to
-// the node starts. The agent, restarted with the dead server's URL, comes back through the servers
+// node stays Ready, the pod keeps running, `kubectl logs` and `kubectl exec` (exit codes included)
+// work through both survivors (the one without the tunnel relays to the one holding it), and a new
+// pod scheduled to the node starts and is reached by `kubectl port-forward` through the relay. The agent, restarted with the dead server's URL, comes back through the servers
 // it stored. Needs root, containerd, iproute2 and Debian's etcd; everything is removed after.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { freePort, startServer, type TestServer } from '../helpers/cluster.js';
@@ -123,16 +124,30 @@ test('kill -9 of the agent\'s server: its node stays Ready through another serve
     // One of B and C holds the tunnel, the other relays: both answer.
     assert.match(await k(s, ['logs', 'one']), /started one/);
     await eventually(async () => (await k(s, ['exec', 'one', '--', 'echo', `via ${s.port}`])).trim() === `via ${s.port}`, `exec through ${s.url}`);
+    // The end of a stream (the exit status, after the output) crosses the relay too.
+    const r = await s.kubectl(['exec', 'one', '--', 'sh', '-c', 'echo out; echo err >&2; exit 7']);
+    assert.equal(r.code, 7, `exit code through ${s.url}: ${r.stderr}`);
+    assert.equal(r.stdout, 'out\n');
+    assert.match(r.stderr, /err/);
   }
 
   // A new pod scheduled to the node starts, and its logs come back through both survivors.
-  await k(b, ['run', 'two', '--image', TEST_IMAGE, '--restart', 'Never', '--', 'sh', '-c', 'echo started two; exec sleep 3600']);
+  await k(b, ['run', 'two', '--image', TEST_IMAGE, '--restart', 'Never', '--', 'sh', '-c',
+    'echo started two; echo page-of-two > /tmp/index.html; exec httpd -f -p 8080 -h /tmp']);
   await eventually(async () => {
     const p = await json(c, ['get', 'pod', 'two']);
     return p.spec.nodeName === host.name && p.status.phase === 'Running';
   }, 'pod two Running on the node');
   for (const s of [b, c]) await eventually(async () => /started two/.test(await k(s, ['logs', 'two'])), `logs of pod two through ${s.url}`);
-  phase('pod two running, its logs through B and C');
+  // port-forward through the server that does not hold the tunnel (it relays).
+  const relaying = [b, c].find((s) => url(s) !== holder)!;
+  const pf = relaying.kubectlStream(['port-forward', 'pod/two', ':8080']);
+  try {
+    const port = (await pf.waitFor(/Forwarding from 127\.0\.0\.1:(\d+) -> 8080/, 30_000))[1];
+    await eventually(async () => spawnSync('curl', ['-s', '-m', '5', `http://127.0.0.1:${port}/index.html`], { encoding: 'utf8' }).stdout === 'page-of-two\n',
+      `port-forward through ${relaying.url}`);
+  } finally { await pf.stop(); }
+  phase('pod two running, its logs through B and C, port-forward relayed');
 
   // The agent restarted while the server it was started with is still dead: the list it stored
   // takes it to the others; its Lease is renewed again and it adopts its running pods.

@@ -27,6 +27,7 @@ const ACTOR = { user: 'system:apiserver', groups: ['system:masters'], manager: '
 const HEARTBEAT_MS = 15_000;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const MAX_FRAME_BYTES = 1024 * 1024;
+const LINK_IDLE_MS = 60_000;
 
 /**
  * Where the holder of each node's tunnel is recorded. `update`'s `next` returns the new value, null
@@ -79,6 +80,7 @@ export interface RelayOptions {
 export class TunnelRelay {
   /** One relay connection per holder and node, shared by that node's streams. */
   private readonly links = new Map<string, Promise<TunnelMux>>();
+  private readonly idle = new WeakMap<TunnelMux, NodeJS.Timeout>();
 
   constructor(private readonly o: RelayOptions) {}
 
@@ -120,11 +122,25 @@ export class TunnelRelay {
       throw new ApiError(500, 'InternalError', `error dialing backend: node "${node}" is connected to server ${holder}, which cannot be reached: ${(err as Error).message}`);
     }
     try {
-      return await mux.open(req);
+      const stream = await mux.open(req);
+      stream.once('close', () => this.closeWhenIdle(mux));
+      return stream;
     } catch (err) {
       if (err instanceof TunnelStreamError) throw new ApiError(err.code, err.code === 404 ? 'NotFound' : err.code === 400 ? 'BadRequest' : 'InternalError', err.message);
       throw err;
     }
+  }
+
+  /** A link whose last stream closed is kept a while for the next one (kubectl often comes back), then closed. */
+  private closeWhenIdle(mux: TunnelMux): void {
+    if (mux.activeStreams > 0) return;
+    clearTimeout(this.idle.get(mux));
+    const timer = setTimeout(() => {
+      this.idle.delete(mux);
+      if (mux.activeStreams === 0) mux.close();
+    }, LINK_IDLE_MS);
+    timer.unref();
+    this.idle.set(mux, timer);
   }
 
   private link(holder: string, node: string): Promise<TunnelMux> {
