@@ -2,7 +2,7 @@
 // Endpoints (one subset per server port, IPv6, junk skipped), the list kept under the data dir only
 // for the same --server, and the balancer on plain TCP servers: connections stick to one server, a
 // refused dial moves them to the next, a failed health check closes the connections it holds, and a
-// server leaving the list loses its connections.
+// server leaving the list loses its connections; the endpoints follower feeds and stores the list.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, connect, type Server, type Socket, type AddressInfo } from 'node:net';
@@ -13,6 +13,7 @@ import {
   addressesFromEndpoints, addressOfUrl, loadServerList, mergeAddresses, saveServerList, serverListPath, splitAddress,
 } from '../../src/agent/loadbalancer/server-list.js';
 import { AgentLoadBalancer } from '../../src/agent/loadbalancer/balancer.js';
+import { followServerEndpoints } from '../../src/agent/loadbalancer/follow-endpoints.js';
 import { eventually } from '../helpers/wait.js';
 
 const dirs: string[] = [];
@@ -104,6 +105,7 @@ test('the balancer keeps to one server, moves on when it refuses or fails its ch
     assert.equal(await two.ask(), 'a', 'new connections go where the last went');
 
     // a dies: its connections drop (the kernel says so), the next dial is refused and lands on b.
+    down.add(a.address);   // a dead server fails its checks too
     await a.close();
     await one.closed;
     await two.closed;
@@ -153,6 +155,33 @@ test('with every server down a connection is dropped, and the first to come back
       await new Promise((r) => again.close(r));
     }
   } finally {
+    await lb.stop();
+  }
+});
+
+test('the endpoints follower hands new lists to the balancer and stores them; empty or unreadable ones change nothing', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'skiff-lb-'));
+  dirs.push(dir);
+  const serverUrl = 'https://10.0.0.1:6443';
+  const lb = new AgentLoadBalancer({ servers: loadServerList(dir, serverUrl), check: async () => true });
+  let answer: unknown = { subsets: [{ addresses: [{ ip: '10.0.0.3' }, { ip: '10.0.0.2' }], ports: [{ name: 'https', port: 6443 }] }] };
+  const client = { get: async () => { if (answer instanceof Error) throw answer; return answer as any; } };
+  const f = followServerEndpoints({ client, balancer: lb, dataDir: dir, serverUrl, periodMs: 60_000 });
+  try {
+    await f.refresh();
+    assert.deepEqual(lb.servers(), ['10.0.0.1:6443', '10.0.0.2:6443', '10.0.0.3:6443'], 'the joined server first, then the rest');
+    assert.deepEqual(loadServerList(dir, serverUrl), lb.servers(), 'stored for the next start');
+    answer = { subsets: [] };
+    await f.refresh();
+    answer = new Error('connection reset');
+    await f.refresh();
+    assert.deepEqual(lb.servers(), ['10.0.0.1:6443', '10.0.0.2:6443', '10.0.0.3:6443'], 'kept');
+    answer = { subsets: [{ addresses: [{ ip: '10.0.0.2' }], ports: [{ name: 'https', port: 6443 }] }] };
+    await f.refresh();
+    assert.deepEqual(lb.servers(), ['10.0.0.1:6443', '10.0.0.2:6443'], 'a server gone from the endpoints leaves the list');
+    assert.deepEqual(loadServerList(dir, serverUrl), ['10.0.0.1:6443', '10.0.0.2:6443']);
+  } finally {
+    f.stop();
     await lb.stop();
   }
 });
