@@ -37,7 +37,7 @@ import type { FlannelBackend } from '../api/agent-config.js';
 import { NODES_GROUP } from '../apiserver/node-authorizer.js';
 import { converterFor } from '../apiserver/conversion.js';
 import { TunnelServer } from '../apiserver/tunnel/registry.js';
-import { nodeAnnotationHolders, TunnelRelay } from '../apiserver/tunnel/relay.js';
+import { leaseHolders, TunnelRelay } from '../apiserver/tunnel/relay.js';
 import { attachTunnels } from '../apiserver/tunnel/pod-streams.js';
 import { routeUpgradesAsRequests } from '../apiserver/tunnel/upgrade.js';
 import { bootstrapObjects } from './bootstrap.js';
@@ -276,7 +276,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // Servers sharing a datastore: a node's tunnel may be on another server, which then relays (issue 13).
   if (embeddedEtcd || config.datastoreEndpoint) {
     tunnels.useRelay(new TunnelRelay({
-      holders: nodeAnnotationHolders(objects), self: `https://${advertise.includes(':') ? `[${advertise}]` : advertise}:${config.httpsListenPort}`,
+      holders: leaseHolders(objects), self: `https://${advertise.includes(':') ? `[${advertise}]` : advertise}:${config.httpsListenPort}`,
       caPem: pki.serverCaPem, certPem: pki.adminCertPem, keyPem: pki.adminKeyPem,
     }));
   }

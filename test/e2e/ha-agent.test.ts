@@ -20,7 +20,7 @@ import { ok } from '../helpers/kubectl.js';
 import { TEST_IMAGE } from '../helpers/images.js';
 import { teardownRuntime } from '../../src/agent/runtime/teardown.js';
 import { serverListPath } from '../../src/agent/loadbalancer/server-list.js';
-import { TUNNEL_SERVER_ANNOTATION } from '../../src/apiserver/tunnel/relay.js';
+import { TUNNEL_LEASE_NAMESPACE, tunnelLeaseName } from '../../src/apiserver/tunnel/relay.js';
 
 const run = process.pid % 250;
 const host: NetnsHost = {
@@ -34,6 +34,9 @@ const eventually = <T>(fn: () => Promise<T | undefined | false>, what: string, m
 const k = async (s: TestServer, args: string[]) => ok(await s.kubectl(args));
 const json = async (s: TestServer, args: string[]) => JSON.parse(await k(s, [...args, '-o', 'json']));
 const url = (s: TestServer) => `https://${host.hostIp}:${s.port}`;
+/** The server holding the node's tunnel, as recorded for the others (its Lease in kube-system). */
+const tunnelHolder = async (s: TestServer) => (await s.kubectl(['get', 'lease', '-n', TUNNEL_LEASE_NAMESPACE, tunnelLeaseName(host.name), '-o', 'json'])
+  .then((r) => (r.code === 0 ? JSON.parse(r.stdout).spec?.holderIdentity : undefined)));
 const t0 = Date.now();
 const phase = (what: string) => console.log(`# ${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
 
@@ -95,8 +98,8 @@ test('kill -9 of the agent\'s server: its node stays Ready through another serve
 
   await eventually(async () => (await json(a, ['get', 'pod', 'one'])).status.phase === 'Running', 'pod one Running');
   const containerId = (await json(a, ['get', 'pod', 'one'])).status.containerStatuses[0].containerID;
-  // The tunnel is on A, recorded on the Node; B relays to it.
-  await eventually(async () => (await json(b, ['get', 'node', host.name])).metadata.annotations?.[TUNNEL_SERVER_ANNOTATION] === url(a), 'the tunnel recorded as A\'s');
+  // The tunnel is on A, recorded in its Lease; B relays to it.
+  await eventually(async () => (await tunnelHolder(b)) === url(a), 'the tunnel recorded as A\'s');
   assert.match(await k(b, ['logs', 'one']), /started one/);
   assert.equal((await k(b, ['exec', 'one', '--', 'echo', 'relayed before'])).trim(), 'relayed before');
 
@@ -108,7 +111,7 @@ test('kill -9 of the agent\'s server: its node stays Ready through another serve
   // Within the node lease duration its Lease is renewed again, through B or C.
   const renewed = await eventually(async () => ((await lease(b)) > killedAt ? Date.now() : false), 'the node\'s Lease renewed after the kill');
   const holder = await eventually(async () => {
-    const h = (await json(b, ['get', 'node', host.name])).metadata.annotations?.[TUNNEL_SERVER_ANNOTATION];
+    const h = await tunnelHolder(b);
     return h && h !== url(a) ? h : undefined;
   }, 'the tunnel on a surviving server');
   const tunnelAt = Date.now();

@@ -1,12 +1,13 @@
 // With several servers, a node's tunnel is held by one of them: the one its agent's load balancer
-// reached. The holder records itself on the Node (annotation `skiff.io/tunnel-server`, its own
-// https URL), which every server reads from its watch cache. A server asked for a stream to a node
+// reached. The holder records itself in a Lease (`kube-system/skiff-tunnel-<node>`, holderIdentity:
+// its own https URL), which every server reads from its watch cache. A server asked for a stream to a node
 // whose tunnel it does not hold (logs, exec, port-forward, node proxy, webhook dials) relays it: it
 // opens a WebSocket to the holder's relay path with its own client certificate (system:masters,
 // which no CSR can obtain) and speaks the tunnel protocol on it, so the holder opens the same
 // request on its tunnel and splices the two streams. The caller was authorized on the first server
 // as for a local tunnel; the holder only checks that the caller is a server.
 import WebSocket from 'ws';
+import { createHash } from 'node:crypto';
 import type { Duplex } from 'node:stream';
 import { BUILTIN_KINDS } from '../../api/kinds.js';
 import { ApiError } from '../../api/status.js';
@@ -14,15 +15,18 @@ import type { ObjectService } from '../objects.js';
 import { TunnelMux, TunnelStream, TunnelStreamError } from '../../tunnel/mux.js';
 import type { StreamRequest } from '../../tunnel/protocol.js';
 import { logger } from '../../util/log.js';
+import { microTime } from '../../util/time.js';
 
 const log = logger('tunnel-relay');
 
 export const RELAY_PATH = '/v1-skiff/tunnel-relay';
-export const TUNNEL_SERVER_ANNOTATION = 'skiff.io/tunnel-server';
+export const TUNNEL_LEASE_NAMESPACE = 'kube-system';
+export const TUNNEL_LEASE_PREFIX = 'skiff-tunnel-';
 /** Who may relay: the servers' own certificates (and nothing a CSR can be signed for). */
 export const RELAY_GROUP = 'system:masters';
 
 const NODE = BUILTIN_KINDS.find((k) => k.group === '' && k.plural === 'nodes')!;
+const LEASE = BUILTIN_KINDS.find((k) => k.group === 'coordination.k8s.io' && k.plural === 'leases')!;
 const ACTOR = { user: 'system:apiserver', groups: ['system:masters'], manager: 'skiff-tunnel' };
 const HEARTBEAT_MS = 15_000;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
@@ -38,11 +42,22 @@ export interface TunnelHolders {
   update(node: string, next: (current: string | undefined) => string | null | undefined): Promise<void>;
 }
 
-/** The record as an annotation on the Node, read from the watch cache and written with a retrying update. */
-export function nodeAnnotationHolders(objects: ObjectService): TunnelHolders {
+/** The Lease recording who holds `node`'s tunnel (a long node name is hashed to stay a valid name). */
+export function tunnelLeaseName(node: string): string {
+  const name = `${TUNNEL_LEASE_PREFIX}${node}`;
+  return name.length <= 253 ? name : `${TUNNEL_LEASE_PREFIX}${createHash('sha256').update(node).digest('hex').slice(0, 40)}`;
+}
+
+/**
+ * The record as a Lease per node in kube-system (`holderIdentity`: the holder's URL), read from the
+ * watch cache. Nodes may write no Lease there (only their own in kube-node-lease), so a compromised
+ * node cannot point the servers' relays at an address of its choosing. The Node owns the Lease, so
+ * the garbage collector removes it with the Node.
+ */
+export function leaseHolders(objects: ObjectService): TunnelHolders {
   const read = (node: string): unknown => {
     try {
-      return objects.get(NODE, undefined, node).obj.metadata?.annotations?.[TUNNEL_SERVER_ANNOTATION];
+      return objects.get(LEASE, TUNNEL_LEASE_NAMESPACE, tunnelLeaseName(node)).obj.spec?.holderIdentity;
     } catch {
       return undefined;
     }
@@ -54,15 +69,30 @@ export function nodeAnnotationHolders(objects: ObjectService): TunnelHolders {
     },
     update: async (node, next) => {
       const cur = read(node);
-      if (next(typeof cur === 'string' ? cur : undefined) === undefined) return;
-      await objects.update(NODE, undefined, node, (current) => {
-        if (!current) throw new ApiError(404, 'NotFound', `nodes "${node}" not found`);
-        const obj = structuredClone(current.obj) as Record<string, any>;
-        const v = next(obj.metadata.annotations?.[TUNNEL_SERVER_ANNOTATION]);
-        if (v === null) delete obj.metadata.annotations?.[TUNNEL_SERVER_ANNOTATION];
-        else if (v !== undefined) (obj.metadata.annotations ??= {})[TUNNEL_SERVER_ANNOTATION] = v;
-        return obj;
-      }, { actor: ACTOR });
+      if (next(typeof cur === 'string' && cur ? cur : undefined) === undefined) return;
+      const owner = objects.get(NODE, undefined, node).obj;
+      await objects.update(LEASE, TUNNEL_LEASE_NAMESPACE, tunnelLeaseName(node), (current) => {
+        const held = current?.obj.spec?.holderIdentity;
+        const v = next(typeof held === 'string' && held ? held : undefined);
+        const now = microTime(new Date());
+        const lease = current ? structuredClone(current.obj) as Record<string, any> : {
+          apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
+          metadata: {
+            name: tunnelLeaseName(node), namespace: TUNNEL_LEASE_NAMESPACE,
+            ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: node, uid: owner.metadata.uid }],
+          },
+          spec: {},
+        };
+        delete lease.metadata.resourceVersion;
+        lease.spec ??= {};
+        if (v === null) delete lease.spec.holderIdentity;
+        else if (v !== undefined) {
+          lease.spec.holderIdentity = v;
+          lease.spec.acquireTime = now;
+        }
+        lease.spec.renewTime = now;
+        return lease;
+      }, { actor: ACTOR, allowCreate: true });
     },
   };
 }
