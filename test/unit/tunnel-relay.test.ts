@@ -3,14 +3,17 @@
 // server an agent connects to records itself; the other relays logs and two-way streams (large
 // ones too, so credit flows across the bridge), passes the agent's refusals on with their codes,
 // follows the agent when it moves, never clears a newer holder's record, fails clearly when the
-// holder is gone, and refuses relay connections from anyone but a server.
+// holder is gone, and refuses relay connections from anyone but a server. The record itself is a
+// Lease in kube-system owned by the Node, on a real ObjectService.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import WebSocket from 'ws';
 import { TunnelServer } from '../../src/apiserver/tunnel/registry.js';
-import { TunnelRelay, RELAY_PATH, type TunnelHolders } from '../../src/apiserver/tunnel/relay.js';
+import { TunnelRelay, RELAY_PATH, TUNNEL_LEASE_NAMESPACE, leaseHolders, tunnelLeaseName, type TunnelHolders } from '../../src/apiserver/tunnel/relay.js';
+import { startLocalApi } from '../helpers/local-api.js';
+import { Resources } from '../../src/client/types.js';
 import { routeUpgradesAsRequests } from '../../src/apiserver/tunnel/upgrade.js';
 import { AgentTunnel, type StreamHandler } from '../../src/agent/tunnel/client.js';
 import { ApiError } from '../../src/api/status.js';
@@ -150,4 +153,34 @@ test('a holder that cannot be reached is a clear error; only servers may open a 
   });
   ws.terminate();
   assert.equal(status, 403);
+});
+
+test('the holder record is a Lease in kube-system owned by the Node: claimed, left alone by others, cleared by its holder', async (t) => {
+  const api = await startLocalApi(t);
+  const node = await api.client.create(Resources.nodes, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n1' } });
+  const leases = leaseHolders(api.objects);
+  const relayOf = (self: string) => new TunnelRelay({ holders: leases, self, caPem: '', certPem: '', keyPem: '' });
+  const a = relayOf('https://a:6443');
+  const b = relayOf('https://b:6443');
+
+  await a.claim('n1');
+  assert.equal(leases.get('n1'), 'https://a:6443');
+  const lease = await api.client.get<any>(Resources.leases, TUNNEL_LEASE_NAMESPACE, tunnelLeaseName('n1'));
+  assert.equal(lease.spec.holderIdentity, 'https://a:6443');
+  assert.deepEqual(lease.metadata.ownerReferences.map((o: any) => [o.kind, o.name, o.uid]), [['Node', 'n1', node.metadata.uid]]);
+  assert.equal(b.holderOf('n1'), 'https://a:6443', 'b relays to a');
+  assert.equal(a.holderOf('n1'), undefined, 'a holds it itself');
+
+  await b.release('n1');
+  assert.equal(leases.get('n1'), 'https://a:6443', 'only the holder clears its record');
+  await b.claim('n1');
+  await a.release('n1');
+  assert.equal(leases.get('n1'), 'https://b:6443', 'a newer holder\'s record survives the old one\'s release');
+  await b.release('n1');
+  assert.equal(leases.get('n1'), undefined);
+
+  await a.claim('no-such-node');   // logged, never thrown: the agent's next connect claims again
+  assert.equal(leases.get('no-such-node'), undefined);
+  const long = 'n'.repeat(250);
+  assert.ok(tunnelLeaseName(long).length <= 253 && tunnelLeaseName(long).startsWith('skiff-tunnel-'));
 });
