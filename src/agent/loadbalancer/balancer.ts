@@ -141,7 +141,8 @@ export class AgentLoadBalancer extends EventEmitter {
   private async accept(client: Socket): Promise<void> {
     client.on('error', () => client.destroy());
     for (const b of this.dialOrder()) {
-      if (client.destroyed || !this.server) return;
+      if (client.destroyed) return;
+      if (!this.server) { client.destroy(); return; }
       const upstream = await this.dial(b.address).catch((err: Error) => {
         this.markDown(b, `dial: ${err.message}`);
         return undefined;
