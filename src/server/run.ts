@@ -31,13 +31,13 @@ import type { ApiContext } from '../apiserver/context.js';
 import { storeRbacSource } from '../apiserver/rbac-source.js';
 import { chainAuthorizer } from '../apiserver/authorizer.js';
 import { attachNodeProxy } from '../apiserver/tunnel/node-proxy.js';
+import { leaseHolders, TunnelRelay } from '../apiserver/tunnel/relay.js';
 import { handleJoin, type JoinDeps } from '../apiserver/node-join.js';
 import { handleAgentConfig } from '../apiserver/agent-config.js';
 import type { FlannelBackend } from '../api/agent-config.js';
 import { NODES_GROUP } from '../apiserver/node-authorizer.js';
 import { converterFor } from '../apiserver/conversion.js';
 import { TunnelServer } from '../apiserver/tunnel/registry.js';
-import { leaseHolders, TunnelRelay } from '../apiserver/tunnel/relay.js';
 import { attachTunnels } from '../apiserver/tunnel/pod-streams.js';
 import { routeUpgradesAsRequests } from '../apiserver/tunnel/upgrade.js';
 import { bootstrapObjects } from './bootstrap.js';
@@ -273,13 +273,6 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   apiServices.watchRegistry();
   bootstrapped = true;
   const tunnels = new TunnelServer();
-  // Servers sharing a datastore: a node's tunnel may be on another server, which then relays (issue 13).
-  if (embeddedEtcd || config.datastoreEndpoint) {
-    tunnels.useRelay(new TunnelRelay({
-      holders: leaseHolders(objects), self: `https://${advertise.includes(':') ? `[${advertise}]` : advertise}:${config.httpsListenPort}`,
-      caPem: pki.serverCaPem, certPem: pki.adminCertPem, keyPem: pki.adminKeyPem,
-    }));
-  }
   // Webhook and APIService endpoint pods are reached through their node's tunnel (k3s's egress selector).
   const dialer = (node: string, host: string, port: number) => (tunnels.isConnected(node) ? tunnels.open(node, { op: 'dial', host, port }) : undefined);
   admission.dynamic.useDialer(dialer);
@@ -334,6 +327,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const agentConfigDeps = { tokenSecret: token.password, config: { flannelBackend: config.flannelBackend ?? 'vxlan', clusterCidr: config.clusterCidr,
     // Only when set, so an agent predating it reads the same document as before.
     ...(config.disableIngress ? { disableIngress: true } : {}) } };
+  // Servers sharing a datastore: a node's tunnel may be on another server, which then relays (issue 13).
+  if (embeddedEtcd || config.datastoreEndpoint) {
+    tunnels.useRelay(new TunnelRelay({
+      holders: leaseHolders(objects), self: `https://${advertise.includes(':') ? `[${advertise}]` : advertise}:${config.httpsListenPort}`,
+      caPem: pki.serverCaPem, certPem: pki.adminCertPem, keyPem: pki.adminKeyPem,
+    }));
+  }
   attachTunnels(ctx, tunnels);
   attachNodeProxy(ctx, tunnels);
   // Every server is a fleet manager: sites register with a token from `skiff fleet token`.

@@ -156,6 +156,7 @@ export class TunnelRelay {
       stream.once('close', () => this.closeWhenIdle(mux));
       return stream;
     } catch (err) {
+      this.closeWhenIdle(mux);
       if (err instanceof TunnelStreamError) throw new ApiError(err.code, err.code === 404 ? 'NotFound' : err.code === 400 ? 'BadRequest' : 'InternalError', err.message);
       throw err;
     }
