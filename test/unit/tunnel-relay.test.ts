@@ -179,7 +179,16 @@ test('the holder record is a Lease in kube-system owned by the Node: claimed, le
   await b.release('n1');
   assert.equal(leases.get('n1'), undefined);
 
-  await a.claim('no-such-node');   // logged, never thrown: the agent's next connect claims again
+  // A claim that cannot be written (no such Node yet, a datastore election) is retried while the tunnel is up.
+  let up = true;
+  const pending = a.claim('n2', () => up);
+  await new Promise((r) => setTimeout(r, 700));
+  assert.equal(leases.get('n2'), undefined);
+  await api.client.create(Resources.nodes, undefined, { apiVersion: 'v1', kind: 'Node', metadata: { name: 'n2' } });
+  await eventually(async () => leases.get('n2') === 'https://a:6443', 'the claim retried once the Node exists', 10_000);
+  await pending;
+  up = false;
+  await a.claim('no-such-node', () => up);   // the tunnel is gone: no retries, never thrown
   assert.equal(leases.get('no-such-node'), undefined);
   const long = 'n'.repeat(250);
   assert.ok(tunnelLeaseName(long).length <= 253 && tunnelLeaseName(long).startsWith('skiff-tunnel-'));

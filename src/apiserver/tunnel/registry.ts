@@ -82,7 +82,7 @@ export class TunnelServer {
       log.info({ node }, 'tunnel disconnected');
     });
     log.info({ node }, 'tunnel connected');
-    void this.relay?.claim(node);
+    void this.relay?.claim(node, () => this.tunnels.get(node) === mux && mux.isOpen);
   }
 
   /** Whether streams to `node` can be opened: its tunnel is here, or another server holds it. */

@@ -32,6 +32,8 @@ const HEARTBEAT_MS = 15_000;
 const HANDSHAKE_TIMEOUT_MS = 10_000;
 const MAX_FRAME_BYTES = 1024 * 1024;
 const LINK_IDLE_MS = 60_000;
+const CLAIM_RETRY_MS = 500;
+const CLAIM_RETRY_MAX_MS = 10_000;
 
 /**
  * Where the holder of each node's tunnel is recorded. `update`'s `next` returns the new value, null
@@ -124,9 +126,23 @@ export class TunnelRelay {
     return holder && holder !== this.o.self ? holder : undefined;
   }
 
-  /** Records this server as the holder of `node`'s tunnel (its agent just connected here). */
-  async claim(node: string): Promise<void> {
-    await this.record(node, (cur) => (cur === this.o.self ? undefined : this.o.self));
+  /**
+   * Records this server as the holder of `node`'s tunnel (its agent just connected here), retrying
+   * while `held()`: a failover is exactly when the datastore may be electing a new leader, and a
+   * record left pointing at the dead server would send every relay there.
+   */
+  async claim(node: string, held: () => boolean = () => true): Promise<void> {
+    let delay = CLAIM_RETRY_MS;
+    while (held()) {
+      try {
+        await this.o.holders.update(node, (cur) => (cur === this.o.self ? undefined : this.o.self));
+        return;
+      } catch (err) {
+        log.debug({ node, retryMs: delay, err: err instanceof Error ? err.message : String(err) }, 'tunnel holder not recorded yet');
+      }
+      await new Promise((r) => setTimeout(r, delay).unref());
+      delay = Math.min(delay * 2, CLAIM_RETRY_MAX_MS);
+    }
   }
 
   /** Clears the record when it is still this server's (a newer holder's is left alone). */
@@ -138,8 +154,8 @@ export class TunnelRelay {
     try {
       await this.o.holders.update(node, next);
     } catch (err) {
-      // A node not registered yet is claimed at its next connect; nothing here may fail the tunnel.
-      log.debug({ node, err: err instanceof Error ? err.message : String(err) }, 'tunnel holder not recorded');
+      // Nothing here may fail the tunnel; a stale record is replaced by the next holder's claim.
+      log.debug({ node, err: err instanceof Error ? err.message : String(err) }, 'tunnel holder record not cleared');
     }
   }
 
