@@ -25,6 +25,9 @@ import { startClusterDns } from './dns/controller.js';
 import { upstreamResolvConf } from './dns/forwarder.js';
 import { ensureBridgeAddress, podGateway } from './dns/listen-address.js';
 import { AgentTunnel, runtimeStreamHandler } from './tunnel/client.js';
+import { AgentLoadBalancer } from './loadbalancer/balancer.js';
+import { followServerEndpoints } from './loadbalancer/follow-endpoints.js';
+import { loadServerList } from './loadbalancer/server-list.js';
 import { ClientPodApi } from './pods/pod-api.js';
 import type { Obj } from './pods/pod-api.js';
 import type { KObject } from '../api/object.js';
@@ -93,16 +96,28 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
   mkdirSync(join(c.dataDir, 'agent'), { recursive: true, mode: 0o700 });
   const token = parseToken(c.token);
   const credentialsDir = join(c.dataDir, 'agent', 'credentials');
-  const caBundle = await fetchTrustedCaBundle(c.server, token, storedCaBundle(credentialsDir, c.nodeName));
+  // Every client below dials the local load balancer, which moves them to another server when theirs
+  // dies (see docs/datastores.md, "Agents fail over"); the list it starts from survives restarts.
+  const lb = new AgentLoadBalancer({ servers: loadServerList(c.dataDir, c.server) });
+  await lb.start();
+  const server = lb.url;
+  // Errors name the server the balancer reached, not the balancer's own loopback address.
+  const named = (err: unknown): never => {
+    if (err instanceof Error && lb.currentServer) err.message = err.message.split(server).join(`https://${lb.currentServer}`);
+    throw err;
+  };
+  const caBundle = await fetchTrustedCaBundle(server, token, storedCaBundle(credentialsDir, c.nodeName)).catch(named);
   const creds = await ensureNodeCredentials(c.nodeName, {
-    server: c.server, credentialsDir, token, caBundle,
-  });
+    server, credentialsDir, token, caBundle,
+  }).catch(named);
   const client = new HttpClient({
-    server: c.server, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
+    server, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
     userAgent: `kubelet/${VERSION.gitVersion} (linux) skiff-agent`,
   });
-  const cluster = await fetchAgentConfig(c.server, caBundle, token.password, creds);
-  log.info({ node: c.nodeName, server: c.server, flannelBackend: cluster.flannelBackend, ms: Math.round(performance.now() - t0) }, 'joined');
+  const cluster = await fetchAgentConfig(server, caBundle, token.password, creds).catch(named);
+  const serverList = followServerEndpoints({ client, balancer: lb, dataDir: c.dataDir, serverUrl: c.server });
+  await serverList.refresh();
+  log.info({ node: c.nodeName, server: c.server, via: lb.currentServer, servers: lb.servers(), flannelBackend: cluster.flannelBackend, ms: Math.round(performance.now() - t0) }, 'joined');
 
   // The hosts.toml directory is always configured (empty without a registries.yaml): containerd reads
   // it at every pull, so an adopted containerd picks up a changed registries.yaml too.
@@ -147,6 +162,9 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
   readySince.setTime(Date.now());
   const heartbeat = startHeartbeat(client, id, readySince, (c.heartbeatSeconds ?? 10) * 1000, () => runtimeNetworkNotReady(cri));
   await heartbeat.beat();
+  // Moved to another server (its own died or stopped answering): tell the cluster at once that this
+  // node is alive, rather than at the next period.
+  lb.on('switched', (from?: string) => { if (from) void heartbeat.beat(); });
 
   const peers = await podNetwork?.follow(client);
 
@@ -188,7 +206,7 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
   await pods.reconcile(informer.list() as Obj[]);
   // logs/exec/attach/port-forward reach this node through one outbound tunnel (no inbound port: NAT-friendly).
   const tunnelOpts = {
-    serverUrl: c.server, nodeName: c.nodeName, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
+    serverUrl: server, nodeName: c.nodeName, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
     serve: runtimeStreamHandler({ cri, metrics }),
   };
   const tunnel = new AgentTunnel(tunnelOpts);
@@ -196,13 +214,13 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
   // Client certificate renewal (and a rotated CA bundle) without a restart; the tunnel reads its
   // options at each dial, so the next one uses the renewed certificate.
   const certRotation = startClientCertRotation({
-    client, server: c.server, nodeName: c.nodeName, creds,
+    client, server, nodeName: c.nodeName, creds,
     credentialsPath: credentialsPath(credentialsDir, c.nodeName),
     onRotated: (n) => Object.assign(tunnelOpts, { caPem: n.caPem, certPem: n.certPem, keyPem: n.keyPem }),
   });
   log.info({ node: c.nodeName, startupMs: Math.round(performance.now() - t0) }, 'skiff agent ready');
   // Rolling upgrades (src/controllers/upgrade): started once Ready, which is what confirms an upgrade.
-  const upgrades = await startUpgradeExecutor({ client, nodeName: c.nodeName, dataDir: c.dataDir, server: c.server, creds });
+  const upgrades = await startUpgradeExecutor({ client, nodeName: c.nodeName, dataDir: c.dataDir, server, creds });
 
   return {
     nodeName: c.nodeName,
@@ -210,6 +228,7 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
       await upgrades.stop();
       heartbeat.stop();
       certRotation.stop();
+      serverList.stop();
       tunnel.stop();
       await informer.stop();
       await services.stop();
@@ -223,6 +242,7 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
       await pods.stop();
       cri.close();
       client.close();
+      await lb.stop();
       useRegistries(c.dataDir, undefined);
     },
   };
@@ -287,6 +307,7 @@ function startHeartbeat(client: HttpClient, id: NodeIdentity, readySince: Date, 
       }
       await client.patch(Resources.nodes, undefined, id.name, 'merge',
         { status: nodeStatus(id, hostCapacity(id.dataDir), readySince, rfc3339(now)) }, { subresource: 'status' });
+      return true;
     } catch (err) {
       if (isNotFound(err)) {
         // The Node was deleted from the API: register again (as the kubelet does).
@@ -294,11 +315,16 @@ function startHeartbeat(client: HttpClient, id: NodeIdentity, readySince: Date, 
         await registerNode(client, id, readySince).catch(() => undefined);
       }
       log.warn({ err: err instanceof Error ? err.message : String(err) }, 'heartbeat failed; retrying');
+      return false;
     }
   };
-  const loop = () => {
+  // A failed beat is retried soon (1 s, doubling up to the period), as the kubelet's lease controller
+  // retries: a beat lost to a server that just died must not cost the node a whole period.
+  let retryMs = 0;
+  const loop = (ok = true) => {
     if (stopped) return;
-    timer = setTimeout(() => { void beat().finally(loop); }, periodMs);
+    retryMs = ok ? 0 : Math.min(periodMs, retryMs ? retryMs * 2 : 1000);
+    timer = setTimeout(() => { void beat().then(loop); }, ok ? periodMs : retryMs);
   };
   loop();
   return { beat, stop() { stopped = true; if (timer) clearTimeout(timer); } };

@@ -31,6 +31,7 @@ import type { ApiContext } from '../apiserver/context.js';
 import { storeRbacSource } from '../apiserver/rbac-source.js';
 import { chainAuthorizer } from '../apiserver/authorizer.js';
 import { attachNodeProxy } from '../apiserver/tunnel/node-proxy.js';
+import { leaseHolders, TunnelRelay } from '../apiserver/tunnel/relay.js';
 import { handleJoin, type JoinDeps } from '../apiserver/node-join.js';
 import { handleAgentConfig } from '../apiserver/agent-config.js';
 import type { FlannelBackend } from '../api/agent-config.js';
@@ -355,6 +356,13 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const agentConfigDeps = { tokenSecret: token.password, config: { flannelBackend: config.flannelBackend ?? 'vxlan', clusterCidr: config.clusterCidr,
     // Only when set, so an agent predating it reads the same document as before.
     ...(config.disableIngress ? { disableIngress: true } : {}) } };
+  // Servers sharing a datastore: a node's tunnel may be on another server, which then relays (issue 13).
+  if (embeddedEtcd || config.datastoreEndpoint) {
+    tunnels.useRelay(new TunnelRelay({
+      holders: leaseHolders(objects), self: `https://${advertise.includes(':') ? `[${advertise}]` : advertise}:${config.httpsListenPort}`,
+      caPem: pki.serverCaPem, certPem: pki.adminCertPem, keyPem: pki.adminKeyPem,
+    }));
+  }
   attachTunnels(ctx, tunnels);
   attachNodeProxy(ctx, tunnels);
   // Every server is a fleet manager: sites register with a token from `skiff fleet token`.

@@ -12,6 +12,7 @@ import { logger } from '../../util/log.js';
 import { TunnelMux, TunnelStream, TunnelStreamError } from '../../tunnel/mux.js';
 import { CONNECT_PATH, NODE_NAME_HEADER, type StreamRequest } from '../../tunnel/protocol.js';
 import { upgradeHead } from './upgrade.js';
+import { RELAY_GROUP, RELAY_PATH, relayedMux, type TunnelRelay } from './relay.js';
 
 const log = logger('tunnel');
 const NODE_PREFIX = 'system:node:';
@@ -22,13 +23,21 @@ const MAX_FRAME_BYTES = 1024 * 1024;
 export class TunnelServer {
   private readonly tunnels = new Map<string, TunnelMux>();
   private readonly wss = new WebSocketServer({ noServer: true, maxPayload: MAX_FRAME_BYTES });
+  private relay: TunnelRelay | undefined;
+
+  /** With several servers: records which server holds each tunnel, and relays to the holder. */
+  useRelay(relay: TunnelRelay): void {
+    this.relay = relay;
+  }
 
   /**
    * The `extraRoutes` hook: serves the connect path (an upgrade from an agent), returns false for
    * any other path. Throws ApiErrors for refused connections (the server answers them as Statuses).
    */
   handleConnect(req: IncomingMessage, _res: ServerResponse, user: UserInfo | null): boolean {
-    if ((req.url ?? '').split('?')[0] !== CONNECT_PATH) return false;
+    const path = (req.url ?? '').split('?')[0];
+    if (path === RELAY_PATH) return this.handleRelay(req, user);
+    if (path !== CONNECT_PATH) return false;
     if (!user) throw errors.unauthorized();
     const node = nodeNameOf(user);
     if (!node) throw new ApiError(403, 'Forbidden', `forbidden: User "${user.name}" is not a node; only node credentials (group ${NODES_GROUP}) may connect a tunnel`);
@@ -44,6 +53,21 @@ export class TunnelServer {
     return true;
   }
 
+  /** Another server's relay for one node: its streams are opened on this server's tunnel to the node. */
+  private handleRelay(req: IncomingMessage, user: UserInfo | null): boolean {
+    if (!user) throw errors.unauthorized();
+    if (!user.groups.includes(RELAY_GROUP)) throw new ApiError(403, 'Forbidden', `forbidden: User "${user.name}" cannot relay tunnel streams; only servers may`);
+    const node = new URL(req.url ?? '/', 'https://x').searchParams.get('node');
+    if (!node) throw errors.badRequest(`${RELAY_PATH} needs ?node=<name>`);
+    const head = upgradeHead(req);
+    if (!head || String(req.headers.upgrade ?? '').toLowerCase() !== 'websocket') throw errors.badRequest(`${RELAY_PATH} needs a WebSocket upgrade`);
+    this.wss.handleUpgrade(req, req.socket, head, (ws) => {
+      const mux = relayedMux(ws, node, (n, r) => this.openLocal(n, r));
+      mux.on('protocolError', (err: Error) => log.warn({ node, err: err.message }, 'relay protocol error'));
+    });
+    return true;
+  }
+
   private register(node: string, mux: TunnelMux): void {
     // A reconnecting agent replaces its old tunnel, which may be a dead path the agent gave up on.
     const old = this.tunnels.get(node);
@@ -51,14 +75,19 @@ export class TunnelServer {
     old?.close();
     mux.on('protocolError', (err: Error) => log.warn({ node, err: err.message }, 'tunnel protocol error'));
     mux.once('close', () => {
-      if (this.tunnels.get(node) === mux) this.tunnels.delete(node);
+      if (this.tunnels.get(node) === mux) {
+        this.tunnels.delete(node);
+        void this.relay?.release(node);
+      }
       log.info({ node }, 'tunnel disconnected');
     });
     log.info({ node }, 'tunnel connected');
+    void this.relay?.claim(node, () => this.tunnels.get(node) === mux && mux.isOpen);
   }
 
+  /** Whether streams to `node` can be opened: its tunnel is here, or another server holds it. */
   isConnected(node: string): boolean {
-    return this.tunnels.get(node)?.isOpen ?? false;
+    return (this.tunnels.get(node)?.isOpen ?? false) || this.relay?.holderOf(node) !== undefined;
   }
 
   nodes(): string[] {
@@ -70,6 +99,13 @@ export class TunnelServer {
    * (e.g. 400 for a container that is gone), a missing tunnel a 502 as a kubelet that cannot be dialled.
    */
   async open(node: string, req: StreamRequest): Promise<TunnelStream> {
+    const holder = this.tunnels.get(node)?.isOpen ? undefined : this.relay?.holderOf(node);
+    if (holder) return this.relay!.open(holder, node, req);
+    return this.openLocal(node, req);
+  }
+
+  /** A stream on this server's own tunnel to `node` (a relayed request must never be relayed again). */
+  private async openLocal(node: string, req: StreamRequest): Promise<TunnelStream> {
     const mux = this.tunnels.get(node);
     // Worded as Kubernetes words an unreachable kubelet ("error dialing backend: ..."), same code.
     if (!mux?.isOpen) throw new ApiError(500, 'InternalError', `error dialing backend: node "${node}" has no connected agent tunnel`);
@@ -85,6 +121,7 @@ export class TunnelServer {
   close(): void {
     for (const mux of this.tunnels.values()) mux.close(true);
     this.tunnels.clear();
+    this.relay?.close();
     this.wss.close();
   }
 }
