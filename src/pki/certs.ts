@@ -171,23 +171,12 @@ export async function ensureCa(dir: string, file: string, cnPrefix: string, now:
   // A CA is never silently replaced while half of it exists: that would orphan every issued credential.
   if (certPem || keyPem) throw new Error(`${dir}: only one of ${file}.crt and ${file}.key exists; restore the other or remove both to create a new CA`);
 
-  const key = await newKeyPair();
-  const cert = await x509.X509CertificateGenerator.createSelfSigned({
-    serialNumber: randomSerial(),
-    name: [{ CN: [`${cnPrefix}@${Math.floor(now.getTime() / 1000)}`] }],
-    notBefore: new Date(now.getTime() - BACKDATE_MS),
-    notAfter: new Date(now.getTime() + CA_DAYS * DAY_MS),
-    keys: { privateKey: key.privateKey, publicKey: key.publicKey },
-    signingAlgorithm: SIGNING,
-    extensions: [
-      new x509.BasicConstraintsExtension(true, undefined, true),
-      new x509.KeyUsagesExtension(x509.KeyUsageFlags.keyCertSign | x509.KeyUsageFlags.cRLSign | x509.KeyUsageFlags.digitalSignature, true),
-      await x509.SubjectKeyIdentifierExtension.create(key.publicKey),
-    ],
-  });
-  const pem = cert.toString('pem') + '\n';
-  writeFileAtomic(keyPath, key.pem, SECRET_MODE);
+  const fresh = await newCaPems(cnPrefix, now);
+  const pem = fresh.certPem;
+  writeFileAtomic(keyPath, fresh.keyPem, SECRET_MODE);
   writeFileAtomic(certPath, pem, PUBLIC_MODE);
+  const cert = new x509.X509Certificate(pem);
+  const key = await loadKeyPair(fresh.keyPem);
   log?.info({ file: certPath }, 'created certificate authority');
   return { cert, pem, key };
 }
