@@ -12,6 +12,9 @@ import { AGENT_CONFIG_PATH, DEFAULT_FLANNEL_BACKEND, isFlannelBackend, type Agen
 import { releaseVersion } from '../release-version.js';
 
 export const JOIN_PATH = '/v1-skiff/node-credentials';
+/** How long a join keeps retrying a busy or silent server before it gives up. */
+const JOIN_RETRY_MS = 5 * 60_000;
+const TRANSIENT = /ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EAI_AGAIN|socket hang up|no answer within/;
 /** Renew (rejoin) when the certificate has less than this left. */
 const RENEW_BEFORE_MS = 24 * 3600 * 1000;
 
@@ -28,7 +31,7 @@ export class CaMismatchError extends Error {}
 
 /** One unauthenticated GET over TLS; `ca` undefined means no verification (only for /cacerts). */
 function request(url: URL, opts: { method: string; ca?: string; headers?: Record<string, string>; body?: string; agent?: https.Agent;
-  cert?: { certPem: string; keyPem: string } }): Promise<{ status: number; body: string }> {
+  cert?: { certPem: string; keyPem: string } }): Promise<{ status: number; body: string; retryAfter?: number }> {
   return new Promise((resolve, reject) => {
     const req = https.request(url, {
       method: opts.method,
@@ -40,7 +43,9 @@ function request(url: URL, opts: { method: string; ca?: string; headers?: Record
     }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+      const retryAfter = Number(res.headers['retry-after']);
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'),
+        ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfter } : {}) }));
       res.on('error', reject);
     });
     req.on('timeout', () => req.destroy(new Error(`${opts.method} ${url.pathname}: no answer within 30 s`)));
@@ -78,12 +83,35 @@ export async function fetchTrustedCaBundle(server: string, token: ParsedToken, t
  * share connections; the token's password goes only to a server whose certificate chains to it.
  */
 export async function requestNodeCredentials(server: string, caBundle: string, tokenPassword: string,
-  nodeName: string, nodePassword: string, agent?: https.Agent): Promise<NodeCredentials> {
+  nodeName: string, nodePassword: string, agent?: https.Agent, retryForMs = JOIN_RETRY_MS): Promise<NodeCredentials> {
   const body = JSON.stringify({ nodeName, nodePassword, agentVersion: releaseVersion() });
-  const r = await request(new URL(JOIN_PATH, server), {
+  const send = () => request(new URL(JOIN_PATH, server), {
     method: 'POST', ca: caBundle, agent, body,
     headers: { authorization: `Bearer ${tokenPassword}`, 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(body)) },
   });
+  // A busy server (a join storm: certificates are issued a few at a time) answers 429 with
+  // Retry-After, or not within the request timeout: try again, spread out, until `retryForMs` has
+  // passed. A join is safe to repeat: the same node password gets a fresh certificate.
+  const deadline = Date.now() + retryForMs;
+  let r: { status: number; body: string; retryAfter?: number } | undefined;
+  for (let attempt = 0; ; attempt++) {
+    let failure: unknown;
+    r = undefined;
+    try {
+      r = await send();
+      if (r.status !== 429 && r.status !== 503) break;
+    } catch (err) {
+      // Only what a busy or restarting server causes; a certificate that does not verify is final.
+      if (!TRANSIENT.test(String((err as NodeJS.ErrnoException).code ?? '') + ' ' + String((err as Error).message))) throw err;
+      failure = err;
+    }
+    const waitMs = Math.min(30_000, r?.retryAfter ? r.retryAfter * 1000 : 1000 * 2 ** Math.min(attempt, 5)) * (0.5 + Math.random());
+    if (Date.now() + waitMs > deadline) {
+      if (!r) throw failure;
+      break;
+    }
+    await new Promise((res) => setTimeout(res, waitMs));
+  }
   if (r.status !== 200) {
     let message = r.body.slice(0, 500);
     try { message = JSON.parse(r.body).message ?? message; } catch { /* not a Status */ }

@@ -26,14 +26,24 @@ export function pkiFiles(pki: ServerPki): ServerPkiFiles {
 const MAX_WORKERS = 2;
 /** Jobs waiting beyond this are refused with 429 (the caller retries after Retry-After). */
 export const MAX_QUEUED_PKI_JOBS = 1000;
+/**
+ * A job that would wait longer than this is refused with 429 too: its client would time out (30 s)
+ * before its turn and ask again, so the queue would fill with work nobody waits for. Retry-After
+ * spreads the retries over the expected wait.
+ */
+const MAX_EXPECTED_WAIT_MS = 10_000;
+/** Moving average of one job's time (ms), from the jobs done so far. */
+let averageJobMs = 50;
 
 interface Pending { job: PkiJob; resolve: (v: unknown) => void; reject: (e: unknown) => void }
 const queue: Pending[] = [];
 let lanes = 0;
 
 function runJob<T>(job: PkiJob): Promise<T> {
-  if (queue.length >= MAX_QUEUED_PKI_JOBS) {
-    return Promise.reject(errors.tooManyRequests('too many certificate requests are queued, please try again later', 5));
+  const expectedMs = (queue.length / MAX_WORKERS) * averageJobMs;
+  if (queue.length >= MAX_QUEUED_PKI_JOBS || expectedMs > MAX_EXPECTED_WAIT_MS) {
+    return Promise.reject(errors.tooManyRequests('too many certificate requests are queued, please try again later',
+      Math.max(1, Math.ceil(expectedMs / 1000))));
   }
   return new Promise<T>((resolve, reject) => {
     queue.push({ job, resolve: resolve as (v: unknown) => void, reject });
@@ -41,18 +51,27 @@ function runJob<T>(job: PkiJob): Promise<T> {
   });
 }
 
+function timed(t0: number): void {
+  averageJobMs = 0.8 * averageJobMs + 0.2 * (performance.now() - t0);
+}
+
 /** One worker's life: jobs from the queue until it is empty. */
 async function lane(): Promise<void> {
   // Run from source (tests under tsx, where workers cannot load .ts): the same jobs, in process.
   if (import.meta.url.endsWith('.ts')) {
     const { runPkiJob } = await import('./pki-worker.js');
-    for (let p = queue.shift(); p; p = queue.shift()) await runPkiJob(p.job).then(p.resolve, p.reject);
+    for (let p = queue.shift(); p; p = queue.shift()) {
+      const t0 = performance.now();
+      await runPkiJob(p.job).then(p.resolve, p.reject);
+      timed(t0);
+    }
     return;
   }
   let worker: Worker | undefined;
   try {
     for (let p = queue.shift(); p; p = queue.shift()) {
       const current = p;
+      const t0 = performance.now();
       worker ??= new Worker(new URL('./pki-worker.js', import.meta.url));
       const w = worker;
       const ok = await new Promise<boolean>((done) => {
@@ -69,6 +88,7 @@ async function lane(): Promise<void> {
         w.once('exit', onExit);
         w.postMessage(current.job);
       });
+      timed(t0);
       if (!ok) { void w.terminate(); worker = undefined; }
     }
   } finally {
