@@ -26,6 +26,12 @@ import { planRollout, type RolloutCluster } from './rollout.js';
 const log = logger('fleet-bundles');
 /** At most this many cluster names in a status (the counts are exact; the names are a hint). */
 const MAX_LISTED = 10;
+/**
+ * ConfigMaps named in resourcesFrom are read at each reconcile, not cached (a cluster-wide ConfigMap
+ * cache would cost every server memory): a bundle using them is looked at again this often, and at
+ * once when the bundle itself changes (a GitRepo touches its bundle's commit annotation).
+ */
+const RESOURCES_FROM_RECHECK_MS = 30_000;
 
 type ConfigMap = KObject & { data?: Record<string, string> };
 type ClusterGroupObj = KObject & { spec?: { selector?: LabelSelector } };
@@ -41,12 +47,13 @@ export function setCondition(list: FleetCondition[] | undefined, c: FleetConditi
 }
 
 export class BundleController {
+  readonly name = 'fleet-bundle-controller';
   private readonly queue = new WorkQueue<string>();
   readonly bundles: Informer<Bundle>;
   readonly deployments: Informer<BundleDeployment>;
   private readonly clusters: Informer<Cluster>;
   private readonly groups: Informer<ClusterGroupObj>;
-  private readonly configMaps: Informer<ConfigMap>;
+  readonly configMaps: Informer<ConfigMap>;
   private controller: RunningController | undefined;
 
   constructor(private readonly client: ApiClient, informers: InformerFactory) {
@@ -59,7 +66,9 @@ export class BundleController {
     });
     this.clusters = informers.informerFor<Cluster>(CLUSTERS);
     this.groups = informers.informerFor<ClusterGroupObj>(CLUSTER_GROUPS);
+    // Only content chunks (labelled): a cluster-wide ConfigMap cache would cost every server memory.
     this.configMaps = informers.informerFor<ConfigMap>(Resources.configMaps, {
+      labelSelector: CONTENT_LABEL,
       indexers: { content: (c) => (c.metadata.labels?.[CONTENT_LABEL] ? [`${c.metadata.namespace}/${c.metadata.labels[CONTENT_LABEL]}`] : []) },
     });
   }
@@ -75,13 +84,6 @@ export class BundleController {
       onUpdate: (o, c) => { if (JSON.stringify(o.metadata.labels) !== JSON.stringify(c.metadata.labels) || isReady(o) !== isReady(c)) all(); },
     });
     this.groups.addHandlers({ onAdd: all, onUpdate: all, onDelete: all });
-    const byConfigMap = (cm: ConfigMap) => {
-      if (cm.metadata.labels?.[CONTENT_LABEL]) return;
-      for (const b of this.bundles.list()) {
-        if (b.metadata.namespace === cm.metadata.namespace && b.spec?.resourcesFrom?.some((r) => r.configMapRef?.name === cm.metadata.name)) this.queue.add(key(b));
-      }
-    };
-    this.configMaps.addHandlers({ onAdd: byConfigMap, onUpdate: (_o, c) => byConfigMap(c), onDelete: byConfigMap });
     this.controller = runController({
       name: 'fleet-bundles', queue: this.queue, workers: 2,
       informers: [this.bundles, this.deployments, this.clusters, this.groups, this.configMaps],
@@ -98,7 +100,7 @@ export class BundleController {
     return this.configMaps.byIndex('content', `${namespace}/${hash}`);
   }
 
-  private async reconcile(key: string): Promise<void> {
+  private async reconcile(key: string): Promise<{ requeueAfterMs?: number } | void> {
     const [ns, name] = key.split('/') as [string, string];
     const b = this.bundles.getByName(ns, name);
     const mine = this.deployments.byIndex('bundle', key);
@@ -109,11 +111,11 @@ export class BundleController {
     // 1. Content.
     let resources: BundleResource[];
     try {
-      resources = this.assemble(b);
+      resources = await this.assemble(b);
       parseResources(resources);
     } catch (e) {
       await this.writeStatus(b, { contentError: (e as Error).message, deployments: mine });
-      return;
+      return b.spec?.resourcesFrom?.length ? { requeueAfterMs: RESOURCES_FROM_RECHECK_MS } : undefined;
     }
     const hash = contentHash(resources);
     if (!this.contentChunks(ns, hash).length) {
@@ -186,15 +188,16 @@ export class BundleController {
       }
     }
     await this.writeStatus(b, { hash, deployments: this.deployments.byIndex('bundle', key).filter((d) => desired.has(d.spec?.cluster ?? '')), desired, plan, waitingDeps });
+    return b.spec?.resourcesFrom?.length ? { requeueAfterMs: RESOURCES_FROM_RECHECK_MS } : undefined;
   }
 
   /** Inline resources, then each referenced ConfigMap's keys in name order. Throws with a clear message. */
-  private assemble(b: Bundle): BundleResource[] {
+  private async assemble(b: Bundle): Promise<BundleResource[]> {
     const out: BundleResource[] = [...(b.spec?.resources ?? [])];
     for (const [i, r] of (b.spec?.resourcesFrom ?? []).entries()) {
       const n = r.configMapRef?.name;
       if (!n) throw new Error(`resourcesFrom[${i}]: configMapRef.name is required`);
-      const cm = this.configMaps.getByName(b.metadata.namespace, n);
+      const cm = await this.client.get<ConfigMap>(Resources.configMaps, b.metadata.namespace, n);
       if (!cm) throw new Error(`resourcesFrom[${i}]: ConfigMap "${n}" not found`);
       for (const k of Object.keys(cm.data ?? {}).sort()) out.push({ name: k, content: cm.data![k] });
     }
