@@ -32,6 +32,22 @@ const MAX_LISTED = 10;
  * once when the bundle itself changes (a GitRepo touches its bundle's commit annotation).
  */
 const RESOURCES_FROM_RECHECK_MS = 30_000;
+/** BundleDeployment writes in flight at once: a change to a bundle on thousands of clusters is thousands of writes. */
+const WRITE_CONCURRENCY = 16;
+
+/** Runs `fn` over `items`, at most `limit` at a time; rejects with the first failure once all settled. */
+export async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: unknown;
+  const lane = async () => {
+    while (next < items.length) {
+      const item = items[next++]!;
+      try { await fn(item); } catch (e) { failure ??= e; }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  if (failure !== undefined) throw failure;
+}
 
 type ConfigMap = KObject & { data?: Record<string, string> };
 type ClusterGroupObj = KObject & { spec?: { selector?: LabelSelector } };
@@ -157,7 +173,7 @@ export class BundleController {
     const plan = b.spec?.paused ? { release: new Set<string>(), partitions: [] } : planRollout(b.spec?.rolloutStrategy, rc);
     // 4. BundleDeployments.
     const owner = { apiVersion: FLEET_API_VERSION, kind: 'Bundle', name, uid: b.metadata.uid!, controller: true, blockOwnerDeletion: true };
-    for (const [c, want] of desired) {
+    await inParallel([...desired], WRITE_CONCURRENCY, async ([c, want]) => {
       const d = byCluster.get(c);
       const release = plan.release.has(c);
       const spec: NonNullable<BundleDeployment['spec']> = {
@@ -175,10 +191,10 @@ export class BundleController {
       } else if (JSON.stringify(d.spec) !== JSON.stringify(spec)) {
         await this.client.update(BUNDLE_DEPLOYMENTS, ns, { ...d, spec });
       }
-    }
-    for (const d of mine) {
-      if (!desired.has(d.spec?.cluster ?? '')) await this.client.delete(BUNDLE_DEPLOYMENTS, ns, d.metadata.name!).catch((e) => { if (!isNotFound(e)) throw e; });
-    }
+    });
+    await inParallel(mine.filter((d) => !desired.has(d.spec?.cluster ?? '')), WRITE_CONCURRENCY, async (d) => {
+      await this.client.delete(BUNDLE_DEPLOYMENTS, ns, d.metadata.name!).catch((e) => { if (!isNotFound(e)) throw e; });
+    });
     // 5. Old contents no deployment names any more.
     const inUse = new Set([hash, ...mine.filter((d) => desired.has(d.spec?.cluster ?? '')).map((d) => d.spec?.contentHash)]);
     for (const cm of this.configMaps.list()) {
@@ -232,7 +248,8 @@ export class BundleController {
       const online = isReady(this.clusters.getByName(undefined, c));
       const st = d.status ?? {};
       const current = !!st.appliedDeploymentID && st.appliedDeploymentID === d.spec?.stagedDeploymentID;
-      if (current && st.ready) { s.ready++; continue; }
+      // An offline cluster is not counted Ready on its last report (Fleet's users see offline clusters shown Ready).
+      if (current && st.ready && online) { s.ready++; continue; }
       nonReady.push(c);
       if (!online) s.offline++;
       else if (d.spec?.deploymentID !== d.spec?.stagedDeploymentID) s.pending++;
@@ -291,8 +308,8 @@ export class BundleController {
     const s: BundleSummary = { desiredReady: names.length, ready: 0, notReady: 0, pending: 0, waitApplied: 0, errApplied: 0, offline: 0 };
     for (const c of names) {
       const d = this.deployments.getByName(b.metadata.namespace, bdName(b.metadata.name!, c));
-      if (d?.status?.ready && d.status.appliedDeploymentID === d.spec?.stagedDeploymentID) s.ready++;
-      else if (!isReady(this.clusters.getByName(undefined, c))) s.offline++;
+      if (!isReady(this.clusters.getByName(undefined, c))) s.offline++;
+      else if (d?.status?.ready && d.status.appliedDeploymentID === d.spec?.stagedDeploymentID) s.ready++;
       else if (d?.spec?.deploymentID !== d?.spec?.stagedDeploymentID) s.pending++;
       else s.notReady++;
     }

@@ -50,7 +50,8 @@ export class BundleShipper {
     // A deployment can reach the informer before its content's chunks do.
     this.bundles.configMaps.addHandlers({ onAdd: (cm) => { if (cm.metadata.labels?.[CONTENT_LABEL]) this.retryPending(); } });
     this.controller = runController({
-      name: 'fleet-bundle-status', queue: this.queue, workers: 2, informers: [d],
+      // Status writes are independent per deployment, and a rollout reports thousands at once.
+      name: 'fleet-bundle-status', queue: this.queue, workers: 8, informers: [d],
       reconcile: (k) => this.writeStatus(k),
     });
   }

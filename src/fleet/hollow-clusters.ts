@@ -94,11 +94,12 @@ export class HollowClusters {
       this.deploysReceived++;
       mine.set(m.key, m.deploymentID);
       let images: string[] = [];
+      let objects = 0;
       let error: string | undefined;
-      try { images = imagesOf(parseResources(m.resources)); } catch (e) { error = (e as Error).message; }
+      try { const objs = parseResources(m.resources); objects = objs.length; images = imagesOf(objs); } catch (e) { error = (e as Error).message; }
       const bad = images.filter((i) => this.o.unpullableImages?.test(i));
       writeLine(stream, {
-        t: 'status', key: m.key, appliedDeploymentID: m.deploymentID, ready: !error && bad.length === 0, resources: images.length,
+        t: 'status', key: m.key, appliedDeploymentID: m.deploymentID, ready: !error && bad.length === 0, resources: objects,
         ...(error ? { error: true, message: error } : bad.length ? { message: `ErrImagePull: ${bad.join(', ')} (simulated)` } : {}),
       } satisfies FromSite);
     }, () => stream.destroy());

@@ -3,16 +3,15 @@
 // ids and chunking, workload readiness, and the staged rollout's partitions and health gate.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { matchTargets, optionsFor, type ClusterInfo } from '../../src/fleet/targets.js';
 import { parseResources, render, RenderError, type Patcher } from '../../src/fleet/customize.js';
 import { contentConfigMaps, contentHash, deploymentId, unpackContent, CHUNK_BYTES } from '../../src/fleet/content.js';
 import { planRollout, partition, scaled, type RolloutCluster } from '../../src/fleet/rollout.js';
 import { readiness } from '../../src/fleet/workloads.js';
-import { applyJsonPatch } from '../../src/apiserver/patch/json-patch.js';
-import { applyMergePatch } from '../../src/apiserver/patch/merge-patch.js';
-import { applyStrategicMergePatch } from '../../src/apiserver/patch/strategic-merge.js';
+import { fleetPatcher } from '../../src/server/fleet-patcher.js';
 import { loadSchemaSet } from '../../src/api/schema.js';
-import type { KObject } from '../../src/api/object.js';
+import { bundleNameFor, normalizeRepoUrl, parseDuration, webhookRepos } from '../../src/fleet/gitrepo.js';
 
 const clusters: ClusterInfo[] = [
   { name: 'a', labels: { region: 'eu', tier: 'edge' } },
@@ -38,13 +37,7 @@ test('targets: first match wins, criteria AND, groups, doNotDeploy, empty target
     { defaultNamespace: 'x', values: { a: 1, b: 3 }, keepResources: true });
 });
 
-const schemas = loadSchemaSet();
-const patcher: Patcher = (obj, type, p) => {
-  if (type === 'json') return applyJsonPatch(obj, p) as KObject;
-  if (type === 'merge') return applyMergePatch(obj, p) as KObject;
-  const [group, version] = obj.apiVersion!.includes('/') ? obj.apiVersion!.split('/') : ['', obj.apiVersion!];
-  return applyStrategicMergePatch(obj, p, schemas.forKind(group!, version!, obj.kind!), schemas) as KObject;
-};
+const patcher: Patcher = fleetPatcher(loadSchemaSet());
 const opts = { clusterName: 'a', clusterLabels: { region: 'eu' }, values: { greeting: 'hello-${ .ClusterLabels.region }' } };
 const cm = `apiVersion: v1
 kind: ConfigMap
@@ -91,7 +84,7 @@ test('content: ids change with content or options; chunks round-trip past the ch
   assert.equal(deploymentId(h, { b: 1, a: 2 }), deploymentId(h, { a: 2, b: 1 }));
   assert.notEqual(deploymentId(h, { a: 1 }), deploymentId(h, { a: 2 }));
   // Random (incompressible) content spans several chunks.
-  const big = [{ name: 'big.yaml', content: Buffer.from(Array.from({ length: 900_000 }, () => Math.floor(Math.random() * 256))).toString('base64') }];
+  const big = [{ name: 'big.yaml', content: randomBytes(700_000).toString('base64') }];
   const cms = contentConfigMaps('ns', contentHash(big), big);
   assert.ok(cms.length >= 2, `${cms.length} chunks`);
   for (const c of cms) assert.ok(Buffer.byteLength((c as any).binaryData.data) <= Math.ceil(CHUNK_BYTES / 3) * 4);
@@ -167,4 +160,27 @@ test('rollout: offline clusters are skipped (released for their return) or count
   const strict = planRollout({ ...strategy, maxUnavailable: 0, offlineClusters: 'CountUnavailable' as const }, [rc('a', { deployed: 'v2', applied: 'v2' }), rc('b', { online: false }), rc('d', { online: false, labels: { n: 'a' } }), rc('c')]);
   assert.equal(strict.waiting?.partition, 'p1');
   assert.deepEqual(strict.waiting?.clusters.sort(), ['b', 'd']);
+});
+
+test('gitrepo: polling intervals, bundle names, webhook payloads', () => {
+  assert.equal(parseDuration('15s'), 15_000);
+  assert.equal(parseDuration('1m30s'), 90_000);
+  assert.equal(parseDuration('1h'), 3_600_000);
+  assert.equal(parseDuration('15'), undefined);
+  assert.equal(parseDuration('soon'), undefined);
+  assert.equal(bundleNameFor('shops', '/'), 'shops');
+  assert.equal(bundleNameFor('shops', 'apps/Web_1/'), 'shops-apps-web-1');
+  assert.ok(bundleNameFor('r', 'x'.repeat(100)).length <= 63);
+  assert.deepEqual(webhookRepos({ repository: { clone_url: 'https://h/o/r.git', html_url: 'https://h/o/r' } }), ['https://h/o/r.git', 'https://h/o/r']);
+  assert.deepEqual(webhookRepos({ project: { git_http_url: 'https://gl/o/r.git' } }), ['https://gl/o/r.git']);
+  assert.deepEqual(webhookRepos('nonsense'), []);
+  assert.equal(normalizeRepoUrl('https://H/o/r.git/'), normalizeRepoUrl('https://h/o/r'));
+});
+
+test('strategic merge on a custom resource is refused, as the API server refuses it', () => {
+  assert.throws(() => render([{ name: 'x.yaml', content: 'apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {a: 1}\n' }],
+    { ...opts, patches: [{ kind: 'Widget', patch: { spec: { a: 2 } } }] }, patcher), /strategic merge patch is not supported for Widget; use type: merge or json/);
+  const [w] = render([{ name: 'x.yaml', content: 'apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: w}\nspec: {a: 1}\n' }],
+    { ...opts, patches: [{ kind: 'Widget', type: 'merge', patch: { spec: { a: 2 } } }] }, patcher) as any[];
+  assert.equal(w.spec.a, 2);
 });
