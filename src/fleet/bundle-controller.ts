@@ -122,6 +122,10 @@ export class BundleController {
     const mine = this.deployments.byIndex('bundle', key);
     if (!b || b.metadata.deletionTimestamp) {
       for (const d of mine) await this.client.delete(BUNDLE_DEPLOYMENTS, ns, d.metadata.name!).catch((e) => { if (!isNotFound(e)) throw e; });
+      // Its contents too (owner references would, but only where a garbage collector runs).
+      for (const cm of this.configMaps.list()) {
+        if (cm.metadata.namespace === ns && cm.metadata.labels?.[BUNDLE_LABEL] === name) await this.client.delete(Resources.configMaps, ns, cm.metadata.name!).catch(() => undefined);
+      }
       return;
     }
     // 1. Content.

@@ -10,6 +10,7 @@
 //   while the good path deploys. A commit reaches the sites at once through the webhook (the
 //   polling interval is an hour); an object removed from the repo is deleted on the sites; an object
 //   deleted on a site by hand comes back (drift).
+// - A bundle whose manifests are in a ConfigMap reaches the one cluster it names, json-patched.
 // - A staged rollout over three partitions with an unpullable image stops at partition 1 with a
 //   condition naming its clusters, the others keep the old version; fixing it completes the
 //   rollout, skipping a cluster that is offline, which gets the version when it returns.
@@ -143,6 +144,26 @@ test('a commit reaches the eu sites at once through the webhook; removed objects
   // Drift: deleted by hand on the site, back within the site's drift interval.
   ok(await sites.get('eu-2')!.kubectl(['delete', 'configmap', 'site-info', '-n', 'fleet-demo']));
   await eventually(() => siteConfigMap('eu-2', 'site-info'), 'site-info back on eu-2', 30_000);
+});
+
+test('a bundle from a ConfigMap with a per-target patch reaches its one cluster', async () => {
+  ok(await mk(['create', 'configmap', 'us-manifests', '--from-literal', `limits.yaml=apiVersion: v1
+kind: ConfigMap
+metadata: {name: limits, namespace: fleet-demo}
+data:
+  max: "10"
+  site: \${ .ClusterName }
+`]));
+  await apply({
+    apiVersion: 'fleet.skiff.io/v1alpha1', kind: 'Bundle', metadata: { name: 'limits', namespace: 'default' },
+    spec: {
+      resourcesFrom: [{ configMapRef: { name: 'us-manifests' } }],
+      targets: [{ clusterName: 'us-1', patches: [{ kind: 'ConfigMap', name: 'limits', type: 'json', patch: [{ op: 'replace', path: '/data/max', value: '20' }] }] }],
+    },
+  });
+  const cm = await eventually(() => siteConfigMap('us-1', 'limits'), 'limits on us-1', 60_000, diag);
+  assert.deepEqual(cm.data, { max: '20', site: 'us-1' });
+  assert.match(ok(await mk(['get', 'bundle', 'limits'])), /^limits\s+1\/1\s+Ready\s/m);
 });
 
 const web = (image: string) => ({
