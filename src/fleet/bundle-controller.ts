@@ -193,7 +193,9 @@ export class BundleController {
           spec,
         }).catch((e) => { if (!isAlreadyExists(e)) throw e; });
       } else if (JSON.stringify(d.spec) !== JSON.stringify(spec)) {
-        await this.client.update(BUNDLE_DEPLOYMENTS, ns, { ...d, spec });
+        // The whole spec, without a resourceVersion precondition: the site's status writes change the
+        // object all through a rollout, and only this loop writes the spec.
+        await this.client.patch(BUNDLE_DEPLOYMENTS, ns, d.metadata.name!, 'json', [{ op: 'replace', path: '/spec', value: spec }]);
       }
     });
     await inParallel(mine.filter((d) => !desired.has(d.spec?.cluster ?? '')), WRITE_CONCURRENCY, async (d) => {

@@ -158,7 +158,8 @@ export class BundleShipper {
     const strip = (s: typeof status) => JSON.stringify({ ...s, conditions: s.conditions?.map(({ lastTransitionTime: _t, ...c }) => c) });
     if (strip(status) === strip(cur)) return;
     try {
-      await this.client.updateStatus(BUNDLE_DEPLOYMENTS, d.metadata.namespace, { ...d, status });
+      // No resourceVersion precondition: the bundle loop rewrites the spec meanwhile, and this is the status's only writer.
+      await this.client.patch(BUNDLE_DEPLOYMENTS, d.metadata.namespace, d.metadata.name!, 'json', [{ op: 'replace', path: '/status', value: status }], { subresource: 'status' });
     } catch (e) {
       if (isNotFound(e)) return;
       throw e;
