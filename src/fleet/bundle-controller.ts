@@ -92,7 +92,11 @@ export class BundleController {
   start(): void {
     const key = (o: KObject) => `${o.metadata.namespace}/${o.metadata.name}`;
     this.bundles.addHandlers({ onAdd: (b) => this.queue.add(key(b)), onUpdate: (_o, b) => this.queue.add(key(b)), onDelete: (b) => this.queue.add(key(b)) });
-    const ofBd = (d: BundleDeployment) => this.queue.add(`${d.metadata.namespace}/${d.metadata.labels?.[BUNDLE_LABEL] ?? ''}`);
+    const ofBd = (d: BundleDeployment) => {
+      this.queue.add(`${d.metadata.namespace}/${d.metadata.labels?.[BUNDLE_LABEL] ?? ''}`);
+      // Bundles that depend on others (by name or selector) may be waiting on this one's readiness.
+      for (const b of this.bundles.list()) if (b.metadata.namespace === d.metadata.namespace && b.spec?.dependsOn?.length) this.queue.add(key(b));
+    };
     this.deployments.addHandlers({ onUpdate: (o, d) => { if (JSON.stringify(o.status) !== JSON.stringify(d.status)) ofBd(d); }, onDelete: ofBd });
     const all = () => { for (const b of this.bundles.list()) this.queue.add(key(b)); };
     this.clusters.addHandlers({
