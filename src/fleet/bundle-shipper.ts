@@ -9,7 +9,7 @@ import { WorkQueue } from '../client/workqueue.js';
 import { runController, type RunningController } from '../client/controller.js';
 import type { TunnelMux, TunnelStream } from '../tunnel/mux.js';
 import { logger } from '../util/log.js';
-import { BUNDLE_DEPLOYMENTS, type BundleDeployment, type BundleResource } from './api.js';
+import { BUNDLE_DEPLOYMENTS, type BundleDeployment } from './api.js';
 import { CONTENT_LABEL, unpackContent } from './content.js';
 import { MAX_BUNDLE_LINE_BYTES, type DeploymentStatus, type FromSite, type ToSite } from './protocol.js';
 import { readLines, writeLine } from './ndjson.js';
@@ -33,7 +33,8 @@ export class BundleShipper {
   private readonly channels = new Map<string, Channel>();
   private readonly reported = new Map<string, DeploymentStatus>();
   private readonly queue = new WorkQueue<string>();
-  private readonly cache = new Map<string, BundleResource[]>();
+  /** Content hash → its resources as JSON, one Buffer shared by every stream it is written to. */
+  private readonly cache = new Map<string, Buffer>();
   private controller: RunningController | undefined;
   /** Deployments sent, for the benchmark. */
   sentCount = 0;
@@ -114,15 +115,23 @@ export class BundleShipper {
     if (!resources) { log.warn({ deployment: key, content: d.spec.contentHash }, 'content not stored (yet); will send when it is'); return; }
     ch.sent.set(key, id);
     this.sentCount++;
-    writeLine(ch.stream, { t: 'deploy', key, deploymentID: id, options: d.spec.options, resources } satisfies ToSite);
+    // The line is `{...head, "resources": <content>}`: the content part is one shared Buffer (a
+    // Writable keeps Buffers by reference), so a version going to thousands of slow sites is held
+    // in memory once, not once per site.
+    const head = JSON.stringify({ t: 'deploy', key, deploymentID: id, options: d.spec.options } satisfies Omit<Extract<ToSite, { t: 'deploy' }>, 'resources'>);
+    if (ch.stream.destroyed || ch.stream.writableEnded) return;
+    ch.stream.write(Buffer.from(`${head.slice(0, -1)},"resources":`));
+    ch.stream.write(resources);
+    ch.stream.write(Buffer.from('}\n'));
   }
 
-  private content(ns: string, hash: string): BundleResource[] | undefined {
+  private content(ns: string, hash: string): Buffer | undefined {
     const k = `${ns}/${hash}`;
     let r = this.cache.get(k);
     if (!r) {
-      r = unpackContent(this.bundles.contentChunks(ns, hash));
-      if (!r) return undefined;
+      const resources = unpackContent(this.bundles.contentChunks(ns, hash));
+      if (!resources) return undefined;
+      r = Buffer.from(JSON.stringify(resources));
       this.cache.set(k, r);
       if (this.cache.size > CONTENT_CACHE) this.cache.delete(this.cache.keys().next().value!);
     }
