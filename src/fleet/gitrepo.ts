@@ -130,7 +130,13 @@ export class GitRepoController {
     if (!repo) {
       this.seen.delete(key);
       fs.rmSync(this.dirOf(ns, name), { recursive: true, force: true });
-      return;   // its Bundles and ConfigMaps go with it (owner references)
+      // Its Bundles and chunk ConfigMaps (owner references would, but only where a garbage collector runs).
+      for (const b of this.bundles.list()) {
+        if (b.metadata.namespace === ns && b.metadata.labels?.[GITREPO_LABEL] === name) await this.o.client.delete(BUNDLES, ns, b.metadata.name!).catch(() => undefined);
+      }
+      const chunks = await this.o.client.list(Resources.configMaps, ns, { labelSelector: `${GITREPO_LABEL}=${name}` }).catch(() => ({ items: [] }));
+      for (const cm of chunks.items) await this.o.client.delete(Resources.configMaps, ns, cm.metadata.name!).catch(() => undefined);
+      return;
     }
     const poll = parseDuration(repo.spec?.pollingInterval) ?? DEFAULT_POLL_MS;
     if (repo.spec?.paused) return;

@@ -9,7 +9,7 @@
 //   values in a ConfigMap; a broken path and a missing one are named in the GitRepo's condition
 //   while the good path deploys. A commit reaches the sites at once through the webhook (the
 //   polling interval is an hour); an object removed from the repo is deleted on the sites; an object
-//   deleted on a site by hand comes back (drift).
+//   deleted on a site by hand comes back (drift); deleting the GitRepo deletes them on the sites.
 // - A bundle whose manifests are in a ConfigMap reaches the one cluster it names, json-patched.
 // - A staged rollout over three partitions with an unpullable image stops at partition 1 with a
 //   condition naming its clusters, the others keep the old version; fixing it completes the
@@ -144,6 +144,12 @@ test('a commit reaches the eu sites at once through the webhook; removed objects
   // Drift: deleted by hand on the site, back within the site's drift interval.
   ok(await sites.get('eu-2')!.kubectl(['delete', 'configmap', 'site-info', '-n', 'fleet-demo']));
   await eventually(() => siteConfigMap('eu-2', 'site-info'), 'site-info back on eu-2', 30_000);
+});
+
+test('deleting the GitRepo removes its bundle and the objects on the sites', async () => {
+  ok(await mk(['delete', 'gitrepo', 'config']));
+  await eventually(async () => (await bundle('config-app')) === undefined, 'bundle config-app gone', 30_000, diag);
+  for (const site of ['eu-1', 'eu-2']) await eventually(async () => (await siteConfigMap(site, 'site-info')) === undefined, `site-info deleted on ${site}`, 30_000);
 });
 
 test('a bundle from a ConfigMap with a per-target patch reaches its one cluster', async () => {
