@@ -5,27 +5,31 @@
 // both ways, as the sites' TLS sockets count them: heartbeats, pings, pongs, credit; TLS records and
 // TCP/IP headers come on top, see docs/benchmarks.md), and the manager's datastore writes per second
 // (heartbeats alone write nothing; lastSeen is refreshed once a minute per cluster).
+// Then bundles: the time for a Bundle (one ConfigMap) to be applied and reported Ready on every
+// cluster, first deployment and a change, unrestricted and with 10 automatic partitions (each
+// partition waits for the previous one's Ready reports: the health gate's cost), with the manager's
+// CPU seconds spent on each.
 // Run after `npm run build`:
-//   node --import tsx bench/fleet.ts [--clusters 1000] [--heartbeat 15] [--idle 60] [--concurrency 32] [--last-seen-interval 300]
-// Bundle rollouts (time to apply everywhere, partitions) come with the bundle deployer.
+//   node --import tsx bench/fleet.ts [--clusters 1000] [--heartbeat 15] [--idle 60] [--concurrency 32] [--last-seen-interval 300] [--bundles 1]
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { HttpClient } from '../src/client/http.js';
-import { CLUSTERS, type Cluster } from '../src/fleet/api.js';
+import { BUNDLES, CLUSTERS, FLEET_API_VERSION, type Bundle, type Cluster } from '../src/fleet/api.js';
 import { HollowClusters } from '../src/fleet/hollow-clusters.js';
 import { setLogLevel } from '../src/util/log.js';
 import { cpuSeconds, rssMb, sleep, startBenchServer } from './lib/server.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-interface Options { clusters: number; heartbeatS: number; idleS: number; concurrency: number; lastSeenS: number }
+interface Options { clusters: number; heartbeatS: number; idleS: number; concurrency: number; lastSeenS: number; bundles: number }
 
 function options(argv: string[]): Options {
-  const o: Options = { clusters: 1000, heartbeatS: 15, idleS: 60, concurrency: 32, lastSeenS: 300 };
+  const o: Options = { clusters: 1000, heartbeatS: 15, idleS: 60, concurrency: 32, lastSeenS: 300, bundles: 1 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, v] = [argv[i], Number(argv[i + 1])];
+    if (flag === '--bundles' && v === 0) { o.bundles = 0; continue; }
     if (!Number.isFinite(v) || v <= 0) throw new Error(`invalid value for ${flag}: ${argv[i + 1]}`);
     if (flag === '--clusters') o.clusters = v;
     else if (flag === '--heartbeat') o.heartbeatS = v;
@@ -95,11 +99,40 @@ async function main(): Promise<void> {
       + `bytes/heartbeat≈${beats > 0 ? ((s1.written - s0.written) / o.clusters / beats).toFixed(0) : '-'} `
       + `writes=${((rv1 - rv0) / windowS).toFixed(1)}/s hollowRSS=${Math.round(process.memoryUsage().rss / 2 ** 20)}MB`;
     process.stdout.write(line + '\n');
+    if (o.bundles) await bundlePhases(client, pid, o.clusters);
   } finally {
     hollow?.stop();
     client.close();
     await server.stop();
   }
+}
+
+/** Bundle deployment to every cluster: first, changed, and changed with 10 partitions. */
+async function bundlePhases(client: HttpClient, pid: number, n: number): Promise<void> {
+  const cm = (v: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bench}\ndata: {version: "${v}", site: "\${ .ClusterName }"}\n`;
+  const body = (v: string, strategy?: Record<string, unknown>) => ({
+    apiVersion: FLEET_API_VERSION, kind: 'Bundle', metadata: { name: 'bench', namespace: 'default' },
+    spec: { resources: [{ name: 'cm.yaml', content: cm(v) }], targets: [{ clusterSelector: {} }], ...(strategy ? { rolloutStrategy: strategy } : {}) },
+  });
+  const phase = async (label: string, v: string, strategy?: Record<string, unknown>) => {
+    const cur = await client.get<Bundle>(BUNDLES, 'default', 'bench');
+    const cpu0 = cpuSeconds(pid);
+    const t0 = performance.now();
+    const obj = cur ? { ...body(v, strategy), metadata: { ...cur.metadata } } : body(v, strategy);
+    const written = cur ? await client.update<Bundle>(BUNDLES, 'default', obj) : await client.create<Bundle>(BUNDLES, 'default', obj);
+    for (;;) {
+      const b = await client.get<Bundle>(BUNDLES, 'default', 'bench');
+      const s = b?.status;
+      if (s?.observedGeneration === written.metadata.generation && s?.summary?.ready === n && s.summary.desiredReady === n) break;
+      if (performance.now() - t0 > 600_000) throw new Error(`${label}: ${JSON.stringify(s?.summary)} after 600 s`);
+      await sleep(100);
+    }
+    const s = (performance.now() - t0) / 1000;
+    process.stdout.write(`fleet-bundle: clusters=${n} ${label}: all applied and Ready in ${s.toFixed(1)}s, manager CPU ${(cpuSeconds(pid) - cpu0).toFixed(1)}s\n`);
+  };
+  await phase('first deployment', '1');
+  await phase('change, unrestricted', '2');
+  await phase('change, 10 partitions', '3', { autoPartitionSize: '10%' });
 }
 
 main().then(() => process.exit(0), (err: unknown) => {

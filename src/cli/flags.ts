@@ -94,6 +94,7 @@ export const SERVER_FLAGS: FlagSpec[] = [
   { flags: '--cluster-name <name>', description: 'this site\'s name on the fleet manager (default: the hostname)' },
   { flags: '--cluster-label <k=v>', description: 'label of this site on the fleet manager (repeatable)', repeatable: true },
   { flags: '--fleet-heartbeat-interval <seconds>', description: 'as a fleet site: heartbeat period', default: '15' },
+  { flags: '--fleet-drift-interval <seconds>', description: 'as a fleet site: how often bundles are applied again (drift correction)', default: '30' },
 ];
 
 /** Node flags: on `skiff agent`, and on `skiff server` for its embedded agent. */

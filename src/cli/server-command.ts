@@ -78,6 +78,7 @@ export function serverCommand(): Command {
         clusterName: o.clusterName || undefined,
         clusterLabels: parseClusterLabels(o.clusterLabel ?? []),
         heartbeatSeconds: parsePositive(o.fleetHeartbeatInterval, '--fleet-heartbeat-interval'),
+        driftSeconds: parsePositive(o.fleetDriftInterval, '--fleet-drift-interval'),
       },
       audit: {
         logPath: o.auditLogPath, policyFile: o.auditPolicyFile,

@@ -1,7 +1,9 @@
 // `skiff hollow-clusters`: N simulated sites in one process (the fleet's kubemark), each registering,
 // holding its own tunnel with its own certificate, heartbeating and reporting a fixed set of nodes
 // exactly as a real site does (the same SiteConnection). They have no API: a forwarded request is
-// answered 503. For tests and bench/fleet.ts.
+// answered 503. They take bundles as a site does (the same stream) and report them applied at once
+// and Ready unless a container image matches `unpullableImages` (a simulated pull failure: what a
+// staged rollout's health gate must catch). For tests and bench/fleet.ts.
 import https from 'node:https';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,6 +13,9 @@ import { logger } from '../util/log.js';
 import { SiteConnection, type IdentityStore, type SiteIdentity } from './site-connection.js';
 import type { Report } from './protocol.js';
 import { formatMemory } from './site.js';
+import { parseResources } from './customize.js';
+import { MAX_BUNDLE_LINE_BYTES, type FromSite, type ToSite } from './protocol.js';
+import { readLines, writeLine } from './ndjson.js';
 
 const log = logger('hollow-clusters');
 
@@ -28,10 +33,16 @@ export interface HollowClustersOptions {
   /** Sites starting at once (registration costs the manager a certificate each). */
   concurrency: number;
   version?: string;
+  /** Images a hollow cluster "fails to pull": deployments naming one never turn Ready. */
+  unpullableImages?: RegExp;
 }
 
 export class HollowClusters {
   readonly sites: SiteConnection[] = [];
+  /** Per site: deployment key → applied version (what a returning site says it has). */
+  readonly applied = new Map<string, Map<string, string>>();
+  /** Bundle deployments received, over all sites (the benchmark's count). */
+  deploysReceived = 0;
 
   constructor(private readonly o: HollowClustersOptions) {}
 
@@ -56,6 +67,7 @@ export class HollowClusters {
           heartbeatMs: this.o.heartbeatMs,
           report: () => ({ ...report, labels }),
           serveApi: refuseApi,
+          serveBundles: (stream) => this.serveBundles(name, stream),
           log: log.child({ cluster: name }),
         });
         this.sites.push(site);
@@ -69,6 +81,28 @@ export class HollowClusters {
       }
     };
     await Promise.all(Array.from({ length: Math.max(1, this.o.concurrency) }, lane));
+  }
+
+  private serveBundles(name: string, stream: TunnelStream): void {
+    stream.accept();
+    let applied = this.applied.get(name);
+    if (!applied) { applied = new Map(); this.applied.set(name, applied); }
+    const mine = applied;
+    writeLine(stream, { t: 'hello', applied: Object.fromEntries(mine) } satisfies FromSite);
+    readLines<ToSite>(stream, MAX_BUNDLE_LINE_BYTES, (m) => {
+      if (m.t === 'sync') { for (const k of [...mine.keys()]) if (!m.keys.includes(k)) mine.delete(k); return; }
+      this.deploysReceived++;
+      mine.set(m.key, m.deploymentID);
+      let images: string[] = [];
+      let objects = 0;
+      let error: string | undefined;
+      try { const objs = parseResources(m.resources); objects = objs.length; images = imagesOf(objs); } catch (e) { error = (e as Error).message; }
+      const bad = images.filter((i) => this.o.unpullableImages?.test(i));
+      writeLine(stream, {
+        t: 'status', key: m.key, appliedDeploymentID: m.deploymentID, ready: !error && bad.length === 0, resources: objects,
+        ...(error ? { error: true, message: error } : bad.length ? { message: `ErrImagePull: ${bad.join(', ')} (simulated)` } : {}),
+      } satisfies FromSite);
+    }, () => stream.destroy());
   }
 
   connected(): number {
@@ -95,6 +129,14 @@ export class HollowClusters {
   stop(): void {
     for (const s of this.sites) s.stop();
   }
+}
+
+function imagesOf(v: unknown, out: string[] = []): string[] {
+  if (Array.isArray(v)) for (const x of v) imagesOf(x, out);
+  else if (v && typeof v === 'object') {
+    for (const [k, x] of Object.entries(v)) { if (k === 'image' && typeof x === 'string') out.push(x); else imagesOf(x, out); }
+  }
+  return out;
 }
 
 function refuseApi(stream: TunnelStream): void {

@@ -27,6 +27,9 @@ import { forwardToSite, type ProxyCaller } from './proxy.js';
 import { startClusterGroupController } from './cluster-groups.js';
 import { validLabels } from './labels.js';
 import { GuessLimiter } from '../util/guess-limiter.js';
+import { BundleController } from './bundle-controller.js';
+import { BundleShipper } from './bundle-shipper.js';
+import { GitRepoController, WEBHOOK_PATH } from './gitrepo.js';
 
 const log = logger('fleet-manager');
 /** The manager pings each tunnel this often; a site that misses a whole interval is cut off. */
@@ -47,6 +50,8 @@ export interface FleetManagerOptions {
   upgradeHead(req: IncomingMessage): Buffer | undefined;
   offlineGraceMs?: number;
   lastSeenResolutionMs?: number;
+  /** Where GitRepo clones are kept (none: GitRepos are not served). */
+  gitCacheDir?: string;
 }
 
 interface Seen {
@@ -69,12 +74,18 @@ export class FleetManager {
   private readonly startedAt = Date.now();
   private controllers: RunningController[] = [];
   private readonly guesses = new GuessLimiter(10, 60_000);
+  readonly bundles: BundleController;
+  readonly shipper: BundleShipper;
+  private readonly gitRepos: GitRepoController | undefined;
 
   constructor(private readonly opts: FleetManagerOptions) {
     this.informers = new InformerFactory(opts.client, { backoff: { initialMs: 500, maxMs: 5000 } });
     this.events = eventRecorder(opts.client, 'skiff-fleet-manager');
     this.graceMs = opts.offlineGraceMs ?? DEFAULT_OFFLINE_GRACE_SECONDS * 1000;
     this.resolutionMs = opts.lastSeenResolutionMs ?? 300_000;
+    this.bundles = new BundleController(opts.client, this.informers);
+    this.shipper = new BundleShipper(opts.client, this.bundles);
+    this.gitRepos = opts.gitCacheDir ? new GitRepoController({ client: opts.client, informers: this.informers, cacheDir: opts.gitCacheDir }) : undefined;
   }
 
   start(): void {
@@ -91,6 +102,10 @@ export class FleetManager {
       reconcile: (name) => this.reconcile(name),
     }));
     this.controllers.push(startClusterGroupController(this.opts.client, this.informers));
+    this.bundles.start();
+    this.shipper.start();
+    this.gitRepos?.start();
+    this.controllers.push(this.bundles, this.shipper, ...(this.gitRepos ? [this.gitRepos] : []));
     this.informers.start();
   }
 
@@ -121,6 +136,7 @@ export class FleetManager {
     const path = (req.url ?? '').split('?')[0];
     if (path === REGISTER_PATH) return this.register(req, res).then(() => true);
     if (path === CONNECT_PATH) return this.connect(req, user).then(() => true);
+    if (path === WEBHOOK_PATH) return this.webhook(req, res).then(() => true);
     return false;
   }
 
@@ -193,6 +209,25 @@ export class FleetManager {
     res.end(json);
   }
 
+  /**
+   * A git host's push webhook: polls the GitRepos of the repository it names at once. It needs no
+   * credentials (git hosts send none we could check without a shared secret): all it can do is
+   * make the manager fetch, sooner, a repository it already polls.
+   */
+  private async webhook(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    if (req.method !== 'POST') throw errors.methodNotAllowed(req.method ?? '');
+    if (!this.gitRepos) throw new ApiError(404, 'NotFound', 'this manager serves no GitRepos');
+    let payload: unknown;
+    try { payload = JSON.parse((await readLimited(req, 4 * 1024 * 1024)).toString('utf8')); } catch (e) {
+      if (e instanceof ApiError) throw e;
+      throw errors.badRequest('the webhook body must be a JSON push event');
+    }
+    const n = this.gitRepos.trigger(payload);
+    const json = JSON.stringify({ kind: 'Status', apiVersion: 'v1', status: 'Success', message: `${n} GitRepo(s) polled`, code: 200 });
+    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(json) });
+    res.end(json);
+  }
+
   private async connect(req: IncomingMessage, user: { name: string } | null): Promise<void> {
     if (!user) throw errors.unauthorized('a site connects with the client certificate it got at registration');
     if (!user.name.startsWith(CLUSTER_USER_PREFIX)) {
@@ -236,6 +271,7 @@ export class FleetManager {
         if (buf.length > MAX_REPORT_BYTES) { log.warn({ cluster: name }, 'oversized report; closing the tunnel'); mux.close(true); }
       });
       stream.once('error', () => undefined);
+      if (this.tunnels.get(name) === mux) this.shipper.attach(name, mux);
     }, (err: Error) => {
       log.warn({ cluster: name, err: err.message }, 'the site refused the status stream');
       mux.close(true);

@@ -9,6 +9,8 @@
 //    site writes newline-delimited JSON: a full Report when something changed, else an empty line
 //    as the heartbeat (12 bytes of WebSocket and tunnel framing, about 40 with TLS); and a
 //    `fleet-api` stream per user request it forwards to the site's API.
+import type { BundleResource, ShippedOptions } from './api.js';
+
 export const REGISTER_PATH = '/v1-skiff/fleet/register';
 export const CONNECT_PATH = '/v1-skiff/fleet/connect';
 
@@ -49,3 +51,31 @@ export function sameReport(a: Report | undefined, b: Report | undefined): boolea
 /** Defaults (flags): a heartbeat every 15 s; Offline after 40 s without one (node-monitor-grace-period's value). */
 export const DEFAULT_HEARTBEAT_SECONDS = 15;
 export const DEFAULT_OFFLINE_GRACE_SECONDS = 40;
+
+// The `fleet-bundles` stream (opened by the manager after `fleet-status`), newline-delimited JSON
+// both ways. The site first says which versions it runs (`hello`), so a returning site gets only
+// what changed (a delta); the manager then sends a `deploy` for each deployment the site lacks and a
+// `sync` naming every deployment the site should keep (it removes the others). The site answers
+// each with `status` lines as it applies and as readiness changes.
+
+export type ToSite =
+  | { t: 'deploy'; key: string; deploymentID: string; options: ShippedOptions; resources: BundleResource[] }
+  | { t: 'sync'; keys: string[] };
+
+export interface DeploymentStatus {
+  key: string;
+  appliedDeploymentID?: string;
+  ready: boolean;
+  /** Objects applied. */
+  resources?: number;
+  /** Why not applied (an error) or not ready (which workloads). */
+  message?: string;
+  error?: boolean;
+}
+
+export type FromSite =
+  | { t: 'hello'; applied: Record<string, string> }
+  | ({ t: 'status' } & DeploymentStatus);
+
+/** One line of the bundles stream may carry a bundle's whole content (gzip'd ConfigMaps hold 1 MiB chunks): cap it generously. */
+export const MAX_BUNDLE_LINE_BYTES = 256 * 1024 * 1024;

@@ -38,6 +38,8 @@ export interface SiteConnectionOptions {
   report(): Report;
   /** A user request forwarded by the manager (raw HTTP/1.1 on the stream). */
   serveApi(stream: TunnelStream): void;
+  /** The manager's bundles stream (site-bundles.ts; hollow clusters simulate it). Absent: refused. */
+  serveBundles?(stream: TunnelStream): void;
   /** The manager's CA when already known (hollow clusters fetch it once for all). */
   caPem?: string;
   log?: Logger;
@@ -218,6 +220,7 @@ export class SiteConnection extends EventEmitter {
 
   private onStream(req: StreamRequest, stream: TunnelStream, lastFrame: () => number): void {
     if (req.op === 'fleet-api') return this.opts.serveApi(stream);
+    if (req.op === 'fleet-bundles') return this.opts.serveBundles ? this.opts.serveBundles(stream) : stream.reject({ code: 404, message: 'this site takes no bundles' });
     if (req.op !== 'fleet-status') return stream.reject({ code: 400, message: `a fleet site serves no "${req.op}" streams` });
     stream.accept();
     stream.resume();   // the manager writes nothing on it; never let credit stall

@@ -15,6 +15,8 @@ import { SECRET_MODE, writeFileAtomic } from '../pki/pem-files.js';
 import { logger } from '../util/log.js';
 import { SiteConnection, type IdentityStore, type SiteIdentity } from './site-connection.js';
 import type { Report } from './protocol.js';
+import { SiteBundles } from './site-bundles.js';
+import type { Patcher } from './customize.js';
 
 const log = logger('fleet-site');
 
@@ -33,6 +35,10 @@ export interface SiteOptions {
   client: ApiClient;
   /** The site's own API on loopback, and the fleet identity's certificate for it. */
   localApi: { host: string; port: number; caPem: string; certPem: string; keyPem: string };
+  /** The API server's patch rules, for per-target patches (the server injects them: fleet may not import the API server). */
+  patcher?: Patcher;
+  /** Drift correction period (default 30 s). */
+  bundleResyncMs?: number;
 }
 
 /** `<data-dir>/fleet/identity.json`, mode 0600: the identity secret and the certificate the manager issued. */
@@ -86,11 +92,14 @@ export function startSite(o: SiteOptions): RunningSite {
   const informers = new InformerFactory(o.client);
   const nodes = informers.informerFor(Resources.nodes);
   informers.start();
+  const bundles = new SiteBundles({ client: o.client, dataDir: o.dataDir, patcher: o.patcher, resyncMs: o.bundleResyncMs });
+  bundles.start();
   const connection = new SiteConnection({
     managerUrl: o.managerUrl, token: o.token, name: o.name, labels: o.labels,
     store: fileIdentityStore(o.dataDir), heartbeatMs: o.heartbeatMs,
     report: () => nodeReport(nodes.list(), o.version, o.labels),
     serveApi: (stream) => relayToLocalApi(stream, o.localApi),
+    serveBundles: (stream) => bundles.serve(stream),
   });
   connection.start();
   log.info({ manager: o.managerUrl, cluster: o.name }, 'fleet site started');
@@ -98,6 +107,7 @@ export function startSite(o: SiteOptions): RunningSite {
     connection,
     async stop() {
       connection.stop();
+      await bundles.stop();
       await informers.stop();
     },
   };

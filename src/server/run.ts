@@ -83,6 +83,7 @@ import { startLoadBalancerController } from '../controllers/loadbalancer/control
 import { LocalClient } from '../apiserver/local-client.js';
 import { upgradeHead } from '../apiserver/tunnel/upgrade.js';
 import { FleetManager } from '../fleet/manager.js';
+import { fleetPatcher } from './fleet-patcher.js';
 import { CLUSTERS, CLUSTERS_GROUP, CLUSTER_USER_PREFIX, FLEET_GROUP } from '../fleet/api.js';
 import { errors } from '../api/status.js';
 import { FLEET_PROXY_USER, fleetProxyRbac, startSite, type RunningSite } from '../fleet/site.js';
@@ -172,6 +173,8 @@ export interface ServerConfig {
     clusterName?: string;
     clusterLabels?: Record<string, string>;
     heartbeatSeconds?: number;
+    /** Bundles are applied again this often on a site (drift correction). */
+    driftSeconds?: number;
   };
 }
 
@@ -372,6 +375,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     issueClusterCert: (name) => issueClientCertIsolated(pkiOpts, `${CLUSTER_USER_PREFIX}${name}`, [CLUSTERS_GROUP]),
     ...(config.fleet?.offlineGraceSeconds ? { offlineGraceMs: config.fleet.offlineGraceSeconds * 1000 } : {}),
     ...(config.fleet?.lastSeenIntervalSeconds ? { lastSeenResolutionMs: config.fleet.lastSeenIntervalSeconds * 1000 } : {}),
+    gitCacheDir: join(config.dataDir, 'server', 'fleet-git'),
   });
   fleet.start();
   const audit = createAuditor(config.audit ?? {});
@@ -422,7 +426,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       managerUrl: config.fleet.server, token: config.fleet.token, name: config.fleet.clusterName ?? hostname().toLowerCase(),
       labels: config.fleet.clusterLabels ?? {}, dataDir: config.dataDir,
       heartbeatMs: (config.fleet.heartbeatSeconds ?? 15) * 1000, version: VERSION.gitVersion,
-      client: fleetClient,
+      client: fleetClient, patcher: fleetPatcher(schemas), bundleResyncMs: (config.fleet.driftSeconds ?? 30) * 1000,
       localApi: { host: kubeHost, port: config.httpsListenPort, caPem: pki.serverCaPem, certPem: proxyCert.certPem, keyPem: proxyCert.keyPem },
     });
   }

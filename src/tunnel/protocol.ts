@@ -135,6 +135,10 @@ export interface FleetStatusRequest {
 export interface FleetApiRequest {
   op: 'fleet-api';
 }
+/** Bundles: the manager sends the site its deployments, the site answers with their status (NDJSON both ways). */
+export interface FleetBundlesRequest {
+  op: 'fleet-bundles';
+}
 
 export type StreamRequest = LogsRequest | ExecRequest | PortForwardRequest | ProxyRequest | RemoveLocalPathRequest | DialRequest
-  | FleetStatusRequest | FleetApiRequest;
+  | FleetStatusRequest | FleetApiRequest | FleetBundlesRequest;

@@ -9,8 +9,8 @@
 // Offline and Ready again when it returns. Everything is torn down, also on failure.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { REPO_ROOT, startServer, type TestServer } from '../helpers/cluster.js';
 import { eventually } from '../helpers/wait.js';
@@ -19,11 +19,10 @@ import { get as httpGet } from 'node:http';
 import { TEST_IMAGE, writeBusyboxImage } from '../helpers/images.js';
 import { teardownRuntime } from '../../src/agent/runtime/teardown.js';
 import { SiteConnection } from '../../src/fleet/site-connection.js';
+import { fleetToken, readyOf, siteFlags, skiff, spawnLogged, tail } from '../helpers/fleet.js';
 
-const SKIFF = join(REPO_ROOT, 'bin', 'skiff');
 const RUN = `fl${process.pid}`;
 const BRIDGE = `skf${process.pid % 100000}`;
-const HEARTBEAT = ['--fleet-heartbeat-interval', '2'];
 const REGION: Record<string, string> = { 'site-1': 'eu', 'site-2': 'eu', 'site-3': 'eu', 'site-4': 'us', 'site-5': 'us' };
 
 let manager: TestServer;
@@ -41,24 +40,6 @@ function needs(): string[] {
   for (const bin of ['/usr/bin/containerd', '/usr/sbin/runc', '/usr/lib/cni/bridge', '/bin/busybox', '/usr/bin/kubectl']) if (!existsSync(bin)) missing.push(bin);
   if (!existsSync(join(REPO_ROOT, 'dist', 'cli', 'main.js'))) missing.push('a build (npm run build)');
   return missing;
-}
-
-function skiff(args: string[]): string {
-  const r = spawnSync(SKIFF, args, { encoding: 'utf8', timeout: 60_000 });
-  if (r.status !== 0) throw new Error(`skiff ${args.join(' ')} failed (${r.status}): ${r.stderr}`);
-  return r.stdout;
-}
-
-function spawnLogged(args: string[], log: string): ChildProcess {
-  const fd = openSync(log, 'a');
-  try {
-    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('SKIFF_')));
-    return spawn(SKIFF, args, { stdio: ['ignore', fd, fd], env: { ...env, SKIFF_DISABLE_KUBE_PROXY: 'true', SKIFF_RESOLV_CONF: '/dev/null' } });
-  } finally { closeSync(fd); }
-}
-
-function tail(file: string, lines = 30): string {
-  try { return `--- ${file}\n` + readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n'); } catch { return `(no ${file})`; }
 }
 
 const mk = (args: string[]) => manager.kubectl(args);
@@ -79,12 +60,8 @@ function httpGetText(url: string): Promise<string> {
     }).on('error', reject);
   });
 }
-const readyOf = (c: any) => c?.status?.conditions?.find((x: any) => x.type === 'Ready')?.status;
 
-function siteArgs(name: string): string[] {
-  return ['--fleet-server', manager.url, '--fleet-token', token, '--cluster-name', name, '--cluster-label', `region=${REGION[name]}`,
-    '--cluster-label', `site=${name}`, ...HEARTBEAT];
-}
+const siteArgs = (name: string): string[] => siteFlags(manager, token, name, { region: REGION[name]!, site: name });
 
 before(async () => {
   const missing = needs();
@@ -92,13 +69,13 @@ before(async () => {
   // A short grace keeps the Offline step quick; the default (40 s) is the same code path.
   writeFileSync(join(work, 'audit-policy.yaml'), 'apiVersion: audit.k8s.io/v1\nkind: Policy\nrules:\n- level: Metadata\n  resources: [{group: fleet.skiff.io}]\n');
   manager = await startServer({ args: ['--fleet-offline-grace', '8', '--audit-log-path', auditLog, '--audit-policy-file', join(work, 'audit-policy.yaml')] });
-  token = skiff(['fleet', 'token', '--kubeconfig', manager.kubeconfigPath]).trim();
-  assert.match(token, /^K10[0-9a-f]{64}::fleet-[0-9a-f]+:[0-9a-f]+$/);
-  // One after another, and light: only site-3 (the one running pods) runs the control loops; the
-  // others are API servers with their fleet site, which is all registration and heartbeats need.
-  for (const name of Object.keys(REGION)) {
+  token = fleetToken(manager);
+  // At once (their start-ups overlap: the slowest part of this file), and light: only site-3 (the
+  // one running pods) runs the control loops; the others are API servers with their fleet site,
+  // which is all registration and heartbeats need.
+  await Promise.all(Object.keys(REGION).map(async (name) => {
     sites.set(name, await startServer({ args: [...siteArgs(name), ...(name === 'site-3' ? [] : ['--disable-controller-manager'])] }));
-  }
+  }));
 });
 
 after(async () => {

@@ -164,5 +164,5 @@ test('fleet status table and the CRDs\' printer columns', () => {
   assert.equal(cluster.spec.scope, 'Cluster');
   assert.deepEqual(cluster.spec.versions[0].subresources, { status: {} });
   const names = fleetCrds().map((c) => c.metadata.name).sort();
-  assert.deepEqual(names, ['bundles.fleet.skiff.io', 'clustergroups.fleet.skiff.io', 'clusters.fleet.skiff.io', 'gitrepos.fleet.skiff.io']);
+  assert.deepEqual(names, ['bundledeployments.fleet.skiff.io', 'bundles.fleet.skiff.io', 'clustergroups.fleet.skiff.io', 'clusters.fleet.skiff.io', 'gitrepos.fleet.skiff.io']);
 });
