@@ -155,7 +155,6 @@ test('the stream replays to the newest state or to a point in time, across epoch
   await backend.create('/core/configmaps/default/b', '{}');
   await stream.stop();
   assert.equal(stream.stats.lines, 4);
-  assert.ok(stream.stats.maxLagMs < 60_000);
   const [epoch] = readdirSync(dir);
   assert.ok(existsSync(join(dir, epoch, 'creds', 'token')), 'credentials travel with the stream');
 

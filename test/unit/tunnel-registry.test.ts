@@ -4,19 +4,16 @@
 // message, and a dropped tunnel is redialled with backoff and replaces the old one.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage } from 'node:http';
 import WebSocket from 'ws';
 import { TunnelServer } from '../../src/apiserver/tunnel/registry.js';
-import { routeUpgradesAsRequests } from '../../src/apiserver/tunnel/upgrade.js';
 import { AgentTunnel, type StreamHandler } from '../../src/agent/tunnel/client.js';
 import { ApiError } from '../../src/api/status.js';
-import { sendError } from '../../src/apiserver/http.js';
 import type { UserInfo } from '../../src/apiserver/authn.js';
 import type { LogsRequest } from '../../src/tunnel/protocol.js';
+import { serveTunnels } from '../helpers/tunnel-http.js';
 
 const tunnels = new TunnelServer();
-const sockets = new Set<Socket>();
 /** Stands in for authentication: every caller holds node n1's certificate unless x-test-user says otherwise. */
 function userOf(req: IncomingMessage): UserInfo | null {
   const u = req.headers['x-test-user'];
@@ -24,17 +21,7 @@ function userOf(req: IncomingMessage): UserInfo | null {
   if (typeof u === 'string') return { name: u, groups: ['system:authenticated'] };
   return { name: 'system:node:n1', groups: ['system:nodes', 'system:authenticated'] };
 }
-const http = createServer((req: IncomingMessage, res: ServerResponse) => {
-  try {
-    if (!tunnels.handleConnect(req, res, userOf(req))) { res.statusCode = 404; res.end(); }
-  } catch (err) {
-    sendError(res, err);
-  }
-});
-routeUpgradesAsRequests(http);
-http.on('connection', (s: Socket) => { sockets.add(s); s.once('close', () => sockets.delete(s)); });
-await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-const base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+const { http, url: base, sockets } = await serveTunnels(tunnels, userOf);
 
 const agents: AgentTunnel[] = [];
 after(async () => {

@@ -7,20 +7,19 @@
 // Lease in kube-system owned by the Node, on a real ObjectService.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type IncomingMessage, type ServerResponse, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { IncomingMessage, Server } from 'node:http';
+import type { Socket } from 'node:net';
 import WebSocket from 'ws';
 import { TunnelServer } from '../../src/apiserver/tunnel/registry.js';
 import { TunnelRelay, RELAY_PATH, TUNNEL_LEASE_NAMESPACE, leaseHolders, tunnelLeaseName, type TunnelHolders } from '../../src/apiserver/tunnel/relay.js';
 import { startLocalApi } from '../helpers/local-api.js';
 import { Resources } from '../../src/client/types.js';
-import { routeUpgradesAsRequests } from '../../src/apiserver/tunnel/upgrade.js';
 import { AgentTunnel, type StreamHandler } from '../../src/agent/tunnel/client.js';
 import { ApiError } from '../../src/api/status.js';
-import { sendError } from '../../src/apiserver/http.js';
 import type { UserInfo } from '../../src/apiserver/authn.js';
 import type { ExecRequest, LogsRequest } from '../../src/tunnel/protocol.js';
 import { eventually } from '../helpers/wait.js';
+import { serveTunnels } from '../helpers/tunnel-http.js';
 
 const record = new Map<string, string>();
 const holders: TunnelHolders = {
@@ -45,18 +44,7 @@ interface TestServer { tunnels: TunnelServer; http: Server; url: string; sockets
 
 async function server(): Promise<TestServer> {
   const tunnels = new TunnelServer();
-  const sockets = new Set<Socket>();
-  const http = createServer((req: IncomingMessage, res: ServerResponse) => {
-    try {
-      if (!tunnels.handleConnect(req, res, userOf(req))) { res.statusCode = 404; res.end(); }
-    } catch (err) {
-      sendError(res, err);
-    }
-  });
-  routeUpgradesAsRequests(http);
-  http.on('connection', (s: Socket) => { sockets.add(s); s.once('close', () => sockets.delete(s)); });
-  await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
+  const { http, url, sockets } = await serveTunnels(tunnels, userOf);
   tunnels.useRelay(new TunnelRelay({ holders, self: url, caPem: '', certPem: '', keyPem: '' }));
   return { tunnels, http, url, sockets };
 }
