@@ -15,6 +15,9 @@ export class VTable<R> {
   private drawn = '';
   /** The row elements in the DOM, by row index. */
   private readonly shown = new Map<number, HTMLElement>();
+  /** A pointer is down inside the table: a data redraw now would replace the pressed button. */
+  private pressed = false;
+  private redrawWhenReleased = false;
 
   constructor(private readonly columns: ColumnSpec<R>[], private readonly keyOf: (r: R) => string,
     private readonly onOpen?: (r: R) => void, testId = '') {
@@ -26,12 +29,30 @@ export class VTable<R> {
     this.el = h('div', { class: 'vtable', role: 'table', 'data-test': testId || undefined }, head, this.body, this.empty);
     this.el.style.setProperty('--cols', template);
     this.el.addEventListener('scroll', () => this.draw(false), { passive: true });
+    // A click is a press and a release on the same element. A live update between the two used to
+    // rebuild the rows, so the release landed on a new button and the click was lost (seen with the
+    // scale buttons while a Deployment's status changed). Data redraws wait for the release, and for
+    // the click it makes, which the browser dispatches in the same task.
+    this.el.addEventListener('pointerdown', () => {
+      this.pressed = true;
+      const release = () => {
+        document.removeEventListener('pointerup', release, true);
+        document.removeEventListener('pointercancel', release, true);
+        setTimeout(() => {
+          this.pressed = false;
+          if (this.redrawWhenReleased) { this.redrawWhenReleased = false; this.draw(true); }
+        }, 0);
+      };
+      document.addEventListener('pointerup', release, true);
+      document.addEventListener('pointercancel', release, true);
+    }, true);
     new ResizeObserver(() => this.draw(false)).observe(this.el);
   }
 
   setRows(rows: R[], emptyText = 'Nothing here.'): void {
     this.rows = rows;
     this.empty.textContent = rows.length ? '' : emptyText;
+    if (this.pressed) { this.redrawWhenReleased = true; return; }
     this.draw(true);
   }
 
