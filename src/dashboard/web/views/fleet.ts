@@ -37,7 +37,7 @@ export function fleetClustersView(ctx: Ctx): View {
     { title: 'Name', width: 'minmax(9rem, 2fr)', render: (r) => h('a', { href: objectHash(CLUSTER_KIND, '', r.p.name), 'data-test': `cluster-${r.p.name}` }, r.p.name) },
     { title: 'State', width: '6.5rem', render: (r) => h('span', { 'data-test': `cluster-state-${r.p.name}` }, badge(r.p.state)) },
     { title: 'Nodes', width: '4.5rem', render: (r) => r.p.nodes },
-    { title: 'Bundles ready', width: '7rem', render: (r) => h('span', {
+    { title: 'Bundles ready', width: '8rem', render: (r) => h('span', {
       'data-test': `cluster-bundles-${r.p.name}`, class: r.p.nonReadyBundles.length ? 'warn-text' : '',
       title: r.p.nonReadyBundles.length ? `not ready: ${r.p.nonReadyBundles.join(', ')}` : '',
     }, r.p.readyBundles) },
@@ -76,7 +76,7 @@ export function fleetBundlesView(ctx: Ctx): View {
   const table = new VTable<Row<BundleP>>([
     { title: 'Name', width: 'minmax(8rem, 1.5fr)', render: (r) => h('a', { href: bundleHash(r.p.ns, r.p.name), 'data-test': `bundle-${r.p.ns}-${r.p.name}` }, r.p.name) },
     { title: 'Namespace', width: 'minmax(5rem, 1fr)', render: (r) => r.p.ns, className: 'opt' },
-    { title: 'Clusters ready', width: '7rem', render: (r) => h('span', { 'data-test': `bundle-ready-${r.p.ns}-${r.p.name}` }, r.p.readyClusters) },
+    { title: 'Clusters ready', width: '8rem', render: (r) => h('span', { 'data-test': `bundle-ready-${r.p.ns}-${r.p.name}` }, r.p.readyClusters) },
     { title: 'State', width: '8rem', render: (r) => h('span', { 'data-test': `bundle-state-${r.p.ns}-${r.p.name}` }, badge(r.p.state || 'Pending')) },
     { title: 'Partitions', width: 'minmax(10rem, 2fr)', render: (r) => partitionBadges(r.p) },
     { title: 'Message', width: 'minmax(10rem, 3fr)', render: (r) => h('span', { class: r.p.paused ? 'error' : 'muted', title: r.p.message }, r.p.message), className: 'opt' },
