@@ -8,7 +8,8 @@
 // Then bundles: the time for a Bundle (one ConfigMap) to be applied and reported Ready on every
 // cluster, first deployment and a change, unrestricted and with 10 automatic partitions (each
 // partition waits for the previous one's Ready reports: the health gate's cost), with the manager's
-// CPU seconds spent on each.
+// CPU seconds spent on each, and when every Cluster's Bundles-Ready caught up (with the Cluster
+// status writes that took).
 // Run after `npm run build`:
 //   node --import tsx bench/fleet.ts [--clusters 1000] [--heartbeat 15] [--idle 60] [--concurrency 32] [--last-seen-interval 300] [--bundles 1]
 import { spawnSync } from 'node:child_process';
@@ -116,6 +117,10 @@ async function bundlePhases(client: HttpClient, pid: number, n: number): Promise
   });
   const phase = async (label: string, v: string, strategy?: Record<string, unknown>) => {
     const cur = await client.get<Bundle>(BUNDLES, 'default', 'bench');
+    // Each Cluster's Bundles-Ready (status.summary) follows its BundleDeployments: count its writes.
+    const clusterWrites = new Map<string, number>();
+    const watch = client.watch<Cluster>(CLUSTERS, undefined, (await client.list(CLUSTERS, undefined, { limit: 1 })).resourceVersion,
+      (e) => { if (e.type === 'MODIFIED') clusterWrites.set(e.object.metadata.name!, (clusterWrites.get(e.object.metadata.name!) ?? 0) + 1); });
     const cpu0 = cpuSeconds(pid);
     const t0 = performance.now();
     const obj = cur ? { ...body(v, strategy), metadata: { ...cur.metadata } } : body(v, strategy);
@@ -128,7 +133,19 @@ async function bundlePhases(client: HttpClient, pid: number, n: number): Promise
       await sleep(100);
     }
     const s = (performance.now() - t0) / 1000;
-    process.stdout.write(`fleet-bundle: clusters=${n} ${label}: all applied and Ready in ${s.toFixed(1)}s, manager CPU ${(cpuSeconds(pid) - cpu0).toFixed(1)}s\n`);
+    // Status aggregation lag: until every Cluster says 1/1 bundles ready.
+    for (;;) {
+      const list = await client.list<Cluster>(CLUSTERS);
+      if (list.items.length >= n && list.items.every((c) => c.status?.display?.readyBundles === '1/1')) break;
+      if (performance.now() - t0 > 600_000) throw new Error(`${label}: Clusters' Bundles-Ready not 1/1 after 600 s`);
+      await sleep(500);
+    }
+    const sc = (performance.now() - t0) / 1000;
+    await sleep(2000);   // the writes still in flight
+    watch.stop();
+    const writes = [...clusterWrites.values()];
+    process.stdout.write(`fleet-bundle: clusters=${n} ${label}: all applied and Ready in ${s.toFixed(1)}s, manager CPU ${(cpuSeconds(pid) - cpu0).toFixed(1)}s; `
+      + `every Cluster's Bundles-Ready 1/1 at ${sc.toFixed(1)}s, Cluster writes ${writes.reduce((a, b) => a + b, 0)} (max ${Math.max(0, ...writes)} per cluster)\n`);
   };
   await phase('first deployment', '1');
   await phase('change, unrestricted', '2');

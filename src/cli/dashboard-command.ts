@@ -3,7 +3,7 @@
 // ServiceAccount in kube-system bound to a role, and a token for it from the TokenRequest API, so the
 // token expires and stops working when the account is deleted. Kubernetes' `view` and `edit` roles
 // leave out cluster-scoped objects (nodes), which a dashboard must show, so those accounts are also
-// bound to a read-only `skiff:dashboard:cluster-view` role (nodes, their metrics); `admin` is the
+// bound to a read-only `skiff:dashboard:cluster-view` role (nodes, their metrics, the fleet's kinds); `admin` is the
 // cluster's administrator (ClusterRole cluster-admin), as the Kubernetes Dashboard's admin-user example.
 import { Command } from 'commander';
 import { existsSync, readFileSync } from 'node:fs';
@@ -70,6 +70,9 @@ export async function dashboardToken(client: HttpClient, name: string, role: Rol
       rules: [
         { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
         { apiGroups: ['metrics.k8s.io'], resources: ['nodes', 'pods'], verbs: ['get', 'list'] },
+        // The fleet's pages: Clusters are cluster-scoped; Bundles and their deployments hold no more
+        // than the ConfigMaps view already reads (their content is stored in ConfigMaps).
+        { apiGroups: ['fleet.skiff.io'], resources: ['clusters', 'clustergroups', 'bundles', 'bundledeployments', 'gitrepos'], verbs: ['get', 'list', 'watch'] },
       ],
     }, { fieldManager: FIELD_MANAGER, force: true });
     await bind(role);

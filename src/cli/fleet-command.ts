@@ -60,7 +60,7 @@ export function fleetCommand(): Command {
     process.stdout.write(fleetKubeconfig(path, name));
   });
 
-  const status = new Command('status').description('list the registered sites: state, nodes, version, last seen');
+  const status = new Command('status').description('list the registered sites: state, nodes, version, last seen, bundles ready');
   addFlags(status, [KUBECONFIG_FLAG]);
   status.action(async (o: Record<string, any>) => {
     const client = HttpClient.fromKubeconfig(kubeconfigPath(o), { userAgent: 'skiff-fleet' });
@@ -107,19 +107,23 @@ export function fleetKubeconfig(path: string, name: string): string {
 }
 
 export function statusTable(items: Cluster[], now: number): string {
-  const rows = [['NAME', 'READY', 'STATE', 'NODES', 'VERSION', 'LAST-SEEN', 'LABELS']];
+  const rows = [['NAME', 'READY', 'STATE', 'NODES', 'VERSION', 'LAST-SEEN', 'BUNDLES-READY', 'LABELS']];
   let ready = 0, offline = 0;
+  let bundles = 0, bundlesReady = 0;
   for (const c of [...items].sort((a, b) => a.metadata.name!.localeCompare(b.metadata.name!))) {
     const r = c.status?.conditions?.find((x) => x.type === 'Ready')?.status ?? 'Unknown';
     if (r === 'True') ready++;
     if (c.status?.display?.state === 'Offline') offline++;
     const labels = Object.entries(c.metadata.labels ?? {}).filter(([k]) => !k.startsWith('fleet.skiff.io/')).map(([k, v]) => `${k}=${v}`).join(',');
+    bundles += c.status?.summary?.desiredReady ?? 0;
+    bundlesReady += c.status?.summary?.ready ?? 0;
     rows.push([c.metadata.name!, r, c.status?.display?.state ?? 'Pending', c.status?.display?.nodes || '-', c.status?.version ?? '-',
-      c.status?.lastSeen ? age(now - Date.parse(c.status.lastSeen)) : '-', labels || '<none>']);
+      c.status?.lastSeen ? age(now - Date.parse(c.status.lastSeen)) : '-', c.status?.display?.readyBundles || '-', labels || '<none>']);
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   const lines = rows.map((row) => row.map((cell, i) => (i === row.length - 1 ? cell : cell.padEnd(widths[i]! + 3))).join('').trimEnd());
-  return `${lines.join('\n')}\n\n${items.length} clusters: ${ready} ready, ${offline} offline, ${items.length - ready - offline} other\n`;
+  return `${lines.join('\n')}\n\n${items.length} clusters: ${ready} ready, ${offline} offline, ${items.length - ready - offline} other; `
+    + `bundle deployments: ${bundlesReady} of ${bundles} ready\n`;
 }
 
 function age(ms: number): string {

@@ -56,8 +56,19 @@ export interface ClusterStatus {
   /** What binds the name to the site that first registered it. Delete the Cluster to free the name. */
   identity?: { secretHash: string; certificateFingerprint: string; registeredAt: string };
   conditions?: ClusterCondition[];
+  /**
+   * The bundles deployed to this cluster, summed over its BundleDeployments (Fleet's Cluster
+   * status.summary): counts only, plus at most a few names of the ones not Ready.
+   */
+  summary?: ClusterBundleSummary;
   /** Preformatted printer columns (kubectl cannot compute `3/4` from two fields). */
-  display?: { nodes?: string; state?: string };
+  display?: { nodes?: string; state?: string; readyBundles?: string };
+}
+
+/** Bundle counts on one cluster: the Bundle's summary fields, by BundleDeployment; `nonReadyBundles` as `namespace/name`. */
+export interface ClusterBundleSummary {
+  desiredReady: number; ready: number; notReady: number; pending: number; waitApplied: number; errApplied: number; offline: number;
+  nonReadyBundles?: string[];
 }
 
 export type Cluster = KObject & { spec?: { paused?: boolean; description?: string }; status?: ClusterStatus };
@@ -155,6 +166,14 @@ const summary = {
   },
 };
 
+const clusterSummary = {
+  type: 'object',
+  properties: {
+    desiredReady: int, ready: int, notReady: int, pending: int, waitApplied: int, errApplied: int, offline: int,
+    nonReadyBundles: { type: 'array', items: str },
+  },
+};
+
 /** The fleet CRDs every server installs at bootstrap. */
 export function fleetCrds(): KObject[] {
   return [
@@ -170,13 +189,16 @@ export function fleetCrds(): KObject[] {
         lastSeen: { type: 'string', format: 'date-time' },
         identity: { type: 'object', properties: { secretHash: str, certificateFingerprint: str, registeredAt: { type: 'string', format: 'date-time' } } },
         conditions,
-        display: { type: 'object', properties: { nodes: str, state: str } },
+        summary: clusterSummary,
+        display: { type: 'object', properties: { nodes: str, state: str, readyBundles: str } },
       },
     }, [
       { name: 'Ready', type: 'string', jsonPath: '.status.conditions[?(@.type=="Ready")].status' },
       { name: 'Nodes', type: 'string', jsonPath: '.status.display.nodes', description: 'ready/total nodes' },
       { name: 'Version', type: 'string', jsonPath: '.status.version' },
       { name: 'Last-Seen', type: 'date', jsonPath: '.status.lastSeen' },
+      // Fleet's column name and field (display.readyBundles): ready/total of the BundleDeployments on the cluster.
+      { name: 'Bundles-Ready', type: 'string', jsonPath: '.status.display.readyBundles', description: 'ready/total bundles deployed to the cluster' },
       { name: 'State', type: 'string', jsonPath: '.status.display.state', priority: 1 },
     ], ['fc']),
     crd('clustergroups', 'ClusterGroup', 'Cluster', {

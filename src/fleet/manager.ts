@@ -16,12 +16,12 @@ import { eventRecorder, type EventRecorder } from '../client/events.js';
 import { TunnelMux } from '../tunnel/mux.js';
 import { logger } from '../util/log.js';
 import { nowRfc3339 } from '../util/time.js';
-import { CLUSTERS, CLUSTER_USER_PREFIX, FLEET_API_VERSION, type Cluster } from './api.js';
+import { CLUSTERS, CLUSTER_USER_PREFIX, FLEET_API_VERSION, type BundleDeployment, type Cluster } from './api.js';
 import {
   CLUSTER_NAME_RE, CONNECT_PATH, DEFAULT_OFFLINE_GRACE_SECONDS, MAX_CLUSTER_NAME, MAX_REPORT_BYTES, MIN_SECRET_LENGTH, REGISTER_PATH,
   sameReport, type RegisterRequest, type RegisterResponse, type Report,
 } from './protocol.js';
-import { desiredStatus } from './status.js';
+import { deploymentState, desiredStatus } from './status.js';
 import { FLEET_TOKENS_NAMESPACE, FLEET_TOKENS_SECRET, sha256, verifyFleetBearer } from './tokens.js';
 import { forwardToSite, type ProxyCaller } from './proxy.js';
 import { startClusterGroupController } from './cluster-groups.js';
@@ -38,6 +38,12 @@ const MAX_FRAME_BYTES = 1024 * 1024;
 /** Site-reported labels are remembered here, so a label the site stops reporting is removed (and only those). */
 const SITE_LABELS_ANNOTATION = 'fleet.skiff.io/site-labels';
 const MAX_REGISTER_BODY = 64 * 1024;
+/**
+ * A BundleDeployment change reaches its Cluster's status after this long, so the burst a bundle
+ * change makes (the manager's spec write, then the site's applied and Ready reports) is summed in one
+ * reconcile and at most one status write per cluster, not one per event.
+ */
+const BUNDLE_SUMMARY_DELAY_MS = 1000;
 
 export interface FleetManagerOptions {
   /** In-process client with the rights to write Clusters, their status, Events and read the token Secret. */
@@ -97,8 +103,19 @@ export class FleetManager {
       // A deleted Cluster closes its tunnel; the site then registers again (with its own secret).
       onDelete: (c) => this.queue.add(c.metadata.name!),
     });
+    // Bundles ready on each cluster (status.summary): BundleDeployment changes that move one between
+    // ready / pending / ... queue its cluster, delayed so a burst coalesces into one reconcile.
+    const bdChanged = (d: BundleDeployment) => { if (d.spec?.cluster) this.queue.addAfter(d.spec.cluster, BUNDLE_SUMMARY_DELAY_MS); };
+    this.bundles.deployments.addHandlers({
+      onAdd: bdChanged,
+      onUpdate: (o, d) => {
+        if (o.spec?.cluster !== d.spec?.cluster) bdChanged(o);
+        if (o.spec?.cluster !== d.spec?.cluster || deploymentState(o, true) !== deploymentState(d, true)) bdChanged(d);
+      },
+      onDelete: bdChanged,
+    });
     this.controllers.push(runController({
-      name: 'fleet-clusters', queue: this.queue, informers: [clusters], workers: 2,
+      name: 'fleet-clusters', queue: this.queue, informers: [clusters, this.bundles.deployments], workers: 2,
       reconcile: (name) => this.reconcile(name),
     }));
     this.controllers.push(startClusterGroupController(this.opts.client, this.informers));
@@ -306,7 +323,8 @@ export class FleetManager {
     if (!cluster) { this.seen.delete(name); this.tunnels.get(name)?.close(true); return; }
     const seen = this.seen.get(name);
     if (seen?.report) await this.syncLabels(cluster, seen.report.labels);
-    const d = desiredStatus(cluster.status, { lastSeenMs: seen?.lastSeenMs, report: seen?.report }, {
+    const deployments = this.bundles.deployments.byIndex('cluster', name);
+    const d = desiredStatus(cluster.status, { lastSeenMs: seen?.lastSeenMs, report: seen?.report, deployments }, {
       now: Date.now(), graceMs: this.graceMs, managerStartMs: this.startedAt, lastSeenResolutionMs: this.resolutionMs,
     });
     if (d.changed) {

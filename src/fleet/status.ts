@@ -1,18 +1,57 @@
-// A Cluster's status from what the manager observed of its site, as a pure function the manager's
-// reconcile calls (and the unit tests drive with a fake clock).
+// A Cluster's status from what the manager observed of its site and the BundleDeployments that
+// target it, as a pure function the manager's reconcile calls (and the unit tests drive with a fake
+// clock).
 //
 // Writes are what costs at fleet scale (6,000 sites heartbeating every 15 s would be 400 status
 // writes a second), so heartbeats only move a timestamp in memory and the status is written when
 // something a reader cares about changes: the site's report, Ready/Offline, or `lastSeen` when the
 // stored value is older than `lastSeenResolutionMs` (Kubernetes does the same with node status,
 // reported on change or every 5 minutes while the Lease carries the heartbeat).
-import type { ClusterCondition, ClusterStatus } from './api.js';
+import type { BundleDeployment, ClusterBundleSummary, ClusterCondition, ClusterStatus } from './api.js';
 import type { Report } from './protocol.js';
 
 export interface Observed {
   /** The last heartbeat this manager process received, if any since it started. */
   lastSeenMs?: number;
   report?: Report;
+  /** The BundleDeployments targeting the cluster (from the manager's cache), summed into status.summary. */
+  deployments?: readonly BundleDeployment[];
+}
+
+/** At most this many bundle names in a Cluster's summary (the counts are exact; the names are a hint). */
+const MAX_LISTED_BUNDLES = 10;
+
+export type DeploymentState = 'ready' | 'offline' | 'pending' | 'waitApplied' | 'errApplied' | 'notReady';
+
+/**
+ * Where one BundleDeployment stands, in the Bundle summary's terms: ready only when the site reported
+ * the newest staged version applied and Ready *and* the cluster is online (an offline cluster's last
+ * report is not shown as Ready: Fleet's users see offline clusters counted Ready); pending while the
+ * newest version waits for its partition's turn; waitApplied until the site reports it; errApplied
+ * when applying failed; notReady when applied but its workloads are not Ready.
+ */
+export function deploymentState(d: BundleDeployment, online: boolean): DeploymentState {
+  const st = d.status ?? {};
+  const current = !!st.appliedDeploymentID && st.appliedDeploymentID === d.spec?.stagedDeploymentID;
+  if (current && st.ready && online) return 'ready';
+  if (!online) return 'offline';
+  if (d.spec?.deploymentID !== d.spec?.stagedDeploymentID) return 'pending';
+  if (st.appliedDeploymentID !== d.spec?.deploymentID && !st.message) return 'waitApplied';
+  if (st.conditions?.some((x) => x.type === 'Deployed' && x.status === 'False')) return 'errApplied';
+  return 'notReady';
+}
+
+/** A cluster's bundle counts from its BundleDeployments (one per bundle targeting it). */
+export function clusterBundleSummary(deployments: readonly BundleDeployment[], online: boolean): ClusterBundleSummary {
+  const s: ClusterBundleSummary = { desiredReady: deployments.length, ready: 0, notReady: 0, pending: 0, waitApplied: 0, errApplied: 0, offline: 0 };
+  const nonReady: string[] = [];
+  for (const d of deployments) {
+    const state = deploymentState(d, online);
+    s[state]++;
+    if (state !== 'ready') nonReady.push(`${d.metadata.namespace}/${d.spec?.bundle ?? d.metadata.name}`);
+  }
+  if (nonReady.length) s.nonReadyBundles = nonReady.sort().slice(0, MAX_LISTED_BUNDLES);
+  return s;
 }
 
 export interface StatusTiming {
@@ -65,6 +104,8 @@ export function desiredStatus(cur: ClusterStatus | undefined, obs: Observed, t: 
     status.capacity = { ...obs.report.capacity };
   }
   status.display = { nodes: status.nodes ? `${status.nodes.ready}/${status.nodes.total}` : '', state };
+  if (obs.deployments) status.summary = clusterBundleSummary(obs.deployments, state === 'Ready');
+  if (status.summary) status.display.readyBundles = `${status.summary.ready}/${status.summary.desiredReady}`;
 
   const ready = state === 'Ready';
   const seenAgo = obs.lastSeenMs !== undefined ? Math.round((t.now - obs.lastSeenMs) / 1000) : undefined;

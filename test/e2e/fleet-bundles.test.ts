@@ -117,6 +117,9 @@ test('a GitRepo bundle targeting region=eu reaches exactly the eu sites, with pe
   const b = await eventually(async () => { const x = await bundle('config-app'); return x?.status?.display?.readyClusters === '2/2' ? x : undefined; }, 'bundle 2/2', 60_000);
   assert.equal(b.status.summary.desiredReady, 2);
   assert.equal(await siteConfigMap('us-1', 'site-info'), undefined, 'us-1 is not targeted');
+  // The Cluster's Bundles-Ready column sums its BundleDeployments (us-1 has none).
+  await eventually(async () => /^eu-1\s.*\s1\/1\s+\S+$/m.test((await mk(['get', 'clusters', 'eu-1', 'us-1', '--no-headers'])).stdout), 'eu-1 bundles ready 1/1', 30_000, diag);
+  assert.match(ok(await mk(['get', 'clusters', 'us-1', '--no-headers'])), /\s0\/0\s+\S+$/m);
   const bds = ok(await mk(['get', 'bundledeployments', '-l', 'fleet.skiff.io/bundle-name=config-app', '--no-headers']));
   assert.deepEqual(bds.trim().split('\n').map((l) => l.split(/\s+/).slice(0, 2).join(' ')).sort(), ['config-app.eu-1 eu-1', 'config-app.eu-2 eu-2']);
   const table = ok(await mk(['get', 'bundles']));

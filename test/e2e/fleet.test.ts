@@ -95,7 +95,7 @@ test('five sites register with their labels and show Ready in kubectl get cluste
   }, 'five Ready clusters', 120_000, () => manager.logTail());
   for (const name of Object.keys(REGION)) assert.match(rows, new RegExp(`^${name}\\s+True\\s+\\d+/\\d+\\s+v1\\.32`, 'm'));
   const header = ok(await mk(['get', 'clusters'])).split('\n')[0]!;
-  assert.match(header, /^NAME\s+READY\s+NODES\s+VERSION\s+LAST-SEEN\s+AGE$/);
+  assert.match(header, /^NAME\s+READY\s+NODES\s+VERSION\s+LAST-SEEN\s+BUNDLES-READY\s+AGE$/);
   const eu = ok(await mk(['get', 'clusters', '-l', 'region=eu', '-o', 'name'])).trim().split('\n').sort();
   assert.deepEqual(eu, ['cluster.fleet.skiff.io/site-1', 'cluster.fleet.skiff.io/site-2', 'cluster.fleet.skiff.io/site-3']);
   // The site's identity on the manager binds its name to its certificate; it reports version and capacity.

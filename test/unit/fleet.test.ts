@@ -152,15 +152,16 @@ test('fleet status table and the CRDs\' printer columns', () => {
   const out = statusTable([
     { apiVersion: 'x', kind: 'Cluster', metadata: { name: 'b', labels: { region: 'us', 'fleet.skiff.io/hollow-index': '1' } },
       status: { lastSeen: '2026-12-05T09:59:00Z', version: 'v1', display: { nodes: '1/1', state: 'Offline' }, conditions: [{ type: 'Ready', status: 'False' }] } },
-    { apiVersion: 'x', kind: 'Cluster', metadata: { name: 'a' }, status: { lastSeen: '2026-12-05T09:59:50Z', version: 'v1', display: { nodes: '3/3', state: 'Ready' }, conditions: [{ type: 'Ready', status: 'True' }] } },
+    { apiVersion: 'x', kind: 'Cluster', metadata: { name: 'a' }, status: { lastSeen: '2026-12-05T09:59:50Z', version: 'v1', display: { nodes: '3/3', state: 'Ready', readyBundles: '2/3' }, conditions: [{ type: 'Ready', status: 'True' }],
+        summary: { desiredReady: 3, ready: 2, notReady: 1, pending: 0, waitApplied: 0, errApplied: 0, offline: 0 } } },
   ], T0);
   const lines = out.split('\n');
-  assert.match(lines[0]!, /^NAME\s+READY\s+STATE\s+NODES\s+VERSION\s+LAST-SEEN\s+LABELS$/);
-  assert.match(lines[1]!, /^a\s+True\s+Ready\s+3\/3\s+v1\s+10s\s+<none>$/);
-  assert.match(lines[2]!, /^b\s+False\s+Offline\s+1\/1\s+v1\s+60s\s+region=us$/);
-  assert.match(out, /2 clusters: 1 ready, 1 offline, 0 other/);
+  assert.match(lines[0]!, /^NAME\s+READY\s+STATE\s+NODES\s+VERSION\s+LAST-SEEN\s+BUNDLES-READY\s+LABELS$/);
+  assert.match(lines[1]!, /^a\s+True\s+Ready\s+3\/3\s+v1\s+10s\s+2\/3\s+<none>$/);
+  assert.match(lines[2]!, /^b\s+False\s+Offline\s+1\/1\s+v1\s+60s\s+-\s+region=us$/);
+  assert.match(out, /2 clusters: 1 ready, 1 offline, 0 other; bundle deployments: 2 of 3 ready/);
   const cluster = fleetCrds().find((c) => c.metadata.name === 'clusters.fleet.skiff.io') as any;
-  assert.deepEqual(cluster.spec.versions[0].additionalPrinterColumns.map((c: any) => c.name), ['Ready', 'Nodes', 'Version', 'Last-Seen', 'State', 'Age']);
+  assert.deepEqual(cluster.spec.versions[0].additionalPrinterColumns.map((c: any) => c.name), ['Ready', 'Nodes', 'Version', 'Last-Seen', 'Bundles-Ready', 'State', 'Age']);
   assert.equal(cluster.spec.scope, 'Cluster');
   assert.deepEqual(cluster.spec.versions[0].subresources, { status: {} });
   const names = fleetCrds().map((c) => c.metadata.name).sort();

@@ -43,7 +43,9 @@ export function age(ts: string | undefined, now = Date.now()): string {
 export function statusClass(text: string): string {
   if (/^(Running|Ready|Succeeded|Completed|True|Active|Bound|Available)$/.test(text)) return 'ok';
   if (/^(Pending|Progressing|ContainerCreating|PodInitializing|Terminating|Unknown|SchedulingDisabled)/.test(text) || text.includes('SchedulingDisabled')) return 'warn';
-  if (/NotReady|Failed|Error|BackOff|Err|OOMKilled|Evicted|False/.test(text)) return 'bad';
+  // A fleet's states (Clusters, Bundles, their partitions and BundleDeployments).
+  if (/^(Paused|WaitApplied|Waiting|Rolling out)$/.test(text)) return 'warn';
+  if (/NotReady|Failed|Error|BackOff|Err|OOMKilled|Evicted|False|^Offline$|^RolloutPaused$|^InvalidContent$/.test(text)) return 'bad';
   return '';
 }
 

@@ -9,6 +9,36 @@ export interface DeployP { ns: string; name: string; replicas: number; ready: nu
 export interface EventP { ns: string; reason: string; message: string; object: string; count: number; last: string }
 export interface NsP { name: string }
 
+/** Bundle counts (a Cluster's status.summary, a Bundle's and each partition's). */
+export interface FleetSummary { desiredReady: number; ready: number; notReady: number; pending: number; waitApplied: number; errApplied: number; offline: number }
+export interface ClusterP {
+  name: string; labels: Record<string, string>; state: string; nodes: string; version: string; lastSeen: string;
+  readyBundles: string; nonReadyBundles: string[]; created: string;
+}
+export interface PartitionP { name: string; count: number; maxUnavailable: number; unavailable: number; summary: FleetSummary }
+export interface BundleP {
+  ns: string; name: string; readyClusters: string; state: string; message: string;
+  /** The RolloutPaused condition's message while it is True (the partition that holds the rollout, and why). */
+  paused: string;
+  partitions: PartitionP[]; summary: FleetSummary; offlineClusters: string; created: string;
+}
+
+/** skiff's fleet API group (issue 17): served by every skiff server, which may be a fleet manager. */
+export const FLEET_API = '/apis/fleet.skiff.io/v1alpha1';
+const EMPTY_SUMMARY: FleetSummary = { desiredReady: 0, ready: 0, notReady: 0, pending: 0, waitApplied: 0, errApplied: 0, offline: 0 };
+
+/** What the fleet pages keep of a Bundle: its status (counts, partitions, the paused condition). */
+export function bundleOf(b: any): BundleP {
+  const paused = (b.status?.conditions ?? []).find((c: any) => c.type === 'RolloutPaused');
+  return {
+    ns: b.metadata?.namespace ?? '', name: b.metadata?.name ?? '',
+    readyClusters: b.status?.display?.readyClusters ?? '', state: b.status?.display?.state ?? '', message: b.status?.display?.message ?? '',
+    paused: paused?.status === 'True' ? paused.message ?? '' : '',
+    partitions: b.status?.partitions ?? [], summary: b.status?.summary ?? EMPTY_SUMMARY,
+    offlineClusters: b.spec?.rolloutStrategy?.offlineClusters ?? 'Skip', created: b.metadata?.creationTimestamp ?? '',
+  };
+}
+
 const nsPath = (base: string, plural: string, ns: string) => ns ? `${base}/namespaces/${encodeURIComponent(ns)}/${plural}` : `${base}/${plural}`;
 
 /**
@@ -86,6 +116,21 @@ export class Hub {
       ready: d.status?.readyReplicas ?? 0, updated: d.status?.updatedReplicas ?? 0, available: d.status?.availableReplicas ?? 0,
       created: d.metadata?.creationTimestamp ?? '',
     })));
+  }
+
+  // The fleet's Clusters (cluster-scoped, one per site: up to thousands, a kilobyte or two each) and
+  // Bundles (few): whole objects, since what the views show is in their status.
+  fleetClusters(): Store<ClusterP> {
+    return this.get('fleet:clusters', () => new Store<ClusterP>(`${FLEET_API}/clusters`, (c) => ({
+      name: c.metadata?.name ?? '', labels: c.metadata?.labels ?? {},
+      state: c.status?.display?.state ?? 'Pending', nodes: c.status?.display?.nodes ?? '', version: c.status?.version ?? '',
+      lastSeen: c.status?.lastSeen ?? '', readyBundles: c.status?.display?.readyBundles ?? '',
+      nonReadyBundles: c.status?.summary?.nonReadyBundles ?? [], created: c.metadata?.creationTimestamp ?? '',
+    })));
+  }
+
+  bundles(): Store<BundleP> {
+    return this.get('ns:bundles', () => new Store<BundleP>(nsPath(FLEET_API, 'bundles', this.namespace), bundleOf));
   }
 
   warnings(): Store<EventP> {

@@ -1,13 +1,14 @@
 // The dashboard's entry point: the sign-in page, the shell (navigation, namespace filter, search,
 // user, sign-out) and the hash router (#/overview, #/nodes, #/node/N, #/workloads, #/pods, #/pod/NS/N,
-// #/list/KIND for any other kind, #/obj/KIND/NS/NAME for any object, `_` as NS for cluster-scoped ones).
+// #/list/KIND for any other kind, #/obj/KIND/NS/NAME for any object, `_` as NS for cluster-scoped ones;
+// #/fleet/clusters, #/fleet/bundles, #/fleet/bundle/NS/NAME where the fleet kinds are served).
 // The token lives in sessionStorage only: never in a URL, a cookie or a log, gone with the tab.
 import './style.css';
 import 'uplot/dist/uPlot.min.css';
 import '@xterm/xterm/css/xterm.css';
 import { h, clear, coalesce } from './dom.js';
-import { ApiError, session, setUnauthorizedHandler, whoAmI } from './api.js';
-import { Hub } from './hub.js';
+import { ApiError, getJson, session, setUnauthorizedHandler, whoAmI } from './api.js';
+import { FLEET_API, Hub } from './hub.js';
 import type { Ctx, View } from './view.js';
 import { overviewView } from './views/overview.js';
 import { nodesView, nodeView } from './views/nodes.js';
@@ -17,6 +18,7 @@ import { podView } from './views/pod.js';
 import { listView } from './views/list.js';
 import { topologyView } from './views/topology.js';
 import { objectView } from './views/object.js';
+import { fleetBundleView, fleetBundlesView, fleetClustersView } from './views/fleet.js';
 import { SECTIONS, sectionOf } from './resources.js';
 
 const app = document.getElementById('app')!;
@@ -70,6 +72,13 @@ function shell(): void {
   const nav = h('nav', {}, [['overview', 'Overview', '#/overview'], ['nodes', 'Nodes', '#/nodes'], ['topology', 'Topology', '#/topology'], ['pods', 'Pods', '#/pods'],
     ...SECTIONS.map((s) => [s.id, s.title, s.id === 'workloads' ? '#/workloads' : `#/list/${s.kinds[0]}`])]
     .map(([k, t, href]) => h('a', { href, 'data-nav': k }, t)));
+  // The fleet's pages only where the fleet kinds are served (on every skiff server; not on another API).
+  void getJson(FLEET_API).then((r) => {
+    if (!hub || nav.querySelector('[data-nav=fleet]') || !(r?.resources ?? []).some((x: any) => x.name === 'clusters')) return;
+    const link = h('a', { href: '#/fleet/clusters', 'data-nav': 'fleet' }, 'Fleet');
+    link.classList.toggle('active', location.hash.startsWith('#/fleet'));
+    nav.insertBefore(link, nav.querySelector('[data-nav=workloads]'));
+  }, () => undefined);
   const toastBox = h('div', { class: 'toasts', 'aria-live': 'polite' });
   const main = h('main', { id: 'main' });
   const header = h('header', {},
@@ -116,7 +125,7 @@ function shell(): void {
     const parts = location.hash.replace(/^#\/?/, '').split('/').map(decodeURIComponent);
     const page = parts[0] || 'overview';
     const kindId = page === 'list' || page === 'obj' ? parts[1] ?? '' : '';
-    const active = kindId === 'pods' ? 'pods' : kindId === 'nodes' ? 'nodes' : kindId ? sectionOf(kindId)
+    const active = kindId === 'pods' ? 'pods' : kindId === 'nodes' ? 'nodes' : kindId.startsWith('crd~fleet.skiff.io~') ? 'fleet' : kindId ? sectionOf(kindId)
       : page === 'pod' ? 'pods' : page === 'node' ? 'nodes' : page;
     for (const a of nav.querySelectorAll('a')) a.classList.toggle('active', a.dataset.nav === active);
     hub.beginView();
@@ -129,6 +138,7 @@ function shell(): void {
       case 'pod': view = podView(ctx, parts[1] ?? '', parts[2] ?? ''); break;
       case 'list': view = kindId === 'pods' ? podsView(ctx) : kindId === 'nodes' ? nodesView(ctx) : kindId === 'deployments' ? workloadsView(ctx) : listView(ctx, kindId); break;
       case 'obj': view = objectView(ctx, kindId, parts[2] ?? '', parts[3] ?? ''); break;
+      case 'fleet': view = parts[1] === 'bundles' ? fleetBundlesView(ctx) : parts[1] === 'bundle' ? fleetBundleView(ctx, parts[2] ?? '', parts[3] ?? '') : fleetClustersView(ctx); break;
       default: view = overviewView(ctx);
     }
     hub.endView();
