@@ -1,6 +1,7 @@
 // Objects every cluster has from its first start: the system namespaces, the `kubernetes` Service and
 // its Endpoints, and the default RBAC roles. Created if missing on every start (idempotent), so a
 // deleted default comes back on restart, as with Kubernetes' bootstrap controllers.
+import { createHash } from 'node:crypto';
 import { BUILTIN_KINDS, type KindInfo } from '../api/kinds.js';
 import type { ObjectService, Actor } from '../apiserver/objects.js';
 import { bootstrapRbacObjects } from '../apiserver/rbac-bootstrap.js';
@@ -15,6 +16,9 @@ import { logger } from '../util/log.js';
 import { kubernetesEndpoints } from './kubernetes-endpoints.js';
 
 const log = logger('bootstrap');
+
+/** On skiff's own CRDs: a hash of the definition this release created them from. */
+export const CRD_HASH_ANNOTATION = 'skiff.io/definition-hash';
 
 export const SYSTEM_NAMESPACES = ['default', 'kube-system', 'kube-public', 'kube-node-lease'];
 
@@ -44,6 +48,22 @@ export async function bootstrapObjects(objects: ObjectService, opts: BootstrapOp
       if (e?.code !== 409) throw e;
     }
   };
+  // skiff's own CRDs change between releases (a new printer column, a new status field). A server
+  // started on an older data dir replaces them when their definition differs, found by a hash of
+  // the definition in an annotation, so an unchanged CRD is not rewritten on every start.
+  const crdInfo = kind('apiextensions.k8s.io', 'customresourcedefinitions');
+  const ensureCrd = async (crd: Record<string, any>) => {
+    const hash = createHash('sha256').update(JSON.stringify(crd)).digest('hex').slice(0, 16);
+    const want: Record<string, any> = { ...crd, metadata: { ...crd.metadata, annotations: { ...crd.metadata?.annotations, [CRD_HASH_ANNOTATION]: hash } } };
+    const stored = objects.tryGet(crdInfo, undefined, crd.metadata.name);
+    if (!stored) return ensure(crdInfo, want);
+    if (stored.obj.metadata?.annotations?.[CRD_HASH_ANNOTATION] === hash) return;
+    await objects.update(crdInfo, undefined, crd.metadata.name, (cur) => ({
+      ...structuredClone(cur!.obj), spec: want.spec,
+      metadata: { ...structuredClone(cur!.obj.metadata), annotations: { ...cur!.obj.metadata?.annotations, [CRD_HASH_ANNOTATION]: hash } },
+    }), { actor });
+    log.info({ crd: crd.metadata.name }, 'updated a skiff CRD to this release\'s definition');
+  };
   const ns = kind('', 'namespaces');
   for (const name of SYSTEM_NAMESPACES) await ensure(ns, { apiVersion: 'v1', kind: 'Namespace', metadata: { name } });
   await ensure(kind('', 'services'), {
@@ -61,13 +81,13 @@ export async function bootstrapObjects(objects: ObjectService, opts: BootstrapOp
       .catch((e: unknown) => log.warn({ clusterDns: opts.clusterDns, err: e instanceof Error ? e.message : String(e) }, 'kube-system/kube-dns not created'));
   }
   // The Addon kind the manifests deployer tracks files with (as k3s's `addons.k3s.cattle.io`).
-  await ensure(kind('apiextensions.k8s.io', 'customresourcedefinitions'), addonCrd());
+  await ensureCrd(addonCrd());
   // MetalLB's layer-2 kinds (IPAddressPool, L2Advertisement), so MetalLB manifests apply unchanged.
-  for (const crd of metallbCrds()) await ensure(kind('apiextensions.k8s.io', 'customresourcedefinitions'), crd);
+  for (const crd of metallbCrds()) await ensureCrd(crd);
   // The fleet kinds (Cluster, ClusterGroup, Bundle, GitRepo): every server can be a fleet manager.
-  for (const crd of fleetCrds()) await ensure(kind('apiextensions.k8s.io', 'customresourcedefinitions'), crd);
+  for (const crd of fleetCrds()) await ensureCrd(crd);
   // Rolling upgrades of the nodes (src/controllers/upgrade).
-  await ensure(kind('apiextensions.k8s.io', 'customresourcedefinitions'), upgradeCrd());
+  await ensureCrd(upgradeCrd());
   if (opts.localStorageClass) {
     await ensure(kind('storage.k8s.io', 'storageclasses'), {
       apiVersion: 'storage.k8s.io/v1', kind: 'StorageClass',

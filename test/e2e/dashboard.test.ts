@@ -204,6 +204,17 @@ test('the dashboard in a real browser', { timeout: 900_000 }, async (t) => {
     await page.waitForSelector('[data-test=scale-up-default-web]', { timeout: 20_000 });
     await page.click('[data-test=scale-up-default-web]');
     await waitText(page, '[data-test=replicas-default-web]', '2', 'two replicas shown');
+    // A live update between the press and the release must not swallow the click (the table used
+    // to rebuild its rows under the pressed button). The pause lets the update reach the page.
+    const box = (await page.locator('[data-test=scale-up-default-web]').boundingBox())!;
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    ok(await server.kubectl(['annotate', 'deployment', 'web', 'skiff.test/poke=1']));
+    await new Promise((r) => setTimeout(r, 2000));
+    await page.mouse.up();
+    await waitText(page, '[data-test=replicas-default-web]', '3', 'three replicas shown after a press held across an update');
+    ok(await server.kubectl(['scale', 'deployment', 'web', '--replicas=2']));
+    await waitText(page, '[data-test=replicas-default-web]', '2', 'two replicas again');
     await eventually(async () => (await server.kubectl(['get', 'deploy', 'web', '-o', 'jsonpath={.spec.replicas}/{.status.readyReplicas}'])).stdout === '2/2', 'two ready replicas');
     await waitText(page, '[data-test=ready-default-web]', '2/2', 'the Ready column following');
     await page.screenshot({ path: join(shots, 'workloads.png') });
