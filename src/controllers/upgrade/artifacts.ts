@@ -48,7 +48,7 @@ export function findArtifact(dir: string, version: string, arch: string): Artifa
     const have = existsSync(dir) ? readdirSync(dir).filter((f) => FILE_RE.test(f) && f.endsWith(`-linux-${arch}.tar.gz`))
       .map((f) => f.slice('skiff-'.length, -`-linux-${arch}.tar.gz`.length)) : [];
     return `no release ${file} in ${dir} (versions there for ${arch}: ${have.length ? have.join(', ') : 'none'}); `
-      + 'copy the tarball and its SHA256SUMS line there (npm run release writes both)';
+      + 'send it with `skiff release upload`, or copy the tarball and its SHA256SUMS line there (npm run release writes both)';
   }
   const sha256 = sums(dir).get(file);
   if (!sha256) return `${join(dir, 'SHA256SUMS')} lists no checksum for ${file}: a release is only offered with its checksum`;
