@@ -148,3 +148,20 @@ test('upgrade controller: a release the dir lacks is fetched from the other serv
   await eventually(async () => (await c.get(Resources.nodes, undefined, 's1'))!.metadata.annotations?.[ANN.targetSha256] === 'b'.repeat(64), 10_000, 'the server targeted with the fetched release');
   assert.ok(asked.includes('skiff-0.2.0-linux-amd64.tar.gz'));
 });
+
+test('upgrade controller: the finalizer joins others a plan already has, and leaves them when it goes', async (t) => {
+  const env = await startControllerEnv(t);
+  const c = env.api.client;
+  await c.create(CRDS, undefined, upgradeCrd());
+  const dir = mkdtempSync(join(tmpdir(), 'upgrade-ctl-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  await env.run((ctx) => startUpgradeController(ctx, { releaseDir: dir }));
+  await c.create(UPGRADES, undefined, { apiVersion: 'upgrade.skiff.io/v1alpha1', kind: 'Upgrade', metadata: { name: 'p', finalizers: ['example.com/keep'] }, spec: { version: '0.2.0' } });
+  await eventually(async () => (await c.get<Upgrade>(UPGRADES, undefined, 'p'))?.metadata.finalizers?.length === 2, 10_000, 'the finalizer added');
+  assert.deepEqual((await c.get<Upgrade>(UPGRADES, undefined, 'p'))!.metadata.finalizers, ['example.com/keep', FINALIZER]);
+  await c.delete(UPGRADES, undefined, 'p');
+  await eventually(async () => (await c.get<Upgrade>(UPGRADES, undefined, 'p'))?.metadata.finalizers?.length === 1, 10_000, 'ours removed');
+  const left = (await c.get<Upgrade>(UPGRADES, undefined, 'p'))!;
+  assert.deepEqual(left.metadata.finalizers, ['example.com/keep']);
+  assert.ok(left.metadata.deletionTimestamp, 'still deleting, waiting for the other finalizer');
+});
