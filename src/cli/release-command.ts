@@ -1,6 +1,7 @@
 // `skiff release upload TARBALL`: offers a release to the cluster's rolling upgrades (docs/install.md
 // "Upgrades") by sending it to the server's release dir over the API port, with the checksum from the
-// SHA256SUMS beside it (as `npm run release` writes them), so the server keeps only what matches.
+// SHA256SUMS beside it (as `npm run release` writes them), so the server keeps only what matches. One
+// server is enough in an HA cluster: the others fetch a release they lack from it (artifacts.ts).
 import { Command } from 'commander';
 import https from 'node:https';
 import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
@@ -49,7 +50,7 @@ export function releaseCommand(): Command {
         try { message = JSON.parse(r.body).message ?? message; } catch { /* not a Status */ }
         throw new Error(`upload of ${file} refused (HTTP ${r.status}): ${message}`);
       }
-      process.stdout.write(`${file} uploaded (sha256 ${sha}); an Upgrade naming its version can use it now\n`);
+      process.stdout.write(`${file} uploaded (sha256 ${sha}); an Upgrade naming its version can use it now (the other servers of an HA cluster fetch it from this one when asked)\n`);
     });
   return cmd;
 }

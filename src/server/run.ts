@@ -76,7 +76,7 @@ import { startStatefulSetController } from '../controllers/statefulset/controlle
 import { startJobController } from '../controllers/job/controller.js';
 import { startCronJobController } from '../controllers/cronjob.js';
 import { startUpgradeController } from '../controllers/upgrade/controller.js';
-import { handleReleaseDownload } from '../controllers/upgrade/artifacts.js';
+import { apiServerPeers, fetchFromPeers, handleReleaseDownload } from '../controllers/upgrade/artifacts.js';
 import { startNamespaceController } from '../controllers/namespace.js';
 import { startNodeLifecycleController, startTaintEvictionController } from '../controllers/node-lifecycle.js';
 import { startLoadBalancerController } from '../controllers/loadbalancer/controller.js';
@@ -313,6 +313,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       clientCaPem: pki.clientCaPem, requestHeaderCaPem: pki.requestHeaderCaPem, allowedNames: [AUTH_PROXY_USER],
     }),
   };
+  // Rolling upgrades' release dir; with several servers, one lacking a release fetches it from the others.
+  const releaseDir = join(config.dataDir, 'server', 'releases');
+  const releasePeers = apiServerPeers(new LocalClient(objects, { user: 'system:apiserver', groups: ['system:masters'], manager: 'skiff-releases' }), `${advertise}:${config.httpsListenPort}`, { caPem: pki.serverCaPem, certPem: pki.adminCertPem, keyPem: pki.adminKeyPem });
   const starters: Record<string, ControllerStarter> = config.disableControllerManager ? { namespace: CONTROLLERS.namespace!, ...aggregation } : {
     ...CONTROLLERS, ...aggregation,
     'garbage-collector': garbageCollectorStarter(registry),
@@ -336,7 +339,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       },
     }),
     // Rolling upgrades of the nodes from the release artifacts in <data-dir>/server/releases (docs/install.md).
-    upgrade: (ctx) => startUpgradeController(ctx, { releaseDir: join(config.dataDir, 'server', 'releases') }),
+    upgrade: (ctx) => startUpgradeController(ctx, { releaseDir, fetchMissing: (file) => fetchFromPeers(releaseDir, file, releasePeers) }),
     persistentvolume: (ctx) => startPersistentVolumeController(ctx, {
       localStoragePath: config.defaultLocalStoragePath ?? join(resolve(config.dataDir), 'storage'),
       removeLocalPath: (node, path) => removeLocalPath(tunnels, node, path),
@@ -387,7 +390,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       || handleEncryptRoute(encryption, req, res, user) || fleet.handleRoute(req, res, user)
       || handleEtcdJoin(embeddedEtcd && { dataDir: config.dataDir, tokenSecret: token.password, etcd: () => (backend as EtcdBackend).etcd() }, req, res)
       || handleTokenRoute({ dataDir: config.dataDir, caBundlePem, token, onRotated: (p) => { joinDeps.tokenSecret = p; agentConfigDeps.tokenSecret = p; } }, req, res, user)
-      || handleReleaseDownload(join(config.dataDir, 'server', 'releases'), req, res, user)
+      || handleReleaseDownload(releaseDir, req, res, user, releasePeers)
       || handleJoin(joinDeps, req, res),
     proxySubresource: async (ri, req, res, user) => {
       if (ri.group !== FLEET_GROUP || ri.resource !== 'clusters') return false;

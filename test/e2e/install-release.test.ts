@@ -4,14 +4,14 @@
 // /usr/local, /etc and /var/lib/skiff are never touched. No init system here, so the install falls
 // back to the supervised background mode: kubectl works with the printed kubeconfig, a pod runs, a
 // server killed with SIGKILL is restarted by the supervisor. A tampered tarball and an install over a
-// different version are refused. The systemd units it writes pass `systemd-analyze verify`. Uninstall
+// different version are refused (the latter leaving every file of the install as it was). The systemd units it writes pass `systemd-analyze verify`. Uninstall
 // leaves no file under the prefix, no process, no mount, no skiff nftables table or iptables chain,
 // no skiff network device and no route to the pod network (each listed to check).
 // Needs root, iproute2, nftables, containerd; removes everything it creates, also on failure.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { REPO_ROOT } from '../helpers/cluster.js';
@@ -182,11 +182,31 @@ test('install from the tarball: supervised server, kubectl with the printed kube
     'kubectl answering again, the pod still Running', 120_000, logTail);
 });
 
-test('an install over a different installed version is refused without INSTALL_SKIFF_FORCE', async () => {
-  const r = inHost([join(T, 'rel2', 'install.sh')], installEnv());
+/** Every file and link of the install (program, units, config, env and pid files) with its size and mtime. */
+function installTree(): string[] {
+  const out: string[] = [];
+  const walk = (d: string) => {
+    if (!existsSync(d)) return;
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) { out.push(`${p}/`); walk(p); } else { const st = lstatSync(p); out.push(`${p} ${st.size} ${st.mtimeMs}`); }
+    }
+  };
+  for (const d of ['usr', 'systemd', 'init.d', 'etc']) walk(join(T, d));
+  // The run dir's pid files only (the supervisor's, its child's): the runtime's state beside them changes by itself.
+  for (const f of existsSync(join(T, 'run')) ? readdirSync(join(T, 'run')).filter((x) => x.endsWith('.pid')) : []) out.push(`${f} ${readFileSync(join(T, 'run', f), 'utf8').trim()}`);
+  return out.sort();
+}
+
+test('an install over a different installed version is refused without INSTALL_SKIFF_FORCE; nothing half-installed', async () => {
+  const tree = installTree();
+  mkdirSync(join(T, 'tmp'), { recursive: true });
+  const r = inHost([join(T, 'rel2', 'install.sh')], installEnv({ TMPDIR: join(T, 'tmp') }));
   assert.notEqual(r.status, 0);
   assert.match(r.stderr, new RegExp(`skiff ${VERSION_A} is installed .*refusing to install ${VERSION_B}.*INSTALL_SKIFF_FORCE`));
   assert.equal(readFileSync(join(T, 'usr', 'lib', 'skiff', 'VERSION'), 'utf8').trim(), VERSION_A, 'the installed version is untouched');
+  assert.deepEqual(installTree(), tree, 'no file of the install added, removed or changed (program, units, config, env, pid files)');
+  assert.deepEqual(readdirSync(join(T, 'tmp')), [], 'its unpacked copy removed');
   assert.match(await kubectl(['get', 'pod', 'sleeper', '-o', 'name']), /pod\/sleeper/, 'the server still answers');
 });
 

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { startControllerEnv, eventually } from '../helpers/controller-env.js';
 import { Resources } from '../../src/client/types.js';
 import { startUpgradeController } from '../../src/controllers/upgrade/controller.js';
-import { ANN, UPGRADES, upgradeCrd, type Upgrade } from '../../src/controllers/upgrade/api.js';
+import { ANN, FINALIZER, UPGRADES, upgradeCrd, type Upgrade } from '../../src/controllers/upgrade/api.js';
 
 const CRDS = { group: 'apiextensions.k8s.io', version: 'v1', resource: 'customresourcedefinitions' };
 const ready = { conditions: [{ type: 'Ready', status: 'True' }] };
@@ -72,4 +72,96 @@ test('upgrade controller: invalid version, server first, cordon + drain, target,
   await eventually(async () => (await c.get<any>(Resources.nodes, undefined, 'a1'))!.spec?.unschedulable !== true, 10_000, 'uncordoned');
   const a1 = await ann('a1');
   for (const k of [ANN.plan, ANN.targetVersion, ANN.cordoned]) assert.equal(a1[k], undefined, `${k} cleared`);
+});
+
+test('upgrade controller: deleting a plan mid-run lets go of its nodes (uncordon what it cordoned), then its finalizer goes', async (t) => {
+  const env = await startControllerEnv(t);
+  const c = env.api.client;
+  await c.create(CRDS, undefined, upgradeCrd());
+  const dir = mkdtempSync(join(tmpdir(), 'upgrade-ctl-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  writeFileSync(join(dir, 'skiff-0.2.0-linux-amd64.tar.gz'), 'not really a tarball');
+  writeFileSync(join(dir, 'SHA256SUMS'), `${'a'.repeat(64)}  skiff-0.2.0-linux-amd64.tar.gz\n`);
+  for (const [n, s] of [['s1', true], ['a1', false], ['a2', false], ['a3', false]] as const) {
+    await c.create(Resources.nodes, undefined, node(n, s));
+    await c.patch(Resources.nodes, undefined, n, 'merge', { status: ready }, { subresource: 'status' });
+  }
+  // a2 was cordoned by its admin before the plan: it stays so. a3 is held by a plan that is gone (one
+  // from before the finalizer, or whose finalizer was removed by hand): let go at once.
+  await c.patch(Resources.nodes, undefined, 'a2', 'merge', { spec: { unschedulable: true } });
+  await c.patch(Resources.nodes, undefined, 'a3', 'merge', { metadata: { annotations: { [ANN.plan]: 'ghost', [ANN.cordoned]: 'true', [ANN.targetVersion]: '0.2.0' } }, spec: { unschedulable: true } });
+  await env.run((ctx) => startUpgradeController(ctx, { releaseDir: dir }));
+  const get = async (n: string) => (await c.get<any>(Resources.nodes, undefined, n))!;
+  await eventually(async () => { const a3 = await get('a3'); return a3.spec?.unschedulable !== true && !a3.metadata.annotations?.[ANN.plan]; }, 10_000, 'the ghost plan\'s node let go');
+  assert.equal((await get('a3')).metadata.annotations[ANN.targetVersion], undefined);
+
+  await c.create(UPGRADES, undefined, { apiVersion: 'upgrade.skiff.io/v1alpha1', kind: 'Upgrade', metadata: { name: 'up' },
+    spec: { version: '0.2.0', cordon: true, concurrency: 2 } });
+  await eventually(async () => (await c.get<Upgrade>(UPGRADES, undefined, 'up'))?.metadata.finalizers?.includes(FINALIZER), 10_000, 'the finalizer added');
+  await eventually(async () => (await get('s1')).metadata.annotations?.[ANN.targetVersion] === '0.2.0', 10_000, 'the server targeted');
+  assert.equal((await get('s1')).spec?.unschedulable, true, 'the server cordoned');
+  await c.patch(Resources.nodes, undefined, 's1', 'merge', { metadata: { annotations: { [ANN.runningVersion]: '0.2.0' } } });
+  await eventually(async () => (await get('a1')).metadata.annotations?.[ANN.targetVersion] === '0.2.0' && (await get('a2')).metadata.annotations?.[ANN.targetVersion] === '0.2.0', 10_000, 'both agents targeted');
+  assert.equal((await get('a1')).metadata.annotations[ANN.cordoned], 'true');
+  assert.equal((await get('a2')).metadata.annotations[ANN.cordoned], 'already');
+  await eventually(async () => (await get('s1')).spec?.unschedulable === undefined, 10_000, 'the upgraded server uncordoned');
+  // a1's agent has begun (it carries on alone); a2's has not picked its target up yet.
+  await c.patch(Resources.nodes, undefined, 'a1', 'merge', { metadata: { annotations: { [ANN.state]: 'Downloading', [ANN.stateVersion]: '0.2.0' } } });
+
+  await c.delete(UPGRADES, undefined, 'up');
+  await eventually(async () => !(await c.get(UPGRADES, undefined, 'up')), 10_000, 'the plan gone once its nodes are let go');
+  const [a1, a2] = [await get('a1'), await get('a2')];
+  assert.equal(a1.spec?.unschedulable, undefined, 'a1 uncordoned (the plan cordoned it)');
+  assert.equal(a2.spec?.unschedulable, true, 'a2 stays cordoned (it was before the plan)');
+  for (const n of [a1, a2]) {
+    for (const k of [ANN.plan, ANN.targetVersion, ANN.targetFile, ANN.targetSha256, ANN.healthTimeout, ANN.targetTime, ANN.cordoned]) {
+      assert.equal(n.metadata.annotations?.[k], undefined, `${n.metadata.name}: ${k} cleared`);
+    }
+  }
+  assert.equal(a1.metadata.annotations[ANN.state], 'Downloading', 'the agent\'s own report stays');
+});
+
+test('upgrade controller: a release the dir lacks is fetched from the other servers (HA) before the plan is judged', async (t) => {
+  const env = await startControllerEnv(t);
+  const c = env.api.client;
+  await c.create(CRDS, undefined, upgradeCrd());
+  const dir = mkdtempSync(join(tmpdir(), 'upgrade-ctl-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  await c.create(Resources.nodes, undefined, node('s1', true));
+  await c.patch(Resources.nodes, undefined, 's1', 'merge', { status: ready }, { subresource: 'status' });
+  const asked: string[] = [];
+  await env.run((ctx) => startUpgradeController(ctx, {
+    releaseDir: dir,
+    async fetchMissing(file) {
+      asked.push(file);
+      if (!file.includes('0.2.0')) return 'no other server gave it (https://10.0.0.2:6443: HTTP 404)';
+      writeFileSync(join(dir, file), 'from a peer');
+      writeFileSync(join(dir, 'SHA256SUMS'), `${'b'.repeat(64)}  ${file}\n`);
+      return { file };
+    },
+  }));
+  const plan = async (name: string) => (await c.get<Upgrade>(UPGRADES, undefined, name))!;
+  await c.create(UPGRADES, undefined, { apiVersion: 'upgrade.skiff.io/v1alpha1', kind: 'Upgrade', metadata: { name: 'nope' }, spec: { version: '0.9.0' } });
+  const invalid = await eventually(async () => { const p = await plan('nope'); return p.status?.display?.state === 'Invalid' && p; }, 10_000, 'Invalid') as Upgrade;
+  assert.match(invalid.status!.conditions!.find((x) => x.type === 'Valid')!.message!, /no release skiff-0\.9\.0-linux-amd64\.tar\.gz in .*; no other server gave it \(https:\/\/10\.0\.0\.2:6443: HTTP 404\)/);
+  await c.create(UPGRADES, undefined, { apiVersion: 'upgrade.skiff.io/v1alpha1', kind: 'Upgrade', metadata: { name: 'up' }, spec: { version: '0.2.0' } });
+  await eventually(async () => (await c.get(Resources.nodes, undefined, 's1'))!.metadata.annotations?.[ANN.targetSha256] === 'b'.repeat(64), 10_000, 'the server targeted with the fetched release');
+  assert.ok(asked.includes('skiff-0.2.0-linux-amd64.tar.gz'));
+});
+
+test('upgrade controller: the finalizer joins others a plan already has, and leaves them when it goes', async (t) => {
+  const env = await startControllerEnv(t);
+  const c = env.api.client;
+  await c.create(CRDS, undefined, upgradeCrd());
+  const dir = mkdtempSync(join(tmpdir(), 'upgrade-ctl-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  await env.run((ctx) => startUpgradeController(ctx, { releaseDir: dir }));
+  await c.create(UPGRADES, undefined, { apiVersion: 'upgrade.skiff.io/v1alpha1', kind: 'Upgrade', metadata: { name: 'p', finalizers: ['example.com/keep'] }, spec: { version: '0.2.0' } });
+  await eventually(async () => (await c.get<Upgrade>(UPGRADES, undefined, 'p'))?.metadata.finalizers?.length === 2, 10_000, 'the finalizer added');
+  assert.deepEqual((await c.get<Upgrade>(UPGRADES, undefined, 'p'))!.metadata.finalizers, ['example.com/keep', FINALIZER]);
+  await c.delete(UPGRADES, undefined, 'p');
+  await eventually(async () => (await c.get<Upgrade>(UPGRADES, undefined, 'p'))?.metadata.finalizers?.length === 1, 10_000, 'ours removed');
+  const left = (await c.get<Upgrade>(UPGRADES, undefined, 'p'))!;
+  assert.deepEqual(left.metadata.finalizers, ['example.com/keep']);
+  assert.ok(left.metadata.deletionTimestamp, 'still deleting, waiting for the other finalizer');
 });

@@ -3,7 +3,7 @@
 // version-skew rule of joins (src/release-version.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { inWindow, planStep, type PlanNode } from '../../src/controllers/upgrade/plan.js';
+import { inWindow, letGoPatch, planStep, type PlanNode } from '../../src/controllers/upgrade/plan.js';
 import { ANN, type UpgradeSpec } from '../../src/controllers/upgrade/api.js';
 import { agentSkewRefusal, minorOf, minorsBehind } from '../../src/release-version.js';
 
@@ -105,4 +105,16 @@ test('version skew: a newer agent is refused, older ones join', () => {
   assert.match(agentSkewRefusal('1.9.0', '2.0.0')!, /newer/);
   assert.equal(minorsBehind('0.4.0', '0.2.0'), 2);
   assert.equal(minorsBehind('0.2.0', '0.2.0'), 0);
+});
+
+test('letting go of a node: only the plan\'s own, its annotations cleared, uncordoned only if the plan cordoned it', () => {
+  const ours = { [ANN.plan]: 'p', [ANN.targetVersion]: '0.2.0', [ANN.cordoned]: 'true', [ANN.state]: 'Restarting', [ANN.runningVersion]: '0.1.0' };
+  const patch = letGoPatch('p', ours) as any;
+  assert.deepEqual(patch.spec, { unschedulable: null });
+  for (const k of [ANN.plan, ANN.targetVersion, ANN.targetFile, ANN.targetSha256, ANN.healthTimeout, ANN.targetTime, ANN.cordoned]) assert.equal(patch.metadata.annotations[k], null, k);
+  assert.ok(!(ANN.state in patch.metadata.annotations) && !(ANN.runningVersion in patch.metadata.annotations), 'the agent\'s reports stay');
+  assert.equal(letGoPatch('p', { ...ours, [ANN.cordoned]: 'already' })!.spec, undefined, 'cordoned before the plan: stays cordoned');
+  assert.equal(letGoPatch('p', { ...ours, [ANN.cordoned]: '' })!.spec, undefined);
+  assert.equal(letGoPatch('other', ours), undefined, 'another plan\'s node is left alone');
+  assert.equal(letGoPatch('p', {}), undefined);
 });

@@ -38,6 +38,15 @@ export const ANN = {
   message: `${A}message`,
 } as const;
 
+/**
+ * On every Upgrade the controller has seen: deleting it first lets go of the nodes it holds (uncordons
+ * what it cordoned, clears its annotations), so no node stays cordoned or half-targeted.
+ */
+export const FINALIZER = `${UPGRADE_GROUP}/cleanup`;
+
+/** The annotations the controller writes on a node it drives (cleared when it lets go). */
+export const CONTROLLER_ANNOTATIONS = [ANN.plan, ANN.targetVersion, ANN.targetFile, ANN.targetSha256, ANN.healthTimeout, ANN.targetTime, ANN.cordoned] as const;
+
 /** What an agent reports about its own upgrade to `stateVersion`. */
 export type AgentState = 'Downloading' | 'Installing' | 'Restarting' | 'Upgraded' | 'RolledBack' | 'Failed';
 

@@ -3,14 +3,19 @@
 // and which to start, carries out the server's share (cordon, drain, handing the node its target in
 // annotations, uncordon when done) and writes the plan's status. The node's own agent does the rest
 // (src/agent/upgrade-executor.ts: download, checksum, swap, restart, health gate, rollback).
+// Every plan carries the finalizer FINALIZER: deleting a plan, even in the middle of a run, first lets
+// go of its nodes (letGoPatch), then lets the deletion finish. Nodes naming a plan that is gone (its
+// finalizer removed by hand, or a plan older than the finalizer) are let go the same way.
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { KObject } from '../../api/object.js';
 import { isNotFound, Resources } from '../../client/types.js';
 import { runController, type RunningController } from '../../client/controller.js';
 import { WorkQueue } from '../../client/workqueue.js';
 import type { ControllerContext } from '../context.js';
 import { logger } from '../../util/log.js';
-import { ANN, UPGRADES, type Upgrade, type UpgradeCondition, type UpgradeStatus } from './api.js';
-import { display, planStep, type PlanNode } from './plan.js';
+import { ANN, FINALIZER, UPGRADES, releaseFileName, type Upgrade, type UpgradeCondition, type UpgradeStatus } from './api.js';
+import { display, letGoPatch, planStep, type PlanNode } from './plan.js';
 import { findArtifact } from './artifacts.js';
 
 const log = logger('upgrade-controller');
@@ -18,6 +23,11 @@ const log = logger('upgrade-controller');
 export interface UpgradeControllerOptions {
   /** The release dir (artifacts.ts). */
   releaseDir: string;
+  /**
+   * A release the release dir lacks is fetched from the other servers (artifacts.ts fetchFromPeers):
+   * resolves with why not when none has it. Absent: the local dir only.
+   */
+  fetchMissing?: (file: string) => Promise<unknown>;
   /** Clock (tests). */
   now?: () => number;
 }
@@ -38,7 +48,13 @@ export function startUpgradeController(ctx: ControllerContext, o: UpgradeControl
   plans.addHandlers({ onAdd: enqueuePlan, onUpdate: (_o, p) => enqueuePlan(p) });
   // Any node change may move a plan on (a node back Ready, an agent's report).
   const enqueueAllPlans = () => { for (const p of plans.list()) queue.add(p.metadata.name!); };
-  nodes.addHandlers({ onAdd: enqueueAllPlans, onUpdate: enqueueAllPlans, onDelete: enqueueAllPlans });
+  // A node naming a plan that is gone is queued under that name too: its reconcile lets go of it.
+  const enqueueFor = (n: KObject) => {
+    enqueueAllPlans();
+    const held = n.metadata.annotations?.[ANN.plan];
+    if (held && !plans.getByName(undefined, held)) queue.add(held);
+  };
+  nodes.addHandlers({ onAdd: enqueueFor, onUpdate: (_o, n) => enqueueFor(n), onDelete: enqueueAllPlans });
 
   const patchNode = (name: string, body: unknown) => ctx.client.patch(Resources.nodes, undefined, name, 'merge', body);
 
@@ -84,11 +100,42 @@ export function startUpgradeController(ctx: ControllerContext, o: UpgradeControl
     return left.length === 0;
   }
 
+  /** Every node plan `name` holds is let go (the plan deleted or gone). */
+  async function letGoAll(name: string, why: string): Promise<void> {
+    for (const n of nodes.list()) {
+      const patch = letGoPatch(name, n.metadata.annotations ?? {});
+      if (!patch) continue;
+      await patchNode(n.metadata.name!, patch).catch((e) => { if (!isNotFound(e)) throw e; });
+      log.info({ plan: name, node: n.metadata.name, why, uncordoned: n.metadata.annotations?.[ANN.cordoned] === 'true' }, 'node let go');
+    }
+  }
+
+  // JSON patches with a test: a concurrent change of the list fails the patch, and the key is retried.
+  async function addFinalizer(plan: Upgrade): Promise<void> {
+    const f = plan.metadata.finalizers;
+    await ctx.client.patch(UPGRADES, undefined, plan.metadata.name!, 'json', f
+      ? [{ op: 'test', path: '/metadata/finalizers', value: f }, { op: 'add', path: '/metadata/finalizers/-', value: FINALIZER }]
+      : [{ op: 'add', path: '/metadata/finalizers', value: [FINALIZER] }]);
+  }
+  async function removeFinalizer(plan: Upgrade): Promise<void> {
+    const f = plan.metadata.finalizers ?? [];
+    const i = f.indexOf(FINALIZER);
+    await ctx.client.patch(UPGRADES, undefined, plan.metadata.name!, 'json', [
+      { op: 'test', path: `/metadata/finalizers/${i}`, value: FINALIZER }, { op: 'remove', path: `/metadata/finalizers/${i}` },
+    ]).catch((e) => { if (!isNotFound(e)) throw e; });
+    log.info({ plan: plan.metadata.name }, 'plan deleted: its nodes let go');
+  }
+
   return runController({
     name: 'upgrade', queue, informers: [plans, nodes, pods],
     async reconcile(name) {
       const plan = plans.getByName(undefined, name);
-      if (!plan || plan.metadata.deletionTimestamp) return;
+      if (!plan || plan.metadata.deletionTimestamp) {
+        await letGoAll(name, plan ? 'plan deleted' : 'plan gone');
+        if (plan?.metadata.finalizers?.includes(FINALIZER)) await removeFinalizer(plan);
+        return;
+      }
+      if (!plan.metadata.finalizers?.includes(FINALIZER)) await addFinalizer(plan);
       const spec = plan.spec ?? ({} as Upgrade['spec']);
       const all = nodes.list();
       const t = now();
@@ -98,7 +145,13 @@ export function startUpgradeController(ctx: ControllerContext, o: UpgradeControl
       if (!spec.version) invalid = 'spec.version is required';
       for (const arch of new Set(all.map(archOf))) {
         if (invalid) break;
-        const a = findArtifact(o.releaseDir, spec.version, arch);
+        let a = findArtifact(o.releaseDir, spec.version, arch);
+        if (typeof a === 'string' && o.fetchMissing && !existsSync(join(o.releaseDir, releaseFileName(spec.version, arch)))) {
+          // HA: uploaded to another server; fetched here before any node is started.
+          const why = await o.fetchMissing(releaseFileName(spec.version, arch));
+          const again = findArtifact(o.releaseDir, spec.version, arch);
+          a = typeof again === 'string' && typeof why === 'string' ? `${again}; ${why}` : again;
+        }
         if (typeof a === 'string') invalid = a; else artifacts[arch] = { file: a.file, sha256: a.sha256 };
       }
       const planNodes: PlanNode[] = all.map((n) => ({ name: n.metadata.name!, labels: n.metadata.labels ?? {}, annotations: n.metadata.annotations ?? {}, ready: isReady(n) }));
@@ -112,8 +165,7 @@ export function startUpgradeController(ctx: ControllerContext, o: UpgradeControl
           const ann = node.metadata.annotations ?? {};
           if (s.phase === 'Upgraded' && ann[ANN.plan] === name) {
             // Done: the plan lets go of the node (uncordoned if it was the one that cordoned it).
-            const clear = Object.fromEntries([ANN.plan, ANN.targetVersion, ANN.targetFile, ANN.targetSha256, ANN.healthTimeout, ANN.targetTime, ANN.cordoned].map((k) => [k, null]));
-            await patchNode(s.name, { metadata: { annotations: clear }, ...(ann[ANN.cordoned] === 'true' ? { spec: { unschedulable: null } } : {}) });
+            await patchNode(s.name, letGoPatch(name, ann));
             log.info({ plan: name, node: s.name, version: spec.version }, 'node upgraded');
           } else if (step.start.includes(s.name) || s.phase === 'Cordoning' || s.phase === 'Draining') {
             if (!(await startNode(plan, node, artifacts[archOf(node)]!))) requeue = Math.min(requeue ?? 2000, 2000);

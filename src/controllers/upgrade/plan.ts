@@ -8,7 +8,7 @@
 // - outside the maintenance window, or with spec.paused, nodes already started finish and no new one starts;
 // - a node not Ready is not started (its agent could not carry it out); the plan waits for it.
 import { compileLabelSelector } from '../../api/selectors.js';
-import { ANN, type NodePhase, type NodeUpgradeStatus, type UpgradeSpec } from './api.js';
+import { ANN, CONTROLLER_ANNOTATIONS, type NodePhase, type NodeUpgradeStatus, type UpgradeSpec } from './api.js';
 
 export interface PlanNode {
   name: string;
@@ -135,4 +135,17 @@ export function display(step: PlanStep, version: string): { progress: string; no
   const done = step.nodes.filter((n) => n.phase === 'Upgraded').length;
   const nodes = step.nodes.map((n) => `${n.name}=${n.phase === 'Upgraded' ? version : n.phase === 'Upgrading' && n.agentState ? n.agentState : n.phase}`).join(' ');
   return { progress: `${done}/${step.nodes.length}`, nodes, state: step.state, message: step.message };
+}
+
+/**
+ * The merge patch by which plan `plan` lets go of a node (done, or the plan deleted): its annotations
+ * cleared, and the node schedulable again if this plan cordoned it (`cordoned: true`; `already` means
+ * it was unschedulable before and stays so). Undefined when the node is not this plan's. The agent's
+ * own reports (version, state, message) stay: they are the node's history. A node whose agent already
+ * took its target carries on alone (the swap and its health gate need nothing from the server).
+ */
+export function letGoPatch(plan: string, annotations: Record<string, string>): Record<string, unknown> | undefined {
+  if (annotations[ANN.plan] !== plan) return undefined;
+  const clear = Object.fromEntries(CONTROLLER_ANNOTATIONS.map((k) => [k, null]));
+  return { metadata: { annotations: clear }, ...(annotations[ANN.cordoned] === 'true' ? { spec: { unschedulable: null } } : {}) };
 }
