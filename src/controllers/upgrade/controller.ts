@@ -115,7 +115,8 @@ export function startUpgradeController(ctx: ControllerContext, o: UpgradeControl
     const f = plan.metadata.finalizers;
     await ctx.client.patch(UPGRADES, undefined, plan.metadata.name!, 'json', f
       ? [{ op: 'test', path: '/metadata/finalizers', value: f }, { op: 'add', path: '/metadata/finalizers/-', value: FINALIZER }]
-      : [{ op: 'add', path: '/metadata/finalizers', value: [FINALIZER] }]);
+      // No list to test: the resourceVersion stands in for it (another writer's new list fails this).
+      : [{ op: 'test', path: '/metadata/resourceVersion', value: plan.metadata.resourceVersion }, { op: 'add', path: '/metadata/finalizers', value: [FINALIZER] }]);
   }
   async function removeFinalizer(plan: Upgrade): Promise<void> {
     const f = plan.metadata.finalizers ?? [];
