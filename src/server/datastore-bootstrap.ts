@@ -16,7 +16,8 @@
 // creates or loads any of the files (installs the cluster's set, or refuses), finish() once the server
 // has them all (stores them for a first server; pushes a local change such as a CA rotation made
 // while the server was down).
-import { createCipheriv, createDecipheriv, createHash, pbkdf2Sync, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, pbkdf2, randomBytes } from 'node:crypto';
+import { promisify } from 'node:util';
 import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { backendFor, KeyExistsError, RevisionConflictError, type Backend, type DatastoreTls, type KeyValue } from '../storage/index.js';
@@ -64,15 +65,18 @@ export function bootstrapKey(password: string): string {
   return BOOTSTRAP_PREFIX + createHash('sha256').update(password).digest('hex').slice(0, 12);
 }
 
-function deriveKey(password: string, salt: Buffer, iterations: number): Buffer {
-  return pbkdf2Sync(password, salt, iterations, 32, 'sha256');
+const pbkdf2Async = promisify(pbkdf2);
+
+/** In the thread pool: the derivation takes a tenth of a second or more, which the event loop must not wait out. */
+function deriveKey(password: string, salt: Buffer, iterations: number): Promise<Buffer> {
+  return pbkdf2Async(password, salt, iterations, 32, 'sha256');
 }
 
 /** The stored value for `set` under `key`, sealed with the password. */
-export function sealBootstrap(key: string, password: string, set: SharedSet): string {
+export async function sealBootstrap(key: string, password: string, set: SharedSet): Promise<string> {
   const salt = randomBytes(16);
   const nonce = randomBytes(12);
-  const cipher = createCipheriv('aes-256-gcm', deriveKey(password, salt, KDF_ITERATIONS), nonce);
+  const cipher = createCipheriv('aes-256-gcm', await deriveKey(password, salt, KDF_ITERATIONS), nonce);
   cipher.setAAD(Buffer.from(key));
   const plain = Buffer.from(JSON.stringify({ version: 1, files: set }));
   const data = Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
@@ -85,7 +89,7 @@ export function sealBootstrap(key: string, password: string, set: SharedSet): st
 }
 
 /** The set a stored value holds; BootstrapError when the password or the record is not right. */
-export function openBootstrap(key: string, password: string, value: string): SharedSet {
+export async function openBootstrap(key: string, password: string, value: string): Promise<SharedSet> {
   const bad = (why: string) => new BootstrapError(`the bootstrap data in the datastore (${key}) ${why}`);
   let rec: Record_;
   try { rec = JSON.parse(value) as Record_; } catch { throw bad('is not valid JSON: it was damaged or not written by skiff'); }
@@ -96,9 +100,10 @@ export function openBootstrap(key: string, password: string, value: string): Sha
   const data = Buffer.from(rec.data, 'base64');
   const nonce = Buffer.from(rec.nonce, 'base64');
   if (data.length < 17 || nonce.length !== 12) throw bad('is truncated');
+  const derived = await deriveKey(password, Buffer.from(rec.salt, 'base64'), rec.iterations);
   let plain: Buffer;
   try {
-    const decipher = createDecipheriv('aes-256-gcm', deriveKey(password, Buffer.from(rec.salt, 'base64'), rec.iterations), nonce);
+    const decipher = createDecipheriv('aes-256-gcm', derived, nonce);
     decipher.setAAD(Buffer.from(key));
     decipher.setAuthTag(data.subarray(data.length - 16));
     plain = Buffer.concat([decipher.update(data.subarray(0, data.length - 16)), decipher.final()]);
@@ -202,7 +207,7 @@ export async function prepareDatastoreBootstrap(backend: Backend, opts: PrepareO
         const set = readSharedSet(opts.dataDir);
         const key = bootstrapKey(password);
         try {
-          await b.create(key, sealBootstrap(key, password, set));
+          await b.create(key, await sealBootstrap(key, password, set));
         } catch (err) {
           if (!(err instanceof KeyExistsError)) throw err;
           // Another server stored its set between our read and this write. A data dir whose
@@ -216,7 +221,7 @@ export async function prepareDatastoreBootstrap(backend: Backend, opts: PrepareO
     };
   }
 
-  const record = openBootstrap(mine.key, opts.password!, mine.value);
+  const record = await openBootstrap(mine.key, opts.password!, mine.value);
   const recorded = digestOf(record);
   const synced = readIfExists(syncedPath)?.trim();
   let state: BootstrapState;
@@ -246,7 +251,7 @@ export async function prepareDatastoreBootstrap(backend: Backend, opts: PrepareO
       // on the record this server read, so a concurrent change by another server is not overwritten.
       const key = bootstrapKey(password);
       try {
-        await b.update(key, sealBootstrap(key, password, set), (mine as KeyValue).modRevision);
+        await b.update(key, await sealBootstrap(key, password, set), (mine as KeyValue).modRevision);
       } catch (err) {
         if (err instanceof RevisionConflictError) throw new BootstrapError('the cluster\'s bootstrap data changed in the datastore while this server started: start it again');
         throw err;
@@ -265,10 +270,10 @@ export async function rekeyDatastoreBootstrap(backend: Backend, oldPassword: str
   const oldKey = bootstrapKey(oldPassword);
   const kv = await backend.get(oldKey);
   if (!kv) return;
-  const set = openBootstrap(oldKey, oldPassword, kv.value);
+  const set = await openBootstrap(oldKey, oldPassword, kv.value);
   const newKey = bootstrapKey(newPassword);
   try {
-    await backend.create(newKey, sealBootstrap(newKey, newPassword, set));
+    await backend.create(newKey, await sealBootstrap(newKey, newPassword, set));
   } catch (err) {
     if (!(err instanceof KeyExistsError)) throw err;
   }

@@ -82,15 +82,15 @@ test('a tampered record is refused, a record copied under another key does not d
   const set = { 'tls/server-ca.crt': 'c', 'tls/server-ca.key': 'k', 'tls/client-ca.crt': 'c2', 'tls/client-ca.key': 'k2',
     'tls/request-header-ca.crt': 'c3', 'tls/request-header-ca.key': 'k3', 'tls/service.key': 's' };
   const key = bootstrapKey('pw-123456');
-  const sealed = sealBootstrap(key, 'pw-123456', set);
-  assert.deepEqual(openBootstrap(key, 'pw-123456', sealed), set);
+  const sealed = await sealBootstrap(key, 'pw-123456', set);
+  assert.deepEqual(await openBootstrap(key, 'pw-123456', sealed), set);
   const rec = JSON.parse(sealed);
   const data = Buffer.from(rec.data, 'base64');
   data[5] ^= 1;
   const tampered = JSON.stringify({ ...rec, data: data.toString('base64') });
-  assert.throws(() => openBootstrap(key, 'pw-123456', tampered), /altered or damaged/);
-  assert.throws(() => openBootstrap(bootstrapKey('other'), 'pw-123456', sealed), /altered or damaged/);
-  assert.throws(() => openBootstrap(key, 'pw-123456', 'not json'), BootstrapError);
+  await assert.rejects(openBootstrap(key, 'pw-123456', tampered), /altered or damaged/);
+  await assert.rejects(openBootstrap(bootstrapKey('other'), 'pw-123456', sealed), /altered or damaged/);
+  await assert.rejects(openBootstrap(key, 'pw-123456', 'not json'), BootstrapError);
 
   await backend.create(key, tampered);
   const dir = join(root, 'joiner');
