@@ -75,6 +75,13 @@ const sql = async <T>(q: string, params: unknown[] = []): Promise<T[]> => {
 // link address, which the `kubernetes` Endpoints then list.
 const serverArgs = ['--bind-address', '0.0.0.0', '--advertise-address', host.hostIp, '--tls-san', host.hostIp, '--node-ip', '127.0.0.1'];
 const agentArgs = ['--disable-network-policy', '--ingress-http-port', '0', '--ingress-https-port', '0'];
+/** The loops a server started under the controller manager's Lease, from its log (controller-manager.ts). */
+const electedLoops = (s: TestServer): string[] => readFileSync(s.logPath, 'utf8').split('\n').flatMap((line) => {
+  try {
+    const o = JSON.parse(line);
+    return o.msg === 'control loops started' && o.group === 'kube-controller-manager' ? o.controllers as string[] : [];
+  } catch { return []; }
+});
 const t0 = Date.now();
 const phase = (what: string) => console.log(`# ${((Date.now() - t0) / 1000).toFixed(1)} s: ${what}`);
 
@@ -185,6 +192,9 @@ test('kill -9 of the leader (the agent\'s server) while clients write: no write 
 
   // The agent joined through A: the kill takes the leader and the agent's server at once.
   assert.equal(leader, a, 'the first server leads the loops');
+  // The Event sweeper and the fleet manager's loops run with the other loops, on the leader only.
+  assert.ok(['event-ttl', 'fleet-manager', 'replicaset-controller'].every((l) => electedLoops(a).includes(l)), `A's elected loops: ${electedLoops(a).join(',')}`);
+  for (const s of survivors) assert.deepEqual(electedLoops(s), [], `no elected loop on the standby ${s.url}`);
   const nodeToken = readFileSync(join(a.dataDir, 'server', 'node-token'), 'utf8').trim();
   const ready = async (s: TestServer, node: string) => (await json(s, ['get', 'node', node])).status.conditions.find((x: any) => x.type === 'Ready')?.status === 'True';
   const readyHollow = async (s: TestServer) => (await s.kubectl(['get', 'nodes', '--no-headers'])).stdout.trim().split('\n').filter((l) => /^hollow-\d+\s+Ready\s/.test(l)).length;
@@ -285,6 +295,8 @@ test('kill -9 of the leader (the agent\'s server) while clients write: no write 
   const tookOverMs = Date.now() - killedAt;
   assert.ok((await holderOf(b, 'kube-controller-manager'))!.transitions > transitionsBefore, 'leaseTransitions counted the takeover');
   await eventually(async () => (await readyReplicas(b)) === 3, 'web 3/3 through the new leader\'s loops', 120_000);
+  assert.ok(['event-ttl', 'fleet-manager'].every((l) => electedLoops(next).includes(l)), `the new leader's loops: ${electedLoops(next).join(',')}`);
+  assert.deepEqual(electedLoops(survivors.find((s) => s !== next)!), [], 'none on the remaining standby');
   const convergedMs = Date.now() - killedAt;
   console.log(`# failover after kill -9: the agent's Lease renewed via another server ${renewed - killedAt} ms, its tunnel on ${holder} `
     + `${tunnelAt - killedAt} ms, the loops' Leases taken ${tookOverMs} ms (by ${next.url}), web converged ${convergedMs} ms`);
