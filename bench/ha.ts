@@ -45,6 +45,9 @@ const value = JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { 
 interface ApiFigures { creates: Rate; gets: Rate; lists: Rate; rssMb: number; watchP99?: number; watchP50?: number }
 
 /** Creates, gets and lists through the API of a server started with `args`; `second` adds a watching server. */
+/** Servers sharing a datastore share the cluster's CAs through it, sealed with this token (datastore-bootstrap.ts). */
+const HA_TOKEN = 'skiff-bench-ha-token';
+
 async function throughApi(label: string, args: string[], second?: string[]): Promise<ApiFigures & { server: BenchServer }> {
   const server = await startBenchServer([...args, '--disable-controller-manager'], { readyTimeoutMs: 120_000 });
   const api = ApiClient.fromKubeconfig(server.kubeconfigPath, { maxSockets: CLIENTS });
@@ -181,7 +184,7 @@ if (BACKENDS.includes('postgres')) {
   const db = await startPostgres();
   try {
     console.log('postgres (Debian PostgreSQL, fsync=on, synchronous_commit=on):');
-    const ep = ['--datastore-endpoint', db.url('skiff_bench')];
+    const ep = ['--datastore-endpoint', db.url('skiff_bench'), '--token', HA_TOKEN];
     const api = await throughApi('postgres', ep, ep);
     await api.server.stop();
     report('postgres', api, await rawPostgres(db.url()), `PostgreSQL single-row INSERT commits (${CLIENTS} connections)`);
@@ -194,7 +197,7 @@ if (BACKENDS.includes('mariadb')) {
   if (maria) {
     try {
       console.log('mariadb (Debian MariaDB, innodb_flush_log_at_trx_commit=1, sync_binlog=1):');
-      const ep = ['--datastore-endpoint', maria.url('skiff_bench')];
+      const ep = ['--datastore-endpoint', maria.url('skiff_bench'), '--token', HA_TOKEN];
       const api = await throughApi('mariadb', ep, ep);
       await api.server.stop();
       report('mariadb', api, await rawMariadb(maria.port), `MariaDB single-row INSERT commits (${CLIENTS} connections)`);
@@ -207,7 +210,7 @@ if (BACKENDS.includes('etcd')) {
   const etcd = await startEtcd();
   try {
     console.log('etcd (Debian etcd 3.4, external, one member, plain http on loopback):');
-    const ep = ['--datastore-endpoint', etcd.url];
+    const ep = ['--datastore-endpoint', etcd.url, '--token', HA_TOKEN];
     const api = await throughApi('etcd', ep, ep);
     await api.server.stop();
     const client = new Etcd3({ hosts: etcd.url });
@@ -239,7 +242,7 @@ async function leaderFailover(kills: number): Promise<{ leaseMs: number; actMs: 
   const servers: BenchServer[] = [];
   const out: { leaseMs: number; actMs: number }[] = [];
   try {
-    const ep = ['--datastore-endpoint', db.url('skiff_failover')];
+    const ep = ['--datastore-endpoint', db.url('skiff_failover'), '--token', HA_TOKEN];
     for (let i = 0; i < Math.max(3, kills + 1); i++) servers.push(await startBenchServer(ep, { readyTimeoutMs: 120_000 }));
     const idOf = (s: BenchServer) => readFileSync(join(s.dataDir, 'server', 'id'), 'utf8').trim();
     const apis = new Map(servers.map((s) => [s, ApiClient.fromKubeconfig(s.kubeconfigPath)]));

@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path';
 import { openStore, startEventTtl, type DatastoreTls, type EtcdBackend } from '../storage/index.js';
 import { startEmbeddedEtcd } from './embedded-etcd.js';
 import { handleEtcdJoin } from './embedded-etcd-join.js';
+import { isSharedEndpoint, prepareFromEndpoint, rekeyDatastoreBootstrap } from './datastore-bootstrap.js';
 import { handleEncryptRoute, SecretsEncryption } from './secrets-encryption.js';
 import { createAuditor, type AuditOptions } from '../apiserver/audit/index.js';
 import { ApiServerMetrics } from '../apiserver/prometheus.js';
@@ -209,6 +210,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   const t0 = performance.now();
   mkdirSync(join(config.dataDir, 'server'), { recursive: true, mode: 0o700 });
 
+  // Servers sharing an external datastore share their CAs and keys through it (datastore-bootstrap.ts):
+  // installed here, before anything below creates or reads them; refused (nothing written) on a wrong token.
+  const sharedBootstrap = isSharedEndpoint(config.datastoreEndpoint) ? await prepareFromEndpoint({
+    dataDir: config.dataDir, endpoint: config.datastoreEndpoint!, tls: config.datastoreTls, token: config.token,
+    log: (msg, fields) => log.info(fields ?? {}, msg),
+  }) : undefined;
   const encryption = new SecretsEncryption(config.dataDir, config.secretsEncryption ?? false);
   let opened: Store | undefined;
   const metrics = new ApiServerMetrics({ store: () => opened, kinds: () => registry.all(), lookup: (g, v, r) => registry.lookup(g, v, r) });
@@ -233,7 +240,6 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   log.info({ revision: store.revision(), ms: Math.round(performance.now() - t0) }, 'datastore loaded');
   logProfile(config.profile ?? 'default', config.watchCacheSize);
   const eventTtlMs = (config.eventTtlSeconds ?? 3600) * 1000;
-  const eventTtl = eventTtlMs > 0 ? startEventTtl(store, { ttlMs: eventTtlMs, log: (msg, fields) => log.info(fields ?? {}, msg) }) : undefined;
 
   const ips = hostIps();
   const advertise = config.advertiseAddress ?? (isWildcard(config.bindAddress) ? ips[0] ?? '127.0.0.1' : config.bindAddress);
@@ -264,6 +270,9 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     compactedRevision: () => backend.compactedRevision(),
   });
   const saTokens = await ServiceAccountTokens.open(config.dataDir);
+  // Every shared file exists now: a first server stores the set before it writes any object.
+  await sharedBootstrap?.finish(backend, token.password);
+  let joinPassword = token.password;
   // Tokens die with their ServiceAccount (or its recreation) and with the pod they are bound to.
   const authn = new Authenticator({ saTokens, validateServiceAccount: (c) => serviceAccountTokenLive((k) => store.get(k)?.obj, c) });
   const authz = chainAuthorizer(store, new RbacAuthorizer(storeRbacSource(store)));
@@ -316,8 +325,20 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   // Rolling upgrades' release dir; with several servers, one lacking a release fetches it from the others.
   const releaseDir = join(config.dataDir, 'server', 'releases');
   const releasePeers = apiServerPeers(new LocalClient(objects, { user: 'system:apiserver', groups: ['system:masters'], manager: 'skiff-releases' }), `${advertise}:${config.httpsListenPort}`, { caPem: pki.serverCaPem, certPem: pki.adminCertPem, keyPem: pki.adminKeyPem });
-  const starters: Record<string, ControllerStarter> = config.disableControllerManager ? { namespace: CONTROLLERS.namespace!, ...aggregation } : {
-    ...CONTROLLERS, ...aggregation,
+  // Set once the fleet manager exists (below); its loops start at this server's first term.
+  const fleetTerm = { leading: false, start: () => {} };
+  // Leader-only like the loops (controller-manager.ts), also with --disable-controller-manager as before:
+  // the Event sweeper (one server sweeps, others would race it) and the fleet manager's loops (Cluster
+  // status, groups, bundles, GitRepos); its registration and tunnel routes stay on every server.
+  const leaderOnly: Record<string, ControllerStarter> = {
+    ...(eventTtlMs > 0 ? { 'event-ttl': () => {
+      const ttl = startEventTtl(store, { ttlMs: eventTtlMs, log: (msg, fields) => log.info(fields ?? {}, msg) });
+      return { name: 'event-ttl', stop: async () => ttl.stop() };
+    } } : {}),
+    'fleet-manager': () => { fleetTerm.leading = true; fleetTerm.start(); return { name: 'fleet-manager', stop: async () => undefined }; },
+  };
+  const starters: Record<string, ControllerStarter> = config.disableControllerManager ? { namespace: CONTROLLERS.namespace!, ...aggregation, ...leaderOnly } : {
+    ...CONTROLLERS, ...aggregation, ...leaderOnly,
     'garbage-collector': garbageCollectorStarter(registry),
     'node-ipam': (ctx) => startNodeIpamController(ctx, { clusterCidr: config.clusterCidr, nodeMaskSize: 24 }),
     'root-ca-publisher': (ctx) => startRootCaPublisher(ctx, pki.serverCaPem),
@@ -380,7 +401,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     ...(config.fleet?.lastSeenIntervalSeconds ? { lastSeenResolutionMs: config.fleet.lastSeenIntervalSeconds * 1000 } : {}),
     gitCacheDir: join(config.dataDir, 'server', 'fleet-git'),
   });
-  fleet.start();
+  // FleetManager's loops cannot be restarted: started at this server's first term, they run until it
+  // stops (a server that loses its Lease without dying keeps them; see docs/ha.md).
+  let fleetStarted = false;
+  fleetTerm.start = () => { if (!fleetStarted) { fleetStarted = true; fleet.start(); } };
+  if (fleetTerm.leading) fleetTerm.start();
   const audit = createAuditor(config.audit ?? {});
   const server = createApiServer(ctx, {
     audit, metrics, aggregator,
@@ -389,7 +414,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       || tunnels.handleConnect(req, res, user) || handleAgentConfig(agentConfigDeps, req, res, user)
       || handleEncryptRoute(encryption, req, res, user) || fleet.handleRoute(req, res, user)
       || handleEtcdJoin(embeddedEtcd && { dataDir: config.dataDir, tokenSecret: token.password, etcd: () => (backend as EtcdBackend).etcd() }, req, res)
-      || handleTokenRoute({ dataDir: config.dataDir, caBundlePem, token, onRotated: (p) => { joinDeps.tokenSecret = p; agentConfigDeps.tokenSecret = p; } }, req, res, user)
+      || handleTokenRoute({ dataDir: config.dataDir, caBundlePem, token, onRotated: (p) => {
+        joinDeps.tokenSecret = p; agentConfigDeps.tokenSecret = p;
+        // The datastore's bootstrap record follows the token (servers started later give the new one).
+        if (sharedBootstrap) void rekeyDatastoreBootstrap(backend, joinPassword, p).catch((err) => log.warn({ err: String(err) }, 'bootstrap data not re-keyed'));
+        joinPassword = p;
+      } }, req, res, user)
       || handleReleaseDownload(releaseDir, req, res, user, releasePeers)
       || handleJoin(joinDeps, req, res),
     proxySubresource: async (ri, req, res, user) => {
@@ -440,7 +470,6 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       shuttingDown = true;
       certRenewal.stop();
       await apiServerEndpoints.stop();
-      eventTtl?.stop();
       await site?.stop();
       await fleet.stop();
       await controllers?.stop();
