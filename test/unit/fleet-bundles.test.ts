@@ -8,7 +8,7 @@ import { matchTargets, optionsFor, type ClusterInfo } from '../../src/fleet/targ
 import { parseResources, render, RenderError, type Patcher } from '../../src/fleet/customize.js';
 import { contentConfigMaps, contentHash, deploymentId, unpackContent, CHUNK_BYTES } from '../../src/fleet/content.js';
 import { planRollout, partition, scaled, type RolloutCluster } from '../../src/fleet/rollout.js';
-import { readiness } from '../../src/fleet/workloads.js';
+import { podProblems, readiness } from '../../src/fleet/workloads.js';
 import { fleetPatcher } from '../../src/server/fleet-patcher.js';
 import { loadSchemaSet } from '../../src/api/schema.js';
 import { bundleNameFor, normalizeRepoUrl, parseDuration, webhookRepos } from '../../src/fleet/gitrepo.js';
@@ -96,10 +96,38 @@ test('workload readiness: deployments, pods, jobs', () => {
   const dep = (status: any) => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'w', namespace: 'd', generation: 2 }, spec: { replicas: 2 }, status });
   assert.equal(readiness(dep({ observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 2 })).ready, true);
   assert.equal(readiness(dep({ observedGeneration: 1, replicas: 2, updatedReplicas: 2, availableReplicas: 2 })).ready, false);
-  assert.match(readiness(dep({ observedGeneration: 2, replicas: 3, updatedReplicas: 1, availableReplicas: 2 })).message!, /deployment d\/w: 2\/2 available, 1 updated/);
-  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, status: { phase: 'Pending', containerStatuses: [{ state: { waiting: { reason: 'ImagePullBackOff' } } }] } };
-  assert.match(readiness(pod).message!, /ImagePullBackOff/);
+  assert.equal(readiness(dep({ observedGeneration: 1, replicas: 2, updatedReplicas: 2, availableReplicas: 2 })).message, 'deployment d/w: spec update not yet observed');
+  // kubectl rollout status's order: new replicas updated, old ones gone, updated ones available.
+  assert.equal(readiness(dep({ observedGeneration: 2, replicas: 3, updatedReplicas: 1, availableReplicas: 2 })).message, 'deployment d/w: 1 of 2 new replicas updated');
+  assert.equal(readiness(dep({ observedGeneration: 2, replicas: 3, updatedReplicas: 2, availableReplicas: 3 })).message, 'deployment d/w: 1 old replicas pending termination');
+  assert.equal(readiness(dep({ observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 1 })).message, 'deployment d/w: 1 of 2 updated replicas available');
+  // The old replicas' availability does not count for the new ones (a broken image behind a surge).
+  assert.equal(readiness(dep({ observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 1 })).ready, false);
+  assert.match(readiness(dep({ observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 2, conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded' }] })).message!, /exceeded its progress deadline/);
+  assert.equal(readiness({ ...dep({ observedGeneration: 3, replicas: 0, updatedReplicas: 0, availableReplicas: 0 }), spec: { replicas: 0 } }).ready, true);
+  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'x:broken' }] }, status: { phase: 'Pending', containerStatuses: [{ name: 'c', state: { waiting: { reason: 'ImagePullBackOff' } } }] } };
+  assert.equal(readiness(pod).message, 'pod p: ImagePullBackOff: x:broken');
   assert.equal(readiness({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } }).ready, true);
+});
+
+test('workload readiness: a workload not Ready names its pods\' reasons (the paused rollout shows them)', () => {
+  const dep = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'shop', generation: 2 }, spec: { replicas: 1 },
+    status: { observedGeneration: 2, replicas: 2, updatedReplicas: 1, availableReplicas: 1 } };
+  const pod = (name: string, status: any, extra: any = {}) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'shop', ...extra }, spec: { containers: [{ name: 'web', image: 'reg/web:2' }] }, status });
+  const pods = [
+    pod('web-old', { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] }),
+    pod('web-new', { phase: 'Pending', containerStatuses: [{ name: 'web', image: 'reg/web:2', state: { waiting: { reason: 'ErrImagePull', message: 'dial tcp: refused' } } }] }),
+    pod('web-gone', { phase: 'Pending', containerStatuses: [{ name: 'web', state: { waiting: { reason: 'ImagePullBackOff' } } }] }, { deletionTimestamp: '2026-12-05T00:00:00Z' }),
+    pod('web-creating', { phase: 'Pending', containerStatuses: [{ name: 'web', state: { waiting: { reason: 'ContainerCreating' } } }] }),
+  ];
+  assert.equal(readiness(dep, pods).message, 'deployment shop/web: 1 old replicas pending termination (pod web-new: ErrImagePull: reg/web:2)');
+  assert.deepEqual(podProblems([
+    pod('crash', { phase: 'Running', containerStatuses: [{ name: 'web', state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: { exitCode: 1 } } }] }),
+    pod('failed', { phase: 'Running', containerStatuses: [{ name: 'web', state: { terminated: { exitCode: 2, reason: 'Error' } } }] }),
+    pod('pending', { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available' }] }),
+  ]), ['pod crash: CrashLoopBackOff: reg/web:2', 'pod failed: Error (exit 2): web', 'pod pending: Unschedulable: 0/1 nodes are available']);
+  // Ready workloads ignore their pods.
+  assert.equal(readiness({ ...dep, status: { observedGeneration: 2, replicas: 1, updatedReplicas: 1, availableReplicas: 1 } }, pods).ready, true);
 });
 
 const rc = (name: string, o: Partial<RolloutCluster> = {}): RolloutCluster =>
