@@ -29,6 +29,7 @@ import { TEST_IMAGE } from '../helpers/images.js';
 import { localAgentRequirements, startLocalAgent, type LocalAgent } from '../helpers/local-agent.js';
 import { fleetToken, getJson, readyOf, siteFlags } from '../helpers/fleet.js';
 import { runHollow } from '../../src/hollow/run.js';
+import { CriClient } from '../../src/agent/runtime/cri-client.js';
 import type { HollowFleet } from '../../src/hollow/fleet.js';
 import { setLogLevel } from '../../src/util/log.js';
 
@@ -53,6 +54,18 @@ async function runs(site: string): Promise<[string, string] | undefined> {
   return t ? [t.spec.containers[0].image, t.metadata.annotations?.['fleet-test/version']] : undefined;
 }
 const pods = async (site: string) => (await getJson(sites.get(site)!, ['pods', '-n', NS, '-l', 'app=web']))?.items ?? [];
+/** The containers containerd runs on site-a's node, as `containerd://<id>`, asked over its CRI socket. */
+async function inContainerd(): Promise<string[]> {
+  const cri = new CriClient(join(agent!.dataDir, 'agent', 'containerd', 'containerd.sock'));
+  try {
+    return (await cri.listContainers()).filter((c: any) => c.state === 'CONTAINER_RUNNING').map((c: any) => `containerd://${c.id}`);
+  } finally { cri.close(); }
+}
+/** site-a's running web pod of `version`, once containerd runs its container too. */
+async function realPod(version: string): Promise<any> {
+  const p = (await pods('site-a')).find((x: any) => running(x) && x.metadata.annotations?.['fleet-test/version'] === version);
+  return p && (await inContainerd()).includes(p.status.containerStatuses[0].containerID) ? p : undefined;
+}
 const running = (p: any) => p.status?.phase === 'Running' && p.status.containerStatuses?.[0]?.state?.running && !p.metadata.deletionTimestamp;
 
 function web(version: string, image: string) {
@@ -124,11 +137,9 @@ test('v1 is Ready on the three sites; on site-a its pod runs in containerd', asy
   await apply(web('v1', TEST_IMAGE));
   await eventually(async () => (await bundle())?.status?.display?.readyClusters === '3/3', 'v1 Ready on all three', 120_000, diag);
   for (const site of ['site-a', 'site-b', 'site-c']) assert.deepEqual(await runs(site), [TEST_IMAGE, 'v1'], site);
-  const [pod] = (await pods('site-a')).filter(running);
-  assert.ok(pod, 'a running pod on site-a');
+  const pod = await eventually(() => realPod('v1'), 'site-a: the v1 pod running in containerd', 30_000, diag);
   assert.equal(pod.spec.nodeName, agent!.nodeName);
   assert.match(pod.status.containerStatuses[0].containerID, /^containerd:\/\/[0-9a-f]{64}$/);
-  assert.equal(pod.status.containerStatuses[0].image, TEST_IMAGE);
 });
 
 test('v2 with a broken image: site-a fails the health gate from its real pod status, the rollout pauses, site-b and site-c keep v1', async () => {
@@ -146,7 +157,7 @@ test('v2 with a broken image: site-a fails the health gate from its real pod sta
   const ps = await pods('site-a');
   const reason = ps.map((p: any) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason).find(Boolean);
   assert.match(String(reason), /^(ErrImagePull|ImagePullBackOff)$/);
-  assert.ok(ps.some((p: any) => running(p) && p.metadata.annotations?.['fleet-test/version'] === 'v1'), 'site-a keeps its v1 pod running');
+  assert.ok(await realPod('v1'), 'site-a keeps its v1 pod running in containerd');
   assert.deepEqual(await runs('site-a'), [BROKEN, 'v2']);
   // The other partitions were never released.
   for (const site of ['site-b', 'site-c']) {
@@ -169,10 +180,7 @@ test('site-c offline; the fixed bundle (v3) completes on site-a and site-b witho
   assert.equal(done.status.summary.offline, 1);
   assert.deepEqual(done.status.summary.nonReadyClusters, ['site-c']);
   for (const site of ['site-a', 'site-b']) assert.deepEqual(await runs(site), [TEST_IMAGE, 'v3'], site);
-  await eventually(async () => {
-    const ps = await pods('site-a');
-    return ps.length === 1 && running(ps[0]) && ps[0].metadata.annotations?.['fleet-test/version'] === 'v3';
-  }, 'site-a: only the v3 pod, running', 60_000, diag);
+  await eventually(async () => (await pods('site-a')).length === 1 && realPod('v3'), 'site-a: only the v3 pod, running in containerd', 60_000, diag);
   // site-c's BundleDeployment names v3 (released for its return) while it last applied v1.
   const bd = await getJson(manager, ['bundledeployment', 'web.site-c']);
   assert.equal(bd.spec.deploymentID, bd.spec.stagedDeploymentID);
