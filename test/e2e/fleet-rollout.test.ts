@@ -152,6 +152,8 @@ test('v2 with a broken image: site-a fails the health gate from its real pod sta
   assert.equal(paused.reason, 'PartitionNotReady');
   assert.match(paused.message, new RegExp(`^partition "p1-site-a" is not Ready on site-a \\(deployment ${NS}/web: .*pod web-[a-z0-9-]+: (ErrImagePull|ImagePullBackOff): ${BROKEN.replace(/[.:/]/g, '\\$&')}.*\\); the next partitions wait$`));
   assert.equal(b.status.display.state, 'RolloutPaused');
+  // None runs v2 Ready: site-a fails it, the others wait for it.
+  assert.match(ok(await manager.kubectl(['get', 'bundle', 'web'])), /^web\s+0\/3\s+RolloutPaused\s/m);
   assert.deepEqual(b.status.partitions.map((p: any) => [p.name, p.count]), [['p1-site-a', 1], ['p2-site-b', 1], ['p3-site-c', 1]]);
   // The real pod status on site-a: the new replica cannot pull, the old one still runs (surge).
   const ps = await pods('site-a');
