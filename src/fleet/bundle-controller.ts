@@ -276,20 +276,32 @@ export class BundleController {
       message = o.contentError;
       conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'InvalidContent', message });
     } else {
-      const waiting = o.plan?.waiting;
+      const plan = o.plan;
+      const waiting = plan?.waiting;
       const list = (names: string[]) => names.slice(0, MAX_LISTED).join(', ') + (names.length > MAX_LISTED ? ` and ${names.length - MAX_LISTED} more` : '');
+      let partitionMessage = '';
       if (waiting) {
         const why = waiting.clusters.slice(0, 3).map((c) => this.deployments.getByName(b.metadata.namespace, bdName(b.metadata.name!, c))?.status?.message).filter(Boolean);
+        partitionMessage = `partition "${waiting.partition}" is not Ready on ${list(waiting.clusters)}${why.length ? ` (${why.join('; ')})` : ''}`;
+      }
+      // Paused only while the gate holds clusters back: a first deployment (every cluster gets it at
+      // once) or a last partition not yet Ready holds nobody, and is just not Ready yet.
+      const paused = !!waiting && waiting.holding > 0;
+      if (paused) {
         conditions = setCondition(conditions, {
           type: 'RolloutPaused', status: 'True', reason: 'PartitionNotReady',
-          message: `partition "${waiting.partition}" is not Ready on ${list(waiting.clusters)}${why.length ? ` (${why.join('; ')})` : ''}; the next partitions wait`,
+          message: `${partitionMessage}; the next partitions wait (${waiting.holding} cluster${waiting.holding === 1 ? '' : 's'})`,
         });
       } else {
-        conditions = setCondition(conditions, { type: 'RolloutPaused', status: 'False', reason: o.plan?.partitions.length ? 'AllPartitionsReady' : 'NoRolloutStrategy' });
+        conditions = setCondition(conditions, {
+          type: 'RolloutPaused', status: 'False',
+          reason: !plan?.partitions.length ? 'NoRolloutStrategy' : waiting ? 'AllPartitionsReleased' : 'AllPartitionsReady',
+        });
       }
       const ready = s.ready === s.desiredReady;
-      state = b.spec?.paused ? 'Paused' : ready ? 'Ready' : waiting ? 'RolloutPaused' : s.errApplied ? 'ErrApplied' : s.waitApplied || s.pending ? 'WaitApplied' : s.offline ? 'Offline' : 'NotReady';
-      if (waiting) message = conditions.find((x) => x.type === 'RolloutPaused')!.message!;
+      state = b.spec?.paused ? 'Paused' : ready ? 'Ready' : paused ? 'RolloutPaused' : s.errApplied ? 'ErrApplied' : s.waitApplied || s.pending ? 'WaitApplied' : s.offline ? 'Offline' : 'NotReady';
+      if (paused) message = conditions.find((x) => x.type === 'RolloutPaused')!.message!;
+      else if (waiting && !ready && !errors.length) message = partitionMessage;
       else if (errors.length) message = errors.slice(0, 3).join('; ');
       else if (o.waitingDeps?.size) message = `waiting for dependencies on ${list([...o.waitingDeps.keys()])}`;
       else if (!ready && nonReady.length) message = `not ready: ${list(nonReady)}`;

@@ -150,7 +150,7 @@ test('v2 with a broken image: site-a fails the health gate from its real pod sta
   }, 'the rollout paused at site-a with the pull failure', 120_000, diag);
   const paused = condition(b, 'RolloutPaused');
   assert.equal(paused.reason, 'PartitionNotReady');
-  assert.match(paused.message, new RegExp(`^partition "p1-site-a" is not Ready on site-a \\(deployment ${NS}/web: .*pod web-[a-z0-9-]+: (ErrImagePull|ImagePullBackOff): ${BROKEN.replace(/[.:/]/g, '\\$&')}.*\\); the next partitions wait$`));
+  assert.match(paused.message, new RegExp(`^partition "p1-site-a" is not Ready on site-a \\(deployment ${NS}/web: .*pod web-[a-z0-9-]+: (ErrImagePull|ImagePullBackOff): ${BROKEN.replace(/[.:/]/g, '\\$&')}.*\\); the next partitions wait \\(2 clusters\\)$`));
   assert.equal(b.status.display.state, 'RolloutPaused');
   // None runs v2 Ready: site-a fails it, the others wait for it.
   assert.match(ok(await manager.kubectl(['get', 'bundle', 'web'])), /^web\s+0\/3\s+RolloutPaused\s/m);

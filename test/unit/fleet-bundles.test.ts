@@ -148,7 +148,7 @@ test('rollout: a partition starts only when the previous one is applied and Read
   let cs = ['a', 'b', 'c'].map((n) => rc(n));
   let plan = planRollout(strategy, cs);
   assert.deepEqual([...plan.release], ['a']);
-  assert.deepEqual(plan.waiting, { partition: 'p1', clusters: ['a'] });
+  assert.deepEqual(plan.waiting, { partition: 'p1', clusters: ['a'], holding: 2 });
   // a took v2 but is not Ready (a broken image): still only a
   cs = cs.map((c) => (c.name === 'a' ? { ...c, deployed: 'v2', applied: 'v2', ready: false } : c));
   plan = planRollout(strategy, cs);
@@ -163,7 +163,11 @@ test('rollout: a partition starts only when the previous one is applied and Read
   cs = cs.map((c) => (c.name === 'b' ? { ...c, deployed: 'v3', applied: 'v3', ready: true } : c));
   plan = planRollout(strategy, cs);
   assert.deepEqual([...plan.release].sort(), ['a', 'b', 'c']);
-  assert.equal(plan.waiting?.partition, 'p3');
+  assert.deepEqual(plan.waiting, { partition: 'p3', clusters: ['c'], holding: 0 }, 'the last partition holds nobody back');
+  // A first deployment releases everyone at once: the first partition not yet Ready holds nobody.
+  const first = planRollout(strategy, ['a', 'b', 'c'].map((n) => rc(n, { deployed: undefined, applied: undefined, ready: undefined })));
+  assert.equal(first.release.size, 3);
+  assert.deepEqual(first.waiting, { partition: 'p1', clusters: ['a'], holding: 0 });
   // No strategy: everyone at once. A cluster with no version yet: at once too.
   assert.equal(planRollout(undefined, ['a', 'b'].map((n) => rc(n))).release.size, 2);
   assert.ok(planRollout(strategy, [rc('a'), rc('c', { deployed: undefined })]).release.has('c'));
@@ -187,6 +191,7 @@ test('rollout: offline clusters are skipped (released for their return) or count
   assert.deepEqual([...count.release].sort(), ['a', 'c'], 'b uses p1\'s budget (maxUnavailable 100% of 2) and p1 passes');
   const strict = planRollout({ ...strategy, maxUnavailable: 0, offlineClusters: 'CountUnavailable' as const }, [rc('a', { deployed: 'v2', applied: 'v2' }), rc('b', { online: false }), rc('d', { online: false, labels: { n: 'a' } }), rc('c')]);
   assert.equal(strict.waiting?.partition, 'p1');
+  assert.equal(strict.waiting?.holding, 1, 'c waits');
   assert.deepEqual(strict.waiting?.clusters.sort(), ['b', 'd']);
 });
 
