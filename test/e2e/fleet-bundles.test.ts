@@ -166,7 +166,8 @@ data:
   });
   const cm = await eventually(() => siteConfigMap('us-1', 'limits'), 'limits on us-1', 60_000, diag);
   assert.deepEqual(cm.data, { max: '20', site: 'us-1' });
-  assert.match(ok(await mk(['get', 'bundle', 'limits'])), /^limits\s+1\/1\s+Ready\s/m);
+  // The site reports after applying; the Bundle sums the reports a moment later.
+  await eventually(async () => /^limits\s+1\/1\s+Ready\s/m.test(ok(await mk(['get', 'bundle', 'limits']))), 'limits 1/1 Ready', 30_000, diag);
 });
 
 const web = (image: string) => ({
