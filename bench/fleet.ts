@@ -8,10 +8,14 @@
 // Then bundles: the time for a Bundle (one ConfigMap) to be applied and reported Ready on every
 // cluster, first deployment and a change, unrestricted and with 10 automatic partitions (each
 // partition waits for the previous one's Ready reports: the health gate's cost), with the manager's
-// CPU seconds spent on each, and when every Cluster's Bundles-Ready caught up (with the Cluster
-// status writes that took).
+// CPU seconds spent on each, the status aggregation lag: from the last cluster's status line
+// (hollow clusters answer a deployment at once) to the Bundle's summary counting every cluster
+// Ready, and when every Cluster's Bundles-Ready caught up (with the Cluster status writes that took).
+// Last, `--offline N` sites stop: the time until their Clusters turn Offline (the grace) and
+// until the Bundle's summary counts them offline (the aggregation lag of a Cluster change).
 // Run after `npm run build`:
-//   node --import tsx bench/fleet.ts [--clusters 1000] [--heartbeat 15] [--idle 60] [--concurrency 32] [--last-seen-interval 300] [--bundles 1]
+//   node --import tsx bench/fleet.ts [--clusters 1000] [--heartbeat 15] [--idle 60] [--concurrency 32] [--last-seen-interval 300]
+//     [--bundles 1] [--offline 10] [--offline-grace 40]
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,19 +28,22 @@ import { cpuSeconds, rssMb, sleep, startBenchServer } from './lib/server.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
-interface Options { clusters: number; heartbeatS: number; idleS: number; concurrency: number; lastSeenS: number; bundles: number }
+interface Options { clusters: number; heartbeatS: number; idleS: number; concurrency: number; lastSeenS: number; bundles: number; offline: number; offlineGraceS: number }
 
 function options(argv: string[]): Options {
-  const o: Options = { clusters: 1000, heartbeatS: 15, idleS: 60, concurrency: 32, lastSeenS: 300, bundles: 1 };
+  const o: Options = { clusters: 1000, heartbeatS: 15, idleS: 60, concurrency: 32, lastSeenS: 300, bundles: 1, offline: 10, offlineGraceS: 40 };
   for (let i = 0; i < argv.length; i += 2) {
     const [flag, v] = [argv[i], Number(argv[i + 1])];
     if (flag === '--bundles' && v === 0) { o.bundles = 0; continue; }
+    if (flag === '--offline' && v === 0) { o.offline = 0; continue; }
     if (!Number.isFinite(v) || v <= 0) throw new Error(`invalid value for ${flag}: ${argv[i + 1]}`);
     if (flag === '--clusters') o.clusters = v;
     else if (flag === '--heartbeat') o.heartbeatS = v;
     else if (flag === '--idle') o.idleS = v;
     else if (flag === '--concurrency') o.concurrency = v;
     else if (flag === '--last-seen-interval') o.lastSeenS = v;
+    else if (flag === '--offline') o.offline = Math.min(v, 1e9);
+    else if (flag === '--offline-grace') o.offlineGraceS = v;
     else throw new Error(`unknown option ${flag}`);
   }
   return o;
@@ -48,7 +55,7 @@ async function main(): Promise<void> {
   // Every hollow site dials from 127.0.0.1: lift the per-address connection cap (1,024), as a
   // manager whose sites share one NAT address must too.
   process.env.SKIFF_CONNECTION_LIMITS ??= JSON.stringify({ maxConnectionsPerAddress: 100_000 });
-  const server = await startBenchServer(['--log-level', 'warn', '--fleet-last-seen-interval', String(o.lastSeenS)]);
+  const server = await startBenchServer(['--log-level', 'warn', '--fleet-last-seen-interval', String(o.lastSeenS), '--fleet-offline-grace', String(o.offlineGraceS)]);
   const pid = server.proc.pid!;
   const client = HttpClient.fromKubeconfig(server.kubeconfigPath, { timeoutMs: 120_000 });
   let hollow: HollowClusters | undefined;
@@ -100,7 +107,8 @@ async function main(): Promise<void> {
       + `bytes/heartbeat≈${beats > 0 ? ((s1.written - s0.written) / o.clusters / beats).toFixed(0) : '-'} `
       + `writes=${((rv1 - rv0) / windowS).toFixed(1)}/s hollowRSS=${Math.round(process.memoryUsage().rss / 2 ** 20)}MB`;
     process.stdout.write(line + '\n');
-    if (o.bundles) await bundlePhases(client, pid, o.clusters);
+    if (o.bundles) await bundlePhases(client, pid, hollow);
+    if (o.bundles && o.offline) await offlinePhase(client, hollow, Math.min(o.offline, o.clusters));
   } finally {
     hollow?.stop();
     client.close();
@@ -109,7 +117,8 @@ async function main(): Promise<void> {
 }
 
 /** Bundle deployment to every cluster: first, changed, and changed with 10 partitions. */
-async function bundlePhases(client: HttpClient, pid: number, n: number): Promise<void> {
+async function bundlePhases(client: HttpClient, pid: number, hollow: HollowClusters): Promise<void> {
+  const n = hollow.sites.length;
   const cm = (v: string) => `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bench}\ndata: {version: "${v}", site: "\${ .ClusterName }"}\n`;
   const body = (v: string, strategy?: Record<string, unknown>) => ({
     apiVersion: FLEET_API_VERSION, kind: 'Bundle', metadata: { name: 'bench', namespace: 'default' },
@@ -122,18 +131,26 @@ async function bundlePhases(client: HttpClient, pid: number, n: number): Promise
     const watch = client.watch<Cluster>(CLUSTERS, undefined, (await client.list(CLUSTERS, undefined, { limit: 1 })).resourceVersion,
       (e) => { if (e.type === 'MODIFIED') clusterWrites.set(e.object.metadata.name!, (clusterWrites.get(e.object.metadata.name!) ?? 0) + 1); });
     const cpu0 = cpuSeconds(pid);
+    const received0 = hollow.deploysReceived;
+    // When the last cluster got the new version (and, being hollow, wrote its status line at once).
+    let lastReport = 0;
+    const reportPoll = setInterval(() => { if (!lastReport && hollow.deploysReceived - received0 >= n) lastReport = performance.now(); }, 5);
     const t0 = performance.now();
     const obj = cur ? { ...body(v, strategy), metadata: { ...cur.metadata } } : body(v, strategy);
     const written = cur ? await client.update<Bundle>(BUNDLES, 'default', obj) : await client.create<Bundle>(BUNDLES, 'default', obj);
-    for (;;) {
-      const b = await client.get<Bundle>(BUNDLES, 'default', 'bench');
-      const s = b?.status;
-      if (s?.observedGeneration === written.metadata.generation && s?.summary?.ready === n && s.summary.desiredReady === n) break;
-      if (performance.now() - t0 > 600_000) throw new Error(`${label}: ${JSON.stringify(s?.summary)} after 600 s`);
-      await sleep(100);
-    }
-    const s = (performance.now() - t0) / 1000;
-    // Status aggregation lag: until every Cluster says 1/1 bundles ready.
+    try {
+      for (;;) {
+        const b = await client.get<Bundle>(BUNDLES, 'default', 'bench');
+        const s = b?.status;
+        if (s?.observedGeneration === written.metadata.generation && s?.summary?.ready === n && s.summary.desiredReady === n) break;
+        if (performance.now() - t0 > 600_000) throw new Error(`${label}: ${JSON.stringify(s?.summary)} after 600 s`);
+        await sleep(100);
+      }
+    } finally { clearInterval(reportPoll); }
+    const end = performance.now();
+    const s = (end - t0) / 1000;
+    const lag = lastReport ? `${((end - lastReport) / 1000).toFixed(1)}s` : '-';
+    // Until every Cluster says 1/1 bundles ready.
     for (;;) {
       const list = await client.list<Cluster>(CLUSTERS);
       if (list.items.length >= n && list.items.every((c) => c.status?.display?.readyBundles === '1/1')) break;
@@ -144,12 +161,39 @@ async function bundlePhases(client: HttpClient, pid: number, n: number): Promise
     await sleep(2000);   // the writes still in flight
     watch.stop();
     const writes = [...clusterWrites.values()];
-    process.stdout.write(`fleet-bundle: clusters=${n} ${label}: all applied and Ready in ${s.toFixed(1)}s, manager CPU ${(cpuSeconds(pid) - cpu0).toFixed(1)}s; `
+    process.stdout.write(`fleet-bundle: clusters=${n} ${label}: all applied and Ready in ${s.toFixed(1)}s (aggregation lag after the last report ${lag}), manager CPU ${(cpuSeconds(pid) - cpu0).toFixed(1)}s; `
       + `every Cluster's Bundles-Ready 1/1 at ${sc.toFixed(1)}s, Cluster writes ${writes.reduce((a, b) => a + b, 0)} (max ${Math.max(0, ...writes)} per cluster)\n`);
   };
   await phase('first deployment', '1');
   await phase('change, unrestricted', '2');
   await phase('change, 10 partitions', '3', { autoPartitionSize: '10%' });
+}
+
+/** `k` sites stop: how long until their Clusters are Offline, and until the Bundle's summary says so. */
+async function offlinePhase(client: HttpClient, hollow: HollowClusters, k: number): Promise<void> {
+  // The stopped sites are bench-0 .. bench-(k-1) (sites[i] is the i-th name); only they are listed.
+  const labelSelector = `fleet.skiff.io/hollow-index in (${Array.from({ length: k }, (_, i) => i).join(',')})`;
+  const t0 = performance.now();
+  hollow.stopRange(0, k);
+  let clustersOffline = 0;
+  for (;;) {
+    const now = performance.now();
+    if (!clustersOffline) {
+      const list = await client.list<Cluster>(CLUSTERS, undefined, { labelSelector });
+      const off = list.items.filter((c) => c.status?.conditions?.find((x) => x.type === 'Ready')?.status !== 'True').length;
+      if (off === k) clustersOffline = now;
+    }
+    const b = await client.get<Bundle>(BUNDLES, 'default', 'bench');
+    if (b?.status?.summary?.offline === k) {
+      const end = performance.now();
+      const since = clustersOffline || end;
+      process.stdout.write(`fleet-offline: ${k} sites stopped: Clusters Offline after ${((since - t0) / 1000).toFixed(1)}s, `
+        + `Bundle summary offline=${k} after ${((end - t0) / 1000).toFixed(1)}s (aggregation lag ≤ ${((end - since) / 1000).toFixed(1)}s)\n`);
+      return;
+    }
+    if (now - t0 > 300_000) throw new Error(`offline: ${JSON.stringify(b?.status?.summary)} after 300 s`);
+    await sleep(100);
+  }
 }
 
 main().then(() => process.exit(0), (err: unknown) => {

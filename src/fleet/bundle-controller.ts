@@ -34,6 +34,13 @@ const MAX_LISTED = 10;
 const RESOURCES_FROM_RECHECK_MS = 30_000;
 /** BundleDeployment writes in flight at once: a change to a bundle on thousands of clusters is thousands of writes. */
 const WRITE_CONCURRENCY = 16;
+/**
+ * A BundleDeployment's status change looks at its bundle again after this long, so the reports of
+ * a whole fleet are summed a few times a second rather than once each: a reconcile costs O(clusters),
+ * and one per report made a change on 6,000 clusters cost the manager a minute of CPU (measured,
+ * docs/benchmarks.md). A rollout's gate step waits at most this much longer.
+ */
+const STATUS_COALESCE_MS = 250;
 
 /** Runs `fn` over `items`, at most `limit` at a time; rejects with the first failure once all settled. */
 export async function inParallel<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
@@ -91,13 +98,19 @@ export class BundleController {
 
   start(): void {
     const key = (o: KObject) => `${o.metadata.namespace}/${o.metadata.name}`;
-    this.bundles.addHandlers({ onAdd: (b) => this.queue.add(key(b)), onUpdate: (_o, b) => this.queue.add(key(b)), onDelete: (b) => this.queue.add(key(b)) });
-    const ofBd = (d: BundleDeployment) => {
-      this.queue.add(`${d.metadata.namespace}/${d.metadata.labels?.[BUNDLE_LABEL] ?? ''}`);
+    // The bundle's own status writes (this loop's) are no reason to look again.
+    const changed = (o: Bundle, b: Bundle) => o.metadata.generation !== b.metadata.generation || o.metadata.deletionTimestamp !== b.metadata.deletionTimestamp
+      || JSON.stringify(o.metadata.labels) !== JSON.stringify(b.metadata.labels) || JSON.stringify(o.metadata.annotations) !== JSON.stringify(b.metadata.annotations);
+    this.bundles.addHandlers({ onAdd: (b) => this.queue.add(key(b)), onUpdate: (o, b) => { if (changed(o, b)) this.queue.add(key(b)); }, onDelete: (b) => this.queue.add(key(b)) });
+    const ofBd = (d: BundleDeployment, delayMs: number) => {
+      this.queue.addAfter(`${d.metadata.namespace}/${d.metadata.labels?.[BUNDLE_LABEL] ?? ''}`, delayMs);
       // Bundles that depend on others (by name or selector) may be waiting on this one's readiness.
-      for (const b of this.bundles.list()) if (b.metadata.namespace === d.metadata.namespace && b.spec?.dependsOn?.length) this.queue.add(key(b));
+      for (const b of this.bundles.list()) if (b.metadata.namespace === d.metadata.namespace && b.spec?.dependsOn?.length) this.queue.addAfter(key(b), delayMs);
     };
-    this.deployments.addHandlers({ onUpdate: (o, d) => { if (JSON.stringify(o.status) !== JSON.stringify(d.status)) ofBd(d); }, onDelete: ofBd });
+    this.deployments.addHandlers({
+      onUpdate: (o, d) => { if (JSON.stringify(o.status) !== JSON.stringify(d.status)) ofBd(d, STATUS_COALESCE_MS); },
+      onDelete: (d) => ofBd(d, 0),
+    });
     const all = () => { for (const b of this.bundles.list()) this.queue.add(key(b)); };
     this.clusters.addHandlers({
       onAdd: all, onDelete: all,
@@ -276,20 +289,32 @@ export class BundleController {
       message = o.contentError;
       conditions = setCondition(conditions, { type: 'Ready', status: 'False', reason: 'InvalidContent', message });
     } else {
-      const waiting = o.plan?.waiting;
+      const plan = o.plan;
+      const waiting = plan?.waiting;
       const list = (names: string[]) => names.slice(0, MAX_LISTED).join(', ') + (names.length > MAX_LISTED ? ` and ${names.length - MAX_LISTED} more` : '');
+      let partitionMessage = '';
       if (waiting) {
         const why = waiting.clusters.slice(0, 3).map((c) => this.deployments.getByName(b.metadata.namespace, bdName(b.metadata.name!, c))?.status?.message).filter(Boolean);
+        partitionMessage = `partition "${waiting.partition}" is not Ready on ${list(waiting.clusters)}${why.length ? ` (${why.join('; ')})` : ''}`;
+      }
+      // Paused only while the gate holds clusters back: a first deployment (every cluster gets it at
+      // once) or a last partition not yet Ready holds nobody, and is just not Ready yet.
+      const paused = !!waiting && waiting.holding > 0;
+      if (paused) {
         conditions = setCondition(conditions, {
           type: 'RolloutPaused', status: 'True', reason: 'PartitionNotReady',
-          message: `partition "${waiting.partition}" is not Ready on ${list(waiting.clusters)}${why.length ? ` (${why.join('; ')})` : ''}; the next partitions wait`,
+          message: `${partitionMessage}; the next partitions wait (${waiting.holding} cluster${waiting.holding === 1 ? '' : 's'})`,
         });
       } else {
-        conditions = setCondition(conditions, { type: 'RolloutPaused', status: 'False', reason: o.plan?.partitions.length ? 'AllPartitionsReady' : 'NoRolloutStrategy' });
+        conditions = setCondition(conditions, {
+          type: 'RolloutPaused', status: 'False',
+          reason: !plan?.partitions.length ? 'NoRolloutStrategy' : waiting ? 'AllPartitionsReleased' : 'AllPartitionsReady',
+        });
       }
       const ready = s.ready === s.desiredReady;
-      state = b.spec?.paused ? 'Paused' : ready ? 'Ready' : waiting ? 'RolloutPaused' : s.errApplied ? 'ErrApplied' : s.waitApplied || s.pending ? 'WaitApplied' : s.offline ? 'Offline' : 'NotReady';
-      if (waiting) message = conditions.find((x) => x.type === 'RolloutPaused')!.message!;
+      state = b.spec?.paused ? 'Paused' : ready ? 'Ready' : paused ? 'RolloutPaused' : s.errApplied ? 'ErrApplied' : s.waitApplied || s.pending ? 'WaitApplied' : s.offline ? 'Offline' : 'NotReady';
+      if (paused) message = conditions.find((x) => x.type === 'RolloutPaused')!.message!;
+      else if (waiting && !ready && !errors.length) message = partitionMessage;
       else if (errors.length) message = errors.slice(0, 3).join('; ');
       else if (o.waitingDeps?.size) message = `waiting for dependencies on ${list([...o.waitingDeps.keys()])}`;
       else if (!ready && nonReady.length) message = `not ready: ${list(nonReady)}`;

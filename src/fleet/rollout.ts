@@ -42,8 +42,13 @@ export interface RolloutPlan {
   /** Clusters whose BundleDeployment should name their desired version now. */
   release: Set<string>;
   partitions: PartitionState[];
-  /** The partition the rollout waits on, with the clusters holding it (only when some are not Ready). */
-  waiting?: { partition: string; clusters: string[] };
+  /**
+   * The partition the rollout waits on, with the clusters holding it (only when some are not Ready),
+   * and how many clusters of later partitions it holds back: none when they were released anyway
+   * (a first deployment, offline clusters skipped) or when it is the last partition. Only a rollout
+   * that holds clusters back is paused; the others are merely not Ready yet.
+   */
+  waiting?: { partition: string; clusters: string[]; holding: number };
 }
 
 /** `n` or `"n%"` of `total`, rounded up (as Kubernetes' maxUnavailable percentages on pods are for surge; Fleet rounds up). */
@@ -112,8 +117,10 @@ export function planRollout(strategy: RolloutStrategy | undefined, clusters: Rol
     const done = open && onlineNotGood.length === 0 && offlineNotGood.length <= (countOffline ? max : 0);
     states.push({ name: p.name, clusters: members.map((c) => c.name), maxUnavailable: max, unavailable: notGood.length, done });
     if (open && !done) {
-      waiting = { partition: p.name, clusters: notGood.map((c) => c.name) };
+      waiting = { partition: p.name, clusters: notGood.map((c) => c.name), holding: 0 };
       open = false;
+    } else if (waiting) {
+      waiting.holding += members.filter((c) => !release.has(c.name)).length;
     }
   }
   return { release, partitions: states, ...(waiting ? { waiting } : {}) };

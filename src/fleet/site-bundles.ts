@@ -12,7 +12,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { KObject } from '../api/object.js';
-import { isNotFound, type ApiClient, type ResourceRef, type ServedResource } from '../client/types.js';
+import { isNotFound, Resources, type ApiClient, type ResourceRef, type ServedResource } from '../client/types.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { runController, type RunningController } from '../client/controller.js';
 import type { TunnelStream } from '../tunnel/mux.js';
@@ -20,7 +20,8 @@ import { writeFileAtomic } from '../pki/pem-files.js';
 import { logger, type Logger } from '../util/log.js';
 import type { BundleResource, ShippedOptions } from './api.js';
 import { render, type Patcher } from './customize.js';
-import { readiness } from './workloads.js';
+import { POD_OWNERS, readiness } from './workloads.js';
+import { compileLabelSelector, type LabelSelector } from '../api/selectors.js';
 import { MAX_BUNDLE_LINE_BYTES, type DeploymentStatus, type FromSite, type ToSite } from './protocol.js';
 import { readLines, writeLine } from './ndjson.js';
 
@@ -160,7 +161,10 @@ export class SiteBundles {
     for (const r of d.refs) {
       const live = await this.o.client.get({ group: r.group, version: r.version, resource: r.resource }, r.namespace, r.name);
       if (!live) { notReady.push(`${r.kind.toLowerCase()} ${r.name}: missing`); continue; }
-      const ready = readiness(live);
+      let ready = readiness(live);
+      // Not Ready: its pods say why (a broken image, a crash loop), which is what the manager's
+      // paused rollout then names. Looked up only for workloads that are not Ready.
+      if (!ready.ready && POD_OWNERS.has(r.kind)) ready = readiness(live, await this.podsOf(live).catch(() => []));
       if (!ready.ready) notReady.push(ready.message ?? `${r.kind} ${r.name}`);
     }
     this.report({ key, appliedDeploymentID: d.appliedID!, ready: notReady.length === 0, resources: d.refs.length, ...(notReady.length ? { message: notReady.slice(0, 5).join('; ') } : {}) });
@@ -198,6 +202,17 @@ export class SiteBundles {
     d.appliedAt = Date.now();
     this.save(d);
     if (first) this.log.info({ deployment: d.key, id: d.deploymentID, objects: refs.length, deleted: d.options.keepResources ? 0 : gone.length }, 'bundle applied');
+  }
+
+  /** The pods a workload selects (its own namespace, its spec.selector). */
+  private async podsOf(w: KObject & { spec?: { selector?: LabelSelector } }): Promise<KObject[]> {
+    const sel = w.spec?.selector;
+    if (!sel || !w.metadata.namespace) return [];
+    // matchLabels narrows the list on the server; matchExpressions are checked here.
+    const labelSelector = Object.entries(sel.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+    const list = await this.o.client.list(Resources.pods, w.metadata.namespace, labelSelector ? { labelSelector } : {});
+    const matches = compileLabelSelector(sel);
+    return list.items.filter((p) => matches(p.metadata.labels));
   }
 
   private async ensureNamespace(ns: string): Promise<void> {

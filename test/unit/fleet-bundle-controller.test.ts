@@ -72,3 +72,61 @@ test('bundle controller: targets, dependsOn, paused, retargeting, invalid conten
   assert.match(st.conditions!.find((c) => c.type === 'Ready')!.message!, /bad\.yaml: invalid YAML/);
   assert.equal((await bd('base.a'))!.spec!.deploymentID, before);
 });
+
+test('bundle controller: a rollout is paused only while its gate holds clusters back', async (t) => {
+  const { client } = await startLocalApi(t);
+  for (const crd of fleetCrds()) await client.create(Resources.customResourceDefinitions, undefined, crd);
+  await eventually(async () => (await client.list(BUNDLE_DEPLOYMENTS).then(() => true, () => false)) && (await client.list(CLUSTERS).then(() => true, () => false)), 'fleet CRDs served');
+  for (const name of ['a', 'b']) {
+    const c = await client.create(CLUSTERS, undefined, { apiVersion: FLEET_API_VERSION, kind: 'Cluster', metadata: { name }, spec: {} });
+    await client.updateStatus(CLUSTERS, undefined, { ...c, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
+  }
+  const informers = new InformerFactory(client);
+  const controller = new BundleController(client, informers);
+  controller.start();
+  informers.start();
+  t.after(async () => { await controller.stop(); await informers.stop(); });
+  const bd = (name: string) => client.get<BundleDeployment>(BUNDLE_DEPLOYMENTS, 'default', name);
+  const report = async (name: string, ready: boolean, message?: string) => {
+    const d = (await bd(name))!;
+    await client.patch(BUNDLE_DEPLOYMENTS, 'default', name, 'merge', { status: { appliedDeploymentID: d.spec!.deploymentID, ready, message: message ?? null } }, { subresource: 'status' });
+  };
+  const status = async (want: (s: NonNullable<Bundle['status']>) => boolean, what: string) =>
+    eventually(async () => { const s = (await client.get<Bundle>(BUNDLES, 'default', 'web'))?.status; return s && want(s) ? s : undefined; }, what);
+  const paused = (s: NonNullable<Bundle['status']>) => s.conditions?.find((c) => c.type === 'RolloutPaused');
+  const spec = (v: string) => ({
+    resources: [{ name: 'cm.yaml', content: `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {v: "${v}"}\n` }],
+    targets: [{ clusterSelector: {} }],
+    rolloutStrategy: { partitions: [{ name: 'p1', clusterName: 'a' }, { name: 'p2', clusterName: 'b' }] },
+  });
+
+  // First deployment: both at once, nobody held back: not Ready yet, but not paused.
+  await client.create(BUNDLES, 'default', { apiVersion: FLEET_API_VERSION, kind: 'Bundle', metadata: { name: 'web', namespace: 'default' }, spec: spec('1') });
+  let s = await status((x) => paused(x)?.reason === 'AllPartitionsReleased', 'first deployment released everywhere');
+  assert.equal(paused(s)?.status, 'False');
+  assert.notEqual(s.display?.state, 'RolloutPaused');
+  assert.match(s.display?.message ?? '', /^partition "p1" is not Ready on a$/);
+  await report('web.a', true);
+  await report('web.b', true);
+  s = await status((x) => x.display?.state === 'Ready', 'v1 Ready');
+  assert.equal(paused(s)?.reason, 'AllPartitionsReady');
+
+  // A change: a takes it and fails; b is held back: paused, naming a and why.
+  const cur = (await client.get<Bundle>(BUNDLES, 'default', 'web'))!;
+  await client.update(BUNDLES, 'default', { ...cur, spec: spec('2') });
+  await eventually(async () => { const x = await bd('web.a'); return x?.spec?.deploymentID === x?.spec?.stagedDeploymentID && x?.spec?.deploymentID !== undefined && x.status?.appliedDeploymentID !== x.spec?.deploymentID; }, 'a released');
+  await report('web.a', false, 'deployment shop/web: 1 old replicas pending termination (pod web-1: ImagePullBackOff: x:2)');
+  s = await status((x) => paused(x)?.status === 'True' && /ImagePullBackOff/.test(paused(x)?.message ?? ''), 'paused at p1');
+  assert.equal(paused(s)?.message, 'partition "p1" is not Ready on a (deployment shop/web: 1 old replicas pending termination (pod web-1: ImagePullBackOff: x:2)); the next partitions wait (1 cluster)');
+  assert.equal(s.display?.state, 'RolloutPaused');
+  const heldB = (await bd('web.b'))!;
+  assert.notEqual(heldB.spec!.deploymentID, heldB.spec!.stagedDeploymentID, 'b held back');
+
+  // a Ready: b is released; the last partition not yet Ready holds nobody, so not paused.
+  await report('web.a', true);
+  s = await status((x) => paused(x)?.reason === 'AllPartitionsReleased', 'b released');
+  assert.equal(s.display?.message, 'partition "p2" is not Ready on b');
+  await report('web.b', true);
+  s = await status((x) => x.display?.state === 'Ready', 'v2 Ready');
+  assert.equal(paused(s)?.reason, 'AllPartitionsReady');
+});

@@ -8,7 +8,7 @@ import { matchTargets, optionsFor, type ClusterInfo } from '../../src/fleet/targ
 import { parseResources, render, RenderError, type Patcher } from '../../src/fleet/customize.js';
 import { contentConfigMaps, contentHash, deploymentId, unpackContent, CHUNK_BYTES } from '../../src/fleet/content.js';
 import { planRollout, partition, scaled, type RolloutCluster } from '../../src/fleet/rollout.js';
-import { readiness } from '../../src/fleet/workloads.js';
+import { podProblems, readiness } from '../../src/fleet/workloads.js';
 import { fleetPatcher } from '../../src/server/fleet-patcher.js';
 import { loadSchemaSet } from '../../src/api/schema.js';
 import { bundleNameFor, normalizeRepoUrl, parseDuration, webhookRepos } from '../../src/fleet/gitrepo.js';
@@ -96,10 +96,38 @@ test('workload readiness: deployments, pods, jobs', () => {
   const dep = (status: any) => ({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'w', namespace: 'd', generation: 2 }, spec: { replicas: 2 }, status });
   assert.equal(readiness(dep({ observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 2 })).ready, true);
   assert.equal(readiness(dep({ observedGeneration: 1, replicas: 2, updatedReplicas: 2, availableReplicas: 2 })).ready, false);
-  assert.match(readiness(dep({ observedGeneration: 2, replicas: 3, updatedReplicas: 1, availableReplicas: 2 })).message!, /deployment d\/w: 2\/2 available, 1 updated/);
-  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, status: { phase: 'Pending', containerStatuses: [{ state: { waiting: { reason: 'ImagePullBackOff' } } }] } };
-  assert.match(readiness(pod).message!, /ImagePullBackOff/);
+  assert.equal(readiness(dep({ observedGeneration: 1, replicas: 2, updatedReplicas: 2, availableReplicas: 2 })).message, 'deployment d/w: spec update not yet observed');
+  // kubectl rollout status's order: new replicas updated, old ones gone, updated ones available.
+  assert.equal(readiness(dep({ observedGeneration: 2, replicas: 3, updatedReplicas: 1, availableReplicas: 2 })).message, 'deployment d/w: 1 of 2 new replicas updated');
+  assert.equal(readiness(dep({ observedGeneration: 2, replicas: 3, updatedReplicas: 2, availableReplicas: 3 })).message, 'deployment d/w: 1 old replicas pending termination');
+  assert.equal(readiness(dep({ observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 1 })).message, 'deployment d/w: 1 of 2 updated replicas available');
+  // The old replicas' availability does not count for the new ones (a broken image behind a surge).
+  assert.equal(readiness(dep({ observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 1 })).ready, false);
+  assert.match(readiness(dep({ observedGeneration: 2, replicas: 2, updatedReplicas: 2, availableReplicas: 2, conditions: [{ type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded' }] })).message!, /exceeded its progress deadline/);
+  assert.equal(readiness({ ...dep({ observedGeneration: 3, replicas: 0, updatedReplicas: 0, availableReplicas: 0 }), spec: { replicas: 0 } }).ready, true);
+  const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { containers: [{ name: 'c', image: 'x:broken' }] }, status: { phase: 'Pending', containerStatuses: [{ name: 'c', state: { waiting: { reason: 'ImagePullBackOff' } } }] } };
+  assert.equal(readiness(pod).message, 'pod p: ImagePullBackOff: x:broken');
   assert.equal(readiness({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'c' } }).ready, true);
+});
+
+test('workload readiness: a workload not Ready names its pods\' reasons (the paused rollout shows them)', () => {
+  const dep = { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: 'web', namespace: 'shop', generation: 2 }, spec: { replicas: 1 },
+    status: { observedGeneration: 2, replicas: 2, updatedReplicas: 1, availableReplicas: 1 } };
+  const pod = (name: string, status: any, extra: any = {}) => ({ apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: 'shop', ...extra }, spec: { containers: [{ name: 'web', image: 'reg/web:2' }] }, status });
+  const pods = [
+    pod('web-old', { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] }),
+    pod('web-new', { phase: 'Pending', containerStatuses: [{ name: 'web', image: 'reg/web:2', state: { waiting: { reason: 'ErrImagePull', message: 'dial tcp: refused' } } }] }),
+    pod('web-gone', { phase: 'Pending', containerStatuses: [{ name: 'web', state: { waiting: { reason: 'ImagePullBackOff' } } }] }, { deletionTimestamp: '2026-12-05T00:00:00Z' }),
+    pod('web-creating', { phase: 'Pending', containerStatuses: [{ name: 'web', state: { waiting: { reason: 'ContainerCreating' } } }] }),
+  ];
+  assert.equal(readiness(dep, pods).message, 'deployment shop/web: 1 old replicas pending termination (pod web-new: ErrImagePull: reg/web:2)');
+  assert.deepEqual(podProblems([
+    pod('crash', { phase: 'Running', containerStatuses: [{ name: 'web', state: { waiting: { reason: 'CrashLoopBackOff' } }, lastState: { terminated: { exitCode: 1 } } }] }),
+    pod('failed', { phase: 'Running', containerStatuses: [{ name: 'web', state: { terminated: { exitCode: 2, reason: 'Error' } } }] }),
+    pod('pending', { phase: 'Pending', conditions: [{ type: 'PodScheduled', status: 'False', reason: 'Unschedulable', message: '0/1 nodes are available' }] }),
+  ]), ['pod crash: CrashLoopBackOff: reg/web:2', 'pod failed: Error (exit 2): web', 'pod pending: Unschedulable: 0/1 nodes are available']);
+  // Ready workloads ignore their pods.
+  assert.equal(readiness({ ...dep, status: { observedGeneration: 2, replicas: 1, updatedReplicas: 1, availableReplicas: 1 } }, pods).ready, true);
 });
 
 const rc = (name: string, o: Partial<RolloutCluster> = {}): RolloutCluster =>
@@ -120,7 +148,7 @@ test('rollout: a partition starts only when the previous one is applied and Read
   let cs = ['a', 'b', 'c'].map((n) => rc(n));
   let plan = planRollout(strategy, cs);
   assert.deepEqual([...plan.release], ['a']);
-  assert.deepEqual(plan.waiting, { partition: 'p1', clusters: ['a'] });
+  assert.deepEqual(plan.waiting, { partition: 'p1', clusters: ['a'], holding: 2 });
   // a took v2 but is not Ready (a broken image): still only a
   cs = cs.map((c) => (c.name === 'a' ? { ...c, deployed: 'v2', applied: 'v2', ready: false } : c));
   plan = planRollout(strategy, cs);
@@ -135,7 +163,11 @@ test('rollout: a partition starts only when the previous one is applied and Read
   cs = cs.map((c) => (c.name === 'b' ? { ...c, deployed: 'v3', applied: 'v3', ready: true } : c));
   plan = planRollout(strategy, cs);
   assert.deepEqual([...plan.release].sort(), ['a', 'b', 'c']);
-  assert.equal(plan.waiting?.partition, 'p3');
+  assert.deepEqual(plan.waiting, { partition: 'p3', clusters: ['c'], holding: 0 }, 'the last partition holds nobody back');
+  // A first deployment releases everyone at once: the first partition not yet Ready holds nobody.
+  const first = planRollout(strategy, ['a', 'b', 'c'].map((n) => rc(n, { deployed: undefined, applied: undefined, ready: undefined })));
+  assert.equal(first.release.size, 3);
+  assert.deepEqual(first.waiting, { partition: 'p1', clusters: ['a'], holding: 0 });
   // No strategy: everyone at once. A cluster with no version yet: at once too.
   assert.equal(planRollout(undefined, ['a', 'b'].map((n) => rc(n))).release.size, 2);
   assert.ok(planRollout(strategy, [rc('a'), rc('c', { deployed: undefined })]).release.has('c'));
@@ -159,6 +191,7 @@ test('rollout: offline clusters are skipped (released for their return) or count
   assert.deepEqual([...count.release].sort(), ['a', 'c'], 'b uses p1\'s budget (maxUnavailable 100% of 2) and p1 passes');
   const strict = planRollout({ ...strategy, maxUnavailable: 0, offlineClusters: 'CountUnavailable' as const }, [rc('a', { deployed: 'v2', applied: 'v2' }), rc('b', { online: false }), rc('d', { online: false, labels: { n: 'a' } }), rc('c')]);
   assert.equal(strict.waiting?.partition, 'p1');
+  assert.equal(strict.waiting?.holding, 1, 'c waits');
   assert.deepEqual(strict.waiting?.clusters.sort(), ['b', 'd']);
 });
 

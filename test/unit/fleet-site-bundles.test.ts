@@ -89,3 +89,32 @@ test('site bundles: apply, prune, remove, keep, drift, errors, restart', async (
   await eventually(async () => (await get('a')) === undefined, 'a deleted with its deployment');
   assert.ok(await get('k'), 'k kept (keepResources)');
 });
+
+test('site bundles: a Deployment that is not Ready is reported with its pods\' reasons, then Ready', async (t) => {
+  const api = await startLocalApi(t);
+  const site = new SiteBundles({ client: api.client, resyncMs: 60_000, readyPollMs: 100 });
+  site.start();
+  t.after(() => site.stop());
+  const s = fakeStream();
+  site.serve(s.stream);
+  const key = 'default/web.shop-1';
+  const lastStatus = () => [...s.got].reverse().find((m) => m.t === 'status' && m.key === key) as Extract<FromSite, { t: 'status' }> | undefined;
+  const deployments = { group: 'apps', version: 'v1', resource: 'deployments' };
+  const web = 'apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web}\nspec:\n  selector: {matchLabels: {app: web}}\n  template:\n    metadata: {labels: {app: web}}\n    spec: {containers: [{name: web, image: "reg/web:broken"}]}\n';
+  s.send({ t: 'deploy', key, deploymentID: 's-1:x', options, resources: [{ name: 'web.yaml', content: web }] });
+  await eventually(async () => lastStatus()?.appliedDeploymentID === 's-1:x', 'applied');
+  // What a deployment controller and a kubelet would write (no control loop runs here): the new
+  // replica's pod cannot pull its image; an unrelated pod in the namespace says nothing.
+  const dep = (await api.client.get(deployments, 'shop', 'web'))!;
+  await api.client.updateStatus(deployments, 'shop', { ...dep, status: { observedGeneration: dep.metadata.generation, replicas: 1, updatedReplicas: 1, availableReplicas: 0 } } as any);
+  for (const [name, app] of [['web-1', 'web'], ['other', 'other']]) {
+    const pod = await api.client.create(Resources.pods, 'shop', { apiVersion: 'v1', kind: 'Pod', metadata: { name, labels: { app } }, spec: { containers: [{ name: 'web', image: 'reg/web:broken' }] } } as any);
+    await api.client.updateStatus(Resources.pods, 'shop', { ...pod, status: { phase: 'Pending', containerStatuses: [{ name: 'web', image: 'reg/web:broken', ready: false, restartCount: 0, imageID: '', state: { waiting: { reason: 'ImagePullBackOff' } } }] } } as any);
+  }
+  const st = await eventually(async () => (lastStatus()?.message?.includes('pod ') ? lastStatus() : undefined), 'the pod named');
+  assert.equal(st.ready, false);
+  assert.equal(st.message, 'deployment shop/web: 0 of 1 updated replicas available (pod web-1: ImagePullBackOff: reg/web:broken)');
+  const dep2 = (await api.client.get(deployments, 'shop', 'web'))!;
+  await api.client.updateStatus(deployments, 'shop', { ...dep2, status: { observedGeneration: dep2.metadata.generation, replicas: 1, updatedReplicas: 1, availableReplicas: 1, readyReplicas: 1 } } as any);
+  await eventually(async () => lastStatus()?.ready === true, 'Ready');
+});
