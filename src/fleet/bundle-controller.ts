@@ -22,6 +22,7 @@ import { CONTENT_LABEL, contentConfigMaps, contentHash, deploymentId } from './c
 import { parseResources } from './customize.js';
 import { groupsOf, matchTargets, optionsFor, type GroupInfo } from './targets.js';
 import { planRollout, type RolloutCluster } from './rollout.js';
+import { deploymentState } from './status.js';
 
 const log = logger('fleet-bundles');
 /** At most this many cluster names in a status (the counts are exact; the names are a hint). */
@@ -269,16 +270,12 @@ export class BundleController {
     for (const d of o.deployments) {
       const c = d.spec?.cluster ?? '';
       const online = isReady(this.clusters.getByName(undefined, c));
-      const st = d.status ?? {};
-      const current = !!st.appliedDeploymentID && st.appliedDeploymentID === d.spec?.stagedDeploymentID;
       // An offline cluster is not counted Ready on its last report (Fleet's users see offline clusters shown Ready).
-      if (current && st.ready && online) { s.ready++; continue; }
+      const state = deploymentState(d, online);
+      s[state]++;
+      if (state === 'ready') continue;
       nonReady.push(c);
-      if (!online) s.offline++;
-      else if (d.spec?.deploymentID !== d.spec?.stagedDeploymentID) s.pending++;
-      else if (st.appliedDeploymentID !== d.spec?.deploymentID && !(st as { message?: string }).message) s.waitApplied++;
-      else if (d.status?.conditions?.some((x) => x.type === 'Deployed' && x.status === 'False')) { s.errApplied++; errors.push(`${c}: ${st.message ?? ''}`); }
-      else s.notReady++;
+      if (state === 'errApplied') errors.push(`${c}: ${d.status?.message ?? ''}`);
     }
     if (nonReady.length) s.nonReadyClusters = nonReady.sort().slice(0, MAX_LISTED);
     let conditions = b.status?.conditions;
