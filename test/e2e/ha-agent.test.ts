@@ -30,7 +30,8 @@ import {
   createHostNetwork, eventually as waitFor, netnsAgentRequirements, prepareAgentDir, removeHostNetwork, startNetnsAgent, type NetnsHost,
 } from '../helpers/netns-host.js';
 import { ok, runKubectl } from '../helpers/kubectl.js';
-import { ApiClient, type WatchStream } from '../helpers/api-client.js';
+import { ApiClient } from '../helpers/api-client.js';
+import { startFailoverLoad } from '../helpers/failover-load.js';
 import { TEST_IMAGE } from '../helpers/images.js';
 import { teardownRuntime } from '../../src/agent/runtime/teardown.js';
 import { serverListPath } from '../../src/agent/loadbalancer/server-list.js';
@@ -41,7 +42,6 @@ const host: NetnsHost = {
   name: `ha-agent-${process.pid}`, netns: `skha${process.pid % 100000}`, hostIf: `skhav${process.pid % 100000}`,
   hostIp: `10.192.${run}.1`, ip: `10.192.${run}.2`, dir: '',
 };
-const COLL = '/api/v1/namespaces/default/configmaps';
 const servers: TestServer[] = [];
 const clients: ApiClient[] = [];
 let db: PostgresServer | undefined;
@@ -225,53 +225,8 @@ test('kill -9 of the leader (the agent\'s server) while clients write: no write 
   await eventually(async () => (await readyReplicas(b)) === 1, 'web 1/1 before the kill');
   phase('pod one running, web 1/1');
 
-  // A watch on a survivor, reopened from its last resourceVersion should the stream end.
-  const watchApi = ApiClient.fromKubeconfig(c.kubeconfigPath);
-  clients.push(watchApi);
-  const watched = new Set<string>();
-  let lastRv = JSON.parse((await watchApi.get(`${COLL}?limit=1`)).body).metadata.resourceVersion as string;
-  let watching = true;
-  let stream: WatchStream | undefined;
-  const watchLoop = (async () => {
-    while (watching) {
-      stream = await watchApi.watch(`${COLL}?watch=1&allowWatchBookmarks=true&resourceVersion=${lastRv}`, (ev) => {
-        if (ev.object?.metadata?.resourceVersion) lastRv = ev.object.metadata.resourceVersion;
-        if (ev.type === 'ADDED' && ev.object.metadata.name.startsWith('w-')) watched.add(ev.object.metadata.name);
-      }).catch(() => undefined);
-      if (stream && stream.status !== 200) throw new Error(`watch answered ${stream.status}: ${stream.body()}`);
-      await stream?.ended;
-      if (watching) await new Promise((r) => setTimeout(r, 200));
-    }
-  })();
-  // Writers through every server, round robin.
-  const apis = all.map((s) => { const cl = ApiClient.fromKubeconfig(s.kubeconfigPath); clients.push(cl); return cl; });
-  const acked = new Map<string, number>();
-  let writing = true;
-  const writer = async (w: number) => {
-    for (let i = 0; writing; i++) {
-      const name = `w-${w}-${i}`;
-      try {
-        const r = await apis[(w + i) % apis.length]!.post(COLL, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { i: String(i) } }, { timeoutMs: 10_000 });
-        if (r.status === 201) acked.set(name, Date.now());
-      } catch { /* the dead server: not acknowledged */ }
-      await new Promise((r) => setTimeout(r, 30));
-    }
-  };
-  const writers = Array.from({ length: 4 }, (_, w) => writer(w));
-  // Readiness of every node, polled through the failover.
-  const notReady = new Set<string>();
-  let polling = true;
-  const nodePoll = (async () => {
-    while (polling) {
-      const r = await b.request('GET', '/api/v1/nodes').catch(() => undefined);
-      for (const n of (r?.status === 200 ? r.json().items : []) as any[]) {
-        const cond = (n.status?.conditions ?? []).find((x: any) => x.type === 'Ready');
-        if (cond?.status !== 'True') notReady.add(`${n.metadata.name}: Ready=${cond?.status} (${cond?.reason})`);
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  })();
-  await eventually(async () => acked.size >= 20, 'writes before the kill', 60_000);
+  // Writers through every server, a watch on survivor C, node readiness polled through B.
+  const load = await startFailoverLoad(all, c, b, clients);
 
   const lease = async (s: TestServer) => Date.parse((await json(s, ['get', 'lease', '-n', 'kube-node-lease', host.name])).spec.renewTime);
   const killedAt = Date.now();
@@ -331,22 +286,11 @@ test('kill -9 of the leader (the agent\'s server) while clients write: no write 
   phase('pod two running, port-forward relayed');
 
   // Writes go on through the survivors.
-  const afterKill = () => [...acked.values()].filter((t) => t > killedAt + 1000).length;
+  const afterKill = () => load.ackedAfter(killedAt);
   await eventually(async () => afterKill() >= 20, 'writes acknowledged after the kill', 60_000);
-  writing = false;
-  await Promise.all(writers);
-  polling = false;
-  await nodePoll;
   // Every acknowledged write is stored, and the watch on a survivor saw each.
-  const stored = new Set((JSON.parse(await k(c, ['get', 'configmaps', '-o', 'json'])).items as any[]).map((x) => x.metadata.name));
-  const lost = [...acked.keys()].filter((n) => !stored.has(n));
-  assert.deepEqual(lost, [], `${lost.length} acknowledged writes lost of ${acked.size}`);
-  await eventually(async () => [...acked.keys()].every((n) => watched.has(n)), 'the watch to have seen every acknowledged write', 30_000);
-  watching = false;
-  stream?.close();
-  await watchLoop;
-  assert.deepEqual([...notReady], [], 'no node turned NotReady');
-  console.log(`# ${acked.size} writes acknowledged (${afterKill()} after the kill), none lost`);
+  await load.finish(async () => new Set((JSON.parse(await k(c, ['get', 'configmaps', '-o', 'json'])).items as any[]).map((x) => x.metadata.name)));
+  console.log(`# ${load.acked.size} writes acknowledged (${afterKill()} after the kill), none lost`);
 
   // The agent restarted while the server it was started with is still dead: the list it stored
   // takes it to the others; its Lease is renewed again and it adopts its running pods.

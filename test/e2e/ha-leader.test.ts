@@ -20,9 +20,9 @@ import { join } from 'node:path';
 import { REPO_ROOT, freePort, startServer, type TestServer } from '../helpers/cluster.js';
 import { ok } from '../helpers/kubectl.js';
 import { eventually } from '../helpers/wait.js';
-import { ApiClient, type WatchStream } from '../helpers/api-client.js';
+import { ApiClient } from '../helpers/api-client.js';
+import { startFailoverLoad } from '../helpers/failover-load.js';
 
-const COLL = '/api/v1/namespaces/default/configmaps';
 const servers: TestServer[] = [];
 const clients: ApiClient[] = [];
 let hollow: ChildProcess | undefined;
@@ -101,56 +101,8 @@ test('kill -9 of the leading server: another takes over the loops, no write is l
   const readyReplicas = async (s: TestServer) => Number((await s.kubectl(['get', 'deployment', 'web', '-o', 'jsonpath={.status.readyReplicas}'])).stdout || 0);
   await eventually(async () => (await readyReplicas(nodesVia)) === 1, 'web 1/1 before the kill', 90_000);
 
-  // A watch on a surviving server, reopened from its last resourceVersion should the stream end.
-  const watchApi = ApiClient.fromKubeconfig(watchVia.kubeconfigPath);
-  clients.push(watchApi);
-  const watched = new Set<string>();
-  let lastRv = JSON.parse((await watchApi.get(`${COLL}?limit=1`)).body).metadata.resourceVersion as string;
-  let watching = true;
-  let stream: WatchStream | undefined;
-  const watchLoop = (async () => {
-    while (watching) {
-      stream = await watchApi.watch(`${COLL}?watch=1&allowWatchBookmarks=true&resourceVersion=${lastRv}`, (ev) => {
-        if (ev.object?.metadata?.resourceVersion) lastRv = ev.object.metadata.resourceVersion;
-        if (ev.type === 'ADDED' && ev.object.metadata.name.startsWith('w-')) watched.add(ev.object.metadata.name);
-      }).catch(() => undefined);
-      if (stream && stream.status !== 200) throw new Error(`watch answered ${stream.status}: ${stream.body()}`);
-      await stream?.ended;
-      if (watching) await new Promise((r) => setTimeout(r, 200));
-    }
-  })();
-
-  // Writers through every server, round robin.
-  const apis = all.map((s) => { const c = ApiClient.fromKubeconfig(s.kubeconfigPath); clients.push(c); return c; });
-  const acked = new Map<string, number>();
-  let writing = true;
-  const writer = async (w: number) => {
-    for (let i = 0; writing; i++) {
-      const name = `w-${w}-${i}`;
-      try {
-        const r = await apis[(w + i) % apis.length]!.post(COLL, { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name }, data: { i: String(i) } }, { timeoutMs: 10_000 });
-        if (r.status === 201) acked.set(name, Date.now());
-      } catch { /* the dead server: not acknowledged */ }
-      await new Promise((r) => setTimeout(r, 30));
-    }
-  };
-  const writers = Array.from({ length: 4 }, (_, w) => writer(w));
-
-  // Node readiness, watched through the failover.
-  const notReady = new Set<string>();
-  let polling = true;
-  const nodePoll = (async () => {
-    while (polling) {
-      const r = await nodesVia.request('GET', '/api/v1/nodes').catch(() => undefined);
-      for (const n of (r?.status === 200 ? r.json().items : []) as any[]) {
-        const ready = (n.status?.conditions ?? []).find((c: any) => c.type === 'Ready');
-        if (ready?.status !== 'True') notReady.add(`${n.metadata.name}: Ready=${ready?.status} (${ready?.reason})`);
-      }
-      await new Promise((r) => setTimeout(r, 500));
-    }
-  })();
-
-  await eventually(async () => acked.size >= 20, 'writes before the kill', 60_000);
+  // Writers through every server, a watch on a survivor, node readiness polled through another.
+  const load = await startFailoverLoad(all, watchVia, nodesVia, clients);
   const killedAt = Date.now();
   await leader.kill9();
   // Scaled right after the kill: only the next leader's loops can converge it.
@@ -169,7 +121,7 @@ test('kill -9 of the leading server: another takes over the loops, no write is l
   assert.equal(pods.filter((p) => p.spec.nodeName?.startsWith('hollow-') && p.status.phase === 'Running').length, 3);
 
   // Writes go on through the survivors after the kill.
-  const afterKill = () => [...acked.values()].filter((t) => t > killedAt + 1000).length;
+  const afterKill = () => load.ackedAfter(killedAt);
   await eventually(async () => afterKill() >= 20, 'writes acknowledged after the kill', 60_000);
 
   // The dead server leaves the kubernetes endpoints.
@@ -177,25 +129,11 @@ test('kill -9 of the leading server: another takes over the loops, no write is l
   await eventually(async () => JSON.stringify(await endpointPorts(nodesVia)) === JSON.stringify(left), 'the dead server out of the kubernetes endpoints', 90_000);
   const droppedMs = Date.now() - killedAt;
 
-  writing = false;
-  await Promise.all(writers);
-  polling = false;
-  await nodePoll;
-
-  // Every acknowledged write is stored, and the watch on a survivor saw each.
-  const stored = new Set((JSON.parse(ok(await watchVia.kubectl(['get', 'configmaps', '-o', 'json']))).items as any[]).map((c) => c.metadata.name));
-  const lost = [...acked.keys()].filter((n) => !stored.has(n));
-  assert.deepEqual(lost, [], `${lost.length} acknowledged writes lost of ${acked.size}`);
-  await eventually(async () => [...acked.keys()].every((n) => watched.has(n)), 'the watch to have seen every acknowledged write', 30_000,
-    () => `not seen: ${[...acked.keys()].filter((n) => !watched.has(n)).slice(0, 10).join(', ')}`);
-  watching = false;
-  stream?.close();
-  await watchLoop;
-
-  assert.deepEqual([...notReady], [], 'no hollow node turned NotReady');
+  // Every acknowledged write is stored, and the watch on a survivor saw each; no node turned NotReady.
+  await load.finish(async () => new Set((JSON.parse(ok(await watchVia.kubectl(['get', 'configmaps', '-o', 'json']))).items as any[]).map((c) => c.metadata.name)));
   const events = await nodesVia.kubectl(['get', 'events', '-A', '--field-selector', 'reason=NodeNotReady', '-o', 'name']);
   assert.equal(events.stdout.trim(), '', 'no NodeNotReady event');
   assert.equal(await readyNodes(nodesVia), 3);
   console.log(`failover: leases taken ${tookOverMs} ms after kill -9, deployment converged ${convergedMs} ms, endpoints updated ${droppedMs} ms; `
-    + `${acked.size} writes acknowledged (${afterKill()} after the kill), none lost`);
+    + `${load.acked.size} writes acknowledged (${afterKill()} after the kill), none lost`);
 });
