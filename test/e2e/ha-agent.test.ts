@@ -24,14 +24,14 @@ import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } fr
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { REPO_ROOT, freePort, startServer, type TestServer } from '../helpers/cluster.js';
+import { REPO_ROOT, freePort, startServer, type TestServer, stopChild } from '../helpers/cluster.js';
 import { startPostgres, type PostgresServer } from '../helpers/postgres-server.js';
 import {
   createHostNetwork, eventually as waitFor, netnsAgentRequirements, prepareAgentDir, removeHostNetwork, startNetnsAgent, type NetnsHost,
 } from '../helpers/netns-host.js';
 import { ok, runKubectl } from '../helpers/kubectl.js';
 import { ApiClient } from '../helpers/api-client.js';
-import { startFailoverLoad } from '../helpers/failover-load.js';
+import { holderOf, serverHolding, serverId, startFailoverLoad } from '../helpers/failover-load.js';
 import { TEST_IMAGE } from '../helpers/images.js';
 import { teardownRuntime } from '../../src/agent/runtime/teardown.js';
 import { serverListPath } from '../../src/agent/loadbalancer/server-list.js';
@@ -51,20 +51,9 @@ const eventually = <T>(fn: () => Promise<T | undefined | false>, what: string, m
 const k = async (s: TestServer, args: string[]) => ok(await s.kubectl(args));
 const json = async (s: TestServer, args: string[]) => JSON.parse(await k(s, [...args, '-o', 'json']));
 const url = (s: TestServer) => `https://${host.hostIp}:${s.port}`;
-const serverId = (s: TestServer) => readFileSync(join(s.dataDir, 'server', 'id'), 'utf8').trim();
 /** The server holding the node's tunnel, as recorded for the others (its Lease in kube-system). */
 const tunnelHolder = async (s: TestServer) => (await s.kubectl(['get', 'lease', '-n', TUNNEL_LEASE_NAMESPACE, tunnelLeaseName(host.name), '-o', 'json'])
   .then((r) => (r.code === 0 ? JSON.parse(r.stdout).spec?.holderIdentity : undefined)));
-const holderOf = async (s: TestServer, lease: string): Promise<{ holder: string; transitions: number } | undefined> => {
-  const r = await s.request('GET', `/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/${lease}`);
-  if (r.status !== 200) return undefined;
-  const spec = r.json().spec ?? {};
-  return { holder: spec.holderIdentity ?? '', transitions: spec.leaseTransitions ?? 0 };
-};
-const serverHolding = async (s: TestServer, lease: string, among: TestServer[]) => {
-  const h = await holderOf(s, lease);
-  return h && among.find((x) => h.holder.endsWith(`_${serverId(x)}`));
-};
 /** Rows of the datastore's log, for "nothing written" checks. */
 const sql = async <T>(q: string, params: unknown[] = []): Promise<T[]> => {
   const c = new pg.Client({ connectionString: db!.url() });
@@ -97,13 +86,7 @@ before(async () => {
 
 after(async () => {
   host.proc?.kill('SIGKILL');
-  if (hollow && hollow.exitCode === null && hollow.signalCode === null) {
-    const exited = new Promise((r) => hollow!.once('exit', r));
-    hollow.kill('SIGTERM');
-    const timer = setTimeout(() => hollow!.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(timer);
-  }
+  await stopChild(hollow);
   if (host.dir) await teardownRuntime({ dataDir: host.dir, removeDataDir: true }).catch(() => undefined);
   removeHostNetwork(host);
   for (const c of clients) c.close();

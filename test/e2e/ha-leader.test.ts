@@ -17,11 +17,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, freePort, startServer, type TestServer } from '../helpers/cluster.js';
+import { REPO_ROOT, freePort, startServer, type TestServer, stopChild } from '../helpers/cluster.js';
 import { ok } from '../helpers/kubectl.js';
 import { eventually } from '../helpers/wait.js';
 import { ApiClient } from '../helpers/api-client.js';
-import { startFailoverLoad } from '../helpers/failover-load.js';
+import { holderOf, serverHolding, serverId, startFailoverLoad } from '../helpers/failover-load.js';
 
 const servers: TestServer[] = [];
 const clients: ApiClient[] = [];
@@ -29,29 +29,12 @@ let hollow: ChildProcess | undefined;
 const dir = mkdtempSync(join(tmpdir(), `skiff-ha-leader-${process.pid}-`));
 
 after(async () => {
-  if (hollow && hollow.exitCode === null && hollow.signalCode === null) {
-    const exited = new Promise((r) => hollow!.once('exit', r));
-    hollow.kill('SIGTERM');
-    const t = setTimeout(() => hollow!.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(t);
-  }
+  await stopChild(hollow);
   for (const c of clients) c.close();
   for (const s of servers.reverse()) await s.dispose().catch(() => {});
   rmSync(dir, { recursive: true, force: true });
 });
 
-const serverId = (s: TestServer) => readFileSync(join(s.dataDir, 'server', 'id'), 'utf8').trim();
-const holderOf = async (s: TestServer, lease: string): Promise<{ holder: string; transitions: number } | undefined> => {
-  const r = await s.request('GET', `/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/${lease}`);
-  if (r.status !== 200) return undefined;
-  const spec = r.json().spec ?? {};
-  return { holder: spec.holderIdentity ?? '', transitions: spec.leaseTransitions ?? 0 };
-};
-const serverHolding = async (s: TestServer, lease: string, among: TestServer[]) => {
-  const h = await holderOf(s, lease);
-  return h && among.find((x) => h.holder.endsWith(`_${serverId(x)}`));
-};
 /** The ports of the `kubernetes` Endpoints' addresses (all servers are on 127.0.0.1). */
 const endpointPorts = async (s: TestServer): Promise<number[]> => {
   const r = await s.request('GET', '/api/v1/namespaces/default/endpoints/kubernetes');

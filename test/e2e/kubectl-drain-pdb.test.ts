@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { REPO_ROOT, startServer, type TestServer } from '../helpers/cluster.js';
+import { REPO_ROOT, startServer, type TestServer, stopChild } from '../helpers/cluster.js';
 import { fails, ok } from '../helpers/kubectl.js';
 
 let server: TestServer;
@@ -28,13 +28,7 @@ before(async () => {
 });
 
 after(async () => {
-  if (hollow && hollow.exitCode === null && hollow.signalCode === null) {
-    const exited = new Promise((r) => hollow!.once('exit', r));
-    hollow.kill('SIGTERM');
-    const timer = setTimeout(() => hollow?.kill('SIGKILL'), 5000);
-    await exited;
-    clearTimeout(timer);
-  }
+  await stopChild(hollow, 5000);
 });
 // The runner may exit without hooks (uncaught error): never leave the hollow process behind.
 process.on('exit', () => { if (hollow && hollow.exitCode === null) hollow.kill('SIGKILL'); });

@@ -9,7 +9,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, startServer, type TestServer } from '../helpers/cluster.js';
+import { REPO_ROOT, startServer, type TestServer, stopChild } from '../helpers/cluster.js';
 import { ok } from '../helpers/kubectl.js';
 
 let server: TestServer;
@@ -48,13 +48,7 @@ before(async () => {
   await startHollow();
 });
 after(async () => {
-  if (hollow && hollow.exitCode === null) {
-    const exited = new Promise((r) => hollow!.once('exit', r));
-    hollow.kill('SIGTERM');
-    const t = setTimeout(() => hollow?.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(t);
-  }
+  await stopChild(hollow);
   rmSync(hollowDir, { recursive: true, force: true });
 });
 

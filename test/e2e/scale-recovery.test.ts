@@ -11,7 +11,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { REPO_ROOT, startServer, type TestServer } from '../helpers/cluster.js';
+import { REPO_ROOT, startServer, type TestServer, stopChild } from '../helpers/cluster.js';
 import { eventually } from '../helpers/wait.js';
 import { HttpClient } from '../../src/client/http.js';
 import { Informer } from '../../src/client/informer.js';
@@ -42,13 +42,7 @@ test('kill -9 of the server with 200 hollow nodes: all Ready again, none NotRead
   t.after(async () => {
     await Promise.all(informers.map((i) => i.stop()));
     client.close();
-    if (hollow && hollow.exitCode === null && hollow.signalCode === null) {
-      const exited = new Promise((r) => hollow!.once('exit', r));
-      hollow.kill('SIGTERM');
-      const timer = setTimeout(() => hollow!.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }
+    await stopChild(hollow);
     await server.dispose();
     rmSync(hollowDir, { recursive: true, force: true });
   });

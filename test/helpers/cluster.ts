@@ -59,6 +59,16 @@ export interface HttpResult {
   json(): any;
 }
 
+/** Stops a child the way its owner would (SIGTERM), then SIGKILL after `graceMs`; returns once it exited. */
+export async function stopChild(proc: ChildProcess | undefined, graceMs = 10_000): Promise<void> {
+  if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
+  const exited = new Promise((r) => proc.once('exit', r));
+  proc.kill('SIGTERM');
+  const timer = setTimeout(() => proc.kill('SIGKILL'), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();

@@ -2,8 +2,11 @@
 // writers creating ConfigMaps round robin through every server (only a 201 counts as acknowledged),
 // a watch on a survivor that reopens from its last resourceVersion when its stream ends, and a poll
 // of every node's Ready condition. `finish` stops them and checks what the acceptance asks: every
-// acknowledged write stored, the watch saw each one, no node turned NotReady.
+// acknowledged write stored, the watch saw each one, no node turned NotReady. Also who holds the
+// loops' Leases.
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { ApiClient, type WatchStream } from './api-client.js';
 import type { TestServer } from './cluster.js';
 import { eventually } from './wait.js';
@@ -87,4 +90,21 @@ export async function startFailoverLoad(servers: TestServer[], watchVia: TestSer
       assert.deepEqual([...notReady], [], 'no node turned NotReady');
     },
   };
+}
+
+/** A server's id (its data dir's `server/id`), the suffix of its leader-election identity. */
+export const serverId = (s: TestServer): string => readFileSync(join(s.dataDir, 'server', 'id'), 'utf8').trim();
+
+/** The holder and transitions of a kube-system Lease (the loops' leader elections), read through `s`. */
+export async function holderOf(s: TestServer, lease: string): Promise<{ holder: string; transitions: number } | undefined> {
+  const r = await s.request('GET', `/apis/coordination.k8s.io/v1/namespaces/kube-system/leases/${lease}`);
+  if (r.status !== 200) return undefined;
+  const spec = r.json().spec ?? {};
+  return { holder: spec.holderIdentity ?? '', transitions: spec.leaseTransitions ?? 0 };
+}
+
+/** Which of `among` holds `lease`. */
+export async function serverHolding(s: TestServer, lease: string, among: TestServer[]): Promise<TestServer | undefined> {
+  const h = await holderOf(s, lease);
+  return h && among.find((x) => h.holder.endsWith(`_${serverId(x)}`));
 }
