@@ -2,21 +2,23 @@
 // fleet CRDs: one BundleDeployment per targeted cluster, dependsOn holding a cluster until the
 // dependency is Ready there, paused freezing the released version, a cluster that stops matching
 // losing its deployment, invalid content refused with a condition, and the Bundle's summary.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { startLocalApi } from '../helpers/local-api.js';
+import type { LocalClient } from '../../src/apiserver/local-client.js';
 import { eventually } from '../helpers/wait.js';
 import { InformerFactory } from '../../src/client/informer-factory.js';
 import { Resources } from '../../src/client/types.js';
 import { BundleController } from '../../src/fleet/bundle-controller.js';
 import { BUNDLES, BUNDLE_DEPLOYMENTS, CLUSTERS, FLEET_API_VERSION, fleetCrds, type Bundle, type BundleDeployment } from '../../src/fleet/api.js';
 
-test('bundle controller: targets, dependsOn, paused, retargeting, invalid content, summary', async (t) => {
-  const { client } = await startLocalApi(t);
+
+/** The fleet CRDs, Ready Clusters with `labels`, and a running BundleController on the in-process API. */
+async function startBundleController(t: TestContext, client: LocalClient, clusters: Record<string, Record<string, string>>): Promise<void> {
   for (const crd of fleetCrds()) await client.create(Resources.customResourceDefinitions, undefined, crd);
   await eventually(async () => (await client.list(BUNDLE_DEPLOYMENTS).then(() => true, () => false)) && (await client.list(CLUSTERS).then(() => true, () => false)), 'fleet CRDs served');
-  for (const [name, region] of [['a', 'eu'], ['b', 'eu'], ['c', 'us']] as const) {
-    const c = await client.create(CLUSTERS, undefined, { apiVersion: FLEET_API_VERSION, kind: 'Cluster', metadata: { name, labels: { region } }, spec: {} });
+  for (const [name, labels] of Object.entries(clusters)) {
+    const c = await client.create(CLUSTERS, undefined, { apiVersion: FLEET_API_VERSION, kind: 'Cluster', metadata: { name, labels }, spec: {} });
     await client.updateStatus(CLUSTERS, undefined, { ...c, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
   }
   const informers = new InformerFactory(client);
@@ -24,6 +26,11 @@ test('bundle controller: targets, dependsOn, paused, retargeting, invalid conten
   controller.start();
   informers.start();
   t.after(async () => { await controller.stop(); await informers.stop(); });
+}
+
+test('bundle controller: targets, dependsOn, paused, retargeting, invalid content, summary', async (t) => {
+  const { client } = await startLocalApi(t);
+  await startBundleController(t, client, { a: { region: 'eu' }, b: { region: 'eu' }, c: { region: 'us' } });
 
   const bundle = (name: string, spec: Record<string, unknown>) => ({ apiVersion: FLEET_API_VERSION, kind: 'Bundle', metadata: { name, namespace: 'default' }, spec });
   const content = (v: string) => [{ name: 'cm.yaml', content: `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\ndata: {v: "${v}"}\n` }];
@@ -75,17 +82,7 @@ test('bundle controller: targets, dependsOn, paused, retargeting, invalid conten
 
 test('bundle controller: a rollout is paused only while its gate holds clusters back', async (t) => {
   const { client } = await startLocalApi(t);
-  for (const crd of fleetCrds()) await client.create(Resources.customResourceDefinitions, undefined, crd);
-  await eventually(async () => (await client.list(BUNDLE_DEPLOYMENTS).then(() => true, () => false)) && (await client.list(CLUSTERS).then(() => true, () => false)), 'fleet CRDs served');
-  for (const name of ['a', 'b']) {
-    const c = await client.create(CLUSTERS, undefined, { apiVersion: FLEET_API_VERSION, kind: 'Cluster', metadata: { name }, spec: {} });
-    await client.updateStatus(CLUSTERS, undefined, { ...c, status: { conditions: [{ type: 'Ready', status: 'True' }] } });
-  }
-  const informers = new InformerFactory(client);
-  const controller = new BundleController(client, informers);
-  controller.start();
-  informers.start();
-  t.after(async () => { await controller.stop(); await informers.stop(); });
+  await startBundleController(t, client, { a: {}, b: {} });
   const bd = (name: string) => client.get<BundleDeployment>(BUNDLE_DEPLOYMENTS, 'default', name);
   const report = async (name: string, ready: boolean, message?: string) => {
     const d = (await bd(name))!;

@@ -3,7 +3,7 @@
 // first; the agent is cordoned and drained (its pod evicted; the test plays the kubelet that finishes
 // the deletion) before it gets its target; once it reports the version and is Ready it is uncordoned,
 // its annotations are cleared and the plan is Complete. The agents' side is played by the test.
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,18 +21,26 @@ const node = (name: string, server: boolean) => ({
   spec: {}, status: ready,
 });
 
-test('upgrade controller: invalid version, server first, cordon + drain, target, uncordon, complete', async (t) => {
+/** The in-process API with the Upgrade CRD, a release dir (with 0.2.0 in it when `release`) and Ready `nodes` (name → is a server). */
+async function setup(t: TestContext, nodes: [string, boolean][], release = true) {
   const env = await startControllerEnv(t);
   const c = env.api.client;
   await c.create(CRDS, undefined, upgradeCrd());
   const dir = mkdtempSync(join(tmpdir(), 'upgrade-ctl-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'skiff-0.2.0-linux-amd64.tar.gz'), 'not really a tarball');
-  writeFileSync(join(dir, 'SHA256SUMS'), `${'a'.repeat(64)}  skiff-0.2.0-linux-amd64.tar.gz\n`);
-  for (const [n, s] of [['s1', true], ['a1', false]] as const) {
+  if (release) {
+    writeFileSync(join(dir, 'skiff-0.2.0-linux-amd64.tar.gz'), 'not really a tarball');
+    writeFileSync(join(dir, 'SHA256SUMS'), `${'a'.repeat(64)}  skiff-0.2.0-linux-amd64.tar.gz\n`);
+  }
+  for (const [n, s] of nodes) {
     await c.create(Resources.nodes, undefined, node(n, s));
     await c.patch(Resources.nodes, undefined, n, 'merge', { status: ready }, { subresource: 'status' });
   }
+  return { env, c, dir };
+}
+
+test('upgrade controller: invalid version, server first, cordon + drain, target, uncordon, complete', async (t) => {
+  const { env, c, dir } = await setup(t, [['s1', true], ['a1', false]]);
   await c.create(Resources.pods, 'default', {
     apiVersion: 'v1', kind: 'Pod',
     metadata: { name: 'web-1', namespace: 'default', ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'web', uid: 'u1', controller: true }] },
@@ -75,17 +83,7 @@ test('upgrade controller: invalid version, server first, cordon + drain, target,
 });
 
 test('upgrade controller: deleting a plan mid-run lets go of its nodes (uncordon what it cordoned), then its finalizer goes', async (t) => {
-  const env = await startControllerEnv(t);
-  const c = env.api.client;
-  await c.create(CRDS, undefined, upgradeCrd());
-  const dir = mkdtempSync(join(tmpdir(), 'upgrade-ctl-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  writeFileSync(join(dir, 'skiff-0.2.0-linux-amd64.tar.gz'), 'not really a tarball');
-  writeFileSync(join(dir, 'SHA256SUMS'), `${'a'.repeat(64)}  skiff-0.2.0-linux-amd64.tar.gz\n`);
-  for (const [n, s] of [['s1', true], ['a1', false], ['a2', false], ['a3', false]] as const) {
-    await c.create(Resources.nodes, undefined, node(n, s));
-    await c.patch(Resources.nodes, undefined, n, 'merge', { status: ready }, { subresource: 'status' });
-  }
+  const { env, c, dir } = await setup(t, [['s1', true], ['a1', false], ['a2', false], ['a3', false]]);
   // a2 was cordoned by its admin before the plan: it stays so. a3 is held by a plan that is gone (one
   // from before the finalizer, or whose finalizer was removed by hand): let go at once.
   await c.patch(Resources.nodes, undefined, 'a2', 'merge', { spec: { unschedulable: true } });
@@ -122,13 +120,7 @@ test('upgrade controller: deleting a plan mid-run lets go of its nodes (uncordon
 });
 
 test('upgrade controller: a release the dir lacks is fetched from the other servers (HA) before the plan is judged', async (t) => {
-  const env = await startControllerEnv(t);
-  const c = env.api.client;
-  await c.create(CRDS, undefined, upgradeCrd());
-  const dir = mkdtempSync(join(tmpdir(), 'upgrade-ctl-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  await c.create(Resources.nodes, undefined, node('s1', true));
-  await c.patch(Resources.nodes, undefined, 's1', 'merge', { status: ready }, { subresource: 'status' });
+  const { env, c, dir } = await setup(t, [['s1', true]], false);
   const asked: string[] = [];
   await env.run((ctx) => startUpgradeController(ctx, {
     releaseDir: dir,
@@ -150,11 +142,7 @@ test('upgrade controller: a release the dir lacks is fetched from the other serv
 });
 
 test('upgrade controller: the finalizer joins others a plan already has, and leaves them when it goes', async (t) => {
-  const env = await startControllerEnv(t);
-  const c = env.api.client;
-  await c.create(CRDS, undefined, upgradeCrd());
-  const dir = mkdtempSync(join(tmpdir(), 'upgrade-ctl-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const { env, c, dir } = await setup(t, [], false);
   await env.run((ctx) => startUpgradeController(ctx, { releaseDir: dir }));
   await c.create(UPGRADES, undefined, { apiVersion: 'upgrade.skiff.io/v1alpha1', kind: 'Upgrade', metadata: { name: 'p', finalizers: ['example.com/keep'] }, spec: { version: '0.2.0' } });
   await eventually(async () => (await c.get<Upgrade>(UPGRADES, undefined, 'p'))?.metadata.finalizers?.length === 2, 10_000, 'the finalizer added');
