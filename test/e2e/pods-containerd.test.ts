@@ -303,8 +303,11 @@ test('pods through CRI on a real containerd', async (t) => {
     assert.equal(cs.lastState.terminated.exitCode, 3);
     assert.equal(cs.lastState.terminated.reason, 'Error');
     assert.equal(p.status.phase, 'Running');
-    const events = await client!.list(Resources.events, NS, { fieldSelector: 'involvedObject.name=crash' });
-    assert.ok(events.items.some((e: Obj) => e.reason === 'BackOff'), 'BackOff event');
+    // Events are sent apart from the pod's status (best effort, as the kubelet's): the status may come first.
+    await eventually('a BackOff event', async () => {
+      const events = await client!.list(Resources.events, NS, { fieldSelector: 'involvedObject.name=crash' });
+      return events.items.some((e: Obj) => e.reason === 'BackOff') || undefined;
+    }, 30_000);
   });
 
   await t.test('volumes: emptyDir shared by two containers, configMap (updated in place), secret, downwardAPI, tmpfs, projected SA token', async () => {
