@@ -9,83 +9,34 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { parse } from 'yaml';
-import { REPO_ROOT } from '../helpers/cluster.js';
-import { createHostNetwork, netnsAgentRequirements, removeHostNetwork, type NetnsHost } from '../helpers/netns-host.js';
-import { teardownRuntime } from '../../src/agent/runtime/teardown.js';
+import { type NetnsHost } from '../helpers/netns-host.js';
+import { SshHosts, skiffBin as skiff, skiffBuilt, sshHostsRequirements } from '../helpers/ssh-hosts.js';
 
 const run = process.pid % 1000;
 const hosts: NetnsHost[] = ['a', 'b'].map((n, i) => ({
   name: `up-${run}-${n}`, netns: `skup${run}${n}`, hostIf: `skuv${run}${n}`, hostIp: `10.195.${(run % 120) * 2 + i}.1`, ip: `10.195.${(run % 120) * 2 + i}.2`, dir: '',
 }));
-let T = '';
-let createdRunSshd = false;
+const lab = new SshHosts(hosts, `/tmp/skup${run}.`);
 const exec = promisify(execFile);
-const skiff = () => join(REPO_ROOT, 'bin', 'skiff');
-/** The env a host's install gets over SSH: its own paths under T. */
-const hostEnv = (h: NetnsHost) => {
-  const d = join(T, h.name);
-  return {
-    INSTALL_SKIFF_PREFIX: join(d, 'usr'), INSTALL_SKIFF_SYSTEMD_DIR: join(d, 'systemd'), INSTALL_SKIFF_OPENRC_DIR: join(d, 'init.d'),
-    INSTALL_SKIFF_CONFIG_DIR: join(d, 'etc'), INSTALL_SKIFF_DATA_DIR: join(d, 'd'), INSTALL_SKIFF_RUN_DIR: join(d, 'run'), INSTALL_SKIFF_LOG_DIR: join(d, 'log'),
-    INSTALL_SKIFF_INIT: 'none', SKIFF_NODE_NAME: h.name,
-  };
-};
-const inHost = (h: NetnsHost, cmd: string[]) => spawnSync('nsenter', [`--net=/var/run/netns/${h.netns}`, ...cmd], { encoding: 'utf8', timeout: 300_000 });
-const logTails = () => hosts.map((h) => { try { return `--- ${h.name}\n${readFileSync(join(T, h.name, 'log', h === hosts[0] ? 'skiff.log' : 'skiff-agent.log'), 'utf8').split('\n').slice(-15).join('\n')}`; } catch { return ''; } }).join('\n');
-
-function startSshd(h: NetnsHost): void {
-  const d = join(T, `sshd-${h.name}`);
-  mkdirSync(d);
-  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(d, 'host_key')]);
-  writeFileSync(join(d, 'sshd_config'), [
-    `ListenAddress ${h.ip}`, 'Port 22', `HostKey ${join(d, 'host_key')}`, `PidFile ${join(d, 'sshd.pid')}`,
-    `AuthorizedKeysFile ${join(T, 'authorized_keys')}`, 'PermitRootLogin prohibit-password', 'PasswordAuthentication no',
-    'KbdInteractiveAuthentication no', 'UsePAM no', 'StrictModes no', 'Subsystem sftp internal-sftp', 'LogLevel INFO',
-  ].join('\n') + '\n');
-  const r = spawnSync('nsenter', [`--net=/var/run/netns/${h.netns}`, '/usr/sbin/sshd', '-f', join(d, 'sshd_config'), '-E', join(d, 'sshd.log')], { encoding: 'utf8' });
-  assert.equal(r.status, 0, `sshd: ${r.stderr}`);
-}
+const hostEnv = (h: NetnsHost) => lab.env(h);
+const logTails = () => hosts.map((h) => lab.logTail(h, h === hosts[0] ? 'server' : 'agent')).join('\n');
 
 before(() => {
-  const missing = netnsAgentRequirements();
-  for (const bin of ['/usr/sbin/sshd', '/usr/bin/ssh-keygen', '/usr/bin/kubectl']) if (!existsSync(bin)) missing.push(bin);
+  const missing = sshHostsRequirements();
   if (missing.length) throw new Error(`install-ssh test needs: ${missing.join(', ')}`);
-  if (!existsSync(join(REPO_ROOT, 'dist', 'cli', 'main.js'))) throw new Error('run npm run build first (the test runs bin/skiff up)');
-  T = mkdtempSync(`/tmp/skup${run}.`);
-  chmodSync(T, 0o755);
-  const r = spawnSync('node', [join(REPO_ROOT, 'scripts', 'release.mjs'), '--out', join(T, 'rel')], { encoding: 'utf8', timeout: 600_000 });
-  assert.equal(r.status, 0, `release: ${r.stderr}`);
-  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(T, 'id')]);
-  spawnSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(T, 'wrong_id')]);
-  writeFileSync(join(T, 'authorized_keys'), readFileSync(join(T, 'id.pub')));
-  if (!existsSync('/run/sshd')) { mkdirSync('/run/sshd', { mode: 0o755 }); createdRunSshd = true; }
-  for (const h of hosts) { createHostNetwork(h); startSshd(h); }
+  if (!skiffBuilt()) throw new Error('run npm run build first (the test runs bin/skiff up)');
+  lab.setUp();
 });
 
-after(async () => {
-  if (!T) return;
-  for (const h of hosts) {
-    const un = join(T, h.name, 'usr', 'bin', 'skiff-uninstall.sh');
-    if (existsSync(un)) inHost(h, [un]);
-    const pidFile = join(T, `sshd-${h.name}`, 'sshd.pid');
-    if (existsSync(pidFile)) { try { process.kill(Number(readFileSync(pidFile, 'utf8')), 'SIGTERM'); } catch { /* gone */ } }
-    await teardownRuntime({ dataDir: join(T, h.name, 'd'), cgroupParents: ['/kubepods'] }).catch(() => undefined);
-  }
-  for (const p of readdirSync('/proc')) {
-    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
-    try { if (readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(T)) process.kill(Number(p), 'SIGKILL'); } catch { /* gone */ }
-  }
-  for (const h of hosts) removeHostNetwork(h);
-  if (createdRunSshd) { try { rmdirSync('/run/sshd'); } catch { /* in use */ } }
-  rmSync(T, { recursive: true, force: true });
-});
+after(() => lab.tearDown());
 
 test('skiff up: a server and an agent over SSH from a plan, failures per host, kubeconfig merged', async (t) => {
   const [a, b] = hosts as [NetnsHost, NetnsHost];
+  const T = lab.dir;
   const kc = join(T, 'kubeconfig');
   writeFileSync(kc, 'apiVersion: v1\nkind: Config\nclusters: [{name: other, cluster: {server: "https://192.0.2.1:6443"}}]\nusers: [{name: other, user: {token: x}}]\ncontexts: [{name: other, context: {cluster: other, user: other}}]\ncurrent-context: other\n');
   const plan = join(T, 'plan.yaml');
