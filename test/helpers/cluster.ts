@@ -288,7 +288,8 @@ async function startServerOn(backend: NonNullable<ReturnType<typeof testDatastor
   try {
     await server.launch();
     if (backend === 'embedded-etcd') {
-      // Two more members joining the first, one at a time (etcd adds one learner-free member at a time).
+      // Two more members joining the first, one at a time: etcd takes one new member (a learner, then
+      // promoted) at a time.
       const token = readFileSync(join(dataDir, 'server', 'token'), 'utf8').trim();
       const joiners: TestServer[] = [];
       server.disposers.push(async () => { await Promise.all(joiners.map((j) => j.dispose())); });
