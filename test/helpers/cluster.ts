@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { after, afterEach } from 'node:test';
 import { parse as parseYaml } from 'yaml';
 import { runKubectl, KubectlStream, type KubectlOptions, type KubectlResult } from './kubectl.js';
+import { testDatastore, choosesOwnDatastore, planDatastore, embeddedEtcdArgs, joinerArgs, stopTestDatastores } from './test-datastore.js';
 
 export const REPO_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 // Agents that tests start in this machine's own network namespace must not program its nat and
@@ -93,6 +94,8 @@ export class TestServer {
   adminKey = '';
   caPem = '';
   proc!: ChildProcess;
+  /** Run once the server stopped, on dispose: what the SKIFF_TEST_DATASTORE switch started for it. */
+  readonly disposers: (() => Promise<void>)[] = [];
   private exited!: Promise<void>;
 
   constructor(private readonly opts: StartOptions, port: number, dataDir: string, readonly ownsDataDir: boolean) {
@@ -250,6 +253,7 @@ export class TestServer {
   async dispose(): Promise<void> {
     await this.stop();
     live.delete(this);
+    for (const d of this.disposers.splice(0)) await d().catch(() => {});
     if (this.ownsDataDir) rmSync(this.dataDir, { recursive: true, force: true });
   }
 }
@@ -261,10 +265,38 @@ export async function startServer(opts: StartOptions = {}): Promise<TestServer> 
   const ownsDataDir = opts.dataDir === undefined;
   const dataDir = opts.dataDir ?? mkdtempSync(join(tmpdir(), 'skiff-test-'));
   mkdirSync(dataDir, { recursive: true });
+  // SKIFF_TEST_DATASTORE (test-datastore.ts): the same server on another backend; unset, nothing changes.
+  const backend = choosesOwnDatastore(opts.args ?? []) ? undefined : testDatastore();
+  if (backend !== undefined) return startServerOn(backend, opts, port, dataDir, ownsDataDir);
   const server = new TestServer(opts, port, dataDir, ownsDataDir);
   live.add(server);
   try {
     await server.launch();
+  } catch (err) {
+    await server.dispose();
+    throw err;
+  }
+  return server;
+}
+
+async function startServerOn(backend: NonNullable<ReturnType<typeof testDatastore>>, opts: StartOptions, port: number, dataDir: string, ownsDataDir: boolean): Promise<TestServer> {
+  const testArgs = opts.args ?? [];
+  const plan = backend === 'embedded-etcd' ? { args: ['--cluster-init', ...await embeddedEtcdArgs()] } : await planDatastore(backend, dataDir);
+  const server = new TestServer({ ...opts, args: [...testArgs, ...plan.args] }, port, dataDir, ownsDataDir);
+  if ('dispose' in plan && plan.dispose) server.disposers.push(plan.dispose);
+  live.add(server);
+  try {
+    await server.launch();
+    if (backend === 'embedded-etcd') {
+      // Two more members joining the first, one at a time: etcd takes one new member (a learner, then
+      // promoted) at a time.
+      const token = readFileSync(join(dataDir, 'server', 'token'), 'utf8').trim();
+      const joiners: TestServer[] = [];
+      server.disposers.push(async () => { await Promise.all(joiners.map((j) => j.dispose())); });
+      for (let i = 0; i < 2; i++) {
+        joiners.push(await startServer({ env: opts.env, args: [...joinerArgs(testArgs), '--server', server.url, '--token', token, ...await embeddedEtcdArgs()] }));
+      }
+    }
   } catch (err) {
     await server.dispose();
     throw err;
@@ -288,6 +320,7 @@ export async function withServer<T>(fn: (s: TestServer) => Promise<T>, opts: Sta
 export async function cleanupAll(): Promise<void> {
   for (const s of streams) await s.stop();
   await Promise.all([...live].map((s) => s.dispose()));
+  await stopTestDatastores();
 }
 
 // Every skiff flag has a SKIFF_* twin; one set in the developer's shell must not change test servers.
