@@ -16,7 +16,7 @@ import { fetchTrustedCaBundle } from '../agent/join.js';
 import { parseToken, sameSecret } from '../pki/token.js';
 import { installEtcdCas, readEtcdCas, type EtcdCas } from '../pki/etcd-certs.js';
 import { readIfExists, PUBLIC_MODE, SECRET_MODE, writeFileAtomic } from '../pki/pem-files.js';
-import { ROTATABLE_CAS } from '../pki/ca-files.js';
+import { SHARED_FILES } from './datastore-bootstrap.js';
 import { logger } from '../util/log.js';
 import { GuessLimiter } from '../util/guess-limiter.js';
 
@@ -26,15 +26,11 @@ export const ETCD_JOIN_PATH = '/v1-skiff/etcd/members';
 const NAME_RE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/;
 
 /**
- * The API server's authorities, shared by every server of a cluster (files under server/tls): all
- * of the cluster's CAs, the request-header (front-proxy) CA included: with one of its own per
- * server, extension API servers would trust only one server's proxy, and the servers would rewrite
- * kube-system/extension-apiserver-authentication in turn without end.
+ * The API server's authorities and service-account key, shared by every server of a cluster (files
+ * under server/tls): the required files of the one shared set, datastore-bootstrap.ts's.
  */
-export const CLUSTER_FILES: readonly [string, number][] = [
-  ...ROTATABLE_CAS.flatMap((ca): [string, number][] => [[`${ca}.crt`, PUBLIC_MODE], [`${ca}.key`, SECRET_MODE]]),
-  ['service.key', SECRET_MODE],
-];
+export const CLUSTER_FILES: readonly [string, number][] = SHARED_FILES
+  .filter((f) => f.required && f.path.startsWith('tls/')).map((f): [string, number] => [f.path.slice('tls/'.length), f.mode]);
 
 export interface EtcdJoinReply {
   /** `name=peerURL,...`, the new member included: its --initial-cluster. */
