@@ -1,4 +1,5 @@
 // The real node as the agent registers it: this host's labels, capacity, addresses and nodeInfo.
+import { isDeepStrictEqual } from 'node:util';
 import { cpus, hostname, networkInterfaces, release, totalmem } from 'node:os';
 import { readFileSync, statfsSync } from 'node:fs';
 import { nodeVersionString } from '../release-version.js';
@@ -93,4 +94,12 @@ export function nodeStatus(id: NodeIdentity, capacity: Record<string, string>, r
       architecture: goArch(),
     },
   };
+}
+
+/** Whether the server's node status differs from ours in anything but heartbeat times (key order aside). */
+export function statusDiffers(server: Record<string, any> | undefined, ours: Record<string, any>): boolean {
+  const comparable = (st: Record<string, any> | undefined) => Object.keys(ours).map((k) => k !== 'conditions' ? st?.[k]
+    : [...(st?.conditions ?? [])].map(({ lastHeartbeatTime: _, ...c }: Record<string, unknown>) => c)
+      .sort((a, b) => String(a.type).localeCompare(String(b.type))));
+  return !isDeepStrictEqual(comparable(server), comparable(ours));
 }

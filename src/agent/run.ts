@@ -33,7 +33,7 @@ import type { Obj } from './pods/pod-api.js';
 import type { KObject } from '../api/object.js';
 import { leaseObject, parseLabel, parseTaint, RUNTIME_NOT_READY } from './node-objects.js';
 import { microTime, rfc3339 } from '../util/time.js';
-import { hostCapacity, nodeObject, nodeStatus, type NodeIdentity } from './node-status.js';
+import { hostCapacity, nodeObject, nodeStatus, statusDiffers, type NodeIdentity } from './node-status.js';
 import { VERSION } from '../version.js';
 import { logger } from '../util/log.js';
 import { Registry } from 'prom-client';
@@ -279,11 +279,15 @@ async function waitForPodCidr(client: HttpClient, name: string): Promise<string>
   return '10.42.0.0/24';
 }
 
+/** Node status is posted at least this often even when nothing changed (the kubelet's nodeStatusReportFrequency). */
+const NODE_STATUS_REPORT_MS = 5 * 60_000;
+
 /** Lease renewal and node status, as the kubelet does them; failures are logged and retried next beat. */
 function startHeartbeat(client: HttpClient, id: NodeIdentity, readySince: Date, periodMs: number, notReady?: () => Promise<string | undefined>) {
   let timer: NodeJS.Timeout | undefined;
   let leaseRv: string | undefined;
   let stopped = false;
+  let lastStatusPost: number | undefined;
   const beat = async () => {
     const now = new Date();
     // A runtime that cannot be asked this time keeps the last answer.
@@ -305,8 +309,16 @@ function startHeartbeat(client: HttpClient, id: NodeIdentity, readySince: Date, 
         const updated = await client.patch<any>(Resources.leases, 'kube-node-lease', id.name, 'merge', { spec: { renewTime: microTime(now), holderIdentity: id.name } });
         leaseRv = updated.metadata.resourceVersion;
       }
-      await client.patch(Resources.nodes, undefined, id.name, 'merge',
-        { status: nodeStatus(id, hostCapacity(id.dataDir), readySince, rfc3339(now)) }, { subresource: 'status' });
+      // Node status only when it differs from what the server holds, or once per report period
+      // (the kubelet's nodeStatusReportFrequency): the Lease is the heartbeat. A status write goes
+      // to every Node watcher of the cluster (each agent's overlay), a GET to nobody.
+      const status = nodeStatus(id, hostCapacity(id.dataDir), readySince, rfc3339(now));
+      const due = lastStatusPost === undefined || now.getTime() - lastStatusPost >= NODE_STATUS_REPORT_MS;
+      const server = due ? undefined : await client.get<any>(Resources.nodes, undefined, id.name);
+      if (due || !server || statusDiffers(server.status, status)) {
+        await client.patch(Resources.nodes, undefined, id.name, 'merge', { status }, { subresource: 'status' });
+        lastStatusPost = now.getTime();
+      }
       return true;
     } catch (err) {
       if (isNotFound(err)) {

@@ -64,19 +64,41 @@ export class Authenticator {
   }
 }
 
+/**
+ * What a connection's client certificate proves, read once per connection: the certificate cannot
+ * change on a connection, and `getPeerCertificate` builds a fresh object (every field parsed) on
+ * each call, a few percent of the server's time under a node heartbeat load. `notAfter` keeps the
+ * per-request expiry check a keep-alive connection would otherwise skip after its handshake.
+ */
+const certUsers = new WeakMap<TLSSocket, { user: UserInfo | null; notAfter: number }>();
+
 /** The user named by a client certificate the TLS layer verified, or null. */
 function clientCertificateUser(req: IncomingMessage): UserInfo | null {
   const socket = req.socket as TLSSocket;
   // `authorized` is only true when the server asked for a certificate and it chained to the client CA.
   if (!socket.encrypted || !socket.authorized) return null;
-  const cert = socket.getPeerCertificate();
+  let known = certUsers.get(socket);
+  if (!known) {
+    const cert = socket.getPeerCertificate();
+    known = { user: certificateUser(cert), notAfter: cert?.valid_to ? Date.parse(cert.valid_to) : NaN };
+    certUsers.set(socket, known);
+  }
+  // An expired certificate proves nothing, also on a connection opened while it was valid.
+  if (!(Date.now() <= known.notAfter)) return null;
+  return known.user;
+}
+
+function certificateUser(cert: ReturnType<TLSSocket['getPeerCertificate']> | undefined): UserInfo | null {
   if (!cert || !cert.subject) return null;
   // A certificate without extended key usage may be used for anything; one with it must allow client auth.
   const eku = cert.ext_key_usage;
   if (eku && eku.length && !eku.includes(CLIENT_AUTH_OID) && !eku.includes(ANY_EKU_OID)) return null;
   const cn = first(cert.subject.CN);
   if (!cn) return null;
-  return withAuthenticatedGroup({ name: cn, groups: all(cert.subject.O) });
+  // Frozen: one object serves every request of the connection, so nobody may change it for the next.
+  const user = withAuthenticatedGroup({ name: cn, groups: all(cert.subject.O) });
+  Object.freeze(user.groups);
+  return Object.freeze(user);
 }
 
 function bearerToken(req: IncomingMessage): string | undefined {

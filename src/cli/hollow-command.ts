@@ -17,7 +17,7 @@ const HOLLOW_FLAGS: FlagSpec[] = [
   { flags: '--pod-start-delay <ms>', description: 'time from a pod reaching a node to it being reported Running', default: '500' },
   { flags: '--pod-termination-delay <ms>', description: 'longest simulated termination of a deleted pod (its grace period may be shorter)', default: '200' },
   { flags: '--heartbeat-interval <seconds>', description: 'Lease renewal period', default: '10' },
-  { flags: '--node-status-interval <seconds>', description: 'node status (condition heartbeat) period', default: '60' },
+  { flags: '--node-status-interval <seconds>', description: 'node status report period; the Lease is the heartbeat (the kubelet\'s nodeStatusReportFrequency, 5 min)', default: '300' },
   { flags: '--join-concurrency <n>', description: 'nodes joining at once', default: '16' },
 ];
 

@@ -26,7 +26,7 @@ export interface HollowKubeletOptions {
   podStartDelayMs: number;
   /** Lease renewal period (the kubelet's: 10 s, a quarter of the 40 s lease). */
   heartbeatIntervalMs: number;
-  /** How often node status (conditions' lastHeartbeatTime) is posted besides the Lease. */
+  /** How often node status (conditions' lastHeartbeatTime) is posted besides the Lease (and after a gap in renewals). */
   nodeStatusIntervalMs: number;
   /** Upper bound of the simulated termination of a deleted pod (its grace period may be shorter). */
   terminationDelayMs: number;
@@ -64,6 +64,8 @@ export class HollowKubelet {
   private heartbeatTimer?: NodeJS.Timeout;
   private statusTimer?: NodeJS.Timeout;
   private heartbeatInFlight = false;
+  /** When the last Lease renewal succeeded (this process's clock). */
+  private lastRenewed?: number;
   /** Cuts a registration retry's wait short when stopped. */
   private wakeRetry?: () => void;
 
@@ -187,6 +189,14 @@ export class HollowKubelet {
     this.heartbeatInFlight = true;
     try {
       await this.renewLease();
+      // Node status is otherwise posted only every report period (the Lease is the heartbeat, as
+      // with the kubelet's nodeStatusReportFrequency). After a gap in renewals the node lifecycle
+      // may have marked this node Unknown: report Ready at once, as a kubelet that finds its Node's
+      // status differing from its own would.
+      const now = Date.now();
+      const gap = this.lastRenewed === undefined ? 0 : now - this.lastRenewed;
+      this.lastRenewed = now;
+      if (gap > 2 * this.o.heartbeatIntervalMs) await this.postStatus();
     } finally {
       this.heartbeatInFlight = false;
     }

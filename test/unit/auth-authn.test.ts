@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createServer, request, type Server } from 'node:https';
+import { Agent, createServer, request, type Server } from 'node:https';
+import { X509Certificate } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ensureServerPki, type ServerPki } from '../../src/pki/certs.js';
@@ -74,6 +75,34 @@ test('a node certificate issued later authenticates as system:node:<name>', asyn
   const node = await pki.issueClientCert('system:node:edge-1', ['system:nodes']);
   const r = await whoami({ cert: node.certPem, key: node.keyPem });
   assert.deepEqual(r.body, { name: 'system:node:edge-1', groups: ['system:nodes', 'system:authenticated'] });
+});
+
+test('a client certificate that expires while its keep-alive connection is open stops authenticating', async () => {
+  const short = await pki.issueClientCert('short-lived', ['devs'], 3 / 86_400);   // valid for 3 s
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  try {
+    const get = () => new Promise<{ status: number; reused: boolean }>((resolve, reject) => {
+      const req = request({
+        host: '127.0.0.1', port, path: '/whoami', servername: 'kubernetes.default.svc', ca: pki.serverCaPem,
+        cert: short.certPem, key: short.keyPem, agent,
+      }, (res) => { res.resume(); res.on('end', () => resolve({ status: res.statusCode ?? 0, reused: req.reusedSocket })); });
+      req.on('error', reject);
+      req.end();
+    });
+    const first = await get();
+    assert.equal(first.status, 200);
+    const notAfter = Date.parse(new X509Certificate(short.certPem).validTo);
+    while (Date.now() <= notAfter + 1000) {
+      const r = await get();   // keeps the connection from idling out meanwhile
+      if (Date.now() <= notAfter) assert.equal(r.status, 200);
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    const late = await get();
+    assert.equal(late.reused, true, 'the same connection');
+    assert.equal(late.status, 401);
+  } finally {
+    agent.destroy();
+  }
 });
 
 test('a certificate from another cluster\'s CA and no credentials at all are refused', async () => {

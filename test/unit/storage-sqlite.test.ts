@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
+import { open } from 'node:fs/promises';
 import { KeyExistsError, KeyNotFoundError, RevisionConflictError, type BackendEvent } from '../../src/storage/types.js';
 import { dbFile, openBackend } from '../helpers/storage-temp.js';
 
@@ -85,6 +86,34 @@ test('1,000 concurrent creates share a handful of transactions', async (t) => {
   assert.equal(b.stats.writes, 1000);
   assert.ok(b.stats.transactions <= 4, `${b.stats.transactions} transactions`);
   assert.equal(b.currentRevision(), 1000);
+});
+
+test('a write is acknowledged, and seen by watchers, only after its WAL is fsynced', async (t) => {
+  const file = dbFile(t);
+  const b = await openBackend(t, file);
+  await b.create(K, '{}');   // opens the WAL descriptor
+  // Hold every fsync of a FileHandle until released (the driver fsyncs the WAL through one).
+  const probe = await open(file, 'r');
+  const proto = Object.getPrototypeOf(probe) as { datasync(): Promise<void> };
+  await probe.close();
+  const real = proto.datasync;
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  let syncs = 0;
+  proto.datasync = async function (this: unknown) { syncs++; await held; return real.call(this); };
+  t.after(() => { proto.datasync = real; });
+  const seen: number[] = [];
+  b.onCommit((events) => seen.push(...events.map((e) => e.kv.modRevision)));
+  let acked = false;
+  const write = b.create('/core/configmaps/default/b', '{}').then((kv) => { acked = true; return kv; });
+  for (let i = 0; i < 20; i++) await new Promise((r) => setImmediate(r));
+  assert.equal(syncs, 1, 'the commit asked for an fsync');
+  assert.equal(acked, false, 'acknowledged before its fsync finished');
+  assert.deepEqual(seen, [], 'watchers saw the write before its fsync finished');
+  release();
+  assert.equal((await write).modRevision, 2);
+  assert.deepEqual(seen, [2]);
+  assert.equal(rowCount(file), 2);
 });
 
 test('a failing commit rejects its whole batch and leaves the revision where it was', async (t) => {
