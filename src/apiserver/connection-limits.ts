@@ -165,6 +165,7 @@ export type RejectReason = 'queue-full' | 'time-out' | 'cancelled';
 
 /** What the limiter reports, for /metrics. */
 export interface FlowControlObserver {
+  executing(level: PriorityLevel, delta: number): void;
   inQueue(level: PriorityLevel, delta: number): void;
   rejected(level: PriorityLevel, reason: RejectReason): void;
 }
@@ -293,6 +294,7 @@ export class InflightLimiter {
   private take(user: string, level: PriorityLevel): () => void {
     this.counts.set(user, (this.counts.get(user) ?? 0) + 1);
     this.levels.set(level, (this.levels.get(level) ?? 0) + 1);
+    this.observer?.executing(level, 1);
     let left = false;
     return () => {
       if (left) return;
@@ -300,6 +302,7 @@ export class InflightLimiter {
       const m = (this.counts.get(user) ?? 1) - 1;
       if (m <= 0) this.counts.delete(user); else this.counts.set(user, m);
       this.levels.set(level, (this.levels.get(level) ?? 1) - 1);
+      this.observer?.executing(level, -1);
       // The freed seat: first to this level's queue, then, as the user's own limit eased too, to
       // the user's requests waiting at other levels.
       this.dispatch(level);

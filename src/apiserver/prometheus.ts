@@ -56,12 +56,15 @@ export class ApiServerMetrics {
   private readonly storage = histogram(this.registry, 'etcd_request_duration_seconds',
     'Etcd request latency in seconds for each operation and object type.', ['operation', 'type'], STORAGE_BUCKETS);
 
+  private readonly executing = gauge(this.registry, 'apiserver_flowcontrol_current_executing_requests',
+    'Requests holding a seat now, by priority level.', ['priority_level']);
   private readonly inQueue = gauge(this.registry, 'apiserver_flowcontrol_current_inqueue_requests',
     'Requests waiting for a seat now, by priority level.', ['priority_level']);
   private readonly rejected = counter(this.registry, 'apiserver_flowcontrol_rejected_requests_total',
     'Requests answered 429 by flow control, by priority level and reason (queue-full, time-out, cancelled).', ['priority_level', 'reason']);
   /** What the in-flight limiter reports (kube-apiserver's priority-and-fairness metric names). */
   readonly flowControl: FlowControlObserver = {
+    executing: (level, delta) => this.executing.labels(level).inc(delta),
     inQueue: (level, delta) => this.inQueue.labels(level).inc(delta),
     rejected: (level, reason) => this.rejected.labels(level, reason).inc(),
   };

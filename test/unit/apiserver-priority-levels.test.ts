@@ -28,6 +28,7 @@ function recorder() {
   const rejected: [PriorityLevel, RejectReason][] = [];
   const inQueue = new Map<PriorityLevel, number>();
   const obs: FlowControlObserver = {
+    executing: () => {},
     inQueue: (l, d) => inQueue.set(l, (inQueue.get(l) ?? 0) + d),
     rejected: (l, r) => rejected.push([l, r]),
   };
