@@ -1,7 +1,8 @@
 // Per-connection and per-client limits of the HTTPS front door (issue 11): connections that never
 // finish a TLS handshake or never send a complete request head are closed, idle keep-alive
 // connections expire, a client address holds a bounded number of connections, and a user a bounded
-// number of requests in flight (429 with Retry-After beyond it, as API priority and fairness answers).
+// number of requests in flight (beyond it a request waits in a bounded queue, then gets 429 with
+// Retry-After, as API priority and fairness answers).
 // Watches and streams are long-running by design: once their request is in, no timer touches them.
 import type https from 'node:https';
 import type { Socket } from 'node:net';
