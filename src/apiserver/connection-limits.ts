@@ -1,7 +1,8 @@
 // Per-connection and per-client limits of the HTTPS front door (issue 11): connections that never
 // finish a TLS handshake or never send a complete request head are closed, idle keep-alive
 // connections expire, a client address holds a bounded number of connections, and a user a bounded
-// number of requests in flight (429 with Retry-After beyond it, as API priority and fairness answers).
+// number of requests in flight (beyond it a request waits in a bounded queue, then gets 429 with
+// Retry-After, as API priority and fairness answers).
 // Watches and streams are long-running by design: once their request is in, no timer touches them.
 import type https from 'node:https';
 import type { Socket } from 'node:net';
@@ -28,6 +29,12 @@ export interface ConnectionLimits {
   maxInflightSystem: number;
   /** Of nodes' heartbeats: their Leases and Node objects (level `node-high`), a budget nothing else draws from. */
   maxInflightNodeHigh: number;
+  /** Requests of one user (a flow) that may wait for a seat in one priority level; more get 429. */
+  queueLengthPerFlow: number;
+  /** Requests of all users that may wait in one priority level; more get 429 (bounds the queue's memory). */
+  maxQueuedPerLevel: number;
+  /** How long a request may wait for a seat before it gets 429. */
+  queueWaitMs: number;
 }
 
 export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
@@ -42,6 +49,14 @@ export const DEFAULT_CONNECTION_LIMITS: ConnectionLimits = {
   maxInflightWorkload: 400,
   maxInflightSystem: 400,
   maxInflightNodeHigh: 600,
+  // API priority and fairness' queuing defaults: a queue holds at most 50 requests (queueLengthLimit)
+  // and a level has 64 queues, so at most 64 × 50 = 3,200 requests wait in one level. skiff keeps one
+  // queue per flow (user) instead of shuffle-sharding flows into 64 queues, with the same two bounds.
+  queueLengthPerFlow: 50,
+  maxQueuedPerLevel: 3200,
+  // kube-apiserver lets a request wait in its queue for a quarter of the request timeout
+  // (60 s / 4 = 15 s), leaving most of the timeout to the work itself.
+  queueWaitMs: 15_000,
 };
 
 /**
@@ -144,27 +159,143 @@ export function priorityLevel(user: { groups: string[] }, ri: { resource: string
   return heartbeat ? 'node-high' : 'system';
 }
 
-/** Requests in flight per user and per priority level; `enter` throws 429 past a limit, the returned function leaves. */
+const LEVELS: readonly PriorityLevel[] = ['exempt', 'node-high', 'system', 'workload'];
+
+/** Why a request got 429 instead of a seat (the `reason` label of kube-apiserver's flow-control metrics). */
+export type RejectReason = 'queue-full' | 'time-out' | 'cancelled';
+
+/** What the limiter reports, for /metrics. */
+export interface FlowControlObserver {
+  executing(level: PriorityLevel, delta: number): void;
+  inQueue(level: PriorityLevel, delta: number): void;
+  rejected(level: PriorityLevel, reason: RejectReason): void;
+}
+
+type Budgets = Partial<Pick<ConnectionLimits, 'maxInflightWorkload' | 'maxInflightSystem' | 'maxInflightNodeHigh'
+  | 'queueLengthPerFlow' | 'maxQueuedPerLevel' | 'queueWaitMs'>>;
+
+interface Waiter {
+  resolve: (leave: () => void) => void;
+  reject: (err: Error) => void;
+  timer: ReturnType<typeof setTimeout>;
+  signal?: AbortSignal;
+  onAbort?: () => void;
+}
+
+/** The waiting requests of one level: a FIFO per flow (user), the flows in round-robin order. */
+interface LevelQueue {
+  flows: Map<string, Waiter[]>;
+  waiting: number;
+}
+
+const tooMany = () => errors.tooManyRequests('Too many requests, please try again later.', 1);
+
+/**
+ * Requests in flight per user and per priority level. A request that finds its level's seats (or
+ * its user's) taken waits in the level's queue until a seat is free; past the queue bounds or the
+ * wait limit it gets 429 with Retry-After, as kube-apiserver's priority and fairness does. A queued
+ * request costs a closure and a timer, where a 429 and a retry cost the client a new TLS request.
+ *
+ * Fairness: each user is one flow with its own FIFO, and a freed seat goes to the next flow in
+ * round-robin order, so one user's flood waits behind its own requests, never in front of another
+ * user's. (kube-apiserver shuffle-shards flows into 64 queues for the same end; with a queue per
+ * flow the bounds stay the same and no two flows ever share a queue.)
+ */
 export class InflightLimiter {
   private readonly counts = new Map<string, number>();
   private readonly levels = new Map<PriorityLevel, number>();
   private readonly levelMax: Record<PriorityLevel, number>;
+  private readonly queues = new Map<PriorityLevel, LevelQueue>();
+  private readonly queueLengthPerFlow: number;
+  private readonly maxQueuedPerLevel: number;
+  private readonly queueWaitMs: number;
 
-  constructor(private readonly max: number, budgets: Partial<Pick<ConnectionLimits, 'maxInflightWorkload' | 'maxInflightSystem' | 'maxInflightNodeHigh'>> = {}) {
+  constructor(private readonly max: number, budgets: Budgets = {}, private readonly observer?: FlowControlObserver) {
     this.levelMax = {
+      // exempt (the admin) is never held by a level budget, as kube's `exempt` level; only skiff's
+      // own per-user limit applies, and a request past it queues as any other.
       exempt: Infinity,
       'node-high': budgets.maxInflightNodeHigh ?? Infinity,
       system: budgets.maxInflightSystem ?? Infinity,
       workload: budgets.maxInflightWorkload ?? Infinity,
     };
+    this.queueLengthPerFlow = budgets.queueLengthPerFlow ?? DEFAULT_CONNECTION_LIMITS.queueLengthPerFlow;
+    this.maxQueuedPerLevel = budgets.maxQueuedPerLevel ?? DEFAULT_CONNECTION_LIMITS.maxQueuedPerLevel;
+    this.queueWaitMs = budgets.queueWaitMs ?? DEFAULT_CONNECTION_LIMITS.queueWaitMs;
+    for (const l of LEVELS) this.queues.set(l, { flows: new Map(), waiting: 0 });
   }
 
-  enter(user: string, level: PriorityLevel = 'exempt'): () => void {
-    const n = this.counts.get(user) ?? 0;
-    const l = this.levels.get(level) ?? 0;
-    if (n >= this.max || l >= this.levelMax[level]) throw errors.tooManyRequests('Too many requests, please try again later.', 1);
-    this.counts.set(user, n + 1);
-    this.levels.set(level, l + 1);
+  /**
+   * A seat for one request of `user` at `level`: resolves with the function that gives it back, or
+   * rejects with 429 when the queue is full, the wait runs out, or `signal` aborts (the client left).
+   */
+  acquire(user: string, level: PriorityLevel = 'exempt', signal?: AbortSignal): Promise<() => void> {
+    if (signal?.aborted) return this.reject(level, 'cancelled');
+    const q = this.queues.get(level)!;
+    const flow = q.flows.get(user);
+    // A flow with requests waiting keeps its order: a newcomer never passes them.
+    if (!flow && this.fits(user, level)) return Promise.resolve(this.take(user, level));
+    if ((flow?.length ?? 0) >= this.queueLengthPerFlow || q.waiting >= this.maxQueuedPerLevel) return this.reject(level, 'queue-full');
+    return new Promise((resolve, reject) => {
+      const w: Waiter = {
+        resolve, reject, signal,
+        timer: setTimeout(() => this.drop(level, user, w, 'time-out'), this.queueWaitMs),
+      };
+      if (signal) {
+        w.onAbort = () => this.drop(level, user, w, 'cancelled');
+        signal.addEventListener('abort', w.onAbort, { once: true });
+      }
+      if (flow) flow.push(w); else q.flows.set(user, [w]);
+      q.waiting++;
+      this.observer?.inQueue(level, 1);
+    });
+  }
+
+  /**
+   * For the HTTP server: a seat for the request answered by `res`, given back when the response
+   * closes. A client that goes away while its request waits takes its request out of the queue.
+   */
+  async admit(res: { readonly destroyed: boolean; once(e: 'close', f: () => void): unknown; off(e: 'close', f: () => void): unknown },
+    user: string, level: PriorityLevel): Promise<() => void> {
+    const gone = new AbortController();
+    const onClose = () => gone.abort();
+    res.once('close', onClose);
+    if (res.destroyed) gone.abort();
+    let leave: () => void;
+    try {
+      leave = await this.acquire(user, level, gone.signal);
+    } finally {
+      res.off('close', onClose);
+    }
+    // Closed between the seat being given and this continuation: give it back at once.
+    if (gone.signal.aborted) { leave(); throw tooMany(); }
+    res.once('close', leave);
+    return leave;
+  }
+
+  /** Requests in flight at `level` now (for tests and metrics). */
+  inFlight(level: PriorityLevel): number {
+    return this.levels.get(level) ?? 0;
+  }
+
+  /** Requests waiting for a seat at `level` now. */
+  queued(level: PriorityLevel): number {
+    return this.queues.get(level)!.waiting;
+  }
+
+  private fits(user: string, level: PriorityLevel): boolean {
+    return (this.counts.get(user) ?? 0) < this.max && (this.levels.get(level) ?? 0) < this.levelMax[level];
+  }
+
+  private reject(level: PriorityLevel, reason: RejectReason): Promise<never> {
+    this.observer?.rejected(level, reason);
+    return Promise.reject(tooMany());
+  }
+
+  private take(user: string, level: PriorityLevel): () => void {
+    this.counts.set(user, (this.counts.get(user) ?? 0) + 1);
+    this.levels.set(level, (this.levels.get(level) ?? 0) + 1);
+    this.observer?.executing(level, 1);
     let left = false;
     return () => {
       if (left) return;
@@ -172,11 +303,52 @@ export class InflightLimiter {
       const m = (this.counts.get(user) ?? 1) - 1;
       if (m <= 0) this.counts.delete(user); else this.counts.set(user, m);
       this.levels.set(level, (this.levels.get(level) ?? 1) - 1);
+      this.observer?.executing(level, -1);
+      // The freed seat: first to this level's queue, then, as the user's own limit eased too, to
+      // the user's requests waiting at other levels.
+      this.dispatch(level);
+      for (const other of LEVELS) if (other !== level && this.queues.get(other)!.flows.has(user)) this.dispatch(other);
     };
   }
 
-  /** Requests in flight at `level` now (for tests and metrics). */
-  inFlight(level: PriorityLevel): number {
-    return this.levels.get(level) ?? 0;
+  /** Gives free seats of `level` to waiting requests, one flow at a time in round-robin order. */
+  private dispatch(level: PriorityLevel): void {
+    const q = this.queues.get(level)!;
+    while (q.waiting > 0 && (this.levels.get(level) ?? 0) < this.levelMax[level]) {
+      let served = false;
+      for (const [user, flow] of q.flows) {
+        // A flow held by its user's own limit is passed over; it does not hold up the others.
+        if ((this.counts.get(user) ?? 0) >= this.max) continue;
+        const w = flow.shift()!;
+        // Served flows go to the back of the line (a Map keeps insertion order).
+        q.flows.delete(user);
+        if (flow.length) q.flows.set(user, flow);
+        this.unqueue(level, q, w);
+        w.resolve(this.take(user, level));
+        served = true;
+        break;
+      }
+      if (!served) return;
+    }
+  }
+
+  /** A waiting request leaves the queue without a seat: its wait ran out, or its client went away. */
+  private drop(level: PriorityLevel, user: string, w: Waiter, reason: RejectReason): void {
+    const q = this.queues.get(level)!;
+    const flow = q.flows.get(user);
+    const i = flow ? flow.indexOf(w) : -1;
+    if (i < 0) return;   // already given a seat
+    flow!.splice(i, 1);
+    if (!flow!.length) q.flows.delete(user);
+    this.unqueue(level, q, w);
+    this.observer?.rejected(level, reason);
+    w.reject(tooMany());
+  }
+
+  private unqueue(level: PriorityLevel, q: LevelQueue, w: Waiter): void {
+    clearTimeout(w.timer);
+    if (w.onAbort) w.signal?.removeEventListener('abort', w.onAbort);
+    q.waiting--;
+    this.observer?.inQueue(level, -1);
   }
 }

@@ -11,6 +11,7 @@ import type { KindInfo } from '../api/kinds.js';
 import { parseRequestInfo, type RequestInfo } from './request-info.js';
 import { counter, gauge, histogram } from '../client/metrics-scope.js';
 import { sendRaw } from './http.js';
+import type { FlowControlObserver } from './connection-limits.js';
 
 /** kube-apiserver's request latency buckets. */
 const REQUEST_BUCKETS = [0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60];
@@ -54,6 +55,19 @@ export class ApiServerMetrics {
     'Gauge of all active long-running apiserver requests broken out by verb, group, version, resource, scope and component. Not all requests are tracked this way.', ['verb', 'group', 'version', 'resource', 'subresource', 'scope', 'component']);
   private readonly storage = histogram(this.registry, 'etcd_request_duration_seconds',
     'Etcd request latency in seconds for each operation and object type.', ['operation', 'type'], STORAGE_BUCKETS);
+
+  private readonly executing = gauge(this.registry, 'apiserver_flowcontrol_current_executing_requests',
+    'Requests holding a seat now, by priority level.', ['priority_level']);
+  private readonly inQueue = gauge(this.registry, 'apiserver_flowcontrol_current_inqueue_requests',
+    'Requests waiting for a seat now, by priority level.', ['priority_level']);
+  private readonly rejected = counter(this.registry, 'apiserver_flowcontrol_rejected_requests_total',
+    'Requests answered 429 by flow control, by priority level and reason (queue-full, time-out, cancelled).', ['priority_level', 'reason']);
+  /** What the in-flight limiter reports (kube-apiserver's priority-and-fairness metric names). */
+  readonly flowControl: FlowControlObserver = {
+    executing: (level, delta) => this.executing.labels(level).inc(delta),
+    inQueue: (level, delta) => this.inQueue.labels(level).inc(delta),
+    rejected: (level, reason) => this.rejected.labels(level, reason).inc(),
+  };
 
   private readonly lookup?: ApiServerMetricsOptions['lookup'];
 

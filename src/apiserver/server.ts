@@ -50,7 +50,7 @@ export function createApiServer(ctx: ApiContext, opts: ApiServerOptions): https.
   const discovery = new Discovery(ctx.registry, opts.aggregator?.discovery);
   const openapiV2 = new OpenApiV2(ctx.openapi);
   const limits = opts.limits ?? connectionLimits();
-  const inflight = new InflightLimiter(limits.maxInflightPerUser, limits);
+  const inflight = new InflightLimiter(limits.maxInflightPerUser, limits, opts.metrics?.flowControl);
   const server = https.createServer({
     cert: opts.cert, key: opts.key, ca: opts.clientCa,
     requestCert: true, rejectUnauthorized: false,
@@ -100,8 +100,8 @@ async function handle(ctx: ApiContext, discovery: Discovery, openapiV2: OpenApiV
   opts.audit?.identify(req, authenticated, user, ri);
   if (ri.isResourceRequest) checkPathSegmentNames(ri);
   // Long-running requests (watches, streams, proxies) hold no slot: they are bounded by connections.
-  const leave = isLongRunning(ri) ? undefined : inflight.enter(user.name, priorityLevel(user, ri));
-  if (leave) res.once('close', leave);
+  // A short one waits for a seat of its priority level (429 past the queue's bounds).
+  const leave = isLongRunning(ri) ? undefined : await inflight.admit(res, user.name, priorityLevel(user, ri));
   try {
     await route(ctx, discovery, openapiV2, opts, ri, path, url, user, method, req, res);
   } finally {

@@ -21,7 +21,8 @@ let api: ApiClient;
 // A second server with short connection limits, for the timeout and flood cases.
 let tight: TestServer;
 let tightApi: ApiClient;
-const TIGHT = { handshakeMs: 1000, headersMs: 1500, requestMs: 3000, idleMs: 2000, maxInflightPerUser: 3 };
+// A user's fourth request waits for a seat in a queue of one (flow control), for at most 2.5 s.
+const TIGHT = { handshakeMs: 1000, headersMs: 1500, requestMs: 3000, idleMs: 2000, maxInflightPerUser: 3, queueLengthPerFlow: 1, queueWaitMs: 2500 };
 
 const NS = '/api/v1/namespaces/default';
 const CMS = `${NS}/configmaps`;
@@ -260,31 +261,73 @@ test('silent, handshake-less and byte-dripping connections are closed; watches o
   w.close();
 });
 
-test('one user past its requests in flight gets 429 with Retry-After; others are served', { timeout: 60_000 }, async () => {
+test('one user past its requests in flight waits in its queue, gets 429 with Retry-After past it, and a client that leaves takes its place back; others are served', { timeout: 90_000 }, async (t) => {
   const creds = tightApi.creds;
-  // Requests whose bodies never finish each hold one slot of the admin user.
-  const held = Array.from({ length: TIGHT.maxInflightPerUser }, () => {
-    const req = httpsRequest({ host: '127.0.0.1', port: tight.port, method: 'POST', path: CMS, ca: creds.ca, cert: creds.cert, key: creds.key, servername: 'localhost',
-      headers: { 'content-type': 'application/json', 'content-length': '1000' }, agent: false });
+  // /metrics as another user (impersonated by the admin): a flow of its own, never held up by the admin's.
+  const probe = new ApiClient(creds);
+  const asProbe = { headers: { 'Impersonate-User': `apf-probe-${process.pid}`, 'Impersonate-Group': 'system:monitoring' } };
+  const metric = async (name: string, labels: string): Promise<number> => {
+    const r = await probe.get('/metrics', asProbe);
+    assert.equal(r.status, 200, r.body);
+    const line = r.body.split('\n').find((l) => l.startsWith(`${name}{${labels}}`));
+    return line ? Number(line.slice(line.lastIndexOf(' ') + 1)) : 0;
+  };
+  const executing = () => metric('apiserver_flowcontrol_current_executing_requests', 'priority_level="exempt"');
+  const inQueue = () => metric('apiserver_flowcontrol_current_inqueue_requests', 'priority_level="exempt"');
+  const rejected = (reason: string) => metric('apiserver_flowcontrol_rejected_requests_total', `priority_level="exempt",reason="${reason}"`);
+  const raw = (method: string, body?: string) => {
+    const req = httpsRequest({ host: '127.0.0.1', port: tight.port, method, path: CMS, ca: creds.ca, cert: creds.cert, key: creds.key, servername: 'localhost',
+      headers: body === undefined ? {} : { 'content-type': 'application/json', 'content-length': '1000' }, agent: false });
     req.on('error', () => {});
-    req.write('{');
+    if (body === undefined) req.end(); else req.write(body);
     return req;
-  });
+  };
   const fresh = new ApiClient(creds);
-  try {
-    await until(async () => {
+  // The held requests expire after TIGHT.requestMs, which bounds each attempt; a slow machine
+  // that lets them expire before the steps below are done tries again with new ones.
+  const attempt = async () => {
+    // Requests whose bodies never finish each hold one seat of the admin user.
+    const held = Array.from({ length: TIGHT.maxInflightPerUser }, () => raw('POST', '{'));
+    const cancelledBefore = await rejected('cancelled');
+    const queueFullBefore = await rejected('queue-full');
+    try {
+      await until(async () => assert.ok(await executing() >= TIGHT.maxInflightPerUser), 'the held requests in', 10_000);
+      // The fourth waits in the admin's queue (of one) instead of getting 429 at once.
+      const leaving = raw('GET');
+      await until(async () => assert.equal(await inQueue(), 1), 'one request queued', 10_000);
+      // The fifth finds the queue full: 429 with Retry-After, as kube-apiserver answers.
       const r = await fresh.get(CMS);
       assert.equal(r.status, 429, r.body);
       assert.equal(r.headers['retry-after'], '1');
       assert.equal(json(r).reason, 'TooManyRequests');
-    }, 'the condition above', 20_000);
-    const ready = await fresh.get('/readyz');
-    assert.equal(ready.status, 200);
+      assert.equal(await rejected('queue-full'), queueFullBefore + 1);
+      // Its client goes away: it leaves the queue at once, without taking a seat.
+      leaving.destroy();
+      await until(async () => assert.equal(await inQueue(), 0), 'the queue empty', 10_000);
+      assert.equal(await rejected('cancelled'), cancelledBefore + 1);
+      // A queued request gets the seat a finished request frees.
+      const waiting = fresh.get(CMS);
+      await until(async () => assert.equal(await inQueue(), 1), 'one request queued', 10_000);
+      held[0]!.destroy();
+      assert.equal((await waiting).status, 200);
+    } finally {
+      for (const h of held) h.destroy();
+    }
+  };
+  try {
+    for (let n = 1; ; n++) {
+      try { await attempt(); break; } catch (err) {
+        if (n === 3) throw err;
+        t.diagnostic(`attempt ${n}: ${(err as Error).message}`);
+        await until(async () => assert.equal(await inQueue(), 0), 'the queue empty', 10_000);
+      }
+    }
+    await until(async () => assert.equal((await fresh.get(CMS)).status, 200), 'the admin served again', 20_000);
+    assert.equal(await inQueue(), 0);
   } finally {
-    for (const r of held) r.destroy();
+    fresh.close();
+    probe.close();
   }
-  await until(async () => assert.equal((await fresh.get(CMS)).status, 200), 'the condition above', 20_000);
-  fresh.close();
 });
 
 test('wrong join tokens from one address are rate-limited: 429 with Retry-After', async () => {
