@@ -4,6 +4,7 @@
 // ServiceLB (node addresses, k3s's klipper-lb) unless that is disabled. One loop, one decision per
 // Service, so a pool and ServiceLB can never both write a Service's status (the k3s/MetalLB fight).
 // A queue key `@pools` refreshes IPAddressPool status counts and reports bad pool configuration.
+import { isDeepStrictEqual } from 'node:util';
 import type { KObject } from '../../api/object.js';
 import {
   collectPools, ipToNumber, LEGACY_CONFIG_NAME, LEGACY_CONFIG_NAMESPACE, poolSize, type AddressPool,
@@ -13,7 +14,7 @@ import { runController, type RunningController } from '../../client/controller.j
 import { WorkQueue } from '../../client/workqueue.js';
 import type { ControllerContext } from '../context.js';
 import { allocate, assignedPerPool, holderOf, servedByPools, type Usage } from './allocator.js';
-import { serviceLbAddresses } from './servicelb.js';
+import { isReady, serviceLbAddresses } from './servicelb.js';
 import { IP_ADDRESS_POOLS } from './crds.js';
 import { logger } from '../../util/log.js';
 
@@ -57,7 +58,13 @@ export function startLoadBalancerController(ctx: ControllerContext, opts: LoadBa
     },
     onDelete: (s) => { written.delete(keyOf(s)); if (isLb(s)) enqueueAll(); },
   });
-  for (const inf of [nodes, namespaces, poolObjs, legacy]) inf.addHandlers({ onAdd: enqueueAll, onUpdate: enqueueAll, onDelete: enqueueAll });
+  for (const inf of [namespaces, poolObjs, legacy]) inf.addHandlers({ onAdd: enqueueAll, onUpdate: enqueueAll, onDelete: enqueueAll });
+  // Of a Node only its labels, readiness and addresses matter here: its heartbeats and other status
+  // writes (thousands a minute in a big cluster) must not re-queue every Service.
+  nodes.addHandlers({
+    onAdd: enqueueAll, onDelete: enqueueAll,
+    onUpdate: (o, n) => { if (!isDeepStrictEqual(lbView(o), lbView(n))) enqueueAll(); },
+  });
   const onSlice = (e: KObject) => {
     const svc = e.metadata.labels?.['kubernetes.io/service-name'];
     if (svc) queue.add(`${e.metadata.namespace}/${svc}`);
@@ -177,4 +184,9 @@ export function startLoadBalancerController(ctx: ControllerContext, opts: LoadBa
       }
     },
   });
+}
+
+/** What of a Node the load-balancer loop reads. */
+function lbView(n: any): unknown {
+  return [n.metadata?.labels ?? {}, isReady(n), n.status?.addresses ?? []];
 }
