@@ -65,7 +65,10 @@ export class SqliteDriver implements Driver {
     // FULL, SQLite fsyncs inside COMMIT on the event loop: at 500 Lease renewals a second that
     // blocked the whole server for a quarter of its time (a CPU profile at 300 hollow nodes).
     db.pragma('synchronous = NORMAL');
-    db.pragma('busy_timeout = 5000');
+    // SQLite waits for a busy lock by sleeping in the calling thread: the event loop. Its own wait is
+    // kept short; longer waits (another process holding the write lock) are retried on a timer by
+    // `whenUnlocked`, so the server keeps answering meanwhile.
+    db.pragma(`busy_timeout = ${BUSY_SPIN_MS}`);
     // Compacted and deleted rows (old plaintext Secrets among them) are zeroed, not left in free pages.
     db.pragma('secure_delete = ON');
     // Checkpoints would otherwise leave the WAL at its high-water mark forever.
@@ -134,7 +137,7 @@ export class SqliteDriver implements Driver {
       if (p.revision !== revision) s.setMeta.run(p.revision, 'revision');
       return p.result;
     });
-    const result = tx.immediate();
+    const result = await whenUnlocked(() => tx.immediate());
     // The commit's frames are in the WAL (in the page cache: they already survive a kill -9); the
     // fsync puts them on disk before the caller acknowledges anything. fsync covers the whole file
     // whichever descriptor asks, so our read-only one does. The next batch waits for this one (the
@@ -169,7 +172,7 @@ export class SqliteDriver implements Driver {
     const s = this.s;
     const rows = s.compactScan.all(from, to, limit) as { id: number; deleted: number; prev_revision: number }[];
     const upTo = rows.length < limit ? to : rows[rows.length - 1].id;
-    const removed = this.db!.transaction(() => {
+    const removed = await whenUnlocked(this.db!.transaction(() => {
       let n = 0;
       for (const r of rows) {
         if (r.prev_revision) n += s.deleteRow.run(r.prev_revision).changes;
@@ -177,7 +180,7 @@ export class SqliteDriver implements Driver {
       }
       s.setMeta.run(upTo, 'compacted');
       return n;
-    })();
+    }));
     return { upTo, removed };
   }
 
@@ -191,6 +194,28 @@ export class SqliteDriver implements Driver {
     this.db?.close();
     this.db = undefined;
     this.stmts = undefined;
+  }
+}
+
+/** How long SQLite itself waits for a lock, blocking the thread (and so the event loop). */
+const BUSY_SPIN_MS = 20;
+/** How long a write waits in all for another connection's write lock before it fails ("database is locked"). */
+const BUSY_BUDGET_MS = 5000;
+
+/**
+ * Runs a write transaction, retrying on a timer while another connection holds the write lock, for
+ * up to BUSY_BUDGET_MS. A blocking wait of 5 s per attempt (SQLite's busy timeout) once froze the
+ * whole server: TLS handshakes that needed two turns of the event loop ran past their timeout.
+ */
+async function whenUnlocked<T>(tx: () => T): Promise<T> {
+  const t0 = Date.now();
+  for (let delay = 10; ; delay = Math.min(delay * 2, 200)) {
+    try {
+      return tx();
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() - t0 >= BUSY_BUDGET_MS) throw err;
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
   }
 }
 
