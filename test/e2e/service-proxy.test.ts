@@ -324,9 +324,13 @@ spec:
   const reconcilesBefore = reconciles().length;
   startNetnsAgent(A, server, token);
   await eventually(async () => nftTable(A).stdout.includes(`dnat to ${added}:8080`), 'the endpoint added meanwhile programmed on A', 90_000);
-  const table = nftTable(A).stdout;
+  // One more chain (the new endpoint), nothing duplicated, once the restarted agent's readiness
+  // probes have put its own pods' endpoints back (until then they are briefly out of the table).
+  const table = await eventually(async () => {
+    const t = nftTable(A).stdout;
+    return t.match(/^\s*chain /gm)!.length === chainsBefore + 1 && t;
+  }, `one more chain than the ${chainsBefore} before the kill`, 60_000);
   assertNoDuplicates(table);
-  assert.equal(table.match(/^\s*chain /gm)!.length, chainsBefore + 1, 'one more chain (the new endpoint), nothing duplicated');
   // The restart reconciled a diff: the reconcile log line names how many chains it wrote.
   // (the agent logs asynchronously: its line may land just after the kernel shows the rule)
   const log = await eventually(async () => reconciles().length > reconcilesBefore && reconciles().at(-1), 'the restarted agent\'s reconcile log line', 30_000);
