@@ -19,7 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { HttpClient } from '../src/client/http.js';
 import { Informer } from '../src/client/informer.js';
-import { Resources } from '../src/client/types.js';
+import { isAlreadyExists, Resources, type ResourceRef } from '../src/client/types.js';
 import type { KObject } from '../src/api/object.js';
 import { cpuSeconds, freePort, readyz, rssMb, sleep, stopProcess } from './lib/server.js';
 import { percentile } from './lib/stats.js';
@@ -190,6 +190,29 @@ function workloads(o: Options): Workloads {
     spec: { replicas: n, selector: { matchLabels: { app: `bench-${i}` } }, template: template({ app: `bench-${i}` }) },
   }));
   return { daemonSets, jobs, deployments };
+}
+
+/**
+ * Creates one workload object, asking again when an attempt gets no answer (30 s) or a 429/5xx: an
+ * overloaded server must slow the burst down, not end the benchmark. An AlreadyExists answer means
+ * an earlier attempt went through. Attempts are counted for the report.
+ */
+let createRetries = 0;
+async function createWithRetry(client: HttpClient, ref: ResourceRef, ns: string, body: Obj): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await client.create(ref, ns, body as KObject);
+      return;
+    } catch (err) {
+      if (isAlreadyExists(err)) return;
+      const code = (err as { code?: number }).code;
+      const transient = code === undefined || code === 429 || code >= 500;
+      if (!transient || attempt >= 10) throw err;
+      createRetries++;
+      console.log(`  create ${body.metadata.name}: ${err instanceof Error ? err.message : String(err)}; asking again (${attempt})`);
+      await sleep(1000);
+    }
+  }
 }
 
 async function forEachConcurrent<T>(items: T[], concurrency: number, fn: (x: T) => Promise<unknown>): Promise<void> {
@@ -475,10 +498,11 @@ async function main(): Promise<void> {
     obs.phase = 'burst';
     const w = workloads(o);
     const burstStart = performance.now();
-    await forEachConcurrent(w.daemonSets, 1, (x) => admin.create(Resources.daemonSets, NS, x));
-    await forEachConcurrent(w.jobs, 4, (x) => admin.create(Resources.jobs, NS, x));
-    await forEachConcurrent(w.deployments, 8, (x) => admin.create(Resources.deployments, NS, x));
-    console.log(`burst: ${w.daemonSets.length} DaemonSet, ${w.jobs.length} Jobs, ${w.deployments.length} Deployments created in ${((performance.now() - burstStart) / 1000).toFixed(1)} s`);
+    await forEachConcurrent(w.daemonSets, 1, (x) => createWithRetry(admin, Resources.daemonSets, NS, x));
+    await forEachConcurrent(w.jobs, 4, (x) => createWithRetry(admin, Resources.jobs, NS, x));
+    await forEachConcurrent(w.deployments, 8, (x) => createWithRetry(admin, Resources.deployments, NS, x));
+    console.log(`burst: ${w.daemonSets.length} DaemonSet, ${w.jobs.length} Jobs, ${w.deployments.length} Deployments created in ${((performance.now() - burstStart) / 1000).toFixed(1)} s`
+      + (createRetries ? ` (${createRetries} attempts asked again after no answer or 429/5xx)` : ''));
     const burstDeadline = burstStart + o.timeoutS * 1000;
     let lastReport = performance.now();
     while (obs.burstRunning < o.pods && performance.now() < burstDeadline) {
