@@ -231,10 +231,10 @@ export class InflightLimiter {
    */
   acquire(user: string, level: PriorityLevel = 'exempt', signal?: AbortSignal): Promise<() => void> {
     if (signal?.aborted) return this.reject(level, 'cancelled');
+    const seat = this.takeIfFree(user, level);
+    if (seat) return Promise.resolve(seat);
     const q = this.queues.get(level)!;
     const flow = q.flows.get(user);
-    // A flow with requests waiting keeps its order: a newcomer never passes them.
-    if (!flow && this.fits(user, level)) return Promise.resolve(this.take(user, level));
     if ((flow?.length ?? 0) >= this.queueLengthPerFlow || q.waiting >= this.maxQueuedPerLevel) return this.reject(level, 'queue-full');
     return new Promise((resolve, reject) => {
       const w: Waiter = {
@@ -257,6 +257,12 @@ export class InflightLimiter {
    */
   async admit(res: { readonly destroyed: boolean; once(e: 'close', f: () => void): unknown; off(e: 'close', f: () => void): unknown },
     user: string, level: PriorityLevel): Promise<() => void> {
+    // The common case, a free seat: taken at once, without the machinery a wait needs.
+    const seat = res.destroyed ? undefined : this.takeIfFree(user, level);
+    if (seat) {
+      res.once('close', seat);
+      return seat;
+    }
     const gone = new AbortController();
     const onClose = () => gone.abort();
     res.once('close', onClose);
@@ -290,6 +296,11 @@ export class InflightLimiter {
   private reject(level: PriorityLevel, reason: RejectReason): Promise<never> {
     this.observer?.rejected(level, reason);
     return Promise.reject(tooMany());
+  }
+
+  /** A seat now if one is free and nobody of this flow waits before us (a newcomer never passes them). */
+  private takeIfFree(user: string, level: PriorityLevel): (() => void) | undefined {
+    return !this.queues.get(level)!.flows.has(user) && this.fits(user, level) ? this.take(user, level) : undefined;
   }
 
   private take(user: string, level: PriorityLevel): () => void {

@@ -131,6 +131,8 @@ export class HollowKubelet {
     if (frozen || !this.registered || this.stopped) return;
     // The node lifecycle controller has likely marked it Unknown meanwhile: a new Ready transition.
     this.readySince = new Date();
+    // The status goes out just below: the renewal must not post it too for the gap the freeze made.
+    this.lastRenewed = undefined;
     void this.heartbeat().then(() => this.postStatus()).catch((err) => this.log.warn({ err: describe(err) }, 'status after thaw failed'));
     for (const key of this.informer.keys()) this.o.enqueue(key);
   }
