@@ -7,7 +7,7 @@ import type {
 import { CompactedError } from './types.js';
 import { EventRing } from './ring.js';
 import { prefixEnd, resourceOf } from './keys.js';
-import { encodeForStorage, storedAtRevision, storedFromKv } from './stored.js';
+import { encodeForStorage, storedAtRevision, storedFromKv, superseded } from './stored.js';
 
 export interface CacheStoreOptions {
   /** Events kept per resource for watch resumption (default 1000). */
@@ -111,7 +111,7 @@ export class CacheStore implements Store {
       const before = seen.get(e.kv.key) ?? (e.prev && storedFromKv(e.prev));
       let object: StoredObject;
       if (e.type === 'delete') object = before ? storedAtRevision(before, revision) : storedFromKv(e.kv);
-      else object = live?.modRevision === revision ? live : storedFromKv(e.kv);
+      else object = live?.modRevision === revision ? live : storedFromKv(e.kv, before);
       seen.set(e.kv.key, object);
       r.ring.push(this.watchEvent(e.type, object, before, revision));
     }
@@ -289,10 +289,11 @@ export class CacheStore implements Store {
         r.objects.delete(key);
         r.membershipChanged();
       } else {
-        object = storedFromKv(e.kv);
+        object = storedFromKv(e.kv, before);
         if (!r.objects.has(key)) r.membershipChanged();
         r.objects.set(key, object);
       }
+      if (before) superseded(before);
       this.rev = revision;
       this.lastApplied.set(revision, object);
       const we = this.watchEvent(e.type, object, before, revision);

@@ -34,6 +34,36 @@ test('writes resolve with the cached, frozen object (read-your-writes)', async (
   await assert.rejects(store.delete(key), KeyNotFoundError);
 });
 
+test('a new version shares every unchanged part with the one before; a superseded one re-encodes its text', async (t) => {
+  const { store } = await openCache(t, dbFile(t));
+  const key = '/core/pods/default/s';
+  const spec = { containers: [{ name: 'c', image: 'pause', ports: [{ containerPort: 80 }] }], nodeName: '' };
+  const v1 = await store.create(key, pod('default', 's', { spec, status: { phase: 'Pending', conditions: [{ type: 'A' }] } }));
+  const text1 = v1.json();
+  const v2 = await store.update(key, { ...structuredClone(v1.obj), status: { phase: 'Running', conditions: [{ type: 'A' }] } }, v1.modRevision);
+  // Unchanged parts are the previous version's own (frozen) objects; changed ones are new.
+  assert.equal(v2.obj.spec, v1.obj.spec);
+  assert.equal(v2.obj.status.conditions, v1.obj.status.conditions);
+  assert.notEqual(v2.obj.status, v1.obj.status);
+  assert.notEqual(v2.obj.metadata, v1.obj.metadata);
+  assert.ok(Object.isFrozen(v2.obj) && Object.isFrozen(v2.obj.status));
+  // Reordered keys or a changed member anywhere below break the sharing up to the top.
+  const changed = structuredClone(v2.obj);
+  changed.spec.containers[0].ports[0].containerPort = 81;
+  changed.status = { conditions: [{ type: 'A' }], phase: 'Running' };
+  const v3 = await store.update(key, changed, v2.modRevision);
+  assert.notEqual(v3.obj.spec, v2.obj.spec);
+  assert.notEqual(v3.obj.spec.containers, v2.obj.spec.containers);
+  assert.equal(v3.obj.spec.nodeName, '');
+  assert.notEqual(v3.obj.status, v2.obj.status);
+  assert.deepEqual(Object.keys(v3.obj.status), ['conditions', 'phase']);
+  assert.equal(v3.obj.status.conditions, v2.obj.status.conditions);
+  assert.equal(v3.obj.spec.containers[0].ports[0].containerPort, 81);
+  // The superseded version still encodes to the same text (a watch replaying the ring needs it).
+  assert.equal(v1.json(), text1);
+  assert.equal(JSON.parse(v2.json()).status.phase, 'Running');
+});
+
 test('list pages in key order, filters before the limit, and spans resources', async (t) => {
   const { store } = await openCache(t, dbFile(t));
   const writes = [];

@@ -70,17 +70,16 @@ export function tableRowOf(view: TableView, o: StoredObject, includeObject: stri
 // ---- watch -----------------------------------------------------------------------------------
 
 /**
- * The line a watch event is sent as, built once per object and event type and shared by every
- * watcher it goes to (1,000 watchers of one object would otherwise build 1,000 copies).
+ * The line a watch event is sent as, built once per event and shared by every watcher it goes to
+ * (1,000 watchers of one object would otherwise build 1,000 copies). The store delivers an event to
+ * all its watchers in one synchronous pass, so remembering the last line is enough; keeping lines
+ * for longer would hold a second copy of every object's text.
  */
-const lineCache: Record<string, WeakMap<StoredObject, string>> = { ADDED: new WeakMap(), MODIFIED: new WeakMap(), DELETED: new WeakMap() };
+let lastLine: { type: string; o: StoredObject; line: string } | undefined;
 function eventLine(type: string, o: StoredObject): string {
-  const cache = lineCache[type];
-  let line = cache?.get(o);
-  if (line === undefined) {
-    line = `{"type":"${type}","object":${o.json()}}\n`;
-    cache?.set(o, line);
-  }
+  if (lastLine?.o === o && lastLine.type === type) return lastLine.line;
+  const line = `{"type":"${type}","object":${o.json()}}\n`;
+  lastLine = { type, o, line };
   return line;
 }
 
