@@ -1,7 +1,7 @@
 // The one event recorder (src/client/events.ts) the control loops and the kubelet share.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { eventRecorder } from '../../src/client/events.js';
+import { COMBINED_PREFIX, eventRecorder } from '../../src/client/events.js';
 import { errors } from '../../src/api/status.js';
 import type { ApiClient } from '../../src/client/types.js';
 import { eventually } from '../helpers/wait.js';
@@ -62,4 +62,41 @@ test('an Event deleted meanwhile is created again instead of patched', async () 
   const [e] = [...events.values()];
   assert.equal(e!.count, 1);
   assert.equal(e!.source.host, undefined);
+});
+
+test('similar events about one object combine after ten messages, and a spam filter caps them at 25 at once', async () => {
+  const { client, events } = fakeClient();
+  const rec = eventRecorder(client, 'replicaset-controller');
+  const rs = { apiVersion: 'apps/v1', kind: 'ReplicaSet', metadata: { name: 'web-1', namespace: 'ns1', uid: 'rs1' } };
+  for (let i = 0; i < 30; i++) rec.record(rs, 'Normal', 'SuccessfulCreate', `Created pod: web-1-${i}`);
+  await eventually(async () => [...events.values()].reduce((n, e) => n + e.count, 0) === 25, '25 events counted');
+  const all = [...events.values()];
+  // Nine on their own, then one combined Event that counts the rest the filter let through.
+  assert.equal(all.length, 10);
+  const combined = all.filter((e) => e.message.startsWith(COMBINED_PREFIX));
+  assert.equal(combined.length, 1);
+  assert.equal(combined[0]!.count, 16);
+  assert.equal(combined[0]!.message, `${COMBINED_PREFIX}Created pod: web-1-24`);
+  assert.deepEqual(all.filter((e) => !e.message.startsWith(COMBINED_PREFIX)).map((e) => e.message).sort(),
+    Array.from({ length: 9 }, (_, i) => `Created pod: web-1-${i}`).sort());
+  // Another object has a bucket of its own.
+  rec.record({ ...rs, metadata: { ...rs.metadata, name: 'web-2', uid: 'rs2' } }, 'Normal', 'SuccessfulCreate', 'Created pod: web-2-0');
+  await eventually(async () => events.size === 11, 'the other ReplicaSet\'s event');
+});
+
+test('at most 1,000 events wait to be written; more are dropped', async () => {
+  const created: string[] = [];
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const client = {
+    async create(_ref: unknown, _ns: string, body: Obj) { await held; created.push(body.metadata.name); return body; },
+    async patch() { throw new Error('not used'); },
+  } as unknown as ApiClient;
+  const rec = eventRecorder(client, 'scheduler');
+  for (let i = 0; i < 1500; i++) rec.record({ ...pod, metadata: { ...pod.metadata, name: `p${i}`, uid: `u${i}` } }, 'Normal', 'Scheduled', `assigned p${i}`);
+  release();
+  // One was being written when the rest queued: it and the 1,000 queued behind it.
+  await eventually(async () => created.length === 1001, '1,001 events written');
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(created.length, 1001);
 });
