@@ -9,6 +9,9 @@
 // Writes are made as the actor given at construction (user, groups, field manager), as the HTTP
 // path makes them as the authenticated user. Authorization is not checked in process: the server's
 // own loops hold system:masters-equivalent rights, as kube-controller-manager's do in practice.
+//
+// A client given a LoopBudget (`withBudget`) waits for a seat in it before each write, as
+// kube-controller-manager's client waits for its rate limiter (see src/util/loop-budget.ts).
 import type { KindInfo } from '../api/kinds.js';
 import type { KObject } from '../api/object.js';
 import type { Actor, ObjectService, WriteOptions as ServiceWriteOptions } from './objects.js';
@@ -17,6 +20,7 @@ import { parseResourceVersion } from './list-watch-filter.js';
 import { ApiError, errors } from '../api/status.js';
 import { patchObject } from './patching.js';
 import { bindPod, evictPod } from './pod-actions.js';
+import type { LoopBudget } from '../util/loop-budget.js';
 import {
   Resources, refName, type ApiClient, type ClientWatchEvent, type DeleteOptions, type ListOptions, type ListResult, type PatchOptions,
   type PatchType, type ResourceRef, type ServedResource, type WatchHandle, type WatchOptions, type WriteOptions,
@@ -25,11 +29,21 @@ import {
 export class LocalClient implements ApiClient {
   private closed = false;
 
-  constructor(private readonly objects: ObjectService, private readonly actor: Actor) {}
+  constructor(private readonly objects: ObjectService, private readonly actor: Actor, private readonly budget?: LoopBudget) {}
 
-  /** The same service as another actor (e.g. one client per controller, each its own field manager). */
+  /** The same service as another actor (e.g. one client per controller, each its own field manager), with the same budget. */
   as(actor: Actor): LocalClient {
-    return new LocalClient(this.objects, actor);
+    return new LocalClient(this.objects, actor, this.budget);
+  }
+
+  /** The same client, its writes waiting for seats in `budget`. */
+  withBudget(budget: LoopBudget): LocalClient {
+    return new LocalClient(this.objects, this.actor, budget);
+  }
+
+  /** A write, through the budget when there is one. */
+  private write<T>(fn: () => Promise<T>): Promise<T> {
+    return this.budget ? this.budget.run(fn) : fn();
   }
 
   async get<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, name: string): Promise<T | undefined> {
@@ -76,7 +90,8 @@ export class LocalClient implements ApiClient {
 
   async create<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, body: KObject, opts: WriteOptions = {}): Promise<T> {
     const info = this.info(ref);
-    const r = await this.objects.create(info, ns, asSent(body), this.writeOptions(opts));
+    const sent = asSent(body);
+    const r = await this.write(() => this.objects.create(info, ns, sent, this.writeOptions(opts)));
     return r.obj as T;
   }
 
@@ -94,23 +109,24 @@ export class LocalClient implements ApiClient {
     const sub = opts.subresource;
     if (sub && !(info.subresources ?? []).includes(sub)) throw errors.notFoundPath();
     if (!['json', 'merge', 'strategic', 'apply'].includes(type)) throw errors.unsupportedMediaType(String(type));
-    const { result } = await patchObject(this.objects, info, ns, name, {
-      kind: type, body: asSent(body), force: opts.force, subresource: sub, fieldManagerGiven: Boolean(opts.fieldManager),
-    }, this.writeOptions(opts));
+    const sent = asSent(body);
+    const { result } = await this.write(() => patchObject(this.objects, info, ns, name, {
+      kind: type, body: sent, force: opts.force, subresource: sub, fieldManagerGiven: Boolean(opts.fieldManager),
+    }, this.writeOptions(opts)));
     return result.obj as T;
   }
 
   async bind(ns: string, pod: string, node: string): Promise<void> {
-    await bindPod(this.objects, ns, pod, node, this.writeOptions({}));
+    await this.write(() => bindPod(this.objects, ns, pod, node, this.writeOptions({})));
   }
 
   async evict(ns: string, pod: string, opts: DeleteOptions = {}): Promise<void> {
-    await evictPod(this.objects, ns, pod, opts, this.actor);
+    await this.write(() => evictPod(this.objects, ns, pod, opts, this.actor));
   }
 
   async delete<T extends KObject = KObject>(ref: ResourceRef, ns: string | undefined, name: string, opts: DeleteOptions = {}): Promise<T> {
     const info = this.info(ref);
-    const r = await this.objects.delete(info, ns, name, opts, this.actor);
+    const r = await this.write(() => this.objects.delete(info, ns, name, opts, this.actor));
     return r.obj as T;
   }
 
@@ -146,8 +162,12 @@ export class LocalClient implements ApiClient {
     if (subresource && !(info.subresources ?? []).includes(subresource)) throw errors.notFoundPath();
     const name = body.metadata?.name;
     if (!name) throw errors.badRequest('name is required for update');
-    // The service may retry the write; each try must start from the caller's object, untouched.
-    const r = await this.objects.update(info, ns, name, () => asSent(body), { ...this.writeOptions(opts), subresource });
+    // The service may retry the write; each try must start from the caller's object as it was at
+    // this call (the write may wait for the budget first), untouched.
+    const sent = asSent(body);
+    let first = true;
+    const fresh = () => { if (first) { first = false; return sent; } return asSent(sent); };
+    const r = await this.write(() => this.objects.update(info, ns, name, fresh, { ...this.writeOptions(opts), subresource }));
     return r.obj as T;
   }
 

@@ -9,6 +9,10 @@
 // (a new leader lists everything, as a restarted kube-controller-manager does, so node lifecycle
 // counts its grace period from the takeover) and stops them when the term ends; the process keeps
 // serving the API either way. Loops of the API server itself (`unelected`) run on every server.
+//
+// The loops' writes wait for seats in a LoopBudget that shrinks while the event loop lags, so that
+// a burst of loop work leaves the requests of nodes their share of the one thread. Leader election
+// writes through a client of its own, outside the budget: its renewals are heartbeats.
 import { hostname } from 'node:os';
 import type { ObjectService } from '../apiserver/objects.js';
 import { LocalClient } from '../apiserver/local-client.js';
@@ -19,6 +23,9 @@ import { Resources } from '../client/types.js';
 import { DEFAULT_CONTROLLER_TUNING, type ControllerContext, type ControllerTuning } from '../controllers/context.js';
 import type { RunningController } from '../client/controller.js';
 import { logger } from '../util/log.js';
+import { LoopBudget, type LoopBudgetOptions } from '../util/loop-budget.js';
+import { Gauge } from 'prom-client';
+import { currentMetricsRegistry } from '../client/metrics-scope.js';
 
 const log = logger('controller-manager');
 
@@ -45,6 +52,8 @@ export interface ManagerOptions extends Partial<ControllerTuning> {
   unelected?: string[];
   /** `--leader-elect`: unset, every loop starts at once on this server (one server only). */
   leaderElection?: LeaderElectionOptions;
+  /** The loops' write budget (see src/util/loop-budget.ts); false: writes never wait. */
+  loopBudget?: LoopBudgetOptions | false;
 }
 
 export interface ControllerManager {
@@ -54,6 +63,8 @@ export interface ControllerManager {
   unsyncedInformers(): string[];
   /** The Leases this server holds now (`kube-controller-manager`, `kube-scheduler`). */
   leading(): string[];
+  /** The loops' write budget now (undefined without one). */
+  budget(): ReturnType<LoopBudget['stats']> | undefined;
   stop(): Promise<void>;
 }
 
@@ -63,6 +74,27 @@ interface LoopGroup {
   stop(): Promise<void>;
 }
 
+const BUDGET_METRIC = 'skiff_controller_write_budget';
+
+/** The budget on this server's /metrics, read when scraped: its bound, writes in flight and waiting. */
+function exposeBudget(budget: LoopBudget): void {
+  const registry = currentMetricsRegistry();
+  if (!registry) return;
+  registry.removeSingleMetric(BUDGET_METRIC);   // a manager started again reports its own budget
+  new Gauge({
+    name: BUDGET_METRIC, labelNames: ['value'], registers: [registry],
+    help: 'The control loops\' write budget: limit (writes allowed in flight), in_flight, waiting, waited_total and decreases_total.',
+    collect(this: Gauge<string>) {
+      const s = budget.stats();
+      this.labels('limit').set(s.limit);
+      this.labels('in_flight').set(s.inFlight);
+      this.labels('waiting').set(s.waiting);
+      this.labels('waited_total').set(s.waitedTotal);
+      this.labels('decreases_total').set(s.decreases);
+    },
+  });
+}
+
 /** A candidate identity as the Kubernetes components form it: `<hostname>_<unique id>`. */
 export function leaderIdentity(id: string): string {
   return `${hostname().toLowerCase()}_${id}`;
@@ -70,8 +102,11 @@ export function leaderIdentity(id: string): string {
 
 export function startControllerManager(objects: ObjectService, starters: Record<string, ControllerStarter>,
   opts: ManagerOptions = {}): ControllerManager {
-  const client = new LocalClient(objects, { user: 'system:kube-controller-manager', groups: ['system:masters'], manager: 'kube-controller-manager' });
-  const { disabled = [], unelected = [], leaderElection, ...timing } = opts;
+  const { disabled = [], unelected = [], leaderElection, loopBudget, ...timing } = opts;
+  const unbudgeted = new LocalClient(objects, { user: 'system:kube-controller-manager', groups: ['system:masters'], manager: 'kube-controller-manager' });
+  const budget = loopBudget === false ? undefined : new LoopBudget(loopBudget);
+  const client = budget ? unbudgeted.withBudget(budget) : unbudgeted;
+  if (budget) exposeBudget(budget);
   const options = { ...DEFAULT_CONTROLLER_TUNING, ...timing };
   const events = eventRecorder(client, 'skiff-controller-manager');
 
@@ -116,7 +151,7 @@ export function startControllerManager(objects: ObjectService, starters: Record<
       let group: LoopGroup | undefined;
       const user = `system:${lease}`;
       const elector = startLeaderElection({
-        client: client.as({ user, groups: ['system:masters'], manager: lease }),
+        client: unbudgeted.as({ user, groups: ['system:masters'], manager: lease }),
         namespace: LEASE_NAMESPACE, name: lease, identity: leaderElection.identity,
         leaseDurationMs: leaderElection.leaseDurationMs, renewDeadlineMs: leaderElection.renewDeadlineMs, retryPeriodMs: leaderElection.retryPeriodMs,
         onStartedLeading: async () => {
@@ -143,13 +178,16 @@ export function startControllerManager(objects: ObjectService, starters: Record<
     running: () => !stopping,
     unsyncedInformers: () => [...groups].flatMap((g) => g.informers.unsynced()),
     leading: () => (leaderElection ? electors.filter((e) => e.elector.isLeader()).map((e) => e.lease) : [CONTROLLER_MANAGER_LEASE, SCHEDULER_LEASE]),
+    budget: () => budget?.stats(),
     async stop() {
       stopping = true;
       // Electors first: a leader stops its loops and then releases its Leases for a standby.
       await Promise.all(electors.map((e) => e.elector.stop()));
+      budget?.stop();   // a stopping loop's last writes wait for nobody
       await Promise.all([...groups].map((g) => g.stop()));
       groups.clear();
       client.close();
+      unbudgeted.close();
     },
   };
 }

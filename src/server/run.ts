@@ -11,6 +11,7 @@ import { handleEncryptRoute, SecretsEncryption } from './secrets-encryption.js';
 import { createAuditor, type AuditOptions } from '../apiserver/audit/index.js';
 import { ApiServerMetrics } from '../apiserver/prometheus.js';
 import { withMetricsRegistry } from '../client/metrics-scope.js';
+import { loopBudgetFromEnv } from '../util/loop-budget.js';
 import { TimedBackend } from '../storage/timed-backend.js';
 import type { Store } from '../storage/index.js';
 import { ensureServerPkiIsolated, issueClientCertIsolated, signCsrIsolated } from '../pki/isolated.js';
@@ -374,6 +375,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     nodeMonitorGracePeriodMs: config.nodeMonitorGracePeriodSeconds * 1000,
     defaultNotReadyTolerationSeconds: config.defaultNotReadyTolerationSeconds,
     defaultUnreachableTolerationSeconds: config.defaultUnreachableTolerationSeconds,
+    loopBudget: loopBudgetFromEnv(),
   }));
 
   const joinDeps: JoinDeps = {

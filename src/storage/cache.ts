@@ -7,7 +7,7 @@ import type {
 import { CompactedError } from './types.js';
 import { EventRing } from './ring.js';
 import { prefixEnd, resourceOf } from './keys.js';
-import { encodeForStorage, storedAtRevision, storedFromKv, superseded } from './stored.js';
+import { encodeForStorage, storedAtRevision, storedFromKv } from './stored.js';
 
 export interface CacheStoreOptions {
   /** Events kept per resource for watch resumption (default 1000). */
@@ -293,7 +293,6 @@ export class CacheStore implements Store {
         if (!r.objects.has(key)) r.membershipChanged();
         r.objects.set(key, object);
       }
-      if (before) superseded(before);
       this.rev = revision;
       this.lastApplied.set(revision, object);
       const we = this.watchEvent(e.type, object, before, revision);

@@ -1,17 +1,25 @@
-// Objects as the watch cache holds them: parsed once, deep-frozen and shared by every reader, with
-// their JSON text encoded at most once. Freezing is what makes handing out the same object to every
-// list and watch safe without defensive copies.
+// Objects as the watch cache holds them: parsed once, deep-frozen and shared by every reader.
+// Freezing is what makes handing out the same object to every list and watch safe without
+// defensive copies.
 //
-// Memory: the cache holds every live object and, in its rings, recent superseded versions. A new
-// version shares with the version before it every part that did not change (a pod's status update
-// leaves its spec, labels and most managed fields as they were), so a version costs what changed,
-// not a whole parse. A superseded version drops its JSON text: the watchers it was written to have
-// it, and a replay from the ring encodes it again.
+// Memory: the cache holds every live object and, in its rings, recent superseded versions.
+// - A new version shares with the version before it every part that did not change (a pod's status
+//   update leaves its spec, labels and most managed fields as they were), so a version costs what
+//   changed, not a whole parse.
+// - Empty objects and arrays are one shared frozen `{}` and `[]` (managed fields' field sets are
+//   mostly `{}`: a pod has a hundred of them).
+// - Short strings are shared across objects through a bounded table: a thousand pods of one
+//   Deployment hold one "IfNotPresent", not a thousand.
+// - JSON text is not kept with the object, which would double what a pod costs; the texts of the
+//   most recently encoded objects are, so that a write's watchers and its response share one
+//   encoding.
 import type { KeyValue, StoredObject } from './types.js';
 
-class Stored implements StoredObject {
-  text?: string;
+/** Objects whose text is kept, newest last; the oldest is forgotten first. */
+const RECENT_TEXTS = 512;
+const recentTexts = new Map<StoredObject, string>();
 
+class Stored implements StoredObject {
   constructor(
     readonly key: string,
     readonly obj: Readonly<Record<string, any>>,
@@ -20,16 +28,54 @@ class Stored implements StoredObject {
   ) {}
 
   json(): string {
-    return (this.text ??= JSON.stringify(this.obj));
+    let text = recentTexts.get(this);
+    if (text === undefined) {
+      text = JSON.stringify(this.obj);
+      recentTexts.set(this, text);
+      if (recentTexts.size > RECENT_TEXTS) recentTexts.delete(recentTexts.keys().next().value!);
+    }
+    return text;
   }
 }
 
-function deepFreeze<T>(v: T): T {
-  if (typeof v === 'object' && v !== null) {
-    for (const child of Object.values(v)) deepFreeze(child);
-    Object.freeze(v);
+/** Strings up to this length are looked up in the table; longer ones are rarely repeated verbatim. */
+const INTERN_MAX_LENGTH = 64;
+/** Entries before the table starts over (names, UIDs and times are unique and would fill it for good). */
+const INTERN_MAX_ENTRIES = 50_000;
+let interned = new Map<string, string>();
+
+function intern(s: string): string {
+  if (s.length > INTERN_MAX_LENGTH) return s;
+  const known = interned.get(s);
+  if (known !== undefined) return known;
+  if (interned.size >= INTERN_MAX_ENTRIES) interned = new Map();
+  interned.set(s, s);
+  return s;
+}
+
+const EMPTY_OBJECT = Object.freeze({});
+const EMPTY_ARRAY = Object.freeze([]);
+
+/** `v` deep-frozen, its empty objects and arrays and its short strings replaced by the shared ones. */
+function deepFreeze(v: unknown): unknown {
+  if (typeof v === 'string') return intern(v);
+  if (typeof v !== 'object' || v === null) return v;
+  if (Array.isArray(v)) {
+    if (v.length === 0) return EMPTY_ARRAY;
+    for (let i = 0; i < v.length; i++) {
+      const f = deepFreeze(v[i]);
+      if (f !== v[i]) v[i] = f;
+    }
+    return Object.freeze(v);
   }
-  return v;
+  const o = v as Record<string, unknown>;
+  let n = 0;
+  for (const k in o) {
+    n++;
+    const f = deepFreeze(o[k]);
+    if (f !== o[k]) o[k] = f;
+  }
+  return n === 0 ? EMPTY_OBJECT : Object.freeze(o);
 }
 
 /**
@@ -39,7 +85,10 @@ function deepFreeze<T>(v: T): T {
  * of `next` equals it.
  */
 function frozenSharing(next: unknown, prev: unknown): unknown {
-  if (typeof next !== 'object' || next === null) return next === prev ? prev : next;
+  if (typeof next !== 'object' || next === null) {
+    if (next === prev) return prev;
+    return typeof next === 'string' ? intern(next) : next;
+  }
   if (typeof prev !== 'object' || prev === null || Array.isArray(next) !== Array.isArray(prev)) return deepFreeze(next);
   let same = true;
   if (Array.isArray(next)) {
@@ -64,7 +113,9 @@ function frozenSharing(next: unknown, prev: unknown): unknown {
       if (v !== was || beforeKeys[i] !== k) same = false;
     }
   }
-  return same ? prev : Object.freeze(next);
+  if (same) return prev;
+  if (Array.isArray(next)) return next.length === 0 ? EMPTY_ARRAY : Object.freeze(next);
+  return Object.keys(next).length === 0 ? EMPTY_OBJECT : Object.freeze(next);
 }
 
 /**
@@ -74,13 +125,8 @@ function frozenSharing(next: unknown, prev: unknown): unknown {
 export function storedFromKv(kv: KeyValue, previous?: StoredObject): StoredObject {
   const obj = JSON.parse(kv.value);
   (obj.metadata ??= {}).resourceVersion = String(kv.modRevision);
-  const frozen = previous ? frozenSharing(obj, previous.obj) as Record<string, any> : deepFreeze(obj);
+  const frozen = (previous ? frozenSharing(obj, previous.obj) : deepFreeze(obj)) as Record<string, any>;
   return new Stored(kv.key, frozen, kv.createRevision, kv.modRevision);
-}
-
-/** `s` was replaced by a newer version: its text was written to its watchers; a replay encodes it again. */
-export function superseded(s: StoredObject): void {
-  if (s instanceof Stored) s.text = undefined;
 }
 
 /** The same object at another revision (a deletion's last state): shares everything but metadata. */

@@ -34,7 +34,7 @@ test('writes resolve with the cached, frozen object (read-your-writes)', async (
   await assert.rejects(store.delete(key), KeyNotFoundError);
 });
 
-test('a new version shares every unchanged part with the one before; a superseded one re-encodes its text', async (t) => {
+test('a new version shares every unchanged part with the one before; empty objects and arrays are shared; texts are encoded again when needed', async (t) => {
   const { store } = await openCache(t, dbFile(t));
   const key = '/core/pods/default/s';
   const spec = { containers: [{ name: 'c', image: 'pause', ports: [{ containerPort: 80 }] }], nodeName: '' };
@@ -61,6 +61,13 @@ test('a new version shares every unchanged part with the one before; a supersede
   assert.equal(v3.obj.spec.containers[0].ports[0].containerPort, 81);
   // The superseded version still encodes to the same text (a watch replaying the ring needs it).
   assert.equal(v1.json(), text1);
+  // Empty objects and arrays are one frozen instance across objects.
+  const e1 = await store.create('/core/pods/default/e1', pod('default', 'e1', { spec: { securityContext: {}, volumes: [] } }));
+  const e2 = await store.create('/core/pods/default/e2', pod('default', 'e2', { spec: { securityContext: {}, volumes: [] } }));
+  assert.equal(e1.obj.spec.securityContext, e2.obj.spec.securityContext);
+  assert.equal(e1.obj.spec.volumes, e2.obj.spec.volumes);
+  assert.ok(Object.isFrozen(e1.obj.spec.securityContext) && Object.isFrozen(e1.obj.spec.volumes));
+  assert.equal(e1.json(), '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"e1","namespace":"default","resourceVersion":"4"},"spec":{"securityContext":{},"volumes":[]}}');
   assert.equal(JSON.parse(v2.json()).status.phase, 'Running');
 });
 
