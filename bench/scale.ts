@@ -11,7 +11,7 @@
 //     [--nodes-per-hollow 1000] [--pod-start-delay 0] [--pod-lifetime 10] [--settle-seconds 45]
 //     [--timeout 600] [--server-arg <arg>]... [--no-restart]
 // All figures come from this process's watches and clocks (server and nodes share the machine).
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -329,6 +329,20 @@ class Observer {
   }
 }
 
+/**
+ * The control loops' write budget from the server's /metrics (skiff_controller_write_budget): its
+ * bound now, and how many loop writes have waited for a seat. Empty when it cannot be read.
+ */
+function budgetNow(server: Server): Promise<string> {
+  return new Promise((resolve) => {
+    execFile('kubectl', ['--kubeconfig', server.kubeconfigPath, 'get', '--raw', '/metrics'], { maxBuffer: 64 << 20, timeout: 10_000 }, (err, out) => {
+      if (err) { resolve(''); return; }
+      const v = (name: string) => out.match(new RegExp(`^skiff_controller_write_budget\\{value="${name}"\\} (\\S+)$`, 'm'))?.[1];
+      resolve(v('limit') === undefined ? '' : `loop budget ${v('limit')} (in flight ${v('in_flight')}, waiting ${v('waiting')}, waited ${v('waited_total')}, cuts ${v('decreases_total')})`);
+    });
+  });
+}
+
 /** Peak RSS and CPU of the current server process over one phase. */
 class ProcessMeter {
   peakRss = 0;
@@ -511,7 +525,7 @@ async function main(): Promise<void> {
         lastReport = performance.now();
         const all = [...obs.pods.values()];
         console.log(`  t=${((lastReport - burstStart) / 1000).toFixed(0)}s pods=${all.length} scheduled=${all.filter((p) => p.scheduled !== undefined).length} `
-          + `running=${obs.burstRunning} serverRSS=${rssMb(server.proc.pid!).toFixed(0)}MB`);
+          + `running=${obs.burstRunning} serverRSS=${rssMb(server.proc.pid!).toFixed(0)}MB leaseMisses=${obs.leaseMisses.burst} notReady=${obs.notReady.burst.size} ${await budgetNow(server)}`);
       }
     }
     const burstDone = obs.burstRunning >= o.pods;
@@ -527,7 +541,7 @@ async function main(): Promise<void> {
     const allRunningS = (burstEnd - burstStart) / 1000;
     console.log(`burst: ${o.pods} pods on ${o.nodes} nodes: scheduled ${schedRate.toFixed(0)} pods/s, all Running ${burstDone ? `in ${allRunningS.toFixed(1)} s` : `NOT within ${o.timeoutS} s (${obs.burstRunning})`}, `
       + `first seen→Running p50 ${ms(percentile(burstLat, 50))} p99 ${ms(percentile(burstLat, 99))}; server peak RSS ${burstRss.toFixed(0)} MB, CPU ${burstCpu.toFixed(0)}%; `
-      + `lease misses ${obs.leaseMisses.burst} (max gap ${(obs.leaseMaxGap.burst / 1000).toFixed(1)} s), NotReady nodes ${obs.notReady.burst.size}`);
+      + `lease misses ${obs.leaseMisses.burst} (max gap ${(obs.leaseMaxGap.burst / 1000).toFixed(1)} s), NotReady nodes ${obs.notReady.burst.size}; ${await budgetNow(server)}`);
     line.push(`sched=${schedRate.toFixed(0)}pods/s burstAllRunning=${burstDone ? allRunningS.toFixed(1) : `>${o.timeoutS}`}s burstP50=${ms(percentile(burstLat, 50))} burstP99=${ms(percentile(burstLat, 99))}`);
     if (!burstDone) process.exitCode = 1;
 

@@ -48,7 +48,7 @@ test('a new version shares every unchanged part with the one before; empty objec
   assert.notEqual(v2.obj.metadata, v1.obj.metadata);
   assert.ok(Object.isFrozen(v2.obj) && Object.isFrozen(v2.obj.status));
   // Reordered keys or a changed member anywhere below break the sharing up to the top.
-  const changed = structuredClone(v2.obj);
+  const changed: Record<string, any> = structuredClone(v2.obj);
   changed.spec.containers[0].ports[0].containerPort = 81;
   changed.status = { conditions: [{ type: 'A' }], phase: 'Running' };
   const v3 = await store.update(key, changed, v2.modRevision);
