@@ -5,6 +5,7 @@ import { startLocalApi } from '../helpers/local-api.js';
 import { Resources, isConflict, isGone, isNotFound, type ClientWatchEvent } from '../../src/client/types.js';
 import { ApiError } from '../../src/api/status.js';
 import type { KObject } from '../../src/api/object.js';
+import { LoopBudget } from '../../src/util/loop-budget.js';
 
 const cm = (name: string, labels?: Record<string, string>, data: Record<string, string> = { k: 'v' }): KObject =>
   ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, labels }, data });
@@ -228,4 +229,30 @@ test('a CRD\'s selectableFields select in list and watch, as over HTTP', async (
   await client.patch(widgets, 'default', 'w2', 'merge', { spec: { color: 'red' } });   // enters the selection
   await client.patch(widgets, 'default', 'w1', 'merge', { spec: { color: 'green' } }); // leaves it
   assert.deepEqual(seen, ['ADDED w1', 'ADDED w2', 'DELETED w1']);
+});
+
+test('a client with a loop budget makes its writes wait for a seat; reads and other clients never wait', async (t) => {
+  const { client } = await startLocalApi(t);
+  const budget = new LoopBudget({ initial: 1, min: 1, sampleLag: false });
+  t.after(() => budget.stop());
+  const loops = client.withBudget(budget);
+  const writes = [
+    loops.create(Resources.configMaps, 'default', cm('one')),
+    loops.create(Resources.configMaps, 'default', cm('two')),
+    loops.as({ user: 'system:other', groups: ['system:masters'], manager: 'other' }).create(Resources.configMaps, 'default', cm('three')),
+  ];
+  // The second and third wait behind the first (the budget carries over to `as`); the unbudgeted client does not.
+  assert.equal(budget.stats().waiting, 2);
+  await client.create(Resources.configMaps, 'default', cm('free'));
+  assert.equal(await loops.get(Resources.configMaps, 'default', 'free').then((o) => o?.metadata.name), 'free');
+  const made = await Promise.all(writes);
+  assert.deepEqual(made.map((o) => o.metadata.name), ['one', 'two', 'three']);
+  assert.equal(made[2]!.metadata.managedFields?.[0]?.manager, 'other');
+  // An update waits too, and is made from the object as it was when it was asked for.
+  const body = structuredClone(made[0]!) as KObject & { data: Record<string, string> };
+  body.data = { k: 'asked' };
+  const updating = loops.update(Resources.configMaps, 'default', body);
+  body.data = { k: 'changed after' };
+  assert.deepEqual((await updating as KObject & { data: Record<string, string> }).data, { k: 'asked' });
+  assert.equal(budget.stats().waitedTotal, 2);
 });
