@@ -104,16 +104,26 @@ export class FieldSet {
     return s;
   }
 
-  /** Paths of this set not in `o` (a member of `o` removes only that path, not those below it). */
+  /**
+   * Paths of this set not in `o` (a member of `o` removes only that path, not those below it).
+   * This set itself when nothing is removed, and unchanged parts are shared, not copied: sets are
+   * not changed once built (only `insert` changes one, while it is being built).
+   */
   difference(o: FieldSet): FieldSet {
+    if (o.empty) return this;
+    let removed = false;
     const s = new FieldSet();
-    for (const m of this.members) if (!o.members.has(m)) s.members.add(m);
+    for (const m of this.members) {
+      if (o.members.has(m)) removed = true;
+      else s.members.add(m);
+    }
     for (const [pe, c] of this.children) {
       const oc = o.children.get(pe);
-      const d = oc ? c.difference(oc) : c.clone();
+      const d = oc ? c.difference(oc) : c;
+      if (d !== c) removed = true;
       if (!d.empty) s.children.set(pe, d);
     }
-    return s;
+    return removed ? s : this;
   }
 
   intersection(o: FieldSet): FieldSet {

@@ -45,6 +45,28 @@ export function managerId(e: Pick<ManagerEntry, 'manager' | 'operation' | 'apiVe
   });
 }
 
+/**
+ * Field sets decoded from the watch cache's frozen `fieldsV1` values, and back: the same stored
+ * entry is decoded once, not on every write of its object, and an entry a write leaves as it was
+ * is written back as the same value. Sets are never changed once built, so sharing them is safe.
+ */
+const decodedSets = new WeakMap<object, FieldSet>();
+const encodedSets = new WeakMap<FieldSet, Record<string, unknown>>();
+
+function decodeFieldsV1(v: unknown): FieldSet {
+  const frozen = typeof v === 'object' && v !== null && Object.isFrozen(v);
+  if (frozen) {
+    const known = decodedSets.get(v);
+    if (known) return known;
+  }
+  const set = FieldSet.fromFieldsV1(v);
+  if (frozen) {
+    decodedSets.set(v, set);
+    encodedSets.set(set, v as Record<string, unknown>);
+  }
+  return set;
+}
+
 /** Decodes `metadata.managedFields`; throws an Error saying what is invalid. */
 export function decodeManagedFields(entries: unknown): Managers {
   const managers: Managers = new Map();
@@ -63,7 +85,7 @@ export function decodeManagedFields(entries: unknown): Managers {
       apiVersion: e.apiVersion,
       subresource: e.subresource || undefined,
       time: e.time || undefined,
-      set: FieldSet.fromFieldsV1(e.fieldsV1 ?? {}),
+      set: decodeFieldsV1(e.fieldsV1 ?? {}),
     };
     managers.set(managerId(entry), entry);
   });
@@ -81,7 +103,7 @@ export function encodeManagedFields(managers: Managers): ManagedFieldsEntry[] {
       const out: ManagedFieldsEntry = { manager: e.manager, operation: e.operation, apiVersion: e.apiVersion };
       if (e.time) out.time = e.time;
       out.fieldsType = 'FieldsV1';
-      out.fieldsV1 = e.set.toFieldsV1();
+      out.fieldsV1 = encodedSets.get(e.set) ?? e.set.toFieldsV1();
       if (e.subresource) out.subresource = e.subresource;
       return out;
     });
