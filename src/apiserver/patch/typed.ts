@@ -144,7 +144,14 @@ function diff(l: unknown, r: unknown, t: FieldType, path: Path, c: Comparison, n
     const rm = isPlainObject(r) ? r : {};
     const keys = new Set([...Object.keys(lm), ...Object.keys(rm)]);
     if (keys.size === 0) return diffLeaf(l, r, path, c);
-    for (const k of keys) diff(lm[k], rm[k], t.child(k), [...path, pathElement.field(k)], c, t.isNamedField(k) && t.child(k).structOrList);
+    for (const k of keys) {
+      // Most of an object is the same on both sides (a status update leaves the spec alone): an
+      // equal member holds no change, and comparing it costs no paths or sets.
+      const lv = lm[k];
+      const rv = rm[k];
+      if (lv !== undefined && rv !== undefined && deepEqual(lv, rv)) continue;
+      diff(lv, rv, t.child(k), [...path, pathElement.field(k)], c, t.isNamedField(k) && t.child(k).structOrList);
+    }
     if (!named) diffPresence(l, r, path, c);
     return;
   }
