@@ -11,13 +11,29 @@
 // - Short strings are shared across objects through a bounded table: a thousand pods of one
 //   Deployment hold one "IfNotPresent", not a thousand.
 // - JSON text is not kept with the object, which would double what a pod costs; the texts of the
-//   most recently encoded objects are, so that a write's watchers and its response share one
-//   encoding.
+//   most recently encoded objects are (bounded in count and length), so that a write's watchers
+//   and its response share one encoding.
 import type { KeyValue, StoredObject } from './types.js';
 
-/** Objects whose text is kept, newest last; the oldest is forgotten first. */
+/**
+ * Objects whose text is kept, newest last; the oldest is forgotten first once there are more than
+ * RECENT_TEXTS or their texts are longer than RECENT_TEXT_CHARS in all (a few big objects, such as
+ * CRDs or Helm's release Secrets, must not hold hundreds of megabytes).
+ */
 const RECENT_TEXTS = 512;
+const RECENT_TEXT_CHARS = 8 * 1024 * 1024;
 const recentTexts = new Map<StoredObject, string>();
+let recentChars = 0;
+
+function rememberText(o: StoredObject, text: string): void {
+  recentTexts.set(o, text);
+  recentChars += text.length;
+  while (recentTexts.size > RECENT_TEXTS || (recentChars > RECENT_TEXT_CHARS && recentTexts.size > 1)) {
+    const [oldest, t] = recentTexts.entries().next().value!;
+    recentTexts.delete(oldest);
+    recentChars -= t.length;
+  }
+}
 
 class Stored implements StoredObject {
   constructor(
@@ -31,8 +47,7 @@ class Stored implements StoredObject {
     let text = recentTexts.get(this);
     if (text === undefined) {
       text = JSON.stringify(this.obj);
-      recentTexts.set(this, text);
-      if (recentTexts.size > RECENT_TEXTS) recentTexts.delete(recentTexts.keys().next().value!);
+      rememberText(this, text);
     }
     return text;
   }
