@@ -46,11 +46,14 @@ export function managerId(e: Pick<ManagerEntry, 'manager' | 'operation' | 'apiVe
 }
 
 /**
- * Field sets decoded from the watch cache's frozen `fieldsV1` values, and back: the same stored
- * entry is decoded once, not on every write of its object, and an entry a write leaves as it was
- * is written back as the same value. Sets are never changed once built, so sharing them is safe.
+ * Field sets decoded from the watch cache's frozen `fieldsV1` values, and back: an entry written
+ * again soon (a pod is written four or five times on its way to Running) is decoded once, and an
+ * entry a write leaves as it was is written back as the same value. Sets are never changed once
+ * built, so sharing them is safe. Only the most recent decodes are kept: a decoded set is several
+ * times the size of its `fieldsV1`, and keeping one for every stored object cost 4.5 KB per pod.
  */
-const decodedSets = new WeakMap<object, FieldSet>();
+const RECENT_DECODES = 2048;
+const decodedSets = new Map<object, FieldSet>();
 const encodedSets = new WeakMap<FieldSet, Record<string, unknown>>();
 
 function decodeFieldsV1(v: unknown): FieldSet {
@@ -62,6 +65,7 @@ function decodeFieldsV1(v: unknown): FieldSet {
   const set = FieldSet.fromFieldsV1(v);
   if (frozen) {
     decodedSets.set(v, set);
+    if (decodedSets.size > RECENT_DECODES) decodedSets.delete(decodedSets.keys().next().value!);
     encodedSets.set(set, v as Record<string, unknown>);
   }
   return set;
