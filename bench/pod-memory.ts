@@ -6,7 +6,7 @@
 // indexes, the scheduler's view). Prints both snapshots' largest categories, RSS before and after,
 // and a summary line. Run after `npm run build`:
 //   node --import tsx bench/pod-memory.ts [--nodes 50] [--pods 4000]
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -89,6 +89,13 @@ function startHollow(server: BenchServer, nodes: number): Promise<ChildProcess> 
 
 const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
 
+/** The server's V8 heap committed and used, and memory outside V8 it reports, from its /metrics. */
+function heapCommitted(server: BenchServer): string {
+  const out = execFileSync('kubectl', ['--kubeconfig', server.kubeconfigPath, 'get', '--raw', '/metrics'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const v = (name: string) => Number(out.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1] ?? NaN);
+  return `V8 heap committed ${mb(v('nodejs_heap_size_total_bytes'))}, used ${mb(v('nodejs_heap_size_used_bytes'))}, external ${mb(v('nodejs_external_memory_bytes'))}`;
+}
+
 async function main(): Promise<void> {
   const o = parseArgs(process.argv.slice(2));
   setLogLevel('warn');
@@ -104,6 +111,7 @@ async function main(): Promise<void> {
     hollow = await startHollow(server, o.nodes);
     await sleep(10_000);
     const rss0 = rssMb(server.proc.pid!);
+    console.log(`before the snapshot: RSS ${rss0.toFixed(0)} MB; ${heapCommitted(server)}`);
     const heap0 = heapOf(await snapshot(server, snapDir));
     console.log(`nodes joined: server RSS ${rss0.toFixed(0)} MB, heap ${mb(heap0.bytes)} (${heap0.top.map(([k, v]) => `${k} ${mb(v)}`).join(', ')})`);
 
@@ -129,6 +137,7 @@ async function main(): Promise<void> {
     await sleep(20_000);
     const events = (await admin.list(Resources.events, 'default')).items.length;
     const rss1 = rssMb(server.proc.pid!);
+    console.log(`before the snapshot: RSS ${rss1.toFixed(0)} MB; ${heapCommitted(server)}`);
     const heap1 = heapOf(await snapshot(server, snapDir));
     console.log(`pods Running: server RSS ${rss1.toFixed(0)} MB, heap ${mb(heap1.bytes)} (${heap1.top.map(([k, v]) => `${k} ${mb(v)}`).join(', ')}); ${events} Events`);
     const perPod = (heap1.bytes - heap0.bytes) / o.pods;
