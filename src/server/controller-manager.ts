@@ -63,8 +63,6 @@ export interface ControllerManager {
   unsyncedInformers(): string[];
   /** The Leases this server holds now (`kube-controller-manager`, `kube-scheduler`). */
   leading(): string[];
-  /** The loops' write budget now (undefined without one). */
-  budget(): ReturnType<LoopBudget['stats']> | undefined;
   stop(): Promise<void>;
 }
 
@@ -178,7 +176,6 @@ export function startControllerManager(objects: ObjectService, starters: Record<
     running: () => !stopping,
     unsyncedInformers: () => [...groups].flatMap((g) => g.informers.unsynced()),
     leading: () => (leaderElection ? electors.filter((e) => e.elector.isLeader()).map((e) => e.lease) : [CONTROLLER_MANAGER_LEASE, SCHEDULER_LEASE]),
-    budget: () => budget?.stats(),
     async stop() {
       stopping = true;
       // Electors first: a leader stops its loops and then releases its Leases for a standby.
