@@ -164,10 +164,8 @@ export class LocalClient implements ApiClient {
     if (!name) throw errors.badRequest('name is required for update');
     // The service may retry the write; each try must start from the caller's object as it was at
     // this call (the write may wait for the budget first), untouched.
-    const sent = asSent(body);
-    let first = true;
-    const fresh = () => { if (first) { first = false; return sent; } return asSent(sent); };
-    const r = await this.write(() => this.objects.update(info, ns, name, fresh, { ...this.writeOptions(opts), subresource }));
+    const sent = JSON.stringify(body);
+    const r = await this.write(() => this.objects.update(info, ns, name, () => JSON.parse(sent) as KObject, { ...this.writeOptions(opts), subresource }));
     return r.obj as T;
   }
 
