@@ -6,7 +6,7 @@
 // indexes, the scheduler's view). Prints both snapshots' largest categories, RSS before and after,
 // and a summary line. Run after `npm run build`:
 //   node --import tsx bench/pod-memory.ts [--nodes 50] [--pods 4000]
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,7 +14,7 @@ import { performance } from 'node:perf_hooks';
 import { HttpClient } from '../src/client/http.js';
 import { Resources } from '../src/client/types.js';
 import type { KObject } from '../src/api/object.js';
-import { rssMb, sleep, startBenchServer, stopProcess, type BenchServer } from './lib/server.js';
+import { rssMb, scrapeMetrics, sleep, startBenchServer, stopProcess, type BenchServer } from './lib/server.js';
 import { setLogLevel } from '../src/util/log.js';
 
 interface Options { nodes: number; pods: number }
@@ -90,10 +90,10 @@ function startHollow(server: BenchServer, nodes: number): Promise<ChildProcess> 
 const mb = (b: number) => `${(b / 1e6).toFixed(1)} MB`;
 
 /** The server's V8 heap committed and used, and memory outside V8 it reports, from its /metrics. */
-function heapCommitted(server: BenchServer): string {
-  const out = execFileSync('kubectl', ['--kubeconfig', server.kubeconfigPath, 'get', '--raw', '/metrics'], { encoding: 'utf8', maxBuffer: 64 << 20 });
-  const v = (name: string) => Number(out.match(new RegExp(`^${name} (\\S+)$`, 'm'))?.[1] ?? NaN);
-  return `V8 heap committed ${mb(v('nodejs_heap_size_total_bytes'))}, used ${mb(v('nodejs_heap_size_used_bytes'))}, external ${mb(v('nodejs_external_memory_bytes'))}`;
+async function heapCommitted(server: BenchServer): Promise<string> {
+  const metric = await scrapeMetrics(server.kubeconfigPath);
+  const v = (name: string) => mb(metric(name) ?? NaN);
+  return `V8 heap committed ${v('nodejs_heap_size_total_bytes')}, used ${v('nodejs_heap_size_used_bytes')}, external ${v('nodejs_external_memory_bytes')}`;
 }
 
 async function main(): Promise<void> {
@@ -111,7 +111,7 @@ async function main(): Promise<void> {
     hollow = await startHollow(server, o.nodes);
     await sleep(10_000);
     const rss0 = rssMb(server.proc.pid!);
-    console.log(`before the snapshot: RSS ${rss0.toFixed(0)} MB; ${heapCommitted(server)}`);
+    console.log(`before the snapshot: RSS ${rss0.toFixed(0)} MB; ${await heapCommitted(server)}`);
     const heap0 = heapOf(await snapshot(server, snapDir));
     console.log(`nodes joined: server RSS ${rss0.toFixed(0)} MB, heap ${mb(heap0.bytes)} (${heap0.top.map(([k, v]) => `${k} ${mb(v)}`).join(', ')})`);
 
@@ -137,7 +137,7 @@ async function main(): Promise<void> {
     await sleep(20_000);
     const events = (await admin.list(Resources.events, 'default')).items.length;
     const rss1 = rssMb(server.proc.pid!);
-    console.log(`before the snapshot: RSS ${rss1.toFixed(0)} MB; ${heapCommitted(server)}`);
+    console.log(`before the snapshot: RSS ${rss1.toFixed(0)} MB; ${await heapCommitted(server)}`);
     const heap1 = heapOf(await snapshot(server, snapDir));
     console.log(`pods Running: server RSS ${rss1.toFixed(0)} MB, heap ${mb(heap1.bytes)} (${heap1.top.map(([k, v]) => `${k} ${mb(v)}`).join(', ')}); ${events} Events`);
     const perPod = (heap1.bytes - heap0.bytes) / o.pods;

@@ -11,7 +11,7 @@
 //     [--nodes-per-hollow 1000] [--pod-start-delay 0] [--pod-lifetime 10] [--settle-seconds 45]
 //     [--timeout 600] [--server-arg <arg>]... [--no-restart]
 // All figures come from this process's watches and clocks (server and nodes share the machine).
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +21,7 @@ import { HttpClient } from '../src/client/http.js';
 import { Informer } from '../src/client/informer.js';
 import { isAlreadyExists, Resources, type ResourceRef } from '../src/client/types.js';
 import type { KObject } from '../src/api/object.js';
-import { cpuSeconds, freePort, readyz, rssMb, sleep, stopProcess } from './lib/server.js';
+import { cpuSeconds, freePort, readyz, rssMb, scrapeMetrics, sleep, stopProcess } from './lib/server.js';
 import { percentile } from './lib/stats.js';
 import { setLogLevel } from '../src/util/log.js';
 
@@ -333,14 +333,10 @@ class Observer {
  * The control loops' write budget from the server's /metrics (skiff_controller_write_budget): its
  * bound now, and how many loop writes have waited for a seat. Empty when it cannot be read.
  */
-function budgetNow(server: Server): Promise<string> {
-  return new Promise((resolve) => {
-    execFile('kubectl', ['--kubeconfig', server.kubeconfigPath, 'get', '--raw', '/metrics'], { maxBuffer: 64 << 20, timeout: 10_000 }, (err, out) => {
-      if (err) { resolve(''); return; }
-      const v = (name: string) => out.match(new RegExp(`^skiff_controller_write_budget\\{value="${name}"\\} (\\S+)$`, 'm'))?.[1];
-      resolve(v('limit') === undefined ? '' : `loop budget ${v('limit')} (in flight ${v('in_flight')}, waiting ${v('waiting')}, waited ${v('waited_total')}, cuts ${v('decreases_total')})`);
-    });
-  });
+async function budgetNow(server: Server): Promise<string> {
+  const metric = await scrapeMetrics(server.kubeconfigPath);
+  const v = (name: string) => metric(`skiff_controller_write_budget{value="${name}"}`);
+  return v('limit') === undefined ? '' : `loop budget ${v('limit')} (in flight ${v('in_flight')}, waiting ${v('waiting')}, waited ${v('waited_total')}, cuts ${v('decreases_total')})`;
 }
 
 /** Peak RSS and CPU of the current server process over one phase. */

@@ -1,5 +1,5 @@
 // Starts the built `bin/skiff server` in a temp dir for a benchmark and reads its memory use.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, closeSync, readFileSync, rmSync } from 'node:fs';
 import https from 'node:https';
 import { createServer } from 'node:net';
@@ -100,6 +100,27 @@ export function cpuSeconds(pid: number): number {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * The server's /metrics as a function from a series (name with its labels, as Prometheus prints it,
+ * e.g. `skiff_controller_write_budget{value="limit"}`) to its value; undefined when the scrape
+ * fails (through kubectl, as an admin: /metrics needs authorization) or the series is absent.
+ */
+export function scrapeMetrics(kubeconfigPath: string): Promise<(series: string) => number | undefined> {
+  return new Promise((resolve) => {
+    execFile('kubectl', ['--kubeconfig', kubeconfigPath, 'get', '--raw', '/metrics'], { maxBuffer: 64 << 20, timeout: 10_000 }, (err, out) => {
+      const values = new Map<string, number>();
+      if (!err) {
+        for (const line of out.split('\n')) {
+          if (line.startsWith('#')) continue;
+          const at = line.lastIndexOf(' ');
+          if (at > 0) values.set(line.slice(0, at), Number(line.slice(at + 1)));
+        }
+      }
+      resolve((series) => values.get(series));
+    });
+  });
+}
 
 /** SIGTERM, then SIGKILL after 10 s; resolves when the process has exited. */
 export async function stopProcess(p: ChildProcess | undefined): Promise<void> {

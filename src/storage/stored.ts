@@ -105,32 +105,31 @@ function frozenSharing(next: unknown, prev: unknown): unknown {
     return typeof next === 'string' ? intern(next) : next;
   }
   if (typeof prev !== 'object' || prev === null || Array.isArray(next) !== Array.isArray(prev)) return deepFreeze(next);
-  let same = true;
   if (Array.isArray(next)) {
     const before = prev as unknown[];
-    if (next.length !== before.length) same = false;
+    let same = next.length === before.length;
     for (let i = 0; i < next.length; i++) {
       const v = frozenSharing(next[i], i < before.length ? before[i] : undefined);
       if (v !== next[i]) next[i] = v;
       if (v !== before[i]) same = false;
     }
-  } else {
-    const before = prev as Record<string, unknown>;
-    const beforeKeys = Object.keys(before);
-    const keys = Object.keys(next);
-    if (keys.length !== beforeKeys.length) same = false;
-    const o = next as Record<string, unknown>;
-    for (let i = 0; i < keys.length; i++) {
-      const k = keys[i];
-      const was = Object.hasOwn(before, k) ? before[k] : undefined;
-      const v = frozenSharing(o[k], was);
-      if (v !== o[k]) o[k] = v;
-      if (v !== was || beforeKeys[i] !== k) same = false;
-    }
+    if (same) return prev;
+    return next.length === 0 ? EMPTY_ARRAY : Object.freeze(next);
+  }
+  const before = prev as Record<string, unknown>;
+  const beforeKeys = Object.keys(before);
+  const o = next as Record<string, unknown>;
+  const keys = Object.keys(o);
+  let same = keys.length === beforeKeys.length;
+  for (let i = 0; i < keys.length; i++) {
+    const k = keys[i];
+    const was = Object.hasOwn(before, k) ? before[k] : undefined;
+    const v = frozenSharing(o[k], was);
+    if (v !== o[k]) o[k] = v;
+    if (v !== was || beforeKeys[i] !== k) same = false;
   }
   if (same) return prev;
-  if (Array.isArray(next)) return next.length === 0 ? EMPTY_ARRAY : Object.freeze(next);
-  return Object.keys(next).length === 0 ? EMPTY_OBJECT : Object.freeze(next);
+  return keys.length === 0 ? EMPTY_OBJECT : Object.freeze(o);
 }
 
 /**
