@@ -9,7 +9,8 @@
 // evicted or recreated). Run after `npm run build`:
 //   node --import tsx bench/scale.ts [--nodes 5000] [--pods 50000] [--rate 100] [--steady-seconds 180]
 //     [--nodes-per-hollow 1000] [--pod-start-delay 0] [--pod-lifetime 10] [--settle-seconds 45]
-//     [--timeout 600] [--server-arg <arg>]... [--no-restart]
+//     [--timeout 600] [--server-arg <arg>]... [--no-restart] [--restart-cpu-prof <dir>]
+//     [--restart-node-arg <node flag>]... [--hollow-cpu-prof <dir>] [--keep-data]
 // All figures come from this process's watches and clocks (server and nodes share the machine).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -37,12 +38,18 @@ const DEFAULT_CLI = join(ROOT, 'dist', 'cli', 'main.js');
 interface Options {
   nodes: number; pods: number; rate: number; steadySeconds: number; nodesPerHollow: number; podStartDelay: number;
   podLifetimeS: number; settleS: number; timeoutS: number; serverArgs: string[]; restart: boolean; cli: string;
+  /** node flags for the restarted server (e.g. --cpu-prof, --perf-basic-prof): it then runs node directly. */
+  restartNodeArgs: string[];
+  /** Leave the data dir (server and hollow logs, datastore) for a look afterwards. */
+  keepData: boolean;
+  /** A directory for V8 CPU profiles of the hollow processes (written when they stop). */
+  hollowCpuProf?: string;
 }
 
 function options(argv: string[]): Options {
   const o: Options = {
     nodes: 5000, pods: 50_000, rate: 100, steadySeconds: 180, nodesPerHollow: 1000, podStartDelay: 0, podLifetimeS: 10,
-    settleS: 45, timeoutS: 600, serverArgs: [], restart: true, cli: DEFAULT_CLI,
+    settleS: 45, timeoutS: 600, serverArgs: [], restart: true, cli: DEFAULT_CLI, keepData: false, restartNodeArgs: [],
   };
   const num = (flag: string, v: string | undefined, min: number) => {
     const n = Number(v);
@@ -52,6 +59,7 @@ function options(argv: string[]): Options {
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     if (flag === '--no-restart') { o.restart = false; continue; }
+    if (flag === '--keep-data') { o.keepData = true; continue; }
     const v = argv[++i];
     if (flag === '--nodes') o.nodes = num(flag, v, 1);
     else if (flag === '--pods') o.pods = num(flag, v, 0);
@@ -64,6 +72,9 @@ function options(argv: string[]): Options {
     else if (flag === '--timeout') o.timeoutS = num(flag, v, 1);
     else if (flag === '--server-arg' && v !== undefined) o.serverArgs.push(v);
     else if (flag === '--cli' && v !== undefined) o.cli = v;
+    else if (flag === '--restart-cpu-prof' && v !== undefined) o.restartNodeArgs.push('--cpu-prof', `--cpu-prof-dir=${v}`);
+    else if (flag === '--restart-node-arg' && v !== undefined) o.restartNodeArgs.push(v);
+    else if (flag === '--hollow-cpu-prof' && v !== undefined) o.hollowCpuProf = v;
     else throw new Error(`unknown or invalid option ${flag} ${v ?? ''}`);
   }
   return o;
@@ -88,11 +99,13 @@ class Server {
   }
 
   /** Spawns the server (again, on the same data dir and port); resolves when /readyz answers 200. */
-  async launch(): Promise<number> {
+  async launch(restarting = false): Promise<number> {
+    // node refuses --cpu-prof in NODE_OPTIONS: a profiled restart runs node itself (default profile's flags: none).
+    const prof = restarting && this.o.restartNodeArgs.length ? [...this.o.restartNodeArgs, DEFAULT_CLI] : undefined;
     const fd = openSync(this.logPath, 'a');
     const t0 = performance.now();
     // Through the launcher unless another CLI entry was given: it passes the profile's V8 flags.
-    const [cmd, entry] = this.o.cli === DEFAULT_CLI ? [join(ROOT, 'bin', 'skiff'), []] : [process.execPath, [this.o.cli]];
+    const [cmd, entry] = prof ? [process.execPath, prof] : this.o.cli === DEFAULT_CLI ? [join(ROOT, 'bin', 'skiff'), []] : [process.execPath, [this.o.cli]];
     this.proc = spawn(cmd, [...entry, 'server', '--data-dir', this.dataDir, '--https-listen-port', String(this.port),
       '--bind-address', '127.0.0.1', '--write-kubeconfig', this.kubeconfigPath, '--disable-agent', '--log-level', 'warn',
       // k3s's default 10.42.0.0/16 holds 256 nodes' /24s; a /10 holds 16,384 (and stays clear of 10.43.0.0/16's services).
@@ -132,7 +145,8 @@ class Server {
 
   async stop(): Promise<void> {
     await stopProcess(this.proc);
-    rmSync(this.dataDir, { recursive: true, force: true });
+    if (this.o.keepData) console.log(`data dir kept: ${this.dataDir}`);
+    else rmSync(this.dataDir, { recursive: true, force: true });
   }
 }
 
@@ -140,7 +154,8 @@ class Server {
 async function startHollow(o: Options, server: Server, first: number, count: number): Promise<ChildProcess> {
   const token = readFileSync(join(server.dataDir, 'server', 'node-token'), 'utf8').trim();
   const logFd = openSync(join(server.dataDir, `hollow-${first}.log`), 'a');
-  const proc = spawn(process.execPath, [o.cli, 'hollow', '--server', `https://127.0.0.1:${server.port}`, '--token', token,
+  const prof = o.hollowCpuProf ? ['--cpu-prof', `--cpu-prof-dir=${o.hollowCpuProf}`] : [];
+  const proc = spawn(process.execPath, [...prof, o.cli, 'hollow', '--server', `https://127.0.0.1:${server.port}`, '--token', token,
     '--count', String(count), '--first-index', String(first), '--data-dir', join(server.dataDir, 'hollow'),
     '--pod-start-delay', String(o.podStartDelay), '--join-concurrency', '16', '--log-level', 'warn'], { stdio: ['ignore', 'pipe', logFd] });
   closeSync(logFd);
@@ -574,9 +589,10 @@ async function main(): Promise<void> {
       for (const p of obs.podInformer.list()) before.set(String(p.metadata.name), String(p.metadata.uid));
       obs.phase = 'restart';
       const killedAtWall = Date.now();
+      console.log(`kill -9 at ${new Date(killedAtWall).toISOString()}`);
       await server.kill9();
       const t = performance.now();
-      const answerMs = await server.launch();
+      const answerMs = await server.launch(true);
       meter.newProcess(t);
       // Recovered: every node has renewed its Lease since the kill, and every node is Ready.
       const renewedSinceKill = () => obs!.leaseInformer.list().filter((l) => Date.parse(String(l.spec?.renewTime)) > killedAtWall).length;

@@ -12,6 +12,16 @@
 // when leadership moves to another server: the controller manager starts this loop anew (new caches,
 // new `judgingSince`) for each term it leads, so the takeover's own delay never counts as silence.
 //
+// A restart with thousands of nodes is a reconnection storm: every node opens its connections at
+// once and the server admits them as fast as its CPU allows (5,000 nodes took over a minute on two
+// cores), so a node still waiting in that queue is not silent by its own doing. While nodes known
+// from before the start are still coming back, the ones that have not yet are judged from the most
+// recent comeback (no longer than RECONNECT_STORM_GRACES grace periods after the start); once the
+// comebacks stop, the usual grace period runs from the last one. A node that died with the server
+// is thus marked at most that much later; one silent while nothing else reconnects, as before.
+// Before marking, the Lease is read once more from the store: under load the informer can lag a
+// renewal already committed.
+//
 // Taints follow the conditions (TaintNodesByCondition plus the NoExecute taints): Ready=False gives
 // node.kubernetes.io/not-ready, Ready=Unknown node.kubernetes.io/unreachable, both NoSchedule and
 // NoExecute with timeAdded; pressure conditions and cordoning give their NoSchedule taints; a node
@@ -37,6 +47,8 @@ const log = logger('node-lifecycle');
 const LEASE_NAMESPACE = 'kube-node-lease';
 const PODS_BY_NODE = 'node-lifecycle:spec.nodeName';
 const EXCLUDE_DISRUPTION = 'node.kubernetes.io/exclude-disruption';
+/** How long after this loop's start a reconnection storm may keep postponing judgement (in grace periods). */
+const RECONNECT_STORM_GRACES = 3;
 
 export const TAINT_NOT_READY = 'node.kubernetes.io/not-ready';
 export const TAINT_UNREACHABLE = 'node.kubernetes.io/unreachable';
@@ -147,6 +159,10 @@ class NodeLifecycle {
   private readonly grace: number;
   /** When this loop first judged a node: no silence counts from before it (see the header). */
   private judgingSince?: number;
+  /** Nodes known when judging began that have not been heard from since (the reconnection storm). */
+  private awaitingComeback?: Set<string>;
+  /** When the last of those came back. */
+  private lastComebackAt = 0;
 
   constructor(private readonly ctx: ControllerContext, private readonly nodes: Informer<Node>, leases: Informer,
     private readonly pods: Informer<Pod>) {
@@ -185,7 +201,15 @@ class NodeLifecycle {
     let h = this.health.get(name);
     if (!h) this.health.set(name, (h = { probeAt: Date.now() }));
     else h.probeAt = Date.now();
+    if (this.awaitingComeback?.delete(name)) this.lastComebackAt = h.probeAt;
     return h;
+  }
+
+  /** When `name`'s silence starts counting (see the header on restarts). */
+  private silenceSince(name: string, h: Health, judgingSince: number): number {
+    const since = Math.max(h.probeAt, judgingSince);
+    if (!this.awaitingComeback?.has(name)) return since;
+    return Math.max(since, Math.min(this.lastComebackAt, judgingSince + RECONNECT_STORM_GRACES * this.grace));
   }
 
   private observeNode(n: Node): void {
@@ -238,8 +262,12 @@ class NodeLifecycle {
     let node = this.nodes.get(name);
     if (!node) return;
     const h = this.health.get(name) ?? this.sawAlive(name);
-    this.judgingSince ??= Date.now();
-    const silentFor = Date.now() - Math.max(h.probeAt, this.judgingSince);
+    if (this.judgingSince === undefined) {
+      this.judgingSince = Date.now();
+      this.awaitingComeback = new Set(this.health.keys());
+    }
+    let silentFor = Date.now() - this.silenceSince(name, h, this.judgingSince);
+    if (silentFor > this.grace && await this.leaseMovedUnseen(name, h)) silentFor = 0;
     if (silentFor > this.grace) {
       const conditions = unknownConditions(node);
       if (conditions) {
@@ -260,6 +288,15 @@ class NodeLifecycle {
       await this.ctx.client.update(Resources.nodes, undefined, next);
     }
     if (silentFor <= this.grace) return { requeueAfterMs: this.grace - silentFor + 1 };
+  }
+
+  /** Whether the store has a renewal of `name`'s Lease the informer has not delivered yet (counted as a sign of life). */
+  private async leaseMovedUnseen(name: string, h: Health): Promise<boolean> {
+    const lease = await this.ctx.client.get(Resources.leases, LEASE_NAMESPACE, name);
+    const renew = (lease?.spec as { renewTime?: string } | undefined)?.renewTime;
+    if (renew === undefined || renew === h.renewTime) return false;
+    this.sawAlive(name).renewTime = renew;
+    return true;
   }
 
   /** Ready=False on the pods of a silent node, so endpoints stop sending them traffic. */

@@ -46,6 +46,9 @@ interface PodState {
 /** Registration and lease writes retry on this schedule while the server is unreachable. */
 const RETRY_MIN_MS = 200;
 const RETRY_MAX_MS = 7_000;
+/** After a gap in renewals the server's Ready is checked every 3 heartbeats (30 s) for 9 (90 s: past a 40 s grace period). */
+const VERIFY_EVERY_HEARTBEATS = 3;
+const VERIFY_FOR_HEARTBEATS = 9;
 
 export class HollowKubelet {
   readonly name: string;
@@ -66,6 +69,9 @@ export class HollowKubelet {
   private heartbeatInFlight = false;
   /** When the last Lease renewal succeeded (this process's clock). */
   private lastRenewed?: number;
+  /** Until then (after a gap in renewals), each heartbeat checks that the server shows this node Ready. */
+  private verifyReadyUntil = 0;
+  private lastVerified = 0;
   /** Cuts a registration retry's wait short when stopped. */
   private wakeRetry?: () => void;
 
@@ -198,7 +204,20 @@ export class HollowKubelet {
       const now = Date.now();
       const gap = this.lastRenewed === undefined ? 0 : now - this.lastRenewed;
       this.lastRenewed = now;
-      if (gap > 2 * this.o.heartbeatIntervalMs) await this.postStatus();
+      if (gap > 2 * this.o.heartbeatIntervalMs) {
+        await this.postStatus();
+        // The lifecycle loop may still mark it Unknown after this post, from a judgement made before
+        // it saw this renewal. For a while, compare the server's Ready with ours, as the kubelet does
+        // on every status tick (only after a gap here: 5,000 hollow nodes reading their Node every
+        // 10 s would cost the server what the real kubelets' reads cost, for nothing), every 3 heartbeats.
+        this.verifyReadyUntil = now + VERIFY_FOR_HEARTBEATS * this.o.heartbeatIntervalMs;
+        this.lastVerified = now;
+      } else if (now < this.verifyReadyUntil && now - this.lastVerified >= VERIFY_EVERY_HEARTBEATS * this.o.heartbeatIntervalMs) {
+        this.lastVerified = now;
+        const node = await this.o.client.get<Obj>(Resources.nodes, undefined, this.name);
+        const ready = (node?.status?.conditions as Array<{ type?: string; status?: string }> | undefined)?.find((c) => c.type === 'Ready');
+        if (node && ready?.status !== 'True') await this.postStatus();
+      }
     } finally {
       this.heartbeatInFlight = false;
     }

@@ -11,6 +11,7 @@ import { handleEncryptRoute, SecretsEncryption } from './secrets-encryption.js';
 import { createAuditor, type AuditOptions } from '../apiserver/audit/index.js';
 import { ApiServerMetrics } from '../apiserver/prometheus.js';
 import { withMetricsRegistry } from '../client/metrics-scope.js';
+import { listenBacklog } from '../util/listen-backlog.js';
 import { loopBudgetFromEnv } from '../util/loop-budget.js';
 import { TimedBackend } from '../storage/timed-backend.js';
 import type { Store } from '../storage/index.js';
@@ -435,7 +436,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   routeUpgradesAsRequests(server);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(config.httpsListenPort, config.bindAddress, () => { server.off('error', reject); resolve(); });
+    server.listen({ port: config.httpsListenPort, host: config.bindAddress, backlog: listenBacklog() }, () => { server.off('error', reject); resolve(); });
   });
 
   const kubeHost = isWildcard(config.bindAddress) ? '127.0.0.1' : config.bindAddress;

@@ -219,11 +219,13 @@ export class CacheStore implements Store {
     const r = this.resourceFor(res);
     const from = fromRevision > 0 ? fromRevision : this.rev;
     if (from < r.ring.completeAfter) throw new CompactedError(from, r.ring.completeAfter);
-    const carries = (e: WatchEvent) => !index || index.extract(e.object.obj) === index.value
-      || (e.prevObject !== undefined && index.extract(e.prevObject.obj) === index.value);
-    for (let i = r.ring.firstAfter(from); i < r.ring.size; i++) {
-      const e = r.ring.at(i);
-      if (e.object.key.startsWith(prefix) && carries(e)) onEvent(e);
+    if (index) {
+      for (const e of r.ring.eventsWith(index.name, index.extract, index.value, from)) if (e.object.key.startsWith(prefix)) onEvent(e);
+    } else {
+      for (let i = r.ring.firstAfter(from); i < r.ring.size; i++) {
+        const e = r.ring.at(i);
+        if (e.object.key.startsWith(prefix)) onEvent(e);
+      }
     }
     const entry: WatchEntry = { prefix, from, onEvent };
     if (!index) {

@@ -3,11 +3,12 @@
 // again on the same data dir. As kube-controller-manager does, the restarted node lifecycle counts
 // every node's grace period from its own start, not from the (now stale) Lease renewals, so: every
 // node renews and is Ready again, no node is ever marked NotReady (watched through the restart), and
-// no pod is evicted or recreated (same names, same UIDs). Functional only: how fast this happens is
+// no pod is evicted or recreated (same names, same UIDs); the restarted server's listening socket
+// queues as many connections as the kernel allows. Functional only: how fast this happens is
 // bench/scale.ts's figure.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +19,7 @@ import { Informer } from '../../src/client/informer.js';
 import { Resources } from '../../src/client/types.js';
 import type { KObject } from '../../src/api/object.js';
 import { setLogLevel } from '../../src/util/log.js';
+import { listenBacklog } from '../../src/util/listen-backlog.js';
 
 type Obj = KObject & { spec?: any; status?: any };
 
@@ -100,6 +102,11 @@ test('kill -9 of the server with 200 hollow nodes: all Ready again, none NotRead
   await new Promise((r) => setTimeout(r, (GRACE_SECONDS + 5) * 1000));
   await server.launch();
   const relaunchedAt = Date.now();
+  // Every node reconnects at once: the listening socket queues as many handshakes as the kernel
+  // allows (net.core.somaxconn, as Go's servers ask), not Node's default 511.
+  const port = new URL(server.url).port;
+  const listen = execFileSync('ss', ['-ltnH', `sport = :${port}`], { encoding: 'utf8' }).trim().split(/\s+/);
+  assert.equal(Number(listen[2]), listenBacklog(), `listen queue of :${port}: ${listen.join(' ')}`);
 
   const renewedSinceKill = () => leases.list().filter((l) => Date.parse(String(l.spec?.renewTime)) > killedAt).length;
   await eventually(async () => renewedSinceKill() === NODES && ready(nodes) === NODES, 'every node renewed its Lease and Ready after the restart',

@@ -1,7 +1,8 @@
 // Node lifecycle and taint eviction against the real in-process API, with short times: a node whose
 // Lease stops being renewed turns Unknown and gets the unreachable taints, its pods are marked not ready
 // and evicted after their tolerationSeconds; a node that comes back loses the taints and pending
-// evictions are cancelled; a restarted server gives nodes a grace period; kubelet-reported NotReady and
+// evictions are cancelled; a restarted server gives nodes a grace period (longer while others are still
+// reconnecting); kubelet-reported NotReady and
 // cordoning give their taints; with no node ready at all, nothing is evicted.
 import { test, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
@@ -159,6 +160,31 @@ test('after a restart every node gets one grace period before it is judged', asy
   await new Promise((r) => setTimeout(r, 400));
   assert.equal(readyCond(await getNode(e, 'a')).status, 'True', 'not marked at startup');
   await eventually(async () => readyCond(await getNode(e, 'a')).status === 'Unknown', 5000, 'marked after the grace period');
+});
+
+test('while nodes known before a restart are still coming back, the rest are judged from the latest comeback', async (t) => {
+  const GRACE = 1000;
+  const e = await env(t, GRACE);
+  const stale = Date.now() - 3600_000;
+  await addNode(e, t, 'never', stale);
+  const early = await addNode(e, t, 'early', stale);
+  const late = await addNode(e, t, 'late', stale);
+  await start(e);
+  const started = Date.now();
+  // Two nodes come back one after the other, each within a grace period of the one before.
+  await new Promise((r) => setTimeout(r, GRACE * 0.6));
+  await early.beat();
+  early.start();
+  await new Promise((r) => setTimeout(r, GRACE * 0.6));
+  await late.beat();
+  const lastComeback = Date.now();
+  late.start();
+  await eventually(async () => readyCond(await getNode(e, 'never')).status === 'Unknown', 8000, 'the node that never came back is marked');
+  const markedAfter = Date.now() - lastComeback;
+  // Judged from the start alone it would have been marked about 0.2 s after the last comeback.
+  assert.ok(markedAfter >= GRACE - 150, `marked ${markedAfter} ms after the last comeback (${lastComeback - started} ms after the start)`);
+  assert.equal(readyCond(await getNode(e, 'early')).status, 'True');
+  assert.equal(readyCond(await getNode(e, 'late')).status, 'True');
 });
 
 test('Ready=False from the kubelet gives the not-ready taints; cordoning gives the unschedulable taint', async (t) => {
