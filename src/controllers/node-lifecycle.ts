@@ -48,7 +48,7 @@ const LEASE_NAMESPACE = 'kube-node-lease';
 const PODS_BY_NODE = 'node-lifecycle:spec.nodeName';
 const EXCLUDE_DISRUPTION = 'node.kubernetes.io/exclude-disruption';
 /** How long after this loop's start a reconnection storm may keep postponing judgement (in grace periods). */
-const RECONNECT_STORM_GRACES = 3;
+const RECONNECT_STORM_GRACES = 5;
 
 export const TAINT_NOT_READY = 'node.kubernetes.io/not-ready';
 export const TAINT_UNREACHABLE = 'node.kubernetes.io/unreachable';

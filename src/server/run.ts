@@ -12,6 +12,7 @@ import { createAuditor, type AuditOptions } from '../apiserver/audit/index.js';
 import { ApiServerMetrics } from '../apiserver/prometheus.js';
 import { withMetricsRegistry } from '../client/metrics-scope.js';
 import { listenBacklog } from '../util/listen-backlog.js';
+import { addAcceptHandles } from './accept-handles.js';
 import { loopBudgetFromEnv } from '../util/loop-budget.js';
 import { TimedBackend } from '../storage/timed-backend.js';
 import type { Store } from '../storage/index.js';
@@ -97,6 +98,8 @@ import { logProfile } from './profile.js';
 import { startBackups, type BackupConfig } from './snapshot-service.js';
 
 const log = logger('server');
+/** Descriptors of the listening socket besides the first: connections accepted per event-loop turn, less one (accept-handles.ts). */
+const EXTRA_ACCEPT_HANDLES = 15;
 
 export interface ServerConfig {
   dataDir: string;
@@ -438,6 +441,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     server.once('error', reject);
     server.listen({ port: config.httpsListenPort, host: config.bindAddress, backlog: listenBacklog() }, () => { server.off('error', reject); resolve(); });
   });
+  const stopExtraAccepts = await addAcceptHandles(server, EXTRA_ACCEPT_HANDLES, listenBacklog());
 
   const kubeHost = isWildcard(config.bindAddress) ? '127.0.0.1' : config.bindAddress;
   const writeAdminKubeconfig = (p: typeof pki) => writeKubeconfig(config.writeKubeconfig, {
@@ -478,6 +482,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
       await controllers?.stop();
       tunnels.close();
       aggregator.close();
+      stopExtraAccepts();
       await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
       await backups.stop();
       await store.close();
