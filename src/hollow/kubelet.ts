@@ -69,7 +69,7 @@ export class HollowKubelet {
   private heartbeatInFlight = false;
   /** When the last Lease renewal succeeded (this process's clock). */
   private lastRenewed?: number;
-  /** Until then (after a gap in renewals), each heartbeat checks that the server shows this node Ready. */
+  /** Until then (after a gap in renewals), every few heartbeats check that the server shows this node Ready. */
   private verifyReadyUntil = 0;
   private lastVerified = 0;
   /** Cuts a registration retry's wait short when stopped. */
