@@ -9,25 +9,36 @@
 // `/readyz` itself could not get in (docs/scale.md).
 //
 // Node 20 has no SO_REUSEPORT. What it has is handle passing: a short-lived child process receives
-// the listening socket and sends it back `count` times; each copy is a distinct descriptor of the
-// same socket, registered with the loop as its own handle, so each turn accepts up to `count + 1`
-// connections, all handed to the one HTTPS server. Should any of this fail, the server keeps its one
-// handle and says so in the log.
+// the listening socket's raw handle and sends it back `count` times; each copy is a distinct
+// descriptor of the same socket, registered with the loop as its own handle, so each turn accepts up
+// to `count + 1` connections, all handed to the one HTTPS server. Should any of this fail, the server
+// keeps its one handle and says so in the log.
 import { spawn } from 'node:child_process';
-import type { Server } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { logger } from '../util/log.js';
 
 const log = logger('accept-handles');
 
-/** Sends the received handle back `n` times; exits on its own even if the parent never answers. */
-const CHILD = (n: number) => `setTimeout(() => process.exit(0), 10000);
+/**
+ * Sends the received handle back `n` times, then exits (closing its own copy). It never listens on
+ * it (a raw handle, not a net.Server), so it accepts nothing meanwhile. If the server dies during
+ * the hand-over (a kill -9 right after start), the helper notices its new parent and exits at once:
+ * its copy of the socket would otherwise keep the port bound.
+ */
+const CHILD = (n: number) => `const parent = process.ppid;
+setInterval(() => { if (process.ppid !== parent) process.exit(0); }, 20);
+setTimeout(() => process.exit(0), 10000);
 process.on('disconnect', () => process.exit(0));
-process.on('message', (m, h) => { if (m === 'dup' && h) for (let i = 0; i < ${n}; i++) process.send('dup', h); });`;
+process.on('message', (m, h) => {
+  if (m !== 'dup' || !h) return;
+  let left = ${n};
+  for (let i = 0; i < ${n}; i++) process.send('dup', h, () => { if (--left === 0) process.exit(0); });
+});`;
 
 /**
- * Adds `count` more handles of `server`'s listening socket. `backlog` is set again at the end (every
- * listen(2) on the socket sets it, Node's handles with 511). Returns what stops them: call it before
- * `server.close()`, or the socket keeps accepting (it also runs when the server closes).
+ * Adds `count` more handles of `server`'s listening socket, each listening with `backlog` (every
+ * listen(2) on the socket sets it again). Returns what stops them: call it before `server.close()`,
+ * or the socket keeps accepting (it also runs when the server closes).
  */
 export async function addAcceptHandles(server: Server, count: number, backlog: number): Promise<() => void> {
   const { NODE_OPTIONS: _, ...env } = process.env;
@@ -40,13 +51,18 @@ export async function addAcceptHandles(server: Server, count: number, backlog: n
       child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`helper exited with ${code}`)); });
       child.on('message', (m, h) => {
         if (m !== 'dup' || !h) return;
-        const extra = h as Server;
+        // A raw handle of the listening socket: listening on it here sets the backlog again too.
+        const extra = createServer();
         extras.push(extra);
         extra.on('connection', (socket) => server.emit('connection', socket));
         extra.on('error', (err) => log.warn({ err: String(err) }, 'extra accept handle failed'));
+        extra.listen(h as unknown as { fd: number }, backlog);
         if (extras.length === count) { clearTimeout(timer); resolve(); }
       });
-      child.send('dup', server);
+      // The raw handle, not the server: the helper must not listen (and so accept) on its copy.
+      const raw = (server as unknown as { _handle?: object })._handle;
+      if (!raw) throw new Error('the server is not listening');
+      child.send('dup', raw as Parameters<typeof child.send>[1]);
     });
   } catch (err) {
     for (const e of extras) e.close();
@@ -57,8 +73,6 @@ export async function addAcceptHandles(server: Server, count: number, backlog: n
   }
   const stop = () => { for (const e of extras.splice(0)) e.close(); };
   server.once('close', stop);
-  // Node's internal handle: the only way to listen(2) again on the same socket with the real backlog.
-  (server as unknown as { _handle?: { listen(backlog: number): number } })._handle?.listen(backlog);
   log.debug({ handles: count + 1 }, 'accepting on several handles');
   return stop;
 }
