@@ -98,8 +98,12 @@ import { logProfile } from './profile.js';
 import { startBackups, type BackupConfig } from './snapshot-service.js';
 
 const log = logger('server');
-/** Descriptors of the listening socket besides the first: connections accepted per event-loop turn, less one (accept-handles.ts). */
-const EXTRA_ACCEPT_HANDLES = 15;
+/**
+ * Descriptors of the listening socket besides the first: connections accepted per event-loop turn,
+ * less one (accept-handles.ts). Off unless SKIFF_ACCEPT_HANDLES asks for them (e.g. 16): a server
+ * killed right after it starts can still leave the port bound for its restart (docs/scale.md).
+ */
+const EXTRA_ACCEPT_HANDLES = Math.max(0, Math.min(63, (Number.parseInt(process.env.SKIFF_ACCEPT_HANDLES ?? '', 10) || 1) - 1));
 
 export interface ServerConfig {
   dataDir: string;
@@ -441,7 +445,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     server.once('error', reject);
     server.listen({ port: config.httpsListenPort, host: config.bindAddress, backlog: listenBacklog() }, () => { server.off('error', reject); resolve(); });
   });
-  const stopExtraAccepts = await addAcceptHandles(server, EXTRA_ACCEPT_HANDLES, listenBacklog());
+  const stopExtraAccepts = EXTRA_ACCEPT_HANDLES > 0 ? await addAcceptHandles(server, EXTRA_ACCEPT_HANDLES, listenBacklog()) : () => {};
 
   const kubeHost = isWildcard(config.bindAddress) ? '127.0.0.1' : config.bindAddress;
   const writeAdminKubeconfig = (p: typeof pki) => writeKubeconfig(config.writeKubeconfig, {
