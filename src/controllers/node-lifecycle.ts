@@ -267,7 +267,8 @@ class NodeLifecycle {
       this.awaitingComeback = new Set(this.health.keys());
     }
     let silentFor = Date.now() - this.silenceSince(name, h, this.judgingSince);
-    if (silentFor > this.grace && await this.leaseMovedUnseen(name, h)) silentFor = 0;
+    // Only before marking: a node already Unknown has nothing left to mark, and the informer brings its renewal.
+    if (silentFor > this.grace && readyOf(node)?.status !== 'Unknown' && await this.leaseMovedUnseen(name, h)) silentFor = 0;
     if (silentFor > this.grace) {
       const conditions = unknownConditions(node);
       if (conditions) {

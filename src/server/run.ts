@@ -441,11 +441,12 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
   });
   routeUpgradesAsRequests(server);
+  const backlog = listenBacklog();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen({ port: config.httpsListenPort, host: config.bindAddress, backlog: listenBacklog() }, () => { server.off('error', reject); resolve(); });
+    server.listen({ port: config.httpsListenPort, host: config.bindAddress, backlog }, () => { server.off('error', reject); resolve(); });
   });
-  const stopExtraAccepts = EXTRA_ACCEPT_HANDLES > 0 ? await addAcceptHandles(server, EXTRA_ACCEPT_HANDLES, listenBacklog()) : () => {};
+  const stopExtraAccepts = EXTRA_ACCEPT_HANDLES > 0 ? await addAcceptHandles(server, EXTRA_ACCEPT_HANDLES, backlog) : () => {};
 
   const kubeHost = isWildcard(config.bindAddress) ? '127.0.0.1' : config.bindAddress;
   const writeAdminKubeconfig = (p: typeof pki) => writeKubeconfig(config.writeKubeconfig, {
