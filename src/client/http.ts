@@ -16,6 +16,7 @@ import type {
   ServedResource, WatchHandle, WatchOptions, WriteOptions,
 } from './types.js';
 import { Resources } from './types.js';
+import type { Reachability } from './reachability.js';
 
 export interface HttpClientOptions {
   /** e.g. https://127.0.0.1:6443 */
@@ -30,6 +31,8 @@ export interface HttpClientOptions {
   timeoutMs?: number;
   /** Requests in flight at once, watches apart (default 8); more wait for a free connection. */
   maxConnections?: number;
+  /** Shared with other clients of the same server: after a refused dial, attempts fail without dialling until it listens again. */
+  reachability?: Reachability;
 }
 
 const PATCH_CONTENT_TYPES: Record<PatchType, string> = {
@@ -65,6 +68,7 @@ export class HttpClient implements ApiClient {
   private readonly base: URL;
   private readonly headers: Record<string, string>;
   private readonly timeoutMs: number;
+  private readonly reachability?: Reachability;
 
   constructor(opts: HttpClientOptions) {
     this.base = new URL(opts.server);
@@ -76,6 +80,12 @@ export class HttpClient implements ApiClient {
     this.headers = { accept: 'application/json', 'user-agent': opts.userAgent ?? 'skiff' };
     if (opts.token) this.headers.authorization = `Bearer ${opts.token}`;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.reachability = opts.reachability;
+  }
+
+  /** A transport error: a refused dial is remembered for the other clients sharing the reachability. */
+  private noteTransportError(err: Error): void {
+    if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') this.reachability?.refused();
   }
 
   private pools(opts: Pick<HttpClientOptions, 'caPem' | 'certPem' | 'keyPem'>): [https.Agent, https.Agent] {
@@ -153,13 +163,15 @@ export class HttpClient implements ApiClient {
     q.set('timeoutSeconds', String(timeoutSeconds));
     const path = `${collectionPath(ref, ns)}?${q}`;
 
+    const refusal = this.reachability?.refusal();
+    if (refusal) return { stop: () => {}, done: Promise.resolve(refusal) };
     let ended = false;
     let finish!: (err: Error | undefined) => void;
     const done = new Promise<Error | undefined>((res) => { finish = (err) => { if (!ended) { ended = true; res(err); } }; });
     const req = https.request(this.url(path), { method: 'GET', agent: this.watchAgent, headers: this.headers });
     const end = (err: Error | undefined) => { finish(err); req.destroy(); };
     req.setTimeout(timeoutSeconds * 1000 + WATCH_IDLE_GRACE_MS, () => end(new Error(`watch ${path}: no data for ${timeoutSeconds + WATCH_IDLE_GRACE_MS / 1000} s`)));
-    req.on('error', (err) => end(err));
+    req.on('error', (err) => { this.noteTransportError(err); end(err); });
     req.on('response', (res: IncomingMessage) => {
       res.setEncoding('utf8');
       if (res.statusCode !== 200) {
@@ -292,6 +304,8 @@ export class HttpClient implements ApiClient {
       headers['content-type'] = contentType;
       headers['content-length'] = String(payload.length);
     }
+    const refusal = this.reachability?.refusal();
+    if (refusal) return Promise.reject(refusal);
     return new Promise<Reply>((resolveReply, reject) => {
       const req = https.request(this.url(path + qs), { method, agent: this.agent, headers }, (res) => {
         const chunks: Buffer[] = [];
@@ -300,7 +314,7 @@ export class HttpClient implements ApiClient {
         res.on('error', reject);
       });
       req.setTimeout(this.timeoutMs, () => req.destroy(new Error(`${method} ${path}: no answer within ${this.timeoutMs} ms`)));
-      req.on('error', reject);
+      req.on('error', (err) => { this.noteTransportError(err); reject(err); });
       req.end(payload);
     });
   }

@@ -5,6 +5,7 @@ import type { ApiClient } from '../client/types.js';
 import { WorkQueue } from '../client/workqueue.js';
 import { ExponentialFailureRateLimiter } from '../client/rate-limit.js';
 import { runController, type RunningController } from '../client/controller.js';
+import type { Reachability } from '../client/reachability.js';
 import { HollowKubelet, type HollowKubeletOptions } from './kubelet.js';
 
 export type FleetTimings = Pick<HollowKubeletOptions, 'podStartDelayMs' | 'heartbeatIntervalMs' | 'nodeStatusIntervalMs' | 'terminationDelayMs'>;
@@ -29,7 +30,8 @@ export class HollowFleet {
   private readonly clients: ApiClient[] = [];
   private readonly workers: RunningController;
 
-  constructor(private readonly timings: FleetTimings) {
+  /** `reachability`: the one its nodes' clients share, closed with the fleet. */
+  constructor(private readonly timings: FleetTimings, private readonly reachability?: Reachability) {
     this.workers = runController({
       name: 'hollow-pods',
       workers: POD_WORKERS,
@@ -80,5 +82,6 @@ export class HollowFleet {
     await Promise.all([...this.nodes.values()].map((n) => n.stop()));
     await this.workers.stop();
     for (const c of this.clients) c.close();
+    this.reachability?.close();
   }
 }

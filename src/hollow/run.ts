@@ -3,6 +3,7 @@
 // over its own keep-alive HTTPS client with its own certificate.
 import https from 'node:https';
 import { HttpClient } from '../client/http.js';
+import { Reachability } from '../client/reachability.js';
 import { parseToken } from '../pki/token.js';
 import { logger } from '../util/log.js';
 import { VERSION } from '../version.js';
@@ -33,7 +34,10 @@ export async function runHollow(c: HollowConfig): Promise<HollowFleet> {
   if (!token.caHash) log.warn('the token pins no CA hash: trusting whatever certificate the server presents at /cacerts');
   const caBundle = await fetchTrustedCaBundle(c.server, token);
   const joinAgent = new https.Agent({ keepAlive: true, ca: caBundle, maxSockets: c.joinConcurrency });
-  const fleet = new HollowFleet(c);
+  // One per process: while the server is down, the nodes' retries fail without each dialling it.
+  const url = new URL(c.server);
+  const reachability = new Reachability({ host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port || 443) });
+  const fleet = new HollowFleet(c, reachability);
   const started = Date.now();
   let next = 0;
   let failed = false;
@@ -44,7 +48,7 @@ export async function runHollow(c: HollowConfig): Promise<HollowFleet> {
       const creds = await ensureNodeCredentials(name, { server: c.server, credentialsDir: join(c.dataDir, 'hollow', 'nodes'), token, caBundle, agent: joinAgent });
       const client = new HttpClient({
         server: c.server, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
-        userAgent: `kubelet/${VERSION.gitVersion} (linux/hollow) skiff-hollow`,
+        userAgent: `kubelet/${VERSION.gitVersion} (linux/hollow) skiff-hollow`, reachability,
       });
       await fleet.startNode({ name, ordinal, client, labels: c.labels, taints: c.taints });
     }

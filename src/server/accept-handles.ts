@@ -13,7 +13,7 @@
 // descriptor of the same socket, registered with the loop as its own handle, so each turn accepts up
 // to `count + 1` connections, all handed to the one HTTPS server. Should any of this fail, the server
 // keeps its one handle and says so in the log.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:net';
 import { logger } from '../util/log.js';
 
@@ -23,9 +23,14 @@ const log = logger('accept-handles');
  * Sends the received handle back `n` times, then exits (closing its own copy). It never listens on
  * it (a raw handle, not a net.Server), so it accepts nothing meanwhile. If the server dies during
  * the hand-over (a kill -9 right after start), the helper notices its new parent and exits at once:
- * its copy of the socket would otherwise keep the port bound.
+ * its copy of the socket would otherwise keep the port bound, and a server started again on the
+ * same port fails with EADDRINUSE. The server's pid is written into the script rather than read as
+ * the helper's ppid when it starts: a server killed while node was still starting the helper would
+ * otherwise be "remembered" as the helper's new parent (pid 1), and the helper kept the socket for
+ * its full 10 s.
  */
-const CHILD = (n: number) => `const parent = process.ppid;
+const CHILD = (n: number, parent: number) => `const parent = ${parent};
+if (process.ppid !== parent) process.exit(0);
 setInterval(() => { if (process.ppid !== parent) process.exit(0); }, 20);
 setTimeout(() => process.exit(0), 10000);
 process.on('disconnect', () => process.exit(0));
@@ -35,14 +40,19 @@ process.on('message', (m, h) => {
   for (let i = 0; i < ${n}; i++) process.send('dup', h, () => { if (--left === 0) process.exit(0); });
 });`;
 
+/** The helper for a server process `parentPid` (this one; another only in tests), with an IPC channel. */
+export function spawnAcceptHelper(count: number, parentPid = process.pid): ChildProcess {
+  const { NODE_OPTIONS: _, ...env } = process.env;
+  return spawn(process.execPath, ['-e', CHILD(count, parentPid)], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], env });
+}
+
 /**
  * Adds `count` more handles of `server`'s listening socket, each listening with `backlog` (every
  * listen(2) on the socket sets it again). Returns what stops them: call it before `server.close()`,
  * or the socket keeps accepting (it also runs when the server closes).
  */
 export async function addAcceptHandles(server: Server, count: number, backlog: number): Promise<() => void> {
-  const { NODE_OPTIONS: _, ...env } = process.env;
-  const child = spawn(process.execPath, ['-e', CHILD(count)], { stdio: ['ignore', 'ignore', 'ignore', 'ipc'], env });
+  const child = spawnAcceptHelper(count);
   const extras: Server[] = [];
   try {
     await new Promise<void>((resolve, reject) => {

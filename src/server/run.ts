@@ -100,10 +100,10 @@ import { startBackups, type BackupConfig } from './snapshot-service.js';
 const log = logger('server');
 /**
  * Descriptors of the listening socket besides the first: connections accepted per event-loop turn,
- * less one (accept-handles.ts). Off unless SKIFF_ACCEPT_HANDLES asks for them (e.g. 16): a server
- * killed right after it starts can still leave the port bound for its restart (docs/scale.md).
+ * less one (accept-handles.ts). 16 handles unless SKIFF_ACCEPT_HANDLES says otherwise (1 turns the
+ * extra ones off).
  */
-const EXTRA_ACCEPT_HANDLES = Math.max(0, Math.min(63, (Number.parseInt(process.env.SKIFF_ACCEPT_HANDLES ?? '', 10) || 1) - 1));
+const EXTRA_ACCEPT_HANDLES = Math.max(0, Math.min(63, (Number.parseInt(process.env.SKIFF_ACCEPT_HANDLES ?? '', 10) || 16) - 1));
 
 export interface ServerConfig {
   dataDir: string;
@@ -441,6 +441,14 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     },
   });
   routeUpgradesAsRequests(server);
+  // Written before listening: whoever sees /readyz answer (a restart's supervisor, a test) may read
+  // the kubeconfig at once and must find this start's CA and credentials, not the last run's.
+  const kubeHost = isWildcard(config.bindAddress) ? '127.0.0.1' : config.bindAddress;
+  const writeAdminKubeconfig = (p: typeof pki) => writeKubeconfig(config.writeKubeconfig, {
+    server: `https://${kubeHost.includes(':') ? `[${kubeHost}]` : kubeHost}:${config.httpsListenPort}`,
+    caPem: p.serverCaPem, certPem: p.adminCertPem, keyPem: p.adminKeyPem, mode: config.writeKubeconfigMode,
+  });
+  writeAdminKubeconfig(pki);
   const backlog = listenBacklog();
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -448,12 +456,6 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
   });
   const stopExtraAccepts = EXTRA_ACCEPT_HANDLES > 0 ? await addAcceptHandles(server, EXTRA_ACCEPT_HANDLES, backlog) : () => {};
 
-  const kubeHost = isWildcard(config.bindAddress) ? '127.0.0.1' : config.bindAddress;
-  const writeAdminKubeconfig = (p: typeof pki) => writeKubeconfig(config.writeKubeconfig, {
-    server: `https://${kubeHost.includes(':') ? `[${kubeHost}]` : kubeHost}:${config.httpsListenPort}`,
-    caPem: p.serverCaPem, certPem: p.adminCertPem, keyPem: p.adminKeyPem, mode: config.writeKubeconfigMode,
-  });
-  writeAdminKubeconfig(pki);
   // Leaves renewed while running, the serving certificate reloaded in place (cert-renewal.ts).
   const certRenewal = startCertRenewal({ pkiOpts, current: pki, server, writeKubeconfig: writeAdminKubeconfig });
   log.info({ address: `${config.bindAddress}:${config.httpsListenPort}`, kubeconfig: config.writeKubeconfig, startupMs: Math.round(performance.now() - t0) }, 'skiff server ready');
