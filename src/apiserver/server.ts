@@ -1,6 +1,7 @@
 // The HTTPS front door: health and CA endpoints, authentication, discovery and OpenAPI, then
 // authorization and the resource handlers. Every failure leaves as a Kubernetes Status.
 import https from 'node:https';
+import { constants } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { parseRequestInfo, type RequestInfo } from './request-info.js';
 import { ApiError, errors } from '../api/status.js';
@@ -43,6 +44,16 @@ export interface ApiServerOptions {
   aggregator?: Pick<Aggregator, 'match' | 'proxy' | 'discovery' | 'openApiPaths' | 'serveOpenApi'>;
 }
 
+/**
+ * OpenSSL options of the API server's TLS, also when its certificate is reloaded (cert-renewal.ts):
+ * no stateless session tickets. OpenSSL sends two per TLS 1.3 handshake, each the session (client
+ * certificate included) encoded, decoded and encoded again, then encrypted: 29 % of accepting a
+ * connection (bench/tls-handshake.ts), and no client resumes with them (client-go and kubectl keep
+ * no session cache, nor do skiff's own clients). With SSL_OP_NO_TICKET a ticket is a bare session
+ * id that nothing stores, so a resumption attempt simply gets a full handshake.
+ */
+export const SERVER_TLS_SECURE_OPTIONS = constants.SSL_OP_NO_TICKET;
+
 /** Paths served without credentials (health checks and the CA that joining nodes pin). */
 const PUBLIC_PATHS = new Set(['/cacerts', '/ping', '/healthz', '/livez', '/readyz']);
 
@@ -54,6 +65,7 @@ export function createApiServer(ctx: ApiContext, opts: ApiServerOptions): https.
   const server = https.createServer({
     cert: opts.cert, key: opts.key, ca: opts.clientCa,
     requestCert: true, rejectUnauthorized: false,
+    secureOptions: SERVER_TLS_SECURE_OPTIONS,
     ...serverTimeoutOptions(limits),
     // Kubernetes serves HTTP/1.1 and h2; Node's https module speaks 1.1, which every client accepts.
   }, (req, res) => {

@@ -94,11 +94,15 @@ export class HttpClient implements ApiClient {
     // then idled in the pool, on both ends; a few serve the same burst as fast, since the server
     // answers in milliseconds. Idle ones are closed after 30 s, before the server's 65 s keep-alive
     // timeout could close one under a request being sent on it.
+    // No TLS session cache (maxCachedSessions 0), as client-go keeps none: connections live long, and
+    // after a server restart every cached session is one the new server cannot resume, yet applying
+    // it to each new socket decoded it again (12 % of a hollow process's CPU while 1,000 nodes
+    // reconnected, docs/scale.md).
     const agent = new https.Agent({
-      keepAlive: true, timeout: 30_000, secureContext, maxSockets: this.maxConnections, maxFreeSockets: 2,
+      keepAlive: true, timeout: 30_000, secureContext, maxSockets: this.maxConnections, maxFreeSockets: 2, maxCachedSessions: 0,
     });
     // Watches hold their connection for minutes, so they must not take the requests' places.
-    return [agent, new https.Agent({ secureContext })];
+    return [agent, new https.Agent({ secureContext, maxCachedSessions: 0 })];
   }
 
   /**

@@ -9,6 +9,7 @@ import { ensureServerPkiIsolated, type ServerPkiFiles } from '../pki/isolated.js
 import type { EnsureServerPkiOptions } from '../pki/certs.js';
 import { SERVER_RENEWAL_CHECK_MS } from '../pki/renewal.js';
 import { logger } from '../util/log.js';
+import { SERVER_TLS_SECURE_OPTIONS } from '../apiserver/server.js';
 
 const log = logger('cert-renewal');
 
@@ -35,7 +36,7 @@ export function startCertRenewal(o: CertRenewalOptions): CertRenewal {
       const next = await ensureServerPkiIsolated(o.pkiOpts);
       let changed = false;
       if (next.servingCertPem !== current.servingCertPem || next.servingKeyPem !== current.servingKeyPem || next.clientCaPem !== current.clientCaPem) {
-        o.server.setSecureContext({ cert: next.servingCertPem, key: next.servingKeyPem, ca: next.clientCaPem });
+        o.server.setSecureContext({ cert: next.servingCertPem, key: next.servingKeyPem, ca: next.clientCaPem, secureOptions: SERVER_TLS_SECURE_OPTIONS });
         log.info({}, 'serving certificate renewed and reloaded');
         changed = true;
       }
