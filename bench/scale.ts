@@ -58,6 +58,12 @@ function options(argv: string[]): Options {
   };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
+    if (flag === '--help' || flag === '-h') {
+      // The usage is this file's opening comment.
+      const head = readFileSync(fileURLToPath(import.meta.url), 'utf8').split('\n');
+      console.log(head.slice(0, head.findIndex((l) => !l.startsWith('//'))).map((l) => l.replace(/^\/\/ ?/, '')).join('\n'));
+      process.exit(0);
+    }
     if (flag === '--no-restart') { o.restart = false; continue; }
     if (flag === '--keep-data') { o.keepData = true; continue; }
     const v = argv[++i];
