@@ -64,6 +64,8 @@ export interface ListPageOptions {
   /** 0 or unset: no limit. */
   limit?: number;
   continue?: string;
+  /** Objects with this index value only (ListOptions.index); `filter` must select no more than it. */
+  index?: WatchIndex;
 }
 
 export interface ListPage {
@@ -143,7 +145,7 @@ export class ObjectService {
     // cache's event rings), so a paged list is one consistent snapshot; too old is 410, as etcd.
     let result;
     try {
-      result = this.store.list(prefix, { afterKey, limit: opts.limit || undefined, filter, atRevision: listRevision });
+      result = this.store.list(prefix, { afterKey, limit: opts.limit || undefined, filter, atRevision: listRevision, index: opts.index });
     } catch (e) {
       if (e instanceof CompactedError) {
         throw errors.gone(`The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.`);

@@ -33,10 +33,18 @@ interface IndexedWatchers {
   byValue: Map<string, Set<WatchEntry>>;
 }
 
+/** Keys of a resource's objects by an index value (ListOptions.index), kept as objects change. */
+interface KeyIndex {
+  extract: WatchIndex['extract'];
+  byValue: Map<string, Set<string>>;
+}
+
 class Resource {
   readonly objects = new Map<string, StoredObject>();
   readonly watchers = new Set<WatchEntry>();
   readonly indexed = new Map<string, IndexedWatchers>();
+  /** Built by the first list that asks for one, then kept by apply(). */
+  readonly keyIndexes = new Map<string, KeyIndex>();
   /** Sorted keys of `objects`; dropped on create/delete and rebuilt by the next list. */
   private sorted?: string[];
 
@@ -48,6 +56,38 @@ class Resource {
 
   membershipChanged(): void {
     this.sorted = undefined;
+  }
+
+  /** Sorted keys of the objects whose `index` value is `index.value`. */
+  keysWith(index: WatchIndex): string[] {
+    let ix = this.keyIndexes.get(index.name);
+    if (!ix) {
+      ix = { extract: index.extract, byValue: new Map() };
+      for (const [key, o] of this.objects) indexKey(ix, key, undefined, index.extract(o.obj));
+      this.keyIndexes.set(index.name, ix);
+    }
+    return [...(ix.byValue.get(index.value) ?? [])].sort();
+  }
+
+  /** Keeps the key indexes after `key` changed from `was` to `now` (undefined: absent). */
+  reindex(key: string, was: StoredObject | undefined, now: StoredObject | undefined): void {
+    for (const ix of this.keyIndexes.values()) {
+      indexKey(ix, key, was && ix.extract(was.obj), now && ix.extract(now.obj));
+    }
+  }
+}
+
+function indexKey(ix: KeyIndex, key: string, was: string | undefined, now: string | undefined): void {
+  if (was === now) return;
+  if (was !== undefined) {
+    const set = ix.byValue.get(was);
+    set?.delete(key);
+    if (set?.size === 0) ix.byValue.delete(was);
+  }
+  if (now !== undefined) {
+    let set = ix.byValue.get(now);
+    if (!set) ix.byValue.set(now, set = new Set());
+    set.add(key);
   }
 }
 
@@ -138,6 +178,7 @@ export class CacheStore implements Store {
   private listIn(resources: (Resource | undefined)[], prefix: string, opts: ListOptions): ListResult {
     const at = opts.atRevision;
     if (at !== undefined && at < this.rev) return this.listAt(resources, prefix, opts, at);
+    if (opts.index && resources.length === 1) return this.listIndexed(resources[0], prefix, opts, opts.index);
     const { afterKey, filter } = opts;
     const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
     const items: StoredObject[] = [];
@@ -158,6 +199,30 @@ export class CacheStore implements Store {
           if (remaining > 0) return { items, revision: this.rev, lastKey: keys[i], remaining };
           return { items, revision: this.rev };
         }
+      }
+    }
+    return { items, revision: this.rev };
+  }
+
+  /** listIn for one resource, from its key index: the same order, paging and filter, fewer objects looked at. */
+  private listIndexed(r: Resource | undefined, prefix: string, opts: ListOptions, index: WatchIndex): ListResult {
+    const { afterKey, filter } = opts;
+    const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
+    const items: StoredObject[] = [];
+    if (!r) return { items, revision: this.rev };
+    const keys = r.keysWith(index);
+    let i = bound(keys, prefix, false);
+    if (afterKey !== undefined && afterKey >= prefix) i = Math.max(i, bound(keys, afterKey, true));
+    for (; i < keys.length && keys[i].startsWith(prefix); i++) {
+      const o = r.objects.get(keys[i])!;
+      if (filter && !filter(o)) continue;
+      items.push(o);
+      if (items.length === limit) {
+        // As for any filtered list, `remaining` is an upper bound: the indexed keys not yet examined.
+        let remaining = 0;
+        for (let j = i + 1; j < keys.length && keys[j].startsWith(prefix); j++) remaining++;
+        if (remaining > 0) return { items, revision: this.rev, lastKey: keys[i], remaining };
+        return { items, revision: this.rev };
       }
     }
     return { items, revision: this.rev };
@@ -284,16 +349,19 @@ export class CacheStore implements Store {
     for (const e of events) {
       const { key, modRevision: revision } = e.kv;
       const r = this.resourceFor(key);
-      const before = r.objects.get(key) ?? (e.prev && storedFromKv(e.prev));
+      const live = r.objects.get(key);
+      const before = live ?? (e.prev && storedFromKv(e.prev));
       let object: StoredObject;
       if (e.type === 'delete') {
         object = before ? storedAtRevision(before, revision) : storedFromKv(e.kv);
         r.objects.delete(key);
         r.membershipChanged();
+        if (r.keyIndexes.size) r.reindex(key, live, undefined);
       } else {
         object = storedFromKv(e.kv, before);
-        if (!r.objects.has(key)) r.membershipChanged();
+        if (!live) r.membershipChanged();
         r.objects.set(key, object);
+        if (r.keyIndexes.size) r.reindex(key, live, object);
       }
       this.rev = revision;
       this.lastApplied.set(revision, object);

@@ -93,6 +93,12 @@ export interface ListOptions {
    * back that far (HTTP 410, as a continue token whose revision etcd has compacted).
    */
   atRevision?: number;
+  /**
+   * Only objects whose index value is `index.value` (the filter still applies): the store answers
+   * from an index it keeps by that name instead of walking every object of the resource. A pod list
+   * by `spec.nodeName` (every kubelet's, after a restart all 5,000 at once) walked 50,000 pods.
+   */
+  index?: WatchIndex;
 }
 
 export interface ListResult {

@@ -36,3 +36,38 @@ test('indexed replay from the ring filters by the value too', async (t) => {
   await store.create('/core/pods/ns/z', { metadata: { name: 'z' }, spec: { nodeName: 'b' } });
   assert.deepEqual(got, ['y'], 'a stopped watcher gets nothing');
 });
+
+test('an indexed list equals the filtered scan through creates, binds, moves and deletes, with paging', async (t) => {
+  const { store } = await openCache(t, dbFile(t));
+  const nodeOf = (o: { spec?: { nodeName?: string } }) => o.spec?.nodeName ?? '';
+  const names = (items: { obj: { metadata: { name?: string } } }[]) => items.map((o) => o.obj.metadata.name!);
+  const scan = (prefix: string, node: string) => names(store.list(prefix, { filter: (o) => nodeOf(o.obj) === node }).items);
+  const indexed = (prefix: string, node: string) => names(store.list(prefix, { filter: (o) => nodeOf(o.obj) === node, index: byNode(node) }).items);
+  const same = (when: string) => {
+    for (const prefix of ['/core/pods/', '/core/pods/ns1/', '/core/pods/ns2/']) {
+      for (const node of ['', 'a', 'b', 'c']) assert.deepEqual(indexed(prefix, node), scan(prefix, node), `${when}: ${prefix} on "${node}"`);
+    }
+  };
+  // Objects that exist before the first indexed list, and changes after it.
+  const revs = new Map<string, number>();
+  for (let i = 0; i < 12; i++) {
+    const key = `/core/pods/ns${1 + (i % 2)}/p${i}`;
+    revs.set(key, (await store.create(key, { metadata: { name: `p${i}` }, spec: i % 3 ? { nodeName: i % 2 ? 'a' : 'b' } : {} })).modRevision);
+  }
+  same('before any change');
+  for (const [key, rev] of [...revs].slice(0, 6)) {
+    const obj = store.get(key)!.obj as { metadata: { name: string }; spec: { nodeName?: string } };
+    revs.set(key, (await store.update(key, { metadata: obj.metadata, spec: { nodeName: obj.spec.nodeName === 'a' ? 'c' : 'a' } }, rev)).modRevision);
+  }
+  same('after binds and moves');
+  for (const [key, rev] of [...revs].filter((_, i) => i % 4 === 1)) await store.delete(key, rev);
+  same('after deletes');
+  // Paging: limit and afterKey walk the node's pods in key order, as the scan does.
+  const all = store.list('/core/pods/', { index: byNode('a'), filter: (o) => nodeOf(o.obj) === 'a' }).items.map((o) => o.key);
+  assert.ok(all.length >= 3, `enough pods on a to page through (${all.length})`);
+  const first = store.list('/core/pods/', { index: byNode('a'), filter: (o) => nodeOf(o.obj) === 'a', limit: 2 });
+  assert.deepEqual(first.items.map((o) => o.key), all.slice(0, 2));
+  assert.equal(first.lastKey, all[1]);
+  const rest = store.list('/core/pods/', { index: byNode('a'), filter: (o) => nodeOf(o.obj) === 'a', afterKey: first.lastKey });
+  assert.deepEqual(rest.items.map((o) => o.key), all.slice(2));
+});

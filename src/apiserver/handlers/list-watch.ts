@@ -30,7 +30,7 @@ export function serveList(ctx: ApiContext, res: ServerResponse, info: KindInfo, 
   const rv = parseResourceVersion(q.get('resourceVersion'));
   checkResourceVersionMatch(q, rv);
   parseNonNegInt(q, 'timeoutSeconds');
-  const result = ctx.objects.listPage(info, ns, { filter, limit, continue: q.get('continue') ?? undefined });
+  const result = ctx.objects.listPage(info, ns, { filter, limit, continue: q.get('continue') ?? undefined, index: nodeNameIndex(info, q) });
   const metaOut: Record<string, unknown> = { resourceVersion: String(result.revision) };
   if (result.continue !== undefined) metaOut.continue = result.continue;
   if (result.remainingItemCount !== undefined) metaOut.remainingItemCount = result.remainingItemCount;
@@ -88,7 +88,9 @@ const podNodeName = (o: Readonly<Record<string, any>>): string => o.spec?.nodeNa
 
 /**
  * A pod watch selecting `spec.nodeName=X` (every kubelet's, and the scheduler's `spec.nodeName=`) is
- * registered under that value, so a pod event reaches its node's watcher only, not all of them.
+ * registered under that value, so a pod event reaches its node's watcher only, not all of them; a
+ * list with that selector reads the node's pods from the cache's index, as kube-apiserver's watch
+ * cache indexes pods by node.
  */
 function nodeNameIndex(info: KindInfo, q: URLSearchParams): WatchIndex | undefined {
   if (info.group !== '' || info.plural !== 'pods') return undefined;
