@@ -178,14 +178,15 @@ export class CacheStore implements Store {
   private listIn(resources: (Resource | undefined)[], prefix: string, opts: ListOptions): ListResult {
     const at = opts.atRevision;
     if (at !== undefined && at < this.rev) return this.listAt(resources, prefix, opts, at);
-    if (opts.index && resources.length === 1) return this.listIndexed(resources[0], prefix, opts, opts.index);
-    const { afterKey, filter } = opts;
+    const { afterKey, filter, index } = opts;
     const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
+    // One resource asked by an index value: its indexed keys, in the same order, instead of all of them.
+    const keysOf = (r: Resource) => (index && resources.length === 1 ? r.keysWith(index) : r.keys());
     const items: StoredObject[] = [];
     for (let ri = 0; ri < resources.length; ri++) {
       const r = resources[ri];
       if (!r) continue;
-      const keys = r.keys();
+      const keys = keysOf(r);
       let i = bound(keys, prefix, false);
       if (afterKey !== undefined && afterKey >= prefix) i = Math.max(i, bound(keys, afterKey, true));
       for (; i < keys.length && keys[i].startsWith(prefix); i++) {
@@ -193,36 +194,12 @@ export class CacheStore implements Store {
         if (filter && !filter(o)) continue;
         items.push(o);
         if (items.length === limit) {
-          const remaining = this.countAfter(resources, ri, i, prefix);
+          const remaining = this.countAfter(resources, ri, keys, i, prefix);
           // With a filter, `remaining` counts keys not yet examined (an upper bound), as Kubernetes
           // leaves remainingItemCount unset for filtered lists.
           if (remaining > 0) return { items, revision: this.rev, lastKey: keys[i], remaining };
           return { items, revision: this.rev };
         }
-      }
-    }
-    return { items, revision: this.rev };
-  }
-
-  /** listIn for one resource, from its key index: the same order, paging and filter, fewer objects looked at. */
-  private listIndexed(r: Resource | undefined, prefix: string, opts: ListOptions, index: WatchIndex): ListResult {
-    const { afterKey, filter } = opts;
-    const limit = opts.limit && opts.limit > 0 ? opts.limit : Infinity;
-    const items: StoredObject[] = [];
-    if (!r) return { items, revision: this.rev };
-    const keys = r.keysWith(index);
-    let i = bound(keys, prefix, false);
-    if (afterKey !== undefined && afterKey >= prefix) i = Math.max(i, bound(keys, afterKey, true));
-    for (; i < keys.length && keys[i].startsWith(prefix); i++) {
-      const o = r.objects.get(keys[i])!;
-      if (filter && !filter(o)) continue;
-      items.push(o);
-      if (items.length === limit) {
-        // As for any filtered list, `remaining` is an upper bound: the indexed keys not yet examined.
-        let remaining = 0;
-        for (let j = i + 1; j < keys.length && keys[j].startsWith(prefix); j++) remaining++;
-        if (remaining > 0) return { items, revision: this.rev, lastKey: keys[i], remaining };
-        return { items, revision: this.rev };
       }
     }
     return { items, revision: this.rev };
@@ -269,9 +246,8 @@ export class CacheStore implements Store {
     return { items, revision: at };
   }
 
-  /** Keys under `prefix` after position `i` of resource `ri`. */
-  private countAfter(resources: (Resource | undefined)[], ri: number, i: number, prefix: string): number {
-    const keys = resources[ri]!.keys();
+  /** Keys under `prefix` after position `i` of resource `ri`'s `keys` (all of them, or an index's). */
+  private countAfter(resources: (Resource | undefined)[], ri: number, keys: string[], i: number, prefix: string): number {
     const upper = prefixEnd(prefix);
     let n = (upper === undefined ? keys.length : bound(keys, upper, false)) - i - 1;
     for (let j = ri + 1; j < resources.length; j++) n += resources[j]?.objects.size ?? 0;
