@@ -404,7 +404,8 @@ export async function restoreSnapshot(dataDir: string, path: string, datastore?:
       restoreCredentials(path, dataDir);
       return { kept, mode: 'file', revision, credentials: true };
     } finally {
-      if (scratch) rmSync(scratch, { force: true });
+      // The integrity check opens it as SQLite, which may leave its -wal and -shm files beside it.
+      if (scratch) for (const f of [scratch, `${scratch}-wal`, `${scratch}-shm`]) rmSync(f, { force: true });
     }
   }
   const dump = await readDump(snapFile);
