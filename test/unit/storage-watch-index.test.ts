@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { openCache, dbFile } from '../helpers/storage-temp.js';
-import type { WatchEvent, WatchIndex } from '../../src/storage/types.js';
+import type { StoredObject, WatchEvent, WatchIndex } from '../../src/storage/types.js';
 
 const byNode = (value: string): WatchIndex => ({ name: 'spec.nodeName', extract: (o) => o.spec?.nodeName ?? '', value });
 
@@ -40,7 +40,7 @@ test('indexed replay from the ring filters by the value too', async (t) => {
 test('an indexed list equals the filtered scan through creates, binds, moves and deletes, with paging', async (t) => {
   const { store } = await openCache(t, dbFile(t));
   const nodeOf = (o: { spec?: { nodeName?: string } }) => o.spec?.nodeName ?? '';
-  const names = (items: { obj: { metadata: { name?: string } } }[]) => items.map((o) => o.obj.metadata.name!);
+  const names = (items: StoredObject[]) => items.map((o) => String(o.obj.metadata.name));
   const scan = (prefix: string, node: string) => names(store.list(prefix, { filter: (o) => nodeOf(o.obj) === node }).items);
   const indexed = (prefix: string, node: string) => names(store.list(prefix, { filter: (o) => nodeOf(o.obj) === node, index: byNode(node) }).items);
   const same = (when: string) => {
