@@ -10,21 +10,15 @@ import { performance } from 'node:perf_hooks';
 import { HttpClient } from '../src/client/http.js';
 import { Resources } from '../src/client/types.js';
 import { startBenchServer } from './lib/server.js';
-
-function arg(flag: string, dflt: number): number {
-  const i = process.argv.indexOf(flag);
-  const v = i > 0 ? Number(process.argv[i + 1]) : dflt;
-  if (!Number.isInteger(v) || v < 1) throw new Error(`${flag}: expected a positive integer`);
-  return v;
-}
+import { intArg } from './lib/args.js';
 
 if (process.argv.includes('--help')) {
   console.log('node --import tsx bench/list-by-node.ts [--pods 20000] [--nodes 2000] [--lists 300]');
   process.exit(0);
 }
-const pods = arg('--pods', 20_000);
-const nodes = arg('--nodes', 2000);
-const lists = arg('--lists', 300);
+const pods = intArg('--pods', 20_000);
+const nodes = intArg('--nodes', 2000);
+const lists = intArg('--lists', 300);
 const server = await startBenchServer(['--disable-controller-manager']);
 const client = HttpClient.fromKubeconfig(server.kubeconfigPath, { maxConnections: 32 });
 try {

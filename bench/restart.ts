@@ -12,16 +12,13 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import { ApiClient, credentialsFromKubeconfig } from '../test/helpers/api-client.js';
 import { startBenchServer, sleep } from './lib/server.js';
+import { intArg } from './lib/args.js';
 
 const BIN = join(fileURLToPath(new URL('../', import.meta.url)), 'bin', 'skiff');
 const COLL = '/api/v1/namespaces/default/configmaps';
 
-function arg(flag: string, dflt: number): number {
-  const i = process.argv.indexOf(flag);
-  return i > 0 ? Number(process.argv[i + 1]) : dflt;
-}
-const OBJECTS = arg('--objects', 2000);
-const ROUNDS = arg('--rounds', 3);
+const OBJECTS = intArg('--objects', 2000);
+const ROUNDS = intArg('--rounds', 3);
 
 const started = performance.now();
 const first = await startBenchServer();

@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
 import { ensureServerPki } from '../src/pki/certs.js';
+import { intArg } from './lib/args.js';
 
 const VARIANTS = { tickets: 0, 'no-ticket': constants.SSL_OP_NO_TICKET } as const;
 type Variant = keyof typeof VARIANTS;
@@ -40,19 +41,13 @@ if (process.argv[2] === 'child') {
     else process.send!(usage());
   });
 } else {
-  const arg = (flag: string, dflt: number) => {
-    const i = process.argv.indexOf(flag);
-    const v = i > 0 ? Number(process.argv[i + 1]) : dflt;
-    if (!Number.isInteger(v) || v < 1) throw new Error(`${flag}: expected a positive integer`);
-    return v;
-  };
   if (process.argv.includes('--help')) {
     console.log('node --import tsx bench/tls-handshake.ts [--connections 2000] [--concurrency 50] [--rounds 3]');
     process.exit(0);
   }
-  const n = arg('--connections', 2000);
-  const concurrency = arg('--concurrency', 50);
-  const rounds = arg('--rounds', 3);
+  const n = intArg('--connections', 2000);
+  const concurrency = intArg('--concurrency', 50);
+  const rounds = intArg('--rounds', 3);
   const dir = mkdtempSync(join(tmpdir(), 'skiff-bench-tls-'));
   try {
     const pki = await ensureServerPki({ dataDir: dir, sans: { dns: ['localhost'], ips: ['127.0.0.1'] } });
