@@ -27,24 +27,44 @@ interface WatchEntry {
   onEvent: (e: WatchEvent) => void;
 }
 
-/** Watchers found by an index value instead of being offered every event of their resource. */
-interface IndexedWatchers {
-  extract: WatchIndex['extract'];
-  byValue: Map<string, Set<WatchEntry>>;
-}
+/**
+ * Items by an index value (WatchIndex): the watchers registered under a value, or the keys of the
+ * objects that carry it. A value's set is dropped when it empties.
+ */
+class ValueIndex<T> {
+  private readonly byValue = new Map<string, Set<T>>();
+  constructor(readonly extract: WatchIndex['extract']) {}
 
-/** Keys of a resource's objects by an index value (ListOptions.index), kept as objects change. */
-interface KeyIndex {
-  extract: WatchIndex['extract'];
-  byValue: Map<string, Set<string>>;
+  get(value: string): ReadonlySet<T> | undefined {
+    return this.byValue.get(value);
+  }
+
+  add(value: string, item: T): void {
+    let set = this.byValue.get(value);
+    if (!set) this.byValue.set(value, set = new Set());
+    set.add(item);
+  }
+
+  remove(value: string, item: T): void {
+    const set = this.byValue.get(value);
+    if (set?.delete(item) && set.size === 0) this.byValue.delete(value);
+  }
+
+  /** `item` moved from value `was` to `now` (undefined: under none). */
+  move(item: T, was: string | undefined, now: string | undefined): void {
+    if (was === now) return;
+    if (was !== undefined) this.remove(was, item);
+    if (now !== undefined) this.add(now, item);
+  }
 }
 
 class Resource {
   readonly objects = new Map<string, StoredObject>();
   readonly watchers = new Set<WatchEntry>();
-  readonly indexed = new Map<string, IndexedWatchers>();
-  /** Built by the first list that asks for one, then kept by apply(). */
-  readonly keyIndexes = new Map<string, KeyIndex>();
+  /** Watchers found by an index value instead of being offered every event of their resource. */
+  readonly indexed = new Map<string, ValueIndex<WatchEntry>>();
+  /** Object keys by an index value, for lists: built by the first list that asks, then kept by apply(). */
+  readonly keyIndexes = new Map<string, ValueIndex<string>>();
   /** Sorted keys of `objects`; dropped on create/delete and rebuilt by the next list. */
   private sorted?: string[];
 
@@ -62,32 +82,16 @@ class Resource {
   keysWith(index: WatchIndex): string[] {
     let ix = this.keyIndexes.get(index.name);
     if (!ix) {
-      ix = { extract: index.extract, byValue: new Map() };
-      for (const [key, o] of this.objects) indexKey(ix, key, undefined, index.extract(o.obj));
+      ix = new ValueIndex<string>(index.extract);
+      for (const [key, o] of this.objects) ix.move(key, undefined, index.extract(o.obj));
       this.keyIndexes.set(index.name, ix);
     }
-    return [...(ix.byValue.get(index.value) ?? [])].sort();
+    return [...(ix.get(index.value) ?? [])].sort();
   }
 
   /** Keeps the key indexes after `key` changed from `was` to `now` (undefined: absent). */
   reindex(key: string, was: StoredObject | undefined, now: StoredObject | undefined): void {
-    for (const ix of this.keyIndexes.values()) {
-      indexKey(ix, key, was && ix.extract(was.obj), now && ix.extract(now.obj));
-    }
-  }
-}
-
-function indexKey(ix: KeyIndex, key: string, was: string | undefined, now: string | undefined): void {
-  if (was === now) return;
-  if (was !== undefined) {
-    const set = ix.byValue.get(was);
-    set?.delete(key);
-    if (set?.size === 0) ix.byValue.delete(was);
-  }
-  if (now !== undefined) {
-    let set = ix.byValue.get(now);
-    if (!set) ix.byValue.set(now, set = new Set());
-    set.add(key);
+    for (const ix of this.keyIndexes.values()) ix.move(key, was && ix.extract(was.obj), now && ix.extract(now.obj));
   }
 }
 
@@ -274,16 +278,10 @@ export class CacheStore implements Store {
       return { stop: () => r.watchers.delete(entry) };
     }
     let ix = r.indexed.get(index.name);
-    if (!ix) r.indexed.set(index.name, ix = { extract: index.extract, byValue: new Map() });
-    let set = ix.byValue.get(index.value);
-    if (!set) ix.byValue.set(index.value, set = new Set());
-    set.add(entry);
-    return {
-      stop: () => {
-        set!.delete(entry);
-        if (set!.size === 0) ix!.byValue.delete(index.value);
-      },
-    };
+    if (!ix) r.indexed.set(index.name, ix = new ValueIndex<WatchEntry>(index.extract));
+    const watchers = ix;
+    watchers.add(index.value, entry);
+    return { stop: () => watchers.remove(index.value, entry) };
   }
 
   async create(key: string, obj: Record<string, any>): Promise<StoredObject> {
@@ -347,8 +345,8 @@ export class CacheStore implements Store {
       for (const ix of r.indexed.values()) {
         const now = ix.extract(object.obj);
         const was = before ? ix.extract(before.obj) : undefined;
-        if (now !== undefined) for (const w of ix.byValue.get(now) ?? []) this.deliver(w, we, key, revision);
-        if (was !== undefined && was !== now) for (const w of ix.byValue.get(was) ?? []) this.deliver(w, we, key, revision);
+        if (now !== undefined) for (const w of ix.get(now) ?? []) this.deliver(w, we, key, revision);
+        if (was !== undefined && was !== now) for (const w of ix.get(was) ?? []) this.deliver(w, we, key, revision);
       }
     }
   }
