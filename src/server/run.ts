@@ -100,10 +100,11 @@ import { startBackups, type BackupConfig } from './snapshot-service.js';
 const log = logger('server');
 /**
  * Descriptors of the listening socket besides the first: connections accepted per event-loop turn,
- * less one (accept-handles.ts). 16 handles unless SKIFF_ACCEPT_HANDLES says otherwise (1 turns the
- * extra ones off).
+ * less one (accept-handles.ts). 16 handles unless SKIFF_ACCEPT_HANDLES says otherwise (0 or 1 turns
+ * the extra ones off).
  */
-const EXTRA_ACCEPT_HANDLES = Math.max(0, Math.min(63, (Number.parseInt(process.env.SKIFF_ACCEPT_HANDLES ?? '', 10) || 16) - 1));
+const ACCEPT_HANDLES = Number.parseInt(process.env.SKIFF_ACCEPT_HANDLES ?? '', 10);
+const EXTRA_ACCEPT_HANDLES = Math.max(0, Math.min(63, (Number.isNaN(ACCEPT_HANDLES) ? 16 : ACCEPT_HANDLES) - 1));
 
 export interface ServerConfig {
   dataDir: string;
