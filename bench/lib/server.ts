@@ -45,6 +45,38 @@ export function readyz(port: number): Promise<boolean> {
   });
 }
 
+/** How one patient `/readyz` attempt ended; `connectedAt` (performance.now()) once the kernel completed its TCP handshake. */
+export interface PatientAnswer { ok: boolean; connectedAt?: number }
+
+/**
+ * `/readyz` asked the way kubectl (client-go) asks: up to 30 s to connect, 10 s for the TLS handshake,
+ * then no deadline of its own (capped here at `answerMs`). `readyz` above gives up after 1 s, which is
+ * right for polling an idle server's start but measures the wrong thing on a server that is busy: under
+ * a reconnection storm it would give up and queue again behind every other client, over and over.
+ */
+export function readyzPatient(port: number, answerMs = 60_000): Promise<PatientAnswer> {
+  return new Promise((resolve) => {
+    let connectedAt: number | undefined;
+    let done = false;
+    const finish = (ok: boolean) => { if (!done) { done = true; clearTimeout(timer); resolve({ ok, connectedAt }); } };
+    const req = https.get({ host: '127.0.0.1', port, path: '/readyz', rejectUnauthorized: false, agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => finish(res.statusCode === 200));
+      res.on('error', () => finish(false));
+    });
+    let timer = setTimeout(() => { req.destroy(); finish(false); }, 30_000);
+    req.on('socket', (s) => {
+      s.once('connect', () => {
+        connectedAt = performance.now();
+        clearTimeout(timer);
+        timer = setTimeout(() => { req.destroy(); finish(false); }, 10_000);
+      });
+      s.once('secureConnect', () => { clearTimeout(timer); timer = setTimeout(() => { req.destroy(); finish(false); }, answerMs); });
+    });
+    req.on('error', () => finish(false));
+  });
+}
+
 export async function startBenchServer(extraArgs: string[] = [], opts: { readyTimeoutMs?: number } = {}): Promise<BenchServer> {
   if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('skiff is not built: run `npm run build` first');
   const dataDir = mkdtempSync(join(tmpdir(), 'skiff-bench-'));
@@ -106,7 +138,13 @@ export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * e.g. `skiff_controller_write_budget{value="limit"}`) to its value; undefined when the scrape
  * fails (through kubectl, as an admin: /metrics needs authorization) or the series is absent.
  */
-export function scrapeMetrics(kubeconfigPath: string): Promise<(series: string) => number | undefined> {
+export async function scrapeMetrics(kubeconfigPath: string): Promise<(series: string) => number | undefined> {
+  const values = await scrapeMetricSeries(kubeconfigPath);
+  return (series) => values.get(series);
+}
+
+/** Every series of the server's /metrics with its value; empty when the scrape fails. */
+export function scrapeMetricSeries(kubeconfigPath: string): Promise<Map<string, number>> {
   return new Promise((resolve) => {
     execFile('kubectl', ['--kubeconfig', kubeconfigPath, 'get', '--raw', '/metrics'], { maxBuffer: 64 << 20, timeout: 10_000 }, (err, out) => {
       const values = new Map<string, number>();
@@ -117,7 +155,7 @@ export function scrapeMetrics(kubeconfigPath: string): Promise<(series: string) 
           if (at > 0) values.set(line.slice(0, at), Number(line.slice(at + 1)));
         }
       }
-      resolve((series) => values.get(series));
+      resolve(values);
     });
   });
 }

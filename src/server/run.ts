@@ -12,7 +12,7 @@ import { createAuditor, type AuditOptions } from '../apiserver/audit/index.js';
 import { ApiServerMetrics } from '../apiserver/prometheus.js';
 import { withMetricsRegistry } from '../client/metrics-scope.js';
 import { listenBacklog } from '../util/listen-backlog.js';
-import { addAcceptHandles } from './accept-handles.js';
+import { AcceptHelper } from './accept-handles.js';
 import { loopBudgetFromEnv } from '../util/loop-budget.js';
 import { TimedBackend } from '../storage/timed-backend.js';
 import type { Store } from '../storage/index.js';
@@ -217,6 +217,17 @@ export interface RunningServer {
 }
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  // Started first, so that it is ready when the server listens (accept-handles.ts says why).
+  const acceptHelper = EXTRA_ACCEPT_HANDLES > 0 ? new AcceptHelper(EXTRA_ACCEPT_HANDLES) : undefined;
+  try {
+    return await startServerWith(config, acceptHelper);
+  } catch (err) {
+    acceptHelper?.kill();
+    throw err;
+  }
+}
+
+async function startServerWith(config: ServerConfig, acceptHelper: AcceptHelper | undefined): Promise<RunningServer> {
   const t0 = performance.now();
   mkdirSync(join(config.dataDir, 'server'), { recursive: true, mode: 0o700 });
 
@@ -455,7 +466,7 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
     server.once('error', reject);
     server.listen({ port: config.httpsListenPort, host: config.bindAddress, backlog }, () => { server.off('error', reject); resolve(); });
   });
-  const stopExtraAccepts = EXTRA_ACCEPT_HANDLES > 0 ? await addAcceptHandles(server, EXTRA_ACCEPT_HANDLES, backlog) : () => {};
+  const stopExtraAccepts = acceptHelper ? await acceptHelper.attach(server, backlog) : () => {};
 
   // Leaves renewed while running, the serving certificate reloaded in place (cert-renewal.ts).
   const certRenewal = startCertRenewal({ pkiOpts, current: pki, server, writeKubeconfig: writeAdminKubeconfig });

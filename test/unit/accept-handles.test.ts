@@ -6,7 +6,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import net, { type AddressInfo } from 'node:net';
-import { addAcceptHandles, spawnAcceptHelper } from '../../src/server/accept-handles.js';
+import { AcceptHelper, addAcceptHandles, spawnAcceptHelper } from '../../src/server/accept-handles.js';
 
 const listen = (s: net.Server, port = 0) => new Promise<void>((r, j) => { s.once('error', j); s.listen({ port, host: '127.0.0.1' }, () => { s.off('error', j); r(); }); });
 
@@ -49,4 +49,26 @@ test('a helper started after its server died sends nothing back and exits', { ti
   } finally {
     await new Promise((r) => server.close(r));
   }
+});
+
+test('a helper started before the server listens hands the handles over once it does', { timeout: 30_000 }, async () => {
+  // As the API server starts it: the helper first, the socket only after a (here short) datastore load.
+  const helper = new AcceptHelper(5);
+  await new Promise((r) => setTimeout(r, 300));
+  const server = net.createServer();
+  let accepted = 0;
+  server.on('connection', (sock) => { accepted++; sock.end('hi'); });
+  await listen(server);
+  const port = (server.address() as AddressInfo).port;
+  const stop = await helper.attach(server, 511);
+  await Promise.all(Array.from({ length: 30 }, () => new Promise<void>((resolve, reject) => {
+    net.connect(port, '127.0.0.1').on('data', () => {}).on('end', resolve).on('error', reject);
+  })));
+  assert.equal(accepted, 30);
+  await assert.rejects(helper.attach(server, 511), /one socket/);
+  stop();
+  await new Promise((r) => server.close(r));
+  const again = net.createServer();
+  await listen(again, port);
+  await new Promise((r) => again.close(r));
 });

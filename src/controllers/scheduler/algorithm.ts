@@ -43,8 +43,12 @@ export function scheduleOn(snap: ClusterSnapshot, pod: Pod): ScheduleResult {
   const nsLabels = new NamespaceLabelCache(snap.options.namespaces);
   const podsFor = (t: AffinityTerm) => snap.candidatesFor(t);
   const failures = new Map<NodeInfo, Status>();
+  // What a node the PreFilter left out failed with: set when node affinity names the nodes (every
+  // DaemonSet pod names one), and looked up only if the pod fits nowhere, rather than recorded for
+  // each of thousands of nodes on every such pod.
+  let excluded: Status | undefined;
   const fail = (preFilterMsg?: string): ScheduleResult => {
-    const statusOf = (n: NodeInfo) => failures.get(n)!;
+    const statusOf = (n: NodeInfo) => failures.get(n) ?? excluded!;
     const post = preemptionMessage(info, all, statusOf);
     return { node: undefined, message: fitErrorMessage(all.length, all.map(statusOf), preFilterMsg, post) };
   };
@@ -57,9 +61,7 @@ export function scheduleOn(snap: ClusterSnapshot, pod: Pod): ScheduleResult {
       return fail(REASON.affinityConflict);
     }
     candidates = [...nodeAffinity.nodeNames].map((name) => snap.node(name)).filter((n): n is NodeInfo => n !== undefined);
-    const skipped = status('UnschedulableAndUnresolvable', prefilterExcludedReason('NodeAffinity'));
-    const kept = new Set(candidates);
-    for (const n of all) if (!kept.has(n)) failures.set(n, skipped);
+    excluded = status('UnschedulableAndUnresolvable', prefilterExcludedReason('NodeAffinity'));
   }
   const spread = hasHardConstraints(pod) ? new SpreadFilterState(pod, info, nodeAffinity, all) : undefined;
   const interPod = info.requiredAffinity.length || info.requiredAntiAffinity.length || snap.podsWithRequiredAntiAffinity
@@ -100,7 +102,7 @@ export function scheduleOn(snap: ClusterSnapshot, pod: Pod): ScheduleResult {
     addWeighted(WEIGHTS.nodeAffinity);
   }
 
-  const spreadScore = new SpreadScoreState(pod, info, nodeAffinity, feasible, all);
+  const spreadScore = new SpreadScoreState(pod, info, nodeAffinity, feasible, all, (owner) => snap.nodesWithOwner(owner));
   if (!spreadScore.empty) {
     feasible.forEach((node, i) => { scratch[i] = spreadScore.score(node) ?? Number.NaN; });
     normalizeSpreadScores(scratch);

@@ -11,6 +11,11 @@ export class ClusterSnapshot {
   private readonly placed = new Map<string, Placed>();
   /** "key=value" → placed pods carrying that label, so affinity terms need not scan every pod. */
   private readonly byLabel = new Map<string, Set<Placed>>();
+  /**
+   * Owner uid → the nodes holding its live pods, with how many: spreading a controller's replicas by
+   * zone counts these few nodes rather than every node in the cluster for each pod.
+   */
+  private readonly byOwner = new Map<string, Map<NodeInfo, number>>();
   /** Nodes that exist, in the order the feasibility search rotates through. */
   readonly nodes: NodeInfo[] = [];
   /** Where the next search starts, so successive pods look at different nodes first. */
@@ -64,6 +69,7 @@ export class ClusterSnapshot {
     }
     if (p.hasAffinity) this.podsWithAffinity++;
     if (p.requiredAntiAffinity.length) this.podsWithRequiredAntiAffinity++;
+    this.countOwner(p, info, 1);
   }
 
   updatePod(pod: Pod, nodeName = pod.spec?.nodeName): void { this.addPod(pod, nodeName); }
@@ -80,6 +86,7 @@ export class ClusterSnapshot {
       if (set?.size === 0) this.byLabel.delete(label);
     }
     entry.node.removePod(entry.pod);
+    this.countOwner(entry.pod, entry.node, -1);
     if (entry.pod.hasAffinity) this.podsWithAffinity--;
     if (entry.pod.requiredAntiAffinity.length) this.podsWithRequiredAntiAffinity--;
     if (!entry.node.node && entry.node.pods.size === 0) this.infos.delete(entry.node.name);
@@ -100,6 +107,23 @@ export class ClusterSnapshot {
   *nodesWithAffinity(): Iterable<NodeInfo> {
     if (this.podsWithAffinity === 0) return;
     for (const n of this.nodes) if (n.podsWithAffinity.size > 0) yield n;
+  }
+
+  /** Existing nodes with live pods of `owner` (the same pods NodeInfo.ownerCounts counts). */
+  *nodesWithOwner(owner: string): Iterable<NodeInfo> {
+    const nodes = this.byOwner.get(owner);
+    if (!nodes) return;
+    for (const n of nodes.keys()) if (n.node) yield n;
+  }
+
+  private countOwner(p: PodInfo, node: NodeInfo, sign: 1 | -1): void {
+    if (!p.owner || p.terminating) return;
+    let nodes = this.byOwner.get(p.owner);
+    if (!nodes) this.byOwner.set(p.owner, (nodes = new Map()));
+    const n = (nodes.get(node) ?? 0) + sign;
+    if (n > 0) nodes.set(node, n);
+    else nodes.delete(node);
+    if (nodes.size === 0) this.byOwner.delete(p.owner);
   }
 
   /** Picks a node for the pod, or explains why none fits. Does not record the pod: call addPod once bound. */

@@ -109,7 +109,12 @@ export class SpreadScoreState {
   private readonly weights: number[];
   private readonly ignored = new Set<NodeInfo>();
 
-  constructor(pod: Pod, info: PodInfo, affinity: NodeAffinity, feasible: NodeInfo[], all: NodeInfo[]) {
+  /**
+   * `nodesWithOwner`, when given, names the nodes holding live pods of an owner: the system defaults
+   * count only those pods, so the zones' counts come from them instead of a pass over `all`.
+   */
+  constructor(pod: Pod, info: PodInfo, affinity: NodeAffinity, feasible: NodeInfo[], all: NodeInfo[],
+    nodesWithOwner?: (owner: string) => Iterable<NodeInfo>) {
     const own = pod.spec?.topologySpreadConstraints ?? [];
     this.constraints = own.length
       ? own.filter((c) => c.whenUnsatisfiable === 'ScheduleAnyway').map((c) => compile(pod, info, c))
@@ -130,7 +135,8 @@ export class SpreadScoreState {
       Math.log((c.topologyKey === LABEL_HOSTNAME ? feasible.length - this.ignored.size : sizes[i]!) + 2));
     const zonal = this.constraints.some((c, i) => c.topologyKey !== LABEL_HOSTNAME && this.domainCounts[i]!.size > 0);
     if (!zonal) return;
-    for (const node of all) {
+    const counted = !own.length && info.owner && nodesWithOwner ? nodesWithOwner(info.owner) : all;
+    for (const node of counted) {
       if (this.requireAll && !hasAllKeys(node, this.constraints)) continue;
       this.constraints.forEach((c, i) => {
         if (c.topologyKey === LABEL_HOSTNAME || !included(c, node, pod, affinity)) return;
