@@ -10,6 +10,15 @@ import type { OpenApiV3 } from './openapi.js';
 import type { ServiceAccountTokens } from './serviceaccount-tokens.js';
 import type { HealthChecks } from './health.js';
 
+/** A watch that asked for bookmarks, as the server's bookmark timers see it. */
+export interface BookmarkWatch {
+  send(revision: number, annotations?: Record<string, string>): void;
+  /** The storage prefix it watches: which resource's ring it must stay resumable in. */
+  readonly prefix: string;
+  /** The revision its client knows: the last event or bookmark sent, or where it started. */
+  lastRevision: number;
+}
+
 export type Converter = (obj: Readonly<Record<string, any>>) => Record<string, any>;
 
 export interface ApiContext {
@@ -22,8 +31,8 @@ export interface ApiContext {
   openapi: OpenApiV3;
   saTokens: ServiceAccountTokens;
   caBundlePem: string;
-  /** Watchers that asked for bookmarks; called periodically with the current revision. */
-  bookmarks: Set<(revision: number, annotations?: Record<string, string>) => void>;
+  /** Watches that asked for bookmarks (server.ts sends them). */
+  bookmarks: Set<BookmarkWatch>;
   compactedRevision: () => number;
   /** Conversion of stored objects into a kind's served version, when it is not the stored one. */
   converter: (info: KindInfo) => Converter | undefined;

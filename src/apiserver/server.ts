@@ -85,11 +85,34 @@ export function createApiServer(ctx: ApiContext, opts: ApiServerOptions): https.
   // Bookmarks to every watcher that asked for them, once a minute (Kubernetes' cadence).
   const bookmarkTimer = setInterval(() => {
     const rev = ctx.store.revision();
-    for (const send of ctx.bookmarks) send(rev);
+    for (const w of ctx.bookmarks) w.send(rev);
   }, 60_000);
   bookmarkTimer.unref();
-  server.on('close', () => clearInterval(bookmarkTimer));
+  // And sooner to a watcher about to fall behind what the rings (or a restart's rings) can replay.
+  // With 5,000 nodes and pods churning, the pods ring held 12 s of events, less than the minute
+  // between bookmarks: after a restart 3,500 of 5,000 nodes' pod watches were too old to resume and
+  // listed again. A watcher gets one of these about once per ring's worth of its resource's events.
+  const resumeTimer = setInterval(() => sendResumeBookmarks(ctx), RESUME_CHECK_MS);
+  resumeTimer.unref();
+  server.on('close', () => { clearInterval(bookmarkTimer); clearInterval(resumeTimer); });
   return server;
+}
+
+/** How often the watchers' positions are checked against what their rings can replay. */
+const RESUME_CHECK_MS = 2000;
+
+/** A bookmark (the current revision) to each watcher whose client knows only a revision near or past the replayable floor. */
+export function sendResumeBookmarks(ctx: ApiContext): number {
+  if (ctx.bookmarks.size === 0) return 0;
+  const rev = ctx.store.revision();
+  const floors = new Map<string, number>();
+  let sent = 0;
+  for (const w of ctx.bookmarks) {
+    let floor = floors.get(w.prefix);
+    if (floor === undefined) floors.set(w.prefix, floor = ctx.store.resumeFloor(w.prefix));
+    if (w.lastRevision < floor && w.lastRevision < rev) { w.send(rev); sent++; }
+  }
+  return sent;
 }
 
 async function handle(ctx: ApiContext, discovery: Discovery, openapiV2: OpenApiV2, opts: ApiServerOptions, inflight: InflightLimiter,

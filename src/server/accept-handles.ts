@@ -83,6 +83,7 @@ export class AcceptHelper {
     this.used = true;
     const child = this.child;
     const extras: Server[] = [];
+    let failed = false;
     try {
       await new Promise<void>((resolve, reject) => {
         if (child.exitCode !== null || child.signalCode !== null) { reject(new Error(`helper exited with ${child.exitCode ?? child.signalCode}`)); return; }
@@ -94,6 +95,8 @@ export class AcceptHelper {
         }, 1000).unref());
         child.on('message', (m, h) => {
           if (m !== 'dup' || !h) return;
+          // One still in the pipe after giving up: closed at once, or it would keep the port bound.
+          if (failed) { (h as { close?: () => void }).close?.(); return; }
           // A raw handle of the listening socket: listening on it here sets the backlog again too.
           const extra = createServer();
           extras.push(extra);
@@ -108,6 +111,7 @@ export class AcceptHelper {
         child.send('dup', raw as Parameters<typeof child.send>[1]);
       });
     } catch (err) {
+      failed = true;
       for (const e of extras) e.close();
       log.warn({ err: String(err) }, 'one accept per event-loop turn: extra accept handles not set up');
       return () => {};

@@ -284,6 +284,16 @@ export class CacheStore implements Store {
     return { stop: () => watchers.remove(index.value, entry) };
   }
 
+  resumeFloor(prefix: string): number {
+    // A restart fills the rings from the last prefillRevisions revisions: stay within half of them.
+    let floor = this.rev - Math.floor(this.prefillRevisions / 2);
+    // A full ring drops its oldest events as new ones arrive: stay ahead of its oldest quarter.
+    const res = resourceOf(prefix);
+    const ring = res === undefined ? undefined : this.resources.get(res)?.ring;
+    if (ring && ring.size === ring.capacity) floor = Math.max(floor, ring.at(Math.floor(ring.size / 4)).revision);
+    return floor;
+  }
+
   async create(key: string, obj: Record<string, any>): Promise<StoredObject> {
     return this.applied(await this.backend.create(key, encodeForStorage(obj)));
   }

@@ -135,6 +135,12 @@ export interface Store {
    * still holds. `onEvent` is called synchronously from the commit path: it must not block.
    */
   watch(prefix: string, fromRevision: number, onEvent: (e: WatchEvent) => void, index?: WatchIndex): Watcher;
+  /**
+   * The oldest revision from which a watch under `prefix` can resume with room to spare, now and
+   * from the rings a restart would fill: a watcher last told of an older revision should get a
+   * bookmark, or it may have to list again.
+   */
+  resumeFloor(prefix: string): number;
   /** obj is a plain object; its metadata.resourceVersion is ignored. */
   create(key: string, obj: Record<string, any>): Promise<StoredObject>;
   update(key: string, obj: Record<string, any>, expectedModRevision: number): Promise<StoredObject>;

@@ -10,7 +10,8 @@ import { parseResourceVersion, selectionOf } from '../list-watch-filter.js';
 import { isTrue } from '../request-info.js';
 import { parseNonNegInt } from './request-options.js';
 import { sendRaw, type Negotiated } from '../http.js';
-import type { ApiContext } from '../context.js';
+import type { ApiContext, BookmarkWatch } from '../context.js';
+import { collectionPrefix } from '../registry.js';
 import { tableFor, type TableView } from '../table-view.js';
 
 /** ListOptions validation, as Kubernetes answers it (422 on meta.k8s.io ListOptions). */
@@ -148,7 +149,7 @@ export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerRes
     closed = true;
     watcher?.stop();
     if (timer) clearTimeout(timer);
-    ctx.bookmarks.delete(sendBookmark);
+    ctx.bookmarks.delete(bookmarkWatch);
     res.end();
   };
   const write = (chunk: string) => {
@@ -160,6 +161,10 @@ export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerRes
     const obj: Record<string, any> = { kind: info.kind, apiVersion: apiVersionOf(info), metadata: { resourceVersion: String(revision) } };
     if (annotations) obj.metadata.annotations = annotations;
     write(`{"type":"BOOKMARK","object":${JSON.stringify(obj)}}\n`);
+    bookmarkWatch.lastRevision = revision;
+  };
+  const bookmarkWatch: BookmarkWatch = {
+    send: sendBookmark, prefix: collectionPrefix(info, info.namespaced ? ns || undefined : undefined), lastRevision: rv ?? ctx.store.revision(),
   };
   req.on('close', close);
   res.on('error', close);
@@ -189,7 +194,7 @@ export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerRes
     watcher = ctx.objects.watch(info, ns, {
       filter, resourceVersion: rv, initialEvents, index: nodeNameIndex(info, q),
       onListed: (revision) => { if (initialEvents) sendBookmark(revision, { 'k8s.io/initial-events-end': 'true' }); },
-    }, (type, o) => write(encode(type, o)));
+    }, (type, o) => { write(encode(type, o)); bookmarkWatch.lastRevision = o.modRevision; });
     if (closed) watcher.stop();   // dropped while the initial events were written
   } catch (e) {
     const st = e instanceof ApiError ? e.toStatus() : errors.internal(String(e)).toStatus();
@@ -197,7 +202,7 @@ export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerRes
     close();
     return;
   }
-  if (bookmarks) ctx.bookmarks.add(sendBookmark);
+  if (bookmarks) ctx.bookmarks.add(bookmarkWatch);
   // Kubernetes spreads watch lifetimes (30–60 min) so clients don't all re-list at once.
   const seconds = timeout ?? 1800 + Math.floor(Math.random() * 1800);
   timer = setTimeout(() => {
