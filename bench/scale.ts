@@ -661,7 +661,7 @@ async function main(): Promise<void> {
     const dbMb = server.datastoreBytes() / 1e6;
     const serverRss = rssMb(server.proc.pid!);
     console.log(`datastore ${dbMb.toFixed(1)} MB; server RSS now ${serverRss.toFixed(0)} MB; hollow RSS ${hollowRss().toFixed(0)} MB total`);
-    line.push(`serverRSS=${Math.max(burstRss, meter.peakRss).toFixed(0)}MB db=${dbMb.toFixed(0)}MB`);
+    line.push(`serverRSS=${Math.max(burstRss, meter.peakRss, serverRss).toFixed(0)}MB db=${dbMb.toFixed(0)}MB`);
 
     // ---- kill -9 and recovery
     if (o.restart) {
