@@ -111,15 +111,22 @@ class Server {
 
   static async start(o: Options): Promise<Server> {
     if (!existsSync(o.cli)) throw new Error(`${o.cli} does not exist: run \`npm run build\` first`);
+    if (o.fromData && !existsSync(join(o.fromData, 'server', 'db'))) throw new Error(`--from-data ${o.fromData}: no server/db in it (a dir kept by --keep-data?)`);
     const dir = mkdtempSync(join(tmpdir(), 'skiff-bench-scale-'));
-    if (o.fromData) {
-      if (!existsSync(join(o.fromData, 'server', 'db'))) throw new Error(`--from-data ${o.fromData}: no server/db in it (a dir kept by --keep-data?)`);
-      const t = performance.now();
-      cpSync(o.fromData, dir, { recursive: true });
-      console.log(`copied ${o.fromData} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
-    }
     const s = new Server(o, dir, await freePort());
-    await s.launch();
+    try {
+      if (o.fromData) {
+        const t = performance.now();
+        cpSync(o.fromData, dir, { recursive: true });
+        console.log(`copied ${o.fromData} in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+      }
+      await s.launch();
+    } catch (err) {
+      if (s.proc) await stopProcess(s.proc);
+      if (o.keepData) console.log(`data dir kept: ${dir}`);
+      else rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
     return s;
   }
 
