@@ -218,8 +218,11 @@ spec:
 
 test('kubectl logs: whole log (stdout and stderr), --tail, --timestamps, --since', async () => {
   const all = ok(await kubectl(['logs', 'web']), 'logs');
-  // stdout and stderr are separate pipes: their order in the log is the runtime's.
-  assert.match(all, /^(hello\nto-stderr|to-stderr\nhello)\ntick 1\ntick 2\n/);
+  // stdout and stderr are separate pipes, copied into the log independently: where the stderr line
+  // lands among the stdout lines is the runtime's doing (on a busy machine it came after "tick 1").
+  const logged = all.split('\n');
+  assert.deepEqual(logged.filter((l) => l !== 'to-stderr').slice(0, 3), ['hello', 'tick 1', 'tick 2'], all);
+  assert.equal(logged.filter((l) => l === 'to-stderr').length, 1, `the stderr line once: ${all}`);
   const tail = ok(await kubectl(['logs', 'web', '--tail=1']), 'logs --tail');
   assert.match(tail, /^tick \d+\n$/);
   const ts = ok(await kubectl(['logs', 'web', '--tail=2', '--timestamps']), 'logs --timestamps');
