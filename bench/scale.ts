@@ -301,6 +301,8 @@ async function forEachConcurrent<T>(items: T[], concurrency: number, fn: (x: T) 
 interface PodTimes { name: string; steady: boolean; seen: number; created?: number; scheduled?: number; running?: number }
 
 const isReady = (o: Obj) => (o.status?.conditions ?? []).some((c: any) => c.type === 'Ready' && c.status === 'True');
+/** A pod the benchmark counts as started: Running and Ready, or already Succeeded (a Job's). */
+const isStarted = (p: Obj) => (p.status?.phase === 'Running' && isReady(p)) || p.status?.phase === 'Succeeded';
 const ms = (x: number) => (Number.isFinite(x) ? `${x.toFixed(0)}ms` : 'n/a');
 const sorted = (xs: number[]) => [...xs].sort((a, b) => a - b);
 
@@ -366,8 +368,7 @@ class Observer {
       this.pods.set(uid, t = { name, steady, seen: now, created: steady ? this.createdAt.get(name) : undefined });
     }
     if (t.scheduled === undefined && p.spec?.nodeName) t.scheduled = now;
-    const phase = p.status?.phase;
-    if (t.running === undefined && ((phase === 'Running' && isReady(p)) || phase === 'Succeeded')) {
+    if (t.running === undefined && isStarted(p)) {
       t.running = now;
       if (!t.steady && ++this.burstRunning === this.burstTotal) this.burstAllRunningAt = now;
     }
@@ -544,6 +545,45 @@ async function steadyPhase(o: Options, obs: Observer, writer: HttpClient, reader
   return r;
 }
 
+/** The burst: the workloads created at once, then watched until every pod runs (or the timeout). */
+async function burstPhase(o: Options, server: Server, obs: Observer, meter: ProcessMeter, admin: HttpClient): Promise<{ done: boolean; peakRss: number; summary: string }> {
+  obs.phase = 'burst';
+  const w = workloads(o);
+  const burstStart = performance.now();
+  await forEachConcurrent(w.daemonSets, 1, (x) => createWithRetry(admin, Resources.daemonSets, NS, x));
+  await forEachConcurrent(w.jobs, 4, (x) => createWithRetry(admin, Resources.jobs, NS, x));
+  await forEachConcurrent(w.deployments, 8, (x) => createWithRetry(admin, Resources.deployments, NS, x));
+  console.log(`burst: ${w.daemonSets.length} DaemonSet, ${w.jobs.length} Jobs, ${w.deployments.length} Deployments created in ${((performance.now() - burstStart) / 1000).toFixed(1)} s`
+    + (createRetries ? ` (${createRetries} attempts asked again after no answer or 429/5xx)` : ''));
+  const burstDeadline = burstStart + o.timeoutS * 1000;
+  let lastReport = performance.now();
+  while (obs.burstRunning < o.pods && performance.now() < burstDeadline) {
+    await sleep(200);
+    if (performance.now() - lastReport > 10_000) {
+      lastReport = performance.now();
+      const all = [...obs.pods.values()];
+      console.log(`  t=${((lastReport - burstStart) / 1000).toFixed(0)}s pods=${all.length} scheduled=${all.filter((p) => p.scheduled !== undefined).length} `
+        + `running=${obs.burstRunning} serverRSS=${rssMb(server.proc.pid!).toFixed(0)}MB leaseMisses=${obs.leaseMisses.burst} notReady=${obs.notReady.burst.size} ${await budgetNow(server)}`);
+    }
+  }
+  const burstDone = obs.burstRunning >= o.pods;
+  const burstEnd = burstDone ? obs.burstAllRunningAt : performance.now();
+  const burstCpu = meter.cpuPct();
+  const burstRss = meter.peakRss;
+  const burstPods = [...obs.pods.values()].filter((p) => !p.steady);
+  const sched = burstPods.filter((p) => p.scheduled !== undefined).map((p) => p.scheduled!);
+  const firstSeen = Math.min(...burstPods.map((p) => p.seen));
+  const schedRate = sched.length / Math.max(0.001, (Math.max(...sched) - firstSeen) / 1000);
+  const burstLat = sorted(burstPods.filter((p) => p.running !== undefined).map((p) => p.running! - p.seen));
+  obs.closePhase();
+  const allRunningS = (burstEnd - burstStart) / 1000;
+  console.log(`burst: ${o.pods} pods on ${o.nodes} nodes: scheduled ${schedRate.toFixed(0)} pods/s, all Running ${burstDone ? `in ${allRunningS.toFixed(1)} s` : `NOT within ${o.timeoutS} s (${obs.burstRunning})`}, `
+    + `first seen→Running p50 ${ms(percentile(burstLat, 50))} p99 ${ms(percentile(burstLat, 99))}; server peak RSS ${burstRss.toFixed(0)} MB, CPU ${burstCpu.toFixed(0)}%; `
+    + `lease misses ${obs.leaseMisses.burst} (max gap ${(obs.leaseMaxGap.burst / 1000).toFixed(1)} s), NotReady nodes ${obs.notReady.burst.size}; ${await budgetNow(server)}`);
+  const summary = `sched=${schedRate.toFixed(0)}pods/s burstAllRunning=${burstDone ? allRunningS.toFixed(1) : `>${o.timeoutS}`}s burstP50=${ms(percentile(burstLat, 50))} burstP99=${ms(percentile(burstLat, 99))}`;
+  return { done: burstDone, peakRss: burstRss, summary };
+}
+
 async function waitFor(what: string, timeoutMs: number, cond: () => boolean): Promise<boolean> {
   const deadline = performance.now() + timeoutMs;
   while (!cond()) {
@@ -600,47 +640,15 @@ async function main(): Promise<void> {
     if (o.fromData) {
       // The kept workload is there already: wait for every node to be Ready and its pods Running again.
       const total = obs.podInformer.list().length;
-      const running = () => obs!.podInformer.list().filter((p) => p.status?.phase === 'Succeeded' || (p.status?.phase === 'Running' && isReady(p))).length;
+      const running = () => obs!.podInformer.list().filter(isStarted).length;
       const ok = await waitFor('the kept pods to be Running and the nodes Ready', o.timeoutS * 1000, () => obs!.nodesReady() >= o.nodes && running() >= total);
       console.log(`from ${o.fromData}: ${total} pods, ${running()} Running, ${obs.nodesReady()} nodes Ready${ok ? '' : ' (NOT all, going on)'}; server RSS ${rssMb(server.proc.pid!).toFixed(0)} MB`);
-      line.push(`fromData=${total}pods`);
+      line[0] = `scale: nodes=${o.nodes} pods=${total} fromData`;   // the kept pods, not --pods
     } else {
-      // ---- burst
-      obs.phase = 'burst';
-      const w = workloads(o);
-      const burstStart = performance.now();
-      await forEachConcurrent(w.daemonSets, 1, (x) => createWithRetry(admin, Resources.daemonSets, NS, x));
-      await forEachConcurrent(w.jobs, 4, (x) => createWithRetry(admin, Resources.jobs, NS, x));
-      await forEachConcurrent(w.deployments, 8, (x) => createWithRetry(admin, Resources.deployments, NS, x));
-      console.log(`burst: ${w.daemonSets.length} DaemonSet, ${w.jobs.length} Jobs, ${w.deployments.length} Deployments created in ${((performance.now() - burstStart) / 1000).toFixed(1)} s`
-        + (createRetries ? ` (${createRetries} attempts asked again after no answer or 429/5xx)` : ''));
-      const burstDeadline = burstStart + o.timeoutS * 1000;
-      let lastReport = performance.now();
-      while (obs.burstRunning < o.pods && performance.now() < burstDeadline) {
-        await sleep(200);
-        if (performance.now() - lastReport > 10_000) {
-          lastReport = performance.now();
-          const all = [...obs.pods.values()];
-          console.log(`  t=${((lastReport - burstStart) / 1000).toFixed(0)}s pods=${all.length} scheduled=${all.filter((p) => p.scheduled !== undefined).length} `
-            + `running=${obs.burstRunning} serverRSS=${rssMb(server.proc.pid!).toFixed(0)}MB leaseMisses=${obs.leaseMisses.burst} notReady=${obs.notReady.burst.size} ${await budgetNow(server)}`);
-        }
-      }
-      const burstDone = obs.burstRunning >= o.pods;
-      const burstEnd = burstDone ? obs.burstAllRunningAt : performance.now();
-      const burstCpu = meter.cpuPct();
-      burstRss = meter.peakRss;
-      const burstPods = [...obs.pods.values()].filter((p) => !p.steady);
-      const sched = burstPods.filter((p) => p.scheduled !== undefined).map((p) => p.scheduled!);
-      const firstSeen = Math.min(...burstPods.map((p) => p.seen));
-      const schedRate = sched.length / Math.max(0.001, (Math.max(...sched) - firstSeen) / 1000);
-      const burstLat = sorted(burstPods.filter((p) => p.running !== undefined).map((p) => p.running! - p.seen));
-      obs.closePhase();
-      const allRunningS = (burstEnd - burstStart) / 1000;
-      console.log(`burst: ${o.pods} pods on ${o.nodes} nodes: scheduled ${schedRate.toFixed(0)} pods/s, all Running ${burstDone ? `in ${allRunningS.toFixed(1)} s` : `NOT within ${o.timeoutS} s (${obs.burstRunning})`}, `
-        + `first seen→Running p50 ${ms(percentile(burstLat, 50))} p99 ${ms(percentile(burstLat, 99))}; server peak RSS ${burstRss.toFixed(0)} MB, CPU ${burstCpu.toFixed(0)}%; `
-        + `lease misses ${obs.leaseMisses.burst} (max gap ${(obs.leaseMaxGap.burst / 1000).toFixed(1)} s), NotReady nodes ${obs.notReady.burst.size}; ${await budgetNow(server)}`);
-      line.push(`sched=${schedRate.toFixed(0)}pods/s burstAllRunning=${burstDone ? allRunningS.toFixed(1) : `>${o.timeoutS}`}s burstP50=${ms(percentile(burstLat, 50))} burstP99=${ms(percentile(burstLat, 99))}`);
-      if (!burstDone) process.exitCode = 1;
+      const burst = await burstPhase(o, server, obs, meter, admin);
+      burstRss = burst.peakRss;
+      line.push(burst.summary);
+      if (!burst.done) process.exitCode = 1;
     }
 
     // ---- steady
