@@ -418,17 +418,27 @@ async function budgetNow(server: Server): Promise<string> {
  * The server's requests since it started, by verb and resource, with any error codes (from
  * apiserver_request_total): after the restart, whether the nodes resumed their watches or relisted.
  */
-async function requestCounts(server: Server): Promise<string> {
+/** Requests served by `server` by verb and resource (status code when not 2xx); an empty map if /metrics could not be read. */
+async function requestTotals(server: Server): Promise<Map<string, number>> {
   const counts = new Map<string, number>();
-  for (const [series, v] of await scrapeMetricSeries(server.kubeconfigPath)) {
-    if (!series.startsWith('apiserver_request_total{')) continue;
-    const label = (k: string) => series.match(new RegExp(`[{,]${k}="([^"]*)"`))?.[1] ?? '';
+  let series: Map<string, number>;
+  try { series = await scrapeMetricSeries(server.kubeconfigPath); } catch { return counts; }
+  for (const [name, v] of series) {
+    if (!name.startsWith('apiserver_request_total{')) continue;
+    const label = (k: string) => name.match(new RegExp(`[{,]${k}="([^"]*)"`))?.[1] ?? '';
     const code = label('code');
     const key = `${label('verb')} ${label('resource')}${label('subresource') ? `/${label('subresource')}` : ''}${code.startsWith('2') ? '' : ` ${code}`}`;
     counts.set(key, (counts.get(key) ?? 0) + v);
   }
-  if (!counts.size) return '(metrics not read)';
-  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([k, n]) => `${k}: ${n}`).join(', ');
+  return counts;
+}
+
+/** The top request counts, since `before` if given, each also per `per` (e.g. per pod created) when given. */
+function formatCounts(now: Map<string, number>, before?: Map<string, number>, per?: number): string {
+  if (!now.size) return '(metrics not read)';
+  const diff = [...now].map(([k, n]) => [k, n - (before?.get(k) ?? 0)] as const).filter(([, n]) => n > 0);
+  return diff.sort((a, b) => b[1] - a[1]).slice(0, 14)
+    .map(([k, n]) => `${k}: ${n}${per ? ` (${(n / per).toFixed(2)}/pod)` : ''}`).join(', ');
 }
 
 /** Peak RSS and CPU of the current server process over one phase. */
@@ -656,7 +666,9 @@ async function main(): Promise<void> {
       obs.phase = 'steady';
       meter.reset();
       obs.watchLag.length = 0;
+      const requestsBefore = await requestTotals(server);
       const s = await steadyPhase(o, obs, writer, reader);
+      const requestsAfter = await requestTotals(server);
       obs.closePhase();
       const lat = sorted(s.latencies);
       const mut = sorted(s.mutating);
@@ -668,6 +680,7 @@ async function main(): Promise<void> {
         + `mutating p50 ${ms(percentile(mut, 50))} p99 ${ms(percentile(mut, 99))}; read p50 ${ms(percentile(reads, 50))} p99 ${ms(percentile(reads, 99))}; `
         + `watch lag p50 ${ms(percentile(lag, 50))} p99 ${ms(percentile(lag, 99))}; server peak RSS ${meter.peakRss.toFixed(0)} MB, CPU ${cpu.toFixed(0)}%; `
         + `lease misses ${obs.leaseMisses.steady} (max gap ${(obs.leaseMaxGap.steady / 1000).toFixed(1)} s), NotReady nodes ${obs.notReady.steady.size}`);
+      console.log(`  requests in the steady phase: ${formatCounts(requestsAfter, requestsBefore, s.created)}`);
       if (s.errors) console.log(`  errors: ${[...s.errorKinds].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, n]) => `${n}× ${k}`).join('; ')}`);
       line.push(`steadyP50=${ms(percentile(lat, 50))} steadyP99=${ms(percentile(lat, 99))} mutP99=${ms(percentile(mut, 99))} readP99=${ms(percentile(reads, 99))} `
         + `watchLagP99=${ms(percentile(lag, 99))} steadyRSS=${meter.peakRss.toFixed(0)}MB steadyCpu=${cpu.toFixed(0)}% leaseMisses=${obs.leaseMisses.steady} notReady=${obs.notReady.steady.size}`);
@@ -704,7 +717,7 @@ async function main(): Promise<void> {
       const now = new Map(obs.podInformer.list().map((p) => [String(p.metadata.name), String(p.metadata.uid)]));
       for (const [name, uid] of before) if (now.get(name) !== uid) evicted++;
       for (const [name] of now) if (!before.has(name)) recreated++;
-      console.log(`  requests to the restarted server: ${await requestCounts(server)}`);
+      console.log(`  requests to the restarted server: ${formatCounts(await requestTotals(server))}`);
       const notReady = new Set([...obs.notReady.restart, ...obs.notReady.settle]).size;
       const misses = obs.leaseMisses.restart + obs.leaseMisses.settle;
       console.log(`after the restart (${o.settleS} s watched): ${evicted} pods gone or replaced, ${recreated} new pods, ${notReady} nodes NotReady, `
