@@ -10,7 +10,7 @@
 //   node --import tsx bench/scale.ts [--nodes 5000] [--pods 50000] [--rate 100] [--steady-seconds 180]
 //     [--nodes-per-hollow 1000] [--pod-start-delay 0] [--pod-lifetime 10] [--settle-seconds 45]
 //     [--timeout 600] [--server-arg <arg>]... [--no-restart] [--restart-cpu-prof <dir>]
-//     [--restart-node-arg <node flag>]... [--server-cpu-prof <dir>] [--hollow-cpu-prof <dir>] [--keep-data]
+//     [--restart-node-arg <node flag>]... [--server-node-arg <node flag>]... [--server-cpu-prof <dir>] [--hollow-cpu-prof <dir>] [--keep-data]
 //     [--from-data <dir>]
 // `--from-data` starts from a copy of a data dir kept by `--keep-data` (same --nodes): no burst, the
 // steady phase only if asked; for measuring the restart again without building the workload again.
@@ -91,6 +91,7 @@ function options(argv: string[]): Options {
     else if (flag === '--restart-cpu-prof' && v !== undefined) o.restartNodeArgs.push('--cpu-prof', `--cpu-prof-dir=${v}`);
     else if (flag === '--restart-node-arg' && v !== undefined) o.restartNodeArgs.push(v);
     else if (flag === '--server-cpu-prof' && v !== undefined) o.serverNodeArgs.push('--cpu-prof', `--cpu-prof-dir=${v}`);
+    else if (flag === '--server-node-arg' && v !== undefined) o.serverNodeArgs.push(v);
     else if (flag === '--hollow-cpu-prof' && v !== undefined) o.hollowCpuProf = v;
     else if (flag === '--from-data' && v !== undefined) o.fromData = v;
     else throw new Error(`unknown or invalid option ${flag} ${v ?? ''}`);

@@ -74,7 +74,8 @@ export interface KindStrategy {
   allocate?(ctx: StrategyContext, obj: Record<string, any>, old?: Readonly<Record<string, any>>): Allocation;
   /**
    * On delete: starts a deletion that waits (for the node's agent, for spec.finalizers) by changing
-   * `next`, a copy of the stored object. True when the object must stay for now.
+   * `next`, a copy of the stored object's top level and metadata (deeper members are the stored,
+   * frozen ones: replace them, do not change them in place). True when the object must stay for now.
    */
   beginGracefulDeletion?(ctx: StrategyContext, next: Record<string, any>, old: Readonly<Record<string, any>>, opts: { gracePeriodSeconds?: number }): boolean;
   /** A terminating object without metadata.finalizers that must still not be removed yet. */
