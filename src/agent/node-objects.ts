@@ -8,6 +8,13 @@ import { microTime } from '../util/time.js';
 export const LEASE_NAMESPACE = 'kube-node-lease';
 /** The kubelet's default: the node lifecycle controller's grace period. */
 export const LEASE_DURATION_SECONDS = 40;
+/**
+ * A node's new connection to the server must be connected (TCP) within this: the kubelet gives its
+ * heartbeat requests 10 s in all (its nodeStatusUpdateFrequency), dial included. After a server
+ * restart, a connection attempt whose SYNs the full accept queue dropped is dialled again after 10 s
+ * instead of waiting out the kernel's SYN backoff (1, 2, 4, 8, 16... s between tries).
+ */
+export const NODE_CONNECT_TIMEOUT_MS = 10_000;
 
 export interface Taint { key: string; value?: string; effect: string }
 

@@ -31,7 +31,7 @@ import { loadServerList } from './loadbalancer/server-list.js';
 import { ClientPodApi } from './pods/pod-api.js';
 import type { Obj } from './pods/pod-api.js';
 import type { KObject } from '../api/object.js';
-import { leaseObject, parseLabel, parseTaint, RUNTIME_NOT_READY } from './node-objects.js';
+import { leaseObject, parseLabel, parseTaint, NODE_CONNECT_TIMEOUT_MS, RUNTIME_NOT_READY } from './node-objects.js';
 import { microTime, rfc3339 } from '../util/time.js';
 import { hostCapacity, nodeObject, nodeStatus, statusDiffers, type NodeIdentity } from './node-status.js';
 import { VERSION } from '../version.js';
@@ -112,7 +112,7 @@ async function startAgentScoped(c: AgentConfig): Promise<RunningAgent> {
   }).catch(named);
   const client = new HttpClient({
     server, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
-    userAgent: `kubelet/${VERSION.gitVersion} (linux) skiff-agent`,
+    userAgent: `kubelet/${VERSION.gitVersion} (linux) skiff-agent`, connectTimeoutMs: NODE_CONNECT_TIMEOUT_MS,
   });
   const cluster = await fetchAgentConfig(server, caBundle, token.password, creds).catch(named);
   const serverList = followServerEndpoints({ client, balancer: lb, dataDir: c.dataDir, serverUrl: c.server });

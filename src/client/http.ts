@@ -5,7 +5,8 @@
 // which callers treat as "try again later".
 import https from 'node:https';
 import { createSecureContext } from 'node:tls';
-import type { IncomingMessage } from 'node:http';
+import type { ClientRequest, IncomingMessage } from 'node:http';
+import type { Socket } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
@@ -29,6 +30,14 @@ export interface HttpClientOptions {
   userAgent?: string;
   /** For every request but watches (default 30 s). */
   timeoutMs?: number;
+  /**
+   * A new connection's TCP connect, for requests and watches (default 30 s, as client-go's dialer).
+   * Past it the attempt is dropped, and the caller's retry dials afresh: a SYN dropped by a server's
+   * full accept queue is otherwise retried by the kernel with a doubling backoff, for up to two
+   * minutes. The TLS handshake is not limited by it: a connection the kernel took waits in the accept
+   * queue, and giving it up would waste the server's handshake on it when its turn comes.
+   */
+  connectTimeoutMs?: number;
   /** Requests in flight at once, watches apart (default 8); more wait for a free connection. */
   maxConnections?: number;
   /** Shared with other clients of the same server: after a refused dial, attempts fail without dialling until it listens again. */
@@ -68,6 +77,7 @@ export class HttpClient implements ApiClient {
   private readonly base: URL;
   private readonly headers: Record<string, string>;
   private readonly timeoutMs: number;
+  private readonly connectTimeoutMs: number;
   private readonly reachability?: Reachability;
 
   constructor(opts: HttpClientOptions) {
@@ -80,7 +90,19 @@ export class HttpClient implements ApiClient {
     this.headers = { accept: 'application/json', 'user-agent': opts.userAgent ?? 'skiff' };
     if (opts.token) this.headers.authorization = `Bearer ${opts.token}`;
     this.timeoutMs = opts.timeoutMs ?? 30_000;
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 30_000;
     this.reachability = opts.reachability;
+  }
+
+  /** Destroys `req` if the new connection it got is not connected (TCP) in time. */
+  private limitConnect(req: ClientRequest, what: string): void {
+    req.once('socket', (socket: Socket) => {
+      if (!socket.connecting) return;   // a kept-alive connection
+      const timer = setTimeout(() => req.destroy(new Error(`${what}: not connected within ${this.connectTimeoutMs} ms`)), this.connectTimeoutMs);
+      const done = () => clearTimeout(timer);
+      socket.once('connect', done);
+      socket.once('close', done);
+    });
   }
 
   /** A transport error: a refused dial is remembered for the other clients sharing the reachability. */
@@ -174,6 +196,7 @@ export class HttpClient implements ApiClient {
     const done = new Promise<Error | undefined>((res) => { finish = (err) => { if (!ended) { ended = true; res(err); } }; });
     const req = https.request(this.url(path), { method: 'GET', agent: this.watchAgent, headers: this.headers });
     const end = (err: Error | undefined) => { finish(err); req.destroy(); };
+    this.limitConnect(req, `watch ${path}`);
     req.setTimeout(timeoutSeconds * 1000 + WATCH_IDLE_GRACE_MS, () => end(new Error(`watch ${path}: no data for ${timeoutSeconds + WATCH_IDLE_GRACE_MS / 1000} s`)));
     req.on('error', (err) => { this.noteTransportError(err); end(err); });
     req.on('response', (res: IncomingMessage) => {
@@ -317,6 +340,7 @@ export class HttpClient implements ApiClient {
         res.on('end', () => resolveReply({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), what: `${method} ${path}` }));
         res.on('error', reject);
       });
+      this.limitConnect(req, `${method} ${path}`);
       req.setTimeout(this.timeoutMs, () => req.destroy(new Error(`${method} ${path}: no answer within ${this.timeoutMs} ms`)));
       req.on('error', (err) => { this.noteTransportError(err); reject(err); });
       req.end(payload);

@@ -9,6 +9,7 @@ import { logger } from '../util/log.js';
 import { VERSION } from '../version.js';
 import { join } from 'node:path';
 import { ensureNodeCredentials, fetchTrustedCaBundle } from '../agent/join.js';
+import { NODE_CONNECT_TIMEOUT_MS } from '../agent/node-objects.js';
 import { HollowFleet, type FleetTimings } from './fleet.js';
 import type { Taint } from './objects.js';
 
@@ -48,7 +49,7 @@ export async function runHollow(c: HollowConfig): Promise<HollowFleet> {
       const creds = await ensureNodeCredentials(name, { server: c.server, credentialsDir: join(c.dataDir, 'hollow', 'nodes'), token, caBundle, agent: joinAgent });
       const client = new HttpClient({
         server: c.server, caPem: creds.caPem, certPem: creds.certPem, keyPem: creds.keyPem,
-        userAgent: `kubelet/${VERSION.gitVersion} (linux/hollow) skiff-hollow`, reachability,
+        userAgent: `kubelet/${VERSION.gitVersion} (linux/hollow) skiff-hollow`, reachability, connectTimeoutMs: NODE_CONNECT_TIMEOUT_MS,
       });
       await fleet.startNode({ name, ordinal, client, labels: c.labels, taints: c.taints });
     }
