@@ -123,7 +123,11 @@ async function main(): Promise<void> {
     const t = performance.now();
     const chunks: Promise<ChildProcess>[] = [];
     for (let first = 10; first < total; first += PER_HOLLOW) chunks.push(hollow(server, first, Math.min(PER_HOLLOW, total - first)));
-    procs.push(...await Promise.all(chunks));
+    // Settled, not raced: the processes that did start are stopped in `finally` even if another failed.
+    const started = await Promise.allSettled(chunks);
+    for (const r of started) if (r.status === 'fulfilled') procs.push(r.value);
+    const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
     console.log(`${total} nodes ready in ${((performance.now() - t) / 1000).toFixed(0)} s; annotating`);
     await annotate(admin, 10, total - 10);
     await sleep(2000);   // the last annotations reach the watchers
