@@ -313,8 +313,15 @@ export class ObjectService {
       result = prepared;
     } else if (opts.subresource === 'status') {
       // A status write changes status only (and nothing in metadata but what Kubernetes allows there).
-      result = { ...structuredClone(old), status: obj.status };
-      result.metadata = { ...structuredClone(old.metadata) };
+      // Copies of the top level and of metadata with its labels and annotations (defaulting and
+      // strategies stamp those: a namespace's name label, a DaemonSet's template generation); spec
+      // and the rest stay shared with the frozen stored object, which nothing after this writes to.
+      // A deep clone of the whole object was most of a status write's own cost.
+      const { labels, annotations } = old.metadata;
+      result = {
+        ...old, status: obj.status,
+        metadata: { ...old.metadata, ...(labels ? { labels: { ...labels } } : {}), ...(annotations ? { annotations: { ...annotations } } : {}) },
+      };
     } else if (hasStatusSubresource(info) && opts.subresource !== 'finalize' && opts.subresource !== 'binding') {
       // (finalize writes spec.finalizers; binding writes spec.nodeName and the PodScheduled condition)
       if (old.status !== undefined) result.status = structuredClone(old.status); else delete result.status;
