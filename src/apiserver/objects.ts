@@ -92,6 +92,22 @@ export interface WatchRequest {
 const GENERATE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
 const MAX_CONFLICT_RETRIES = 8;
 
+/**
+ * A stored object made ready for a write that replaces only top-level members: copies of the top
+ * level and of metadata, with its labels and annotations (defaulting and strategies stamp those on
+ * every write: a namespace's name label, a DaemonSet's template generation). Spec and the rest stay
+ * shared with the frozen stored object, so the write must replace them, never change them in place;
+ * defaulting only fills what is absent, and a stored object has it. A deep clone of the whole object
+ * was most of a status write's, a binding's and a graceful delete's own cost.
+ */
+export function writableTop(old: Readonly<Record<string, any>>): Record<string, any> {
+  const { labels, annotations } = old.metadata ?? {};
+  const metadata: Record<string, any> = { ...old.metadata };
+  if (labels) metadata.labels = { ...labels };
+  if (annotations) metadata.annotations = { ...annotations };
+  return { ...old, metadata };
+}
+
 export class ObjectService {
   private readonly strategyContext: StrategyContext;
 
@@ -313,15 +329,8 @@ export class ObjectService {
       result = prepared;
     } else if (opts.subresource === 'status') {
       // A status write changes status only (and nothing in metadata but what Kubernetes allows there).
-      // Copies of the top level and of metadata with its labels and annotations (defaulting and
-      // strategies stamp those: a namespace's name label, a DaemonSet's template generation); spec
-      // and the rest stay shared with the frozen stored object, which nothing after this writes to.
-      // A deep clone of the whole object was most of a status write's own cost.
-      const { labels, annotations } = old.metadata;
-      result = {
-        ...old, status: obj.status,
-        metadata: { ...old.metadata, ...(labels ? { labels: { ...labels } } : {}), ...(annotations ? { annotations: { ...annotations } } : {}) },
-      };
+      result = writableTop(old);
+      result.status = obj.status;
     } else if (hasStatusSubresource(info) && opts.subresource !== 'finalize' && opts.subresource !== 'binding') {
       // (finalize writes spec.finalizers; binding writes spec.nodeName and the PodScheduled condition)
       if (old.status !== undefined) result.status = structuredClone(old.status); else delete result.status;
@@ -389,10 +398,9 @@ export class ObjectService {
       if (pre?.resourceVersion && pre.resourceVersion !== old.metadata.resourceVersion) {
         throw errors.conflict(info.plural, info.group, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${old.metadata.resourceVersion}`);
       }
-      // A copy of the top level and of metadata only: a deletion changes nothing else in place (a
-      // strategy replaces a member, as the namespace's status), and the rest stays shared with the
-      // frozen stored object. A deep clone of a pod cost more than the rest of its graceful delete.
-      const next: Record<string, any> = { ...old, metadata: { ...old.metadata } };
+      // A deletion changes nothing below metadata in place (a strategy replaces a member, as the
+      // namespace's status). A deep clone of a pod cost more than the rest of its graceful delete.
+      const next = writableTop(old);
       const meta = next.metadata;
       const finalizers = new Set<string>(meta.finalizers ?? []);
       // Propagation policies become finalizers the garbage collector acts on.

@@ -2,7 +2,7 @@
 // (the scheduler binds, drain evicts).
 import { BUILTIN_KINDS } from '../api/kinds.js';
 import { ApiError, errors } from '../api/status.js';
-import type { Actor, DeleteOptions, ObjectService, WriteOptions, WriteResult } from './objects.js';
+import { writableTop, type Actor, type DeleteOptions, type ObjectService, type WriteOptions, type WriteResult } from './objects.js';
 import { matchLabelSelectorObject } from '../api/selectors.js';
 import { nowRfc3339 } from '../util/time.js';
 import { isPodActive } from '../api/pod.js';
@@ -15,18 +15,21 @@ export async function bindPod(objects: ObjectService, ns: string, name: string, 
   if (!node) throw errors.invalid('Binding', '', name, [{ reason: 'FieldValueRequired', field: 'target.name', message: 'Required value' }]);
   return objects.update(POD, ns, name, (current) => {
     if (!current) throw errors.notFound('pods', '', name);
-    const pod = structuredClone(current.obj) as Record<string, any>;
-    if (pod.metadata.deletionTimestamp) throw errors.conflict('pods', '', name, 'pod is being deleted, cannot be assigned to a host');
-    if (pod.spec.nodeName) throw errors.conflict('pods', '', name, `pod ${name} is already assigned to node "${pod.spec.nodeName}"`);
-    pod.spec.nodeName = node;
+    const old = current.obj;
+    if (old.metadata.deletionTimestamp) throw errors.conflict('pods', '', name, 'pod is being deleted, cannot be assigned to a host');
+    if (old.spec?.nodeName) throw errors.conflict('pods', '', name, `pod ${name} is already assigned to node "${old.spec.nodeName}"`);
+    // Copies of what binding changes (spec.nodeName, one condition); the rest stays shared.
+    const pod = writableTop(old);
+    pod.spec = { ...old.spec, nodeName: node };
     // Binding also marks the pod scheduled, in the same write (as Kubernetes' binding does).
-    const conditions: any[] = (pod.status ??= {}).conditions ??= [];
-    const cond = conditions.find((c) => c.type === 'PodScheduled');
-    if (!cond) conditions.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: nowRfc3339() });
-    else if (cond.status !== 'True') {
-      Object.assign(cond, { status: 'True', lastTransitionTime: nowRfc3339() });
-      delete cond.reason; delete cond.message;
+    const conditions: any[] = [...(old.status?.conditions ?? [])];
+    const at = conditions.findIndex((c) => c.type === 'PodScheduled');
+    if (at < 0) conditions.push({ type: 'PodScheduled', status: 'True', lastProbeTime: null, lastTransitionTime: nowRfc3339() });
+    else if (conditions[at].status !== 'True') {
+      const { reason: _reason, message: _message, ...kept } = conditions[at];
+      conditions[at] = { ...kept, status: 'True', lastTransitionTime: nowRfc3339() };
     }
+    pod.status = { ...old.status, conditions };
     delete pod.metadata.resourceVersion;
     return pod;
   }, { ...opts, subresource: 'binding' });

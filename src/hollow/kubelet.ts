@@ -296,8 +296,8 @@ export class HollowKubelet {
     const wait = this.o.podStartDelayMs - (now - state.seenAt);
     if (wait > 0) return { requeueAfterMs: wait };
     state.ip ??= this.allocateIP(key);
-    const next = structuredClone(pod) as Obj;
-    next.status = runningStatus(pod, { hostIP: this.hostIP, podIP: state.ip, startTime: new Date(state.seenAt), startedAt: new Date(now) });
+    // The informer's pod with a new status: only serialized, so it needs no deep copy.
+    const next: Obj = { ...pod, status: runningStatus(pod, { hostIP: this.hostIP, podIP: state.ip, startTime: new Date(state.seenAt), startedAt: new Date(now) }) };
     // PUT with the informer's resourceVersion: a pod that changed (or was replaced) meanwhile
     // fails with a conflict and is retried from the newer copy.
     await this.o.client.updateStatus(Resources.pods, pod.metadata.namespace, next);
@@ -306,11 +306,10 @@ export class HollowKubelet {
   private async repostRunning(pod: Obj): Promise<void> {
     const started = Date.parse(pod.status?.startTime ?? '');
     const running = Date.parse(pod.status?.containerStatuses?.[0]?.state?.running?.startedAt ?? '');
-    const next = structuredClone(pod) as Obj;
-    next.status = runningStatus(pod, {
+    const next: Obj = { ...pod, status: runningStatus(pod, {
       hostIP: pod.status.hostIP ?? this.hostIP, podIP: pod.status.podIP,
       startTime: new Date(Number.isFinite(started) ? started : Date.now()), startedAt: new Date(Number.isFinite(running) ? running : Date.now()),
-    });
+    }) };
     await this.o.client.updateStatus(Resources.pods, pod.metadata.namespace, next);
   }
 
@@ -320,8 +319,7 @@ export class HollowKubelet {
     const startedAt = Date.parse(pod.status?.containerStatuses?.[0]?.state?.running?.startedAt ?? '');
     const wait = (Number.isFinite(startedAt) ? startedAt : Date.now()) + exit.afterMs - Date.now();
     if (wait > 0) return { requeueAfterMs: wait };
-    const next = structuredClone(pod) as Obj;
-    next.status = exitedStatus(pod, exit.code, new Date());
+    const next: Obj = { ...pod, status: exitedStatus(pod, exit.code, new Date()) };
     await this.o.client.updateStatus(Resources.pods, pod.metadata.namespace, next);
   }
 

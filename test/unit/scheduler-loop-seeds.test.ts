@@ -112,6 +112,12 @@ test('a pod waiting for room is placed once a bound pod is deleted', async (t) =
   assert.equal(cond.message, '0/1 nodes are available: 1 Too many pods. preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod.');
   await env.api.client.delete(Resources.pods, 'default', 'first', { gracePeriodSeconds: 0 });
   assert.equal(await eventually(() => nodeOf(env, 'second'), 5000, 'second bound'), 'tiny');
+  // The binding turned the Unschedulable condition into a scheduled one, in the same write.
+  const bound = (await getPod(env, 'second'))!.status.conditions.find((c: any) => c.type === 'PodScheduled');
+  assert.equal(bound.status, 'True');
+  assert.equal(bound.reason, undefined);
+  assert.equal(bound.message, undefined);
+  assert.ok(Date.parse(bound.lastTransitionTime) >= Date.parse(cond.lastTransitionTime));
 });
 
 test('pods for another scheduler, terminating pods and gated pods are left alone', async (t) => {
