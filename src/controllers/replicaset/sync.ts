@@ -82,7 +82,8 @@ export class ReplicaSetSync {
         ...(meta.finalizers ? { finalizers: [...meta.finalizers] } : {}),
         ownerReferences: [controllerRef(rs, 'apps/v1', 'ReplicaSet')],
       },
-      spec: structuredClone(t.spec ?? {}),
+      // The template's own (frozen) spec: nothing here changes it, and the client sends a copy.
+      spec: t.spec ?? {},
     };
     try {
       const created = await client.create(Resources.pods, rs.metadata.namespace, pod);
