@@ -406,13 +406,19 @@ class Observer {
 }
 
 /**
- * The control loops' write budget from the server's /metrics (skiff_controller_write_budget): its
- * bound now, and how many loop writes have waited for a seat. Empty when it cannot be read.
+ * The server's V8 heap (used and committed, and memory outside it that V8 knows of) and the control
+ * loops' write budget (skiff_controller_write_budget): its bound now, and how many loop writes have
+ * waited for a seat. From the server's /metrics; empty when it cannot be read.
  */
-async function budgetNow(server: Server): Promise<string> {
+async function serverNow(server: Server): Promise<string> {
   const metric = await scrapeMetrics(server.kubeconfigPath);
   const v = (name: string) => metric(`skiff_controller_write_budget{value="${name}"}`);
-  return v('limit') === undefined ? '' : `loop budget ${v('limit')} (in flight ${v('in_flight')}, waiting ${v('waiting')}, waited ${v('waited_total')}, cuts ${v('decreases_total')})`;
+  const mb = (series: string) => ((metric(series) ?? 0) / 2 ** 20).toFixed(0);
+  // V8's heap beside the RSS: whether the memory is live objects, garbage V8 has not collected yet,
+  // or outside V8 (malloc, TLS buffers, SQLite).
+  const heap = metric('nodejs_heap_size_total_bytes') === undefined ? ''
+    : `heap used/total ${mb('nodejs_heap_size_used_bytes')}/${mb('nodejs_heap_size_total_bytes')}MB external ${mb('nodejs_external_memory_bytes')}MB `;
+  return heap + (v('limit') === undefined ? '' : `loop budget ${v('limit')} (in flight ${v('in_flight')}, waiting ${v('waiting')}, waited ${v('waited_total')}, cuts ${v('decreases_total')})`);
 }
 
 /**
@@ -572,7 +578,7 @@ async function burstPhase(o: Options, server: Server, obs: Observer, meter: Proc
       lastReport = performance.now();
       const all = [...obs.pods.values()];
       console.log(`  t=${((lastReport - burstStart) / 1000).toFixed(0)}s pods=${all.length} scheduled=${all.filter((p) => p.scheduled !== undefined).length} `
-        + `running=${obs.burstRunning} serverRSS=${rssMb(server.proc.pid!).toFixed(0)}MB leaseMisses=${obs.leaseMisses.burst} notReady=${obs.notReady.burst.size} ${await budgetNow(server)}`);
+        + `running=${obs.burstRunning} serverRSS=${rssMb(server.proc.pid!).toFixed(0)}MB leaseMisses=${obs.leaseMisses.burst} notReady=${obs.notReady.burst.size} ${await serverNow(server)}`);
     }
   }
   const burstDone = obs.burstRunning >= o.pods;
@@ -588,7 +594,7 @@ async function burstPhase(o: Options, server: Server, obs: Observer, meter: Proc
   const allRunningS = (burstEnd - burstStart) / 1000;
   console.log(`burst: ${o.pods} pods on ${o.nodes} nodes: scheduled ${schedRate.toFixed(0)} pods/s, all Running ${burstDone ? `in ${allRunningS.toFixed(1)} s` : `NOT within ${o.timeoutS} s (${obs.burstRunning})`}, `
     + `first seen→Running p50 ${ms(percentile(burstLat, 50))} p99 ${ms(percentile(burstLat, 99))}; server peak RSS ${burstRss.toFixed(0)} MB, CPU ${burstCpu.toFixed(0)}%; `
-    + `lease misses ${obs.leaseMisses.burst} (max gap ${(obs.leaseMaxGap.burst / 1000).toFixed(1)} s), NotReady nodes ${obs.notReady.burst.size}; ${await budgetNow(server)}`);
+    + `lease misses ${obs.leaseMisses.burst} (max gap ${(obs.leaseMaxGap.burst / 1000).toFixed(1)} s), NotReady nodes ${obs.notReady.burst.size}; ${await serverNow(server)}`);
   const summary = `sched=${schedRate.toFixed(0)}pods/s burstAllRunning=${burstDone ? allRunningS.toFixed(1) : `>${o.timeoutS}`}s burstP50=${ms(percentile(burstLat, 50))} burstP99=${ms(percentile(burstLat, 99))}`;
   return { done: burstDone, peakRss: burstRss, summary };
 }
@@ -687,7 +693,7 @@ async function main(): Promise<void> {
     }
     const dbMb = server.datastoreBytes() / 1e6;
     const serverRss = rssMb(server.proc.pid!);
-    console.log(`datastore ${dbMb.toFixed(1)} MB; server RSS now ${serverRss.toFixed(0)} MB; hollow RSS ${hollowRss().toFixed(0)} MB total`);
+    console.log(`datastore ${dbMb.toFixed(1)} MB; server RSS now ${serverRss.toFixed(0)} MB (${await serverNow(server)}); hollow RSS ${hollowRss().toFixed(0)} MB total`);
     line.push(`serverRSS=${Math.max(burstRss, meter.peakRss, serverRss).toFixed(0)}MB db=${dbMb.toFixed(0)}MB`);
 
     // ---- kill -9 and recovery
