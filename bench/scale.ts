@@ -640,8 +640,11 @@ async function main(): Promise<void> {
       + `(hollow RSS ${hollowRss().toFixed(0)} MB total); server RSS ${rssMb(server.proc.pid!).toFixed(0)} MB`);
 
     const admin = HttpClient.fromKubeconfig(server.kubeconfigPath, { userAgent: 'skiff-bench-scale', maxConnections: 16 });
-    const writer = HttpClient.fromKubeconfig(server.kubeconfigPath, { userAgent: 'skiff-bench-scale-writer', maxConnections: 64 });
-    const reader = HttpClient.fromKubeconfig(server.kubeconfigPath, { userAgent: 'skiff-bench-scale-reader', maxConnections: 16 });
+    // The steady phase's clients keep the connections they use, as client-go does (with two idle
+    // ones, the writer opened and closed tens of TLS connections a second, costing the server more
+    // than a real client would).
+    const writer = HttpClient.fromKubeconfig(server.kubeconfigPath, { userAgent: 'skiff-bench-scale-writer', maxConnections: 64, idleConnections: 64 });
+    const reader = HttpClient.fromKubeconfig(server.kubeconfigPath, { userAgent: 'skiff-bench-scale-reader', maxConnections: 16, idleConnections: 16 });
     const watcher = HttpClient.fromKubeconfig(server.kubeconfigPath, { userAgent: 'skiff-bench-scale-watch', maxConnections: 8, timeoutMs: 120_000 });
     clients.push(admin, writer, reader, watcher);
     const exists = (err: unknown) => { if (!o.fromData || !isAlreadyExists(err)) throw err; };

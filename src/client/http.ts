@@ -40,6 +40,14 @@ export interface HttpClientOptions {
   connectTimeoutMs?: number;
   /** Requests in flight at once, watches apart (default 8); more wait for a free connection. */
   maxConnections?: number;
+  /**
+   * Request connections kept open while idle, for up to 30 s (default 2). Past it, a connection is
+   * closed as its request ends, and the next busy moment pays a TLS handshake on both ends for each
+   * new one. A node's client keeps few: 5,000 nodes each keeping 8 would hold 40,000 connections
+   * open on the server after a burst. A client busy with many requests at once keeps as many as it
+   * uses (client-go keeps up to 25 idle per host).
+   */
+  idleConnections?: number;
   /** Shared with other clients of the same server: after a refused dial, attempts fail without dialling until it listens again. */
   reachability?: Reachability;
 }
@@ -74,6 +82,7 @@ export class HttpClient implements ApiClient {
   /** Pools replaced by useCredentials: their open connections finish, close() ends them. */
   private readonly retired: https.Agent[] = [];
   private readonly maxConnections: number;
+  private readonly idleConnections: number;
   private readonly base: URL;
   private readonly headers: Record<string, string>;
   private readonly timeoutMs: number;
@@ -86,6 +95,7 @@ export class HttpClient implements ApiClient {
     // One TLS context for every connection: given only ca/cert/key, Node would parse them into a new
     // one per connection.
     this.maxConnections = opts.maxConnections ?? 8;
+    this.idleConnections = Math.min(opts.idleConnections ?? 2, this.maxConnections);
     [this.agent, this.watchAgent] = this.pools(opts);
     this.headers = { accept: 'application/json', 'user-agent': opts.userAgent ?? 'skiff' };
     if (opts.token) this.headers.authorization = `Bearer ${opts.token}`;
@@ -121,10 +131,14 @@ export class HttpClient implements ApiClient {
     // it to each new socket decoded it again (12 % of a hollow process's CPU while 1,000 nodes
     // reconnected, docs/scale.md).
     const agent = new https.Agent({
-      keepAlive: true, timeout: 30_000, secureContext, maxSockets: this.maxConnections, maxFreeSockets: 2, maxCachedSessions: 0,
+      keepAlive: true, timeout: 30_000, secureContext, maxSockets: this.maxConnections, maxFreeSockets: this.idleConnections, maxCachedSessions: 0,
     });
-    // Watches hold their connection for minutes, so they must not take the requests' places.
-    return [agent, new https.Agent({ secureContext, maxCachedSessions: 0 })];
+    // Watches hold their connection for minutes, so they must not take the requests' places. A watch
+    // the server ends (its timeout) leaves its connection to the next one, which an informer starts
+    // at once: 5,000 nodes renewing their pod watches every few minutes made 17 TLS handshakes a
+    // second on the server otherwise.
+    const watchAgent = new https.Agent({ keepAlive: true, timeout: 30_000, secureContext, maxFreeSockets: 2, maxCachedSessions: 0 });
+    return [agent, watchAgent];
   }
 
   /**
@@ -137,7 +151,7 @@ export class HttpClient implements ApiClient {
   }
 
   /** From a kubeconfig's current context (embedded `*-data` or file paths, relative to the file). */
-  static fromKubeconfig(path: string, opts: Pick<HttpClientOptions, 'userAgent' | 'timeoutMs' | 'maxConnections'> = {}): HttpClient {
+  static fromKubeconfig(path: string, opts: Pick<HttpClientOptions, 'userAgent' | 'timeoutMs' | 'maxConnections' | 'idleConnections'> = {}): HttpClient {
     const { parse: parseYaml } = requireOnDemand('yaml') as typeof import('yaml');
     const kc = parseYaml(readFileSync(path, 'utf8')) as any;
     const ctxName = kc?.['current-context'] || kc?.contexts?.[0]?.name;
