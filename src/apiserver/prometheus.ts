@@ -8,7 +8,8 @@ import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import type { Store } from '../storage/types.js';
 import { storageResource } from '../api/kinds.js';
 import type { KindInfo } from '../api/kinds.js';
-import { parseRequestInfo, type RequestInfo } from './request-info.js';
+import type { RequestInfo } from './request-info.js';
+import { parsedRequest } from './request-target.js';
 import { counter, gauge, histogram } from '../client/metrics-scope.js';
 import { sendRaw } from './http.js';
 import type { FlowControlObserver } from './connection-limits.js';
@@ -109,9 +110,9 @@ export class ApiServerMetrics {
     const t0 = performance.now();
     const method = req.method ?? 'GET';
     let ri: RequestInfo;
+    let query: URLSearchParams;
     try {
-      const url = new URL(req.url ?? '/', 'https://x');
-      ri = parseRequestInfo(method, url.pathname, url.searchParams);
+      ({ info: ri, target: { searchParams: query } } = parsedRequest(req));
     } catch {
       return;   // a malformed target is answered (and not counted) by the request path
     }
@@ -121,7 +122,7 @@ export class ApiServerMetrics {
       if (!info) ri = { ...ri, group: '', version: '', resource: '', subresource: '' };
       else if (ri.subresource && !info.subresources?.includes(ri.subresource as never)) ri = { ...ri, subresource: '' };
     }
-    const dryRun = new URL(req.url ?? '/', 'https://x').searchParams.getAll('dryRun').includes('All') ? 'All' : '';
+    const dryRun = query.getAll('dryRun').includes('All') ? 'All' : '';
     const labels = [reportedVerb(ri, method, req.headers['content-type']), dryRun, ri.group, ri.version, ri.resource, ri.subresource, scopeOf(ri), 'apiserver'];
     const long = LONG_RUNNING.has(ri.verb) || LONG_RUNNING.has(ri.subresource);
     const kind = method === 'GET' || method === 'HEAD' ? 'readOnly' : 'mutating';

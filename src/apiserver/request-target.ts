@@ -1,8 +1,9 @@
 // The request target as the client sent it. A WHATWG URL would resolve dot segments (`..`,
 // `%2e%2e`) and treat `//x` as a host, so a resource name could climb to its parent path; here the
 // path stays as sent and names from it are checked as Kubernetes checks path segment names.
+import type { IncomingMessage } from 'node:http';
 import { errors } from '../api/status.js';
-import type { RequestInfo } from './request-info.js';
+import { parseRequestInfo, type RequestInfo } from './request-info.js';
 
 export interface RequestTarget {
   /** The path, trailing slashes removed (`/` stays `/`), still percent-encoded. */
@@ -28,6 +29,28 @@ export function parseRequestTarget(raw: string): RequestTarget {
   let searchParams: URLSearchParams;
   try { searchParams = new URLSearchParams(query); } catch { throw errors.badRequest('malformed query string'); }
   return { pathname, searchParams };
+}
+
+/** A request's target and what it asks for, from its method and raw target. */
+export interface ParsedRequest {
+  target: RequestTarget;
+  info: RequestInfo;
+}
+
+const parsed = new WeakMap<IncomingMessage, ParsedRequest>();
+
+/**
+ * The request's target and request info, parsed once: the metrics (which label every request) and
+ * the handler both need them. Treat the result as read-only. Throws a 400 for a malformed target.
+ */
+export function parsedRequest(req: IncomingMessage): ParsedRequest {
+  let p = parsed.get(req);
+  if (!p) {
+    const target = parseRequestTarget(req.url ?? '/');
+    p = { target, info: parseRequestInfo(req.method ?? 'GET', target.pathname, target.searchParams) };
+    parsed.set(req, p);
+  }
+  return p;
 }
 
 /** Kubernetes' path segment name rule (apimachinery's IsValidPathSegmentName): the reasons it fails. */

@@ -3,7 +3,7 @@
 import https from 'node:https';
 import { constants } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { parseRequestInfo, type RequestInfo } from './request-info.js';
+import type { RequestInfo } from './request-info.js';
 import { ApiError, errors } from '../api/status.js';
 import { negotiate, sendError, sendJson, sendRaw } from './http.js';
 import { Discovery, aggregatedContentType, wantsAggregated } from './discovery.js';
@@ -18,7 +18,7 @@ import { serveHealth, type HealthEndpoint } from './health.js';
 import type { Auditor } from './audit/index.js';
 import type { ApiServerMetrics } from './prometheus.js';
 import { answerClientError, applyConnectionLimits, connectionLimits, InflightLimiter, priorityLevel, serverTimeoutOptions, type ConnectionLimits } from './connection-limits.js';
-import { checkPathSegmentNames, parseRequestTarget } from './request-target.js';
+import { checkPathSegmentNames, parsedRequest } from './request-target.js';
 import type { Aggregator } from './aggregation/index.js';
 
 const log = logger('apiserver');
@@ -119,7 +119,7 @@ async function handle(ctx: ApiContext, discovery: Discovery, openapiV2: OpenApiV
   req: IncomingMessage, res: ServerResponse): Promise<void> {
   // The raw target, never a WHATWG URL: that would resolve `..` and `%2e%2e` segments (a DELETE of
   // a ConfigMap named `..` became a DELETE of its namespace).
-  const url = parseRequestTarget(req.url ?? '/');
+  const { target: url, info: ri } = parsedRequest(req);
   const path = url.pathname;
   const method = req.method ?? 'GET';
 
@@ -131,7 +131,6 @@ async function handle(ctx: ApiContext, discovery: Discovery, openapiV2: OpenApiV
   if (!authenticated) throw errors.unauthorized();
   const user = impersonate(req, authenticated, ctx.authz);
 
-  const ri = parseRequestInfo(method, path, url.searchParams);
   opts.audit?.identify(req, authenticated, user, ri);
   if (ri.isResourceRequest) checkPathSegmentNames(ri);
   // Long-running requests (watches, streams, proxies) hold no slot: they are bounded by connections.
