@@ -94,7 +94,7 @@ import { FLEET_PROXY_USER, fleetProxyRbac, startSite, type RunningSite } from '.
 import { VERSION } from '../version.js';
 import { startIngressStatusController } from '../controllers/ingress/controller.js';
 import { logger } from '../util/log.js';
-import { logProfile } from './profile.js';
+import { applyProfile } from './profile.js';
 import { startBackups, type BackupConfig } from './snapshot-service.js';
 
 const log = logger('server');
@@ -259,7 +259,7 @@ async function startServerWith(config: ServerConfig, acceptHelper: AcceptHelper 
   opened = store;
   encryption.attach(store);
   log.info({ revision: store.revision(), ms: Math.round(performance.now() - t0) }, 'datastore loaded');
-  logProfile(config.profile ?? 'default', config.watchCacheSize);
+  applyProfile(config.profile ?? 'default', config.watchCacheSize);
   const eventTtlMs = (config.eventTtlSeconds ?? 3600) * 1000;
 
   const ips = hostIps();
