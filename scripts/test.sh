@@ -67,7 +67,7 @@ run_tests() {
   local name=$1 concurrency=$2
   shift 2
   [ $# -gt 0 ] || return 0
-  node --import tsx --test --test-concurrency="$concurrency" \
+  node --import tsx --test --test-concurrency="$concurrency" ${test_timeout:+--test-timeout="$test_timeout"} \
     --test-reporter=spec --test-reporter-destination=stdout \
     --test-reporter=./scripts/test-counts-reporter.mjs --test-reporter-destination="$counts/$name" \
     "$@"
@@ -98,7 +98,9 @@ if [ "$shards" -gt 0 ] && [ "${#unit_files[@]}" -gt 1 ]; then
   done
 fi
 status=0
-run_tests unit "$unit_concurrency" "${unit_entries[@]}" || status=$?
+# A unit test is a few seconds at most (the whole set takes about a minute): one that hangs fails
+# after two minutes, under its own name, instead of holding the suite until CI's limit.
+test_timeout=120000 run_tests unit "$unit_concurrency" "${unit_entries[@]}" || status=$?
 
 # End-to-end files run in two lanes at once, each one file at a time (SKIFF_E2E_LANES=1: one lane):
 # - the host lane: files that run containers or hosts on this machine (they import the image helper,
