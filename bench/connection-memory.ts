@@ -51,7 +51,7 @@ if (process.argv[2] === 'child') {
     const pki = await ensureServerPki({ dataDir: dir, sans: { dns: ['localhost'], ips: ['127.0.0.1'] } });
     const client = await pki.issueClientCert('system:node:bench', ['system:nodes']);
     const creds = { ca: pki.serverCaPem, cert: client.certPem, key: client.keyPem, servername: 'localhost' };
-    const per: Record<string, { rssKB: number; heapKB: number; cpuUs: number }> = {};
+    const per: Partial<Record<Protocol, { rssKB: number; heapKB: number; cpuUs: number }>> = {};
     for (const protocol of protocols) {
       const child = fork(fileURLToPath(import.meta.url), ['child', JSON.stringify({ cert: pki.servingCertPem, key: pki.servingKeyPem, ca: pki.clientCaPem, protocol })],
         { execArgv: ['--import', 'tsx', '--expose-gc'] });
@@ -89,10 +89,10 @@ if (process.argv[2] === 'child') {
       child.send('measure');
       const after = (await next()).mem;
       const kb = (bytes: number) => bytes / 1024 / n;
-      per[protocol] = { rssKB: kb(after.rss - first.mem.rss), heapKB: kb(after.heap - first.mem.heap), cpuUs: (after.cpuUs - first.mem.cpuUs) / n };
-      console.log(`${protocol}: per idle TLS connection (client certificate, keep-alive): RSS ${per[protocol].rssKB.toFixed(1)} KB, `
-        + `V8 heap ${per[protocol].heapKB.toFixed(1)} KB, external ${kb(after.external - first.mem.external).toFixed(1)} KB; `
-        + `server CPU for its handshake and one request ${per[protocol].cpuUs.toFixed(0)} µs`);
+      const m = per[protocol] = { rssKB: kb(after.rss - first.mem.rss), heapKB: kb(after.heap - first.mem.heap), cpuUs: (after.cpuUs - first.mem.cpuUs) / n };
+      console.log(`${protocol}: per idle TLS connection (client certificate, keep-alive): RSS ${m.rssKB.toFixed(1)} KB, `
+        + `V8 heap ${m.heapKB.toFixed(1)} KB, external ${kb(after.external - first.mem.external).toFixed(1)} KB; `
+        + `server CPU for its handshake and one request ${m.cpuUs.toFixed(0)} µs`);
       for (const close of closers) close();
       child.kill();
     }

@@ -124,21 +124,19 @@ export class HttpClient implements ApiClient {
     const secureContext = createSecureContext({ ca: opts.caPem, cert: opts.certPem, key: opts.keyPem });
     // Unbounded, a burst of status writes (100 pods starting on a node) opened 37 TLS connections that
     // then idled in the pool, on both ends; a few serve the same burst as fast, since the server
-    // answers in milliseconds. Idle ones are closed after 30 s, before the server's 65 s keep-alive
-    // timeout could close one under a request being sent on it.
+    // answers in milliseconds. Idle ones are closed after 30 s, before the server's keep-alive
+    // timeout (90 s) could close one under a request being sent on it.
     // No TLS session cache (maxCachedSessions 0), as client-go keeps none: connections live long, and
     // after a server restart every cached session is one the new server cannot resume, yet applying
     // it to each new socket decoded it again (12 % of a hollow process's CPU while 1,000 nodes
     // reconnected, docs/scale.md).
-    const agent = new https.Agent({
-      keepAlive: true, timeout: 30_000, secureContext, maxSockets: this.maxConnections, maxFreeSockets: this.idleConnections, maxCachedSessions: 0,
-    });
+    const kept = { keepAlive: true, timeout: 30_000, secureContext, maxCachedSessions: 0 };
+    const agent = new https.Agent({ ...kept, maxSockets: this.maxConnections, maxFreeSockets: this.idleConnections });
     // Watches hold their connection for minutes, so they must not take the requests' places. A watch
     // the server ends (its timeout) leaves its connection to the next one, which an informer starts
     // at once: 5,000 nodes renewing their pod watches every few minutes made 17 TLS handshakes a
     // second on the server otherwise.
-    const watchAgent = new https.Agent({ keepAlive: true, timeout: 30_000, secureContext, maxFreeSockets: 2, maxCachedSessions: 0 });
-    return [agent, watchAgent];
+    return [agent, new https.Agent({ ...kept, maxFreeSockets: 2 })];
   }
 
   /**
