@@ -5,7 +5,8 @@
 // everything a pod brings along (its versions in the watch cache's ring, its Events, informers'
 // indexes, the scheduler's view). Prints both snapshots' largest categories, RSS before and after,
 // and a summary line. Run after `npm run build`:
-//   node --import tsx bench/pod-memory.ts [--nodes 50] [--pods 4000]
+//   node --import tsx bench/pod-memory.ts [--nodes 50] [--pods 4000] [--keep-snapshots]
+// --keep-snapshots leaves both snapshots in their directory (printed) for a heap viewer.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -17,16 +18,17 @@ import type { KObject } from '../src/api/object.js';
 import { rssMb, scrapeMetrics, sleep, startBenchServer, stopProcess, type BenchServer } from './lib/server.js';
 import { setLogLevel } from '../src/util/log.js';
 
-interface Options { nodes: number; pods: number }
+interface Options { nodes: number; pods: number; keepSnapshots: boolean }
 
 function parseArgs(argv: string[]): Options {
-  const o: Options = { nodes: 50, pods: 4000 };
+  const o: Options = { nodes: 50, pods: 4000, keepSnapshots: false };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
     if (flag === '--help' || flag === '-h') {
-      console.log('usage: node --import tsx bench/pod-memory.ts [--nodes 50] [--pods 4000]');
+      console.log('usage: node --import tsx bench/pod-memory.ts [--nodes 50] [--pods 4000] [--keep-snapshots]');
       process.exit(0);
     }
+    if (flag === '--keep-snapshots') { o.keepSnapshots = true; continue; }
     const n = Number(argv[++i]);
     if (!Number.isInteger(n) || n < 1) throw new Error(`${flag}: expected a positive integer, got ${argv[i]}`);
     if (flag === '--nodes') o.nodes = n;
@@ -103,7 +105,10 @@ async function main(): Promise<void> {
   // The server writes its snapshots into its working directory: this one.
   process.chdir(snapDir);
   process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2`.trim();
-  const server = await startBenchServer(['--log-level', 'warn'], { readyTimeoutMs: 120_000 });
+  // As bench/scale.ts: room for more than 256 nodes' pod CIDRs, and no per-address connection cap
+  // (every hollow node connects from 127.0.0.1).
+  process.env.SKIFF_CONNECTION_LIMITS = JSON.stringify({ maxConnectionsPerAddress: 1_000_000 });
+  const server = await startBenchServer(['--log-level', 'warn', '--cluster-cidr', '10.64.0.0/10'], { readyTimeoutMs: 120_000 });
   let hollow: ChildProcess | undefined;
   const admin = HttpClient.fromKubeconfig(server.kubeconfigPath, { userAgent: 'skiff-bench-pod-memory' });
   try {
@@ -148,7 +153,8 @@ async function main(): Promise<void> {
     admin.close();
     await stopProcess(hollow);
     await server.stop();
-    rmSync(snapDir, { recursive: true, force: true });
+    if (o.keepSnapshots) console.log(`snapshots kept in ${snapDir}`);
+    else rmSync(snapDir, { recursive: true, force: true });
   }
 }
 

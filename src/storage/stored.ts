@@ -77,18 +77,15 @@ function deepFreeze(v: unknown): unknown {
   if (typeof v !== 'object' || v === null) return v;
   if (Array.isArray(v)) {
     if (v.length === 0) return EMPTY_ARRAY;
-    for (let i = 0; i < v.length; i++) {
-      const f = deepFreeze(v[i]);
-      if (f !== v[i]) v[i] = f;
-    }
+    // Assigned even when `===`: for strings that compares contents, and the point is the instance.
+    for (let i = 0; i < v.length; i++) v[i] = deepFreeze(v[i]);
     return Object.freeze(v);
   }
   const o = v as Record<string, unknown>;
   let n = 0;
   for (const k in o) {
     n++;
-    const f = deepFreeze(o[k]);
-    if (f !== o[k]) o[k] = f;
+    o[k] = deepFreeze(o[k]);
   }
   return n === 0 ? EMPTY_OBJECT : Object.freeze(o);
 }
@@ -110,7 +107,7 @@ function frozenSharing(next: unknown, prev: unknown): unknown {
     let same = next.length === before.length;
     for (let i = 0; i < next.length; i++) {
       const v = frozenSharing(next[i], i < before.length ? before[i] : undefined);
-      if (v !== next[i]) next[i] = v;
+      next[i] = v; // even when `===`: a string's instance is what is shared
       if (v !== before[i]) same = false;
     }
     if (same) return prev;
@@ -125,7 +122,7 @@ function frozenSharing(next: unknown, prev: unknown): unknown {
     const k = keys[i];
     const was = Object.hasOwn(before, k) ? before[k] : undefined;
     const v = frozenSharing(o[k], was);
-    if (v !== o[k]) o[k] = v;
+    o[k] = v; // even when `===`: a string's instance is what is shared
     if (v !== was || beforeKeys[i] !== k) same = false;
   }
   if (same) return prev;
