@@ -8,7 +8,7 @@
 // Every hollow or real node holds two such connections over HTTP/1.1 (requests and its pod watch).
 // The same is measured for HTTP/2 (Node's http2 server with HTTP/1.1 allowed, one session per
 // client), where a node would hold one: the last line compares a node's cost both ways.
-//   node --import tsx bench/connection-memory.ts [--connections 2000] [--protocol http1|h2|both]
+//   node --import tsx bench/connection-memory.ts [--connections 2000] [--protocol http1|h2|both] [--pooled-alpn]
 import https from 'node:https';
 import http2 from 'node:http2';
 import { fork } from 'node:child_process';
@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { ensureServerPki } from '../src/pki/certs.js';
+import { alpnWithoutPooledCopies } from '../src/apiserver/connection-limits.js';
 
 interface Mem { rss: number; heap: number; external: number; cpuUs: number }
 type Msg = { port: number; mem: Mem } | { mem: Mem };
@@ -31,6 +32,8 @@ if (process.argv[2] === 'child') {
   const server = protocol === 'h2'
     ? http2.createSecureServer({ ...tls, allowHTTP1: true }, (req, res) => { res.end(answer(req.socket as TLSSocket)); })
     : https.createServer({ ...tls, keepAliveTimeout: 600_000 }, (req, res) => { res.end(answer(req.socket as TLSSocket)); });
+  // As the API server does (src/apiserver/server.ts); `--pooled-alpn` measures Node's default.
+  if (!process.argv.includes('--pooled-alpn')) alpnWithoutPooledCopies(server);
   const mem = (): Mem => {
     (globalThis as { gc?: () => void }).gc?.();
     const m = process.memoryUsage();
@@ -53,7 +56,8 @@ if (process.argv[2] === 'child') {
     const creds = { ca: pki.serverCaPem, cert: client.certPem, key: client.keyPem, servername: 'localhost' };
     const per: Partial<Record<Protocol, { rssKB: number; heapKB: number; cpuUs: number }>> = {};
     for (const protocol of protocols) {
-      const child = fork(fileURLToPath(import.meta.url), ['child', JSON.stringify({ cert: pki.servingCertPem, key: pki.servingKeyPem, ca: pki.clientCaPem, protocol })],
+      const child = fork(fileURLToPath(import.meta.url), ['child', JSON.stringify({ cert: pki.servingCertPem, key: pki.servingKeyPem, ca: pki.clientCaPem, protocol }),
+        ...(process.argv.includes('--pooled-alpn') ? ['--pooled-alpn'] : [])],
         { execArgv: ['--import', 'tsx', '--expose-gc'] });
       const next = () => new Promise<Msg>((resolve) => child.once('message', (m) => resolve(m as Msg)));
       const first = await next() as { port: number; mem: Mem };

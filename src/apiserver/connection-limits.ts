@@ -7,7 +7,7 @@
 import type https from 'node:https';
 import type { Socket } from 'node:net';
 import type { IncomingMessage } from 'node:http';
-import type { TLSSocket } from 'node:tls';
+import type { Server as TlsServer, TLSSocket } from 'node:tls';
 import { errors } from '../api/status.js';
 
 export interface ConnectionLimits {
@@ -362,4 +362,19 @@ export class InflightLimiter {
     q.waiting--;
     this.observer?.inQueue(level, -1);
   }
+}
+
+/**
+ * Node copies a TLS server's ALPN list (https: `http/1.1`) into every connection's options. From a
+ * Buffer, that copy is a few bytes sliced from Buffer's shared 8 KB pool, and one long-lived
+ * connection keeps the whole 8 KB block alive: 3.5 KB per connection on average with 1,000 nodes
+ * connected (a heap snapshot: 844 blocks for 2,000 connections), 35 MB at 5,000 nodes. From a
+ * DataView (an accepted ALPN type) the copy is an ArrayBuffer of its own. Same protocols, same
+ * negotiation.
+ */
+export function alpnWithoutPooledCopies(server: TlsServer): void {
+  const list = (server as TlsServer & { ALPNProtocols?: unknown }).ALPNProtocols;
+  if (!(list instanceof Uint8Array)) return;
+  const own = new Uint8Array(list); // not from the pool: `new Uint8Array(array)` allocates its own buffer
+  (server as TlsServer & { ALPNProtocols?: unknown }).ALPNProtocols = new DataView(own.buffer);
 }

@@ -17,7 +17,7 @@ import { logger } from '../util/log.js';
 import { serveHealth, type HealthEndpoint } from './health.js';
 import type { Auditor } from './audit/index.js';
 import type { ApiServerMetrics } from './prometheus.js';
-import { answerClientError, applyConnectionLimits, connectionLimits, InflightLimiter, priorityLevel, serverTimeoutOptions, type ConnectionLimits } from './connection-limits.js';
+import { alpnWithoutPooledCopies, answerClientError, applyConnectionLimits, connectionLimits, InflightLimiter, priorityLevel, serverTimeoutOptions, type ConnectionLimits } from './connection-limits.js';
 import { checkPathSegmentNames, parsedRequest } from './request-target.js';
 import type { Aggregator } from './aggregation/index.js';
 
@@ -77,6 +77,7 @@ export function createApiServer(ctx: ApiContext, opts: ApiServerOptions): https.
     });
   });
   applyConnectionLimits(server, limits);
+  alpnWithoutPooledCopies(server);
   server.on('clientError', (err, socket) => {
     answerClientError(err, socket);
     log.debug({ err: err.message }, 'client error');
