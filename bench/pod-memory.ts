@@ -7,6 +7,9 @@
 // and a summary line. Run after `npm run build`:
 //   node --import tsx bench/pod-memory.ts [--nodes 50] [--pods 4000] [--keep-snapshots]
 // --keep-snapshots leaves both snapshots in their directory (printed) for a heap viewer.
+// rssPerPod overstates: the second RSS includes what writing the first snapshot took outside V8's
+// heap, which the allocator keeps (1,000 nodes and 1,000 pods: RSS 279 -> 699 MB, V8's heap 109 -> 160
+// MB committed). heapPerPod is the figure to compare.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';

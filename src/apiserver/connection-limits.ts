@@ -368,7 +368,7 @@ export class InflightLimiter {
  * Node copies a TLS server's ALPN list (https: `http/1.1`) into every connection's options. From a
  * Buffer, that copy is a few bytes sliced from Buffer's shared 8 KB pool, and one long-lived
  * connection keeps the whole 8 KB block alive: 3.5 KB per connection on average with 1,000 nodes
- * connected (a heap snapshot: 844 blocks for 2,000 connections), 35 MB at 5,000 nodes. From a
+ * connected (a heap snapshot: 844 blocks for 2,000 connections), about 36 MB at 5,000 nodes. From a
  * DataView (an accepted ALPN type) the copy is an ArrayBuffer of its own. Same protocols, same
  * negotiation.
  */
