@@ -44,13 +44,29 @@ export function resolveProfile(name: string, totalBytes: number): Profile {
 }
 
 /**
+ * The value of V8 flag `--<flag>` on node's own command line (the last one, as V8 reads them), or
+ * undefined. Dashes and underscores are the same to V8. (NODE_OPTIONS does not take V8's GC flags.)
+ */
+export function explicitV8Flag(flag: string, execArgv: readonly string[]): string | undefined {
+  const norm = (f: string) => f.replace(/_/g, '-');
+  let value: string | undefined;
+  for (let i = 0; i < execArgv.length; i++) {
+    const m = /^--([^=]+)(?:=(.*))?$/.exec(execArgv[i]!);
+    if (m && norm(m[1]!) === norm(flag)) value = m[2] ?? execArgv[++i];
+  }
+  return value;
+}
+
+/**
  * Sets what the profile sets at run time (V8's heap growing), logs the profile in effect, and warns
- * when the small profile's heap limit did not reach V8.
+ * when the small profile's heap limit did not reach V8. A `--heap-growing-percent` given to node
+ * itself wins over the profile's, as an explicit `--watch-cache-size` does.
  */
 export function applyProfile(name: ProfileName, watchCacheSize: number): void {
   const heapLimitMb = Math.round(getHeapStatistics().heap_size_limit / 2 ** 20);
-  const { heapGrowingPercent } = PROFILES[name];
-  if (heapGrowingPercent !== undefined) setFlagsFromString(`--heap-growing-percent=${heapGrowingPercent}`);
+  const explicit = explicitV8Flag('heap-growing-percent', process.execArgv);
+  const heapGrowingPercent = explicit !== undefined ? Number(explicit) : PROFILES[name].heapGrowingPercent;
+  if (explicit === undefined && heapGrowingPercent !== undefined) setFlagsFromString(`--heap-growing-percent=${heapGrowingPercent}`);
   log.info({ profile: name, watchCacheSize, heapLimitMb, heapGrowingPercent }, 'resource profile');
   const want = PROFILES[name].maxOldSpaceMb;
   if (want !== undefined && heapLimitMb > want * 2) {

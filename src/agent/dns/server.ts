@@ -76,6 +76,18 @@ export class DnsServer {
 
   /** Binds UDP and TCP on host:port; fails (with both closed) when either cannot be bound. */
   async listen(host: string, port: number): Promise<{ port: number }> {
+    // Port 0: the kernel picks a free UDP port, and the same TCP port may be taken (an outgoing
+    // connection's local port, say): then try another, as a test on a busy machine once saw.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.listenOnce(host, port);
+      } catch (err) {
+        if (port !== 0 || (err as NodeJS.ErrnoException).code !== 'EADDRINUSE' || attempt >= 5) throw err;
+      }
+    }
+  }
+
+  private async listenOnce(host: string, port: number): Promise<{ port: number }> {
     const udp = createSocket({ type: isIPv6(host) ? 'udp6' : 'udp4' });
     const tcp = createServer((s) => this.onTcp(s));
     try {
