@@ -16,7 +16,7 @@ import { Resources } from '../src/client/types.js';
 import type { KObject } from '../src/api/object.js';
 import { ANNOTATIONS, peerView } from '../src/agent/network/backends/backend.js';
 import { setLogLevel } from '../src/util/log.js';
-import { startBenchServer, stopProcess, sleep } from './lib/server.js';
+import { MANY_NODES, startBenchServer, stopProcess, sleep } from './lib/server.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
@@ -104,11 +104,7 @@ async function main(): Promise<void> {
   const i = argv.indexOf('--nodes');
   const total = i >= 0 ? Number(argv[i + 1]) : 1000;
   setLogLevel('error');
-  // Every hollow node connects from 127.0.0.1: the per-address cap (1,024 connections, meant for one
-  // client machine) would reset the connections of the nodes past the first 500. A /10 cluster CIDR
-  // holds 16,384 nodes' /24s (k3s's default /16 holds 256), as bench/scale.ts does.
-  process.env.SKIFF_CONNECTION_LIMITS = JSON.stringify({ maxConnectionsPerAddress: 1_000_000 });
-  const server = await startBenchServer(['--cluster-cidr', '10.64.0.0/10']);
+  const server = await startBenchServer([...MANY_NODES.args], { env: MANY_NODES.env });
   const procs: ChildProcess[] = [];
   const watchers: Watcher[] = [];
   try {

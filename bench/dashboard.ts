@@ -14,7 +14,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { chromium, type Page } from 'playwright-core';
-import { startBenchServer, rssMb, stopProcess, type BenchServer } from './lib/server.js';
+import { MANY_NODES, startBenchServer, rssMb, stopProcess, type BenchServer } from './lib/server.js';
 
 const NODES = Number(process.argv[2] ?? 1000);
 const PER_NODE = Number(process.argv[3] ?? 10);
@@ -91,10 +91,7 @@ async function waitFor(page: Page, expr: string, timeout = 300_000): Promise<voi
 
 // A /10 pod network: the default /16 has room for 256 nodes' /24s, and the allocator's retries for the
 // rest would load the server during the run. Warnings only: 5,000 joins at info are a lot of log.
-// Every hollow node connects from 127.0.0.1: lift the per-address connection cap (1,024), which a
-// thousand nodes' connections reach (the server then resets new ones, joins included).
-process.env.SKIFF_CONNECTION_LIMITS = JSON.stringify({ maxConnectionsPerAddress: 1_000_000 });
-const server = await startBenchServer(['--cluster-cidr', '10.64.0.0/10', '--log-level', 'warn']);
+const server = await startBenchServer([...MANY_NODES.args, '--log-level', 'warn'], { env: MANY_NODES.env });
 let hollow: ChildProcess | undefined;
 const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox'] });
 const agent = adminAgent(server);

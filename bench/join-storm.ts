@@ -15,7 +15,7 @@ import { Informer } from '../src/client/informer.js';
 import { Resources } from '../src/client/types.js';
 import type { KObject } from '../src/api/object.js';
 import { setLogLevel } from '../src/util/log.js';
-import { rssMb, sleep, startBenchServer, stopProcess } from './lib/server.js';
+import { MANY_NODES, rssMb, sleep, startBenchServer, stopProcess } from './lib/server.js';
 import { percentile } from './lib/stats.js';
 
 const ROOT = fileURLToPath(new URL('../', import.meta.url));
@@ -52,9 +52,7 @@ function hollow(server: { port: number; token: string }, dir: string, prefix: st
 async function main(): Promise<void> {
   setLogLevel('error');
   const o = options(process.argv.slice(2));
-  // Every hollow node connects from 127.0.0.1: lift the per-address connection cap (meant for one machine).
-  process.env.SKIFF_CONNECTION_LIMITS = JSON.stringify({ maxConnectionsPerAddress: 1_000_000 });
-  const server = await startBenchServer(['--cluster-cidr', '10.64.0.0/10', '--log-level', 'warn']);
+  const server = await startBenchServer([...MANY_NODES.args, '--log-level', 'warn'], { env: MANY_NODES.env });
   const dir = mkdtempSync(join(tmpdir(), 'skiff-join-storm-'));
   const procs: ChildProcess[] = [];
   const client = HttpClient.fromKubeconfig(server.kubeconfigPath, { userAgent: 'join-storm-bench', timeoutMs: 60_000 });

@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { HttpClient } from '../src/client/http.js';
 import { Resources } from '../src/client/types.js';
 import type { KObject } from '../src/api/object.js';
-import { rssMb, scrapeMetrics, sleep, startBenchServer, stopProcess, type BenchServer } from './lib/server.js';
+import { MANY_NODES, rssMb, scrapeMetrics, sleep, startBenchServer, stopProcess, type BenchServer } from './lib/server.js';
 import { setLogLevel } from '../src/util/log.js';
 
 interface Options { nodes: number; pods: number; keepSnapshots: boolean }
@@ -108,10 +108,7 @@ async function main(): Promise<void> {
   // The server writes its snapshots into its working directory: this one.
   process.chdir(snapDir);
   process.env.NODE_OPTIONS = `${process.env.NODE_OPTIONS ?? ''} --heapsnapshot-signal=SIGUSR2`.trim();
-  // As bench/scale.ts: room for more than 256 nodes' pod CIDRs, and no per-address connection cap
-  // (every hollow node connects from 127.0.0.1).
-  process.env.SKIFF_CONNECTION_LIMITS = JSON.stringify({ maxConnectionsPerAddress: 1_000_000 });
-  const server = await startBenchServer(['--log-level', 'warn', '--cluster-cidr', '10.64.0.0/10'], { readyTimeoutMs: 120_000 });
+  const server = await startBenchServer(['--log-level', 'warn', ...MANY_NODES.args], { readyTimeoutMs: 120_000, env: MANY_NODES.env });
   let hollow: ChildProcess | undefined;
   const admin = HttpClient.fromKubeconfig(server.kubeconfigPath, { userAgent: 'skiff-bench-pod-memory' });
   try {

@@ -28,7 +28,7 @@ import { HttpClient } from '../src/client/http.js';
 import { Informer } from '../src/client/informer.js';
 import { isAlreadyExists, Resources, type ResourceRef } from '../src/client/types.js';
 import type { KObject } from '../src/api/object.js';
-import { cpuSeconds, freePort, readyz, readyzPatient, rssMb, scrapeMetrics, scrapeMetricSeries, sleep, stopProcess } from './lib/server.js';
+import { cpuSeconds, freePort, MANY_NODES, readyz, readyzPatient, rssMb, scrapeMetrics, scrapeMetricSeries, sleep, stopProcess } from './lib/server.js';
 import { percentile } from './lib/stats.js';
 import { setLogLevel } from '../src/util/log.js';
 
@@ -173,14 +173,8 @@ class Server {
     const [cmd, entry] = prof ? [process.execPath, prof] : this.o.cli === DEFAULT_CLI ? [join(ROOT, 'bin', 'skiff'), []] : [process.execPath, [this.o.cli]];
     this.proc = spawn(cmd, [...entry, 'server', '--data-dir', this.dataDir, '--https-listen-port', String(this.port),
       '--bind-address', '127.0.0.1', '--write-kubeconfig', this.kubeconfigPath, '--disable-agent', '--log-level', 'warn',
-      // k3s's default 10.42.0.0/16 holds 256 nodes' /24s; a /10 holds 16,384 (and stays clear of 10.43.0.0/16's services).
-      '--cluster-cidr', '10.64.0.0/10', ...this.o.serverArgs],
-    {
-      stdio: ['ignore', fd, fd],
-      // Every hollow node connects from 127.0.0.1: the per-address connection cap (1,024, meant for
-      // one client machine) would reset the connections of the nodes past the first few hundred.
-      env: { ...process.env, SKIFF_CONNECTION_LIMITS: JSON.stringify({ maxConnectionsPerAddress: 1_000_000 }) },
-    });
+      ...MANY_NODES.args, ...this.o.serverArgs],
+    { stdio: ['ignore', fd, fd], env: { ...process.env, ...MANY_NODES.env } });
     closeSync(fd);
     return t0;
   }

@@ -77,7 +77,18 @@ export function readyzPatient(port: number, answerMs = 60_000): Promise<PatientA
   });
 }
 
-export async function startBenchServer(extraArgs: string[] = [], opts: { readyTimeoutMs?: number } = {}): Promise<BenchServer> {
+/**
+ * What a server that thousands of hollow nodes join needs: k3s's default 10.42.0.0/16 holds 256
+ * nodes' /24s, a /10 holds 16,384 (and stays clear of 10.43.0.0/16's services); and every hollow
+ * node connects from 127.0.0.1, so the per-address connection cap (1,024, meant for one client
+ * machine) would reset the connections of the nodes past the first few hundred.
+ */
+export const MANY_NODES = {
+  args: ['--cluster-cidr', '10.64.0.0/10'],
+  env: { SKIFF_CONNECTION_LIMITS: JSON.stringify({ maxConnectionsPerAddress: 1_000_000 }) },
+} as const;
+
+export async function startBenchServer(extraArgs: string[] = [], opts: { readyTimeoutMs?: number; env?: Record<string, string> } = {}): Promise<BenchServer> {
   if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('skiff is not built: run `npm run build` first');
   const dataDir = mkdtempSync(join(tmpdir(), 'skiff-bench-'));
   const port = await freePort();
@@ -86,7 +97,7 @@ export async function startBenchServer(extraArgs: string[] = [], opts: { readyTi
   const logFd = openSync(logPath, 'a');
   const t0 = performance.now();
   const proc = spawn(BIN, ['server', '--data-dir', dataDir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1',
-    '--write-kubeconfig', kubeconfigPath, '--disable-agent', ...extraArgs], { stdio: ['ignore', logFd, logFd] });
+    '--write-kubeconfig', kubeconfigPath, '--disable-agent', ...extraArgs], { stdio: ['ignore', logFd, logFd], env: { ...process.env, ...opts.env } });
   closeSync(logFd);
   const exited = new Promise<void>((r) => proc.on('exit', () => r()));
   const stop = async () => {

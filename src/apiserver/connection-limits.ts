@@ -373,8 +373,8 @@ export class InflightLimiter {
  * negotiation.
  */
 export function alpnWithoutPooledCopies(server: TlsServer): void {
-  const list = (server as TlsServer & { ALPNProtocols?: unknown }).ALPNProtocols;
-  if (!(list instanceof Uint8Array)) return;
-  const own = new Uint8Array(list); // not from the pool: `new Uint8Array(array)` allocates its own buffer
-  (server as TlsServer & { ALPNProtocols?: unknown }).ALPNProtocols = new DataView(own.buffer);
+  const s = server as TlsServer & { ALPNProtocols?: unknown };
+  if (!(s.ALPNProtocols instanceof Uint8Array)) return;
+  const own = new Uint8Array(s.ALPNProtocols); // not from the pool: `new Uint8Array(array)` allocates its own buffer
+  s.ALPNProtocols = new DataView(own.buffer);
 }
