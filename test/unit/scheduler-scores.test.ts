@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { ClusterSnapshot, numFeasibleNodesToFind, schedulePod } from '../../src/controllers/scheduler/schedule.js';
-import { NodeInfo, PodInfo } from '../../src/controllers/scheduler/node-info.js';
+import { NodeInfo, PodInfo, ROW } from '../../src/controllers/scheduler/node-info.js';
 import { balancedAllocationScore, defaultNormalize, leastAllocatedScore, normalizeAffinityScores, normalizeSpreadScores } from '../../src/controllers/scheduler/scores.js';
 import type { Pod } from '../../src/controllers/scheduler/types.js';
 import { byNode, node, placed, pod } from './scheduler-objects.js';
@@ -176,4 +176,53 @@ test('the snapshot follows pods and nodes as they come and go', () => {
   assert.match((snap.schedule(loner) as { message: string }).message, /didn't match pod anti-affinity rules/);
   snap.removePod(db);
   assert.deepEqual(snap.schedule(loner), { node: 'n3' });
+});
+
+test('each node\'s row of numbers matches its pods and allocatable through churn, rows reused', () => {
+  const snap = new ClusterSnapshot();
+  let seed = 7;
+  const rnd = (n: number) => { seed = (seed * 1103515245 + 12345) & 0x7fffffff; return seed % n; };
+  const live = new Map<string, Pod>();
+  const check = (when: string) => {
+    for (const n of snap.nodes) {
+      const d = n.rows.data;
+      const got = [ROW.allocMilliCPU, ROW.allocMemory, ROW.allocStorage, ROW.allocPods, ROW.reqMilliCPU, ROW.reqMemory, ROW.reqStorage, ROW.pods]
+        .map((f) => d[n.row + f]);
+      const a = n.allocatable, r = n.requested;
+      assert.deepEqual(got, [a.milliCPU, a.memory, a.ephemeralStorage, a.pods, r.milliCPU, r.memory, r.ephemeralStorage, n.pods.size], `${when}: ${n.name}`);
+      let cpu = 0, mem = 0;
+      for (const p of n.pods.values()) { cpu += p.nonZeroCPU; mem += p.nonZeroMemory; }
+      assert.deepEqual([n.nonZeroCPU, n.nonZeroMemory], [cpu, mem], `${when}: ${n.name} non-zero requests`);
+    }
+    // No two nodes share a row.
+    assert.equal(new Set(snap.nodes.map((n) => n.row)).size, snap.nodes.length, when);
+  };
+  for (let step = 0; step < 3000; step++) {
+    const r = rnd(100);
+    const nodeName = `n${rnd(40)}`;
+    if (r < 10) snap.addNode(node(nodeName, { allocatable: { cpu: String(1 + rnd(8)), memory: `${1 + rnd(16)}Gi` } }));
+    else if (r < 15) snap.removeNode(nodeName);
+    else if (r < 65) {
+      const name = `p${step}`;
+      const p = placed(name, nodeName, rnd(3) ? { requests: { cpu: `${rnd(500)}m`, memory: `${rnd(300)}Mi`, 'ephemeral-storage': `${rnd(5)}Gi` } } : {});
+      snap.addPod(p);
+      live.set(name, p);
+    } else if (live.size) {
+      const names = [...live.keys()];
+      const name = names[rnd(names.length)]!;
+      snap.removePod(live.get(name)!);
+      live.delete(name);
+    }
+    if (step % 50 === 0) check(`step ${step}`);
+  }
+  check('end');
+  // Rows of dropped nodes are taken again: 40 node names never need more than 40 rows at once.
+  for (let round = 0; round < 5; round++) {
+    for (const p of live.values()) snap.removePod(p);
+    live.clear();
+    for (let i = 0; i < 40; i++) snap.removeNode(`n${i}`);
+    for (let i = 0; i < 40; i++) snap.addNode(node(`n${i}`));
+    check(`round ${round}`);
+  }
+  assert.equal(snap.nodes[0]!.rows.data.length, 64 * 10, 'rows allotted');
 });

@@ -91,20 +91,21 @@ export function scheduleOn(snap: ClusterSnapshot, pod: Pod): ScheduleResult {
   const scratch = new Float64Array(feasible.length);
   const addWeighted = (weight: number) => { for (let i = 0; i < total.length; i++) total[i]! += weight * scratch[i]!; };
 
+  // Plain loops over the feasible nodes (hundreds per pod on large clusters), no callbacks.
   const tolerations = pod.spec?.tolerations ?? [];
-  feasible.forEach((node, i) => { scratch[i] = intolerablePreferNoSchedule(node.taints, tolerations); });
+  for (let i = 0; i < feasible.length; i++) scratch[i] = intolerablePreferNoSchedule(feasible[i]!.taints, tolerations);
   defaultNormalize(scratch, true);
   addWeighted(WEIGHTS.taintToleration);
 
   if (nodeAffinity.hasPreferred) {
-    feasible.forEach((node, i) => { scratch[i] = nodeAffinity.preferredScore(node); });
+    for (let i = 0; i < feasible.length; i++) scratch[i] = nodeAffinity.preferredScore(feasible[i]!);
     defaultNormalize(scratch, false);
     addWeighted(WEIGHTS.nodeAffinity);
   }
 
-  const spreadScore = new SpreadScoreState(pod, info, nodeAffinity, feasible, all, (owner) => snap.nodesWithOwner(owner));
+  const spreadScore = new SpreadScoreState(pod, info, nodeAffinity, feasible, all, (owner) => snap.ownerNodes(owner));
   if (!spreadScore.empty) {
-    feasible.forEach((node, i) => { scratch[i] = spreadScore.score(node) ?? Number.NaN; });
+    for (let i = 0; i < feasible.length; i++) scratch[i] = spreadScore.score(feasible[i]!) ?? Number.NaN;
     normalizeSpreadScores(scratch);
     addWeighted(WEIGHTS.podTopologySpread);
   }
@@ -113,15 +114,16 @@ export function scheduleOn(snap: ClusterSnapshot, pod: Pod): ScheduleResult {
   if (wantsAffinity || snap.podsWithAffinity > 0) {
     const affinityScore = new AffinityScoreState(info, podsFor, snap.nodesWithAffinity(), nsLabels);
     if (!affinityScore.empty) {
-      feasible.forEach((node, i) => { scratch[i] = affinityScore.score(node); });
+      for (let i = 0; i < feasible.length; i++) scratch[i] = affinityScore.score(feasible[i]!);
       normalizeAffinityScores(scratch);
       addWeighted(WEIGHTS.interPodAffinity);
     }
   }
 
-  feasible.forEach((node, i) => {
+  for (let i = 0; i < feasible.length; i++) {
+    const node = feasible[i]!;
     total[i]! += WEIGHTS.leastAllocated * leastAllocatedScore(node, info) + WEIGHTS.balancedAllocation * balancedAllocationScore(node, info);
-  });
+  }
 
   let best = -Infinity;
   const ties: number[] = [];

@@ -3,7 +3,7 @@
 // The first plugin to reject a node decides its reasons in the failure message.
 import { REASON, insufficientReason, status, taintReason, type Status } from './messages.js';
 import type { NodeAffinity } from './node-affinity.js';
-import type { NodeInfo, PodInfo } from './node-info.js';
+import { ROW, type NodeInfo, type PodInfo } from './node-info.js';
 import type { AffinityFilterState } from './pod-affinity.js';
 import { firstUntoleratedTaint, tolerated, TAINT_UNSCHEDULABLE } from './taints.js';
 import type { SpreadFilterState } from './topology-spread.js';
@@ -62,37 +62,42 @@ export function filterNode(ctx: FilterContext, node: NodeInfo): Status | undefin
  * pods to leave out, for asking whether evicting them would help.
  */
 export function fitResources(node: NodeInfo, pod: PodInfo, without: PodInfo[] = []): Status | undefined {
-  const alloc = node.allocatable;
+  // The node's numbers from its row (see NodeRows): written without closures or objects, as this
+  // runs for every node of every cycle.
+  const d = node.rows.data;
+  const row = node.row;
   const req = pod.requests;
-  let usedCPU = node.requested.milliCPU;
-  let usedMem = node.requested.memory;
-  let usedStorage = node.requested.ephemeralStorage;
+  const allocCPU = d[row + ROW.allocMilliCPU]!;
+  const allocMem = d[row + ROW.allocMemory]!;
+  const allocStorage = d[row + ROW.allocStorage]!;
+  let usedCPU = d[row + ROW.reqMilliCPU]!;
+  let usedMem = d[row + ROW.reqMemory]!;
+  let usedStorage = d[row + ROW.reqStorage]!;
   for (const v of without) {
     usedCPU -= v.requests.milliCPU;
     usedMem -= v.requests.memory;
     usedStorage -= v.requests.ephemeralStorage;
   }
-  // Written without closures: this runs for every node of every cycle.
   let reasons: string[] | undefined;
   let unresolvable = false;
-  if (node.pods.size - without.length + 1 > alloc.pods) reasons = [REASON.tooManyPods];
-  if (req.milliCPU > 0 && req.milliCPU > alloc.milliCPU - usedCPU) {
+  if (d[row + ROW.pods]! - without.length + 1 > d[row + ROW.allocPods]!) reasons = [REASON.tooManyPods];
+  if (req.milliCPU > 0 && req.milliCPU > allocCPU - usedCPU) {
     (reasons ??= []).push(insufficientReason('cpu'));
-    unresolvable ||= req.milliCPU > alloc.milliCPU;
+    unresolvable ||= req.milliCPU > allocCPU;
   }
-  if (req.memory > 0 && req.memory > alloc.memory - usedMem) {
+  if (req.memory > 0 && req.memory > allocMem - usedMem) {
     (reasons ??= []).push(insufficientReason('memory'));
-    unresolvable ||= req.memory > alloc.memory;
+    unresolvable ||= req.memory > allocMem;
   }
-  if (req.ephemeralStorage > 0 && req.ephemeralStorage > alloc.ephemeralStorage - usedStorage) {
+  if (req.ephemeralStorage > 0 && req.ephemeralStorage > allocStorage - usedStorage) {
     (reasons ??= []).push(insufficientReason('ephemeral-storage'));
-    unresolvable ||= req.ephemeralStorage > alloc.ephemeralStorage;
+    unresolvable ||= req.ephemeralStorage > allocStorage;
   }
   if (req.scalar) {
     for (const name in req.scalar) {
       const want = req.scalar[name]!;
       if (want <= 0) continue;
-      const have = alloc.scalar?.[name] ?? 0;
+      const have = node.allocatable.scalar?.[name] ?? 0;
       let used = node.requested.scalar?.[name] ?? 0;
       for (const v of without) used -= v.requests.scalar?.[name] ?? 0;
       if (want > have - used) {

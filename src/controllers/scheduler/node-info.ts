@@ -8,6 +8,9 @@ import type { Node, Pod, Taint } from './types.js';
 
 export interface HostPort { ip: string; protocol: string; port: number }
 
+export const LABEL_HOSTNAME = 'kubernetes.io/hostname';
+export const LABEL_ZONE = 'topology.kubernetes.io/zone';
+
 export function podKey(pod: Pod): string {
   return pod.metadata.uid ?? `${pod.metadata.namespace ?? 'default'}/${pod.metadata.name ?? ''}`;
 }
@@ -67,41 +70,111 @@ export class PodInfo {
 
 const portKey = (protocol: string, port: number) => `${protocol}/${port}`;
 
+/** Offsets of a node's numbers within its row of NodeRows. */
+export const ROW = {
+  allocMilliCPU: 0, allocMemory: 1, allocStorage: 2, allocPods: 3,
+  reqMilliCPU: 4, reqMemory: 5, reqStorage: 6, pods: 7, nonZeroCPU: 8, nonZeroMemory: 9,
+} as const;
+const ROW_SIZE = 10;
+
+/**
+ * The numbers the filter and score loops read for each of hundreds of nodes per pod (allocatable,
+ * requested, pod count), one row per node in one Float64Array. In objects they were several heap
+ * objects per node (the Resources objects, memory amounts boxed as heap numbers, the pods map), and
+ * in the server's large heap nearly every one was a cache miss: the resource fit check took 14 times
+ * as long per pod as in `bench/scheduler-algo.ts` (CPU profiles of `bench/scale.ts`, session 17).
+ * A ClusterSnapshot shares one among its nodes; rows are reused once their node is dropped.
+ */
+export class NodeRows {
+  data: Float64Array;
+  private readonly free: number[] = [];
+  private used = 0;
+
+  constructor(initialRows = 64) {
+    this.data = new Float64Array(ROW_SIZE * Math.max(1, initialRows));
+  }
+
+  take(): number {
+    let row = this.free.pop();
+    if (row === undefined) {
+      row = this.used++ * ROW_SIZE;
+      if (row + ROW_SIZE > this.data.length) {
+        const grown = new Float64Array(this.data.length * 2);
+        grown.set(this.data);
+        this.data = grown;
+      }
+    }
+    this.data.fill(0, row, row + ROW_SIZE);
+    return row;
+  }
+
+  give(row: number): void { this.free.push(row); }
+}
+
+/** No taints: one shared array, so a node without any costs the filter no read of its own. */
+const NO_TAINTS: Taint[] = [];
+
 export class NodeInfo {
   node: Node | undefined;
   labels: Labels = undefined;
-  taints: Taint[] = [];
+  /**
+   * The two topology labels every Deployment pod spreads over (the system default constraints),
+   * read once per node update: on thousands of nodes per pod, a lookup among a node's many label
+   * keys took a fifth of the scheduling cycle (`bench/scheduler-algo.ts`).
+   */
+  hostname: string | undefined = undefined;
+  zone: string | undefined = undefined;
+  taints: Taint[] = NO_TAINTS;
   unschedulable = false;
+  /** Also, but for extended resources, in this node's row of `rows` (written only by setNode and account). */
   allocatable: Resources = emptyResources();
   readonly pods = new Map<string, PodInfo>();
   readonly requested: Resources = emptyResources();
-  nonZeroCPU = 0;
-  nonZeroMemory = 0;
+  /** Where this node's numbers start in `rows.data` (see ROW). */
+  readonly row: number;
   /** "TCP/80" → host IPs using it, with a use count (several pods may bind distinct IPs). */
   private readonly usedPorts = new Map<string, Map<string, number>>();
   /** The few pods other pods' scheduling must look at, kept apart so the rest can be skipped. */
   readonly podsWithAffinity = new Set<PodInfo>();
   readonly podsWithRequiredAntiAffinity = new Set<PodInfo>();
-  /** Live (not terminating) pods per owner uid, for spreading a controller's replicas. */
-  readonly ownerCounts = new Map<string, number>();
 
-  constructor(readonly name: string) {}
+  constructor(readonly name: string, readonly rows: NodeRows = new NodeRows(1)) {
+    this.row = rows.take();
+  }
+
+  /** cpu/memory requested with the 100m/200Mi stand-ins for containers that name none; scoring only. */
+  get nonZeroCPU(): number { return this.rows.data[this.row + ROW.nonZeroCPU]!; }
+  get nonZeroMemory(): number { return this.rows.data[this.row + ROW.nonZeroMemory]!; }
 
   setNode(node: Node | undefined): void {
     this.node = node;
     this.labels = node?.metadata.labels;
-    this.taints = node ? effectiveTaints(node) : [];
+    this.hostname = this.labels?.[LABEL_HOSTNAME];
+    this.zone = this.labels?.[LABEL_ZONE];
+    const taints = node ? effectiveTaints(node) : NO_TAINTS;
+    this.taints = taints.length ? taints : NO_TAINTS;
     this.unschedulable = node?.spec?.unschedulable === true;
-    this.allocatable = resourcesOf(node?.status?.allocatable);
+    const a = this.allocatable = resourcesOf(node?.status?.allocatable);
+    const d = this.rows.data;
+    d[this.row + ROW.allocMilliCPU] = a.milliCPU;
+    d[this.row + ROW.allocMemory] = a.memory;
+    d[this.row + ROW.allocStorage] = a.ephemeralStorage;
+    d[this.row + ROW.allocPods] = a.pods;
   }
 
-  addPod(p: PodInfo): void { this.account(p, 1); this.pods.set(p.key, p); }
-  removePod(p: PodInfo): void { this.account(p, -1); this.pods.delete(p.key); }
+  addPod(p: PodInfo): void { this.pods.set(p.key, p); this.account(p, 1); }
+  removePod(p: PodInfo): void { this.pods.delete(p.key); this.account(p, -1); }
 
   private account(p: PodInfo, sign: 1 | -1): void {
-    addResources(this.requested, p.requests, sign);
-    this.nonZeroCPU += sign * p.nonZeroCPU;
-    this.nonZeroMemory += sign * p.nonZeroMemory;
+    const r = this.requested;
+    addResources(r, p.requests, sign);
+    const d = this.rows.data;
+    d[this.row + ROW.reqMilliCPU] = r.milliCPU;
+    d[this.row + ROW.reqMemory] = r.memory;
+    d[this.row + ROW.reqStorage] = r.ephemeralStorage;
+    d[this.row + ROW.pods] = this.pods.size;
+    d[this.row + ROW.nonZeroCPU] += sign * p.nonZeroCPU;
+    d[this.row + ROW.nonZeroMemory] += sign * p.nonZeroMemory;
     if (p.hasAffinity) {
       if (sign > 0) this.podsWithAffinity.add(p);
       else this.podsWithAffinity.delete(p);
@@ -109,11 +182,6 @@ export class NodeInfo {
     if (p.requiredAntiAffinity.length) {
       if (sign > 0) this.podsWithRequiredAntiAffinity.add(p);
       else this.podsWithRequiredAntiAffinity.delete(p);
-    }
-    if (p.owner && !p.terminating) {
-      const n = (this.ownerCounts.get(p.owner) ?? 0) + sign;
-      if (n > 0) this.ownerCounts.set(p.owner, n);
-      else this.ownerCounts.delete(p.owner);
     }
     for (const hp of p.hostPorts) {
       const k = portKey(hp.protocol, hp.port);
@@ -124,6 +192,13 @@ export class NodeInfo {
       else ips.delete(hp.ip);
       if (ips.size === 0) this.usedPorts.delete(k);
     }
+  }
+
+  /** The node's value of a label, the topology labels without a lookup among its keys. */
+  label(key: string): string | undefined {
+    if (key === LABEL_HOSTNAME) return this.hostname;
+    if (key === LABEL_ZONE) return this.zone;
+    return this.labels?.[key];
   }
 
   /** A wildcard bind (0.0.0.0) conflicts with any use of the port; a specific IP with itself or the wildcard. */

@@ -1,6 +1,6 @@
 // Node scores on kube-scheduler's 0..100 scale and the normalizations its plugins apply, with the
 // default plugin weights they are summed with.
-import type { NodeInfo, PodInfo } from './node-info.js';
+import { ROW, type NodeInfo, type PodInfo } from './node-info.js';
 
 export const MAX_NODE_SCORE = 100;
 
@@ -20,24 +20,28 @@ function leastRequested(requested: number, capacity: number): number {
 
 /** NodeResourcesFit's LeastAllocated strategy over cpu and memory (weight 1 each), with non-zero requests. */
 export function leastAllocatedScore(node: NodeInfo, pod: PodInfo): number {
+  const d = node.rows.data;
+  const row = node.row;
   let sum = 0;
   let weights = 0;
-  const cpu = node.allocatable.milliCPU;
-  const mem = node.allocatable.memory;
-  if (cpu !== 0) { sum += leastRequested(node.nonZeroCPU + pod.nonZeroCPU, cpu); weights++; }
-  if (mem !== 0) { sum += leastRequested(node.nonZeroMemory + pod.nonZeroMemory, mem); weights++; }
+  const cpu = d[row + ROW.allocMilliCPU]!;
+  const mem = d[row + ROW.allocMemory]!;
+  if (cpu !== 0) { sum += leastRequested(d[row + ROW.nonZeroCPU]! + pod.nonZeroCPU, cpu); weights++; }
+  if (mem !== 0) { sum += leastRequested(d[row + ROW.nonZeroMemory]! + pod.nonZeroMemory, mem); weights++; }
   return weights ? Math.floor(sum / weights) : 0;
 }
 
 /** NodeResourcesBalancedAllocation: prefers nodes whose cpu and memory fill at the same rate. */
 export function balancedAllocationScore(node: NodeInfo, pod: PodInfo): number {
-  const fractions: number[] = [];
-  const cpu = node.allocatable.milliCPU;
-  const mem = node.allocatable.memory;
-  if (cpu !== 0) fractions.push(Math.min(1, (node.requested.milliCPU + pod.requests.milliCPU) / cpu));
-  if (mem !== 0) fractions.push(Math.min(1, (node.requested.memory + pod.requests.memory) / mem));
-  const std = fractions.length === 2 ? Math.abs((fractions[0]! - fractions[1]!) / 2) : 0;
-  return Math.trunc((1 - std) * MAX_NODE_SCORE);
+  const d = node.rows.data;
+  const row = node.row;
+  const cpu = d[row + ROW.allocMilliCPU]!;
+  const mem = d[row + ROW.allocMemory]!;
+  // The standard deviation of the two fractions; with one resource alone there is none.
+  if (cpu === 0 || mem === 0) return MAX_NODE_SCORE;
+  const cpuFraction = Math.min(1, (d[row + ROW.reqMilliCPU]! + pod.requests.milliCPU) / cpu);
+  const memFraction = Math.min(1, (d[row + ROW.reqMemory]! + pod.requests.memory) / mem);
+  return Math.trunc((1 - Math.abs((cpuFraction - memFraction) / 2)) * MAX_NODE_SCORE);
 }
 
 /** Scale so the best node gets 100 (or, reversed, so the worst gets 0); all-zero stays all-zero unless reversed. */

@@ -2,18 +2,20 @@
 // running totals. The watch loop keeps it current with add/update/remove calls as events arrive, so a
 // scheduling attempt never re-reads or re-parses the whole cluster.
 import { scheduleOn } from './algorithm.js';
-import { NodeInfo, PodInfo, podKey } from './node-info.js';
+import { NodeInfo, NodeRows, PodInfo, podKey } from './node-info.js';
 import type { AffinityTerm, Placed } from './pod-affinity.js';
 import type { Node, Pod, ScheduleOptions, ScheduleResult } from './types.js';
 
 export class ClusterSnapshot {
   private readonly infos = new Map<string, NodeInfo>();
+  /** The nodes' numbers, side by side for the filter and score loops. */
+  private readonly rows = new NodeRows();
   private readonly placed = new Map<string, Placed>();
   /** "key=value" → placed pods carrying that label, so affinity terms need not scan every pod. */
   private readonly byLabel = new Map<string, Set<Placed>>();
   /**
-   * Owner uid → the nodes holding its live pods, with how many: spreading a controller's replicas by
-   * zone counts these few nodes rather than every node in the cluster for each pod.
+   * Owner uid → the nodes holding its live (not terminating) pods, with how many: what spreading a
+   * controller's replicas counts, by node and, over these few nodes, by zone.
    */
   private readonly byOwner = new Map<string, Map<NodeInfo, number>>();
   /** Nodes that exist, in the order the feasibility search rotates through. */
@@ -30,7 +32,7 @@ export class ClusterSnapshot {
   addNode(node: Node): void {
     const name = node.metadata.name ?? '';
     let info = this.infos.get(name);
-    if (!info) this.infos.set(name, (info = new NodeInfo(name)));
+    if (!info) this.infos.set(name, (info = new NodeInfo(name, this.rows)));
     if (!info.node) this.nodes.push(info);
     info.setNode(node);
   }
@@ -43,7 +45,7 @@ export class ClusterSnapshot {
     this.nodes.splice(this.nodes.indexOf(info), 1);
     // Pods still bound to a vanished node stay accounted until they are deleted, as in kube-scheduler's cache.
     if (info.pods.size) info.setNode(undefined);
-    else this.infos.delete(name);
+    else this.drop(info);
   }
 
   node(name: string): NodeInfo | undefined {
@@ -56,7 +58,7 @@ export class ClusterSnapshot {
     if (!nodeName) return;
     this.removePod(pod);
     let info = this.infos.get(nodeName);
-    if (!info) this.infos.set(nodeName, (info = new NodeInfo(nodeName)));
+    if (!info) this.infos.set(nodeName, (info = new NodeInfo(nodeName, this.rows)));
     const p = new PodInfo(pod);
     info.addPod(p);
     const entry = { pod: p, node: info };
@@ -89,7 +91,13 @@ export class ClusterSnapshot {
     this.countOwner(entry.pod, entry.node, -1);
     if (entry.pod.hasAffinity) this.podsWithAffinity--;
     if (entry.pod.requiredAntiAffinity.length) this.podsWithRequiredAntiAffinity--;
-    if (!entry.node.node && entry.node.pods.size === 0) this.infos.delete(entry.node.name);
+    if (!entry.node.node && entry.node.pods.size === 0) this.drop(entry.node);
+  }
+
+  /** Forgets a node that is gone and holds no pods; its row goes to the next new node. */
+  private drop(info: NodeInfo): void {
+    this.infos.delete(info.name);
+    this.rows.give(info.row);
   }
 
   /** Pods on existing nodes that may match the term: those with its index label, else all. */
@@ -109,11 +117,9 @@ export class ClusterSnapshot {
     for (const n of this.nodes) if (n.podsWithAffinity.size > 0) yield n;
   }
 
-  /** Existing nodes with live pods of `owner` (the same pods NodeInfo.ownerCounts counts). */
-  *nodesWithOwner(owner: string): Iterable<NodeInfo> {
-    const nodes = this.byOwner.get(owner);
-    if (!nodes) return;
-    for (const n of nodes.keys()) if (n.node) yield n;
+  /** The nodes holding live pods of `owner`, with how many each; nodes since removed included. */
+  ownerNodes(owner: string): ReadonlyMap<NodeInfo, number> | undefined {
+    return this.byOwner.get(owner);
   }
 
   private countOwner(p: PodInfo, node: NodeInfo, sign: 1 | -1): void {

@@ -3,14 +3,11 @@
 // constraints of its own gets Kubernetes' system defaults (hostname maxSkew 3, zone maxSkew 5,
 // ScheduleAnyway) over the pods of its own controller, which is what spreads a Deployment's replicas.
 import type { NodeAffinity } from './node-affinity.js';
-import type { NodeInfo, PodInfo } from './node-info.js';
+import { LABEL_HOSTNAME, LABEL_ZONE, type NodeInfo, type PodInfo } from './node-info.js';
 import { withLabelKeys } from './selectors.js';
 import { compileLabelSelector } from '../../api/selectors.js';
 import { firstUntoleratedTaint } from './taints.js';
 import type { Pod, TopologySpreadConstraint } from './types.js';
-
-export const LABEL_HOSTNAME = 'kubernetes.io/hostname';
-export const LABEL_ZONE = 'topology.kubernetes.io/zone';
 
 interface Constraint {
   maxSkew: number;
@@ -40,16 +37,22 @@ function compile(pod: Pod, info: PodInfo, c: TopologySpreadConstraint): Constrai
   };
 }
 
-function systemDefaults(info: PodInfo): Constraint[] {
+/** The nodes holding an owner's live pods, with how many each (ClusterSnapshot.ownerNodes). */
+export type OwnerNodes = (owner: string) => ReadonlyMap<NodeInfo, number> | undefined;
+
+function systemDefaults(info: PodInfo, ownerNodes: OwnerNodes): Constraint[] {
   const owner = info.owner;
   if (!owner) return [];
-  const count = (node: NodeInfo) => node.ownerCounts.get(owner) ?? 0;
+  // One small map per owner, looked up for each scored node, rather than a map per node: thousands
+  // of those per pod were a fifth of the scheduling cycle, most of it waiting on memory.
+  const owned = ownerNodes(owner);
+  const count = owned ? (node: NodeInfo) => owned.get(node) ?? 0 : () => 0;
   const base = { minDomains: 1, honorAffinity: true, honorTaints: false, count, selfMatch: true };
   return [{ ...base, topologyKey: LABEL_HOSTNAME, maxSkew: 3 }, { ...base, topologyKey: LABEL_ZONE, maxSkew: 5 }];
 }
 
 function hasAllKeys(node: NodeInfo, constraints: Constraint[]): boolean {
-  for (const c of constraints) if (node.labels?.[c.topologyKey] === undefined) return false;
+  for (const c of constraints) if (node.label(c.topologyKey) === undefined) return false;
   return true;
 }
 
@@ -77,7 +80,7 @@ export class SpreadFilterState {
       if (!hasAllKeys(node, this.constraints)) continue;
       this.constraints.forEach((c, i) => {
         if (!included(c, node, pod, affinity)) return;
-        const v = node.labels![c.topologyKey]!;
+        const v = node.label(c.topologyKey)!;
         this.counts[i]!.set(v, (this.counts[i]!.get(v) ?? 0) + c.count(node));
       });
     }
@@ -92,7 +95,7 @@ export class SpreadFilterState {
   check(node: NodeInfo): 'missingLabel' | 'skew' | undefined {
     for (let i = 0; i < this.constraints.length; i++) {
       const c = this.constraints[i]!;
-      const v = node.labels?.[c.topologyKey];
+      const v = node.label(c.topologyKey);
       if (v === undefined) return 'missingLabel';
       const skew = (this.counts[i]!.get(v) ?? 0) + (c.selfMatch ? 1 : 0) - this.minimum[i]!;
       if (skew > c.maxSkew) return 'skew';
@@ -110,40 +113,45 @@ export class SpreadScoreState {
   private readonly ignored = new Set<NodeInfo>();
 
   /**
-   * `nodesWithOwner`, when given, names the nodes holding live pods of an owner: the system defaults
-   * count only those pods, so the zones' counts come from them instead of a pass over `all`.
+   * `ownerNodes` names the nodes holding live pods of an owner: the system defaults count only those
+   * pods, so the zones' counts come from those nodes instead of a pass over `all`.
+   * Plain loops, no callbacks: this runs for each of thousands of feasible nodes per pod.
    */
-  constructor(pod: Pod, info: PodInfo, affinity: NodeAffinity, feasible: NodeInfo[], all: NodeInfo[],
-    nodesWithOwner?: (owner: string) => Iterable<NodeInfo>) {
+  constructor(pod: Pod, info: PodInfo, affinity: NodeAffinity, feasible: NodeInfo[], all: NodeInfo[], ownerNodes: OwnerNodes) {
     const own = pod.spec?.topologySpreadConstraints ?? [];
-    this.constraints = own.length
+    const constraints = this.constraints = own.length
       ? own.filter((c) => c.whenUnsatisfiable === 'ScheduleAnyway').map((c) => compile(pod, info, c))
-      : systemDefaults(info);
+      : systemDefaults(info, ownerNodes);
     // Defaults do not require every key, so nodes without a zone label still spread by hostname.
     this.requireAll = own.length > 0;
-    this.domainCounts = this.constraints.map(() => new Map());
-    const sizes = this.constraints.map(() => 0);
+    this.domainCounts = constraints.map(() => new Map());
+    const sizes = constraints.map(() => 0);
+    let zonal = false;
     for (const node of feasible) {
-      if (this.requireAll && !hasAllKeys(node, this.constraints)) { this.ignored.add(node); continue; }
-      this.constraints.forEach((c, i) => {
-        if (c.topologyKey === LABEL_HOSTNAME) return;
-        const v = node.labels?.[c.topologyKey];
-        if (v !== undefined && !this.domainCounts[i]!.has(v)) { this.domainCounts[i]!.set(v, 0); sizes[i]!++; }
-      });
+      if (this.requireAll && !hasAllKeys(node, constraints)) { this.ignored.add(node); continue; }
+      for (let i = 0; i < constraints.length; i++) {
+        const key = constraints[i]!.topologyKey;
+        if (key === LABEL_HOSTNAME) continue;
+        const v = node.label(key);
+        if (v !== undefined && !this.domainCounts[i]!.has(v)) { this.domainCounts[i]!.set(v, 0); sizes[i]!++; zonal = true; }
+      }
     }
-    this.weights = this.constraints.map((c, i) =>
+    this.weights = constraints.map((c, i) =>
       Math.log((c.topologyKey === LABEL_HOSTNAME ? feasible.length - this.ignored.size : sizes[i]!) + 2));
-    const zonal = this.constraints.some((c, i) => c.topologyKey !== LABEL_HOSTNAME && this.domainCounts[i]!.size > 0);
     if (!zonal) return;
-    const counted = !own.length && info.owner && nodesWithOwner ? nodesWithOwner(info.owner) : all;
+    const owned = !own.length && info.owner ? ownerNodes(info.owner) : undefined;
+    const counted = owned ? owned.keys() : !own.length && info.owner ? [] : all;
     for (const node of counted) {
-      if (this.requireAll && !hasAllKeys(node, this.constraints)) continue;
-      this.constraints.forEach((c, i) => {
-        if (c.topologyKey === LABEL_HOSTNAME || !included(c, node, pod, affinity)) return;
+      // An owner's pods may still be accounted to a node that is gone.
+      if (!node.node) continue;
+      if (this.requireAll && !hasAllKeys(node, constraints)) continue;
+      for (let i = 0; i < constraints.length; i++) {
+        const c = constraints[i]!;
+        if (c.topologyKey === LABEL_HOSTNAME || !included(c, node, pod, affinity)) continue;
         const m = this.domainCounts[i]!;
-        const v = node.labels?.[c.topologyKey];
+        const v = node.label(c.topologyKey);
         if (v !== undefined && m.has(v)) m.set(v, m.get(v)! + c.count(node));
-      });
+      }
     }
   }
 
@@ -151,11 +159,11 @@ export class SpreadScoreState {
 
   /** Undefined for nodes left out of spreading (they score 0 after normalizing). */
   score(node: NodeInfo): number | undefined {
-    if (this.ignored.has(node)) return undefined;
+    if (this.requireAll && this.ignored.has(node)) return undefined;
     let s = 0;
     for (let i = 0; i < this.constraints.length; i++) {
       const c = this.constraints[i]!;
-      const v = node.labels?.[c.topologyKey];
+      const v = node.label(c.topologyKey);
       if (v === undefined) continue;
       const cnt = c.topologyKey === LABEL_HOSTNAME ? c.count(node) : this.domainCounts[i]!.get(v) ?? 0;
       // maxSkew - 1 is added so small differences between domains weigh less when skew is tolerated.
