@@ -331,3 +331,15 @@ test('the apiserver wraps the causes in the message kubectl prints', () => {
   assert.equal(errors.invalid('Deployment', 'apps', 'web', causes).message,
     'Deployment.apps "web" is invalid: spec.replicas: Invalid value: -1: must be greater than or equal to 0');
 });
+
+test('a pod update that keeps the stored spec object does not validate it again; a changed one does', () => {
+  // A spec stored before a rule existed (here: an image with trailing whitespace, refused since).
+  const stored = prepare('/pods', set(pod, 'spec.containers.0.image', 'nginx:1.25 '));
+  const status = { ...stored, status: { phase: 'Running' } };
+  assert.deepEqual(validateObject(info('/pods'), status as KObject, stored, 'status'), []);
+  const relabelled = { ...stored, metadata: { ...stored.metadata, labels: { tier: 'web' } } };
+  assert.deepEqual(validateObject(info('/pods'), relabelled as KObject, stored), []);
+  // The same content in a new object is a spec write, and is checked.
+  const copied = { ...stored, spec: structuredClone(stored.spec) };
+  assert.ok(validateObject(info('/pods'), copied as KObject, stored).some((c) => c.message?.includes('leading or trailing whitespace')));
+});

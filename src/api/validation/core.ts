@@ -22,6 +22,11 @@ const IMMUTABLE_WHEN_SET = 'field is immutable when `immutable` is set';
 
 export function validatePod(pod: KObject, old?: KObject, subresource?: string): StatusCause[] {
   if (old && subresource === 'ephemeralcontainers') return validateEphemeralContainersUpdate(pod, old);
+  // The stored spec itself, as a status write, a graceful delete or a label change keep it: nothing
+  // in it changed, so nothing to check (kube-apiserver's ValidatePodStatusUpdate does not look at
+  // the spec either, and unchanged fields are never refused on update). Checking it again was a
+  // full spec validation, a deep copy and a deep comparison on every kubelet status write.
+  if (old && pod.spec === old.spec) return [];
   const out = validatePodCreateSpec(pod);
   if (!old) {
     const s = obj(pod.spec);
