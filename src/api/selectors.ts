@@ -137,14 +137,28 @@ export function labelSelectorRequirements(sel: LabelSelector): Requirement[] | u
 }
 
 /**
+ * Selectors of stored objects, compiled once: those are frozen all the way down (storage/stored.ts),
+ * so theirs never changes, and controllers match each pod event against every ReplicaSet's or
+ * Service's selector in its namespace (a bare pod against 405 ReplicaSets, 100 times a second, in
+ * the scale benchmark's steady phase). Weak: an object's entry goes with it.
+ */
+const compiledFrozen = new WeakMap<object, LabelMatcher>();
+
+/**
  * A LabelSelector compiled once into a predicate: an absent selector matches nothing, an empty one
  * everything, and one that cannot be parsed nothing (a controller whose selector errors owns no pods).
  */
 export function compileLabelSelector(sel: LabelSelector | null | undefined): LabelMatcher {
   if (!sel) return matchNothing;
+  const frozen = Object.isFrozen(sel);
+  if (frozen) {
+    const known = compiledFrozen.get(sel);
+    if (known) return known;
+  }
   const reqs = labelSelectorRequirements(sel);
-  if (!reqs) return matchNothing;
-  return labelPredicate(reqs) ?? matchEverything;
+  const matcher = reqs ? labelPredicate(reqs) ?? matchEverything : matchNothing;
+  if (frozen) compiledFrozen.set(sel, matcher);
+  return matcher;
 }
 
 /** Whether a LabelSelector object selects `labels` (one-off; compile once when matching many). */

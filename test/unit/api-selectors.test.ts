@@ -64,3 +64,15 @@ test('label sets (Service selectors, nodeSelector)', () => {
   assert.equal(matchLabelSet({}, labels), true);
   assert.equal(matchLabelSet({ app: 'web' }, undefined), false);
 });
+
+test('a stored (frozen) selector is compiled once; a mutable one every time, so a change is seen', () => {
+  const stored = Object.freeze({ matchLabels: Object.freeze({ app: 'web' }) });
+  const first = compileLabelSelector(stored);
+  assert.equal(compileLabelSelector(stored), first);
+  assert.equal(first({ app: 'web' }), true);
+  const live: { matchLabels: Record<string, string> } = { matchLabels: { app: 'web' } };
+  assert.equal(matchLabelSelectorObject(live, { app: 'web' }), true);
+  live.matchLabels.app = 'db';
+  assert.equal(matchLabelSelectorObject(live, { app: 'web' }), false);
+  assert.notEqual(compileLabelSelector(live), compileLabelSelector(live));
+});
