@@ -226,3 +226,26 @@ test('each node\'s row of numbers matches its pods and allocatable through churn
   }
   assert.equal(snap.nodes[0]!.rows.data.length, 64 * 10, 'rows allotted');
 });
+
+test('a pod version that changes nothing the scheduler reads replaces the kept object only', () => {
+  const snap = new ClusterSnapshot();
+  snap.addNode(node('n1', { allocatable: { cpu: '2' } }));
+  const v1 = placed('web', 'n1', { requests: { cpu: '1500m' }, labels: { app: 'web' } });
+  snap.addPod(v1);
+  const info = snap.node('n1')!;
+  const worked = [...info.pods.values()][0]!;
+  // A status write: the same spec and labels objects, a new status.
+  const v2 = { ...v1, metadata: { ...v1.metadata, resourceVersion: '2' }, status: { phase: 'Running' } } as Pod;
+  snap.updatePod(v2);
+  assert.equal([...info.pods.values()][0], worked, 'nothing worked out again');
+  assert.equal(worked.pod, v2, 'the newest version is kept');
+  assert.equal(info.requested.milliCPU, 1500, 'counted once');
+  assert.match((snap.schedule(pod('big', { requests: { cpu: '1' } })) as { message: string }).message, /Insufficient cpu/);
+  // A spec change (new requests) is worked out again.
+  snap.updatePod({ ...v2, spec: { ...v2.spec!, containers: [{ name: 'c', resources: { requests: { cpu: '500m' } } }] } });
+  assert.equal(info.requested.milliCPU, 500);
+  assert.deepEqual(snap.schedule(pod('big', { requests: { cpu: '1' } })), { node: 'n1' });
+  snap.removePod(v2);
+  assert.equal(info.pods.size, 0);
+  assert.equal(info.requested.milliCPU, 0);
+});

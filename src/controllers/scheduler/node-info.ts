@@ -41,7 +41,11 @@ export class PodInfo {
   /** Has any pod (anti-)affinity at all: such pods make every later scheduling cycle look at them. */
   readonly hasAffinity: boolean;
 
-  constructor(readonly pod: Pod) {
+  /** The newest version seen: one that changes nothing here replaces it in place (ClusterSnapshot.addPod). */
+  pod: Pod;
+
+  constructor(pod: Pod) {
+    this.pod = pod;
     const spec = pod.spec ?? {};
     this.key = podKey(pod);
     this.namespace = pod.metadata.namespace ?? 'default';

@@ -56,6 +56,14 @@ export class ClusterSnapshot {
   /** Records a pod on a node: one bound by the API, or one just scheduled there (assumed). */
   addPod(pod: Pod, nodeName = pod.spec?.nodeName): void {
     if (!nodeName) return;
+    const known = this.placed.get(podKey(pod));
+    // A new version with nothing the scheduler reads changed (a kubelet's status write keeps the
+    // stored spec, labels and owners, the same frozen objects): only the object kept is replaced,
+    // rather than the pod's requests, ports and terms worked out again.
+    if (known && known.node.name === nodeName && sameForScheduling(known.pod.pod, pod)) {
+      known.pod.pod = pod;
+      return;
+    }
     this.removePod(pod);
     let info = this.infos.get(nodeName);
     if (!info) this.infos.set(nodeName, (info = new NodeInfo(nodeName, this.rows)));
@@ -136,4 +144,12 @@ export class ClusterSnapshot {
   schedule(pod: Pod): ScheduleResult {
     return scheduleOn(this, pod);
   }
+}
+
+/** Whether two versions of a pod give the same PodInfo: what it is built from is the same (objects by identity). */
+function sameForScheduling(a: Pod, b: Pod): boolean {
+  if (a === b) return true;
+  const ma = a.metadata, mb = b.metadata;
+  return a.spec === b.spec && ma.labels === mb.labels && ma.ownerReferences === mb.ownerReferences
+    && ma.deletionTimestamp === mb.deletionTimestamp && ma.uid === mb.uid && ma.name === mb.name && ma.namespace === mb.namespace;
 }
