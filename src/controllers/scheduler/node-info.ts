@@ -123,14 +123,14 @@ export class NodeInfo {
   labels: Labels = undefined;
   /**
    * The two topology labels every Deployment pod spreads over (the system default constraints),
-   * read once per node update: on thousands of nodes per pod, a lookup among a node's many label
-   * keys took a fifth of the scheduling cycle (`bench/scheduler-algo.ts`).
+   * read once per node update: looked up among a node's label keys for each of hundreds of nodes
+   * per pod, they were a good part of what spreading cost (profile of `bench/scheduler-algo.ts`).
    */
   hostname: string | undefined = undefined;
   zone: string | undefined = undefined;
   taints: Taint[] = NO_TAINTS;
   unschedulable = false;
-  /** Also, but for extended resources, in this node's row of `rows` (written only by setNode and account). */
+  /** Mirrored, but for extended resources, in this node's row of `rows`; only setNode and account write either. */
   allocatable: Resources = emptyResources();
   readonly pods = new Map<string, PodInfo>();
   readonly requested: Resources = emptyResources();

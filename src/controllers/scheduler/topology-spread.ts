@@ -43,7 +43,7 @@ export type OwnerNodes = (owner: string) => ReadonlyMap<NodeInfo, number> | unde
 function systemDefaults(info: PodInfo, ownerNodes: OwnerNodes): Constraint[] {
   const owner = info.owner;
   if (!owner) return [];
-  // One small map per owner, looked up for each scored node, rather than a map per node: thousands
+  // One small map per owner, looked up for each scored node, rather than a map per node: hundreds
   // of those per pod were a fifth of the scheduling cycle, most of it waiting on memory.
   const owned = ownerNodes(owner);
   const count = owned ? (node: NodeInfo) => owned.get(node) ?? 0 : () => 0;
@@ -115,7 +115,7 @@ export class SpreadScoreState {
   /**
    * `ownerNodes` names the nodes holding live pods of an owner: the system defaults count only those
    * pods, so the zones' counts come from those nodes instead of a pass over `all`.
-   * Plain loops, no callbacks: this runs for each of thousands of feasible nodes per pod.
+   * Plain loops, no callbacks: this runs for each of hundreds of feasible nodes per pod.
    */
   constructor(pod: Pod, info: PodInfo, affinity: NodeAffinity, feasible: NodeInfo[], all: NodeInfo[], ownerNodes: OwnerNodes) {
     const own = pod.spec?.topologySpreadConstraints ?? [];
