@@ -192,7 +192,7 @@ test('each node\'s row of numbers matches its pods and allocatable through churn
       assert.deepEqual(got, [a.milliCPU, a.memory, a.ephemeralStorage, a.pods, r.milliCPU, r.memory, r.ephemeralStorage, n.pods.size], `${when}: ${n.name}`);
       let cpu = 0, mem = 0;
       for (const p of n.pods.values()) { cpu += p.nonZeroCPU; mem += p.nonZeroMemory; }
-      assert.deepEqual([n.nonZeroCPU, n.nonZeroMemory], [cpu, mem], `${when}: ${n.name} non-zero requests`);
+      assert.deepEqual([d[n.row + ROW.nonZeroCPU], d[n.row + ROW.nonZeroMemory]], [cpu, mem], `${when}: ${n.name} non-zero requests`);
     }
     // No two nodes share a row.
     assert.equal(new Set(snap.nodes.map((n) => n.row)).size, snap.nodes.length, when);

@@ -74,12 +74,15 @@ export class PodInfo {
 
 const portKey = (protocol: string, port: number) => `${protocol}/${port}`;
 
-/** Offsets of a node's numbers within its row of NodeRows. */
+/**
+ * Offsets of a node's numbers within its row of NodeRows. `nonZero*` count the 100m/200Mi stand-ins
+ * for containers that request no cpu/memory (scoring only).
+ */
 export const ROW = {
   allocMilliCPU: 0, allocMemory: 1, allocStorage: 2, allocPods: 3,
   reqMilliCPU: 4, reqMemory: 5, reqStorage: 6, pods: 7, nonZeroCPU: 8, nonZeroMemory: 9,
 } as const;
-const ROW_SIZE = 10;
+const ROW_SIZE = Object.keys(ROW).length;
 
 /**
  * The numbers the filter and score loops read for each of hundreds of nodes per pod (allocatable,
@@ -145,10 +148,6 @@ export class NodeInfo {
   constructor(readonly name: string, readonly rows: NodeRows = new NodeRows(1)) {
     this.row = rows.take();
   }
-
-  /** cpu/memory requested with the 100m/200Mi stand-ins for containers that name none; scoring only. */
-  get nonZeroCPU(): number { return this.rows.data[this.row + ROW.nonZeroCPU]!; }
-  get nonZeroMemory(): number { return this.rows.data[this.row + ROW.nonZeroMemory]!; }
 
   setNode(node: Node | undefined): void {
     this.node = node;
