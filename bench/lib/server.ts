@@ -88,15 +88,17 @@ export const MANY_NODES = {
   env: { SKIFF_CONNECTION_LIMITS: JSON.stringify({ maxConnectionsPerAddress: 1_000_000 }) },
 } as const;
 
-export async function startBenchServer(extraArgs: string[] = [], opts: { readyTimeoutMs?: number; env?: Record<string, string> } = {}): Promise<BenchServer> {
-  if (!existsSync(join(ROOT, 'dist', 'cli', 'main.js'))) throw new Error('skiff is not built: run `npm run build` first');
+/** `opts.bin`: another checkout's launcher (its own build), to compare two builds in one run. */
+export async function startBenchServer(extraArgs: string[] = [], opts: { readyTimeoutMs?: number; env?: Record<string, string>; bin?: string } = {}): Promise<BenchServer> {
+  const bin = opts.bin ?? BIN;
+  if (!existsSync(join(bin, '..', '..', 'dist', 'cli', 'main.js'))) throw new Error(`${bin}: not built: run \`npm run build\` in its checkout first`);
   const dataDir = mkdtempSync(join(tmpdir(), 'skiff-bench-'));
   const port = await freePort();
   const kubeconfigPath = join(dataDir, 'kubeconfig.yaml');
   const logPath = join(dataDir, 'server.log');
   const logFd = openSync(logPath, 'a');
   const t0 = performance.now();
-  const proc = spawn(BIN, ['server', '--data-dir', dataDir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1',
+  const proc = spawn(bin, ['server', '--data-dir', dataDir, '--https-listen-port', String(port), '--bind-address', '127.0.0.1',
     '--write-kubeconfig', kubeconfigPath, '--disable-agent', ...extraArgs], { stdio: ['ignore', logFd, logFd], env: { ...process.env, ...opts.env } });
   closeSync(logFd);
   const exited = new Promise<void>((r) => proc.on('exit', () => r()));

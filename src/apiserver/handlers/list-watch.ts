@@ -9,7 +9,7 @@ import { parseFieldSelector } from '../../api/selectors.js';
 import { parseResourceVersion, selectionOf } from '../list-watch-filter.js';
 import { isTrue } from '../request-info.js';
 import { parseNonNegInt } from './request-options.js';
-import { sendRaw, type Negotiated } from '../http.js';
+import { sendListBody, type Negotiated } from '../http.js';
 import type { ApiContext, BookmarkWatch } from '../context.js';
 import { collectionPrefix } from '../registry.js';
 import { tableFor, type TableView } from '../table-view.js';
@@ -24,7 +24,7 @@ function checkResourceVersionMatch(q: URLSearchParams, rv: number | undefined): 
   if (m === 'Exact' && rv === 0) throw invalid('Forbidden: resourceVersionMatch "exact" is forbidden for resourceVersion "0"');
 }
 
-export function serveList(ctx: ApiContext, res: ServerResponse, info: KindInfo, ns: string | undefined, q: URLSearchParams, neg: Negotiated): void {
+export async function serveList(ctx: ApiContext, res: ServerResponse, info: KindInfo, ns: string | undefined, q: URLSearchParams, neg: Negotiated): Promise<void> {
   const filter = ctx.objects.filterFor(info, selectionOf(q));
   // Kubernetes treats a negative limit as no limit.
   const limit = parseNonNegInt(q, 'limit', true);
@@ -39,26 +39,18 @@ export function serveList(ctx: ApiContext, res: ServerResponse, info: KindInfo, 
     const view = tableFor(ctx, info);
     const includeObject = q.get('includeObject') ?? 'Metadata';
     const now = Date.now();
-    const table = {
-      kind: 'Table', apiVersion: 'meta.k8s.io/v1', metadata: metaOut,
-      columnDefinitions: view.columns,
-      rows: result.items.map((o) => tableRowOf(view, o, includeObject, now)),
-    };
-    sendRaw(res, 200, JSON.stringify(table), 'application/json');
+    const head = `{"kind":"Table","apiVersion":"meta.k8s.io/v1","metadata":${JSON.stringify(metaOut)},"columnDefinitions":${JSON.stringify(view.columns)},"rows":[`;
+    await sendListBody(res, head, result.items, (o) => JSON.stringify(tableRowOf(view, o, includeObject, now)), ']}');
     return;
   }
   if (neg.as === 'PartialObjectMetadataList' || neg.as === 'PartialObjectMetadata') {
-    const list = {
-      kind: 'PartialObjectMetadataList', apiVersion: 'meta.k8s.io/v1', metadata: metaOut,
-      items: result.items.map((o) => ({ kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.obj.metadata })),
-    };
-    sendRaw(res, 200, JSON.stringify(list), 'application/json');
+    const head = `{"kind":"PartialObjectMetadataList","apiVersion":"meta.k8s.io/v1","metadata":${JSON.stringify(metaOut)},"items":[`;
+    await sendListBody(res, head, result.items, (o) => JSON.stringify({ kind: 'PartialObjectMetadata', apiVersion: 'meta.k8s.io/v1', metadata: o.obj.metadata }), ']}');
     return;
   }
   const conv = ctx.converter(info);
   const head = `{"kind":${JSON.stringify(info.kind + 'List')},"apiVersion":${JSON.stringify(apiVersionOf(info))},"metadata":${JSON.stringify(metaOut)},"items":[`;
-  const body = head + result.items.map((o) => (conv ? JSON.stringify(conv(o.obj)) : o.json())).join(',') + ']}';
-  sendRaw(res, 200, body, 'application/json');
+  await sendListBody(res, head, result.items, conv ? (o) => JSON.stringify(conv(o.obj)) : (o) => o.json(), ']}');
 }
 
 export function tableRowOf(view: TableView, o: StoredObject, includeObject: string, now: number): Record<string, unknown> {
