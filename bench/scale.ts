@@ -657,8 +657,10 @@ async function main(): Promise<void> {
       console.log(`from ${o.fromData}: ${total} pods, ${running()} Running, ${obs.nodesReady()} nodes Ready${ok ? '' : ' (NOT all, going on)'}; server RSS ${rssMb(server.proc.pid!).toFixed(0)} MB`);
       line[0] = `scale: nodes=${o.nodes} pods=${total} fromData`;   // the kept pods, not --pods
     } else {
+      const requestsBefore = await requestTotals(server);
       const burst = await burstPhase(o, server, obs, meter, admin);
       burstRss = burst.peakRss;
+      console.log(`  requests in the burst: ${formatCounts(await requestTotals(server), requestsBefore, o.pods)}`);
       line.push(burst.summary);
       if (!burst.done) process.exitCode = 1;
     }
