@@ -49,9 +49,9 @@ export const LIST_CHUNK_CHARS = 256 * 1024;
  * of every list. A body longer than one chunk is encoded as it is sent, each chunk after the socket
  * took the one before (chunked transfer encoding), so a list costs the server one chunk of memory
  * whatever its length and however slowly its client reads, and the thread serves other requests
- * between chunks. Built whole, 50,000 pods were about 250 MB of JSON held four times over (the
- * items' texts, the joined text, its bytes, the encrypted bytes) and a second or more of the thread
- * for one `kubectl get pods -A` (Kubernetes streams list encoding too, since 1.33).
+ * between chunks. Built whole, an unpaged list of 50,000 pods (an informer's first) was about 250 MB
+ * of JSON held four times over (the items' texts, the joined text, its bytes, the encrypted bytes)
+ * and seconds of the thread (bench/list-memory.ts). Kubernetes streams list encoding too, since 1.33.
  */
 export async function sendListBody<T>(res: ServerResponse, head: string, items: readonly T[], encode: (item: T) => string, tail: string): Promise<void> {
   let chunk = head;
