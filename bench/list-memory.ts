@@ -8,13 +8,12 @@
 // `--skiff` runs another build's server (e.g. a worktree of an older commit), to compare two builds
 // on one machine in one sitting.
 import https from 'node:https';
-import { readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { parse as parseYaml } from 'yaml';
 import { HttpClient } from '../src/client/http.js';
 import { Resources } from '../src/client/types.js';
 import { rssMb, sleep, startBenchServer } from './lib/server.js';
 import { intArg } from './lib/args.js';
+import { credentialsFromKubeconfig } from '../test/helpers/api-client.js';
 
 if (process.argv.includes('--help')) {
   console.log('node --import tsx bench/list-memory.ts [--pods 20000] [--lists 4] [--rounds 3] [--skiff <path to bin/skiff>]');
@@ -28,14 +27,9 @@ const bin = skiffAt > 0 ? process.argv[skiffAt + 1] : undefined;
 
 const server = await startBenchServer(['--disable-controller-manager'], { bin });
 const client = HttpClient.fromKubeconfig(server.kubeconfigPath, { maxConnections: 32 });
-const kc = parseYaml(readFileSync(server.kubeconfigPath, 'utf8')) as {
-  clusters: { cluster: { 'certificate-authority-data': string } }[]; users: { user: { 'client-certificate-data': string; 'client-key-data': string } }[];
-};
-const pem = (b64: string) => Buffer.from(b64, 'base64');
-const agent = new https.Agent({
-  keepAlive: true, maxSockets: lists + 1, ca: pem(kc.clusters[0]!.cluster['certificate-authority-data']),
-  cert: pem(kc.users[0]!.user['client-certificate-data']), key: pem(kc.users[0]!.user['client-key-data']),
-});
+const creds = credentialsFromKubeconfig(server.kubeconfigPath);
+// Raw requests rather than ApiClient's: a body is counted as it arrives, never held (274 MB each).
+const agent = new https.Agent({ keepAlive: true, maxSockets: lists + 1, ca: creds.ca, cert: creds.cert, key: creds.key });
 
 /** GETs `path`, counting the body's bytes without keeping them; resolves with the byte count. */
 function get(path: string): Promise<number> {

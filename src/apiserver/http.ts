@@ -54,9 +54,14 @@ export const LIST_CHUNK_CHARS = 256 * 1024;
  * and seconds of the thread (bench/list-memory.ts). Kubernetes streams list encoding too, since 1.33.
  */
 export async function sendListBody<T>(res: ServerResponse, head: string, items: readonly T[], encode: (item: T) => string, tail: string): Promise<void> {
-  let chunk = head;
   let i = 0;
-  for (; i < items.length && chunk.length < LIST_CHUNK_CHARS; i++) chunk += (i === 0 ? '' : ',') + encode(items[i]!);
+  /** `start` and the next items, up to about a chunk's length. */
+  const fill = (start: string): string => {
+    let chunk = start;
+    for (; i < items.length && chunk.length < LIST_CHUNK_CHARS; i++) chunk += (i === 0 ? '' : ',') + encode(items[i]!);
+    return chunk;
+  };
+  let chunk = fill(head);
   if (i === items.length) { sendRaw(res, 200, chunk + tail, 'application/json'); return; }
   res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-cache, private' });
   try {
@@ -64,8 +69,7 @@ export async function sendListBody<T>(res: ServerResponse, head: string, items: 
       if (!res.write(chunk)) await drained(res);
       if (res.destroyed) return;   // the client went away: nothing more to encode
       if (i === items.length) break;
-      chunk = '';
-      for (; i < items.length && chunk.length < LIST_CHUNK_CHARS; i++) chunk += ',' + encode(items[i]!);
+      chunk = fill('');
     }
     res.end(tail);
   } catch (err) {
