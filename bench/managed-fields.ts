@@ -1,33 +1,48 @@
 // What the managed-fields bookkeeping costs one write (issue 15): `updateManagedFields` for a pod
-// status update, the old object as the watch cache holds it (parsed, frozen, shared). The pod's
-// managed fields are made by the same code: created by a controller, bound, its status reported.
+// status update (or, with `--kind lease`, a kubelet's Lease renewal), the old object as the watch
+// cache holds it (parsed, frozen, shared). The pod's managed fields are made by the same code:
+// created by a controller, bound, its status reported. `--objects N` cycles through N stored
+// objects of the same content, as a server with N nodes renews N Leases with equal managed fields.
 // Prints µs per update, best and median of ten rounds of 5,000, and a summary line.
-//   node --import tsx bench/managed-fields.ts [--rounds 10] [--updates 5000]
+//   node --import tsx bench/managed-fields.ts [--rounds 10] [--updates 5000] [--kind pod|lease] [--objects 1]
 import { loadSchemaSet } from '../src/api/schema.js';
 import { updateManagedFields } from '../src/apiserver/patch/index.js';
 import { storedFromKv } from '../src/storage/stored.js';
 
-function parseArgs(argv: string[]): { rounds: number; updates: number } {
-  const o = { rounds: 10, updates: 5000 };
+interface Options { rounds: number; updates: number; kind: 'pod' | 'lease'; objects: number }
+
+function parseArgs(argv: string[]): Options {
+  const o: Options = { rounds: 10, updates: 5000, kind: 'pod', objects: 1 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]!;
-    if (flag === '--help' || flag === '-h') { console.log('usage: node --import tsx bench/managed-fields.ts [--rounds 10] [--updates 5000]'); process.exit(0); }
-    const n = Number(argv[++i]);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag}: expected a positive integer, got ${argv[i]}`);
+    if (flag === '--help' || flag === '-h') {
+      console.log('usage: node --import tsx bench/managed-fields.ts [--rounds 10] [--updates 5000] [--kind pod|lease] [--objects 1]');
+      process.exit(0);
+    }
+    const v = argv[++i];
+    if (flag === '--kind') {
+      if (v !== 'pod' && v !== 'lease') throw new Error(`--kind: expected pod or lease, got ${v}`);
+      o.kind = v;
+      continue;
+    }
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < 1) throw new Error(`${flag}: expected a positive integer, got ${v}`);
     if (flag === '--rounds') o.rounds = n;
     else if (flag === '--updates') o.updates = n;
+    else if (flag === '--objects') o.objects = n;
     else throw new Error(`unknown option ${flag}`);
   }
   return o;
 }
 
 const schemas = loadSchemaSet();
-const schema = schemas.forKind('', 'v1', 'Pod');
+const podSchema = schemas.forKind('', 'v1', 'Pod');
+const leaseSchema = schemas.forKind('coordination.k8s.io', 'v1', 'Lease');
 const at = (s: number) => `2026-12-05T22:00:${String(s % 60).padStart(2, '0')}Z`;
 type Pod = Record<string, any>;
 
-function write(old: Pod | undefined, next: Pod, manager: string, subresource: string | undefined, time: string): Pod {
-  next.metadata.managedFields = updateManagedFields(old as never, next as never, { manager, apiVersion: 'v1', subresource, time, schema, schemas });
+function write(old: Pod | undefined, next: Pod, manager: string, subresource: string | undefined, time: string, schema = podSchema, apiVersion = 'v1'): Pod {
+  next.metadata.managedFields = updateManagedFields(old as never, next as never, { manager, apiVersion, subresource, time, schema, schemas });
   return next;
 }
 
@@ -68,28 +83,53 @@ function runningPod(): Pod {
     containerStatuses: [{ name: 'app', ready: true, started: true, restartCount: 0, image: 'registry.k8s.io/pause:3.9', imageID: 'sha256:abc',
       containerID: 'containerd://abc', state: { running: { startedAt: at(2) } }, lastState: {} }] };
   write(bound, running, 'skiff-agent', 'status', at(2));
-  return storedFromKv({ key: '/core/pods/default/web', value: JSON.stringify(running), createRevision: 1, modRevision: 4 } as never).obj as Pod;
+  return running;
+}
+
+/** A node's Lease after its kubelet created and renewed it. */
+function renewedLease(): Pod {
+  const created = write(undefined, {
+    apiVersion: 'coordination.k8s.io/v1', kind: 'Lease',
+    metadata: { name: 'node-1', namespace: 'kube-node-lease', uid: '2b6c3c1e-8f7a-4f2e-9d3c-1a2b3c4d5e6f',
+      ownerReferences: [{ apiVersion: 'v1', kind: 'Node', name: 'node-1', uid: '3b6c3c1e-8f7a-4f2e-9d3c-1a2b3c4d5e6f' }] },
+    spec: { holderIdentity: 'node-1', leaseDurationSeconds: 40, renewTime: '2026-12-05T22:00:00.000000Z' },
+  }, 'skiff-agent', undefined, at(0), leaseSchema, 'coordination.k8s.io/v1');
+  const renewed = structuredClone(created);
+  renewed.spec.renewTime = '2026-12-05T22:00:10.000000Z';
+  return write(created, renewed, 'skiff-agent', undefined, at(10), leaseSchema, 'coordination.k8s.io/v1');
+}
+
+/** `n` stored copies of `obj`: equal content, each its own frozen objects, as the watch cache holds n objects. */
+function stored(obj: Pod, n: number): Pod[] {
+  const text = JSON.stringify(obj);
+  return Array.from({ length: n }, (_, i) => storedFromKv({ key: `/k/${i}`, value: text, createRevision: 1, modRevision: 4 } as never).obj as Pod);
 }
 
 function main(): void {
   const o = parseArgs(process.argv.slice(2));
-  const old = runningPod();
-  console.log(`pod with ${old.metadata.managedFields.length} managed-fields entries (${old.metadata.managedFields.map((e: Pod) => e.manager).join(', ')})`);
+  const lease = o.kind === 'lease';
+  const olds = stored(lease ? renewedLease() : runningPod(), o.objects);
+  const first = olds[0]!;
+  console.log(`${o.kind} with ${first.metadata.managedFields.length} managed-fields entries (${first.metadata.managedFields.map((e: Pod) => e.manager).join(', ')}), ${o.objects} stored copies`);
+  const opts = lease
+    ? { manager: 'skiff-agent', apiVersion: 'coordination.k8s.io/v1', subresource: undefined, schema: leaseSchema, schemas }
+    : { manager: 'skiff-agent', apiVersion: 'v1', subresource: 'status', schema: podSchema, schemas };
   const rounds: number[] = [];
   for (let r = 0; r < o.rounds; r++) {
-    // Each update changes one condition's time, as a readiness flip does; the clone is timed apart.
+    // Each update changes one time, as a readiness flip or a renewal does; the clone is timed apart.
     const bodies = Array.from({ length: o.updates }, (_, i) => {
-      const next = structuredClone(old);
-      next.status.conditions[2].lastTransitionTime = at(i + 3);
+      const next = structuredClone(olds[i % olds.length]!);
+      if (lease) next.spec.renewTime = `2026-12-05T22:${String(Math.floor(i / 60) % 60).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}.000000Z`;
+      else next.status.conditions[2].lastTransitionTime = at(i + 3);
       return next;
     });
     const t0 = performance.now();
-    for (let i = 0; i < o.updates; i++) updateManagedFields(old as never, bodies[i] as never, { manager: 'skiff-agent', apiVersion: 'v1', subresource: 'status', time: at(i + 3), schema, schemas });
+    for (let i = 0; i < o.updates; i++) updateManagedFields(olds[i % olds.length] as never, bodies[i] as never, { ...opts, time: at(i + 3) });
     rounds.push(((performance.now() - t0) / o.updates) * 1000);
   }
   const sorted = [...rounds].sort((a, b) => a - b);
   console.log(`per update: best ${sorted[0]!.toFixed(1)} µs, median ${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)} µs, worst ${sorted.at(-1)!.toFixed(1)} µs`);
-  console.log(`managed-fields: updates=${o.updates} rounds=${o.rounds} bestUs=${sorted[0]!.toFixed(1)} medianUs=${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)}`);
+  console.log(`managed-fields: kind=${o.kind} objects=${o.objects} updates=${o.updates} rounds=${o.rounds} bestUs=${sorted[0]!.toFixed(1)} medianUs=${sorted[Math.floor(sorted.length / 2)]!.toFixed(1)}`);
 }
 
 main();

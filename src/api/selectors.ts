@@ -90,7 +90,11 @@ function checkValue(v: string): string {
 export function labelPredicate(reqs: Requirement[]): LabelMatcher | undefined {
   if (reqs.length === 0) return undefined;
   if (reqs.length === 1) { const r = reqs[0]!; return (labels) => matchRequirement(r, labels); }
-  return (labels) => reqs.every((r) => matchRequirement(r, labels));
+  // A loop, not reqs.every(closure): controllers call this for every object of a namespace per event.
+  return (labels) => {
+    for (let i = 0; i < reqs.length; i++) if (!matchRequirement(reqs[i]!, labels)) return false;
+    return true;
+  };
 }
 
 /** The one place a label requirement is judged, for string selectors and LabelSelector objects alike. */

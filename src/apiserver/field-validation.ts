@@ -22,7 +22,7 @@ export interface FieldProblems {
 /** Walks `obj` as a `type` once, collecting unknown fields and type mismatches. */
 export function checkFields(obj: unknown, type: TypeSchema, schemas: SchemaSet): FieldProblems {
   const out: FieldProblems = { unknown: [], typeErrors: [] };
-  walkType(obj, type, schemas, '', '', out);
+  walkType(obj, type, { schemas, out, at: [] });
   return out;
 }
 
@@ -45,45 +45,79 @@ export function strictDecodingMessage(unknown: string[]): string {
 }
 
 /**
- * @param path the field path with list indices (for causes and unknown-field reports)
- * @param goPath the same without indices, as Go's decoder names the field in its messages
+ * One walk's state. `at` is where the walk is: a struct field's name, a list index (a number) or a
+ * map key (in a `MapKey`). The paths are built from it only for a field that is reported: this
+ * runs on every write of every object, and building two strings per field visited was most of
+ * what it allocated.
  */
-function walkType(value: unknown, type: TypeSchema, schemas: SchemaSet, path: string, goPath: string, out: FieldProblems): void {
+interface Walk { schemas: SchemaSet; out: FieldProblems; at: (string | number | MapKey)[] }
+class MapKey { constructor(readonly key: string) {} }
+
+/** The field path with list indices and map keys (`spec.containers[0].image`), for causes and unknown-field reports. */
+function pathOf(at: Walk['at']): string {
+  let p = '';
+  for (const s of at) {
+    if (typeof s === 'number') p += `[${s}]`;
+    else { const name = typeof s === 'string' ? s : s.key; p = p ? `${p}.${name}` : name; }
+  }
+  return p;
+}
+
+/** The same without indices and map keys, as Go's decoder names the field in its messages. */
+function goPathOf(at: Walk['at']): string {
+  let p = '';
+  for (const s of at) if (typeof s === 'string') p = p ? `${p}.${s}` : s;
+  return p;
+}
+
+function walkType(value: unknown, type: TypeSchema, w: Walk): void {
   if (!isPlainObject(value)) return;
-  for (const [name, v] of Object.entries(value)) {
-    const p = path ? `${path}.${name}` : name;
+  for (const name in value) {
+    if (!Object.hasOwn(value, name)) continue;
+    w.at.push(name);
     const field = type.properties[name];
-    if (!field) { out.unknown.push(p); continue; }
-    walkField(v, field, schemas, p, goPath ? `${goPath}.${name}` : name, type.name, out);
+    if (!field) w.out.unknown.push(pathOf(w.at));
+    else walkField(value[name], field, type.name, w);
+    w.at.pop();
   }
 }
 
-function walkField(value: unknown, f: FieldSchema, schemas: SchemaSet, path: string, goPath: string, struct: string,
-  out: FieldProblems): void {
+function walkField(value: unknown, f: FieldSchema, struct: string, w: Walk): void {
   // Go decodes null into any field as its zero value.
   if (value === null) return;
   const mismatch = jsonKindMismatch(value, f);
   if (mismatch) {
-    out.typeErrors.push({
-      reason: 'FieldValueTypeInvalid', field: path,
-      message: `json: cannot unmarshal ${mismatch} into Go struct field ${goTypeName(struct)}.${goPath} of type ${goType(f)}`,
+    w.out.typeErrors.push({
+      reason: 'FieldValueTypeInvalid', field: pathOf(w.at),
+      message: `json: cannot unmarshal ${mismatch} into Go struct field ${goTypeName(struct)}.${goPathOf(w.at)} of type ${goType(f)}`,
     });
     return;
   }
   switch (f.kind) {
     case 'object': {
-      const t = schemas.type(f.ref!);
-      if (t) walkType(value, t, schemas, path, goPath, out);
+      const t = w.schemas.type(f.ref!);
+      if (t) walkType(value, t, w);
       return;
     }
-    case 'array':
-      (value as unknown[]).forEach((item, i) => walkField(item, f.items!, schemas, `${path}[${i}]`, goPath, struct, out));
-      return;
-    case 'map':
-      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-        walkField(v, f.values!, schemas, `${path}.${k}`, goPath, struct, out);
+    case 'array': {
+      const items = value as unknown[];
+      for (let i = 0; i < items.length; i++) {
+        w.at.push(i);
+        walkField(items[i], f.items!, struct, w);
+        w.at.pop();
       }
       return;
+    }
+    case 'map': {
+      const m = value as Record<string, unknown>;
+      for (const k in m) {
+        if (!Object.hasOwn(m, k)) continue;
+        w.at.push(new MapKey(k));
+        walkField(m[k], f.values!, struct, w);
+        w.at.pop();
+      }
+      return;
+    }
   }
 }
 

@@ -114,19 +114,40 @@ function frozenSharing(next: unknown, prev: unknown): unknown {
     return next.length === 0 ? EMPTY_ARRAY : Object.freeze(next);
   }
   const before = prev as Record<string, unknown>;
-  const beforeKeys = Object.keys(before);
   const o = next as Record<string, unknown>;
-  const keys = Object.keys(o);
-  let same = keys.length === beforeKeys.length;
-  for (let i = 0; i < keys.length; i++) {
-    const k = keys[i];
+  // No Object.keys arrays: this runs on every member of every object written (a parse's objects
+  // have only their own keys, so for-in sees exactly those, in order).
+  let same = true;
+  let n = 0;
+  for (const k in o) {
     const was = Object.hasOwn(before, k) ? before[k] : undefined;
     const v = frozenSharing(o[k], was);
     o[k] = v; // even when `===`: a string's instance is what is shared
-    if (v !== was || beforeKeys[i] !== k) same = false;
+    if (v !== was) same = false;
+    n++;
   }
-  if (same) return prev;
-  return keys.length === 0 ? EMPTY_OBJECT : Object.freeze(o);
+  if (same && sameKeyOrder(o, before, n)) return prev;
+  return n === 0 ? EMPTY_OBJECT : Object.freeze(o);
+}
+
+/** Keys of the object being compared, in order; one array reused (the check never recurses). */
+const scratchKeys: string[] = [];
+
+/**
+ * Whether `before` has the `n` keys of `o` and no other, in the same order. Called only when every
+ * member of `o` is `before`'s (so each of o's keys is one of before's).
+ */
+function sameKeyOrder(o: Record<string, unknown>, before: Record<string, unknown>, n: number): boolean {
+  scratchKeys.length = 0;
+  for (const k in o) scratchKeys.push(k);
+  let i = 0;
+  let same = true;
+  for (const k in before) {
+    if (i >= n || scratchKeys[i] !== k) { same = false; break; }
+    i++;
+  }
+  scratchKeys.length = 0;
+  return same && i === n;
 }
 
 /**

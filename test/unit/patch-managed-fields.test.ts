@@ -53,6 +53,39 @@ test('FieldSet operations', () => {
   assert.deepEqual(a.intersection(b).paths().map(pathString), ['.a.b']);
   assert.deepEqual(a.withoutPrefixes(FieldSet.fromPaths([['f:a']])).paths().map(pathString), ['.d']);
   assert.ok(a.difference(a).empty);
+  // A set holding the other is returned itself; neither side is changed by a union.
+  const sub = FieldSet.fromPaths([['f:a', 'f:c']]);
+  assert.equal(a.union(sub), a);
+  assert.equal(sub.union(a), a);
+  assert.ok(sub.subsetOf(a) && !a.subsetOf(sub) && !b.subsetOf(a));
+  assert.deepEqual(a.paths().map(pathString), ['.d', '.a.b', '.a.c']);
+  assert.deepEqual(b.paths().map(pathString), ['.e', '.a.b']);
+  assert.deepEqual(b.union(a).paths().map(pathString), ['.d', '.e', '.a.b', '.a.c']);
+  assert.equal(a.withoutPrefixes(FieldSet.fromPaths([['f:x']])), a);
+});
+
+test('updateManagedFields: a write of fields the writer owns keeps its stored entry, with a new time', () => {
+  const leaseType = schemas.forKind('coordination.k8s.io', 'v1', 'Lease');
+  const opts = { manager: 'kubelet', apiVersion: 'coordination.k8s.io/v1', schema: leaseType, schemas };
+  const lease = (renewTime: string): KObject => ({
+    apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: { name: 'n1', namespace: 'kube-node-lease' },
+    spec: { holderIdentity: 'n1', leaseDurationSeconds: 40, renewTime },
+  });
+  const created = lease('2024-05-01T10:00:00.000000Z');
+  created.metadata.managedFields = updateManagedFields(undefined, created, { ...opts, time: T1 });
+  // As the watch cache holds it: frozen all the way down.
+  const stored = JSON.parse(JSON.stringify(created), (_k, v) => (typeof v === 'object' && v !== null ? Object.freeze(v) : v)) as KObject;
+  const renewed = lease('2024-05-01T10:00:10.000000Z');
+  const mf = updateManagedFields(stored, renewed, { ...opts, time: T2 })!;
+  assert.equal(mf.length, 1);
+  assert.equal(mf[0]!.time, T2);
+  assert.equal(mf[0]!.fieldsV1, stored.metadata.managedFields![0]!.fieldsV1);
+  // A field the writer did not own yet is added to its entry.
+  const more = lease('2024-05-01T10:00:20.000000Z');
+  (more.spec as Record<string, unknown>).acquireTime = '2024-05-01T10:00:20.000000Z';
+  const grown = updateManagedFields(stored, more, { ...opts, time: T2 })!;
+  assert.notEqual(grown[0]!.fieldsV1, stored.metadata.managedFields![0]!.fieldsV1);
+  assert.ok(entries(grown)[0]!.paths.includes('.spec.acquireTime'));
 });
 
 test('field set of a Deployment follows list types and merge keys', () => {

@@ -69,6 +69,21 @@ test('a new version shares every unchanged part with the one before; empty objec
   assert.ok(Object.isFrozen(e1.obj.spec.securityContext) && Object.isFrozen(e1.obj.spec.volumes));
   assert.equal(e1.json(), '{"apiVersion":"v1","kind":"Pod","metadata":{"name":"e1","namespace":"default","resourceVersion":"4"},"spec":{"securityContext":{},"volumes":[]}}');
   assert.equal(JSON.parse(v2.json()).status.phase, 'Running');
+  // A member fewer or one more is a change too, even when every member left is shared.
+  const fewer: Record<string, any> = structuredClone(v3.obj);
+  delete fewer.spec.nodeName;
+  const v4 = await store.update(key, fewer, v3.modRevision);
+  assert.notEqual(v4.obj.spec, v3.obj.spec);
+  assert.equal(v4.obj.spec.containers, v3.obj.spec.containers);
+  assert.deepEqual(Object.keys(v4.obj.spec), ['containers']);
+  const more: Record<string, any> = structuredClone(v4.obj);
+  more.spec.nodeName = 'n1';
+  const v5 = await store.update(key, more, v4.modRevision);
+  assert.notEqual(v5.obj.spec, v4.obj.spec);
+  assert.deepEqual(Object.keys(v5.obj.spec), ['containers', 'nodeName']);
+  const again = await store.update(key, structuredClone(v5.obj), v5.modRevision);
+  assert.equal(again.obj.spec, v5.obj.spec);
+  assert.equal(again.obj.status, v5.obj.status);
 });
 
 test('list pages in key order, filters before the limit, and spans resources', async (t) => {

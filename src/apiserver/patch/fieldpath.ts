@@ -97,11 +97,35 @@ export class FieldSet {
     return this.members.size === 0 && this.children.size === 0;
   }
 
+  /**
+   * Paths in either set. One of the two itself when it holds the other, and parts only one side has
+   * are shared, not copied (as in `difference`): a write that changes fields its manager already
+   * owns then keeps the manager's set as it was, which is encoded once and written back as is.
+   */
   union(o: FieldSet): FieldSet {
-    const s = this.clone();
+    if (o === this || o.empty) return this;
+    if (this.empty || this.subsetOf(o)) return o;
+    if (o.subsetOf(this)) return this;
+    const s = new FieldSet();
+    for (const m of this.members) s.members.add(m);
     for (const m of o.members) s.members.add(m);
-    for (const [pe, c] of o.children) s.children.set(pe, s.children.get(pe)?.union(c) ?? c.clone());
+    for (const [pe, c] of this.children) {
+      const oc = o.children.get(pe);
+      s.children.set(pe, oc ? c.union(oc) : c);
+    }
+    for (const [pe, c] of o.children) if (!s.children.has(pe)) s.children.set(pe, c);
     return s;
+  }
+
+  /** Whether every path of this set is in `o`. */
+  subsetOf(o: FieldSet): boolean {
+    if (o === this) return true;
+    for (const m of this.members) if (!o.members.has(m)) return false;
+    for (const [pe, c] of this.children) {
+      const oc = o.children.get(pe);
+      if (!oc || !c.subsetOf(oc)) return false;
+    }
+    return true;
   }
 
   /**
@@ -138,24 +162,26 @@ export class FieldSet {
     return s;
   }
 
-  /** Paths of this set that neither are in `prefixes` nor lie below one of its members. */
+  /**
+   * Paths of this set that neither are in `prefixes` nor lie below one of its members: this set
+   * itself when none is, with unchanged parts shared.
+   */
   withoutPrefixes(prefixes: FieldSet): FieldSet {
+    if (prefixes.empty) return this;
+    let removed = false;
     const s = new FieldSet();
-    for (const m of this.members) if (!prefixes.members.has(m)) s.members.add(m);
+    for (const m of this.members) {
+      if (prefixes.members.has(m)) removed = true;
+      else s.members.add(m);
+    }
     for (const [pe, c] of this.children) {
-      if (prefixes.members.has(pe)) continue;
+      if (prefixes.members.has(pe)) { removed = true; continue; }
       const pc = prefixes.children.get(pe);
-      const d = pc ? c.withoutPrefixes(pc) : c.clone();
+      const d = pc ? c.withoutPrefixes(pc) : c;
+      if (d !== c) removed = true;
       if (!d.empty) s.children.set(pe, d);
     }
-    return s;
-  }
-
-  clone(): FieldSet {
-    const s = new FieldSet();
-    for (const m of this.members) s.members.add(m);
-    for (const [pe, c] of this.children) s.children.set(pe, c.clone());
-    return s;
+    return removed ? s : this;
   }
 
   /** Every member path, members of a level before the levels below it, each level in Kubernetes' order. */

@@ -56,18 +56,35 @@ const RECENT_DECODES = 2048;
 const decodedSets = new Map<object, FieldSet>();
 const encodedSets = new WeakMap<FieldSet, Record<string, unknown>>();
 
+/**
+ * Small field sets by their text, most recently used last. Many objects carry entries of the same
+ * content: every node's kubelet renews its Lease with the same fields, and 5,000 Leases renewed
+ * every 10 s are more than the recent decodes above keep, so each renewal decoded its entry again.
+ */
+const SHARED_DECODES = 256;
+const SHARED_TEXT_CHARS = 1024;
+const sharedSets = new Map<string, FieldSet>();
+
 function decodeFieldsV1(v: unknown): FieldSet {
   const frozen = typeof v === 'object' && v !== null && Object.isFrozen(v);
-  if (frozen) {
-    const known = decodedSets.get(v);
-    if (known) return known;
-  }
-  const set = FieldSet.fromFieldsV1(v);
-  if (frozen) {
-    decodedSets.set(v, set);
-    if (decodedSets.size > RECENT_DECODES) decodedSets.delete(decodedSets.keys().next().value!);
+  if (!frozen) return FieldSet.fromFieldsV1(v);
+  const known = decodedSets.get(v);
+  if (known) return known;
+  const text = JSON.stringify(v);
+  const small = text.length <= SHARED_TEXT_CHARS;
+  let set = small ? sharedSets.get(text) : undefined;
+  if (set) {
+    sharedSets.delete(text);
+  } else {
+    set = FieldSet.fromFieldsV1(v);
     encodedSets.set(set, v as Record<string, unknown>);
   }
+  if (small) {
+    sharedSets.set(text, set);
+    if (sharedSets.size > SHARED_DECODES) sharedSets.delete(sharedSets.keys().next().value!);
+  }
+  decodedSets.set(v, set);
+  if (decodedSets.size > RECENT_DECODES) decodedSets.delete(decodedSets.keys().next().value!);
   return set;
 }
 
@@ -166,6 +183,8 @@ export function updateManagedFields(
   oldObj: KObject | undefined, newObj: KObject, opts: UpdateManagedFieldsOptions,
 ): ManagedFieldsEntry[] | undefined {
   const managers = liveOrRequested(oldObj, newObj, opts.subresource !== undefined && opts.subresource !== '');
+  const writerId = managerId({ manager: opts.manager, operation: 'Update', apiVersion: opts.apiVersion, subresource: opts.subresource || undefined });
+  const writerBefore = managers.get(writerId)?.set;
   const t = FieldType.root(opts.schema, opts.schemas);
   const reset = resetFieldSet(opts.resetFields ?? defaultResetFields(opts.subresource));
   try {
@@ -183,10 +202,12 @@ export function updateManagedFields(
         manager: opts.manager, operation: 'Update', apiVersion: opts.apiVersion,
         subresource: opts.subresource || undefined, time: opts.time, set: gained,
       };
-      const id = managerId(entry);
-      const prev = managers.get(id);
+      const prev = managers.get(writerId);
       if (prev) entry.set = gained.union(prev.set);
-      managers.set(id, entry);
+      // A write of fields its manager owns already (a Lease renewal, a condition's new time) leaves
+      // the set as it was: keep the decoded one, whose encoding is the stored entry's.
+      if (writerBefore && entry.set !== writerBefore && entry.set.subsetOf(writerBefore) && writerBefore.subsetOf(entry.set)) entry.set = writerBefore;
+      managers.set(writerId, entry);
     }
   } catch (e) {
     if (e instanceof TypedError) return oldObj?.metadata.managedFields;
