@@ -78,7 +78,8 @@ export async function sendListBody<T>(res: ServerResponse, head: string, items: 
   }
 }
 
-function drained(res: ServerResponse): Promise<void> {
+/** Resolves once `res` can take more (or is gone). */
+export function drained(res: ServerResponse): Promise<void> {
   return new Promise((resolve) => {
     const done = () => { res.off('drain', done); res.off('close', done); resolve(); };
     res.on('drain', done);

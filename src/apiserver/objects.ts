@@ -87,6 +87,8 @@ export interface WatchRequest {
   index?: WatchIndex;
   /** Called after the initial ADDED events with the revision they reflect. */
   onListed?: (revision: number) => void;
+  /** Takes the initial state whole instead of one `emit('ADDED')` per object (a caller that paces its writes). */
+  onInitial?: (items: readonly StoredObject[]) => void;
 }
 
 const GENERATE_ALPHABET = 'bcdfghjklmnpqrstvwxz2456789';
@@ -192,7 +194,8 @@ export class ObjectService {
     if (rv === undefined || rv === 0 || req.initialEvents) {
       const listed = this.store.list(prefix, { filter });
       from = listed.revision;
-      for (const o of listed.items) emit('ADDED', o);
+      if (req.onInitial) req.onInitial(listed.items);
+      else for (const o of listed.items) emit('ADDED', o);
       req.onListed?.(from);
       if (rv !== undefined && rv > from) from = rv;
     } else {

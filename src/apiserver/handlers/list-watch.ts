@@ -10,6 +10,7 @@ import { parseResourceVersion, selectionOf } from '../list-watch-filter.js';
 import { isTrue } from '../request-info.js';
 import { parseNonNegInt } from './request-options.js';
 import { sendListBody, type Negotiated } from '../http.js';
+import { WatchStream } from './watch-stream.js';
 import type { ApiContext, BookmarkWatch } from '../context.js';
 import { collectionPrefix } from '../registry.js';
 import { tableFor, type TableView } from '../table-view.js';
@@ -91,8 +92,6 @@ function nodeNameIndex(info: KindInfo, q: URLSearchParams): WatchIndex | undefin
   return r ? { name: 'spec.nodeName', extract: podNodeName, value: r.value } : undefined;
 }
 
-const SLOW_WATCHER_BYTES = 16 * 1024 * 1024;
-
 export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerResponse, info: KindInfo,
   ns: string | undefined, name: string | undefined, q: URLSearchParams, neg: Negotiated): void {
   const filter = ctx.objects.filterFor(info, selectionOf(q, name));
@@ -136,18 +135,20 @@ export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerRes
   let closed = false;
   let watcher: { stop(): void } | undefined;
   let timer: NodeJS.Timeout | undefined;
-  const close = () => {
+  /** Stops the watch; `drop` ends the response at once, otherwise once what is owed is written. */
+  const close = (drop = true) => {
     if (closed) return;
     closed = true;
     watcher?.stop();
     if (timer) clearTimeout(timer);
     ctx.bookmarks.delete(bookmarkWatch);
-    res.end();
+    if (drop) res.end();
+    else stream.end();
   };
-  const write = (chunk: string) => {
-    if (closed) return;
-    res.write(chunk);
-    if (res.writableLength > SLOW_WATCHER_BYTES) close();   // a watcher that can't keep up is dropped; it re-lists
+  // A watcher that falls too far behind is dropped; its client lists and watches again.
+  const stream = new WatchStream(res, { encode, tooSlow: () => close() });
+  const write = (line: string) => {
+    if (!closed) stream.line(line);
   };
   const sendBookmark = (revision: number, annotations?: Record<string, string>) => {
     const obj: Record<string, any> = { kind: info.kind, apiVersion: apiVersionOf(info), metadata: { resourceVersion: String(revision) } };
@@ -158,8 +159,8 @@ export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerRes
   const bookmarkWatch: BookmarkWatch = {
     send: sendBookmark, prefix: collectionPrefix(info, info.namespaced ? ns || undefined : undefined), lastRevision: rv ?? ctx.store.revision(),
   };
-  req.on('close', close);
-  res.on('error', close);
+  req.on('close', () => close());
+  res.on('error', () => close());
 
   // A resourceVersion the store has not reached (a client ahead of a restored snapshot, or a
   // made-up number) would otherwise wait in silence: as Kubernetes' watch cache, wait a little
@@ -171,7 +172,7 @@ export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerRes
       if (rv <= ctx.store.revision()) { start(); return; }
       if (Date.now() >= deadline) {
         write(`{"type":"ERROR","object":${JSON.stringify(tooLargeResourceVersion(rv, ctx.store.revision()).toStatus())}}\n`);
-        close();
+        close(false);
         return;
       }
       setTimeout(poll, 100);
@@ -185,13 +186,18 @@ export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerRes
   try {
     watcher = ctx.objects.watch(info, ns, {
       filter, resourceVersion: rv, initialEvents, index: nodeNameIndex(info, q),
+      onInitial: (items) => stream.initialEvents(items),
       onListed: (revision) => { if (initialEvents) sendBookmark(revision, { 'k8s.io/initial-events-end': 'true' }); },
-    }, (type, o) => { write(encode(type, o)); bookmarkWatch.lastRevision = o.modRevision; });
+    }, (type, o) => {
+      if (closed) return;
+      stream.event(type, o);
+      bookmarkWatch.lastRevision = o.modRevision;
+    });
     if (closed) watcher.stop();   // dropped while the initial events were written
   } catch (e) {
     const st = e instanceof ApiError ? e.toStatus() : errors.internal(String(e)).toStatus();
     write(`{"type":"ERROR","object":${JSON.stringify(st)}}\n`);
-    close();
+    close(false);
     return;
   }
   if (bookmarks) ctx.bookmarks.add(bookmarkWatch);
@@ -199,7 +205,7 @@ export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerRes
   const seconds = timeout ?? 1800 + Math.floor(Math.random() * 1800);
   timer = setTimeout(() => {
     if (bookmarks) sendBookmark(ctx.store.revision());
-    close();
+    close(false);
   }, seconds * 1000);
   }
 }
