@@ -10,3 +10,16 @@ export async function eventually<T>(fn: () => Promise<T | undefined | false>, wh
     await new Promise((r) => setTimeout(r, 200));
   }
 }
+
+/** Resolves once `read()` has given the same value `times` polls in a row (a writer that stalled). */
+export async function settled(read: () => number, times = 5): Promise<number> {
+  let last = -1;
+  let same = 0;
+  for (;;) {
+    const v = read();
+    same = v === last ? same + 1 : 0;
+    last = v;
+    if (same >= times) return v;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}

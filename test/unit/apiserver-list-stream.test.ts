@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import { createServer, get, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { LIST_CHUNK_CHARS, sendListBody } from '../../src/apiserver/http.js';
+import { settled } from '../helpers/wait.js';
 
 interface Item { name: string; pad: string }
 
@@ -32,19 +33,6 @@ function readAll(res: IncomingMessage): Promise<string> {
     res.setEncoding('utf8').on('data', (c: string) => { body += c; }).on('end', () => resolve(body)).on('error', reject);
     res.resume();   // a paused response does not start flowing by itself when a listener is added
   });
-}
-
-/** Resolves once `read()` has given the same value `times` polls in a row (a stalled writer). */
-async function settled(read: () => number, times = 5): Promise<number> {
-  let last = -1;
-  let same = 0;
-  for (;;) {
-    const v = read();
-    same = v === last ? same + 1 : 0;
-    last = v;
-    if (same >= times) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 test('a short list goes out whole with its length', async (t) => {

@@ -10,6 +10,7 @@ import { serveWatch } from '../../src/apiserver/handlers/list-watch.js';
 import type { ApiContext } from '../../src/apiserver/context.js';
 import type { StoredObject } from '../../src/storage/types.js';
 import { startLocalApi } from '../helpers/local-api.js';
+import { settled } from '../helpers/wait.js';
 
 /** Objects as the cache hands them out: `json()` is what an event line carries. */
 const stored = (n: number, padChars = 300): StoredObject[] => Array.from({ length: n }, (_, i) => {
@@ -43,19 +44,6 @@ function readLines(res: IncomingMessage, stop: (lines: string[]) => boolean): Pr
     res.setEncoding('utf8').on('data', onData).on('end', () => resolve(lines)).on('error', reject);
     res.resume();
   });
-}
-
-/** Resolves once `read()` has given the same value `times` polls in a row (a stalled writer). */
-async function settled(read: () => number, times = 5): Promise<number> {
-  let last = -1;
-  let same = 0;
-  for (;;) {
-    const v = read();
-    same = v === last ? same + 1 : 0;
-    last = v;
-    if (same >= times) return v;
-    await new Promise((r) => setTimeout(r, 20));
-  }
 }
 
 test('a watch owing more than the socket takes encodes it as the client reads, in order, then ends', async (t) => {
