@@ -187,7 +187,11 @@ export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerRes
     watcher = ctx.objects.watch(info, ns, {
       filter, resourceVersion: rv, initialEvents, index: nodeNameIndex(info, q),
       onInitial: (items) => stream.initialEvents(items),
-      onListed: (revision) => { if (initialEvents) sendBookmark(revision, { 'k8s.io/initial-events-end': 'true' }); },
+      onListed: (revision) => {
+        // The initial state is this revision's (its events carry the objects' own, older revisions).
+        bookmarkWatch.lastRevision = revision;
+        if (initialEvents) sendBookmark(revision, { 'k8s.io/initial-events-end': 'true' });
+      },
     }, (type, o) => {
       if (closed) return;
       stream.event(type, o);
