@@ -432,6 +432,25 @@ async function requestTotals(server: Server): Promise<Map<string, number>> {
   return counts;
 }
 
+/**
+ * The server's garbage collections since it started, by kind, with the time they paused it (from
+ * prom-client's nodejs_gc_duration_seconds): after a restart, how many full collections the
+ * reconnection storm brought (session 19: one per ~570 new TLS connections, docs/scale.md).
+ */
+async function gcTotals(server: Server): Promise<string> {
+  const by = new Map<string, { n: number; s: number }>();
+  for (const [name, v] of await scrapeMetricSeries(server.kubeconfigPath)) {
+    const m = /^nodejs_gc_duration_seconds_(count|sum)\{kind="(\w+)"/.exec(name);
+    if (!m) continue;
+    const e = by.get(m[2]!) ?? { n: 0, s: 0 };
+    if (m[1] === 'count') e.n += v; else e.s += v;
+    by.set(m[2]!, e);
+  }
+  if (!by.size) return '(metrics not read)';
+  return ['major', 'incremental', 'minor'].filter((k) => by.has(k))
+    .map((k) => `${by.get(k)!.n} ${k} (${by.get(k)!.s.toFixed(1)} s)`).join(', ');
+}
+
 /** The top request counts, since `before` if given, each also per `per` (e.g. per pod created) when given. */
 function formatCounts(now: Map<string, number>, before?: Map<string, number>, per?: number): string {
   if (!now.size) return '(metrics not read)';
@@ -712,6 +731,7 @@ async function main(): Promise<void> {
         () => renewedSinceKill() >= o.nodes && obs!.nodesReady() >= o.nodes);
       const recoverS = (performance.now() - t) / 1000;
       console.log(`kill -9: listening after ${(listenMs / 1000).toFixed(1)} s, answering after ${(answerMs / 1000).toFixed(1)} s, every node renewed and Ready after ${recovered ? `${recoverS.toFixed(1)} s` : `— NOT (${renewedSinceKill()} renewed, ${obs.nodesReady()} Ready)`}`);
+      console.log(`  garbage collections in the restarted server until then (its datastore load included): ${await gcTotals(server)}`);
       // Past the node monitor grace period, so a node the restarted server wrongly judged would show.
       obs.phase = 'settle';
       await sleep(Math.max(0, o.settleS * 1000 - (performance.now() - t)));
