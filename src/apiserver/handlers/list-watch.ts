@@ -197,7 +197,7 @@ export function serveWatch(ctx: ApiContext, req: IncomingMessage, res: ServerRes
       stream.event(type, o);
       bookmarkWatch.lastRevision = o.modRevision;
     });
-    if (closed) watcher.stop();   // dropped while the initial events were written
+    if (closed) watcher.stop();   // dropped while its replay was queued (too far behind already)
   } catch (e) {
     const st = e instanceof ApiError ? e.toStatus() : errors.internal(String(e)).toStatus();
     write(`{"type":"ERROR","object":${JSON.stringify(st)}}\n`);

@@ -90,11 +90,17 @@ export class WatchStream {
     this.queue.push(e);
     if (this.queue.length - this.head > this.maxQueued) {
       this.failed = true;
-      this.initial = [];
-      this.queue = [];
-      this.head = 0;
+      this.clear();
       this.opts.tooSlow();
     }
+  }
+
+  /** Forgets what was owed (all written, or the watcher dropped). */
+  private clear(): void {
+    this.initial = [];
+    this.next = 0;
+    this.queue = [];
+    this.head = 0;
   }
 
   private pump(): void {
@@ -123,11 +129,7 @@ export class WatchStream {
         if (chunk === '') break;
         res.write(chunk);
       }
-      this.initial = [];
-      this.next = 0;
-      this.queue = [];
-      this.head = 0;
-      this.pumping = false;
+      this.clear();
       if (this.ending) res.end();
     } catch (err) {
       // An event that cannot be encoded: the stream cannot go on without a gap the client would not see.
