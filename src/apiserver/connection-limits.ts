@@ -5,9 +5,10 @@
 // Retry-After, as API priority and fairness answers).
 // Watches and streams are long-running by design: once their request is in, no timer touches them.
 import type https from 'node:https';
-import type { Socket } from 'node:net';
+import type http from 'node:http';
+import type { Server as NetServer, Socket } from 'node:net';
 import type { IncomingMessage } from 'node:http';
-import type { Server as TlsServer, TLSSocket } from 'node:tls';
+import type { Server as TlsServer } from 'node:tls';
 import { errors } from '../api/status.js';
 
 export interface ConnectionLimits {
@@ -92,22 +93,31 @@ export function serverTimeoutOptions(l: ConnectionLimits): https.ServerOptions {
 
 const FIRST_REQUEST = Symbol('skiff.firstRequestSeen');
 
-/** Connection accounting and the timers Node's own options do not cover. */
-export function applyConnectionLimits(server: https.Server, l: ConnectionLimits): void {
+/** At most `max` open connections from one client address: more are closed as they are accepted. */
+export function limitConnectionsPerAddress(server: NetServer, max: number): void {
   const perAddress = new Map<string, number>();
   server.on('connection', (socket: Socket) => {
     const addr = socket.remoteAddress ?? '';
     const n = (perAddress.get(addr) ?? 0) + 1;
-    if (n > l.maxConnectionsPerAddress) { socket.destroy(); return; }
+    if (n > max) { socket.destroy(); return; }
     perAddress.set(addr, n);
     socket.once('close', () => {
       const left = (perAddress.get(addr) ?? 1) - 1;
       if (left <= 0) perAddress.delete(addr); else perAddress.set(addr, left);
     });
   });
+}
+
+/**
+ * Connection accounting and the timers Node's own options do not cover. `server` is the HTTPS
+ * server itself, or (`behindFront`) the HTTP server that gets connections from the TLS front
+ * (server/tls-front.ts), which accepts them, limits them per address and runs their handshakes.
+ */
+export function applyConnectionLimits(server: https.Server | http.Server, l: ConnectionLimits, o: { behindFront?: boolean } = {}): void {
+  if (!o.behindFront) limitConnectionsPerAddress(server, l.maxConnectionsPerAddress);
   // A connection that finished its handshake and then says nothing: Node's header timeout starts
   // only with the first byte of a request, so such a connection would otherwise live forever.
-  server.on('secureConnection', (socket: TLSSocket) => {
+  server.on(o.behindFront ? 'connection' : 'secureConnection', (socket: Socket) => {
     socket.setTimeout(l.headersMs, () => socket.destroy());
   });
   const firstRequest = (req: IncomingMessage) => {
@@ -124,7 +134,7 @@ export function applyConnectionLimits(server: https.Server, l: ConnectionLimits)
     if (server.listenerCount('upgrade') === 1) req.socket.destroy();
   });
   // Failed handshakes (including the handshake timeout): Node leaves the socket to this listener.
-  server.on('tlsClientError', (_err, socket) => socket.destroy());
+  if (!o.behindFront) server.on('tlsClientError', (_err: Error, socket: Socket) => socket.destroy());
 }
 
 /** Closes a socket after a malformed or timed-out request head, answering first when it still can. */

@@ -1,5 +1,6 @@
 // The HTTPS front door: health and CA endpoints, authentication, discovery and OpenAPI, then
 // authorization and the resource handlers. Every failure leaves as a Kubernetes Status.
+import http from 'node:http';
 import https from 'node:https';
 import { constants } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -38,6 +39,12 @@ export interface ApiServerOptions {
    * caller was authorized on the subresource; returns false to fall through to the usual handling.
    */
   proxySubresource?: (ri: RequestInfo, req: IncomingMessage, res: ServerResponse, user: UserInfo) => Promise<boolean>;
+  /**
+   * TLS is run in front of this server (server/tls-front.ts), which accepts its connections: the
+   * server is plain HTTP, never listens itself, and gets each connection already authenticated by
+   * the TLS layer (cert, key and clientCa are then the front's to use).
+   */
+  behindFront?: boolean;
   /** Timeouts and per-client limits (default: connectionLimits(), which reads SKIFF_CONNECTION_LIMITS). */
   limits?: ConnectionLimits;
   /** API aggregation: group versions an APIService sends to a Service (and their discovery). */
@@ -57,32 +64,37 @@ export const SERVER_TLS_SECURE_OPTIONS = constants.SSL_OP_NO_TICKET;
 /** Paths served without credentials (health checks and the CA that joining nodes pin). */
 const PUBLIC_PATHS = new Set(['/cacerts', '/ping', '/healthz', '/livez', '/readyz']);
 
-export function createApiServer(ctx: ApiContext, opts: ApiServerOptions): https.Server {
+export function createApiServer(ctx: ApiContext, opts: ApiServerOptions): https.Server | http.Server {
   const discovery = new Discovery(ctx.registry, opts.aggregator?.discovery);
   const openapiV2 = new OpenApiV2(ctx.openapi);
   const limits = opts.limits ?? connectionLimits();
   const inflight = new InflightLimiter(limits.maxInflightPerUser, limits, opts.metrics?.flowControl);
-  const server = https.createServer({
-    cert: opts.cert, key: opts.key, ca: opts.clientCa,
-    requestCert: true, rejectUnauthorized: false,
-    secureOptions: SERVER_TLS_SECURE_OPTIONS,
-    ...serverTimeoutOptions(limits),
-    // Kubernetes serves HTTP/1.1 and h2; Node's https module speaks 1.1, which every client accepts.
-  }, (req, res) => {
+  const onRequest = (req: IncomingMessage, res: ServerResponse) => {
     opts.audit?.begin(req, res);
     opts.metrics?.begin(req, res);
     handle(ctx, discovery, openapiV2, opts, inflight, req, res).catch((err) => {
       if (!(err instanceof ApiError)) { opts.audit?.panic(req, err); log.error({ err, method: req.method, url: req.url }, 'request failed'); }
       sendError(res, err);
     });
-  });
-  applyConnectionLimits(server, limits);
-  alpnWithoutPooledCopies(server);
+  };
+  // Kubernetes serves HTTP/1.1 and h2; Node's https module speaks 1.1, which every client accepts.
+  const server = opts.behindFront
+    ? http.createServer(serverTimeoutOptions(limits), onRequest)
+    : https.createServer({
+      cert: opts.cert, key: opts.key, ca: opts.clientCa,
+      requestCert: true, rejectUnauthorized: false,
+      secureOptions: SERVER_TLS_SECURE_OPTIONS,
+      ...serverTimeoutOptions(limits),
+    }, onRequest);
+  applyConnectionLimits(server, limits, { behindFront: opts.behindFront });
+  if (server instanceof https.Server) {
+    alpnWithoutPooledCopies(server);
+    server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
+  }
   server.on('clientError', (err, socket) => {
     answerClientError(err, socket);
     log.debug({ err: err.message }, 'client error');
   });
-  server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
   // Bookmarks to every watcher that asked for them, once a minute (Kubernetes' cadence).
   const bookmarkTimer = setInterval(() => {
     const rev = ctx.store.revision();

@@ -4,7 +4,7 @@
 // CAs; a changed serving certificate or client CA bundle is swapped into the listening server with
 // setSecureContext (new connections get it, open ones keep theirs), and a changed admin certificate
 // rewrites the admin kubeconfig.
-import type { Server } from 'node:https';
+import type { FrontDoor } from './tls-front.js';
 import { ensureServerPkiIsolated, type ServerPkiFiles } from '../pki/isolated.js';
 import type { EnsureServerPkiOptions } from '../pki/certs.js';
 import { SERVER_RENEWAL_CHECK_MS } from '../pki/renewal.js';
@@ -16,7 +16,8 @@ const log = logger('cert-renewal');
 export interface CertRenewalOptions {
   pkiOpts: Omit<EnsureServerPkiOptions, 'log' | 'now'>;
   current: ServerPkiFiles;
-  server: Server;
+  /** Where the serving certificate is in use. */
+  door: Pick<FrontDoor, 'setSecureContext'>;
   /** Rewrites the admin kubeconfig with the renewed admin certificate. */
   writeKubeconfig(pki: ServerPkiFiles): void;
   intervalMs?: number;
@@ -36,7 +37,7 @@ export function startCertRenewal(o: CertRenewalOptions): CertRenewal {
       const next = await ensureServerPkiIsolated(o.pkiOpts);
       let changed = false;
       if (next.servingCertPem !== current.servingCertPem || next.servingKeyPem !== current.servingKeyPem || next.clientCaPem !== current.clientCaPem) {
-        o.server.setSecureContext({ cert: next.servingCertPem, key: next.servingKeyPem, ca: next.clientCaPem, secureOptions: SERVER_TLS_SECURE_OPTIONS });
+        o.door.setSecureContext({ cert: next.servingCertPem, key: next.servingKeyPem, ca: next.clientCaPem, secureOptions: SERVER_TLS_SECURE_OPTIONS });
         log.info({}, 'serving certificate renewed and reloaded');
         changed = true;
       }

@@ -24,13 +24,18 @@ export interface Profile {
    * datastore is loaded (V8 reads it at every collection), so the load is not slowed by it.
    */
   heapGrowingPercent?: number;
+  /**
+   * TLS in a worker thread (tls-front.ts): the server's thread keeps its CPU and heap for requests.
+   * Off for a small board: the worker's own heap costs memory there, for a core it may not have.
+   */
+  tlsInWorker: boolean;
 }
 
 export const PROFILES: Readonly<Record<ProfileName, Profile>> = Object.freeze({
-  small: { name: 'small', watchCacheSize: 1000, maxOldSpaceMb: 128 },
+  small: { name: 'small', watchCacheSize: 1000, maxOldSpaceMb: 128, tlsInWorker: false },
   // V8 let a server with 750 MB live grow to 2.2 GB of heap before collecting (5,000 nodes, 50,000
   // pods: --trace-gc, docs/scale.md); at 1.5× the same run peaked about a gigabyte lower.
-  default: { name: 'default', watchCacheSize: 10_000, heapGrowingPercent: 50 },
+  default: { name: 'default', watchCacheSize: 10_000, heapGrowingPercent: 50, tlsInWorker: true },
 });
 
 /** Below this much memory `auto` means small. */

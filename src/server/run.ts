@@ -13,6 +13,7 @@ import { ApiServerMetrics } from '../apiserver/prometheus.js';
 import { withMetricsRegistry } from '../client/metrics-scope.js';
 import { listenBacklog } from '../util/listen-backlog.js';
 import { AcceptHelper } from './accept-handles.js';
+import { directFrontDoor, TlsFront, type FrontDoor } from './tls-front.js';
 import { loopBudgetFromEnv } from '../util/loop-budget.js';
 import { TimedBackend } from '../storage/timed-backend.js';
 import type { Store } from '../storage/index.js';
@@ -30,7 +31,9 @@ import { RbacAuthorizer } from '../apiserver/rbac.js';
 import { ServiceAccountTokens, serviceAccountTokenLive } from '../apiserver/serviceaccount-tokens.js';
 import { OpenApiV3 } from '../apiserver/openapi.js';
 import { loadSchemaSet } from '../api/schema.js';
-import { createApiServer } from '../apiserver/server.js';
+import { createApiServer, SERVER_TLS_SECURE_OPTIONS } from '../apiserver/server.js';
+import { connectionLimits } from '../apiserver/connection-limits.js';
+import type https from 'node:https';
 import type { ApiContext } from '../apiserver/context.js';
 import { storeRbacSource } from '../apiserver/rbac-source.js';
 import { chainAuthorizer } from '../apiserver/authorizer.js';
@@ -94,7 +97,7 @@ import { FLEET_PROXY_USER, fleetProxyRbac, startSite, type RunningSite } from '.
 import { VERSION } from '../version.js';
 import { startIngressStatusController } from '../controllers/ingress/controller.js';
 import { logger } from '../util/log.js';
-import { applyProfile } from './profile.js';
+import { applyProfile, PROFILES } from './profile.js';
 import { startBackups, type BackupConfig } from './snapshot-service.js';
 
 const log = logger('server');
@@ -218,16 +221,32 @@ export interface RunningServer {
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
   // Started first, so that it is ready when the server listens (accept-handles.ts says why).
-  const acceptHelper = EXTRA_ACCEPT_HANDLES > 0 ? new AcceptHelper(EXTRA_ACCEPT_HANDLES) : undefined;
+  const front = startFrontDoor(config);
   try {
-    return await startServerWith(config, acceptHelper);
+    return await startServerWith(config, front);
   } catch (err) {
-    acceptHelper?.kill();
+    await front.abandon();
     throw err;
   }
 }
 
-async function startServerWith(config: ServerConfig, acceptHelper: AcceptHelper | undefined): Promise<RunningServer> {
+/**
+ * The API port's listener and TLS (tls-front.ts): in a worker thread unless the profile says
+ * otherwise or SKIFF_TLS_FRONT=0 (then on this thread, as Node's HTTPS server).
+ */
+function startFrontDoor(config: ServerConfig): { worker?: TlsFront; acceptHelper?: AcceptHelper; abandon(): Promise<void> } {
+  const limits = connectionLimits();
+  if (PROFILES[config.profile ?? 'default'].tlsInWorker && process.env.SKIFF_TLS_FRONT !== '0') {
+    const worker = new TlsFront({
+      extraAcceptHandles: EXTRA_ACCEPT_HANDLES, handshakeMs: limits.handshakeMs, maxConnectionsPerAddress: limits.maxConnectionsPerAddress,
+    });
+    return { worker, abandon: () => worker.close() };
+  }
+  const acceptHelper = EXTRA_ACCEPT_HANDLES > 0 ? new AcceptHelper(EXTRA_ACCEPT_HANDLES) : undefined;
+  return { acceptHelper, abandon: async () => acceptHelper?.kill() };
+}
+
+async function startServerWith(config: ServerConfig, front: ReturnType<typeof startFrontDoor>): Promise<RunningServer> {
   const t0 = performance.now();
   mkdirSync(join(config.dataDir, 'server'), { recursive: true, mode: 0o700 });
 
@@ -430,7 +449,7 @@ async function startServerWith(config: ServerConfig, acceptHelper: AcceptHelper 
   if (fleetTerm.leading) fleetTerm.start();
   const audit = createAuditor(config.audit ?? {});
   const server = createApiServer(ctx, {
-    audit, metrics, aggregator,
+    audit, metrics, aggregator, behindFront: !!front.worker,
     cert: pki.servingCertPem, key: pki.servingKeyPem, clientCa: pki.clientCaPem,
     extraRoutes: (req, res, user) => (!config.disableDashboard && serveDashboard(req, res))
       || tunnels.handleConnect(req, res, user) || handleAgentConfig(agentConfigDeps, req, res, user)
@@ -461,15 +480,18 @@ async function startServerWith(config: ServerConfig, acceptHelper: AcceptHelper 
     caPem: p.serverCaPem, certPem: p.adminCertPem, keyPem: p.adminKeyPem, mode: config.writeKubeconfigMode,
   });
   writeAdminKubeconfig(pki);
-  const backlog = listenBacklog();
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port: config.httpsListenPort, host: config.bindAddress, backlog }, () => { server.off('error', reject); resolve(); });
-  });
-  const stopExtraAccepts = acceptHelper ? await acceptHelper.attach(server, backlog) : () => {};
+  const tls = { cert: pki.servingCertPem, key: pki.servingKeyPem, ca: pki.clientCaPem, secureOptions: SERVER_TLS_SECURE_OPTIONS };
+  let door: FrontDoor;
+  if (front.worker) {
+    front.worker.serve(server, tls);
+    door = front.worker;
+  } else {
+    door = directFrontDoor(server as https.Server, front.acceptHelper);
+  }
+  await door.listen({ port: config.httpsListenPort, host: config.bindAddress, backlog: listenBacklog() });
 
   // Leaves renewed while running, the serving certificate reloaded in place (cert-renewal.ts).
-  const certRenewal = startCertRenewal({ pkiOpts, current: pki, server, writeKubeconfig: writeAdminKubeconfig });
+  const certRenewal = startCertRenewal({ pkiOpts, current: pki, door, writeKubeconfig: writeAdminKubeconfig });
   log.info({ address: `${config.bindAddress}:${config.httpsListenPort}`, kubeconfig: config.writeKubeconfig, startupMs: Math.round(performance.now() - t0) }, 'skiff server ready');
 
   let site: RunningSite | undefined;
@@ -501,8 +523,7 @@ async function startServerWith(config: ServerConfig, acceptHelper: AcceptHelper 
       await controllers?.stop();
       tunnels.close();
       aggregator.close();
-      stopExtraAccepts();
-      await new Promise<void>((resolve) => { server.close(() => resolve()); server.closeAllConnections(); });
+      await door.close();
       await backups.stop();
       await store.close();
       await embeddedEtcd?.stop();

@@ -212,7 +212,8 @@ test('a running server renews a leaf inside the window and serves it on new conn
     req.on('error', reject);
   });
   let kubeconfigs = 0;
-  const renewal = startCertRenewal({ pkiOpts, current, server, writeKubeconfig: () => { kubeconfigs++; }, intervalMs: 3_600_000 });
+  const { directFrontDoor } = await import('../../src/server/tls-front.js');
+  const renewal = startCertRenewal({ pkiOpts, current, door: directFrontDoor(server), writeKubeconfig: () => { kubeconfigs++; }, intervalMs: 3_600_000 });
   try {
     const before = Date.parse(await served());
     assert.ok(before - Date.now() < 31 * DAY_MS);
