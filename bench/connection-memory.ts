@@ -11,8 +11,12 @@
 // With `--requests N`, every open connection then makes N more requests, one at a time (a PUT of a
 // small JSON body answered with a pod-sized one, as a node's status update), and the server's CPU
 // per request is reported for each protocol: what HTTP/2 would cost the server on every request.
-//   node --import tsx bench/connection-memory.ts [--connections 2000] [--protocol http1|h2|both] [--requests 0] [--pooled-alpn]
+// `front` is HTTP/1.1 with TLS in the API server's worker thread (src/server/tls-front.ts): for each
+// protocol the CPU of the server's main thread is reported beside the whole process's.
+//   node --import tsx bench/connection-memory.ts [--connections 2000] [--protocol http1|h2|front|both|all] [--requests 0] [--pooled-alpn]
+import http from 'node:http';
 import https from 'node:https';
+import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -25,7 +29,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ensureServerPki } from '../src/pki/certs.js';
 import { alpnWithoutPooledCopies } from '../src/apiserver/connection-limits.js';
 
-interface Mem { rss: number; heap: number; external: number; cpuUs: number }
+interface Mem { rss: number; heap: number; external: number; cpuUs: number; mainCpuUs: number }
 /** About the size of a hollow node's pod as the server answers its status update (1.5 KB). */
 const POD = Buffer.from(JSON.stringify({
   kind: 'Pod', apiVersion: 'v1',
@@ -39,7 +43,7 @@ const POD = Buffer.from(JSON.stringify({
 }));
 const STATUS_BODY = JSON.stringify({ status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } });
 type Msg = { port: number; mem: Mem } | { mem: Mem };
-type Protocol = 'http1' | 'h2';
+type Protocol = 'http1' | 'h2' | 'front';
 
 if (process.argv[2] === 'child') {
   const { cert, key, ca, protocol } = JSON.parse(process.argv[3]!) as { cert: string; key: string; ca: string; protocol: Protocol };
@@ -56,18 +60,34 @@ if (process.argv[2] === 'child') {
       res.end(POD);
     });
   };
-  const server = protocol === 'h2'
-    ? http2.createSecureServer({ ...tls, allowHTTP1: true }, handle)
-    : https.createServer({ ...tls, keepAliveTimeout: 600_000 }, handle);
-  // As the API server does (src/apiserver/server.ts); `--pooled-alpn` measures Node's default.
-  if (!process.argv.includes('--pooled-alpn')) alpnWithoutPooledCopies(server);
+  // The main thread's own CPU time (utime + stime in clock ticks), without the worker's or V8's helpers'.
+  const tick = 1e6 / 100;
+  const mainCpuUs = () => {
+    const f = readFileSync(`/proc/self/task/${process.pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) * tick;
+  };
   const mem = (): Mem => {
     (globalThis as { gc?: () => void }).gc?.();
     const m = process.memoryUsage();
     const c = process.cpuUsage();
-    return { rss: m.rss, heap: m.heapUsed, external: m.external, cpuUs: c.user + c.system };
+    return { rss: m.rss, heap: m.heapUsed, external: m.external, cpuUs: c.user + c.system, mainCpuUs: mainCpuUs() };
   };
-  server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as AddressInfo).port, mem: mem() }));
+  if (protocol === 'front') {
+    const { TlsFront } = await import('../src/server/tls-front.js');
+    const { constants } = await import('node:crypto');
+    const server = http.createServer({ keepAliveTimeout: 600_000 }, handle);
+    const front = new TlsFront({ extraAcceptHandles: 0, handshakeMs: 10_000, maxConnectionsPerAddress: 1_000_000 });
+    front.serve(server, { cert, key, ca, secureOptions: constants.SSL_OP_NO_TICKET });
+    await front.listen({ port: 0, host: '127.0.0.1', backlog: 4096 });
+    process.send!({ port: front.port!, mem: mem() });
+  } else {
+    const server = protocol === 'h2'
+      ? http2.createSecureServer({ ...tls, allowHTTP1: true }, handle)
+      : https.createServer({ ...tls, keepAliveTimeout: 600_000 }, handle);
+    // As the API server does (src/apiserver/server.ts); `--pooled-alpn` measures Node's default.
+    if (!process.argv.includes('--pooled-alpn')) alpnWithoutPooledCopies(server);
+    server.listen(0, '127.0.0.1', () => process.send!({ port: (server.address() as AddressInfo).port, mem: mem() }));
+  }
   process.on('message', () => process.send!({ mem: mem() }));
 } else {
   const arg = (flag: string) => { const i = process.argv.indexOf(flag); return i > 0 ? process.argv[i + 1] : undefined; };
@@ -76,14 +96,14 @@ if (process.argv[2] === 'child') {
   const requests = Number(arg('--requests') ?? 0);
   if (!Number.isInteger(requests) || requests < 0) throw new Error('--requests: expected a whole number');
   const which = arg('--protocol') ?? 'both';
-  if (!['http1', 'h2', 'both'].includes(which)) throw new Error('--protocol: expected http1, h2 or both');
-  const protocols: Protocol[] = which === 'both' ? ['http1', 'h2'] : [which as Protocol];
+  if (!['http1', 'h2', 'front', 'both', 'all'].includes(which)) throw new Error('--protocol: expected http1, h2, front, both or all');
+  const protocols: Protocol[] = which === 'both' ? ['http1', 'h2'] : which === 'all' ? ['http1', 'h2', 'front'] : [which as Protocol];
   const dir = mkdtempSync(join(tmpdir(), 'skiff-bench-connmem-'));
   try {
     const pki = await ensureServerPki({ dataDir: dir, sans: { dns: ['localhost'], ips: ['127.0.0.1'] } });
     const client = await pki.issueClientCert('system:node:bench', ['system:nodes']);
     const creds = { ca: pki.serverCaPem, cert: client.certPem, key: client.keyPem, servername: 'localhost' };
-    const per: Partial<Record<Protocol, { rssKB: number; heapKB: number; cpuUs: number; requestUs?: number }>> = {};
+    const per: Partial<Record<Protocol, { rssKB: number; heapKB: number; cpuUs: number; mainCpuUs: number; requestUs?: number; mainRequestUs?: number }>> = {};
     for (const protocol of protocols) {
       const child = fork(fileURLToPath(import.meta.url), ['child', JSON.stringify({ cert: pki.servingCertPem, key: pki.servingKeyPem, ca: pki.clientCaPem, protocol }),
         ...(process.argv.includes('--pooled-alpn') ? ['--pooled-alpn'] : [])],
@@ -129,23 +149,27 @@ if (process.argv[2] === 'child') {
       child.send('measure');
       const after = (await next()).mem;
       const kb = (bytes: number) => bytes / 1024 / n;
-      const m: { rssKB: number; heapKB: number; cpuUs: number; requestUs?: number } = per[protocol] = { rssKB: kb(after.rss - first.mem.rss), heapKB: kb(after.heap - first.mem.heap), cpuUs: (after.cpuUs - first.mem.cpuUs) / n };
+      const m: NonNullable<typeof per[Protocol]> = per[protocol] = {
+        rssKB: kb(after.rss - first.mem.rss), heapKB: kb(after.heap - first.mem.heap),
+        cpuUs: (after.cpuUs - first.mem.cpuUs) / n, mainCpuUs: (after.mainCpuUs - first.mem.mainCpuUs) / n,
+      };
       console.log(`${protocol}: per idle TLS connection (client certificate, keep-alive): RSS ${m.rssKB.toFixed(1)} KB, `
         + `V8 heap ${m.heapKB.toFixed(1)} KB, external ${kb(after.external - first.mem.external).toFixed(1)} KB; `
-        + `server CPU for its handshake and one request ${m.cpuUs.toFixed(0)} µs`);
+        + `server CPU for its handshake and one request ${m.cpuUs.toFixed(0)} µs (main thread ${m.mainCpuUs.toFixed(0)} µs)`);
       if (requests > 0) {
         // Every connection busy at once, each with one request at a time, as nodes are.
         await Promise.all(sends.map(async (send) => { for (let i = 0; i < requests; i++) await send('PUT'); }));
         child.send('measure');
         const done = (await next()).mem;
         m.requestUs = (done.cpuUs - after.cpuUs) / (n * requests);
-        console.log(`${protocol}: server CPU per request on an open connection ${m.requestUs.toFixed(0)} µs (${n * requests} requests)`);
+        m.mainRequestUs = (done.mainCpuUs - after.mainCpuUs) / (n * requests);
+        console.log(`${protocol}: server CPU per request on an open connection ${m.requestUs.toFixed(0)} µs, main thread ${m.mainRequestUs.toFixed(0)} µs (${n * requests} requests)`);
       }
       for (const close of closers) close();
       child.kill();
     }
-    const parts = Object.entries(per).map(([p, v]) => `${p}RssPerConnKB=${v.rssKB.toFixed(1)} ${p}HeapPerConnKB=${v.heapKB.toFixed(1)} ${p}CpuPerConnUs=${v.cpuUs.toFixed(0)}`
-      + (v.requestUs !== undefined ? ` ${p}CpuPerRequestUs=${v.requestUs.toFixed(0)}` : ''));
+    const parts = Object.entries(per).map(([p, v]) => `${p}RssPerConnKB=${v.rssKB.toFixed(1)} ${p}HeapPerConnKB=${v.heapKB.toFixed(1)} ${p}CpuPerConnUs=${v.cpuUs.toFixed(0)} ${p}MainCpuPerConnUs=${v.mainCpuUs.toFixed(0)}`
+      + (v.requestUs !== undefined ? ` ${p}CpuPerRequestUs=${v.requestUs.toFixed(0)} ${p}MainCpuPerRequestUs=${v.mainRequestUs!.toFixed(0)}` : ''));
     if (per.http1 && per.h2) {
       console.log(`a node's connections (two over HTTP/1.1, one over HTTP/2): RSS ${(2 * per.http1.rssKB).toFixed(0)} → ${per.h2.rssKB.toFixed(0)} KB, `
         + `server CPU to connect ${(2 * per.http1.cpuUs).toFixed(0)} → ${per.h2.cpuUs.toFixed(0)} µs`
