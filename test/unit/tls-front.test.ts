@@ -58,6 +58,20 @@ function request(port: number, o: { method?: string; path?: string; body?: Buffe
   });
 }
 
+/** Writes `chunk` until `total` bytes are out, waiting for 'drain' whenever the stream asks, then ends it. */
+function writeAll(out: NodeJS.WritableStream, chunk: Buffer, total: number, progress?: (written: number) => void): void {
+  let written = 0;
+  const more = () => {
+    while (written < total) {
+      written += chunk.length;
+      progress?.(written);
+      if (!out.write(chunk)) { out.once('drain', more); return; }
+    }
+    out.end();
+  };
+  more();
+}
+
 /** What the handler saw of the connection, as the API server's authentication reads it. */
 const describePeer: http.RequestListener = (req, res) => {
   const s = req.socket as tls.TLSSocket;
@@ -181,14 +195,7 @@ test('a client that does not read holds the server back (bounded buffering), the
   let writtenBeforeRead = -1, written = 0;
   const r = await startFront((_req, res) => {
     res.setHeader('content-length', total);
-    const more = () => {
-      while (written < total) {
-        written += chunk.length;
-        if (!res.write(chunk)) { res.once('drain', more); return; }
-      }
-      res.end();
-    };
-    more();
+    writeAll(res, chunk, total, (n) => { written = n; });
   });
   try {
     const got = await new Promise<number>((resolve, reject) => {
@@ -233,15 +240,7 @@ test('a request body the server does not read holds the client back (bounded buf
       });
       req.on('socket', (s) => { clientSocket = s as tls.TLSSocket; });
       req.on('error', reject);
-      let sent = 0;
-      const more = () => {
-        while (sent < total) {
-          sent += chunk.length;
-          if (!req.write(chunk)) { req.once('drain', more); return; }
-        }
-        req.end();
-      };
-      more();
+      writeAll(req, chunk, total);
     });
     assert.equal(Number(answer), total);
     assert.ok(sentBeforeRead > 0 && sentBeforeRead < 32 * 2 ** 20, `sent before the server read: ${sentBeforeRead} bytes`);
