@@ -66,7 +66,11 @@ const banner = [
   'const __skiff_bundle_dir = __skiff_dn(__skiff_fu(import.meta.url));',
 ].join('\n');
 const result = await build({
-  entryPoints: { main: join(root, 'src/cli/main.ts'), 'pki-worker': join(root, 'src/pki/pki-worker.ts') },
+  entryPoints: {
+    main: join(root, 'src/cli/main.ts'),
+    'pki-worker': join(root, 'src/pki/pki-worker.ts'),
+    'tls-front-worker': join(root, 'src/server/tls-front-worker.ts'),
+  },
   outdir: join(stage, 'lib', 'skiff'),
   bundle: true, splitting: true, format: 'esm', platform: 'node', target: 'node20',
   chunkNames: '[name]-[hash]',
@@ -77,8 +81,9 @@ const result = await build({
   minifySyntax: true, minifyWhitespace: true, keepNames: true, legalComments: 'eof',
   logLevel: 'warning', metafile: true,
 });
-// The worker is loaded by URL as './pki-worker.js' (src/pki/isolated.ts), hence that entry name; the
-// .js files are ES modules.
+// The workers are loaded by URL as './pki-worker.js' (src/pki/isolated.ts) and
+// './tls-front-worker.js' (src/server/tls-front.ts), hence those entry names; the .js files are ES
+// modules.
 writeFileSync(join(stage, 'lib', 'skiff', 'package.json'), JSON.stringify({ type: 'module', version }) + '\n');
 // Chunks live beside the entries; schema.ts computes '../../generated' from its own chunk, so it must be
 // in lib/skiff itself: checked here rather than trusted.
