@@ -45,7 +45,7 @@ export class FrontSocket extends Duplex {
     this.cert = peer.cert;
   }
 
-  /** A fresh object per call, as Node's: nobody can change what the next caller reads. */
+  /** A new object per call, as Node's. Its nested fields (subject, issuer) are shared; every caller only reads them. */
   getPeerCertificate(): Record<string, unknown> {
     return this.cert ? { ...this.cert } : {};
   }
