@@ -14,6 +14,7 @@ import { withMetricsRegistry } from '../client/metrics-scope.js';
 import { listenBacklog } from '../util/listen-backlog.js';
 import { AcceptHelper } from './accept-handles.js';
 import { directFrontDoor, TlsFront, type FrontDoor } from './tls-front.js';
+import type { FrontTls } from './tls-front-protocol.js';
 import { loopBudgetFromEnv } from '../util/loop-budget.js';
 import { TimedBackend } from '../storage/timed-backend.js';
 import type { Store } from '../storage/index.js';
@@ -34,6 +35,7 @@ import { loadSchemaSet } from '../api/schema.js';
 import { createApiServer, SERVER_TLS_SECURE_OPTIONS } from '../apiserver/server.js';
 import { connectionLimits } from '../apiserver/connection-limits.js';
 import type https from 'node:https';
+import type http from 'node:http';
 import type { ApiContext } from '../apiserver/context.js';
 import { storeRbacSource } from '../apiserver/rbac-source.js';
 import { chainAuthorizer } from '../apiserver/authorizer.js';
@@ -234,16 +236,22 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
  * The API port's listener and TLS (tls-front.ts): in a worker thread unless the profile says
  * otherwise or SKIFF_TLS_FRONT=0 (then on this thread, as Node's HTTPS server).
  */
-function startFrontDoor(config: ServerConfig): { worker?: TlsFront; acceptHelper?: AcceptHelper; abandon(): Promise<void> } {
+function startFrontDoor(config: ServerConfig): {
+  /** The API server is plain HTTP behind the worker. */
+  behindFront: boolean;
+  /** The door for the API server, once it exists. */
+  open(server: https.Server | http.Server, tls: FrontTls): FrontDoor;
+  abandon(): Promise<void>;
+} {
   const limits = connectionLimits();
   if (PROFILES[config.profile ?? 'default'].tlsInWorker && process.env.SKIFF_TLS_FRONT !== '0') {
     const worker = new TlsFront({
       extraAcceptHandles: EXTRA_ACCEPT_HANDLES, handshakeMs: limits.handshakeMs, maxConnectionsPerAddress: limits.maxConnectionsPerAddress,
     });
-    return { worker, abandon: () => worker.close() };
+    return { behindFront: true, open: (server, tls) => { worker.serve(server, tls); return worker; }, abandon: () => worker.close() };
   }
   const acceptHelper = EXTRA_ACCEPT_HANDLES > 0 ? new AcceptHelper(EXTRA_ACCEPT_HANDLES) : undefined;
-  return { acceptHelper, abandon: async () => acceptHelper?.kill() };
+  return { behindFront: false, open: (server) => directFrontDoor(server as https.Server, acceptHelper), abandon: async () => acceptHelper?.kill() };
 }
 
 async function startServerWith(config: ServerConfig, front: ReturnType<typeof startFrontDoor>): Promise<RunningServer> {
@@ -449,7 +457,7 @@ async function startServerWith(config: ServerConfig, front: ReturnType<typeof st
   if (fleetTerm.leading) fleetTerm.start();
   const audit = createAuditor(config.audit ?? {});
   const server = createApiServer(ctx, {
-    audit, metrics, aggregator, behindFront: !!front.worker,
+    audit, metrics, aggregator, behindFront: front.behindFront,
     cert: pki.servingCertPem, key: pki.servingKeyPem, clientCa: pki.clientCaPem,
     extraRoutes: (req, res, user) => (!config.disableDashboard && serveDashboard(req, res))
       || tunnels.handleConnect(req, res, user) || handleAgentConfig(agentConfigDeps, req, res, user)
@@ -481,13 +489,7 @@ async function startServerWith(config: ServerConfig, front: ReturnType<typeof st
   });
   writeAdminKubeconfig(pki);
   const tls = { cert: pki.servingCertPem, key: pki.servingKeyPem, ca: pki.clientCaPem, secureOptions: SERVER_TLS_SECURE_OPTIONS };
-  let door: FrontDoor;
-  if (front.worker) {
-    front.worker.serve(server, tls);
-    door = front.worker;
-  } else {
-    door = directFrontDoor(server as https.Server, front.acceptHelper);
-  }
+  const door = front.open(server, tls);
   await door.listen({ port: config.httpsListenPort, host: config.bindAddress, backlog: listenBacklog() });
 
   // Leaves renewed while running, the serving certificate reloaded in place (cert-renewal.ts).

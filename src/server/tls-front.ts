@@ -148,11 +148,6 @@ export class TlsFront implements FrontDoor {
     }
   }
 
-  /** Open connections, as the server's thread knows them. */
-  get connections(): number {
-    return this.sockets.size;
-  }
-
   private ask(m: FrontControl): Promise<WorkerControl> {
     return new Promise((resolve) => { this.pending = resolve; this.worker.postMessage(m); });
   }
