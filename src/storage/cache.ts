@@ -7,7 +7,7 @@ import type {
 import { CompactedError } from './types.js';
 import { EventRing } from './ring.js';
 import { prefixEnd, resourceOf } from './keys.js';
-import { encodeForStorage, storedAtRevision, storedFromKv } from './stored.js';
+import { encodeForStorage, keepStorageText, storedAtRevision, storedFromKv } from './stored.js';
 
 export interface CacheStoreOptions {
   /** Events kept per resource for watch resumption (default 1000). */
@@ -343,6 +343,7 @@ export class CacheStore implements Store {
         if (r.keyIndexes.size) r.reindex(key, live, undefined);
       } else {
         object = storedFromKv(e.kv, before);
+        keepStorageText(object, e.kv.value);
         if (!live) r.membershipChanged();
         r.objects.set(key, object);
         if (r.keyIndexes.size) r.reindex(key, live, object);

@@ -22,17 +22,36 @@ import type { KeyValue, StoredObject } from './types.js';
  */
 const RECENT_TEXTS = 512;
 const RECENT_TEXT_CHARS = 8 * 1024 * 1024;
-const recentTexts = new Map<StoredObject, string>();
+/** A stored value's text (without resourceVersion), kept until the object's own text is asked for. */
+class StorageText {
+  constructor(readonly text: string) {}
+}
+const recentTexts = new Map<StoredObject, string | StorageText>();
 let recentChars = 0;
 
-function rememberText(o: StoredObject, text: string): void {
+function lengthOf(t: string | StorageText): number {
+  return typeof t === 'string' ? t.length : t.text.length;
+}
+
+function rememberText(o: StoredObject, text: string | StorageText): void {
+  const was = recentTexts.get(o);
+  if (was !== undefined) recentChars -= lengthOf(was);
   recentTexts.set(o, text);
-  recentChars += text.length;
+  recentChars += lengthOf(text);
   while (recentTexts.size > RECENT_TEXTS || (recentChars > RECENT_TEXT_CHARS && recentTexts.size > 1)) {
     const [oldest, t] = recentTexts.entries().next().value!;
     recentTexts.delete(oldest);
-    recentChars -= t.length;
+    recentChars -= lengthOf(t);
   }
+}
+
+/**
+ * Keeps the text a write stored for `o` (the text `storedFromKv` parsed), so that `o.json()` is that
+ * text with the resourceVersion put in rather than a second encoding of the whole object: a pod's
+ * status update is encoded once, for the database, and its watchers and its writer get those bytes.
+ */
+export function keepStorageText(o: StoredObject, text: string): void {
+  rememberText(o, new StorageText(text));
 }
 
 class Stored implements StoredObject {
@@ -44,13 +63,90 @@ class Stored implements StoredObject {
   ) {}
 
   json(): string {
-    let text = recentTexts.get(this);
-    if (text === undefined) {
-      text = JSON.stringify(this.obj);
-      rememberText(this, text);
-    }
+    const kept = recentTexts.get(this);
+    if (typeof kept === 'string') return kept;
+    const text = (kept && withResourceVersion(kept.text, this.obj.metadata?.resourceVersion)) ?? JSON.stringify(this.obj);
+    rememberText(this, text);
     return text;
   }
+}
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+
+/** The index just past the string whose opening quote is at `i`, or -1. */
+function skipString(text: string, i: number): number {
+  let from = i + 1;
+  for (;;) {
+    const q = text.indexOf('"', from);
+    if (q < 0) return -1;
+    let slashes = 0;
+    for (let k = q - 1; text.charCodeAt(k) === BACKSLASH; k--) slashes++;
+    if (slashes % 2 === 0) return q + 1;
+    from = q + 1;
+  }
+}
+
+/** The index just past the compact JSON value that starts at `i`, or -1. */
+function skipValue(text: string, i: number): number {
+  const first = text.charCodeAt(i);
+  if (first === QUOTE) return skipString(text, i);
+  if (first !== OPEN_BRACE && first !== OPEN_BRACKET) {
+    let j = i;
+    for (; j < text.length; j++) {
+      const c = text.charCodeAt(j);
+      if (c === COMMA || c === CLOSE_BRACE || c === CLOSE_BRACKET) break;
+    }
+    return j;
+  }
+  let depth = 0;
+  for (let j = i; j < text.length; j++) {
+    const c = text.charCodeAt(j);
+    if (c === QUOTE) {
+      const past = skipString(text, j);
+      if (past < 0) return -1;
+      j = past - 1;
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      depth++;
+    } else if ((c === CLOSE_BRACE || c === CLOSE_BRACKET) && --depth === 0) {
+      return j + 1;
+    }
+  }
+  return -1;
+}
+
+/**
+ * `JSON.stringify` of what `storedFromKv` makes of `text`, without encoding anything: that object is
+ * the parse of `text` (JSON.stringify's own output, which encodes back to itself) with
+ * `resourceVersion` added as metadata's last member. Undefined when `text` has no top-level metadata
+ * object or is not compact JSON; the caller then encodes the object.
+ */
+export function withResourceVersion(text: string, resourceVersion: unknown): string | undefined {
+  if (typeof resourceVersion !== 'string' || text.charCodeAt(0) !== OPEN_BRACE) return undefined;
+  let i = 1;
+  while (text.charCodeAt(i) === QUOTE) {
+    const keyEnd = skipString(text, i);
+    if (keyEnd < 0 || text.charCodeAt(keyEnd) !== COLON) return undefined;
+    const isMetadata = keyEnd - i === 10 && text.startsWith('"metadata"', i);
+    const start = keyEnd + 1;
+    const end = skipValue(text, start);
+    if (end < 0) return undefined;
+    if (isMetadata) {
+      if (text.charCodeAt(start) !== OPEN_BRACE) return undefined;
+      const close = end - 1;
+      const member = `"resourceVersion":${JSON.stringify(resourceVersion)}`;
+      return text.slice(0, close) + (close === start + 1 ? member : `,${member}`) + text.slice(close);
+    }
+    if (text.charCodeAt(end) !== COMMA) return undefined;
+    i = end + 1;
+  }
+  return undefined;
 }
 
 /** Strings up to this length are looked up in the table; longer ones are rarely repeated verbatim. */

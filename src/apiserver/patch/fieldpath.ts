@@ -13,8 +13,9 @@ export type Path = readonly PathElement[];
 export const pathElement = {
   field: (name: string): PathElement => `f:${name}`,
   /** A map-list element, from its key fields (in any order). */
-  key: (fields: [string, unknown][]): PathElement =>
-    `k:{${[...fields].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([n, v]) => `${goJson(n)}:${goJson(v)}`).join(',')}}`,
+  key: (fields: [string, unknown][]): PathElement => (fields.length === 1
+    ? `k:{${goJson(fields[0][0])}:${goJson(fields[0][1])}}`
+    : `k:{${[...fields].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([n, v]) => `${goJson(n)}:${goJson(v)}`).join(',')}}`),
   value: (v: unknown): PathElement => `v:${goJson(v)}`,
   index: (i: number): PathElement => `i:${i}`,
 };
@@ -68,10 +69,11 @@ export class FieldSet {
 
   /** Adds a path (the empty path is not a member of anything and is ignored). */
   insert(path: Path): void {
-    if (path.length === 0) return;
+    const last = path.length - 1;
+    if (last < 0) return;
     let cur: FieldSet = this;
-    for (const pe of path.slice(0, -1)) cur = cur.childOrCreate(pe);
-    cur.members.add(path[path.length - 1]);
+    for (let i = 0; i < last; i++) cur = cur.childOrCreate(path[i]);
+    cur.members.add(path[last]);
   }
 
   private childOrCreate(pe: PathElement): FieldSet {
@@ -84,13 +86,14 @@ export class FieldSet {
   }
 
   has(path: Path): boolean {
-    if (path.length === 0) return false;
+    const last = path.length - 1;
+    if (last < 0) return false;
     let cur: FieldSet | undefined = this;
-    for (const pe of path.slice(0, -1)) {
-      cur = cur.children.get(pe);
+    for (let i = 0; i < last; i++) {
+      cur = cur.children.get(path[i]);
       if (!cur) return false;
     }
-    return cur.members.has(path[path.length - 1]);
+    return cur.members.has(path[last]);
   }
 
   get empty(): boolean {
@@ -200,8 +203,9 @@ export class FieldSet {
   private encode(self: boolean): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     if (self && !this.empty) out['.'] = {};
-    const all = new Set([...this.members, ...this.children.keys()]);
-    for (const pe of [...all].sort(comparePathElements)) {
+    const all = [...this.members];
+    for (const pe of this.children.keys()) if (!this.members.has(pe)) all.push(pe);
+    for (const pe of all.sort(comparePathElements)) {
       const c = this.children.get(pe);
       out[pe] = c ? c.encode(this.members.has(pe)) : {};
     }
@@ -212,13 +216,22 @@ export class FieldSet {
   static fromFieldsV1(v: unknown): FieldSet {
     if (!isPlainObject(v)) throw new Error('FieldsV1 must be an object');
     const s = new FieldSet();
-    for (const [raw, sub] of Object.entries(v)) {
-      if (raw === '.') continue;
+    // Loops without entry arrays: a write decodes its object's managed fields when they are not
+    // among the recent decodes (managed-fields.ts).
+    for (const raw in v) {
+      if (!Object.hasOwn(v, raw) || raw === '.') continue;
+      const sub = v[raw];
       const pe = canonical(raw);
       if (!isPlainObject(sub)) throw new Error(`FieldsV1 entry ${JSON.stringify(pe)} must be an object`);
-      const keys = Object.keys(sub);
-      if (keys.length === 0 || Object.hasOwn(sub, '.')) s.members.add(pe);
-      if (keys.some((k) => k !== '.')) s.children.set(pe, FieldSet.fromFieldsV1(sub));
+      let dot = false;
+      let below = false;
+      for (const k in sub) {
+        if (!Object.hasOwn(sub, k)) continue;
+        if (k === '.') dot = true;
+        else below = true;
+      }
+      if (dot || !below) s.members.add(pe);
+      if (below) s.children.set(pe, FieldSet.fromFieldsV1(sub));
     }
     return s;
   }
@@ -226,6 +239,7 @@ export class FieldSet {
 
 /** A path element as this module spells it (clients may order key fields differently). */
 function canonical(pe: string): PathElement {
+  if (pe.startsWith('f:')) return pe;
   const body = pe.slice(2);
   try {
     switch (pe.slice(0, 2)) {

@@ -123,13 +123,19 @@ function commonShape(l: unknown, r: unknown): Shape | undefined {
   return ls ?? rs ?? 'scalar';
 }
 
+const NO_MEMBERS: JMap = Object.freeze({}) as JMap;
+
 /**
  * `named`: the position is a declared struct field. Kubernetes compares typed Go objects, whose
  * non-pointer structs and nil lists are never absent, so it does not record such a field itself as
  * added or removed, only what changes inside it; we follow that for declared struct and list fields
  * (pointer structs, which Kubernetes does record, are indistinguishable in the schema).
+ *
+ * This runs on every write (managed fields), so it allocates only what it records: `path` is one
+ * stack, pushed and popped around each step (FieldSet.insert copies what it keeps), and a map's keys
+ * are walked on both sides rather than gathered into a set.
  */
-function diff(l: unknown, r: unknown, t: FieldType, path: Path, c: Comparison, named: boolean): void {
+function diff(l: unknown, r: unknown, t: FieldType, path: PathElement[], c: Comparison, named: boolean): void {
   const shape = commonShape(l, r);
   if (shape === 'list' && t.listSemantics().type !== 'atomic') {
     const ll = Array.isArray(l) ? l : [];
@@ -140,22 +146,34 @@ function diff(l: unknown, r: unknown, t: FieldType, path: Path, c: Comparison, n
     return;
   }
   if (shape === 'map' && !t.atomicMap) {
-    const lm = isPlainObject(l) ? l : {};
-    const rm = isPlainObject(r) ? r : {};
-    const keys = new Set([...Object.keys(lm), ...Object.keys(rm)]);
-    if (keys.size === 0) return diffLeaf(l, r, path, c);
-    for (const k of keys) {
-      // Most of an object is the same on both sides (a status update leaves the spec alone): an
-      // equal member holds no change, and comparing it costs no paths or sets.
-      const lv = lm[k];
-      const rv = rm[k];
-      if (lv !== undefined && rv !== undefined && deepEqual(lv, rv)) continue;
-      diff(lv, rv, t.child(k), [...path, pathElement.field(k)], c, t.isNamedField(k) && t.child(k).structOrList);
+    const lm = isPlainObject(l) ? l : NO_MEMBERS;
+    const rm = isPlainObject(r) ? r : NO_MEMBERS;
+    let any = false;
+    for (const k in lm) {
+      if (!Object.hasOwn(lm, k)) continue;
+      any = true;
+      diffMember(lm[k], Object.hasOwn(rm, k) ? rm[k] : undefined, k, t, path, c);
     }
+    for (const k in rm) {
+      if (!Object.hasOwn(rm, k) || Object.hasOwn(lm, k)) continue;
+      any = true;
+      diffMember(undefined, rm[k], k, t, path, c);
+    }
+    if (!any) return diffLeaf(l, r, path, c);
     if (!named) diffPresence(l, r, path, c);
     return;
   }
   diffLeaf(l, r, path, c);
+}
+
+function diffMember(lv: unknown, rv: unknown, k: string, t: FieldType, path: PathElement[], c: Comparison): void {
+  // Most of an object is the same on both sides (a status update leaves the spec alone): an equal
+  // member holds no change, and comparing it costs no paths or sets.
+  if (lv !== undefined && rv !== undefined && deepEqual(lv, rv)) return;
+  const child = t.child(k);
+  path.push(pathElement.field(k));
+  diff(lv, rv, child, path, c, t.isNamedField(k) && child.structOrList);
+  path.pop();
 }
 
 function diffLeaf(l: unknown, r: unknown, path: Path, c: Comparison): void {
@@ -169,31 +187,53 @@ function diffPresence(l: unknown, r: unknown, path: Path, c: Comparison): void {
   else if (r === undefined) c.removed.insert(path);
 }
 
-function diffItems(ll: unknown[], rl: unknown[], t: FieldType, path: Path, c: Comparison): void {
-  const sem = t.listSemantics();
-  const group = (list: unknown[]) => {
-    const pes = indexItems(list, sem, path).pes;
-    const m = new Map<PathElement, unknown[]>();
-    list.forEach((item, i) => m.set(pes[i], [...(m.get(pes[i]) ?? []), item]));
-    return m;
-  };
-  const lg = group(ll);
-  const rg = group(rl);
-  for (const pe of new Set([...lg.keys(), ...rg.keys()])) {
-    const L = lg.get(pe) ?? [];
-    const R = rg.get(pe) ?? [];
-    const p = [...path, pe];
-    if (L.length <= 1 && R.length <= 1) diff(L[0], R[0], t.items(), p, c, false);
-    else if (L.length >= 2 && R.length >= 2) {
-      if (!deepEqual(L, R)) c.modified.insert(p);
-    } else if (L.length >= 2) {
-      if (R.length) diff(undefined, R[0], t.items(), p, c, false);
-      c.removed.insert(p);
-    } else {
-      if (L.length) diff(L[0], undefined, t.items(), p, c, false);
-      c.added.insert(p);
+/** Several elements of one list under the same key (tolerated in stored objects). */
+class Repeated {
+  constructor(readonly items: unknown[]) {}
+}
+
+/** A granular list's elements by path element; an element whose key repeats is a `Repeated`. */
+function groupItems(list: unknown[], sem: ListSemantics, path: Path): Map<PathElement, unknown> {
+  const m = new Map<PathElement, unknown>();
+  for (let i = 0; i < list.length; i++) {
+    const item = list[i];
+    const pe = itemPathElement(item, sem, path, i);
+    if (!m.has(pe)) m.set(pe, item);
+    else {
+      const was = m.get(pe);
+      if (was instanceof Repeated) was.items.push(item);
+      else m.set(pe, new Repeated([was, item]));
     }
   }
+  return m;
+}
+
+function diffItems(ll: unknown[], rl: unknown[], t: FieldType, path: PathElement[], c: Comparison): void {
+  const sem = t.listSemantics();
+  const lg = groupItems(ll, sem, path);
+  const rg = groupItems(rl, sem, path);
+  const items = t.items();
+  for (const [pe, L] of lg) diffElement(pe, L, rg.has(pe) ? rg.get(pe) : ABSENT, items, path, c);
+  for (const [pe, R] of rg) if (!lg.has(pe)) diffElement(pe, ABSENT, R, items, path, c);
+}
+
+/** No element under that key on one side. */
+const ABSENT = Symbol('absent');
+
+function diffElement(pe: PathElement, L: unknown, R: unknown, t: FieldType, path: PathElement[], c: Comparison): void {
+  path.push(pe);
+  if (!(L instanceof Repeated) && !(R instanceof Repeated)) {
+    diff(L === ABSENT ? undefined : L, R === ABSENT ? undefined : R, t, path, c, false);
+  } else if (L instanceof Repeated && R instanceof Repeated) {
+    if (!deepEqual(L.items, R.items)) c.modified.insert(path);
+  } else if (L instanceof Repeated) {
+    if (R !== ABSENT) diff(undefined, R, t, path, c, false);
+    c.removed.insert(path);
+  } else {
+    if (L !== ABSENT) diff(L, undefined, t, path, c, false);
+    c.added.insert(path);
+  }
+  path.pop();
 }
 
 /**
