@@ -13,7 +13,7 @@ import { ApiServerMetrics } from '../apiserver/prometheus.js';
 import { withMetricsRegistry } from '../client/metrics-scope.js';
 import { listenBacklog } from '../util/listen-backlog.js';
 import { AcceptHelper } from './accept-handles.js';
-import { directFrontDoor, TlsFront, type FrontDoor } from './tls-front.js';
+import { directFrontDoor, TlsFront, type FrontDoor, type ListenOptions } from './tls-front.js';
 import type { FrontTls } from './tls-front-protocol.js';
 import { loopBudgetFromEnv } from '../util/loop-budget.js';
 import { TimedBackend } from '../storage/timed-backend.js';
@@ -239,6 +239,11 @@ export async function startServer(config: ServerConfig): Promise<RunningServer> 
 function startFrontDoor(config: ServerConfig): {
   /** The API server is plain HTTP behind the worker. */
   behindFront: boolean;
+  /**
+   * Takes connections before the API server exists, holding them until it serves (the worker only;
+   * Node's HTTPS server cannot hold a connection apart from its handler).
+   */
+  acceptEarly(o: ListenOptions, tls: FrontTls): Promise<void>;
   /** The door for the API server, once it exists. */
   open(server: https.Server | http.Server, tls: FrontTls): FrontDoor;
   abandon(): Promise<void>;
@@ -248,10 +253,20 @@ function startFrontDoor(config: ServerConfig): {
     const worker = new TlsFront({
       extraAcceptHandles: EXTRA_ACCEPT_HANDLES, handshakeMs: limits.handshakeMs, maxConnectionsPerAddress: limits.maxConnectionsPerAddress,
     });
-    return { behindFront: true, open: (server, tls) => { worker.serve(server, tls); return worker; }, abandon: () => worker.close() };
+    return {
+      behindFront: true,
+      acceptEarly: (o, tls) => worker.acceptEarly(o, tls),
+      open: (server, tls) => { worker.serve(server, tls); return worker; },
+      abandon: () => worker.close(),
+    };
   }
   const acceptHelper = EXTRA_ACCEPT_HANDLES > 0 ? new AcceptHelper(EXTRA_ACCEPT_HANDLES) : undefined;
-  return { behindFront: false, open: (server) => directFrontDoor(server as https.Server, acceptHelper), abandon: async () => acceptHelper?.kill() };
+  return {
+    behindFront: false,
+    acceptEarly: async () => {},
+    open: (server) => directFrontDoor(server as https.Server, acceptHelper),
+    abandon: async () => acceptHelper?.kill(),
+  };
 }
 
 async function startServerWith(config: ServerConfig, front: ReturnType<typeof startFrontDoor>): Promise<RunningServer> {
@@ -273,6 +288,22 @@ async function startServerWith(config: ServerConfig, front: ReturnType<typeof st
     nodeName: config.node?.nodeName ?? hostname().toLowerCase(), advertiseIp: config.node?.nodeIp ?? config.advertiseAddress ?? hostIps()[0] ?? '127.0.0.1',
     clientPort: config.etcdClientPort, peerPort: config.etcdPeerPort,
   });
+  const ips = hostIps();
+  const advertise = config.advertiseAddress ?? (isWildcard(config.bindAddress) ? ips[0] ?? '127.0.0.1' : config.bindAddress);
+  const sanIps = new Set<string>(['127.0.0.1', ...ips, advertise]);
+  const sanDns = new Set<string>(['localhost', hostname()]);
+  for (const s of config.tlsSan) (/^[\d.]+$|:/.test(s) ? sanIps : sanDns).add(s);
+  if (!isWildcard(config.bindAddress)) sanIps.add(config.bindAddress);
+  const pkiOpts = { dataDir: config.dataDir, sans: { dns: [...sanDns], ips: [...sanIps] } };
+  const listenOn = { port: config.httpsListenPort, host: config.bindAddress, backlog: listenBacklog() };
+  // The port is open before the datastore loads: its connections wait, handshakes done, until the
+  // API server below serves them (tls-front.ts, acceptEarly).
+  const { pki, tls } = await (async () => {
+    const p = await ensureServerPkiIsolated(pkiOpts);
+    const t = { cert: p.servingCertPem, key: p.servingKeyPem, ca: p.clientCaPem, secureOptions: SERVER_TLS_SECURE_OPTIONS };
+    await front.acceptEarly(listenOn, t);
+    return { pki: p, tls: t };
+  })().catch(async (err) => { await embeddedEtcd?.stop(); throw err; });
   const { store, backend } = await openStore(config.dataDir, {
     ringSize: config.watchCacheSize, endpoint: embeddedEtcd?.endpoint ?? config.datastoreEndpoint,
     tls: embeddedEtcd?.tls ?? config.datastoreTls,
@@ -289,14 +320,6 @@ async function startServerWith(config: ServerConfig, front: ReturnType<typeof st
   applyProfile(config.profile ?? 'default', config.watchCacheSize);
   const eventTtlMs = (config.eventTtlSeconds ?? 3600) * 1000;
 
-  const ips = hostIps();
-  const advertise = config.advertiseAddress ?? (isWildcard(config.bindAddress) ? ips[0] ?? '127.0.0.1' : config.bindAddress);
-  const sanIps = new Set<string>(['127.0.0.1', ...ips, advertise]);
-  const sanDns = new Set<string>(['localhost', hostname()]);
-  for (const s of config.tlsSan) (/^[\d.]+$|:/.test(s) ? sanIps : sanDns).add(s);
-  if (!isWildcard(config.bindAddress)) sanIps.add(config.bindAddress);
-  const pkiOpts = { dataDir: config.dataDir, sans: { dns: [...sanDns], ips: [...sanIps] } };
-  const pki = await ensureServerPkiIsolated(pkiOpts);
   const caBundlePem = pki.caBundle;
   const token = ensureServerToken(config.dataDir, caBundlePem, config.token);
   // Before anything serves writes: the backup stream must see every change from here on.
@@ -480,7 +503,7 @@ async function startServerWith(config: ServerConfig, front: ReturnType<typeof st
     },
   });
   routeUpgradesAsRequests(server);
-  // Written before listening: whoever sees /readyz answer (a restart's supervisor, a test) may read
+  // Written before serving: whoever sees /readyz answer (a restart's supervisor, a test) may read
   // the kubeconfig at once and must find this start's CA and credentials, not the last run's.
   const kubeHost = isWildcard(config.bindAddress) ? '127.0.0.1' : config.bindAddress;
   const writeAdminKubeconfig = (p: typeof pki) => writeKubeconfig(config.writeKubeconfig, {
@@ -488,9 +511,8 @@ async function startServerWith(config: ServerConfig, front: ReturnType<typeof st
     caPem: p.serverCaPem, certPem: p.adminCertPem, keyPem: p.adminKeyPem, mode: config.writeKubeconfigMode,
   });
   writeAdminKubeconfig(pki);
-  const tls = { cert: pki.servingCertPem, key: pki.servingKeyPem, ca: pki.clientCaPem, secureOptions: SERVER_TLS_SECURE_OPTIONS };
   const door = front.open(server, tls);
-  await door.listen({ port: config.httpsListenPort, host: config.bindAddress, backlog: listenBacklog() });
+  await door.listen(listenOn);
 
   // Leaves renewed while running, the serving certificate reloaded in place (cert-renewal.ts).
   const certRenewal = startCertRenewal({ pkiOpts, current: pki, door, writeKubeconfig: writeAdminKubeconfig });

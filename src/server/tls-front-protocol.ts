@@ -38,7 +38,9 @@ export interface FrontTls {
 }
 
 export type FrontControl =
-  | { op: 'listen'; port: number; host: string; backlog: number; tls: FrontTls; handshakeMs: number; maxConnectionsPerAddress: number }
+  /** `hold`: connections are taken and their handshakes run, but nothing is passed on until `serve`. */
+  | { op: 'listen'; port: number; host: string; backlog: number; tls: FrontTls; handshakeMs: number; maxConnectionsPerAddress: number; hold: boolean }
+  | { op: 'serve' }
   | { op: 'secure-context'; tls: FrontTls }
   | { op: 'close' };
 

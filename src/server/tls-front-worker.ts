@@ -15,7 +15,21 @@ const data = workerData as FrontWorkerData;
 const port = parentPort!;
 const control = (m: WorkerControl) => port.postMessage(m);
 const batch = new MessageBatch<FromWorker>((messages, transfer) => port.postMessage(messages, transfer), setImmediate);
-const send = (m: FromWorker, buffer?: ArrayBuffer) => batch.push(m, buffer);
+/**
+ * While the server's thread loads its datastore, connections are taken and their handshakes run,
+ * and what they send waits here, in order, until it serves (the window still bounds each one).
+ */
+let held: [FromWorker, ArrayBuffer | undefined][] | undefined;
+const send = (m: FromWorker, buffer?: ArrayBuffer) => {
+  if (held) held.push([m, buffer]);
+  else batch.push(m, buffer);
+};
+
+function serve(): void {
+  const waiting = held ?? [];
+  held = undefined;
+  for (const [m, buffer] of waiting) batch.push(m, buffer);
+}
 
 /** How long a connection the server's thread ended may take to flush the rest to its client. */
 const FLUSH_MS = 10_000;
@@ -111,6 +125,7 @@ function onConnectionMessage(m: ToWorker): void {
 
 /** Listens as asked; resolves with the port (the one the kernel picked, for port 0). */
 async function listen(m: Extract<FrontControl, { op: 'listen' }>): Promise<number> {
+  if (m.hold) held ??= [];
   const s = server = createServer({
     ...m.tls, requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'],
     handshakeTimeout: m.handshakeMs,
@@ -144,6 +159,9 @@ port.on('message', (m: ToWorker[] | FrontControl) => {
   switch (m.op) {
     case 'listen':
       listen(m).then((bound) => control({ op: 'listening', port: bound }), (err: NodeJS.ErrnoException) => control({ op: 'failed', message: err.message, code: err.code }));
+      break;
+    case 'serve':
+      serve();
       break;
     case 'secure-context':
       server?.setSecureContext(m.tls as SecureContextOptions);

@@ -1,6 +1,7 @@
 // The TLS front (src/server/tls-front.ts): TLS in a worker thread, each connection handed to an HTTP
 // server on this thread over the worker's message port. Real sockets, a real worker and real certificates.
 import { test, after, before } from 'node:test';
+import { once } from 'node:events';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import https from 'node:https';
@@ -246,5 +247,44 @@ test('a request body the server does not read holds the client back (bounded buf
     assert.ok(sentBeforeRead > 0 && sentBeforeRead < 32 * 2 ** 20, `sent before the server read: ${sentBeforeRead} bytes`);
   } finally {
     await r.front.close();
+  }
+});
+
+test('connections taken before there is a server wait, handshake done, and are served once it serves', async () => {
+  const front = new TlsFront({ extraAcceptHandles: 0, handshakeMs: 5000, maxConnectionsPerAddress: 100 });
+  const tlsOptions = { cert: pki.servingCertPem, key: pki.servingKeyPem, ca: pki.clientCaPem, secureOptions: SERVER_TLS_SECURE_OPTIONS };
+  const connect = () => tls.connect({ host: '127.0.0.1', port: front.port!, servername: 'localhost', ca: pki.serverCaPem, cert: client.certPem, key: client.keyPem });
+  try {
+    await front.acceptEarly({ port: 0, host: '127.0.0.1', backlog: 511 }, tlsOptions);
+    // Handshakes finish with nothing serving yet; one client leaves before anything does.
+    const early = connect();
+    await once(early, 'secureConnect');
+    const gone = connect();
+    await once(gone, 'secureConnect');
+    gone.destroy();
+    const body = 'x'.repeat(100_000);
+    let settled = false;
+    const answered = request(front.port!, { method: 'POST', body }).finally(() => { settled = true; });
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(settled, false, 'nothing answers before the server serves');
+
+    const server = http.createServer((req, res) => {
+      let n = 0;
+      req.on('data', (c: Buffer) => { n += c.length; }).on('end', () => res.end(`${req.method} ${n}`));
+    });
+    front.serve(server, tlsOptions);
+    await front.listen({ port: front.port!, host: '127.0.0.1', backlog: 511 });
+    // A guard, not a measurement: a front that dropped held connections would never answer.
+    const r = await Promise.race([answered, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the held request was never answered')), 30_000).unref())]);
+    assert.equal(r.status, 200);
+    assert.equal(r.body.toString(), `POST ${body.length}`);
+    // The connection made first is served too, and so is a new one.
+    early.write('GET /x HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n');
+    const chunks: Buffer[] = [];
+    for await (const c of early) chunks.push(c as Buffer);
+    assert.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 200[\s\S]*GET 0$/);
+    assert.equal((await request(front.port!)).body.toString(), 'GET 0');
+  } finally {
+    await front.close();
   }
 });
