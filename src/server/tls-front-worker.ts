@@ -15,21 +15,27 @@ const data = workerData as FrontWorkerData;
 const port = parentPort!;
 const control = (m: WorkerControl) => port.postMessage(m);
 const batch = new MessageBatch<FromWorker>((messages, transfer) => port.postMessage(messages, transfer), setImmediate);
-/**
- * While the server's thread loads its datastore, connections are taken and their handshakes run,
- * and what they send waits here, in order, until it serves (the window still bounds each one).
- */
-let held: [FromWorker, ArrayBuffer | undefined][] | undefined;
-const send = (m: FromWorker, buffer?: ArrayBuffer) => {
-  if (held) held.push([m, buffer]);
-  else batch.push(m, buffer);
-};
+const send = (m: FromWorker, buffer?: ArrayBuffer) => batch.push(m, buffer);
 
-function serve(): void {
-  const waiting = held ?? [];
-  held = undefined;
-  for (const [m, buffer] of waiting) batch.push(m, buffer);
-}
+/**
+ * Connections taken while the server's thread loads its datastore (`hold`): their handshakes run
+ * here meanwhile, and what each sends waits in its `held` list until the server serves. Then the
+ * ones that sent nothing yet pass at once, and the rest in arrival order, health probes first, at
+ * most RELEASE_WINDOW at a time not yet answered: after a restart with thousands of nodes, their
+ * requests all at once would overflow the API server's priority queues (429 to most of them), where
+ * handshakes had paced them before.
+ */
+let holding = false;
+const RELEASE_WINDOW = 512;
+/** Held connections with a request, waiting for a place in the window; probes go first. */
+let backlog: number[] = [];
+let probeBacklog: number[] = [];
+let next = 0;
+let nextProbe = 0;
+/** Released from the backlog, their first answer not yet begun. */
+let unanswered = 0;
+/** A first request the API server exempts from its queues, as Kubernetes' `probes` flow schema does. */
+const PROBE = /^GET \/(readyz|livez|healthz)[ ?/]/;
 
 /** How long a connection the server's thread ended may take to flush the rest to its client. */
 const FLUSH_MS = 10_000;
@@ -52,6 +58,12 @@ interface Connection {
   received: number;
   /** An acknowledgement is owed once the client's socket drains. */
   ackOnDrain: boolean;
+  /** Held until the server serves: its messages for the server's thread, in order. */
+  held?: [FromWorker, ArrayBuffer | undefined][];
+  heldRequest?: boolean;
+  probe?: boolean;
+  /** In the release window: released with a request not yet answered. */
+  unanswered?: boolean;
 }
 const connections = new Map<number, Connection>();
 let lastId = 0;
@@ -78,20 +90,71 @@ function peerOf(socket: TLSSocket): FrontPeer {
 function forward(socket: TLSSocket): void {
   const id = ++lastId;
   const c: Connection = { socket, ended: false, sent: 0, acked: 0, paused: false, received: 0, ackOnDrain: false };
+  if (holding) c.held = [];
   connections.set(id, c);
-  send(['open', id, peerOf(socket)]);
+  const to = (m: FromWorker, buffer?: ArrayBuffer) => (c.held ? c.held.push([m, buffer]) : send(m, buffer));
+  to(['open', id, peerOf(socket)]);
   socket.on('data', (chunk: Buffer) => {
+    if (c.held && !c.heldRequest) {
+      c.heldRequest = true;
+      c.probe = PROBE.test(chunk.toString('latin1', 0, 16));
+    }
     // A socket's read is its own buffer, handed over as it is.
     const bytes = transferable(chunk, true);
     c.sent += bytes.byteLength;
     const inFlight = c.sent - c.acked;
-    send(['data', id, bytes, inFlight > FRONT_WINDOW_BYTES / 2], bytes.buffer);
+    to(['data', id, bytes, inFlight > FRONT_WINDOW_BYTES / 2], bytes.buffer);
     if (inFlight > FRONT_WINDOW_BYTES && !c.paused) { c.paused = true; socket.pause(); }
   });
-  socket.on('end', () => send(['end', id]));
+  socket.on('end', () => to(['end', id]));
   socket.on('drain', () => { if (c.ackOnDrain) { c.ackOnDrain = false; send(['ack', id, c.received]); } });
   socket.on('error', () => {});   // 'close' follows
-  socket.on('close', () => { connections.delete(id); send(['close', id]); });
+  socket.on('close', () => {
+    connections.delete(id);
+    // Still held: the server's thread never heard of it, and need not.
+    if (!c.held) send(['close', id]);
+    answered(c);
+  });
+}
+
+/** The server stops holding: connections without a request pass now, the others through the window. */
+function serve(): void {
+  holding = false;
+  for (const [id, c] of connections) {
+    if (!c.held) continue;
+    if (!c.heldRequest) release(c);
+    else (c.probe ? probeBacklog : backlog).push(id);
+  }
+  pump();
+}
+
+function release(c: Connection): void {
+  const held = c.held ?? [];
+  c.held = undefined;
+  for (const [m, buffer] of held) send(m, buffer);
+  if (c.heldRequest) { c.unanswered = true; unanswered++; }
+}
+
+/** A released connection got the start of its answer, or is gone: its place in the window frees. */
+function answered(c: Connection): void {
+  if (!c.unanswered) return;
+  c.unanswered = false;
+  unanswered--;
+  pump();
+}
+
+function pump(): void {
+  while (unanswered < RELEASE_WINDOW) {
+    const id = nextProbe < probeBacklog.length ? probeBacklog[nextProbe++] : backlog[next++];
+    if (id === undefined) {
+      backlog = [];
+      probeBacklog = [];
+      next = nextProbe = 0;
+      return;
+    }
+    const c = connections.get(id);
+    if (c?.held) release(c);
+  }
 }
 
 function onConnectionMessage(m: ToWorker): void {
@@ -99,6 +162,7 @@ function onConnectionMessage(m: ToWorker): void {
   if (!c) return;   // closed meanwhile; the server's thread hears of it
   switch (m[0]) {
     case 'data':
+      answered(c);
       c.received += m[2].byteLength;
       c.socket.write(m[2]);
       // Asked for: now if the socket took it, else once it drains (then all received so far is out).
@@ -116,6 +180,7 @@ function onConnectionMessage(m: ToWorker): void {
       c.socket.end();
       break;
     case 'destroy':
+      answered(c);
       // After an end, what was written is still on its way out: destroying now would cut it off.
       if (c.ended) setTimeout(() => c.socket.destroy(), FLUSH_MS).unref();
       else c.socket.destroy();
@@ -125,7 +190,7 @@ function onConnectionMessage(m: ToWorker): void {
 
 /** Listens as asked; resolves with the port (the one the kernel picked, for port 0). */
 async function listen(m: Extract<FrontControl, { op: 'listen' }>): Promise<number> {
-  if (m.hold) held ??= [];
+  if (m.hold) holding = true;
   const s = server = createServer({
     ...m.tls, requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'],
     handshakeTimeout: m.handshakeMs,

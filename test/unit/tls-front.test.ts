@@ -288,3 +288,61 @@ test('connections taken before there is a server wait, handshake done, and are s
     await front.close();
   }
 });
+
+test('held requests pass a window at a time, health probes first', async () => {
+  const front = new TlsFront({ extraAcceptHandles: 0, handshakeMs: 20_000, maxConnectionsPerAddress: 1000 });
+  const tlsOptions = { cert: pki.servingCertPem, key: pki.servingKeyPem, ca: pki.clientCaPem, secureOptions: SERVER_TLS_SECURE_OPTIONS };
+  const held = 600;   // more than the window of 512
+  const sockets: tls.TLSSocket[] = [];
+  /** A connection whose request is written once its handshake is done; resolves with the whole answer. */
+  const ask = async (path: string): Promise<{ sent: Promise<void>; answer: Promise<string> }> => {
+    const s = tls.connect({ host: '127.0.0.1', port: front.port!, servername: 'localhost', ca: pki.serverCaPem, cert: client.certPem, key: client.keyPem });
+    sockets.push(s);
+    const chunks: Buffer[] = [];
+    const answer = new Promise<string>((resolve, reject) => {
+      s.on('data', (c: Buffer) => chunks.push(c)).on('end', () => resolve(Buffer.concat(chunks).toString())).on('error', reject);
+    });
+    await once(s, 'secureConnect');
+    const sent = new Promise<void>((resolve) => s.write(`GET ${path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n`, () => resolve()));
+    return { sent, answer };
+  };
+  try {
+    await front.acceptEarly({ port: 0, host: '127.0.0.1', backlog: 1024 }, tlsOptions);
+    const work = await Promise.all(Array.from({ length: held }, (_, i) => ask(`/work/${i}`)));
+    await Promise.all(work.map((w) => w.sent));
+    // Past the kernel: let the worker read them before the probe comes.
+    await new Promise((r) => setTimeout(r, 500));
+    const probe = await ask('/readyz');
+    await probe.sent;
+    await new Promise((r) => setTimeout(r, 500));
+
+    const seen: string[] = [];
+    const parked: http.ServerResponse[] = [];
+    const server = http.createServer((req, res) => {
+      seen.push(req.url!);
+      if (req.url === '/readyz') res.end('ok');
+      else parked.push(res);
+    });
+    front.serve(server, tlsOptions);
+    await front.listen({ port: front.port!, host: '127.0.0.1', backlog: 1024 });
+    // A guard, not a measurement: a probe queued behind the parked requests would never be answered.
+    const guard = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the probe waited behind the held requests')), 30_000).unref());
+    assert.match(await Promise.race([probe.answer, guard]), /ok$/);
+    assert.equal(seen[0], '/readyz', 'the probe passes before the requests held with it');
+    // Nothing is answered yet, so no more than the window of held requests reached the server.
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(seen.length - 1, 512);
+    // Each answer lets another in, until all are served.
+    const timer = setInterval(() => { for (const res of parked.splice(0)) res.end('done'); }, 20);
+    try {
+      const answers = await Promise.all(work.map((w) => w.answer));
+      assert.ok(answers.every((a) => /^HTTP\/1\.1 200[\s\S]*done$/.test(a)));
+    } finally {
+      clearInterval(timer);
+    }
+    assert.equal(seen.length, held + 1);
+  } finally {
+    for (const s of sockets) s.destroy();
+    await front.close();
+  }
+});
