@@ -2,8 +2,8 @@
 // socket: it accepts, runs every TLS handshake and the per-address connection limit, then passes each
 // connection's plain bytes to and from the server's thread over its message port
 // (tls-front-protocol.ts), each direction bounded by a window of bytes not yet acknowledged.
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
-import { createServer, type SecureContextOptions, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import type { AddressInfo } from 'node:net';
+import { createServer, type SecureContextOptions, type TLSSocket } from 'node:tls';
 import { parentPort, workerData } from 'node:worker_threads';
 import { alpnWithoutPooledCopies, limitConnectionsPerAddress } from '../apiserver/connection-limits.js';
 import { logger } from '../util/log.js';
@@ -42,77 +42,8 @@ const FLUSH_MS = 10_000;
 
 // Started at once, as the server's own was (accept-handles.ts): it is ready when the listen comes.
 const acceptHelper = data.extraAcceptHandles > 0 ? new AcceptHelper(data.extraAcceptHandles) : undefined;
-/** Accepts (paused) on the API port; `tls` runs the handshakes, as many at once as `startHandshakes` lets. */
-let listener: NetServer | undefined;
-let tls: TlsServer | undefined;
+let server: ReturnType<typeof createServer> | undefined;
 let stopExtraAccepts = () => {};
-
-/**
- * Handshakes run at once, at most; accepted connections beyond wait their turn, first come first
- * served. All at once, as a TLS server runs them, each of 10,000 reconnecting nodes' handshakes
- * finishes only when nearly all have (the CPU is shared among them), and a client that came first
- * (an operator's kubectl, a probe) waits as long as the last: its own 10 s handshake limit runs out.
- */
-const HANDSHAKES_AT_ONCE = 128;
-/**
- * A handshake not done within this stops counting against the bound: a client that stalls (or many
- * that connect and say nothing) cannot hold the others out; the handshake timeout still ends it.
- */
-const HANDSHAKE_SLOT_MS = 1000;
-let waitingForHandshake: Socket[] = [];
-let nextHandshake = 0;
-let handshaking = 0;
-/** The slot each running handshake holds, by the client's address and port. */
-const slots = new Map<string, () => void>();
-const inHandshake = new Set<Socket>();
-const peerKey = (s: Socket) => `${s.remoteAddress}:${s.remotePort}`;
-
-function queueHandshake(raw: Socket): void {
-  if (raw.destroyed) return;   // over the per-address limit
-  waitingForHandshake.push(raw);
-  startHandshakes();
-}
-
-function startHandshakes(): void {
-  while (handshaking < HANDSHAKES_AT_ONCE && nextHandshake < waitingForHandshake.length) {
-    const raw = waitingForHandshake[nextHandshake++]!;
-    if (raw.destroyed || !tls) continue;
-    const key = peerKey(raw);
-    handshaking++;
-    inHandshake.add(raw);
-    let counted = true;
-    const free = () => {
-      inHandshake.delete(raw);
-      if (slots.get(key) === free) slots.delete(key);
-      if (!counted) return;
-      counted = false;
-      handshaking--;
-      clearTimeout(timer);
-      startHandshakes();
-    };
-    // Past its time the slot is given back, the handshake going on without one.
-    const timer = setTimeout(() => {
-      if (!counted) return;
-      counted = false;
-      handshaking--;
-      startHandshakes();
-    }, HANDSHAKE_SLOT_MS);
-    timer.unref();
-    slots.set(key, free);
-    raw.once('close', free);
-    tls.emit('connection', raw);
-  }
-  // The served head of the queue goes, so that a queue that never empties does not grow.
-  if (nextHandshake > 1024 && nextHandshake * 2 > waitingForHandshake.length) {
-    waitingForHandshake = waitingForHandshake.slice(nextHandshake);
-    nextHandshake = 0;
-  }
-}
-
-/** A handshake ended (done or failed): its slot goes to the next connection waiting. */
-function handshakeEnded(socket: Socket): void {
-  slots.get(peerKey(socket))?.();
-}
 
 interface Connection {
   socket: TLSSocket;
@@ -157,7 +88,6 @@ function peerOf(socket: TLSSocket): FrontPeer {
 
 /** A finished handshake: the connection is announced, then its bytes flow. */
 function forward(socket: TLSSocket): void {
-  handshakeEnded(socket);
   const id = ++lastId;
   const c: Connection = { socket, ended: false, sent: 0, acked: 0, paused: false, received: 0, ackOnDrain: false };
   if (holding) c.held = [];
@@ -261,21 +191,16 @@ function onConnectionMessage(m: ToWorker): void {
 /** Listens as asked; resolves with the port (the one the kernel picked, for port 0). */
 async function listen(m: Extract<FrontControl, { op: 'listen' }>): Promise<number> {
   if (m.hold) holding = true;
-  // The TLS server never listens: connections reach it from `listener` as their turn comes.
-  tls = createServer({
-    ...m.tls, requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'], handshakeTimeout: m.handshakeMs,
+  const s = server = createServer({
+    ...m.tls, requestCert: true, rejectUnauthorized: false, ALPNProtocols: ['http/1.1'],
+    handshakeTimeout: m.handshakeMs,
+    // As Node's HTTP servers: a watch event or a small answer goes out at once, not after an ACK.
+    noDelay: true,
   }, forward);
-  alpnWithoutPooledCopies(tls);
-  // Failed handshakes (including the handshake timeout): Node leaves the socket to this listener.
-  tls.on('tlsClientError', (err, socket) => {
-    log.debug({ err: err.message }, 'TLS handshake failed');
-    handshakeEnded(socket);
-    socket.destroy();
-  });
-  // As Node's HTTP servers: a watch event or a small answer goes out at once, not after an ACK.
-  const s = listener = createNetServer({ pauseOnConnect: true, noDelay: true });
+  alpnWithoutPooledCopies(s);
   limitConnectionsPerAddress(s, m.maxConnectionsPerAddress);
-  s.on('connection', queueHandshake);
+  // Failed handshakes (including the handshake timeout): Node leaves the socket to this listener.
+  s.on('tlsClientError', (err, socket) => { log.debug({ err: err.message }, 'TLS handshake failed'); socket.destroy(); });
   await new Promise<void>((resolve, reject) => {
     s.once('error', reject);
     s.listen({ port: m.port, host: m.host, backlog: m.backlog }, () => { s.off('error', reject); resolve(); });
@@ -288,10 +213,8 @@ async function listen(m: Extract<FrontControl, { op: 'listen' }>): Promise<numbe
 async function close(): Promise<void> {
   acceptHelper?.kill();
   stopExtraAccepts();
-  const s = listener;
+  const s = server;
   const closed = s?.listening ? new Promise<void>((resolve) => s.close(() => resolve())) : Promise.resolve();
-  for (const raw of waitingForHandshake) raw.destroy();
-  for (const raw of inHandshake) raw.destroy();
   for (const c of connections.values()) c.socket.destroy();
   await closed;
 }
@@ -306,7 +229,7 @@ port.on('message', (m: ToWorker[] | FrontControl) => {
       serve();
       break;
     case 'secure-context':
-      tls?.setSecureContext(m.tls as SecureContextOptions);
+      server?.setSecureContext(m.tls as SecureContextOptions);
       break;
     case 'close':
       void close().then(() => control({ op: 'closed' }));
