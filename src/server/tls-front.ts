@@ -113,7 +113,7 @@ export class TlsFront implements FrontDoor {
    * Listens before there is a server to serve: connections are taken and their handshakes run while
    * the server's thread loads its datastore, and they wait (bytes and all) until `listen` serves
    * them. After a restart with thousands of nodes, their handshakes (1.3–1.6 ms each) then overlap
-   * the load instead of following it (docs/scale.md, "Handshakes during the load").
+   * the load instead of following it (docs/scale.md, item 25).
    */
   async acceptEarly(o: ListenOptions, tls: FrontTls): Promise<void> {
     this.tls = tls;
