@@ -21,22 +21,6 @@ export const MAX_YAML_FLOW_DEPTH = 100;
  */
 export const MAX_YAML_BYTES = 512 * 1024;
 
-/** The deepest `{`/`[` nesting of JSON text (strings skipped), stopping early past `limit`. */
-export function jsonDepth(text: string, limit = MAX_NESTING_DEPTH): number {
-  let depth = 0, max = 0, inString = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === 92 /* \ */) i++;
-      else if (c === 34 /* " */) inString = false;
-      continue;
-    }
-    if (c === 34) inString = true;
-    else if (c === 123 || c === 91) { if (++depth > max) { max = depth; if (max > limit) return max; } }
-    else if (c === 125 || c === 93) depth--;
-  }
-  return max;
-}
 
 /**
  * An upper estimate of YAML nesting: block levels from the indentation stack (plus compact `- - x`

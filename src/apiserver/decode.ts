@@ -3,7 +3,8 @@ import { parseAllDocuments, isMap, visit } from 'yaml';
 import { errors } from '../api/status.js';
 import { decodeProtobuf } from './protobuf/decode.js';
 import { isPlainObject } from '../api/object.js';
-import { MAX_NESTING_DEPTH, MAX_YAML_BYTES, MAX_YAML_FLOW_DEPTH, jsonDepth, tooDeep, valueDepth, yamlDepth } from './decode-limits.js';
+import { MAX_NESTING_DEPTH, MAX_YAML_BYTES, MAX_YAML_FLOW_DEPTH, tooDeep, valueDepth, yamlDepth } from './decode-limits.js';
+import { jsonDepth } from '../util/json-text.js';
 
 export const PATCH_TYPES = {
   'application/json-patch+json': 'json',
@@ -49,7 +50,7 @@ export function parseJson(body: Buffer): unknown {
   if (text.trim() === '') throw errors.badRequest('the request body is empty');
   // JSON.parse itself copes with any depth, but everything after it (validation, cloning,
   // serialization) recurses: refuse before parsing.
-  if (jsonDepth(text) > MAX_NESTING_DEPTH) throw tooDeep('JSON');
+  if (jsonDepth(text, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH) throw tooDeep('JSON');
   try {
     return JSON.parse(text);
   } catch (e) {
@@ -64,7 +65,7 @@ export function parseYamlBody(body: Buffer): unknown {
   // JSON limits, and none of the YAML parser's cost.
   const first = text.trimStart()[0];
   if (first === '{' || first === '[') {
-    if (jsonDepth(text) > MAX_NESTING_DEPTH) throw tooDeep('YAML');
+    if (jsonDepth(text, MAX_NESTING_DEPTH) > MAX_NESTING_DEPTH) throw tooDeep('YAML');
     try { return JSON.parse(text); } catch { /* YAML flow syntax that is not JSON: parse it as YAML */ }
   }
   if (body.length > MAX_YAML_BYTES) throw errors.tooLarge(`Request entity too large: limit is ${MAX_YAML_BYTES} for YAML that is not JSON`);

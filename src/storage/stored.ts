@@ -14,6 +14,7 @@
 //   most recently encoded objects are (bounded in count and length), so that a write's watchers
 //   and its response share one encoding.
 import type { KeyValue, StoredObject } from './types.js';
+import { jsonStringEnd, jsonValueEnd } from '../util/json-text.js';
 
 /**
  * Objects whose text is kept, newest last; the oldest is forgotten first once there are more than
@@ -72,54 +73,9 @@ class Stored implements StoredObject {
 }
 
 const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
 const COMMA = 0x2c;
 const COLON = 0x3a;
 const OPEN_BRACE = 0x7b;
-const CLOSE_BRACE = 0x7d;
-const OPEN_BRACKET = 0x5b;
-const CLOSE_BRACKET = 0x5d;
-
-/** The index just past the string whose opening quote is at `i`, or -1. */
-function skipString(text: string, i: number): number {
-  let from = i + 1;
-  for (;;) {
-    const q = text.indexOf('"', from);
-    if (q < 0) return -1;
-    let slashes = 0;
-    for (let k = q - 1; text.charCodeAt(k) === BACKSLASH; k--) slashes++;
-    if (slashes % 2 === 0) return q + 1;
-    from = q + 1;
-  }
-}
-
-/** The index just past the compact JSON value that starts at `i`, or -1. */
-function skipValue(text: string, i: number): number {
-  const first = text.charCodeAt(i);
-  if (first === QUOTE) return skipString(text, i);
-  if (first !== OPEN_BRACE && first !== OPEN_BRACKET) {
-    let j = i;
-    for (; j < text.length; j++) {
-      const c = text.charCodeAt(j);
-      if (c === COMMA || c === CLOSE_BRACE || c === CLOSE_BRACKET) break;
-    }
-    return j;
-  }
-  let depth = 0;
-  for (let j = i; j < text.length; j++) {
-    const c = text.charCodeAt(j);
-    if (c === QUOTE) {
-      const past = skipString(text, j);
-      if (past < 0) return -1;
-      j = past - 1;
-    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
-      depth++;
-    } else if ((c === CLOSE_BRACE || c === CLOSE_BRACKET) && --depth === 0) {
-      return j + 1;
-    }
-  }
-  return -1;
-}
 
 /**
  * `JSON.stringify` of what `storedFromKv` makes of `text`, without encoding anything: that object is
@@ -131,11 +87,11 @@ export function withResourceVersion(text: string, resourceVersion: unknown): str
   if (typeof resourceVersion !== 'string' || text.charCodeAt(0) !== OPEN_BRACE) return undefined;
   let i = 1;
   while (text.charCodeAt(i) === QUOTE) {
-    const keyEnd = skipString(text, i);
+    const keyEnd = jsonStringEnd(text, i);
     if (keyEnd < 0 || text.charCodeAt(keyEnd) !== COLON) return undefined;
     const isMetadata = keyEnd - i === 10 && text.startsWith('"metadata"', i);
     const start = keyEnd + 1;
-    const end = skipValue(text, start);
+    const end = jsonValueEnd(text, start);
     if (end < 0) return undefined;
     if (isMetadata) {
       if (text.charCodeAt(start) !== OPEN_BRACE) return undefined;

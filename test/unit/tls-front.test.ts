@@ -73,6 +73,14 @@ function writeAll(out: NodeJS.WritableStream, chunk: Buffer, total: number, prog
   more();
 }
 
+/**
+ * `p`, or a failure saying `what` after 30 s: a guard, not a measurement, so that a test whose
+ * mechanism is broken fails with a message instead of hanging until the shard's limit.
+ */
+function within<T>(p: Promise<T>, what: string): Promise<T> {
+  return Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error(what)), 30_000).unref())]);
+}
+
 /** What the handler saw of the connection, as the API server's authentication reads it. */
 const describePeer: http.RequestListener = (req, res) => {
   const s = req.socket as tls.TLSSocket;
@@ -274,8 +282,8 @@ test('connections taken before there is a server wait, handshake done, and are s
     });
     front.serve(server, tlsOptions);
     await front.listen({ port: front.port!, host: '127.0.0.1', backlog: 511 });
-    // A guard, not a measurement: a front that dropped held connections would never answer.
-    const r = await Promise.race([answered, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the held request was never answered')), 30_000).unref())]);
+    // A front that dropped held connections would never answer.
+    const r = await within(answered, 'the held request was never answered');
     assert.equal(r.status, 200);
     assert.equal(r.body.toString(), `POST ${body.length}`);
     // The connection made first is served too, and so is a new one.
@@ -325,9 +333,8 @@ test('held requests pass a window at a time, health probes first', async () => {
     });
     front.serve(server, tlsOptions);
     await front.listen({ port: front.port!, host: '127.0.0.1', backlog: 1024 });
-    // A guard, not a measurement: a probe queued behind the parked requests would never be answered.
-    const guard = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('the probe waited behind the held requests')), 30_000).unref());
-    assert.match(await Promise.race([probe.answer, guard]), /ok$/);
+    // A probe queued behind the parked requests would never be answered.
+    assert.match(await within(probe.answer, 'the probe waited behind the held requests'), /ok$/);
     assert.equal(seen[0], '/readyz', 'the probe passes before the requests held with it');
     // Nothing is answered yet, so no more than the window of held requests reached the server.
     await new Promise((r) => setTimeout(r, 1000));
