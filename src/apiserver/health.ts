@@ -60,6 +60,11 @@ export async function serveHealth(res: ServerResponse, endpoint: HealthEndpoint,
   sendRaw(res, 200, `${out}${endpoint} check passed\n`, 'text/plain; charset=utf-8', headers);
 }
 
+/** Whether every check passes now (what the endpoint would answer 200 to). */
+export async function passes(checks: readonly HealthCheck[]): Promise<boolean> {
+  return (await Promise.all(checks.map(run))).every((err) => err === undefined);
+}
+
 /** A check that passes once `done()` says so (Kubernetes' post-start hooks report this way). */
 export function flagCheck(name: string, done: () => boolean, pending = 'not finished'): HealthCheck {
   return { name, check: () => { if (!done()) throw new Error(pending); } };

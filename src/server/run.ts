@@ -100,6 +100,8 @@ import { VERSION } from '../version.js';
 import { startIngressStatusController } from '../controllers/ingress/controller.js';
 import { logger } from '../util/log.js';
 import { applyProfile, PROFILES } from './profile.js';
+import { raiseStartupPriority, startupBoost } from './startup-priority.js';
+import { passes } from '../apiserver/health.js';
 import { startBackups, type BackupConfig } from './snapshot-service.js';
 
 const log = logger('server');
@@ -304,6 +306,8 @@ async function startServerWith(config: ServerConfig, front: ReturnType<typeof st
     await front.acceptEarly(listenOn, t);
     return { pki: p, tls: t };
   })().catch(async (err) => { await embeddedEtcd?.stop(); throw err; });
+  // Until /readyz first passes, this thread's work comes before the rest (startup-priority.ts).
+  const priority = raiseStartupPriority(log, startupBoost(process.env));
   const { store, backend } = await openStore(config.dataDir, {
     ringSize: config.watchCacheSize, endpoint: embeddedEtcd?.endpoint ?? config.datastoreEndpoint,
     tls: embeddedEtcd?.tls ?? config.datastoreTls,
@@ -313,7 +317,7 @@ async function startServerWith(config: ServerConfig, front: ReturnType<typeof st
     prefillRevisions: config.watchCacheSize * 4,
     log: (msg, fields) => log.info(fields ?? {}, msg),
     wrap: (b) => encryption.wrap(new TimedBackend(b, metrics.observeStorage)),
-  }).catch(async (err) => { await embeddedEtcd?.stop(); throw err; });
+  }).catch(async (err) => { priority.lower(); await embeddedEtcd?.stop(); throw err; });
   opened = store;
   encryption.attach(store);
   log.info({ revision: store.revision(), ms: Math.round(performance.now() - t0) }, 'datastore loaded');
@@ -513,6 +517,7 @@ async function startServerWith(config: ServerConfig, front: ReturnType<typeof st
   writeAdminKubeconfig(pki);
   const door = front.open(server, tls);
   await door.listen(listenOn);
+  priority.lowerWhenReady(() => passes(ctx.health.readyz));
 
   // Leaves renewed while running, the serving certificate reloaded in place (cert-renewal.ts).
   const certRenewal = startCertRenewal({ pkiOpts, current: pki, door, writeKubeconfig: writeAdminKubeconfig });
@@ -540,6 +545,7 @@ async function startServerWith(config: ServerConfig, front: ReturnType<typeof st
     ctx, token: token.token, url: `https://${kubeHost.includes(':') ? `[${kubeHost}]` : kubeHost}:${config.httpsListenPort}`,
     async close() {
       shuttingDown = true;
+      priority.lower();
       certRenewal.stop();
       await apiServerEndpoints.stop();
       await site?.stop();

@@ -1,0 +1,93 @@
+// The server thread's raised priority while it starts (src/server/startup-priority.ts): real
+// setpriority calls on this test process's own threads (node --test runs each file in its own process).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { getPriority, setPriority } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { once } from 'node:events';
+import { raiseStartupPriority, startupBoost, STARTUP_BOOST } from '../../src/server/startup-priority.js';
+import { logger } from '../../src/util/log.js';
+
+const log = logger('test');
+
+/** Whether this process may raise a thread's priority (root with CAP_SYS_NICE), found by trying. */
+function mayRaise(): boolean {
+  const before = getPriority(0);
+  if (before <= -20) return false;
+  try { setPriority(0, before - 1); } catch { return false; }
+  setPriority(0, before);
+  return true;
+}
+
+async function until(cond: () => boolean): Promise<void> {
+  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
+}
+
+test('SKIFF_STARTUP_BOOST: unset means the default, 0 means none, anything else but 0–39 is refused', () => {
+  assert.equal(startupBoost({}), STARTUP_BOOST);
+  assert.equal(startupBoost({ SKIFF_STARTUP_BOOST: '' }), STARTUP_BOOST);
+  assert.equal(startupBoost({ SKIFF_STARTUP_BOOST: '0' }), 0);
+  assert.equal(startupBoost({ SKIFF_STARTUP_BOOST: '5' }), 5);
+  for (const bad of ['-1', '40', '2.5', 'high']) assert.throws(() => startupBoost({ SKIFF_STARTUP_BOOST: bad }), /SKIFF_STARTUP_BOOST: expected a whole number/);
+});
+
+test('no boost leaves the priority alone', () => {
+  const before = getPriority(0);
+  const p = raiseStartupPriority(log, 0);
+  assert.equal(getPriority(0), before);
+  p.lower();
+  assert.equal(getPriority(0), before);
+});
+
+test('raised for this thread only, until readiness first holds; without the privilege nothing changes', async () => {
+  const before = getPriority(0);
+  const allowed = mayRaise();
+  // A thread that already runs keeps its priority: Linux keeps nice values per thread.
+  const worker = new Worker(`const { parentPort } = require('node:worker_threads'); const { getPriority } = require('node:os');
+    parentPort.on('message', () => parentPort.postMessage(getPriority(0)));`, { eval: true });
+  try {
+    const p = raiseStartupPriority(log, 3);
+    assert.equal(getPriority(0), allowed ? before - 3 : before, allowed ? 'raised by 3 steps' : 'unchanged without CAP_SYS_NICE');
+    worker.postMessage('nice?');
+    const [workerNice] = await once(worker, 'message') as [number];
+    assert.equal(workerNice, before, 'the other thread keeps its own');
+
+    let asked = 0;
+    p.lowerWhenReady(async () => ++asked >= 3);
+    if (!allowed) {
+      // Nothing raised, nothing to wait for.
+      await new Promise((r) => setTimeout(r, 100));
+      assert.equal(asked, 0);
+      return;
+    }
+    await until(() => asked >= 3);
+    assert.equal(asked, 3, 'asked again until ready, then no more');
+    await until(() => getPriority(0) === before);
+    assert.equal(getPriority(0), before, 'back once ready');
+    p.lower();   // a second lowering changes nothing
+    assert.equal(getPriority(0), before);
+  } finally {
+    await worker.terminate();
+    setPriority(0, before);
+  }
+});
+
+test('a readiness check that fails is asked again; lower() ends the wait', async () => {
+  const before = getPriority(0);
+  const allowed = mayRaise();
+  const p = raiseStartupPriority(log, 2);
+  let asked = 0;
+  p.lowerWhenReady(async () => { asked++; throw new Error('not yet'); });
+  if (!allowed) {
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(asked, 0, 'nothing raised without CAP_SYS_NICE, nothing asked');
+    return;
+  }
+  await until(() => asked >= 2);
+  assert.ok(asked >= 2);
+  p.lower();
+  assert.equal(getPriority(0), before);
+  const stopped = asked;
+  await new Promise((r) => setTimeout(r, 1200));
+  assert.equal(asked, stopped, 'no more asking once lowered');
+});
