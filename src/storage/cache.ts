@@ -130,15 +130,18 @@ export class CacheStore implements Store {
     await this.backend.start();
     this.backlog = [];
     this.backend.onCommit((events) => (this.backlog ? this.backlog.push(events) : this.apply(events)));
-    const { revision, kvs } = await this.backend.listLatest('/');
-    for (const kv of kvs) this.resourceFor(kv.key).objects.set(kv.key, storedFromKv(kv));
+    let objects = 0;
+    const revision = await this.backend.eachLatest('/', (kv) => {
+      this.resourceFor(kv.key).objects.set(kv.key, storedFromKv(kv));
+      objects++;
+    });
     this.rev = revision;
     this.ringBase = Math.max(0, revision - this.prefillRevisions, this.backend.compactedRevision());
     await this.prefillRings(revision);
     const backlog = this.backlog;
     this.backlog = undefined;
     for (const events of backlog) this.apply(events.filter((e) => e.kv.modRevision > this.rev));
-    this.log('watch cache loaded', { revision: this.rev, objects: kvs.length, resources: this.resources.size });
+    this.log('watch cache loaded', { revision: this.rev, objects, resources: this.resources.size });
   }
 
   /** Recent history into the rings, so a watch resuming across a server restart can replay. */

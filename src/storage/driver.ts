@@ -64,6 +64,11 @@ export interface Driver {
    * the revision they reflect (read in one snapshot).
    */
   listLatest(from: string, to: string | undefined): Promise<{ revision: number; rows: LogRow[] }>;
+  /**
+   * The same rows handed to `each` as they are read, from one snapshot, with the revision it
+   * reflects; drivers without it are read whole through `listLatest`.
+   */
+  eachLatest?(from: string, to: string | undefined, each: (row: LogRow) => void): Promise<number>;
   /** Rows with id in (after, upTo], by id, at most `limit`. */
   history(after: number, upTo: number, limit: number): Promise<HistoryRow[]>;
   /**

@@ -186,6 +186,9 @@ export class EncryptingBackend implements Backend {
     const r = await this.inner.listLatest(prefix);
     return { revision: r.revision, kvs: r.kvs.map((kv) => this.decode(kv)) };
   }
+  eachLatest(prefix: string, each: (kv: KeyValue) => void): Promise<number> {
+    return this.inner.eachLatest(prefix, (kv) => each(this.decode(kv)));
+  }
   async history(afterRevision: number, limit: number): Promise<BackendEvent[]> {
     return (await this.inner.history(afterRevision, limit)).map((e) => this.decodeEvent(e));
   }

@@ -284,24 +284,30 @@ export class EtcdBackend implements Backend {
   }
 
   async listLatest(prefix: string): Promise<{ revision: number; kvs: KeyValue[] }> {
+    const kvs: KeyValue[] = [];
+    const revision = await this.eachLatest(prefix, (kv) => kvs.push(kv));
+    return { revision, kvs };
+  }
+
+  async eachLatest(prefix: string, each: (kv: KeyValue) => void): Promise<number> {
     const client = this.assertOpen();
     const end = prefix === '' ? this.rangeEnd : enc(this.prefix + prefixEnd(prefix)!);
     let from = enc(this.prefix + prefix);
     let revision: number | undefined;
-    const kvs: KeyValue[] = [];
-    try {
-      for (;;) {
+    for (;;) {
+      let res;
+      try {
         // Later pages read at the first page's revision: one consistent state.
-        const res = await client.kv.range({ key: from, range_end: end, limit: LIST_PAGE, ...(revision ? { revision } : {}) });
-        revision ??= Number(res.header.revision);
-        for (const kv of res.kvs) kvs.push(this.kvOf(kv));
-        if (!res.more || !res.kvs.length) break;
-        from = Buffer.concat([res.kvs[res.kvs.length - 1].key, Buffer.from([0])]);
+        res = await client.kv.range({ key: from, range_end: end, limit: LIST_PAGE, ...(revision ? { revision } : {}) });
+      } catch (err) {
+        throw unavailable('range', err);
       }
-    } catch (err) {
-      throw unavailable('range', err);
+      revision ??= Number(res.header.revision);
+      for (const kv of res.kvs) each(this.kvOf(kv));
+      if (!res.more || !res.kvs.length) break;
+      from = Buffer.concat([res.kvs[res.kvs.length - 1].key, Buffer.from([0])]);
     }
-    return { revision: Math.max(revision!, 0), kvs };
+    return Math.max(revision, 0);
   }
 
   /**

@@ -183,6 +183,13 @@ export class LogBackend implements Backend {
     return { revision, kvs: rows.map(kvOf) };
   }
 
+  async eachLatest(prefix: string, each: (kv: KeyValue) => void): Promise<number> {
+    if (this.driver.eachLatest) return this.driver.eachLatest(prefix, prefixEnd(prefix), (row) => each(kvOf(row)));
+    const { revision, kvs } = await this.listLatest(prefix);
+    for (const kv of kvs) each(kv);
+    return revision;
+  }
+
   async history(afterRevision: number, limit: number): Promise<BackendEvent[]> {
     const rows = await this.driver.history(afterRevision, Number.MAX_SAFE_INTEGER, limit);
     return rows.map(eventOf);

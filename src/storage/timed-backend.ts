@@ -19,6 +19,8 @@ export class TimedBackend implements Backend {
   start(): Promise<void> { return this.inner.start(); }
   currentRevision(): number { return this.inner.currentRevision(); }
   listLatest(prefix: string): Promise<{ revision: number; kvs: KeyValue[] }> { return this.timed('list', prefix, () => this.inner.listLatest(prefix)); }
+  // Its time includes what `each` does with every value (the cache's load parses them).
+  eachLatest(prefix: string, each: (kv: KeyValue) => void): Promise<number> { return this.timed('list', prefix, () => this.inner.eachLatest(prefix, each)); }
   history(afterRevision: number, limit: number): Promise<BackendEvent[]> { return this.inner.history(afterRevision, limit); }
   get(key: string): Promise<KeyValue | undefined> { return this.timed('get', key, () => this.inner.get(key)); }
   create(key: string, value: string): Promise<KeyValue> { return this.timed('create', key, () => this.inner.create(key, value)); }

@@ -43,8 +43,14 @@ export interface Backend {
   /** Opens the database (creating it if needed) and recovers state. */
   start(): Promise<void>;
   currentRevision(): number;
-  /** Latest live value of each key under `prefix` (used to fill the cache at start). */
+  /** Latest live value of each key under `prefix`, by key, with the revision they reflect. */
   listLatest(prefix: string): Promise<{ revision: number; kvs: KeyValue[] }>;
+  /**
+   * The same, handed to `each` one at a time as they are read (the cache's load at start): no list
+   * of them all is held, so each value's text can be garbage as soon as `each` has parsed it.
+   * Resolves with the revision they reflect. `each` must not call the backend.
+   */
+  eachLatest(prefix: string, each: (kv: KeyValue) => void): Promise<number>;
   /** Events with revision > `afterRevision` still in the log (used to prefill the cache's rings). */
   history(afterRevision: number, limit: number): Promise<BackendEvent[]>;
   get(key: string): Promise<KeyValue | undefined>;

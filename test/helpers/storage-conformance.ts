@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import type { LogBackendOptions, LogStats } from '../../src/storage/log.js';
 import { CacheStore } from '../../src/storage/cache.js';
 import {
-  CompactedError, KeyExistsError, KeyNotFoundError, RevisionConflictError, type Backend, type BackendEvent, type WatchEvent,
+  CompactedError, KeyExistsError, KeyNotFoundError, RevisionConflictError, type Backend, type BackendEvent, type KeyValue, type WatchEvent,
 } from '../../src/storage/types.js';
 
 /** What the suite drives: the Backend contract plus the commit counters. */
@@ -106,6 +106,13 @@ export function storageConformance(b: ConformanceBackend): void {
     assert.equal(revision, s.currentRevision());
     await s.delete('/core/configmaps/ns/a');
     assert.equal((await s.listLatest('/core/configmaps/ns/')).kvs.length, names.length - 1);
+    // One at a time, as the cache loads: the same keys, values, revisions and order.
+    const handed: KeyValue[] = [];
+    const eachRevision = await s.eachLatest('/core/configmaps/ns/', (kv) => handed.push(kv));
+    const listed = await s.listLatest('/core/configmaps/ns/');
+    assert.deepEqual(handed, listed.kvs);
+    assert.equal(eachRevision, listed.revision);
+    assert.equal(await s.eachLatest('/core/nothing/', () => assert.fail('nothing to hand')), listed.revision);
   });
 
   test(`${b.name}: history carries previous values; compaction removes superseded rows and tombstones`, async (t) => {
