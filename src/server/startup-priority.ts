@@ -13,7 +13,7 @@
 import { getPriority, setPriority } from 'node:os';
 import type { Logger } from '../util/log.js';
 
-/** Nice steps the server's thread goes up while starting: CFS then gives it about 10× another thread's share. */
+/** Nice steps the server's thread goes up while starting: CFS then gives it about nine times the share of a thread at nice 0. */
 export const STARTUP_BOOST = 10;
 /** How often readiness is asked while raised. */
 const CHECK_MS = 500;
