@@ -17,10 +17,15 @@ import type { Logger } from '../util/log.js';
 export const STARTUP_BOOST = 10;
 /** How often readiness is asked while raised. */
 const CHECK_MS = 500;
+/**
+ * The longest the raise lasts: a server that does not get ready (a datastore that stays away, a
+ * loop that never syncs) must not keep the CPU before the machine's workloads while it waits.
+ */
+export const STARTUP_MAX_MS = 5 * 60_000;
 
 export interface StartupPriority {
-  /** Back to the priority the thread had, once `ready()` first resolves true; at most once. */
-  lowerWhenReady(ready: () => Promise<boolean>): void;
+  /** Back to the priority the thread had once `ready()` first resolves true, or after `maxMs`. */
+  lowerWhenReady(ready: () => Promise<boolean>, maxMs?: number): void;
   /** Back to the priority the thread had, now. */
   lower(): void;
 }
@@ -53,8 +58,10 @@ export function raiseStartupPriority(log: Logger, steps: number): StartupPriorit
   log.debug({ nice: Math.max(-20, before - steps) }, 'startup priority raised');
   let raised = true;
   let timer: NodeJS.Timeout | undefined;
+  let deadline: NodeJS.Timeout | undefined;
   const lower = () => {
     clearTimeout(timer);
+    clearTimeout(deadline);
     if (!raised) return;
     raised = false;
     // Lowering one's own priority is always allowed.
@@ -63,7 +70,11 @@ export function raiseStartupPriority(log: Logger, steps: number): StartupPriorit
   };
   return {
     lower,
-    lowerWhenReady(ready) {
+    lowerWhenReady(ready, maxMs = STARTUP_MAX_MS) {
+      deadline = setTimeout(() => {
+        log.warn({ afterMs: maxMs }, 'not ready yet; startup priority lowered');
+        lower();
+      }, maxMs).unref();
       const check = () => {
         timer = undefined;
         void ready().then((ok) => {

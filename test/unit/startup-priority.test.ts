@@ -91,3 +91,17 @@ test('a readiness check that fails is asked again; lower() ends the wait', async
   await new Promise((r) => setTimeout(r, 1200));
   assert.equal(asked, stopped, 'no more asking once lowered');
 });
+
+test('a server that does not get ready goes back after the longest the raise may last', async () => {
+  const before = getPriority(0);
+  const allowed = mayRaise();
+  const p = raiseStartupPriority(log, 2);
+  let asked = 0;
+  p.lowerWhenReady(async () => { asked++; return false; }, 300);
+  await until(() => getPriority(0) === before);
+  assert.equal(getPriority(0), before, allowed ? 'lowered at the deadline' : 'never raised');
+  const stopped = asked;
+  await new Promise((r) => setTimeout(r, 1200));
+  assert.equal(asked, stopped, 'no more asking once lowered');
+  p.lower();
+});
