@@ -21,7 +21,6 @@ export const MAX_YAML_FLOW_DEPTH = 100;
  */
 export const MAX_YAML_BYTES = 512 * 1024;
 
-
 /**
  * An upper estimate of YAML nesting: block levels from the indentation stack (plus compact `- - x`
  * sequences), and flow levels from brackets outside quotes and comments. Over-counting only refuses

@@ -100,7 +100,7 @@ import { VERSION } from '../version.js';
 import { startIngressStatusController } from '../controllers/ingress/controller.js';
 import { logger } from '../util/log.js';
 import { applyProfile, PROFILES } from './profile.js';
-import { raiseStartupPriority, startupBoost } from './startup-priority.js';
+import { StartupPriority, startupBoost } from './startup-priority.js';
 import { passes } from '../apiserver/health.js';
 import { startBackups, type BackupConfig } from './snapshot-service.js';
 
@@ -224,11 +224,14 @@ export interface RunningServer {
 }
 
 export async function startServer(config: ServerConfig): Promise<RunningServer> {
+  // Before the front: a bad SKIFF_STARTUP_BOOST is refused with nothing started.
+  const priority = new StartupPriority(log, startupBoost(process.env));
   // Started first, so that it is ready when the server listens (accept-handles.ts says why).
   const front = startFrontDoor(config);
   try {
-    return await startServerWith(config, front);
+    return await startServerWith(config, front, priority);
   } catch (err) {
+    priority.lower();
     await front.abandon();
     throw err;
   }
@@ -271,7 +274,7 @@ function startFrontDoor(config: ServerConfig): {
   };
 }
 
-async function startServerWith(config: ServerConfig, front: ReturnType<typeof startFrontDoor>): Promise<RunningServer> {
+async function startServerWith(config: ServerConfig, front: ReturnType<typeof startFrontDoor>, priority: StartupPriority): Promise<RunningServer> {
   const t0 = performance.now();
   mkdirSync(join(config.dataDir, 'server'), { recursive: true, mode: 0o700 });
 
@@ -307,7 +310,8 @@ async function startServerWith(config: ServerConfig, front: ReturnType<typeof st
     return { pki: p, tls: t };
   })().catch(async (err) => { await embeddedEtcd?.stop(); throw err; });
   // Until /readyz first passes, this thread's work comes before the rest (startup-priority.ts).
-  const priority = raiseStartupPriority(log, startupBoost(process.env));
+  // Raised here, not sooner: the TLS front's and the PKI's worker threads, started above, would inherit it.
+  priority.raise();
   const { store, backend } = await openStore(config.dataDir, {
     ringSize: config.watchCacheSize, endpoint: embeddedEtcd?.endpoint ?? config.datastoreEndpoint,
     tls: embeddedEtcd?.tls ?? config.datastoreTls,
@@ -317,7 +321,7 @@ async function startServerWith(config: ServerConfig, front: ReturnType<typeof st
     prefillRevisions: config.watchCacheSize * 4,
     log: (msg, fields) => log.info(fields ?? {}, msg),
     wrap: (b) => encryption.wrap(new TimedBackend(b, metrics.observeStorage)),
-  }).catch(async (err) => { priority.lower(); await embeddedEtcd?.stop(); throw err; });
+  }).catch(async (err) => { await embeddedEtcd?.stop(); throw err; });
   opened = store;
   encryption.attach(store);
   log.info({ revision: store.revision(), ms: Math.round(performance.now() - t0) }, 'datastore loaded');

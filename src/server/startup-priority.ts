@@ -23,15 +23,6 @@ const CHECK_MS = 500;
  */
 export const STARTUP_MAX_MS = 5 * 60_000;
 
-export interface StartupPriority {
-  /** Back to the priority the thread had once `ready()` first resolves true, or after `maxMs`. */
-  lowerWhenReady(ready: () => Promise<boolean>, maxMs?: number): void;
-  /** Back to the priority the thread had, now. */
-  lower(): void;
-}
-
-const UNCHANGED: StartupPriority = { lowerWhenReady: () => {}, lower: () => {} };
-
 /**
  * The nice steps SKIFF_STARTUP_BOOST asks for (0 leaves the priority alone, as for a comparison in a
  * benchmark), else STARTUP_BOOST.
@@ -44,46 +35,54 @@ export function startupBoost(env: NodeJS.ProcessEnv): number {
   return n;
 }
 
-/** Raises the calling thread's priority by `steps` nice steps, if allowed. */
-export function raiseStartupPriority(log: Logger, steps: number): StartupPriority {
-  if (steps === 0) return UNCHANGED;
-  let before: number;
-  try {
-    before = getPriority(0);
-    setPriority(0, Math.max(-20, before - steps));
-  } catch (err) {
-    log.debug({ err: (err as Error).message }, 'startup priority not raised');
-    return UNCHANGED;
+/**
+ * The calling thread's priority while the server starts. `raise` goes up by `steps` nice steps if
+ * allowed; `lowerWhenReady` and `lower` go back to where the thread was. Owned by `startServer`, so
+ * that a start that fails anywhere goes back in its one failure path.
+ */
+export class StartupPriority {
+  private before?: number;
+  private timer?: NodeJS.Timeout;
+  private deadline?: NodeJS.Timeout;
+
+  constructor(private readonly log: Logger, private readonly steps: number) {}
+
+  raise(): void {
+    if (this.steps === 0 || this.before !== undefined) return;
+    try {
+      const before = getPriority(0);
+      const nice = Math.max(-20, before - this.steps);
+      setPriority(0, nice);
+      this.before = before;
+      this.log.debug({ nice }, 'startup priority raised');
+    } catch (err) {
+      this.log.debug({ err: (err as Error).message }, 'startup priority not raised');
+    }
   }
-  log.debug({ nice: Math.max(-20, before - steps) }, 'startup priority raised');
-  let raised = true;
-  let timer: NodeJS.Timeout | undefined;
-  let deadline: NodeJS.Timeout | undefined;
-  const lower = () => {
-    clearTimeout(timer);
-    clearTimeout(deadline);
-    if (!raised) return;
-    raised = false;
+
+  /** Back once `ready()` first resolves true, or after `maxMs`; nothing to do if never raised. */
+  lowerWhenReady(ready: () => Promise<boolean>, maxMs = STARTUP_MAX_MS): void {
+    if (this.before === undefined) return;
+    this.deadline = setTimeout(() => {
+      this.log.warn({ afterMs: maxMs }, 'not ready yet; startup priority lowered');
+      this.lower();
+    }, maxMs).unref();
+    const check = () => {
+      this.timer = undefined;
+      const again = () => { if (this.before !== undefined) this.timer = setTimeout(check, CHECK_MS).unref(); };
+      void ready().then((ok) => (ok ? this.lower() : again()), again);
+    };
+    check();
+  }
+
+  lower(): void {
+    clearTimeout(this.timer);
+    clearTimeout(this.deadline);
+    const before = this.before;
+    if (before === undefined) return;
+    this.before = undefined;
     // Lowering one's own priority is always allowed.
-    try { setPriority(0, before); } catch (err) { log.warn({ err: (err as Error).message }, 'startup priority not lowered'); }
-    log.debug({ nice: before }, 'startup priority lowered');
-  };
-  return {
-    lower,
-    lowerWhenReady(ready, maxMs = STARTUP_MAX_MS) {
-      deadline = setTimeout(() => {
-        log.warn({ afterMs: maxMs }, 'not ready yet; startup priority lowered');
-        lower();
-      }, maxMs).unref();
-      const check = () => {
-        timer = undefined;
-        void ready().then((ok) => {
-          if (!raised) return;
-          if (ok) lower();
-          else timer = setTimeout(check, CHECK_MS).unref();
-        }, () => { if (raised) timer = setTimeout(check, CHECK_MS).unref(); });
-      };
-      check();
-    },
-  };
+    try { setPriority(0, before); } catch (err) { this.log.warn({ err: (err as Error).message }, 'startup priority not lowered'); }
+    this.log.debug({ nice: before }, 'startup priority lowered');
+  }
 }

@@ -1,5 +1,5 @@
 // Scanning JSON text without parsing it: where a string or a value ends. Used to bound a body's
-// nesting before a parser sees it (apiserver/decode-limits.ts) and to place a member in a stored
+// nesting before a parser sees it (apiserver/decode.ts) and to place a member in a stored
 // object's text (storage/stored.ts). Linear and iterative: hostile text costs its length.
 
 const QUOTE = 0x22;

@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 import { getPriority, setPriority } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { once } from 'node:events';
-import { raiseStartupPriority, startupBoost, STARTUP_BOOST } from '../../src/server/startup-priority.js';
+import { StartupPriority, startupBoost, STARTUP_BOOST } from '../../src/server/startup-priority.js';
+import { eventually } from '../helpers/wait.js';
 import { logger } from '../../src/util/log.js';
 
 const log = logger('test');
@@ -19,8 +20,11 @@ function mayRaise(): boolean {
   return true;
 }
 
-async function until(cond: () => boolean): Promise<void> {
-  for (let i = 0; i < 200 && !cond(); i++) await new Promise((r) => setTimeout(r, 50));
+/** The priority raised by `steps`, as the server raises it. */
+function raised(steps: number): StartupPriority {
+  const p = new StartupPriority(log, steps);
+  p.raise();
+  return p;
 }
 
 test('SKIFF_STARTUP_BOOST: unset means the default, 0 means none, anything else but 0–39 is refused', () => {
@@ -33,7 +37,7 @@ test('SKIFF_STARTUP_BOOST: unset means the default, 0 means none, anything else 
 
 test('no boost leaves the priority alone', () => {
   const before = getPriority(0);
-  const p = raiseStartupPriority(log, 0);
+  const p = raised(0);
   assert.equal(getPriority(0), before);
   p.lower();
   assert.equal(getPriority(0), before);
@@ -46,7 +50,7 @@ test('raised for this thread only, until readiness first holds; without the priv
   const worker = new Worker(`const { parentPort } = require('node:worker_threads'); const { getPriority } = require('node:os');
     parentPort.on('message', () => parentPort.postMessage(getPriority(0)));`, { eval: true });
   try {
-    const p = raiseStartupPriority(log, 3);
+    const p = raised(3);
     assert.equal(getPriority(0), allowed ? before - 3 : before, allowed ? 'raised by 3 steps' : 'unchanged without CAP_SYS_NICE');
     worker.postMessage('nice?');
     const [workerNice] = await once(worker, 'message') as [number];
@@ -60,9 +64,9 @@ test('raised for this thread only, until readiness first holds; without the priv
       assert.equal(asked, 0);
       return;
     }
-    await until(() => asked >= 3);
+    await eventually(async () => asked >= 3, 'three readiness checks', 10_000);
     assert.equal(asked, 3, 'asked again until ready, then no more');
-    await until(() => getPriority(0) === before);
+    await eventually(async () => getPriority(0) === before, 'the priority back where it was', 10_000);
     assert.equal(getPriority(0), before, 'back once ready');
     p.lower();   // a second lowering changes nothing
     assert.equal(getPriority(0), before);
@@ -75,7 +79,7 @@ test('raised for this thread only, until readiness first holds; without the priv
 test('a readiness check that fails is asked again; lower() ends the wait', async () => {
   const before = getPriority(0);
   const allowed = mayRaise();
-  const p = raiseStartupPriority(log, 2);
+  const p = raised(2);
   let asked = 0;
   p.lowerWhenReady(async () => { asked++; throw new Error('not yet'); });
   if (!allowed) {
@@ -83,7 +87,7 @@ test('a readiness check that fails is asked again; lower() ends the wait', async
     assert.equal(asked, 0, 'nothing raised without CAP_SYS_NICE, nothing asked');
     return;
   }
-  await until(() => asked >= 2);
+  await eventually(async () => asked >= 2, 'two readiness checks', 10_000);
   assert.ok(asked >= 2);
   p.lower();
   assert.equal(getPriority(0), before);
@@ -95,10 +99,10 @@ test('a readiness check that fails is asked again; lower() ends the wait', async
 test('a server that does not get ready goes back after the longest the raise may last', async () => {
   const before = getPriority(0);
   const allowed = mayRaise();
-  const p = raiseStartupPriority(log, 2);
+  const p = raised(2);
   let asked = 0;
   p.lowerWhenReady(async () => { asked++; return false; }, 300);
-  await until(() => getPriority(0) === before);
+  await eventually(async () => getPriority(0) === before, 'the priority back where it was', 10_000);
   assert.equal(getPriority(0), before, allowed ? 'lowered at the deadline' : 'never raised');
   const stopped = asked;
   await new Promise((r) => setTimeout(r, 1200));
