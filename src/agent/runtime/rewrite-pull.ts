@@ -26,16 +26,30 @@ function imagesClient(socket: string): ContainerdImages {
 }
 
 /*
- * Rewritten pulls of one reference, one at a time: each ends by deleting the name it pulled, which a
- * concurrent pull of the same reference (two pods, one image) would still be about to read.
+ * Rewritten pulls of one reference in flight, shared: a pull ends by deleting the name it pulled, and
+ * a second pull of the same reference (two pods, one image) would put that name back for a moment,
+ * when CRI may report it as a just-started container's image. Callers arriving while one runs get its
+ * result, as containerd shares one fetch among identical concurrent pulls.
  */
-const pulling = new Map<string, Promise<unknown>>();
+const pulling = new Map<string, Promise<string>>();
+
+function shared(key: string, fn: () => Promise<string>): Promise<string> {
+  let p = pulling.get(key);
+  if (!p) {
+    pulling.set(key, p = fn());
+    void p.catch(() => undefined).finally(() => pulling.delete(key));
+  }
+  return p;
+}
+
+/* Pulls of one reference under different names, one at a time: each deletes the name it pulled. */
+const queued = new Map<string, Promise<unknown>>();
 
 function serialized<T>(key: string, fn: () => Promise<T>): Promise<T> {
-  const prev = pulling.get(key) ?? Promise.resolve();
+  const prev = queued.get(key) ?? Promise.resolve();
   const next = prev.catch(() => undefined).then(fn);
-  pulling.set(key, next);
-  void next.catch(() => undefined).finally(() => { if (pulling.get(key) === next) pulling.delete(key); });
+  queued.set(key, next);
+  void next.catch(() => undefined).finally(() => { if (queued.get(key) === next) queued.delete(key); });
   return next;
 }
 
@@ -56,7 +70,8 @@ export async function pullImage(cri: CriClient, dataDir: string, image: string, 
   const failures: string[] = [];
   for (const p of registryRewritePulls(dataDir, image)) {
     try {
-      const id = await serialized(`${cri.endpoint} ${p.ref}`, () => pullAs(cri, p.ref, image, p.auth ?? auth, sandboxConfig));
+      const ref = `${cri.endpoint} ${p.ref}`;
+      const id = await shared(`${ref} ${image}`, () => serialized(ref, () => pullAs(cri, p.ref, image, p.auth ?? auth, sandboxConfig)));
       log.info({ image, from: p.ref }, 'pulled through a mirror rewrite');
       return id;
     } catch (err) {
