@@ -504,11 +504,21 @@ class ProcessMeter {
 
 // ---- phases -------------------------------------------------------------------------------------------
 
-interface SteadyResult { created: number; deleted: number; skipped: number; errors: number; errorKinds: Map<string, number>; latencies: number[]; notRunning: number; mutating: number[]; reads: number[]; seconds: number }
+interface SteadyResult {
+  created: number; deleted: number; skipped: number; errors: number; errorKinds: Map<string, number>; latencies: number[]; notRunning: number;
+  mutating: number[]; reads: number[]; seconds: number;
+  /** Where create→Running went: the create's answer, its binding seen, the node's Running seen (ms, per pod). */
+  createAnswered: number[]; toScheduled: number[]; scheduledToRunning: number[];
+  /** The server's event-loop delay, p99 and max of each 5-s window (prom-client's monitor, reset at each scrape). */
+  loopP99: number[]; loopMax: number[];
+}
 
 /** Creates `rate` bare pods a second and deletes each after `lifetime`, while timing reads and writes. */
-async function steadyPhase(o: Options, obs: Observer, writer: HttpClient, reader: HttpClient): Promise<SteadyResult> {
-  const r: SteadyResult = { created: 0, deleted: 0, skipped: 0, errors: 0, errorKinds: new Map(), latencies: [], notRunning: 0, mutating: [], reads: [], seconds: 0 };
+async function steadyPhase(o: Options, obs: Observer, writer: HttpClient, reader: HttpClient, server: Server): Promise<SteadyResult> {
+  const r: SteadyResult = {
+    created: 0, deleted: 0, skipped: 0, errors: 0, errorKinds: new Map(), latencies: [], notRunning: 0, mutating: [], reads: [], seconds: 0,
+    createAnswered: [], toScheduled: [], scheduledToRunning: [], loopP99: [], loopMax: [],
+  };
   const live: { name: string; at: number }[] = [];
   const maxInFlight = Math.max(50, o.rate * 2);
   let inFlight = 0;
@@ -529,6 +539,9 @@ async function steadyPhase(o: Options, obs: Observer, writer: HttpClient, reader
   const track = (p: Promise<unknown>) => { pending.add(p); void p.finally(() => pending.delete(p)); };
   let lastRead = 0;
   let lastProbe = 0;
+  let lastLoop = performance.now();
+  // Scraped one at a time: a /metrics render is itself work for the server.
+  let scraping = false;
   while (performance.now() < end) {
     const now = performance.now();
     const due = Math.floor(((now - start) / 1000) * o.rate) - issued;
@@ -536,10 +549,11 @@ async function steadyPhase(o: Options, obs: Observer, writer: HttpClient, reader
       if (inFlight >= maxInFlight) { r.skipped++; continue; }
       const name = `steady-${issued}`;
       inFlight++;
-      obs.createdAt.set(name, performance.now());
+      const sent = performance.now();
+      obs.createdAt.set(name, sent);
       track(timed(r.mutating, () => writer.create(Resources.pods, NS, {
         apiVersion: 'v1', kind: 'Pod', metadata: { name, namespace: NS, labels: { app: 'steady' } }, spec: { containers: [container] },
-      })).then((ok) => { inFlight--; if (ok) { r.created++; live.push({ name, at: performance.now() }); } }));
+      })).then((ok) => { inFlight--; if (ok) { r.created++; r.createAnswered.push(performance.now() - sent); live.push({ name, at: performance.now() }); } }));
     }
     while (live.length && now - live[0]!.at > o.podLifetimeS * 1000 && inFlight < maxInFlight) {
       const { name } = live.shift()!;
@@ -552,6 +566,15 @@ async function steadyPhase(o: Options, obs: Observer, writer: HttpClient, reader
       const node = nodes[Math.floor(Math.random() * nodes.length)];
       if (node) track(timed(r.reads, () => reader.get(Resources.nodes, undefined, node)));
       track(timed(r.reads, () => reader.get(Resources.namespaces, undefined, NS)));
+    }
+    if (now - lastLoop >= 5000 && !scraping) {
+      lastLoop = now;
+      scraping = true;
+      track(scrapeMetrics(server.kubeconfigPath).then((metric) => {
+        const p99 = metric('nodejs_eventloop_lag_p99_seconds'), max = metric('nodejs_eventloop_lag_max_seconds');
+        if (p99 !== undefined) r.loopP99.push(p99 * 1000);
+        if (max !== undefined) r.loopMax.push(max * 1000);
+      }, () => undefined).finally(() => { scraping = false; }));
     }
     if (now - lastProbe >= 200) {
       lastProbe = now;
@@ -569,6 +592,10 @@ async function steadyPhase(o: Options, obs: Observer, writer: HttpClient, reader
     if (!p.steady || p.created === undefined) continue;
     if (p.running === undefined) r.notRunning++;
     else r.latencies.push(p.running - p.created);
+    if (p.scheduled !== undefined) {
+      r.toScheduled.push(p.scheduled - p.created);
+      if (p.running !== undefined) r.scheduledToRunning.push(p.running - p.scheduled);
+    }
   }
   return r;
 }
@@ -690,7 +717,7 @@ async function main(): Promise<void> {
       meter.reset();
       obs.watchLag.length = 0;
       const requestsBefore = await requestTotals(server);
-      const s = await steadyPhase(o, obs, writer, reader);
+      const s = await steadyPhase(o, obs, writer, reader, server);
       const requestsAfter = await requestTotals(server);
       obs.closePhase();
       const lat = sorted(s.latencies);
@@ -703,6 +730,10 @@ async function main(): Promise<void> {
         + `mutating p50 ${ms(percentile(mut, 50))} p99 ${ms(percentile(mut, 99))}; read p50 ${ms(percentile(reads, 50))} p99 ${ms(percentile(reads, 99))}; `
         + `watch lag p50 ${ms(percentile(lag, 50))} p99 ${ms(percentile(lag, 99))}; server peak RSS ${meter.peakRss.toFixed(0)} MB, CPU ${cpu.toFixed(0)}%; `
         + `lease misses ${obs.leaseMisses.steady} (max gap ${(obs.leaseMaxGap.steady / 1000).toFixed(1)} s), NotReady nodes ${obs.notReady.steady.size}`);
+      const p = (xs: number[], q: number) => ms(percentile(sorted(xs), q));
+      console.log(`  create→Running, its parts (p50/p99): create answered ${p(s.createAnswered, 50)}/${p(s.createAnswered, 99)}, `
+        + `sent→bound seen ${p(s.toScheduled, 50)}/${p(s.toScheduled, 99)}, bound→Running seen ${p(s.scheduledToRunning, 50)}/${p(s.scheduledToRunning, 99)}; `
+        + `server event-loop delay per 5-s window: p99 median ${p(s.loopP99, 50)}, worst p99 ${p(s.loopP99, 100)}, worst max ${p(s.loopMax, 100)}`);
       console.log(`  requests in the steady phase: ${formatCounts(requestsAfter, requestsBefore, s.created)}`);
       if (s.errors) console.log(`  errors: ${[...s.errorKinds].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, n]) => `${n}× ${k}`).join('; ')}`);
       line.push(`steadyP50=${ms(percentile(lat, 50))} steadyP99=${ms(percentile(lat, 99))} mutP99=${ms(percentile(mut, 99))} readP99=${ms(percentile(reads, 99))} `

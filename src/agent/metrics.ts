@@ -3,7 +3,8 @@
 // pods and containers, pod start latency and CRI call latency under the kubelet's names, the agent's
 // own control loops' workqueues and Node.js process metrics; and cAdvisor-style per-container CPU and
 // memory from the same samples the Summary API uses.
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../util/process-metrics.js';
 import type { CriClient } from './runtime/cri-client.js';
 import { statsCollectorFor, type StatsRuntime } from './stats.js';
 import { currentMetricsRegistry, histogram } from '../client/metrics-scope.js';
@@ -29,7 +30,7 @@ export class AgentMetrics {
   private readonly cadvisor = new Registry();
 
   constructor(readonly registry: Registry, cri: CriClient & StatsRuntime, nodeName: string) {
-    collectDefaultMetrics({ register: this.registry });
+    collectProcessMetrics(this.registry);
     const ops = new Histogram({
       name: 'kubelet_runtime_operations_duration_seconds', help: 'Duration in seconds of runtime operations. Broken down by operation type.',
       labelNames: ['operation_type'], buckets: OPERATION_BUCKETS, registers: [this.registry],

@@ -170,6 +170,36 @@ export function matchLabelSelectorObject(sel: LabelSelector | null | undefined, 
   return compileLabelSelector(sel)(labels);
 }
 
+/**
+ * Where an informer files an object with selector `sel` in `namespace`, so that the objects whose
+ * selectors may select a set of labels are found without trying every selector of the namespace
+ * (`selectingIndexKeys`): a bare pod's every event against 405 ReplicaSets took 2.5 % of the server's
+ * thread in the scale benchmark's steady phase. Filed under a pair every selected set must carry (a
+ * matchLabels pair, else each value of the In expression with the fewest), or, with none (an empty
+ * selector; only Exists, NotIn, DoesNotExist), under the namespace's catch-all key. A selector that
+ * selects nothing is filed nowhere. A candidate found this way is still matched in full.
+ */
+export function selectorIndexKeys(namespace: string, sel: LabelSelector | null | undefined): string[] {
+  if (!sel) return [];
+  const reqs = labelSelectorRequirements(sel);
+  if (!reqs) return [];
+  let best: { key: string; values: string[] } | undefined;
+  for (const r of reqs) if (r.op === 'in' && (!best || r.values.length < best.values.length)) best = r;
+  if (!best) return [`${namespace}\0*`];
+  const { key, values } = best;
+  return values.map((v) => `${namespace}\0${key}=${v}`);
+}
+
+/**
+ * The index keys under which objects whose selectors may select `labels` are filed (see
+ * `selectorIndexKeys`). Each such object is under exactly one of them: no candidate comes twice.
+ */
+export function selectingIndexKeys(namespace: string, labels: Labels): string[] {
+  const keys = [`${namespace}\0*`];
+  if (labels) for (const k in labels) if (Object.hasOwn(labels, k)) keys.push(`${namespace}\0${k}=${labels[k]}`);
+  return keys;
+}
+
 /** Whether every key=value of `set` is among `labels` (labels.SelectorFromSet); an empty set selects everything. */
 export function matchLabelSet(set: Record<string, string> | undefined, labels: Labels): boolean {
   for (const k in set) if (!matchRequirement({ key: k, op: 'in', values: [set[k]!] }, labels)) return false;

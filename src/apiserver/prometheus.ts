@@ -4,7 +4,8 @@
 // storage latency, plus the control loops' workqueue and scheduler metrics and Node.js process
 // metrics, all in one registry per server.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { Gauge, Registry } from 'prom-client';
+import { collectProcessMetrics } from '../util/process-metrics.js';
 import type { Store } from '../storage/types.js';
 import { storageResource } from '../api/kinds.js';
 import type { KindInfo } from '../api/kinds.js';
@@ -74,7 +75,7 @@ export class ApiServerMetrics {
 
   constructor(opts: ApiServerMetricsOptions) {
     this.lookup = opts.lookup;
-    collectDefaultMetrics({ register: this.registry });
+    collectProcessMetrics(this.registry);
     this.inflight.labels('readOnly').set(0);
     this.inflight.labels('mutating').set(0);
     const { store, kinds } = opts;

@@ -14,7 +14,7 @@
 import { createHash } from 'node:crypto';
 import type { KObject } from '../api/object.js';
 import { isPodReady } from '../api/pod.js';
-import { matchLabelSet } from '../api/selectors.js';
+import { matchLabelSet, selectingIndexKeys, selectorIndexKeys } from '../api/selectors.js';
 import { isAlreadyExists, isNotFound, Resources } from '../client/types.js';
 import type { ControllerContext } from './context.js';
 import { enqueueOnChange, runController, type RunningController } from '../client/controller.js';
@@ -33,6 +33,8 @@ export const MAX_ENDPOINTS_PER_SLICE = 100;
 
 const BY_NAMESPACE = 'endpoints-controller/namespace';
 const SLICES_BY_SERVICE = 'endpoints-controller/service';
+/** Services by `selectorIndexKeys` (api/selectors.ts): a pod's event looks up only those that may select it. */
+const SERVICES_BY_SELECTOR = 'endpoints-controller/selector';
 
 type Obj = KObject & Record<string, any>;
 
@@ -49,7 +51,14 @@ interface DesiredSlice { name: string; addressType: string; endpoints: SliceEndp
 
 export function startEndpointsController(ctx: ControllerContext): RunningController {
   const byNamespace = { [BY_NAMESPACE]: (o: KObject) => [o.metadata.namespace ?? ''] };
-  const services = ctx.informers.informerFor<Obj>(Resources.services, { indexers: byNamespace });
+  const services = ctx.informers.informerFor<Obj>(Resources.services, {
+    indexers: {
+      [SERVICES_BY_SELECTOR]: (svc) => {
+        const sel = selectorOf(svc);
+        return sel ? selectorIndexKeys(svc.metadata.namespace ?? '', { matchLabels: sel }) : [];
+      },
+    },
+  });
   const pods = ctx.informers.informerFor<Obj>(Resources.pods, { indexers: byNamespace });
   const nodes = ctx.informers.informerFor<Obj>(Resources.nodes);
   const endpoints = ctx.informers.informerFor<Obj>(Resources.endpoints);
@@ -64,9 +73,11 @@ export function startEndpointsController(ctx: ControllerContext): RunningControl
   const queue = new WorkQueue<string>();
 
   const podChanged = (pod: Obj) => {
-    for (const svc of services.byIndex(BY_NAMESPACE, pod.metadata.namespace ?? '')) {
-      const sel = selectorOf(svc);
-      if (sel && matchLabelSet(sel, pod.metadata.labels)) queue.add(keyOf(svc));
+    for (const key of selectingIndexKeys(pod.metadata.namespace ?? '', pod.metadata.labels)) {
+      for (const svc of services.byIndex(SERVICES_BY_SELECTOR, key)) {
+        const sel = selectorOf(svc);
+        if (sel && matchLabelSet(sel, pod.metadata.labels)) queue.add(keyOf(svc));
+      }
     }
   };
   services.addHandlers(enqueueOnChange(queue));

@@ -30,13 +30,18 @@ export interface Profile {
    * Off for a small board: the worker's own heap costs memory there, for a core it may not have.
    */
   tlsInWorker: boolean;
+  /**
+   * The embedded SQLite's WAL checkpoints in a worker thread (storage/sqlite-checkpointer.ts), not
+   * inside the server thread's commits. Off for a small board, for the same reason as TLS.
+   */
+  sqliteCheckpointInWorker: boolean;
 }
 
 export const PROFILES: Readonly<Record<ProfileName, Profile>> = Object.freeze({
-  small: { name: 'small', watchCacheSize: 1000, maxOldSpaceMb: 128, tlsInWorker: false },
+  small: { name: 'small', watchCacheSize: 1000, maxOldSpaceMb: 128, tlsInWorker: false, sqliteCheckpointInWorker: false },
   // V8 let a server with 750 MB live grow to 2.2 GB of heap before collecting (5,000 nodes, 50,000
   // pods: --trace-gc, docs/scale.md); at 1.5× the same run peaked about a gigabyte lower.
-  default: { name: 'default', watchCacheSize: 10_000, heapGrowingPercent: 50, tlsInWorker: true },
+  default: { name: 'default', watchCacheSize: 10_000, heapGrowingPercent: 50, tlsInWorker: true, sqliteCheckpointInWorker: true },
 });
 
 /** Below this much memory `auto` means small. */

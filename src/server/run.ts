@@ -320,6 +320,7 @@ async function startServerWith(config: ServerConfig, front: ReturnType<typeof st
     // would relist after a restart.
     prefillRevisions: config.watchCacheSize * 4,
     log: (msg, fields) => log.info(fields ?? {}, msg),
+    sqliteCheckpointInWorker: PROFILES[config.profile ?? 'default'].sqliteCheckpointInWorker && process.env.SKIFF_SQLITE_CHECKPOINT_WORKER !== '0',
     wrap: (b) => encryption.wrap(new TimedBackend(b, metrics.observeStorage)),
   }).catch(async (err) => { await embeddedEtcd?.stop(); throw err; });
   opened = store;

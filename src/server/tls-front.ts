@@ -17,7 +17,8 @@
 // other process can reach that side: it has no address.
 import type https from 'node:https';
 import type http from 'node:http';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { startModuleWorker } from '../util/module-worker.js';
 import type { SecureContextOptions } from 'node:tls';
 import { logger } from '../util/log.js';
 import type { AcceptHelper } from './accept-handles.js';
@@ -86,7 +87,7 @@ export class TlsFront implements FrontDoor {
 
   constructor(private readonly o: TlsFrontOptions) {
     const workerData: FrontWorkerData = { extraAcceptHandles: o.extraAcceptHandles };
-    this.worker = startWorker(workerData);
+    this.worker = startModuleWorker(import.meta.url, 'tls-front-worker', { workerData });
     this.worker.unref();
     const batch = new MessageBatch<ToWorker>((messages, transfer) => this.worker.postMessage(messages, transfer), queueMicrotask);
     this.link = {
@@ -186,15 +187,4 @@ export class TlsFront implements FrontDoor {
       case 'close': socket.remoteClosed(); break;
     }
   }
-}
-
-/**
- * The worker, from the built JavaScript; run from source (tests under tsx), a worker cannot load
- * TypeScript by itself, so it registers tsx's loader first.
- */
-function startWorker(workerData: FrontWorkerData): Worker {
-  const url = new URL(import.meta.url.endsWith('.ts') ? './tls-front-worker.ts' : './tls-front-worker.js', import.meta.url);
-  if (!import.meta.url.endsWith('.ts')) return new Worker(url, { workerData });
-  const boot = `import('tsx/esm/api').then((m) => m.register()).then(() => import(${JSON.stringify(url.href)}))`;
-  return new Worker(boot, { eval: true, workerData });
 }

@@ -41,6 +41,8 @@ export interface OpenStoreOptions {
   wrap?: (backend: Backend) => Backend;
   /** `--datastore-cafile/-certfile/-keyfile`: TLS to the datastore (etcd, postgres, mysql). */
   tls?: DatastoreTls;
+  /** The embedded SQLite's WAL checkpoints in a worker thread (sqlite-checkpointer.ts). */
+  sqliteCheckpointInWorker?: boolean;
 }
 
 export interface DatastoreTls {
@@ -105,7 +107,7 @@ export async function backendFor(dataDir: string, endpoint: string | undefined, 
       const dir = join(dataDir, 'server', 'db');
       // The database holds secrets and tokens.
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      return new SqliteBackend(join(dir, 'state.db'), common);
+      return new SqliteBackend(join(dir, 'state.db'), { ...common, checkpointInWorker: opts.sqliteCheckpointInWorker });
     }
     case 'postgres':
     case 'postgresql': {

@@ -7,8 +7,17 @@ import { open, type FileHandle } from 'node:fs/promises';
 import Database from 'better-sqlite3';
 import type { CommitPlan, Driver, DriverState, HistoryRow, LogRow } from './driver.js';
 import { LogBackend, type LogBackendOptions, type LogStats } from './log.js';
+import { SqliteCheckpointer, type CheckpointStats } from './sqlite-checkpointer.js';
 
-export type SqliteBackendOptions = LogBackendOptions;
+export interface SqliteDriverOptions {
+  /**
+   * WAL checkpoints in a worker thread (sqlite-checkpointer.ts) instead of inside the commits of the
+   * server's thread. Off for a small board: the worker's own heap costs memory there.
+   */
+  checkpointInWorker?: boolean;
+  log?: (msg: string, fields?: object) => void;
+}
+export type SqliteBackendOptions = LogBackendOptions & Pick<SqliteDriverOptions, 'checkpointInWorker'>;
 export type SqliteStats = LogStats;
 
 interface Row {
@@ -52,8 +61,19 @@ export class SqliteDriver implements Driver {
   private stmts?: ReturnType<SqliteDriver['prepare']>;
   /** The WAL file, opened once, for the fsync that makes each commit durable. */
   private wal?: FileHandle;
+  private checkpointer?: SqliteCheckpointer;
 
-  constructor(readonly file: string) {}
+  constructor(readonly file: string, private readonly opts: SqliteDriverOptions = {}) {}
+
+  /** The checkpoint worker's counters, when checkpoints run there. */
+  get checkpoints(): CheckpointStats | undefined {
+    return this.checkpointer?.stats;
+  }
+
+  /** Resolves once a checkpoint has run in the worker (at once when checkpoints run in the commits). */
+  async checkpointNow(): Promise<void> {
+    await this.checkpointer?.checkpointNow();
+  }
 
   async open(): Promise<DriverState> {
     const db = new Database(this.file);
@@ -74,6 +94,7 @@ export class SqliteDriver implements Driver {
     // Checkpoints would otherwise leave the WAL at its high-water mark forever.
     db.pragma('journal_size_limit = 67108864');
     db.exec(SCHEMA);
+    if (this.opts.checkpointInWorker) this.checkpointer = new SqliteCheckpointer(this.file, db, this.opts.log);
     this.db = db;
     this.stmts = this.prepare(db);
     const maxId = (db.prepare('SELECT MAX(id) AS m FROM kv').get() as { m: number | null }).m ?? 0;
@@ -126,7 +147,9 @@ export class SqliteDriver implements Driver {
 
   async commit<T>(keys: string[], plan: (revision: number, latest: Map<string, LogRow>) => CommitPlan<T>): Promise<T> {
     const s = this.s;
+    let written = 0;
     const tx = this.db!.transaction((): T => {
+      written = 0;   // a busy database runs this again
       const latest = new Map<string, LogRow>();
       for (const key of keys) {
         const row = s.latest.get(key) as Row | undefined;
@@ -135,12 +158,16 @@ export class SqliteDriver implements Driver {
       const revision = s.meta.get('revision') as number;
       const p = plan(revision, latest);
       if (p.probe) s.probe.run(Date.now());
-      for (const r of p.rows) s.insert.run(r.id, r.name, r.created ? 1 : 0, r.deleted ? 1 : 0, r.createRevision, r.prevRevision, r.value);
+      for (const r of p.rows) {
+        s.insert.run(r.id, r.name, r.created ? 1 : 0, r.deleted ? 1 : 0, r.createRevision, r.prevRevision, r.value);
+        written += r.value.length + ROW_OVERHEAD_BYTES;
+      }
       // Kept apart from max(id) so the counter never goes back when compaction removes the newest row.
       if (p.revision !== revision) s.setMeta.run(p.revision, 'revision');
       return p.result;
     });
     const result = await whenUnlocked(() => tx.immediate());
+    this.checkpointer?.wrote(written + COMMIT_OVERHEAD_BYTES);
     // The commit's frames are in the WAL (in the page cache: they already survive a kill -9); the
     // fsync puts them on disk before the caller acknowledges anything. fsync covers the whole file
     // whichever descriptor asks, so our read-only one does. The next batch waits for this one (the
@@ -195,6 +222,8 @@ export class SqliteDriver implements Driver {
       s.setMeta.run(upTo, 'compacted');
       return n;
     }));
+    // secure_delete zeroes what a removed row held: about a page each.
+    this.checkpointer?.wrote(removed * 4096);
     return { upTo, removed };
   }
 
@@ -203,6 +232,8 @@ export class SqliteDriver implements Driver {
   }
 
   async close(): Promise<void> {
+    await this.checkpointer?.close();
+    this.checkpointer = undefined;
     await this.wal?.close().catch(() => {});
     this.wal = undefined;
     this.db?.close();
@@ -210,6 +241,13 @@ export class SqliteDriver implements Driver {
     this.stmts = undefined;
   }
 }
+
+/**
+ * What the WAL gets besides the rows' values, roughly: a row's header and index entry, and per commit
+ * the pages every commit rewrites (the meta row's, the table's and index's inner pages).
+ */
+const ROW_OVERHEAD_BYTES = 128;
+const COMMIT_OVERHEAD_BYTES = 3 * 4096;
 
 /** How long SQLite itself waits for a lock, blocking the thread (and so the event loop). */
 const BUSY_SPIN_MS = 20;
@@ -236,6 +274,6 @@ async function whenUnlocked<T>(tx: () => T): Promise<T> {
 /** The embedded datastore: the generic log over one SQLite file. */
 export class SqliteBackend extends LogBackend {
   constructor(override readonly file: string, opts: SqliteBackendOptions = {}) {
-    super(new SqliteDriver(file), opts);
+    super(new SqliteDriver(file, { checkpointInWorker: opts.checkpointInWorker, log: opts.log }), opts);
   }
 }

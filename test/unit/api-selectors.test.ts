@@ -2,7 +2,9 @@
 // label sets, replacing four copies.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compileLabelSelector, labelPredicate, matchLabelSelectorObject, matchLabelSet, parseLabelSelector } from '../../src/api/selectors.js';
+import {
+  compileLabelSelector, labelPredicate, matchLabelSelectorObject, matchLabelSet, parseLabelSelector, selectingIndexKeys, selectorIndexKeys, type LabelSelector,
+} from '../../src/api/selectors.js';
 
 const labels = { app: 'web', tier: 'front', env: 'prod' };
 
@@ -75,4 +77,41 @@ test('a stored (frozen) selector is compiled once; a mutable one every time, so 
   live.matchLabels.app = 'db';
   assert.equal(matchLabelSelectorObject(live, { app: 'web' }), false);
   assert.notEqual(compileLabelSelector(live), compileLabelSelector(live));
+});
+
+test('an index by selectorIndexKeys finds every selector that selects a label set, each once', () => {
+  const selectors: (LabelSelector | undefined)[] = [
+    undefined,
+    {},
+    { matchLabels: { app: 'web' } },
+    { matchLabels: { app: 'web', tier: 'front' } },
+    { matchLabels: { app: 'db' } },
+    { matchExpressions: [{ key: 'app', operator: 'In', values: ['web', 'db'] }] },
+    { matchExpressions: [{ key: 'app', operator: 'In', values: ['web', 'web'] }] },
+    { matchExpressions: [{ key: 'tier', operator: 'Exists' }] },
+    { matchExpressions: [{ key: 'app', operator: 'NotIn', values: ['web'] }] },
+    { matchExpressions: [{ key: 'app', operator: 'DoesNotExist' }] },
+    { matchExpressions: [{ key: 'app', operator: 'Bogus' }] },
+    { matchLabels: { app: 'web' }, matchExpressions: [{ key: 'tier', operator: 'In', values: ['front', 'back'] }] },
+  ];
+  const index = new Map<string, Set<number>>();
+  selectors.forEach((sel, i) => {
+    for (const k of selectorIndexKeys('ns', sel)) {
+      if (!index.has(k)) index.set(k, new Set());
+      index.get(k)!.add(i);
+    }
+  });
+  const labelSets: Record<string, string>[] = [{}, { app: 'web' }, { app: 'web', tier: 'front' }, { app: 'db', tier: 'back' }, { tier: 'x' }, { other: 'y' }];
+  for (const labels of labelSets) {
+    const found: number[] = [];
+    for (const k of selectingIndexKeys('ns', labels)) found.push(...(index.get(k) ?? []));
+    assert.equal(new Set(found).size, found.length, `no selector found twice for ${JSON.stringify(labels)}`);
+    const selecting = selectors.flatMap((sel, i) => (matchLabelSelectorObject(sel, labels) ? [i] : []));
+    for (const i of selecting) assert.ok(found.includes(i), `selector ${i} (${JSON.stringify(selectors[i])}) selects ${JSON.stringify(labels)} and is found`);
+    // Another namespace's objects are never candidates.
+    assert.deepEqual(selectingIndexKeys('other', labels).filter((k) => index.has(k)), []);
+  }
+  // Selectors that select nothing are filed nowhere.
+  assert.deepEqual(selectorIndexKeys('ns', undefined), []);
+  assert.deepEqual(selectorIndexKeys('ns', { matchExpressions: [{ key: 'a', operator: 'Bogus' }] }), []);
 });

@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
+import type { Worker } from 'node:worker_threads';
+import { SqliteDriver } from '../../src/storage/sqlite.js';
+import { eventually } from '../helpers/wait.js';
 import { KeyExistsError, KeyNotFoundError, RevisionConflictError, type BackendEvent } from '../../src/storage/types.js';
 import { dbFile, openBackend } from '../helpers/storage-temp.js';
 
@@ -250,4 +253,32 @@ test('writes after close are refused', async (t) => {
   await b.close();
   assert.equal((await pending).modRevision, 1, 'close commits what was queued');
   await assert.rejects(b.create('/a/b/c', '{}'), /not open/);
+});
+
+test('with checkpoints in a worker, commits never checkpoint, the worker copies the WAL, and the WAL is reused', async (t) => {
+  const file = dbFile(t);
+  const b = await openBackend(t, file, { checkpointInWorker: true });
+  const driver = b.driver as SqliteDriver;
+  const value = JSON.stringify({ pad: 'x'.repeat(8000) });
+  const walBytes = async () => (await stat(`${file}-wal`)).size;
+  // Three rounds of 500 writes: each ends with a checkpoint, so the next round writes over the WAL's start.
+  const sizes: number[] = [];
+  for (let round = 0; round < 3; round++) {
+    for (let i = 0; i < 500; i++) await b.create(`/core/configmaps/default/r${round}-${i}`, value);
+    await driver.checkpointNow();
+    sizes.push(await walBytes());
+  }
+  const autocheckpoint = () => (driver as unknown as { db: Database.Database }).db.pragma('wal_autocheckpoint', { simple: true });
+  assert.equal(autocheckpoint(), 0, "the server's connection leaves checkpoints to the worker");
+  const stats = driver.checkpoints!;
+  assert.ok(stats.checkpoints >= 3, `the worker ran checkpoints (${stats.checkpoints})`);
+  assert.ok(stats.framesCopied > 0, 'and copied frames into the database file');
+  assert.ok(sizes[2]! < 1.5 * sizes[0]!, `the WAL was reused, not grown by every round (${sizes.join(', ')} bytes)`);
+
+  // A worker that dies hands checkpoints back to the commits, as SQLite does by default.
+  await (driver as unknown as { checkpointer: { worker: Worker } }).checkpointer.worker.terminate();
+  await eventually(async () => autocheckpoint() === 1000, 'SQLite checkpoints in the commits again');
+  await b.create('/core/configmaps/default/after', value);
+  await b.close();
+  assert.equal(rowCount(file), 1501);
 });

@@ -6,9 +6,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { KObject } from '../../src/api/object.js';
 import { Expectations } from '../../src/controllers/expectations.js';
-import { byControllerUid, byNamespace, orphansByNamespace } from '../../src/controllers/replicaset.js';
+import { byControllerUid, orphansByNamespace } from '../../src/controllers/replicaset.js';
 import {
-  IDX_ORPHAN_PODS, IDX_PODS_BY_CONTROLLER, IDX_RS_BY_CONTROLLER, IDX_RS_BY_NAMESPACE, ReplicaSetSync,
+  IDX_ORPHAN_PODS, IDX_PODS_BY_CONTROLLER, IDX_RS_BY_CONTROLLER, ReplicaSetSync,
 } from '../../src/controllers/replicaset/sync.js';
 
 import { DAEMONSET_OWNER_INDEX, DaemonSetSync } from '../../src/controllers/daemonset/sync.js';
@@ -46,7 +46,7 @@ function rsSetup(rs: Obj, pods: Obj[]) {
   const sync = new ReplicaSetSync({
     client, events: recordedEvents(), expectations, burstReplicas: 500,
     listers: {
-      sets: listerOf([rs], { [IDX_RS_BY_NAMESPACE]: byNamespace, [IDX_RS_BY_CONTROLLER]: byControllerUid }),
+      sets: listerOf([rs], { [IDX_RS_BY_CONTROLLER]: byControllerUid }),
       pods: listerOf(pods, { [IDX_PODS_BY_CONTROLLER]: byControllerUid, [IDX_ORPHAN_PODS]: orphansByNamespace }),
     },
   });

@@ -137,7 +137,9 @@ export class FieldSet {
    * not changed once built (only `insert` changes one, while it is being built).
    */
   difference(o: FieldSet): FieldSet {
-    if (o.empty) return this;
+    // Most sets lose nothing (a manager keeps its fields through another's write): said without
+    // building the copy that would be thrown away.
+    if (o.empty || !this.overlaps(o)) return this;
     let removed = false;
     const s = new FieldSet();
     for (const m of this.members) {
@@ -151,6 +153,28 @@ export class FieldSet {
       if (!d.empty) s.children.set(pe, d);
     }
     return removed ? s : this;
+  }
+
+  /** Whether `difference(o)` removes anything: a member of both, at the same place. */
+  private overlaps(o: FieldSet): boolean {
+    for (const m of this.members) if (o.members.has(m)) return true;
+    if (o.children.size === 0) return false;
+    for (const [pe, c] of this.children) {
+      const oc = o.children.get(pe);
+      if (oc && c.overlaps(oc)) return true;
+    }
+    return false;
+  }
+
+  /** Whether `withoutPrefixes(prefixes)` removes anything: a path that is or lies below one of theirs. */
+  private reaches(prefixes: FieldSet): boolean {
+    for (const m of this.members) if (prefixes.members.has(m)) return true;
+    for (const [pe, c] of this.children) {
+      if (prefixes.members.has(pe)) return true;
+      const pc = prefixes.children.get(pe);
+      if (pc && c.reaches(pc)) return true;
+    }
+    return false;
   }
 
   intersection(o: FieldSet): FieldSet {
@@ -170,7 +194,7 @@ export class FieldSet {
    * itself when none is, with unchanged parts shared.
    */
   withoutPrefixes(prefixes: FieldSet): FieldSet {
-    if (prefixes.empty) return this;
+    if (prefixes.empty || !this.reaches(prefixes)) return this;
     let removed = false;
     const s = new FieldSet();
     for (const m of this.members) {

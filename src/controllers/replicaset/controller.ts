@@ -7,7 +7,7 @@
 //
 // This file is the wiring (informers, queue, event handlers); one ReplicaSet's reconcile is sync.ts,
 // the rules it applies ../replicaset.ts.
-import { matchLabelSelectorObject } from '../../api/selectors.js';
+import { matchLabelSelectorObject, selectingIndexKeys, selectorIndexKeys } from '../../api/selectors.js';
 import type { KObject } from '../../api/object.js';
 import { Resources } from '../../client/types.js';
 import { enqueueOnChange, runController, type RunningController } from '../../client/controller.js';
@@ -15,9 +15,9 @@ import { keyOf } from '../../client/informer.js';
 import { WorkQueue } from '../../client/workqueue.js';
 import type { ControllerContext } from '../context.js';
 import { Expectations } from '../expectations.js';
-import { byControllerUid, byNamespace, orphansByNamespace } from '../replicaset.js';
+import { byControllerUid, orphansByNamespace } from '../replicaset.js';
 import {
-  IDX_ORPHAN_PODS, IDX_PODS_BY_CONTROLLER, IDX_RS_BY_CONTROLLER, IDX_RS_BY_NAMESPACE, ReplicaSetSync,
+  IDX_ORPHAN_PODS, IDX_PODS_BY_CONTROLLER, IDX_RS_BY_CONTROLLER, IDX_RS_BY_SELECTOR, ReplicaSetSync,
 } from './sync.js';
 import { controllerOf } from '../../api/object.js';
 import { isPodReady } from '../../api/pod.js';
@@ -35,7 +35,10 @@ export interface ReplicaSetControllerOptions {
 
 export function startReplicaSetController(ctx: ControllerContext, opts: ReplicaSetControllerOptions = {}): RunningController {
   const rsInf = ctx.informers.informerFor<Obj>(Resources.replicaSets, {
-    indexers: { [IDX_RS_BY_NAMESPACE]: byNamespace, [IDX_RS_BY_CONTROLLER]: byControllerUid },
+    indexers: {
+      [IDX_RS_BY_CONTROLLER]: byControllerUid,
+      [IDX_RS_BY_SELECTOR]: (rs) => selectorIndexKeys(rs.metadata.namespace ?? '', rs.spec?.selector),
+    },
   });
   const podInf = ctx.informers.informerFor<Obj>(Resources.pods, {
     indexers: { [IDX_PODS_BY_CONTROLLER]: byControllerUid, [IDX_ORPHAN_PODS]: orphansByNamespace },
@@ -52,9 +55,12 @@ export function startReplicaSetController(ctx: ControllerContext, opts: ReplicaS
     const rs = rsInf.getByName(pod.metadata.namespace, ref.name);
     return rs && rs.metadata.uid === ref.uid ? rs : undefined;
   };
+  /** The ReplicaSets that may adopt an orphan: those whose selector selects it (kube's getPodReplicaSets). */
   const enqueueMatching = (pod: Obj) => {
-    for (const rs of rsInf.byIndex(IDX_RS_BY_NAMESPACE, pod.metadata.namespace ?? '')) {
-      if (matchLabelSelectorObject(rs.spec?.selector, pod.metadata.labels)) queue.add(keyOf(rs));
+    for (const key of selectingIndexKeys(pod.metadata.namespace ?? '', pod.metadata.labels)) {
+      for (const rs of rsInf.byIndex(IDX_RS_BY_SELECTOR, key)) {
+        if (matchLabelSelectorObject(rs.spec?.selector, pod.metadata.labels)) queue.add(keyOf(rs));
+      }
     }
   };
   const podDeleted = (pod: Obj) => {

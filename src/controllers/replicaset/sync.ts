@@ -16,14 +16,15 @@ import { isPodActive } from '../../api/pod.js';
 
 type Obj = KObject & Record<string, any>;
 
-/** Index names the listers must have: pods by controller uid, orphan pods and ReplicaSets by namespace, ReplicaSets by controller uid. */
+/** Index names the listers must have: pods by controller uid, orphan pods by namespace, ReplicaSets by controller uid. */
 export const IDX_PODS_BY_CONTROLLER = 'replicaset/pods-by-controller';
 export const IDX_ORPHAN_PODS = 'replicaset/orphan-pods-by-namespace';
-export const IDX_RS_BY_NAMESPACE = 'replicaset/by-namespace';
 export const IDX_RS_BY_CONTROLLER = 'replicaset/by-controller';
+/** ReplicaSets by `selectorIndexKeys` (api/selectors.ts): those that may select a pod's labels. */
+export const IDX_RS_BY_SELECTOR = 'replicaset/by-selector';
 
 export interface ReplicaSetListers {
-  /** With IDX_RS_BY_NAMESPACE and IDX_RS_BY_CONTROLLER. */
+  /** With IDX_RS_BY_CONTROLLER. */
   sets: Lister<Obj>;
   /** With IDX_PODS_BY_CONTROLLER and IDX_ORPHAN_PODS. */
   pods: Lister<Obj>;

@@ -1,0 +1,37 @@
+// The SQLite checkpointer's thread (sqlite-checkpointer.ts): its own connection to the database,
+// copying the WAL's committed pages into the database file when asked. A PASSIVE checkpoint takes no
+// lock a writer needs, so the server's connection goes on committing meanwhile.
+import { parentPort, workerData } from 'node:worker_threads';
+import Database from 'better-sqlite3';
+
+export interface CheckpointWorkerData { file: string }
+/** To the worker: run a checkpoint, or close the connection and stop. */
+export type ToCheckpointer = 'checkpoint' | 'close';
+/** From the worker: a checkpoint's outcome (SQLite's WAL frames and those copied), or a failure. */
+export type FromCheckpointer =
+  | { op: 'checkpointed'; frames: number; copied: number; busy: boolean }
+  | { op: 'failed'; message: string }
+  | { op: 'closed' };
+
+const port = parentPort!;
+const { file } = workerData as CheckpointWorkerData;
+const db = new Database(file);
+// What the server's connection uses: the checkpoint syncs the WAL before it copies and the database
+// file after, so a copied page is on disk before the WAL may be reused.
+db.pragma('synchronous = NORMAL');
+const send = (m: FromCheckpointer) => port.postMessage(m);
+
+port.on('message', (m: ToCheckpointer) => {
+  if (m === 'close') {
+    db.close();
+    send({ op: 'closed' });
+    port.close();
+    return;
+  }
+  try {
+    const [r] = db.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
+    send({ op: 'checkpointed', frames: r?.log ?? 0, copied: r?.checkpointed ?? 0, busy: (r?.busy ?? 0) !== 0 });
+  } catch (err) {
+    send({ op: 'failed', message: (err as Error).message });
+  }
+});
