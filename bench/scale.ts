@@ -463,6 +463,7 @@ function formatCounts(now: Map<string, number>, before?: Map<string, number>, pe
 class ProcessMeter {
   peakRss = 0;
   private cpu0 = 0;
+  private mainCpu0 = 0;
   private t0 = 0;
   private lastCpu = 0;
   private readonly timer: NodeJS.Timeout;
@@ -474,7 +475,17 @@ class ProcessMeter {
   reset(): void {
     this.peakRss = 0;
     this.cpu0 = this.lastCpu = cpuSeconds(this.server.proc.pid!);
+    this.mainCpu0 = cpuSeconds(this.server.proc.pid!, this.server.proc.pid!);
     this.t0 = performance.now();
+  }
+
+  /**
+   * The server's main thread's CPU seconds since `reset` (its event loop, where requests and the
+   * control loops run; the TLS and other worker threads are not in it). Less swayed by the rest of
+   * a busy machine than latencies are: what a change saves that thread shows here.
+   */
+  mainThreadCpuSeconds(): number {
+    return cpuSeconds(this.server.proc.pid!, this.server.proc.pid!) - this.mainCpu0;
   }
 
   /** A new server process spawned at `t0`: all its CPU counts. */
@@ -725,6 +736,7 @@ async function main(): Promise<void> {
       const reads = sorted(s.reads);
       const lag = sorted(obs.watchLag);
       const cpu = meter.cpuPct();
+      const mainCpu = meter.mainThreadCpuSeconds();
       console.log(`steady: ${s.created} created, ${s.deleted} deleted in ${s.seconds.toFixed(0)} s (${(s.created / s.seconds).toFixed(0)}/s asked ${o.rate}/s, ${s.skipped} skipped, ${s.errors} errors); `
         + `create→Running p50 ${ms(percentile(lat, 50))} p99 ${ms(percentile(lat, 99))} (${s.notRunning} never Running); `
         + `mutating p50 ${ms(percentile(mut, 50))} p99 ${ms(percentile(mut, 99))}; read p50 ${ms(percentile(reads, 50))} p99 ${ms(percentile(reads, 99))}; `
@@ -733,7 +745,8 @@ async function main(): Promise<void> {
       const p = (xs: number[], q: number) => ms(percentile(sorted(xs), q));
       console.log(`  create→Running, its parts (p50/p99): create answered ${p(s.createAnswered, 50)}/${p(s.createAnswered, 99)}, `
         + `sent→bound seen ${p(s.toScheduled, 50)}/${p(s.toScheduled, 99)}, bound→Running seen ${p(s.scheduledToRunning, 50)}/${p(s.scheduledToRunning, 99)}; `
-        + `server event-loop delay per 5-s window: p99 median ${p(s.loopP99, 50)}, worst p99 ${p(s.loopP99, 100)}, worst max ${p(s.loopMax, 100)}`);
+        + `server event-loop delay per 5-s window: p99 median ${p(s.loopP99, 50)}, worst p99 ${p(s.loopP99, 100)}, worst max ${p(s.loopMax, 100)}; `
+        + `server main thread ${((mainCpu / s.seconds) * 100).toFixed(0)}% of a core, ${((mainCpu * 1000) / Math.max(1, s.created)).toFixed(2)} ms CPU per pod`);
       console.log(`  requests in the steady phase: ${formatCounts(requestsAfter, requestsBefore, s.created)}`);
       if (s.errors) console.log(`  errors: ${[...s.errorKinds].sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, n]) => `${n}× ${k}`).join('; ')}`);
       line.push(`steadyP50=${ms(percentile(lat, 50))} steadyP99=${ms(percentile(lat, 99))} mutP99=${ms(percentile(mut, 99))} readP99=${ms(percentile(reads, 99))} `

@@ -133,9 +133,10 @@ export function rssMb(pid: number): number {
 }
 
 /** CPU seconds a process has used, its reaped children included (runc, CNI plugins, iptables…). */
-export function cpuSeconds(pid: number): number {
+export function cpuSeconds(pid: number, thread?: number): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // One thread's own (its task's stat), or the whole process's.
+    const stat = readFileSync(thread === undefined ? `/proc/${pid}/stat` : `/proc/${pid}/task/${thread}/stat`, 'utf8');
     // Fields after the command name (which may hold spaces): utime is the 12th, then stime, cutime, cstime.
     const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ').map(Number);
     return (f[11]! + f[12]! + f[13]! + f[14]!) / 100;

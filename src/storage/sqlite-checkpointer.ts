@@ -22,10 +22,12 @@ export interface CheckpointStats {
   checkpoints: number;
   /** WAL frames they copied into the database file. */
   framesCopied: number;
+  /** Frames in the WAL at the last checkpoint: small when the WAL starts over as it should. */
+  walFrames: number;
 }
 
 export class SqliteCheckpointer {
-  readonly stats: CheckpointStats = { checkpoints: 0, framesCopied: 0 };
+  readonly stats: CheckpointStats = { checkpoints: 0, framesCopied: 0, walFrames: 0 };
   private worker?: Worker;
   private pending = 0;
   private inFlight = false;
@@ -77,6 +79,7 @@ export class SqliteCheckpointer {
         this.inFlight = false;
         this.stats.checkpoints++;
         this.stats.framesCopied += m.copied;
+        this.stats.walFrames = m.frames;
         for (const resolve of this.waiters.splice(0)) resolve();
         if (this.pending >= CHECKPOINT_BYTES) this.request();
         else if (this.pending > 0) this.idleTimer ??= setTimeout(() => { this.idleTimer = undefined; this.request(); }, CHECKPOINT_IDLE_MS).unref();
