@@ -37,8 +37,7 @@ port.on('message', (m: ToCheckpointer) => {
   }
   try {
     // Again while the server's commits appended frames during the copy: the WAL starts over from its
-    // beginning only once a checkpoint has copied all of it, and otherwise grows without end (to 100
-    // MB and more at 5,000 nodes, where every page read then searches a longer WAL index).
+    // beginning only once a checkpoint has copied all of it, and until then it keeps growing.
     let r = checkpoint();
     for (let i = 1; i < MAX_ROUNDS && r.copied < r.frames; i++) {
       const next = checkpoint();
