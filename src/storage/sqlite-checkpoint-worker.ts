@@ -9,7 +9,7 @@ export interface CheckpointWorkerData { file: string }
 export type ToCheckpointer = 'checkpoint' | 'close';
 /** From the worker: a checkpoint's outcome (SQLite's WAL frames and those copied), or a failure. */
 export type FromCheckpointer =
-  | { op: 'checkpointed'; frames: number; copied: number; busy: boolean }
+  | { op: 'checkpointed'; frames: number; copied: number }
   | { op: 'failed'; message: string }
   | { op: 'closed' };
 
@@ -23,9 +23,9 @@ const send = (m: FromCheckpointer) => port.postMessage(m);
 /** Checkpoints per request at most. */
 const MAX_ROUNDS = 8;
 
-function checkpoint(): { frames: number; copied: number; busy: boolean } {
-  const [r] = db.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
-  return { frames: r?.log ?? 0, copied: r?.checkpointed ?? 0, busy: (r?.busy ?? 0) !== 0 };
+function checkpoint(): { frames: number; copied: number } {
+  const [r] = db.pragma('wal_checkpoint(PASSIVE)') as { log: number; checkpointed: number }[];
+  return { frames: r?.log ?? 0, copied: r?.checkpointed ?? 0 };
 }
 
 port.on('message', (m: ToCheckpointer) => {

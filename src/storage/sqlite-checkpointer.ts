@@ -48,8 +48,13 @@ export class SqliteCheckpointer {
   wrote(bytes: number): void {
     if (this.failed || this.closing) return;
     this.pending += bytes;
+    this.schedule();
+  }
+
+  /** The next checkpoint: now once enough was written, else after CHECKPOINT_IDLE_MS. */
+  private schedule(): void {
     if (this.pending >= CHECKPOINT_BYTES) this.request();
-    else this.idleTimer ??= setTimeout(() => { this.idleTimer = undefined; this.request(); }, CHECKPOINT_IDLE_MS).unref();
+    else if (this.pending > 0) this.idleTimer ??= setTimeout(() => { this.idleTimer = undefined; this.request(); }, CHECKPOINT_IDLE_MS).unref();
   }
 
   /** Resolves after the next checkpoint the worker finishes (for tests and tools). */
@@ -69,7 +74,11 @@ export class SqliteCheckpointer {
     this.start().postMessage('checkpoint' satisfies ToCheckpointer);
   }
 
-  /** Started at the first checkpoint, so a server that never writes runs no extra thread. */
+  /**
+   * Started at the first checkpoint, so a server that never writes runs no extra thread. Started
+   * while the server starts, it inherits the startup priority (server/startup-priority.ts), as
+   * libuv's pool does: it is the server's own work.
+   */
   private start(): Worker {
     if (this.worker) return this.worker;
     const w = startModuleWorker(import.meta.url, 'sqlite-checkpoint-worker', { workerData: { file: this.file } satisfies CheckpointWorkerData });
@@ -81,8 +90,7 @@ export class SqliteCheckpointer {
         this.stats.framesCopied += m.copied;
         this.stats.walFrames = m.frames;
         for (const resolve of this.waiters.splice(0)) resolve();
-        if (this.pending >= CHECKPOINT_BYTES) this.request();
-        else if (this.pending > 0) this.idleTimer ??= setTimeout(() => { this.idleTimer = undefined; this.request(); }, CHECKPOINT_IDLE_MS).unref();
+        this.schedule();
       } else if (m.op === 'failed') {
         this.fail(m.message);
       }
