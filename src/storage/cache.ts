@@ -67,6 +67,8 @@ class Resource {
   readonly keyIndexes = new Map<string, ValueIndex<string>>();
   /** Sorted keys of `objects`; dropped on create/delete and rebuilt by the next list. */
   private sorted?: string[];
+  /** The object parsed last: what a new key's object shares its equal parts with (stored.ts). */
+  private recent?: StoredObject;
 
   constructor(readonly prefix: string, readonly ring: EventRing) {}
 
@@ -76,6 +78,11 @@ class Resource {
 
   membershipChanged(): void {
     this.sorted = undefined;
+  }
+
+  /** `kv` parsed, sharing its equal parts with `before` (its key's previous version) or else the object parsed last. */
+  parse(kv: KeyValue, before?: StoredObject): StoredObject {
+    return (this.recent = storedFromKv(kv, before ?? this.recent));
   }
 
   /** Sorted keys of the objects whose `index` value is `index.value`. */
@@ -132,7 +139,8 @@ export class CacheStore implements Store {
     this.backend.onCommit((events) => (this.backlog ? this.backlog.push(events) : this.apply(events)));
     let objects = 0;
     const revision = await this.backend.eachLatest('/', (kv) => {
-      this.resourceFor(kv.key).objects.set(kv.key, storedFromKv(kv));
+      const r = this.resourceFor(kv.key);
+      r.objects.set(kv.key, r.parse(kv));
       objects++;
     });
     this.rev = revision;
@@ -155,10 +163,10 @@ export class CacheStore implements Store {
       if (revision > upTo) break;
       const r = this.resourceFor(e.kv.key);
       const live = r.objects.get(e.kv.key);
-      const before = seen.get(e.kv.key) ?? (e.prev && storedFromKv(e.prev));
+      const before = seen.get(e.kv.key) ?? (e.prev && r.parse(e.prev));
       let object: StoredObject;
-      if (e.type === 'delete') object = before ? storedAtRevision(before, revision) : storedFromKv(e.kv);
-      else object = live?.modRevision === revision ? live : storedFromKv(e.kv, before);
+      if (e.type === 'delete') object = before ? storedAtRevision(before, revision) : r.parse(e.kv);
+      else object = live?.modRevision === revision ? live : r.parse(e.kv, before);
       seen.set(e.kv.key, object);
       r.ring.push(this.watchEvent(e.type, object, before, revision));
     }
@@ -337,15 +345,15 @@ export class CacheStore implements Store {
       const { key, modRevision: revision } = e.kv;
       const r = this.resourceFor(key);
       const live = r.objects.get(key);
-      const before = live ?? (e.prev && storedFromKv(e.prev));
+      const before = live ?? (e.prev && r.parse(e.prev));
       let object: StoredObject;
       if (e.type === 'delete') {
-        object = before ? storedAtRevision(before, revision) : storedFromKv(e.kv);
+        object = before ? storedAtRevision(before, revision) : r.parse(e.kv);
         r.objects.delete(key);
         r.membershipChanged();
         if (r.keyIndexes.size) r.reindex(key, live, undefined);
       } else {
-        object = storedFromKv(e.kv, before);
+        object = r.parse(e.kv, before);
         keepStorageText(object, e.kv.value);
         if (!live) r.membershipChanged();
         r.objects.set(key, object);

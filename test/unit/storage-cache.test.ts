@@ -86,6 +86,33 @@ test('a new version shares every unchanged part with the one before; empty objec
   assert.equal(again.obj.status, v5.obj.status);
 });
 
+test('a new object shares its parts equal to those of the object its resource parsed last, written or loaded', async (t) => {
+  const file = dbFile(t);
+  const spec = () => ({ containers: [{ name: 'web', image: 'nginx:1.27', ports: [{ containerPort: 80 }] }], tolerations: [{ key: 'a', operator: 'Exists' }] });
+  const { store } = await openCache(t, file);
+  const a = await store.create('/core/pods/default/a', pod('default', 'a', { spec: { ...spec(), nodeName: 'n1' } }));
+  const b = await store.create('/core/pods/default/b', pod('default', 'b', { spec: { ...spec(), nodeName: 'n2' } }));
+  // b's equal parts are a's frozen objects; what differs (name, node, the spec holding it) is b's own.
+  assert.equal(b.obj.spec.containers, a.obj.spec.containers);
+  assert.equal(b.obj.spec.tolerations, a.obj.spec.tolerations);
+  assert.notEqual(b.obj.spec, a.obj.spec);
+  assert.notEqual(b.obj.metadata, a.obj.metadata);
+  assert.equal(b.obj.spec.nodeName, 'n2');
+  assert.equal(JSON.parse(b.json()).metadata.name, 'b');
+  assert.equal(JSON.parse(a.json()).spec.nodeName, 'n1');
+  // Another resource's objects are not candidates.
+  const cm = await store.create('/core/configmaps/default/a', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', namespace: 'default' }, data: { containers: 'x' } });
+  assert.equal(cm.obj.data.containers, 'x');
+  // A restart loads the same sharing.
+  await store.close();
+  const reopened = await openCache(t, file);
+  const la = reopened.store.get('/core/pods/default/a')!;
+  const lb = reopened.store.get('/core/pods/default/b')!;
+  assert.equal(lb.obj.spec.containers, la.obj.spec.containers);
+  assert.ok(Object.isFrozen(lb.obj) && Object.isFrozen(lb.obj.spec.containers[0]));
+  assert.deepEqual([la.obj.spec.nodeName, lb.obj.spec.nodeName], ['n1', 'n2']);
+});
+
 test('list pages in key order, filters before the limit, and spans resources', async (t) => {
   const { store } = await openCache(t, dbFile(t));
   const writes = [];
