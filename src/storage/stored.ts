@@ -8,7 +8,7 @@
 //   changed, not a whole parse.
 // - A new object shares the parts equal to those of another object of its resource, the one the
 //   cache parsed last: pods of one Deployment have the same containers, tolerations and managed
-//   fields' sets. Loading 50,000 pods, 5,000 nodes and their leases: 360 → 195 MB of heap.
+//   fields' sets. The latest objects of a 5,000-node, 50,000-pod datastore: 360 → 195 MB of heap.
 // - Empty objects and arrays are one shared frozen `{}` and `[]` (managed fields' field sets are
 //   mostly `{}`: a pod has a hundred of them).
 // - Short strings are shared across objects through a bounded table: a thousand pods of one

@@ -100,9 +100,10 @@ test('a new object shares its parts equal to those of the object its resource pa
   assert.equal(b.obj.spec.nodeName, 'n2');
   assert.equal(JSON.parse(b.json()).metadata.name, 'b');
   assert.equal(JSON.parse(a.json()).spec.nodeName, 'n1');
-  // Another resource's objects are not candidates.
-  const cm = await store.create('/core/configmaps/default/a', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', namespace: 'default' }, data: { containers: 'x' } });
-  assert.equal(cm.obj.data.containers, 'x');
+  // Another resource's objects are not candidates: the first ConfigMap shares nothing with pod b.
+  const cm = await store.create('/core/configmaps/default/a', { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'a', namespace: 'default' }, spec: spec() });
+  assert.notEqual(cm.obj.spec.tolerations, b.obj.spec.tolerations);
+  assert.deepEqual(cm.obj.spec.tolerations, b.obj.spec.tolerations);
   // A restart loads the same sharing.
   await store.close();
   const reopened = await openCache(t, file);
