@@ -214,9 +214,8 @@ function sameKeyOrder(o: Record<string, unknown>, before: Record<string, unknown
 export function storedFromKv(kv: KeyValue, like?: StoredObject): StoredObject {
   const obj = JSON.parse(kv.value);
   (obj.metadata ??= {}).resourceVersion = String(kv.modRevision);
-  let frozen = (like ? frozenSharing(obj, like.obj) : deepFreeze(obj)) as Record<string, any>;
-  // Equal all through (another key at the same revision): its members are like's, its top level its own.
-  if (frozen === like?.obj) frozen = Object.freeze(obj);
+  // Never `like.obj` itself: the resourceVersion just stamped differs from like's (an earlier revision).
+  const frozen = (like ? frozenSharing(obj, like.obj) : deepFreeze(obj)) as Record<string, any>;
   return new Stored(kv.key, frozen, kv.createRevision, kv.modRevision);
 }
 
