@@ -13,7 +13,11 @@
 // per request is reported for each protocol: what HTTP/2 would cost the server on every request.
 // `front` is HTTP/1.1 with TLS in the API server's worker thread (src/server/tls-front.ts): for each
 // protocol the CPU of the server's main thread is reported beside the whole process's.
-//   node --import tsx bench/connection-memory.ts [--connections 2000] [--protocol http1|h2|front|both|all] [--requests 0] [--pooled-alpn]
+// Memory is reported as RSS and as virtual size: Node's TLS reads a connection's bytes straight into
+// a buffer of libuv's suggested read size (64 KB), kept for the connection's life, so a connection
+// costs what its largest read touched of it; `--body-bytes` sizes the PUTs' bodies to show that.
+//   node --import tsx bench/connection-memory.ts [--connections 2000] [--protocol http1|h2|front|both|all] [--requests 0]
+//     [--body-bytes <n>] [--pooled-alpn]
 import http from 'node:http';
 import https from 'node:https';
 import { readFileSync } from 'node:fs';
@@ -29,7 +33,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ensureServerPki } from '../src/pki/certs.js';
 import { alpnWithoutPooledCopies } from '../src/apiserver/connection-limits.js';
 
-interface Mem { rss: number; heap: number; external: number; cpuUs: number; mainCpuUs: number }
+interface Mem { rss: number; vsz: number; heap: number; external: number; cpuUs: number; mainCpuUs: number }
 /** About the size of a hollow node's pod as the server answers its status update (1.5 KB). */
 const POD = Buffer.from(JSON.stringify({
   kind: 'Pod', apiVersion: 'v1',
@@ -41,7 +45,15 @@ const POD = Buffer.from(JSON.stringify({
     containerStatuses: [{ name: 'app', ready: true, restartCount: 0, started: true, image: 'registry.local/pause:3.9', imageID: 'sha256:' + '0'.repeat(64), containerID: 'containerd://' + '0'.repeat(64), state: { running: { startedAt: '2026-12-06T00:00:01Z' } } }],
   },
 }));
-const STATUS_BODY = JSON.stringify({ status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } });
+const BODY_BYTES_ARG = process.argv.indexOf('--body-bytes');
+/** A PUT's body: a status update, padded to `--body-bytes` (a pod's whole status is a few KB). */
+const STATUS_BODY = (() => {
+  const body = JSON.stringify({ status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } });
+  const want = BODY_BYTES_ARG > 0 ? Number(process.argv[BODY_BYTES_ARG + 1]) : 0;
+  if (!Number.isInteger(want) || want < 0) throw new Error('--body-bytes: expected a whole number');
+  const bare = JSON.stringify({ status: { phase: 'Running', message: '' } });
+  return want > body.length ? JSON.stringify({ status: { phase: 'Running', message: 'x'.repeat(want - bare.length) } }) : body;
+})();
 type Msg = { port: number; mem: Mem } | { mem: Mem };
 type Protocol = 'http1' | 'h2' | 'front';
 
@@ -70,7 +82,10 @@ if (process.argv[2] === 'child') {
     (globalThis as { gc?: () => void }).gc?.();
     const m = process.memoryUsage();
     const c = process.cpuUsage();
-    return { rss: m.rss, heap: m.heapUsed, external: m.external, cpuUs: c.user + c.system, mainCpuUs: mainCpuUs() };
+    // Virtual size beside RSS: memory malloc handed out that no one wrote yet (a TLS connection's
+    // read buffer is 64 KB of which a small request touches a page or two) shows only here.
+    const vsz = Number(/^VmSize:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024;
+    return { rss: m.rss, vsz, heap: m.heapUsed, external: m.external, cpuUs: c.user + c.system, mainCpuUs: mainCpuUs() };
   };
   if (protocol === 'front') {
     const { TlsFront } = await import('../src/server/tls-front.js');
@@ -103,7 +118,7 @@ if (process.argv[2] === 'child') {
     const pki = await ensureServerPki({ dataDir: dir, sans: { dns: ['localhost'], ips: ['127.0.0.1'] } });
     const client = await pki.issueClientCert('system:node:bench', ['system:nodes']);
     const creds = { ca: pki.serverCaPem, cert: client.certPem, key: client.keyPem, servername: 'localhost' };
-    const per: Partial<Record<Protocol, { rssKB: number; heapKB: number; cpuUs: number; mainCpuUs: number; requestUs?: number; mainRequestUs?: number }>> = {};
+    const per: Partial<Record<Protocol, { rssKB: number; vszKB: number; heapKB: number; cpuUs: number; mainCpuUs: number; requestUs?: number; mainRequestUs?: number; busyRssKB?: number }>> = {};
     for (const protocol of protocols) {
       const child = fork(fileURLToPath(import.meta.url), ['child', JSON.stringify({ cert: pki.servingCertPem, key: pki.servingKeyPem, ca: pki.clientCaPem, protocol }),
         ...(process.argv.includes('--pooled-alpn') ? ['--pooled-alpn'] : [])],
@@ -150,11 +165,11 @@ if (process.argv[2] === 'child') {
       const after = (await next()).mem;
       const kb = (bytes: number) => bytes / 1024 / n;
       const m: NonNullable<typeof per[Protocol]> = per[protocol] = {
-        rssKB: kb(after.rss - first.mem.rss), heapKB: kb(after.heap - first.mem.heap),
+        rssKB: kb(after.rss - first.mem.rss), vszKB: kb(after.vsz - first.mem.vsz), heapKB: kb(after.heap - first.mem.heap),
         cpuUs: (after.cpuUs - first.mem.cpuUs) / n, mainCpuUs: (after.mainCpuUs - first.mem.mainCpuUs) / n,
       };
       console.log(`${protocol}: per idle TLS connection (client certificate, keep-alive): RSS ${m.rssKB.toFixed(1)} KB, `
-        + `V8 heap ${m.heapKB.toFixed(1)} KB, external ${kb(after.external - first.mem.external).toFixed(1)} KB; `
+        + `virtual ${m.vszKB.toFixed(1)} KB, V8 heap ${m.heapKB.toFixed(1)} KB, external ${kb(after.external - first.mem.external).toFixed(1)} KB; `
         + `server CPU for its handshake and one request ${m.cpuUs.toFixed(0)} µs (main thread ${m.mainCpuUs.toFixed(0)} µs)`);
       if (requests > 0) {
         // Every connection busy at once, each with one request at a time, as nodes are.
@@ -163,13 +178,15 @@ if (process.argv[2] === 'child') {
         const done = (await next()).mem;
         m.requestUs = (done.cpuUs - after.cpuUs) / (n * requests);
         m.mainRequestUs = (done.mainCpuUs - after.mainCpuUs) / (n * requests);
-        console.log(`${protocol}: server CPU per request on an open connection ${m.requestUs.toFixed(0)} µs, main thread ${m.mainRequestUs.toFixed(0)} µs (${n * requests} requests)`);
+        m.busyRssKB = kb(done.rss - first.mem.rss);
+        console.log(`${protocol}: server CPU per request on an open connection ${m.requestUs.toFixed(0)} µs, main thread ${m.mainRequestUs.toFixed(0)} µs (${n * requests} requests, `
+          + `${Buffer.byteLength(STATUS_BODY)} bytes in, ${POD.length} out); per connection after them: RSS ${m.busyRssKB.toFixed(1)} KB, virtual ${kb(done.vsz - first.mem.vsz).toFixed(1)} KB`);
       }
       for (const close of closers) close();
       child.kill();
     }
-    const parts = Object.entries(per).map(([p, v]) => `${p}RssPerConnKB=${v.rssKB.toFixed(1)} ${p}HeapPerConnKB=${v.heapKB.toFixed(1)} ${p}CpuPerConnUs=${v.cpuUs.toFixed(0)} ${p}MainCpuPerConnUs=${v.mainCpuUs.toFixed(0)}`
-      + (v.requestUs !== undefined ? ` ${p}CpuPerRequestUs=${v.requestUs.toFixed(0)} ${p}MainCpuPerRequestUs=${v.mainRequestUs!.toFixed(0)}` : ''));
+    const parts = Object.entries(per).map(([p, v]) => `${p}RssPerConnKB=${v.rssKB.toFixed(1)} ${p}VirtualPerConnKB=${v.vszKB.toFixed(1)} ${p}HeapPerConnKB=${v.heapKB.toFixed(1)} ${p}CpuPerConnUs=${v.cpuUs.toFixed(0)} ${p}MainCpuPerConnUs=${v.mainCpuUs.toFixed(0)}`
+      + (v.requestUs !== undefined ? ` ${p}CpuPerRequestUs=${v.requestUs.toFixed(0)} ${p}MainCpuPerRequestUs=${v.mainRequestUs!.toFixed(0)} ${p}BusyRssPerConnKB=${v.busyRssKB!.toFixed(1)}` : ''));
     if (per.http1 && per.h2) {
       console.log(`a node's connections (two over HTTP/1.1, one over HTTP/2): RSS ${(2 * per.http1.rssKB).toFixed(0)} → ${per.h2.rssKB.toFixed(0)} KB, `
         + `server CPU to connect ${(2 * per.http1.cpuUs).toFixed(0)} → ${per.h2.cpuUs.toFixed(0)} µs`

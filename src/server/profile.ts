@@ -40,8 +40,9 @@ export interface Profile {
 export const PROFILES: Readonly<Record<ProfileName, Profile>> = Object.freeze({
   small: { name: 'small', watchCacheSize: 1000, maxOldSpaceMb: 128, tlsInWorker: false, sqliteCheckpointInWorker: false },
   // V8 let a server with 750 MB live grow to 2.2 GB of heap before collecting (5,000 nodes, 50,000
-  // pods: --trace-gc, docs/scale.md); at 1.5× the same run peaked about a gigabyte lower.
-  default: { name: 'default', watchCacheSize: 10_000, heapGrowingPercent: 50, tlsInWorker: true, sqliteCheckpointInWorker: true },
+  // pods: --trace-gc, docs/scale.md); at 1.5× the same run peaked about a gigabyte lower, and at
+  // 1.3× (the live heap now 420–550 MB) about 50 MB lower again, as fast (docs/scale.md item 30).
+  default: { name: 'default', watchCacheSize: 10_000, heapGrowingPercent: 30, tlsInWorker: true, sqliteCheckpointInWorker: true },
 });
 
 /** Below this much memory `auto` means small. */
