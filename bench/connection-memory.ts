@@ -16,6 +16,8 @@
 // Memory is reported as RSS and as virtual size: Node's TLS reads a connection's bytes straight into
 // a buffer of libuv's suggested read size (64 KB), kept for the connection's life, so a connection
 // costs what its largest read touched of it; `--body-bytes` sizes the PUTs' bodies to show that.
+// malloc reserves its heaps 64 MB at a time, so the virtual figure means something with thousands of
+// connections, not hundreds.
 //   node --import tsx bench/connection-memory.ts [--connections 2000] [--protocol http1|h2|front|both|all] [--requests 0]
 //     [--body-bytes <n>] [--pooled-alpn]
 import http from 'node:http';
@@ -32,6 +34,7 @@ import type { TLSSocket } from 'node:tls';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ensureServerPki } from '../src/pki/certs.js';
 import { alpnWithoutPooledCopies } from '../src/apiserver/connection-limits.js';
+import { procStatusKb } from './lib/server.js';
 
 interface Mem { rss: number; vsz: number; heap: number; external: number; cpuUs: number; mainCpuUs: number }
 /** About the size of a hollow node's pod as the server answers its status update (1.5 KB). */
@@ -45,15 +48,14 @@ const POD = Buffer.from(JSON.stringify({
     containerStatuses: [{ name: 'app', ready: true, restartCount: 0, started: true, image: 'registry.local/pause:3.9', imageID: 'sha256:' + '0'.repeat(64), containerID: 'containerd://' + '0'.repeat(64), state: { running: { startedAt: '2026-12-06T00:00:01Z' } } }],
   },
 }));
-const BODY_BYTES_ARG = process.argv.indexOf('--body-bytes');
-/** A PUT's body: a status update, padded to `--body-bytes` (a pod's whole status is a few KB). */
-const STATUS_BODY = (() => {
-  const body = JSON.stringify({ status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } });
-  const want = BODY_BYTES_ARG > 0 ? Number(process.argv[BODY_BYTES_ARG + 1]) : 0;
-  if (!Number.isInteger(want) || want < 0) throw new Error('--body-bytes: expected a whole number');
-  const bare = JSON.stringify({ status: { phase: 'Running', message: '' } });
-  return want > body.length ? JSON.stringify({ status: { phase: 'Running', message: 'x'.repeat(want - bare.length) } }) : body;
-})();
+const arg = (flag: string) => { const i = process.argv.indexOf(flag); return i > 0 ? process.argv[i + 1] : undefined; };
+const bodyBytes = Number(arg('--body-bytes') ?? 0);
+if (!Number.isInteger(bodyBytes) || bodyBytes < 0) throw new Error('--body-bytes: expected a whole number');
+/** A PUT's body: a status update, padded with a message to `--body-bytes` (a pod's whole status is a few KB). */
+const STATUS_BODY = JSON.stringify({ status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } });
+const PUT_BODY = bodyBytes > STATUS_BODY.length
+  ? JSON.stringify({ status: { phase: 'Running', message: 'x'.repeat(bodyBytes - JSON.stringify({ status: { phase: 'Running', message: '' } }).length) } })
+  : STATUS_BODY;
 type Msg = { port: number; mem: Mem } | { mem: Mem };
 type Protocol = 'http1' | 'h2' | 'front';
 
@@ -84,8 +86,7 @@ if (process.argv[2] === 'child') {
     const c = process.cpuUsage();
     // Virtual size beside RSS: memory malloc handed out that no one wrote yet (a TLS connection's
     // read buffer is 64 KB of which a small request touches a page or two) shows only here.
-    const vsz = Number(/^VmSize:\s+(\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))?.[1] ?? 0) * 1024;
-    return { rss: m.rss, vsz, heap: m.heapUsed, external: m.external, cpuUs: c.user + c.system, mainCpuUs: mainCpuUs() };
+    return { rss: m.rss, vsz: procStatusKb(process.pid, 'VmSize') * 1024, heap: m.heapUsed, external: m.external, cpuUs: c.user + c.system, mainCpuUs: mainCpuUs() };
   };
   if (protocol === 'front') {
     const { TlsFront } = await import('../src/server/tls-front.js');
@@ -105,7 +106,6 @@ if (process.argv[2] === 'child') {
   }
   process.on('message', () => process.send!({ mem: mem() }));
 } else {
-  const arg = (flag: string) => { const i = process.argv.indexOf(flag); return i > 0 ? process.argv[i + 1] : undefined; };
   const n = Number(arg('--connections') ?? 2000);
   if (!Number.isInteger(n) || n < 1) throw new Error('--connections: expected a positive integer');
   const requests = Number(arg('--requests') ?? 0);
@@ -138,17 +138,17 @@ if (process.argv[2] === 'child') {
             let b = '';
             stream.setEncoding('utf8');
             stream.on('data', (d: string) => (b += d)).on('end', () => resolve(b)).on('error', reject);
-            stream.end(method === 'PUT' ? STATUS_BODY : undefined);
+            stream.end(method === 'PUT' ? PUT_BODY : undefined);
           });
         }
         const agent = new https.Agent({ keepAlive: true, maxSockets: 1, ...creds });
         closers.push(() => agent.destroy());
         return (method) => new Promise((resolve, reject) => {
-          const headers = method === 'PUT' ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(STATUS_BODY) } : {};
+          const headers = method === 'PUT' ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(PUT_BODY) } : {};
           https.request({ host: '127.0.0.1', port: first.port, path: '/', method, agent, servername: 'localhost', headers }, (res) => {
             let b = '';
             res.on('data', (d) => (b += d)).on('end', () => resolve(b));
-          }).on('error', reject).end(method === 'PUT' ? STATUS_BODY : undefined);
+          }).on('error', reject).end(method === 'PUT' ? PUT_BODY : undefined);
         });
       };
       const sends: ((method: 'GET' | 'PUT') => Promise<string>)[] = [];
@@ -180,7 +180,7 @@ if (process.argv[2] === 'child') {
         m.mainRequestUs = (done.mainCpuUs - after.mainCpuUs) / (n * requests);
         m.busyRssKB = kb(done.rss - first.mem.rss);
         console.log(`${protocol}: server CPU per request on an open connection ${m.requestUs.toFixed(0)} µs, main thread ${m.mainRequestUs.toFixed(0)} µs (${n * requests} requests, `
-          + `${Buffer.byteLength(STATUS_BODY)} bytes in, ${POD.length} out); per connection after them: RSS ${m.busyRssKB.toFixed(1)} KB, virtual ${kb(done.vsz - first.mem.vsz).toFixed(1)} KB`);
+          + `${Buffer.byteLength(PUT_BODY)} bytes in, ${POD.length} out); per connection after them: RSS ${m.busyRssKB.toFixed(1)} KB, virtual ${kb(done.vsz - first.mem.vsz).toFixed(1)} KB`);
       }
       for (const close of closers) close();
       child.kill();

@@ -125,11 +125,16 @@ export async function startBenchServer(extraArgs: string[] = [], opts: { readyTi
   return { proc, port, dataDir, kubeconfigPath, startMs: performance.now() - t0, logPath, stop };
 }
 
+/** A memory figure of /proc/<pid>/status (`VmRSS`, `VmSize`…), in kB. */
+export function procStatusKb(pid: number, field: string): number {
+  const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`^${field}:\\s+(\\d+)\\s+kB`, 'm'));
+  if (!m) throw new Error(`no ${field} for pid ${pid}`);
+  return Number(m[1]);
+}
+
 /** Resident set size in MB (VmRSS of /proc/<pid>/status). */
 export function rssMb(pid: number): number {
-  const m = readFileSync(`/proc/${pid}/status`, 'utf8').match(/^VmRSS:\s+(\d+)\s+kB/m);
-  if (!m) throw new Error(`no VmRSS for pid ${pid}`);
-  return Number(m[1]) / 1024;
+  return procStatusKb(pid, 'VmRSS') / 1024;
 }
 
 /** CPU seconds a process has used, its reaped children included (runc, CNI plugins, iptables…). */

@@ -224,8 +224,9 @@ test('pods on different hosts reach each other by pod IP over the VXLAN overlay,
   const get = (from: any, to: any) => server.kubectl(['exec', from.metadata.name, '-c', 'web', '--', 'sh', '-c',
     `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${to.status.podIP} 8080`]);
   // Host a was cut off from the server in the test before: its tunnel and watches reconnect first,
-  // which on a loaded 2-core machine took most of the 30 s this wait had (CI, session 25).
-  const ab = await eventually(async () => { const r = await get(onA, onB); return r.code === 0 && r.stdout.includes('served-by-') && r; }, 'a pod on a reaching the pod on b', 90_000);
+  // which on a loaded 2-core machine took most of the 30 s this wait once had (CI, session 25), so
+  // it waits as long as the helper's default.
+  const ab = await eventually(async () => { const r = await get(onA, onB); return r.code === 0 && r.stdout.includes('served-by-') && r; }, 'a pod on a reaching the pod on b');
   assert.match(ab.stdout, new RegExp(`served-by-${onB.metadata.name}`));
   const ba = await get(onB, onA);
   assert.match(ba.stdout, new RegExp(`served-by-${onA.metadata.name}`), ba.stderr);
