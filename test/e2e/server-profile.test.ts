@@ -1,7 +1,8 @@
 // The server's resource profiles through the real launcher (issue 15): `bin/skiff server --profile
 // small` must reach node with the small profile's V8 flags and malloc arenas (they can only be given
 // when node starts, so the launcher passes them), and the server must work under them; the default
-// profile passes none of them.
+// profile passes none of them. Both get malloc's mmap threshold (a TLS connection's read buffer mmapped
+// on its own: docs/scale.md item 31).
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -22,7 +23,7 @@ function processOf(s: TestServer): { nodeFlags: string[]; env: Map<string, strin
   return { nodeFlags: argv.slice(1, script), env };
 }
 
-test('--profile small: the launcher passes its V8 flags and malloc arenas, and the server serves', async () => {
+test('--profile small: the launcher passes its V8 flags and malloc settings, and the server serves', async () => {
   const [small, standard] = await Promise.all([
     startServer({ args: ['--profile', 'small'] }),
     startServer({ args: ['--profile', 'default'] }),
@@ -30,10 +31,12 @@ test('--profile small: the launcher passes its V8 flags and malloc arenas, and t
   const s = processOf(small);
   for (const f of SMALL_FLAGS) assert.ok(s.nodeFlags.includes(f), `small profile: node runs with ${f} (has: ${s.nodeFlags.join(' ')})`);
   assert.equal(s.env.get('MALLOC_ARENA_MAX'), '2');
+  assert.equal(s.env.get('MALLOC_MMAP_THRESHOLD_'), '65536');
   assert.match(readFileSync(small.logPath, 'utf8'), /"profile":"small","watchCacheSize":1000/);
 
   const d = processOf(standard);
   assert.deepEqual(d.nodeFlags, [], 'the default profile leaves V8 its own limits');
+  assert.equal(d.env.get('MALLOC_MMAP_THRESHOLD_'), '65536');
   assert.match(readFileSync(standard.logPath, 'utf8'), /"profile":"default","watchCacheSize":10000/);
 
   // Under the small profile's flags the API works end to end (the optimizing compiler is off).
