@@ -17,7 +17,8 @@
 // a buffer of libuv's suggested read size (64 KB), kept for the connection's life, so a connection
 // costs what its largest read touched of it; `--body-bytes` sizes the PUTs' bodies to show that.
 // malloc reserves its heaps 64 MB at a time, so the virtual figure means something with thousands of
-// connections, not hundreds.
+// connections, not hundreds. The child is forked, not started through bin/skiff: run the bench with
+// MALLOC_MMAP_THRESHOLD_=65536 for the malloc setting the launcher gives the server (scale.md item 31).
 //   node --import tsx bench/connection-memory.ts [--connections 2000] [--protocol http1|h2|front|both|all] [--requests 0]
 //     [--body-bytes <n>] [--pooled-alpn]
 import http from 'node:http';
@@ -53,9 +54,8 @@ const bodyBytes = Number(arg('--body-bytes') ?? 0);
 if (!Number.isInteger(bodyBytes) || bodyBytes < 0) throw new Error('--body-bytes: expected a whole number');
 /** A PUT's body: a status update, padded with a message to `--body-bytes` (a pod's whole status is a few KB). */
 const STATUS_BODY = JSON.stringify({ status: { phase: 'Running', conditions: [{ type: 'Ready', status: 'True' }] } });
-const PUT_BODY = bodyBytes > STATUS_BODY.length
-  ? JSON.stringify({ status: { phase: 'Running', message: 'x'.repeat(bodyBytes - JSON.stringify({ status: { phase: 'Running', message: '' } }).length) } })
-  : STATUS_BODY;
+const padded = (n: number) => JSON.stringify({ status: { phase: 'Running', message: 'x'.repeat(n) } });
+const PUT_BODY = bodyBytes > STATUS_BODY.length ? padded(bodyBytes - padded(0).length) : STATUS_BODY;
 type Msg = { port: number; mem: Mem } | { mem: Mem };
 type Protocol = 'http1' | 'h2' | 'front';
 

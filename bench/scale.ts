@@ -164,7 +164,8 @@ class Server {
   }
 
   private spawn(restarting: boolean): number {
-    // node refuses --cpu-prof in NODE_OPTIONS: a profiled server runs node itself (default profile's flags: none).
+    // node refuses --cpu-prof in NODE_OPTIONS: a profiled server runs node itself (default profile's flags: none;
+    // nor the launcher's malloc setting: give MALLOC_MMAP_THRESHOLD_=65536 to compare with a launched server).
     const nodeArgs = restarting ? this.o.restartNodeArgs : this.o.serverNodeArgs;
     const prof = nodeArgs.length ? [...nodeArgs, DEFAULT_CLI] : undefined;
     const fd = openSync(this.logPath, 'a');
